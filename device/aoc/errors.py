@@ -1,0 +1,62 @@
+"""The one exception hierarchy of the appliance.
+
+Every error the project raises derives from :class:`AocError`; specific errors also
+subclass the builtin that fits, so callers may catch either. Messages name the device,
+file or key concerned and say what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class AocError(Exception):
+    """Root of every error raised by Anime or Cartoon?."""
+
+
+class ConfigError(AocError, ValueError):
+    """A configuration value is missing, of the wrong type or out of range.
+
+    ``key`` is the dotted config key (``display.driver``), when there is one.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class BundleError(AocError, ValueError):
+    """A model bundle (or bare model / labels file) is missing, corrupt or inconsistent.
+
+    ``path`` is the file or folder at fault.
+    """
+
+    def __init__(self, message: str, *, path: object | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class BackendError(AocError, RuntimeError):
+    """No inference backend could be created (runtime missing, delegate or model failed)."""
+
+
+class EdgeTpuUnavailable(BackendError):
+    """The Edge TPU cannot be used: libedgetpu missing, no device, or delegate failure."""
+
+
+class InferenceError(AocError, RuntimeError):
+    """Running the model on a frame failed."""
+
+
+class CameraError(AocError, OSError):
+    """A frame source could not be opened or stopped delivering frames."""
+
+
+class ImageReadError(AocError, OSError):
+    """An image file could not be read or decoded."""
+
+
+class DisplayError(AocError, OSError):
+    """A display could not be opened or drawn to."""
+
+
+class ControlsError(AocError, OSError):
+    """Buttons or LED could not be set up."""
