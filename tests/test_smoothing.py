@@ -1,0 +1,144 @@
+"""Tests for aoc.smoothing: time-based EMA, hysteresis verdicts, label mapping."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from aoc.errors import ConfigError
+from aoc.smoothing import (
+    ANIME,
+    BOTH,
+    CARTOON,
+    NEITHER,
+    UNCERTAIN,
+    LabelIndex,
+    SmoothedScores,
+    Smoother,
+    VerdictRules,
+    decide,
+    ema_alpha,
+    ema_step,
+    label_index,
+    summarize,
+)
+
+LABELS = ("anime", "cartoon", "neither")
+RULES = VerdictRules()
+
+
+def scores(a: float, c: float, n: float) -> np.ndarray:
+    return np.array([a, c, n], dtype=np.float32)
+
+
+def smoothed(a: float, c: float, n: float) -> SmoothedScores:
+    return summarize(scores(a, c, n), LABELS, label_index(LABELS))
+
+
+def test_alpha_is_one_minus_exp():
+    assert ema_alpha(0.1, 1.0) == pytest.approx(1 - math.exp(-0.1))
+    assert ema_alpha(0.5, 0.0) == 1.0  # tau 0 = no smoothing
+    assert ema_alpha(0.0, 1.0) == 0.0
+
+
+@pytest.mark.parametrize("fps", [10, 30, 300])
+def test_same_feel_at_any_frame_rate(fps):
+    """After one second of a step input the average is at 1 - exp(-1/tau), whatever the fps."""
+    smoother = Smoother(LABELS, tau_s=0.5)
+    smoother.update(scores(0.0, 0.0, 1.0), 0.0)
+    for i in range(1, fps + 1):
+        smoother.update(scores(1.0, 0.0, 0.0), i / fps)
+    expected = 1 - math.exp(-1.0 / 0.5)
+    assert smoother.scores.anime == pytest.approx(expected, abs=1e-4)
+
+
+def test_ema_step_is_in_place():
+    avg = scores(0.0, 0.0, 1.0)
+    scratch = np.empty_like(avg)
+    out = ema_step(avg, scores(1.0, 0.0, 0.0), 0.25, scratch=scratch)
+    assert out is avg
+    np.testing.assert_allclose(avg, [0.25, 0.0, 0.75])
+
+
+def test_first_update_takes_scores_as_they_are():
+    smoother = Smoother(LABELS, tau_s=10.0)
+    s, v = smoother.update(scores(0.9, 0.05, 0.05), 123.0)
+    assert s.anime == pytest.approx(0.9)
+    assert v.state == ANIME
+
+
+@pytest.mark.parametrize(
+    ("a", "c", "n", "state"),
+    [
+        (0.8, 0.1, 0.1, ANIME),
+        (0.1, 0.8, 0.1, CARTOON),
+        (0.45, 0.45, 0.1, BOTH),
+        (0.05, 0.05, 0.9, NEITHER),
+        (0.4, 0.2, 0.4, UNCERTAIN),
+    ],
+)
+def test_states_from_scratch(a, c, n, state):
+    assert decide(smoothed(a, c, n), UNCERTAIN, RULES).state == state
+
+
+def test_hysteresis_keeps_state_until_it_drops_out():
+    # anime at 0.45 is below enter (0.5) but above enter - hysteresis (0.4).
+    s = smoothed(0.45, 0.2, 0.35)
+    assert decide(s, UNCERTAIN, RULES).state == UNCERTAIN
+    assert decide(s, ANIME, RULES).state == ANIME
+    assert decide(smoothed(0.38, 0.2, 0.42), ANIME, RULES).state == UNCERTAIN
+
+
+def test_both_hysteresis():
+    s = smoothed(0.55, 0.25, 0.2)  # cartoon below both_min but above both_min - hysteresis
+    assert decide(s, UNCERTAIN, RULES).state == ANIME
+    assert decide(s, BOTH, RULES).state == BOTH
+
+
+def test_smoother_does_not_flicker_at_threshold():
+    smoother = Smoother(LABELS, tau_s=0.0)  # no averaging: only hysteresis
+    states = []
+    for i, a in enumerate([0.6, 0.48, 0.52, 0.47, 0.51, 0.3]):
+        _, v = smoother.update(scores(a, 0.1, 0.9 - a), i * 0.1)
+        states.append(v.state)
+    assert states == [ANIME] * 5 + [NEITHER]
+
+
+def test_label_mapping_by_name_any_order_and_case():
+    idx = label_index(["Neither", " CARTOON", "anime"])
+    assert idx == LabelIndex(anime=2, cartoon=1, neither=0)
+    assert idx.is_animation_model
+    s = summarize(scores(0.1, 0.2, 0.7), ["Neither", " CARTOON", "anime"], idx)
+    assert (s.anime, s.cartoon, s.neither) == pytest.approx((0.7, 0.2, 0.1))
+
+
+def test_bare_model_uses_top1_only():
+    labels = ("background", "tabby cat", "comic book", "cartoon")
+    smoother = Smoother(labels, tau_s=0.0)
+    assert not smoother.index.is_animation_model
+    _, v = smoother.update(np.array([0.1, 0.1, 0.7, 0.1], np.float32), 0.0)
+    assert v == (NEITHER, "comic book", pytest.approx(0.7))
+    _, v = smoother.update(np.array([0.1, 0.1, 0.1, 0.7], np.float32), 1.0)
+    assert v.state == CARTOON  # a generic name still maps
+    _, v = smoother.update(np.array([0.25, 0.25, 0.25, 0.25], np.float32), 2.0)
+    assert v.state == UNCERTAIN
+
+
+def test_reset_and_shape_check():
+    smoother = Smoother(LABELS, tau_s=1.0)
+    smoother.update(scores(1, 0, 0), 0.0)
+    smoother.reset()
+    s, _ = smoother.update(scores(0, 1, 0), 5.0)
+    assert s.cartoon == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="shape"):
+        smoother.update(np.zeros(4, np.float32), 6.0)
+    assert not smoother.average.flags.writeable
+
+
+def test_bad_parameters_name_the_key():
+    with pytest.raises(ConfigError) as err:
+        VerdictRules(enter=1.5)
+    assert err.value.key == "smoothing.enter"
+    with pytest.raises(ConfigError, match="smoothing.tau_s"):
+        Smoother(LABELS, tau_s=-1.0)
