@@ -1,0 +1,216 @@
+"""Front-panel buttons and the status LED, through gpiozero (imported lazily).
+
+Buttons wire a GPIO to ground (gpiozero's default pull-up). The power button tells a
+press from a hold: a hold of ``hold_time_s`` calls ``on_shutdown`` once, and its release
+does not also count as a press; a shorter press calls ``on_power_press``.
+
+Without GPIO (gpiozero missing, or no pin factory off a Raspberry Pi) :class:`Controls`
+raises :class:`ControlsError`; :func:`open_controls` turns that into one warning and a
+:class:`NullControls`, so the appliance runs without buttons. The app uses
+:func:`open_controls` and reports "controls disabled: <reason>".
+
+GPIO3 (the default power pin) is the one that wakes a halted Pi, but it is also I2C
+SCL: with an I2C OLED on bus 1 the button cannot be read by gpiozero. Pass
+``i2c_in_use=True`` and a different ``power_pin`` (e.g. 26); a GPIO3-to-ground button can
+still be wired for wake-from-halt alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from aoc.errors import ControlsError
+
+log = logging.getLogger(__name__)
+
+Callback = Callable[[], None]
+STATUSES = ("off", "starting", "running", "fault")
+_BLINK = {"starting": (0.5, 0.5), "fault": (0.1, 0.4)}
+_I2C_PINS = (2, 3)
+
+
+def _safe(callback: Callback | None, what: str) -> Callback:
+    """Wrap a user callback so an exception in it cannot kill gpiozero's event thread."""
+
+    def run() -> None:
+        if callback is None:
+            return
+        try:
+            callback()
+        except Exception:  # noqa: BLE001 - logged with traceback; the buttons must keep working
+            log.exception("%s handler failed", what)
+
+    return run
+
+
+class Controls:
+    """Freeze and view buttons, a power button (press vs hold) and a status LED."""
+
+    def __init__(
+        self,
+        *,
+        freeze_pin: int | None = 17,
+        view_pin: int | None = 27,
+        power_pin: int | None = 3,
+        led_pin: int | None = 22,
+        hold_time_s: float = 3.0,
+        bounce_time_s: float | None = 0.05,
+        on_freeze: Callback | None = None,
+        on_view: Callback | None = None,
+        on_shutdown: Callback | None = None,
+        on_power_press: Callback | None = None,
+        i2c_in_use: bool = False,
+        pin_factory: Any | None = None,
+    ) -> None:
+        if i2c_in_use and power_pin in _I2C_PINS:
+            raise ControlsError(
+                f"power button on GPIO{power_pin} clashes with the I2C display (GPIO2/3 are "
+                "SDA/SCL); set controls.power_pin to a free pin such as 26"
+            )
+        try:
+            from gpiozero import LED, Button
+            from gpiozero.exc import BadPinFactory, GPIOZeroError
+        except ImportError as exc:
+            raise ControlsError(
+                f"buttons/LED: gpiozero is not installed ({exc}); "
+                "install it with `pip install gpiozero` (and `sudo apt install python3-lgpio`)"
+            ) from exc
+        self._devices: list[Any] = []
+        self._held = False
+        self._lock = threading.Lock()
+        self._on_shutdown = _safe(on_shutdown, "shutdown")
+        self._on_power_press = _safe(on_power_press, "power press")
+        self.freeze_button = self.view_button = self.power_button = None
+        self.led = None
+        self.status = "off"
+        self._closed = False
+        pin = None
+        try:
+            if freeze_pin is not None:
+                pin = freeze_pin
+                self.freeze_button = self._add(Button(
+                    freeze_pin, bounce_time=bounce_time_s, pin_factory=pin_factory))
+                self.freeze_button.when_pressed = _safe(on_freeze, "freeze")
+            if view_pin is not None:
+                pin = view_pin
+                self.view_button = self._add(Button(
+                    view_pin, bounce_time=bounce_time_s, pin_factory=pin_factory))
+                self.view_button.when_pressed = _safe(on_view, "view")
+            if power_pin is not None:
+                pin = power_pin
+                self.power_button = self._add(Button(
+                    power_pin, bounce_time=bounce_time_s, hold_time=hold_time_s,
+                    pin_factory=pin_factory))
+                self.power_button.when_pressed = self._power_pressed
+                self.power_button.when_held = self._power_held
+                self.power_button.when_released = self._power_released
+            if led_pin is not None:
+                pin = led_pin
+                self.led = self._add(LED(led_pin, pin_factory=pin_factory))
+        except BadPinFactory as exc:
+            self.close()
+            raise ControlsError(
+                f"buttons/LED: no GPIO access ({exc}); not a Raspberry Pi, or lgpio missing "
+                "(`sudo apt install python3-lgpio`)"
+            ) from exc
+        except GPIOZeroError as exc:
+            self.close()
+            raise ControlsError(
+                f"buttons/LED: cannot use GPIO{pin} ({exc}); pick a free pin in "
+                "[controls] or stop the program holding it"
+            ) from exc
+
+    def _add(self, device: Any) -> Any:
+        self._devices.append(device)
+        return device
+
+    # -- power button: press vs hold ---------------------------------------------------
+    def _power_pressed(self) -> None:
+        with self._lock:
+            self._held = False
+
+    def _power_held(self) -> None:
+        with self._lock:
+            if self._held:
+                return
+            self._held = True
+        log.warning("power button held: shutting down")
+        self._on_shutdown()
+
+    def _power_released(self) -> None:
+        with self._lock:
+            was_held, self._held = self._held, False
+        if not was_held:
+            self._on_power_press()
+
+    # -- LED ---------------------------------------------------------------------------
+    def set_status(self, status: str) -> None:
+        """LED: ``starting``/``fault`` blink (slow/fast), ``running`` on, ``off`` off."""
+        if status not in STATUSES:
+            raise ControlsError(f"LED status {status!r} is not one of {', '.join(STATUSES)}")
+        self.status = status
+        if self.led is None or self._closed:
+            return
+        if status in _BLINK:
+            on_s, off_s = _BLINK[status]
+            self.led.blink(on_time=on_s, off_time=off_s)
+        elif status == "running":
+            self.led.on()
+        else:
+            self.led.off()
+
+    def close(self) -> None:
+        """LED off, pins released; safe twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.led is not None:
+            self.led.off()
+        for device in reversed(self._devices):
+            device.close()
+        self._devices.clear()
+
+    def __enter__(self) -> Controls:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class NullControls:
+    """No buttons, no LED: what runs when GPIO is unavailable."""
+
+    def __init__(self, reason: str = "") -> None:
+        self.reason = reason
+        self.status = "off"
+
+    def set_status(self, status: str) -> None:
+        """Remember the status (nothing to light)."""
+        self.status = status
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __enter__(self) -> NullControls:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def open_controls(**options: Any) -> Controls | NullControls:
+    """:class:`Controls` with ``options``, or :class:`NullControls` after one warning."""
+    try:
+        return Controls(**options)
+    except ControlsError as exc:
+        log.warning("controls disabled: %s", exc)
+        return NullControls(str(exc))

@@ -1,0 +1,51 @@
+"""The :class:`Display` protocol and a base class giving every display its context manager."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Protocol, runtime_checkable
+
+from aoc.display.state import DisplayState
+
+
+@runtime_checkable
+class Display(Protocol):
+    """Something that shows :class:`DisplayState` frames.
+
+    ``show`` may block (an I2C frame takes ~23 ms); wrap slow displays in
+    :class:`aoc.display.threaded.ThreadedDisplay`. ``close`` is safe to call twice.
+    """
+
+    size: tuple[int, int]
+
+    def show(self, state: DisplayState) -> None: ...
+
+    def clear(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class BaseDisplay:
+    """Context-manager plumbing shared by the concrete displays."""
+
+    size: tuple[int, int] = (128, 64)
+
+    def show(self, state: DisplayState) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def clear(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __enter__(self) -> BaseDisplay:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,117 @@
+"""luma.emulator's ``capture`` (PNG) and ``gifanim`` (GIF) devices: the screen as files.
+
+Used for the README screenshots and tests; runs headless (pygame only scales images).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from aoc.display.base import BaseDisplay
+from aoc.display.render import render
+from aoc.display.state import DisplayState
+from aoc.errors import ConfigError, DisplayError
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("png", "gif")
+DIM_CONTRAST = 0x40  # the emulator shows contrast as brightness; real panels dim less
+
+
+class EmulatedDisplay(BaseDisplay):
+    """Draws states into PNG files or one animated GIF at ``scale`` x the panel size.
+
+    ``fmt="png"``: ``path`` is a file template (``"shot_{0:04}.png"``, numbered from 1),
+    a folder (frames go to ``frame_000001.png`` ...), or a plain ``.png`` file that each
+    frame overwrites. ``fmt="gif"``: ``path`` is the GIF written at ``close()``.
+    ``transform="identity"`` keeps hard square pixels (the OLED look); luma's
+    ``"scale2x"`` / ``"led_matrix"`` also work. A frame is drawn only when it changed.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fmt: str = "png",
+        width: int = 128,
+        height: int = 64,
+        scale: int = 2,
+        transform: str = "identity",
+        frame_duration_s: float = 0.1,
+    ) -> None:
+        if fmt not in FORMATS:
+            raise ConfigError(f"display.format {fmt!r} is not 'png' or 'gif'", key="display.format")
+        # pygame greets on stdout when imported; the greeting would corrupt CLI output.
+        os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+        try:
+            import luma.emulator.device as emu
+        except ImportError as exc:
+            raise DisplayError(
+                f"emulated display: luma.emulator is not installed ({exc}); "
+                "install it with `pip install luma.emulator` (it brings pygame)"
+            ) from exc
+        path = Path(path)
+        self.size: tuple[int, int] = (width, height)
+        self.path = path
+        self.fmt = fmt
+        common: dict[str, Any] = dict(
+            width=width, height=height, mode="1", transform=transform, scale=scale
+        )
+        try:
+            if fmt == "png":
+                template = str(path)
+                if path.is_dir():
+                    template = str(path / "frame_{0:06}.png")
+                self._device = emu.capture(file_template=template, **common)
+            else:
+                self._device = emu.gifanim(
+                    filename=str(path), duration=frame_duration_s, **common
+                )
+                # We write the GIF in close(); don't let luma write it again at exit.
+                atexit.unregister(self._device.write_animation)
+        except (RuntimeError, ValueError, AttributeError) as exc:
+            raise DisplayError(
+                f"emulated display for {path}: luma.emulator failed ({exc}); "
+                "check that pygame is installed and the transform name is valid"
+            ) from exc
+        self._last_frame: bytes | None = None
+        self._dimmed = False
+        self._closed = False
+        self.frames = 0
+
+    def show(self, state: DisplayState) -> None:
+        """Render ``state`` and write it as a frame if the picture or brightness changed."""
+        if self._closed:
+            raise DisplayError(f"emulated display for {self.path} is closed; open a new one")
+        image = render(state, self.size)
+        dim = state.dim and not state.blank
+        frame = image.tobytes()
+        if frame == self._last_frame and dim == self._dimmed:
+            return
+        try:
+            # contrast() re-displays the last image, so set it before drawing the new one.
+            self._device._contrast = (DIM_CONTRAST if dim else 0xFF) / 255.0
+            self._device.display(image)
+        except OSError as exc:
+            raise DisplayError(f"emulated display: cannot write {self.path} ({exc})") from exc
+        self._last_frame, self._dimmed = frame, dim
+        self.frames += 1
+
+    def clear(self) -> None:
+        """Forget the last frame, so the next ``show`` draws even an identical picture."""
+        self._last_frame = None
+
+    def close(self) -> None:
+        """Write the GIF (gif format); safe twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.fmt == "gif":
+            try:
+                self._device.write_animation()
+            except OSError as exc:
+                raise DisplayError(f"emulated display: cannot write {self.path} ({exc})") from exc

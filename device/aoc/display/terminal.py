@@ -1,0 +1,126 @@
+"""A one-line text rendering of the state, for desktops and logs.
+
+On a terminal it redraws one line in place (``\\r``); into a pipe or file it writes
+plain lines, at most one per ``min_interval_s`` unless the verdict or message changes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+from aoc.display.base import BaseDisplay
+from aoc.display.render import VERDICT_TEXT, fps_text, percent
+from aoc.display.state import DisplayState
+
+_BADGE = {"edgetpu": "TPU", "cpu": "CPU", "": "---"}
+_BOLD, _RESET, _ERASE = "\x1b[1m", "\x1b[0m", "\x1b[K"
+
+
+def _bar(value: float, cells: int) -> str:
+    filled = round(value * cells)
+    return "#" * filled + "-" * (cells - filled)
+
+
+def format_line(state: DisplayState, width: int = 80, *, ansi: bool = False) -> str:
+    """The state as one line of at most ``width`` visible characters."""
+    if state.blank:
+        return "(display blanked: scene idle)"
+    bar = max(0, min(20, (width - 52) // 2))
+    verdict = f"{VERDICT_TEXT[state.verdict]:<7}"
+    if ansi:
+        verdict = _BOLD + verdict + _RESET
+    parts = [
+        f"anime {percent(state.anime):>4}" + (f" {_bar(state.anime, bar)}" if bar else ""),
+        f"cartoon {percent(state.cartoon):>4}" + (f" {_bar(state.cartoon, bar)}" if bar else ""),
+        verdict,
+        f"{_BADGE[state.backend]} {fps_text(state.fps):>4} fps",
+    ]
+    if state.frozen:
+        parts.append("[frozen]")
+    line = "  ".join(parts)
+    if state.message:
+        line += f"  ! {state.message}"
+    visible = len(line) - (len(_BOLD) + len(_RESET) if ansi else 0)
+    if visible > width:
+        line = line[: len(line) - (visible - width) - 1] + "~"
+    return line
+
+
+class TerminalDisplay(BaseDisplay):
+    """Writes the state to ``stream`` (never ``print``); ``close`` ends the line, never the stream.
+
+    ``ansi=None`` means: use ANSI bold and erase-to-end-of-line when ``stream`` is a TTY.
+    ``width=None`` asks the TTY for its width (80 otherwise).
+    """
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        width: int | None = None,
+        ansi: bool | None = None,
+        min_interval_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stream = sys.stdout if stream is None else stream
+        isatty = getattr(self._stream, "isatty", None)
+        self._tty = bool(isatty and isatty())
+        self._ansi = self._tty if ansi is None else ansi
+        if width is None:
+            width = 80
+            if self._tty:
+                try:
+                    width = os.get_terminal_size(self._stream.fileno()).columns - 1
+                except (OSError, ValueError, AttributeError):
+                    pass
+        self.width = max(20, width)
+        self.size: tuple[int, int] = (self.width, 1)
+        self._min_interval_s = min_interval_s
+        self._clock = clock
+        self._last_line: str | None = None
+        self._last_key: tuple[str, str | None] | None = None
+        self._last_write = float("-inf")
+        self._open_line = False
+        self._closed = False
+
+    def show(self, state: DisplayState) -> None:
+        """Write the state's line if it differs from the last one (and, for pipes, rate-capped)."""
+        if self._closed:
+            return
+        line = format_line(state, self.width, ansi=self._ansi)
+        if line == self._last_line:
+            return
+        if self._tty:
+            pad = _ERASE if self._ansi else " " * max(0, len(self._last_line or "") - len(line))
+            self._stream.write("\r" + line + pad)
+            self._open_line = True
+        else:
+            key = (state.verdict, state.message)
+            now = self._clock()
+            if key == self._last_key and now - self._last_write < self._min_interval_s:
+                return
+            self._stream.write(line + "\n")
+            self._last_key, self._last_write = key, now
+        self._stream.flush()
+        self._last_line = line
+
+    def clear(self) -> None:
+        """Erase the in-place line on a TTY; nothing to do for pipes."""
+        if self._tty and self._open_line and not self._closed:
+            blank = _ERASE if self._ansi else " " * len(self._last_line or "")
+            self._stream.write("\r" + blank + "\r")
+            self._stream.flush()
+        self._last_line = None
+
+    def close(self) -> None:
+        """Finish the in-place line so later output starts on a new line; safe twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._tty and self._open_line:
+            self._stream.write("\n")
+            self._stream.flush()

@@ -1,0 +1,203 @@
+"""Draw on a slow display from a thread of its own, so the capture loop never waits.
+
+``submit`` drops the state in a single slot (latest wins) and returns. The drawing
+thread renders it, shows it only when the picture (or dim/blank) changed, at most
+``max_fps`` times a second. When the display fails (I2C glitch, unplugged panel) the
+appliance keeps running headless: the fault is logged once, exposed as ``fault``, and
+the display is reopened (or retried) every ``retry_interval_s``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from PIL import Image
+
+from aoc.display.base import Display
+from aoc.display.render import render
+from aoc.display.state import DisplayState
+
+log = logging.getLogger(__name__)
+
+FAULT_LOST = "display lost"
+
+
+class ThreadedDisplay:
+    """Wraps a :class:`Display`; ``submit``/``show`` never block.
+
+    ``reopen`` builds a fresh display after a failure (the broken one is closed); without
+    it the same display is retried. ``clock`` measures the frame-rate cap and retry times.
+    """
+
+    def __init__(
+        self,
+        display: Display,
+        *,
+        max_fps: float = 10.0,
+        retry_interval_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        reopen: Callable[[], Display] | None = None,
+        renderer: Callable[..., Image.Image] = render,
+        join_timeout_s: float = 2.0,
+    ) -> None:
+        self._display: Display | None = display
+        self.size: tuple[int, int] = tuple(display.size)  # type: ignore[assignment]
+        self._min_interval = 1.0 / max_fps if max_fps and max_fps > 0 else 0.0
+        self._retry_interval = retry_interval_s
+        self._clock = clock
+        self._reopen = reopen
+        self._render = renderer
+        self._join_timeout = join_timeout_s
+        self._lock = threading.Lock()
+        self._slot: DisplayState | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._clear_requested = False
+        self._closed = False
+        self.fault: str | None = None  # FAULT_LOST while the display is failing
+        self.last_error: str | None = None  # what the display raised, for logs and status
+        self.frames_shown = 0
+        self.errors = 0
+        self._thread = threading.Thread(target=self._run, name="aoc-display", daemon=True)
+        self._thread.start()
+
+    # -- caller side -------------------------------------------------------------------
+    def submit(self, state: DisplayState) -> None:
+        """Hand over the newest state; an older one not yet drawn is dropped."""
+        if self._closed:
+            return
+        with self._lock:
+            self._slot = state
+        self._wake.set()
+
+    show = submit  # so a ThreadedDisplay is itself a Display
+
+    def clear(self) -> None:
+        """Ask the drawing thread to clear the panel."""
+        with self._lock:
+            self._clear_requested = True
+            self._slot = None
+        self._wake.set()
+
+    def close(self) -> None:
+        """Stop the thread (it clears and closes the display); safe twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(self._join_timeout)
+        if self._thread.is_alive():
+            log.warning("display thread did not stop within %.1f s (display blocked?)",
+                        self._join_timeout)
+
+    def __enter__(self) -> ThreadedDisplay:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- drawing thread ----------------------------------------------------------------
+    def _run(self) -> None:
+        current: DisplayState | None = None
+        last_key: tuple[bytes, bool, bool] | None = None
+        last_shown = float("-inf")
+        next_retry = float("-inf")
+        while not self._stop.is_set():
+            timeout = None
+            if self.fault is not None:
+                timeout = max(0.0, next_retry - self._clock())
+            self._wake.wait(timeout)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            with self._lock:
+                if self._slot is not None:
+                    current, self._slot = self._slot, None
+                clear, self._clear_requested = self._clear_requested, False
+            if self.fault is not None:
+                if self._clock() < next_retry:
+                    continue
+                if not self._recover():
+                    next_retry = self._clock() + self._retry_interval
+                    continue
+                last_key = None  # the panel may show anything after a reconnect
+            display = self._display
+            if display is None:  # pragma: no cover - _recover guarantees one
+                continue
+            try:
+                if clear:
+                    display.clear()
+                    last_key, current = None, None
+                    self._back()
+                    continue
+                if current is None:
+                    continue
+                image = self._render(current, self.size)
+                key = (image.tobytes(), current.dim, current.blank)
+                if key == last_key:
+                    continue
+                wait = self._min_interval - (self._clock() - last_shown)
+                if wait > 0 and self._stop.wait(wait):
+                    break
+                display.show(current)
+                last_key, last_shown = key, self._clock()
+                self.frames_shown += 1
+                self._back()
+            except OSError as exc:  # DisplayError is an OSError, and so are raw I2C errors
+                self._lose(exc)
+                next_retry = self._clock() + self._retry_interval
+                last_key = None
+        self._shutdown()
+
+    def _lose(self, exc: OSError) -> None:
+        self.errors += 1
+        self._note(exc)
+        if self._reopen is not None and self._display is not None:
+            broken, self._display = self._display, None
+            try:
+                broken.close()
+            except OSError as close_exc:
+                log.debug("closing the failed display: %s", close_exc)
+
+    def _note(self, exc: OSError) -> None:
+        """Set the fault; log only when the error differs from the last one logged."""
+        detail = str(exc)
+        if detail != self.last_error:
+            log.error("%s (%s); running headless, retrying every %.0f s",
+                      FAULT_LOST, detail, self._retry_interval)
+        self.fault, self.last_error = FAULT_LOST, detail
+
+    def _back(self) -> None:
+        if self.fault is not None:
+            log.info("display is back")
+        self.fault, self.last_error = None, None
+
+    def _recover(self) -> bool:
+        """Reopen (or keep) the display; True when drawing may be tried again."""
+        if self._reopen is None:
+            return True  # retry the same display with the next show
+        try:
+            self._display = self._reopen()
+        except OSError as exc:
+            self.errors += 1
+            self._note(exc)
+            return False
+        self.size = tuple(self._display.size)  # type: ignore[assignment]
+        return True
+
+    def _shutdown(self) -> None:
+        display, self._display = self._display, None
+        if display is None:
+            return
+        try:
+            display.clear()
+        except OSError as exc:
+            log.debug("clearing the display at close: %s", exc)
+        try:
+            display.close()
+        except OSError as exc:
+            log.warning("closing the display: %s", exc)
