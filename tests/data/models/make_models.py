@@ -1,0 +1,154 @@
+"""Generate the tiny test models and bundles under tests/data/models/ (needs TensorFlow).
+
+Run once, commit the outputs; the tests only read the committed files:
+
+    PYTHONPATH=device python3 tests/data/models/make_models.py [--out DIR] [--size 32]
+
+Every model computes the same thing with hand-set weights, so tests can assert real
+predictions: pixels / 255 -> mean over the image per channel -> logits = 8 * (r, g, b) ->
+softmax. Labels are (anime, cartoon, neither): a mostly red image is "anime", mostly green
+"cartoon", mostly blue "neither", and a grey image scores 1/3 each.
+
+Bundles written (folder: model.tflite, labels.txt, manifest.json):
+- ``uint8/``: full-int8, uint8 input and output (the default model's format), softmax.
+- ``int8/``: full-int8, int8 input and output, softmax.
+- ``float_logits/``: float32 input and output, no softmax (manifest kind "logits").
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+LABELS = ("anime", "cartoon", "neither")
+GAIN = 8.0
+
+
+def _module(size: int, *, softmax: bool):
+    import tensorflow as tf
+
+    weights = tf.constant(np.eye(3, dtype=np.float32) * GAIN)
+
+    class Tiny(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32)])
+        def __call__(self, x):
+            means = tf.reduce_mean(x / 255.0, axis=[1, 2])
+            logits = tf.matmul(means, weights)
+            return tf.nn.softmax(logits) if softmax else logits
+
+    return Tiny()
+
+
+def _representative(size: int):
+    rng = np.random.default_rng(0)
+
+    def gen():
+        # Pure colours and black/white pin the input range to exactly [0, 255] (scale 1).
+        for colour in ((0, 0, 0), (255, 255, 255), (255, 0, 0), (0, 255, 0), (0, 0, 255)):
+            yield [np.broadcast_to(np.float32(colour), (1, size, size, 3)).copy()]
+        for _ in range(40):
+            yield [rng.integers(0, 256, (1, size, size, 3)).astype(np.float32)]
+
+    return gen
+
+
+def convert(size: int, dtype: str) -> bytes:
+    """TFLite flatbuffer for ``dtype`` in/out: uint8, int8 (full-int8, softmax) or float32."""
+    import tensorflow as tf
+
+    module = _module(size, softmax=dtype != "float32")
+    fn = module.__call__.get_concrete_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn], module)
+    if dtype != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = _representative(size)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = getattr(tf, dtype)
+        converter.inference_output_type = getattr(tf, dtype)
+    return converter.convert()
+
+
+def _tensor_quant(model: bytes) -> tuple[dict, dict]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model)
+    (inp,) = interpreter.get_input_details()
+    (out,) = interpreter.get_output_details()
+    return inp, out
+
+
+def write_bundle_by_hand(folder: Path, name: str, model: bytes, size: int, dtype: str) -> None:
+    """Write a schema-1 bundle (manifest written here, following docs of aoc.bundle)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.tflite").write_bytes(model)
+    (folder / "labels.txt").write_text("".join(f"{label}\n" for label in LABELS))
+    inp, out = _tensor_quant(model)
+    in_scale, in_zp = inp["quantization"]
+    out_scale, out_zp = out["quantization"]
+    files = {
+        rel: hashlib.sha256((folder / rel).read_bytes()).hexdigest()
+        for rel in ("model.tflite", "labels.txt")
+    }
+    manifest = {
+        "schema_version": 1,
+        "name": name,
+        "created": datetime(2026, 11, 25, tzinfo=UTC).isoformat().replace("+00:00", "Z"),
+        "labels": list(LABELS),
+        "labels_file": "labels.txt",
+        "models": {"cpu": "model.tflite", "edgetpu": None},
+        "edgetpu": {
+            "compiled": False,
+            "reason": "edgetpu_compiler not found on PATH",
+            "compiler_version": None,
+            "summary": None,
+        },
+        "input": {
+            "width": size,
+            "height": size,
+            "channels": 3,
+            "layout": "NHWC",
+            "color_order": "RGB",
+            "dtype": dtype,
+            "resize": "stretch",
+            "scale": float(in_scale) if dtype != "float32" else 1.0,
+            "zero_point": int(in_zp),
+            "value_range": [0, 255],
+        },
+        "output": {
+            "dtype": dtype,
+            "kind": "logits" if dtype == "float32" else "probabilities",
+            "scale": float(out_scale) if dtype != "float32" else 1.0,
+            "zero_point": int(out_zp),
+        },
+        "files": files,
+        "provenance": {
+            "tool": "tests/data/models/make_models.py",
+            "what": f"hand-set weights: logits = {GAIN} * mean(rgb / 255); red=anime, "
+            "green=cartoon, blue=neither",
+        },
+        "metrics": {},
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
+    parser.add_argument("--size", type=int, default=32, help="input width = height")
+    args = parser.parse_args()
+    for dtype, folder in (("uint8", "uint8"), ("int8", "int8"), ("float32", "float_logits")):
+        model = convert(args.size, dtype)
+        write_bundle_by_hand(args.out / folder, f"tiny-{folder}", model, args.size, dtype)
+        print(f"{args.out / folder}: {len(model)} bytes")  # noqa: T201 (a CLI's own output)
+
+
+if __name__ == "__main__":
+    main()
