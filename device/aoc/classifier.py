@@ -1,0 +1,339 @@
+"""The classifier: preprocess -> invoke -> postprocess on one TFLite interpreter.
+
+:func:`open_classifier` picks the backend. ``auto`` tries the Edge TPU (the bundle needs an
+Edge TPU model and libedgetpu must find a TPU), else runs the CPU model, and says why in
+``Classifier.reason``. The interpreter itself comes from :mod:`aoc.runtime`, the only module
+that imports a TFLite runtime.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from aoc.errors import BundleError, ConfigError, EdgeTpuUnavailable, InferenceError
+from aoc.postprocess import scores_from_output
+from aoc.preprocess import INPUT_DTYPES, Preprocessor, PreprocessSpec
+from aoc.runtime import LoadDelegate, Runtime, find_runtime, load_edgetpu_delegate, make_interpreter
+
+if TYPE_CHECKING:
+    from aoc.bundle import Bundle
+
+log = logging.getLogger(__name__)
+
+PREFER = ("auto", "edgetpu", "cpu")
+_REBUILD = "re-copy the bundle or rebuild it with aoc-train"
+
+
+class Classifier:
+    """One model on one interpreter, in three timed stages (see ARCHITECTURE.md).
+
+    Built by :func:`open_classifier`; the constructor takes an allocated interpreter.
+    ``runtime_name`` is e.g. ``"ai-edge-litert 2.3.0"``.
+    """
+
+    def __init__(
+        self,
+        interpreter: Any,
+        *,
+        backend: str,
+        reason: str,
+        labels: tuple[str, ...],
+        preprocess_spec: PreprocessSpec,
+        output_kind: str,
+        model_path: Path,
+        runtime_name: str,
+        delegate: Any = None,
+    ) -> None:
+        self.backend = backend
+        self.reason = reason
+        self.labels = tuple(labels)
+        self.model_path = Path(model_path)
+        self.runtime_name = runtime_name
+        self.preprocess_spec = preprocess_spec
+        self.input_size = (preprocess_spec.width, preprocess_spec.height)
+        self.output_kind = output_kind
+        self._interpreter = interpreter
+        self._delegate = delegate  # kept alive as long as the interpreter uses it
+        self._pre = Preprocessor(preprocess_spec)
+        self._input_index = interpreter.get_input_details()[0]["index"]
+        out = interpreter.get_output_details()[0]
+        self._output_index = out["index"]
+        self._output_scale, self._output_zero_point = out["quantization"]
+        # tensor() returns a function; its arrays view the input buffer and must not be held
+        # across invoke(), so each frame takes a fresh view.
+        self._input_view = interpreter.tensor(self._input_index)
+
+    def _live(self) -> Any:
+        if self._interpreter is None:
+            raise InferenceError(
+                f"the {self.backend} classifier for {self.model_path.name} is closed: "
+                "open a new one"
+            )
+        return self._interpreter
+
+    def preprocess(self, frame: np.ndarray) -> None:
+        """Fit and quantize ``frame`` straight into the model's input tensor."""
+        self._live()
+        self._pre(frame, self._input_view())
+
+    def invoke(self) -> None:
+        """Run the model on the current input tensor."""
+        interpreter = self._live()
+        try:
+            interpreter.invoke()
+        except (RuntimeError, ValueError) as exc:
+            hint = (
+                "check the Edge TPU's USB cable and power, or run with --backend cpu"
+                if self.backend == "edgetpu"
+                else _REBUILD
+            )
+            raise InferenceError(
+                f"{self.backend} inference on {self.model_path.name} failed ({exc}): {hint}"
+            ) from exc
+
+    def postprocess(self) -> np.ndarray:
+        """The scores of the last invoke: float32 probabilities, one per label."""
+        raw = self._live().get_tensor(self._output_index)
+        return scores_from_output(
+            raw,
+            kind=self.output_kind,
+            scale=self._output_scale,
+            zero_point=self._output_zero_point,
+        )
+
+    def classify(self, frame: np.ndarray) -> np.ndarray:
+        """preprocess, invoke, postprocess."""
+        self.preprocess(frame)
+        self.invoke()
+        return self.postprocess()
+
+    def close(self) -> None:
+        """Release the interpreter and delegate; safe to call twice."""
+        if self._interpreter is not None:
+            log.debug("closing %s classifier for %s", self.backend, self.model_path)
+        self._interpreter = None
+        self._input_view = None
+        self._delegate = None
+
+    def __enter__(self) -> Classifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Classifier({self.backend}, {self.model_path.name}, {self.runtime_name})"
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise BundleError(f"model file {path} is missing: {_REBUILD}", path=path)
+    if path.stat().st_size == 0:
+        raise BundleError(f"model file {path} is empty (0 bytes): {_REBUILD}", path=path)
+
+
+def build_interpreter(
+    runtime: Runtime,
+    path: Path,
+    *,
+    delegates: tuple[Any, ...] = (),
+    num_threads: int | None = None,
+) -> Any:
+    """An allocated interpreter for ``path``; a bad file becomes BundleError naming it."""
+    _check_file(path)
+    try:
+        interpreter = make_interpreter(runtime, path, delegates=delegates, num_threads=num_threads)
+    except ValueError as exc:
+        raise BundleError(
+            f"model file {path} is not a valid TFLite model ({exc}); it is corrupt or "
+            f"truncated: {_REBUILD}",
+            path=path,
+        ) from exc
+    try:
+        interpreter.allocate_tensors()
+    except (RuntimeError, ValueError) as exc:
+        if "edgetpu-custom-op" in str(exc) and not delegates:
+            raise BundleError(
+                f"model file {path} is compiled for the Edge TPU and cannot run on the CPU: "
+                "use the bundle's CPU model (model.tflite), or attach the Coral USB "
+                "Accelerator",
+                path=path,
+            ) from exc
+        raise BundleError(
+            f"model file {path} could not be prepared by {runtime.label} ({exc}): {_REBUILD}",
+            path=path,
+        ) from exc
+    return interpreter
+
+
+def _bare_value_range(dtype: str, scale: float, zero_point: int) -> tuple[float, float]:
+    """For a bare model, the range that makes the quantized input the raw pixel (Coral's way)."""
+    if dtype == "float32":
+        return (0.0, 255.0)
+    lo, hi = (0, 255) if dtype == "uint8" else (-128, 127)
+    return ((lo - zero_point) * scale, (hi - zero_point) * scale)
+
+
+def model_format(
+    interpreter: Any, bundle: Bundle, path: Path, *, resample: str = "lanczos"
+) -> tuple[PreprocessSpec, str]:
+    """Check the model's tensors against the bundle; return (preprocess spec, output kind)."""
+    from aoc.bundle import check_label_count
+
+    inputs = interpreter.get_input_details()
+    outputs = interpreter.get_output_details()
+    if len(inputs) != 1 or not outputs:
+        raise BundleError(
+            f"model file {path} has {len(inputs)} inputs and {len(outputs)} outputs; an image "
+            "classifier has one input and one output: use a classification model",
+            path=path,
+        )
+    shape = tuple(int(d) for d in inputs[0]["shape"])
+    dtype = np.dtype(inputs[0]["dtype"]).name
+    if len(shape) != 4 or shape[0] != 1 or shape[3] != 3 or dtype not in INPUT_DTYPES:
+        raise BundleError(
+            f"model file {path} wants input {dtype} {'x'.join(map(str, shape))}; this device "
+            "feeds 1xHxWx3 RGB images as uint8, int8 or float32: use an image classifier",
+            path=path,
+        )
+    out_shape = tuple(int(d) for d in outputs[0]["shape"])
+    if len(out_shape) not in (1, 2) or (len(out_shape) == 2 and out_shape[0] != 1):
+        raise BundleError(
+            f"model file {path} outputs shape {out_shape}; a classifier outputs (1, N) scores",
+            path=path,
+        )
+    check_label_count(bundle, out_shape[-1])
+    height, width = shape[1], shape[2]
+    scale, zero_point = inputs[0]["quantization"]
+    spec = bundle.input
+    if spec is None:
+        value_range = _bare_value_range(dtype, scale, zero_point)
+        return (
+            PreprocessSpec(
+                width, height, dtype, scale, zero_point, value_range, "stretch", resample
+            ),
+            "probabilities",
+        )
+    if (spec.width, spec.height, spec.dtype) != (width, height, dtype):
+        raise BundleError(
+            f"manifest.json of {bundle.root} says input {spec.width}x{spec.height} {spec.dtype} "
+            f"but model file {path} takes {width}x{height} {dtype}: {_REBUILD}",
+            path=path,
+        )
+    if dtype != "float32" and not (
+        math.isclose(spec.scale, scale, rel_tol=1e-5) and spec.zero_point == zero_point
+    ):
+        raise BundleError(
+            f"manifest.json of {bundle.root} says input quantization ({spec.scale}, "
+            f"{spec.zero_point}) but model file {path} has ({scale}, {zero_point}): {_REBUILD}",
+            path=path,
+        )
+    kind = bundle.output.kind if bundle.output is not None else "probabilities"
+    value_range = (float(spec.value_range[0]), float(spec.value_range[1]))
+    pre = PreprocessSpec(
+        width, height, dtype, scale, zero_point, value_range, spec.resize, resample
+    )
+    return pre, kind
+
+
+def _open(
+    bundle: Bundle,
+    path: Path,
+    runtime: Runtime,
+    *,
+    backend: str,
+    reason: str,
+    delegates: tuple[Any, ...],
+    num_threads: int | None,
+    resample: str,
+) -> Classifier:
+    interpreter = build_interpreter(runtime, path, delegates=delegates, num_threads=num_threads)
+    pre, kind = model_format(interpreter, bundle, path, resample=resample)
+    return Classifier(
+        interpreter,
+        backend=backend,
+        reason=reason,
+        labels=bundle.labels,
+        preprocess_spec=pre,
+        output_kind=kind,
+        model_path=path,
+        runtime_name=runtime.label,
+        delegate=delegates[0] if delegates else None,
+    )
+
+
+def _open_edgetpu(bundle: Bundle, runtime: Runtime, **kw: Any) -> Classifier:
+    if bundle.edgetpu_model is None:
+        why = bundle.edgetpu.reason or "it was built without one"
+        raise EdgeTpuUnavailable(f"bundle {bundle.name} has no Edge TPU model: {why}")
+    device = kw.pop("edgetpu_device")
+    delegate = load_edgetpu_delegate(device, runtime=runtime, load_delegate=kw.pop("load_delegate"))
+    path = Path(bundle.edgetpu_model)
+    where = f"'{device}'" if device else "the first Edge TPU"
+    reason = f"Edge TPU at {where}: running {path.name} on {runtime.label} with libedgetpu"
+    try:
+        return _open(
+            bundle, path, runtime, backend="edgetpu", reason=reason, delegates=(delegate,), **kw
+        )
+    except BundleError as exc:
+        raise EdgeTpuUnavailable(f"the Edge TPU could not load {path.name}: {exc}") from exc
+
+
+def open_classifier(
+    bundle: Bundle,
+    *,
+    prefer: str = "auto",
+    edgetpu_device: str = "usb",
+    num_threads: int | None = None,
+    runtime: Runtime | None = None,
+    load_delegate: LoadDelegate | None = None,
+    resample: str = "lanczos",
+) -> Classifier:
+    """Open ``bundle`` on the Edge TPU or the CPU.
+
+    ``prefer``: ``auto`` (Edge TPU when possible, else CPU; ``reason`` says why),
+    ``edgetpu`` (EdgeTpuUnavailable when it cannot) or ``cpu``. ``runtime`` and
+    ``load_delegate`` are injectable for tests; by default the fastest installed runtime
+    and its own ``load_delegate``. ``resample`` is the PIL filter used when a frame is not
+    already the model's size.
+    """
+    if prefer not in PREFER:
+        raise ConfigError(
+            f"backend {prefer!r} is not one of {', '.join(PREFER)}", key="inference.backend"
+        )
+    runtime = runtime or find_runtime()
+    kw: dict[str, Any] = {"num_threads": num_threads, "resample": resample}
+    tpu_reason = "CPU backend requested"
+    if prefer in ("auto", "edgetpu"):
+        try:
+            classifier = _open_edgetpu(
+                bundle, runtime, edgetpu_device=edgetpu_device, load_delegate=load_delegate, **kw
+            )
+        except EdgeTpuUnavailable as exc:
+            if prefer == "edgetpu":
+                raise
+            tpu_reason = f"Edge TPU: {exc}"
+            log.info("%s; falling back to the CPU", tpu_reason)
+        else:
+            log.info("%s", classifier.reason)
+            return classifier
+    try:
+        path = bundle.require_cpu_model()
+    except BundleError as exc:
+        raise BundleError(f"{tpu_reason}; {exc}", path=exc.path) from exc
+    reason = f"{tpu_reason}; running CPU model {path.name} on {runtime.label}"
+    try:
+        classifier = _open(
+            bundle, Path(path), runtime, backend="cpu", reason=reason, delegates=(), **kw
+        )
+    except BundleError as exc:
+        if prefer == "cpu":
+            raise
+        raise BundleError(f"{tpu_reason}; and on the CPU: {exc}", path=exc.path) from exc
+    log.info("%s", reason)
+    return classifier

@@ -1,0 +1,342 @@
+"""aoc.classifier: real CPU inference on the tiny test models and Coral's reference model;
+the Edge TPU path with fake delegate loaders; every way a model file can be wrong."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from aoc.bundle import Bundle, bare_bundle, load_bundle
+from aoc.classifier import Classifier, model_format, open_classifier
+from aoc.errors import BundleError, ConfigError, EdgeTpuUnavailable, InferenceError
+from aoc.postprocess import LabelScore, top_k
+from aoc.runtime import Runtime, find_runtime
+from PIL import Image
+
+pytest.importorskip("ai_edge_litert")
+
+MODELS = Path(__file__).parent / "data" / "models"
+KINDS = ("uint8", "int8", "float_logits")
+RED, GREEN, BLUE, GREY = (255, 0, 0), (0, 255, 0), (0, 0, 255), (128, 128, 128)
+
+
+def solid(colour: tuple[int, int, int], width: int = 32, height: int = 32) -> np.ndarray:
+    return np.full((height, width, 3), colour, np.uint8)
+
+
+class RecordingModule:
+    """The real runtime module, but Interpreter() records and drops the delegates it gets.
+
+    Lets the "Edge TPU" path run for real on the CPU with a fake delegate object.
+    """
+
+    def __init__(self, real: object) -> None:
+        self.real = real
+        self.delegates: list[object] = []
+
+    def Interpreter(self, **kwargs: object) -> object:  # noqa: N802 (the runtime's own name)
+        self.delegates.append(kwargs.pop("experimental_delegates", None))
+        return self.real.Interpreter(**kwargs)
+
+
+def loader_raising(exc: BaseException):
+    def load_delegate(library: str, options: dict) -> object:
+        raise exc
+
+    return load_delegate
+
+
+@pytest.fixture(scope="module")
+def runtime() -> Runtime:
+    return find_runtime()
+
+
+@pytest.fixture(params=KINDS)
+def bundle(request) -> Bundle:
+    return load_bundle(MODELS / request.param)
+
+
+@pytest.fixture()
+def uint8_bundle() -> Bundle:
+    return load_bundle(MODELS / "uint8")
+
+
+def test_real_predictions_follow_the_image(bundle: Bundle) -> None:
+    with open_classifier(bundle) as clf:
+        assert clf.backend == "cpu"
+        assert clf.labels == ("anime", "cartoon", "neither")
+        assert clf.input_size == (32, 32)
+        for colour, expected in ((RED, "anime"), (GREEN, "cartoon"), (BLUE, "neither")):
+            scores = clf.classify(solid(colour))
+            assert scores.dtype == np.float32 and scores.shape == (3,)
+            best = top_k(scores, clf.labels, k=1)[0]
+            assert best.label == expected and best.score > 0.99
+        # Grey: all channels equal -> the three classes tie.
+        np.testing.assert_allclose(clf.classify(solid(GREY)), [1 / 3] * 3, atol=0.01)
+
+
+def test_uint8_scores_are_dequantized_exactly(uint8_bundle: Bundle) -> None:
+    with open_classifier(uint8_bundle, prefer="cpu") as clf:
+        np.testing.assert_array_equal(clf.classify(solid(RED)), [255 / 256, 0, 0])
+        np.testing.assert_array_equal(clf.classify(solid(GREY)), [85 / 256] * 3)
+
+
+def test_logits_model_gets_softmax() -> None:
+    with open_classifier(load_bundle(MODELS / "float_logits")) as clf:
+        assert clf.output_kind == "logits"
+        e = np.exp([8.0, 0.0, 0.0])
+        np.testing.assert_allclose(clf.classify(solid(RED)), e / e.sum(), rtol=1e-4)
+
+
+def test_stages_in_order_and_any_frame_size(uint8_bundle: Bundle) -> None:
+    with open_classifier(uint8_bundle) as clf:
+        clf.preprocess(solid(GREEN, 640, 480))  # a camera-sized frame is resized
+        clf.invoke()
+        assert top_k(clf.postprocess(), clf.labels, 1)[0].label == "cartoon"
+
+
+def test_resize_policy_from_the_manifest_changes_the_prediction(uint8_bundle: Bundle) -> None:
+    frame = solid(RED, 96, 32)
+    frame[:, 32:64] = GREEN  # red | green | red: the centre square is green
+    spec = dataclasses.replace(uint8_bundle.input, resize="center_crop")
+    cropped = dataclasses.replace(uint8_bundle, input=spec)
+    with open_classifier(uint8_bundle) as stretch, open_classifier(cropped) as crop:
+        assert top_k(stretch.classify(frame), stretch.labels, 1)[0].label == "anime"
+        assert top_k(crop.classify(frame), crop.labels, 1)[0].label == "cartoon"
+
+
+def test_reason_without_edgetpu_model(uint8_bundle: Bundle, runtime: Runtime) -> None:
+    with open_classifier(uint8_bundle) as clf:
+        assert clf.reason == (
+            "Edge TPU: bundle tiny-uint8 has no Edge TPU model: edgetpu_compiler not found on "
+            f"PATH; running CPU model model.tflite on {runtime.label}"
+        )
+        assert clf.runtime_name == runtime.label
+    with pytest.raises(EdgeTpuUnavailable, match="has no Edge TPU model"):
+        open_classifier(uint8_bundle, prefer="edgetpu")
+    with open_classifier(uint8_bundle, prefer="cpu") as clf:
+        assert clf.reason.startswith("CPU backend requested; running CPU model model.tflite")
+
+
+def with_edgetpu_twin(bundle: Bundle, tmp_path: Path) -> Bundle:
+    """The bundle plus a "model_edgetpu.tflite" that is really the CPU model (runs anywhere)."""
+    twin = tmp_path / "model_edgetpu.tflite"
+    shutil.copyfile(bundle.cpu_model, twin)
+    return dataclasses.replace(bundle, edgetpu_model=twin)
+
+
+def test_edgetpu_path_builds_interpreter_with_the_delegate(
+    uint8_bundle: Bundle, runtime: Runtime, tmp_path: Path
+) -> None:
+    module = RecordingModule(runtime.module)
+    fake_runtime = Runtime(runtime.name, runtime.version, module)
+    delegate, calls = object(), []
+
+    def load_delegate(library: str, options: dict) -> object:
+        calls.append((library, options))
+        return delegate
+
+    bundle = with_edgetpu_twin(uint8_bundle, tmp_path)
+    with open_classifier(
+        bundle, edgetpu_device="usb:0", runtime=fake_runtime, load_delegate=load_delegate
+    ) as clf:
+        assert clf.backend == "edgetpu"
+        assert clf.reason.startswith("Edge TPU at 'usb:0': running model_edgetpu.tflite")
+        assert calls == [("libedgetpu.so.1", {"device": "usb:0"})]
+        assert module.delegates == [[delegate]]
+        assert top_k(clf.classify(solid(BLUE)), clf.labels, 1)[0].label == "neither"
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (OSError("libedgetpu.so.1: cannot open shared object file"), "libedgetpu not found"),
+        (ValueError("Failed to load delegate"), "no Edge TPU found at device 'usb'"),
+    ],
+)
+def test_auto_falls_back_to_cpu(
+    uint8_bundle: Bundle, runtime: Runtime, tmp_path: Path, error: Exception, said: str
+) -> None:
+    bundle = with_edgetpu_twin(uint8_bundle, tmp_path)
+    with open_classifier(bundle, load_delegate=loader_raising(error)) as clf:
+        assert clf.backend == "cpu"
+        assert clf.reason.startswith(f"Edge TPU: {said}")
+        assert clf.reason.endswith(f"running CPU model model.tflite on {runtime.label}")
+        assert top_k(clf.classify(solid(RED)), clf.labels, 1)[0].label == "anime"
+    with pytest.raises(EdgeTpuUnavailable, match=said):
+        open_classifier(bundle, prefer="edgetpu", load_delegate=loader_raising(error))
+
+
+def test_unknown_backend_is_a_config_error(uint8_bundle: Bundle) -> None:
+    with pytest.raises(ConfigError, match="'gpu' is not one of auto, edgetpu, cpu"):
+        open_classifier(uint8_bundle, prefer="gpu")
+
+
+def test_close_is_idempotent_and_final(uint8_bundle: Bundle) -> None:
+    clf = open_classifier(uint8_bundle)
+    assert isinstance(clf, Classifier)
+    clf.close()
+    clf.close()
+    with pytest.raises(InferenceError, match="is closed"):
+        clf.classify(solid(RED))
+
+
+def test_bad_frame_is_refused(uint8_bundle: Bundle) -> None:
+    with open_classifier(uint8_bundle) as clf, pytest.raises(InferenceError, match="uint8"):
+        clf.classify(np.zeros((32, 32, 3), np.float32))
+
+
+def broken_copy(bundle: Bundle, tmp_path: Path, data: bytes | None) -> Bundle:
+    model = tmp_path / "model.tflite"
+    if data is not None:
+        model.write_bytes(data)
+    return dataclasses.replace(bundle, cpu_model=model)
+
+
+@pytest.mark.parametrize("keep", [0, 16, 200, 1000, 2000])
+def test_truncated_or_empty_model_is_a_bundle_error(
+    uint8_bundle: Bundle, tmp_path: Path, keep: int
+) -> None:
+    data = uint8_bundle.cpu_model.read_bytes()[:keep]
+    bundle = broken_copy(uint8_bundle, tmp_path, data)
+    with pytest.raises(BundleError, match="re-copy") as caught:
+        open_classifier(bundle, prefer="cpu")
+    assert str(tmp_path / "model.tflite") in str(caught.value)
+    assert caught.value.path == tmp_path / "model.tflite"
+
+
+def test_garbage_and_missing_model_files(uint8_bundle: Bundle, tmp_path: Path) -> None:
+    garbage = broken_copy(uint8_bundle, tmp_path, b"\x00not a model" * 100)
+    with pytest.raises(BundleError, match="not a valid TFLite model"):
+        open_classifier(garbage, prefer="cpu")
+    (tmp_path / "model.tflite").unlink()
+    with pytest.raises(BundleError, match="is missing"):
+        open_classifier(garbage, prefer="cpu")
+
+
+def test_label_count_must_match_the_output(uint8_bundle: Bundle) -> None:
+    wrong = dataclasses.replace(uint8_bundle, labels=("anime", "cartoon"))
+    with pytest.raises(BundleError, match="2 labels but model"):
+        open_classifier(wrong, prefer="cpu")
+
+
+def test_manifest_must_match_the_tensors(uint8_bundle: Bundle) -> None:
+    spec = dataclasses.replace(uint8_bundle.input, width=64, height=64)
+    with pytest.raises(BundleError, match="says input 64x64 uint8 but model file"):
+        open_classifier(dataclasses.replace(uint8_bundle, input=spec), prefer="cpu")
+    spec = dataclasses.replace(uint8_bundle.input, scale=0.5)
+    with pytest.raises(BundleError, match="input quantization"):
+        open_classifier(dataclasses.replace(uint8_bundle, input=spec), prefer="cpu")
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype"),
+    [
+        ([1, 32, 32, 1], np.uint8),
+        ([1, 3, 32, 32], np.uint8),
+        ([32, 32, 3], np.uint8),
+        ([1, 32, 32, 3], np.int16),
+    ],
+)
+def test_input_must_be_an_rgb_image(uint8_bundle: Bundle, shape: list, dtype: type) -> None:
+    interpreter = SimpleNamespace(
+        get_input_details=lambda: [
+            {"shape": np.array(shape), "dtype": dtype, "quantization": (1.0, 0)}
+        ],
+        get_output_details=lambda: [{"shape": np.array([1, 3]), "dtype": np.uint8}],
+    )
+    with pytest.raises(BundleError, match="1xHxWx3 RGB"):
+        model_format(interpreter, uint8_bundle, Path("odd.tflite"))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_bare_model_takes_quantization_from_tensors(kind: str) -> None:
+    bare = bare_bundle(MODELS / kind / "model.tflite", MODELS / kind / "labels.txt")
+    with open_classifier(bare) as clf:
+        assert clf.output_kind == "probabilities"  # a bare model is assumed to end in softmax
+        assert clf.input_size == (32, 32)
+        assert top_k(clf.classify(solid(GREEN)), clf.labels, 1)[0].label == "cartoon"
+
+
+# --- Coral's reference classifier (only where ../shared exists) ---------------------------
+
+
+@pytest.fixture()
+def coral(shared_dir: Path) -> Path:
+    folder = shared_dir / "reference" / "coral"
+    if not (folder / "mobilenet_v1_0.25_128_quant.tflite").is_file():
+        pytest.skip("Coral reference model absent from ../shared")
+    return folder
+
+
+def photo(coral: Path, name: str) -> np.ndarray:
+    return np.asarray(Image.open(coral / name).convert("RGB"))
+
+
+def rounded(best: list[LabelScore]) -> list[tuple[str, float]]:
+    return [(label.split(",")[0], round(score, 4)) for label, score in best]
+
+
+def test_coral_reference_figures(coral: Path) -> None:
+    bundle = bare_bundle(
+        coral / "mobilenet_v1_0.25_128_quant.tflite", coral / "imagenet_labels.txt"
+    )
+    with open_classifier(bundle, prefer="cpu") as clf:
+        assert clf.input_size == (128, 128)
+        cat = rounded(top_k(clf.classify(photo(coral, "cat.bmp")), clf.labels, 3))
+        # Egyptian cat and tiger cat tie at 68/256; ties keep class-id order (tiger cat, 282).
+        assert sorted(cat[:2]) == [("Egyptian cat", 0.2656), ("tiger cat", 0.2656)]
+        assert cat[2] == ("tabby", 0.1562)
+        hopper = rounded(top_k(clf.classify(photo(coral, "grace_hopper.bmp")), clf.labels, 3))
+        assert hopper == [("academic gown", 0.3281), ("mortarboard", 0.1172), ("suit", 0.1016)]
+
+
+def test_edgetpu_twin_on_cpu_is_a_clear_error(coral: Path) -> None:
+    twin = coral / "mobilenet_v1_0.25_128_quant_edgetpu.tflite"
+    bundle = bare_bundle(
+        coral / "mobilenet_v1_0.25_128_quant.tflite", coral / "imagenet_labels.txt"
+    )
+    as_cpu = dataclasses.replace(bundle, cpu_model=twin)
+    with pytest.raises(BundleError, match="compiled for the Edge TPU and cannot run on the CPU"):
+        open_classifier(as_cpu, prefer="cpu")
+
+
+def test_edgetpu_twin_in_auto_mode_falls_back(coral: Path, runtime: Runtime) -> None:
+    twin = coral / "mobilenet_v1_0.25_128_quant_edgetpu.tflite"
+    bundle = bare_bundle(twin, coral / "imagenet_labels.txt")  # finds its CPU twin beside it
+    assert bundle.edgetpu_model == twin.resolve()
+    no_lib = loader_raising(OSError("libedgetpu.so.1: cannot open shared object file"))
+    with open_classifier(bundle, load_delegate=no_lib) as clf:
+        assert clf.backend == "cpu"
+        assert "running CPU model mobilenet_v1_0.25_128_quant.tflite" in clf.reason
+        hopper = rounded(top_k(clf.classify(photo(coral, "grace_hopper.bmp")), clf.labels, 1))
+        assert hopper == [("academic gown", 0.3281)]
+    # A delegate that "loads" but no TPU behind it: the twin fails to prepare -> CPU.
+    fake = Runtime(runtime.name, runtime.version, RecordingModule(runtime.module))
+    with open_classifier(bundle, runtime=fake, load_delegate=lambda lib, opts: object()) as clf:
+        assert clf.backend == "cpu"
+        assert "could not load mobilenet_v1_0.25_128_quant_edgetpu.tflite" in clf.reason
+
+
+def test_edgetpu_twin_alone_fails_cleanly(coral: Path, tmp_path: Path) -> None:
+    twin = tmp_path / "mobilenet_v1_0.25_128_quant_edgetpu.tflite"
+    shutil.copyfile(coral / twin.name, twin)
+    bundle = bare_bundle(twin, coral / "imagenet_labels.txt")
+    no_tpu = loader_raising(ValueError("Failed to load delegate"))
+    with pytest.raises(BundleError, match="no Edge TPU found.*cannot run on the CPU"):
+        open_classifier(bundle, load_delegate=no_tpu)
+
+
+def test_real_delegate_loader_either_works_or_falls_back(coral: Path) -> None:
+    """With the runtime's own load_delegate: no TPU here -> CPU; with a TPU -> Edge TPU."""
+    bundle = bare_bundle(
+        coral / "mobilenet_v1_0.25_128_quant_edgetpu.tflite", coral / "imagenet_labels.txt"
+    )
+    with open_classifier(bundle) as clf:
+        assert clf.backend in ("cpu", "edgetpu")
+        best = top_k(clf.classify(photo(coral, "grace_hopper.bmp")), clf.labels, 1)[0]
+        assert best.label.startswith("academic gown")
