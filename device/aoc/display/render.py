@@ -122,12 +122,23 @@ def _pause(img: Image.Image, x: int, y: int) -> int:
     return 6
 
 
-def _status_row(img: Image.Image, y: int, state: DisplayState, left: int = 2) -> int:
-    """Badge, frozen marker and fps at ``y`` (9 px tall); returns the x where free space starts."""
+def _status_row(
+    img: Image.Image, y: int, state: DisplayState, left: int = 2, *, middle: str = ""
+) -> int:
+    """Badge, frozen marker, ``middle`` text and fps at ``y`` (9 px tall).
+
+    The fps loses its "FPS" unit when ``middle`` would not fit otherwise. Returns the x
+    where free space starts after the badge and marker.
+    """
     x = left + _badge(img, left, y, state.backend) + 3
     if state.frozen:
         x += _pause(img, x, y + 1) + 3
-    _text_right(img, img.width - 2, y + 1, fps_text(state.fps) + "FPS")
+    fps = fps_text(state.fps) + "FPS"
+    if middle and x + text_width(middle) + 3 + text_width(fps) > img.width - 2:
+        fps = fps_text(state.fps)
+    _text_right(img, img.width - 2, y + 1, fps)
+    if middle:
+        draw_text(img, x, y + 1, _fit(middle, img.width - 2 - text_width(fps) - 3 - x))
     return x
 
 
@@ -148,9 +159,7 @@ def _bars_short(img: Image.Image, state: DisplayState) -> None:
         draw_text(img, 2, top, label)
         _bar(img, bar_x, top, bar_w, 7, value)
         _text_right(img, img.width - 2, top, percent(value))
-    x = _status_row(img, 22, state)
-    right = img.width - 2 - text_width("99.9FPS") - 3
-    draw_text(img, x, 23, _fit(VERDICT_TEXT[state.verdict], right - x))
+    _status_row(img, 22, state, middle=VERDICT_TEXT[state.verdict])
 
 
 def _scale_for(img: Image.Image, text: str, max_scale: int) -> int:
@@ -227,8 +236,8 @@ def _fault(img: Image.Image, state: DisplayState) -> None:
         _text_center(img, 54, f"A {percent(state.anime)}  C {percent(state.cartoon)}")
     else:
         _fault_box(img, 0, 19, message)
-        x = _status_row(img, 22, state)
-        draw_text(img, x, 23, f"A{round(state.anime * 100)} C{round(state.cartoon * 100)}")
+        _status_row(img, 22, state,
+                    middle=f"A{round(state.anime * 100)} C{round(state.cartoon * 100)}")
 
 
 def render(

@@ -115,7 +115,8 @@ class ThreadedDisplay:
             if self._stop.is_set():
                 break
             with self._lock:
-                if self._slot is not None:
+                fresh = self._slot is not None
+                if fresh:
                     current, self._slot = self._slot, None
                 clear, self._clear_requested = self._clear_requested, False
             if self.fault is not None:
@@ -131,9 +132,11 @@ class ThreadedDisplay:
             try:
                 if clear:
                     display.clear()
-                    last_key, current = None, None
+                    last_key = None
                     self._back()
-                    continue
+                    if not fresh:  # a state submitted after the clear is still drawn
+                        current = None
+                        continue
                 if current is None:
                     continue
                 image = self._render(current, self.size)

@@ -1,4 +1,6 @@
-"""Regenerate the render snapshots: ``PYTHONPATH=device python3 tests/data/display/make_snapshots.py``.
+"""Regenerate the render snapshots (run from the repository root):
+
+    PYTHONPATH=device python3 tests/data/display/make_snapshots.py
 
 Run it only after a deliberate change to the layouts, look at every PNG it wrote, and
 commit them with the change. ``tests/test_render.py`` reads ``CASES`` from this file.

@@ -1,0 +1,67 @@
+"""EmulatedDisplay through luma.emulator's capture and gifanim devices (headless)."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+pytest.importorskip("luma.emulator")
+pytest.importorskip("pygame")
+
+from aoc.display.emulated import EmulatedDisplay  # noqa: E402
+from aoc.display.render import render  # noqa: E402
+from aoc.display.state import DisplayState  # noqa: E402
+from aoc.errors import ConfigError  # noqa: E402
+
+STATE = DisplayState(anime=0.87, cartoon=0.12, verdict="anime", backend="edgetpu", fps=29.7)
+
+
+def _pixels(path, scale, size=(128, 64)):
+    """The emulator's PNG scaled back down to panel pixels, as a mode-1 image."""
+    img = Image.open(path).convert("L")
+    assert img.size == (size[0] * scale, size[1] * scale)
+    return img.resize(size, Image.Resampling.NEAREST).point(lambda v: 255 if v > 127 else 0)
+
+
+def test_png_shows_the_rendered_state_with_square_pixels(tmp_path):
+    out = tmp_path / "screen.png"
+    with EmulatedDisplay(out, scale=3) as emu:
+        emu.show(STATE)
+    assert _pixels(out, 3).convert("1").tobytes() == render(STATE).tobytes()
+
+
+def test_folder_gets_numbered_frames_only_on_change(tmp_path):
+    with EmulatedDisplay(tmp_path, height=32) as emu:
+        emu.show(STATE)
+        emu.show(STATE)  # unchanged: no new file
+        emu.show(STATE.replace(verdict="both"))
+        assert emu.frames == 2
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["frame_000001.png", "frame_000002.png"]
+    assert Image.open(tmp_path / names[0]).size == (256, 64)
+
+
+def test_template_and_dim(tmp_path):
+    with EmulatedDisplay(tmp_path / "s_{0:02}.png") as emu:
+        emu.show(STATE)
+        emu.show(STATE.replace(dim=True))  # same pixels, dimmer: a new frame
+    bright = Image.open(tmp_path / "s_01.png").convert("L").getextrema()[1]
+    dim = Image.open(tmp_path / "s_02.png").convert("L").getextrema()[1]
+    assert bright == 255 and 0 < dim < 128
+
+
+def test_gif_collects_frames_and_is_written_on_close(tmp_path):
+    out = tmp_path / "anim.gif"
+    emu = EmulatedDisplay(out, fmt="gif", frame_duration_s=0.2)
+    for anime in (0.1, 0.5, 0.9):
+        emu.show(STATE.replace(anime=anime))
+    assert not out.exists()
+    emu.close()
+    emu.close()
+    with Image.open(out) as gif:
+        assert gif.n_frames == 3 and gif.size == (256, 128)
+
+
+def test_bad_format_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="bmp"):
+        EmulatedDisplay(tmp_path / "x.bmp", fmt="bmp")

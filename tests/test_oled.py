@@ -1,0 +1,164 @@
+"""OledDisplay with luma's own dummy device and a fake SMBus behind the real ssd1306 driver."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+
+pytest.importorskip("luma.oled")
+from aoc.display.oled import DIM_CONTRAST, OledDisplay  # noqa: E402
+from aoc.display.render import render  # noqa: E402
+from aoc.display.state import DisplayState  # noqa: E402
+from aoc.errors import ConfigError, DisplayError  # noqa: E402
+from luma.core.device import dummy  # noqa: E402
+
+STATE = DisplayState(anime=0.87, cartoon=0.12, verdict="anime", backend="edgetpu", fps=30)
+SETCONTRAST, DISPLAYOFF, DISPLAYON = 0x81, 0xAE, 0xAF
+
+
+class RecordingSerial:
+    """A luma serial interface that keeps what the device sends."""
+
+    def __init__(self):
+        self.commands: list[tuple[int, ...]] = []
+        self.data_bytes = 0
+        self.cleaned = 0
+
+    def command(self, *cmd):
+        self.commands.append(cmd)
+
+    def data(self, data):
+        self.data_bytes += len(data)
+
+    def cleanup(self):
+        self.cleaned += 1
+
+
+class FakeBus:
+    """Enough of smbus2.SMBus for luma's unmanaged i2c; ``ack=False`` is a missing panel."""
+
+    def __init__(self, ack=True):
+        self.ack = ack
+        self.writes: list[tuple[int, int, int]] = []
+
+    def write_i2c_block_data(self, addr, mode, data):
+        if not self.ack:
+            raise OSError(errno.EREMOTEIO, "Remote I/O error")
+        self.writes.append((addr, mode, len(data)))
+
+
+@pytest.fixture
+def panel():
+    serial = RecordingSerial()
+    device = dummy(width=128, height=64, mode="1", serial_interface=serial)
+    with OledDisplay(device=device) as oled:
+        yield oled, device, serial
+
+
+def test_show_draws_the_rendered_state(panel):
+    oled, device, _ = panel
+    oled.show(STATE)
+    assert device.image.tobytes() == render(STATE).tobytes()
+    assert oled.size == (128, 64) and oled.frames_sent == 1
+
+
+def test_unchanged_picture_is_not_sent_again(panel):
+    oled, _, _ = panel
+    oled.show(STATE)
+    oled.show(STATE.replace(anime=0.871))  # same percentage, same pixels
+    assert oled.frames_sent == 1
+    oled.show(STATE.replace(anime=0.5))
+    assert oled.frames_sent == 2
+
+
+def test_dim_and_blank_send_contrast_and_power_commands_once(panel):
+    oled, _, serial = panel
+    serial.commands.clear()
+    oled.show(STATE.replace(dim=True))
+    oled.show(STATE.replace(dim=True))
+    assert serial.commands == [(SETCONTRAST, DIM_CONTRAST)]
+    oled.show(STATE.replace(blank=True))
+    assert serial.commands[-1] == (DISPLAYOFF,)
+    oled.show(STATE)
+    assert (DISPLAYON,) in serial.commands and (SETCONTRAST, 0xCF) in serial.commands
+
+
+def test_set_contrast_validates(panel):
+    oled, _, serial = panel
+    oled.set_contrast(0x40)
+    assert serial.commands[-1] == (SETCONTRAST, 0x40)
+    with pytest.raises(ConfigError, match="0..255"):
+        oled.set_contrast(300)
+
+
+def test_clear_and_close_switch_off_and_are_safe_twice(panel):
+    oled, device, serial = panel
+    oled.show(STATE)
+    oled.clear()
+    assert (DISPLAYOFF,) in serial.commands and device.image.getbbox() is None
+    oled.close()
+    oled.close()
+    assert serial.cleaned == 1
+    oled.clear()  # no error after close
+    with pytest.raises(DisplayError, match="closed"):
+        oled.show(STATE)
+
+
+def test_128x32_panel():
+    device = dummy(width=128, height=32, mode="1", serial_interface=RecordingSerial())
+    with OledDisplay(device=device, height=32) as oled:
+        oled.show(STATE)
+        assert device.image.tobytes() == render(STATE, (128, 32)).tobytes()
+
+
+def test_real_ssd1306_driver_over_fake_bus_sends_one_frame_per_change():
+    bus = FakeBus()
+    with OledDisplay("ssd1306", i2c_bus=bus, i2c_address=0x3D) as oled:
+        bus.writes.clear()
+        oled.show(STATE)
+        oled.show(STATE)
+        data = sum(n for addr, mode, n in bus.writes if mode == 0x40)
+        assert data == 128 * 64 // 8  # one full frame, not two
+        assert {addr for addr, _, _ in bus.writes} == {0x3D}
+
+
+@pytest.mark.parametrize("driver", ["sh1106", "ssd1309"])
+def test_other_drivers_open(driver):
+    with OledDisplay(driver, i2c_bus=FakeBus()) as oled:
+        oled.show(STATE)
+        assert oled.frames_sent == 1
+
+
+def test_no_ack_names_address_and_fix():
+    with pytest.raises(DisplayError) as info:
+        OledDisplay(i2c_bus=FakeBus(ack=False), i2c_address=0x3C)
+    text = str(info.value)
+    assert "0x3C" in text and "i2cdetect -y 1" in text and "0x3D" in text
+
+
+def test_missing_bus_names_device_and_raspi_config():
+    pytest.importorskip("smbus2")
+    with pytest.raises(DisplayError) as info:
+        OledDisplay(i2c_port=99)
+    assert "/dev/i2c-99" in str(info.value) and "raspi-config nonint do_i2c 0" in str(info.value)
+
+
+def test_panel_vanishing_mid_run_is_a_display_error():
+    bus = FakeBus()
+    oled = OledDisplay(i2c_bus=bus)
+    bus.ack = False
+    with pytest.raises(DisplayError, match="stopped answering") as info:
+        oled.show(STATE)
+    assert isinstance(info.value, OSError)
+    oled.close()  # cleanup fails on the dead bus: logged, not raised
+    oled.close()
+
+
+def test_bad_settings_are_config_errors():
+    with pytest.raises(ConfigError, match="ssd9999"):
+        OledDisplay("ssd9999", device=dummy(mode="1"))
+    with pytest.raises(ConfigError, match="interface"):
+        OledDisplay(interface="usb", device=dummy(mode="1"))
+    with pytest.raises(ConfigError, match="96x20"):
+        OledDisplay(width=96, height=20, i2c_bus=FakeBus())

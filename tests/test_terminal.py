@@ -1,0 +1,89 @@
+"""TerminalDisplay: in-place line on a TTY, rate-capped plain lines into pipes."""
+
+from __future__ import annotations
+
+import io
+
+from aoc.display.state import DisplayState
+from aoc.display.terminal import TerminalDisplay, format_line
+
+STATE = DisplayState(anime=0.87, cartoon=0.12, verdict="anime", backend="edgetpu", fps=29.7)
+
+
+class FakeTTY(io.StringIO):
+    def isatty(self):
+        return True
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_format_line_has_the_facts():
+    line = format_line(STATE.replace(frozen=True, message="camera lost"), 120)
+    for part in ("anime  87%", "cartoon  12%", "ANIME", "TPU", "30 fps", "[frozen]",
+                 "! camera lost"):
+        assert part in line
+    assert "#" in line  # bars when there is room
+    assert len(format_line(STATE.replace(message="x" * 300), 60)) == 60
+    assert "blanked" in format_line(STATE.replace(blank=True))
+
+
+def test_pipe_gets_plain_lines_at_a_capped_rate():
+    out, clock = io.StringIO(), Clock()
+    term = TerminalDisplay(out, width=80, min_interval_s=1.0, clock=clock)
+    term.show(STATE)
+    term.show(STATE.replace(anime=0.5))  # same verdict, too soon: skipped
+    clock.now += 1.5
+    term.show(STATE.replace(anime=0.6))
+    term.show(STATE.replace(verdict="both"))  # a new verdict is written at once
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3 and "\r" not in out.getvalue() and "\x1b" not in out.getvalue()
+    assert "60%" in lines[1] and "BOTH" in lines[2]
+    term.close()
+    term.close()
+    assert out.getvalue().count("\n") == 3  # close adds nothing to a pipe
+
+
+def test_identical_lines_are_not_repeated():
+    out, clock = io.StringIO(), Clock()
+    term = TerminalDisplay(out, clock=clock)
+    term.show(STATE)
+    clock.now += 10
+    term.show(STATE)
+    assert out.getvalue().count("\n") == 1
+
+
+def test_tty_redraws_one_line_in_place_with_ansi():
+    out = FakeTTY()
+    term = TerminalDisplay(out, width=100)
+    term.show(STATE)
+    term.show(STATE.replace(anime=0.3, verdict="neither"))
+    text = out.getvalue()
+    assert text.count("\r") == 2 and "\n" not in text
+    assert "\x1b[K" in text and "\x1b[1m" in text  # ANSI because it is a TTY
+    term.clear()
+    term.close()
+    term.close()
+    assert out.getvalue().endswith("\n") and out.getvalue().count("\n") == 1
+
+
+def test_tty_without_ansi_pads_over_the_old_line():
+    out = FakeTTY()
+    term = TerminalDisplay(out, width=100, ansi=False)
+    term.show(STATE.replace(message="a long message that will go away"))
+    term.show(STATE)
+    first, second = out.getvalue().split("\r")[1:]
+    assert "\x1b" not in out.getvalue() and len(second) == len(first)
+
+
+def test_show_after_close_writes_nothing():
+    out = io.StringIO()
+    term = TerminalDisplay(out)
+    term.close()
+    term.show(STATE)
+    assert out.getvalue() == ""

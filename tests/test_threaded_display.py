@@ -1,0 +1,160 @@
+"""ThreadedDisplay: non-blocking submit, latest wins, change-only drawing, fault and reopen.
+
+Every wait is on an Event set by the fake display (bounded by a timeout), never a sleep.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+from aoc.display.state import DisplayState
+from aoc.display.threaded import FAULT_LOST, ThreadedDisplay
+from aoc.errors import DisplayError
+
+WAIT = 5.0
+STATE = DisplayState(anime=0.87, cartoon=0.12, verdict="anime", backend="edgetpu", fps=29.7)
+
+
+class FakeDisplay:
+    """Records states; ``gate`` (when set) holds show() until released; can fail."""
+
+    def __init__(self, fail: bool = False):
+        self.size = (128, 64)
+        self.shown: list[DisplayState] = []
+        self.fail = fail
+        self.entered = threading.Event()
+        self.gate: threading.Event | None = None
+        self.changed = threading.Condition()
+        self.cleared = 0
+        self.closed = 0
+
+    def show(self, state):
+        self.entered.set()
+        if self.gate is not None:
+            self.gate.wait(WAIT)
+        if self.fail:
+            raise DisplayError("OLED on I2C bus 1 address 0x3C stopped answering")
+        with self.changed:
+            self.shown.append(state)
+            self.changed.notify_all()
+
+    def wait_for(self, predicate):
+        with self.changed:
+            assert self.changed.wait_for(lambda: predicate(self.shown), WAIT), self.shown
+
+    def clear(self):
+        self.cleared += 1
+
+    def close(self):
+        self.closed += 1
+
+
+def test_shows_submitted_state_and_closes_cleanly():
+    fake = FakeDisplay()
+    threaded = ThreadedDisplay(fake, max_fps=0)
+    threaded.submit(STATE)
+    fake.wait_for(lambda shown: shown == [STATE])
+    assert threaded.size == (128, 64) and threaded.fault is None
+    threaded.close()
+    threaded.close()
+    assert fake.cleared == 1 and fake.closed == 1
+    threaded.submit(STATE)  # ignored after close, no error
+
+
+def test_submit_never_blocks_and_latest_wins():
+    fake = FakeDisplay()
+    fake.gate = threading.Event()
+    with ThreadedDisplay(fake, max_fps=0) as threaded:
+        threaded.submit(STATE)
+        assert fake.entered.wait(WAIT)  # the thread is stuck inside show()
+        for anime in (0.1, 0.2, 0.3, 0.4):
+            threaded.submit(STATE.replace(anime=anime))  # returns although show() blocks
+        fake.gate.set()
+        fake.wait_for(lambda shown: len(shown) == 2)
+        assert [s.anime for s in fake.shown] == [0.87, 0.4]
+
+
+def test_only_changed_pictures_are_shown():
+    fake = FakeDisplay()
+    with ThreadedDisplay(fake, max_fps=0) as threaded:
+        threaded.submit(STATE)
+        fake.wait_for(lambda shown: len(shown) == 1)
+        threaded.submit(STATE.replace(anime=0.871))  # same pixels: skipped
+        threaded.submit(STATE.replace(dim=True))  # same pixels but dimmed: shown
+        fake.wait_for(lambda shown: len(shown) == 2)
+        assert fake.shown[1].dim and threaded.frames_shown == 2
+
+
+def test_frame_rate_is_capped():
+    fake = FakeDisplay()
+    ticks = iter(range(0, 1000))
+
+    def clock():  # each reading is a tenth of a second later
+        return next(ticks) / 10
+
+    with ThreadedDisplay(fake, max_fps=1.0, clock=clock) as threaded:
+        threaded.submit(STATE)
+        fake.wait_for(lambda shown: len(shown) == 1)
+        threaded.submit(STATE.replace(anime=0.2))
+        fake.wait_for(lambda shown: len(shown) == 2)
+    # the second frame waited for the remaining interval (~1 s) on the stop event
+
+
+def test_failure_is_logged_once_exposed_and_display_reopened(caplog):
+    broken = FakeDisplay(fail=True)
+    fresh = FakeDisplay()
+    attempts = []
+    reopened = threading.Event()
+
+    def reopen():
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise DisplayError("OLED on I2C bus 1 address 0x3C stopped answering")
+        reopened.set()
+        return fresh
+
+    caplog.set_level(logging.INFO, logger="aoc.display.threaded")
+    with ThreadedDisplay(broken, max_fps=0, retry_interval_s=0.01, reopen=reopen) as threaded:
+        threaded.submit(STATE)
+        assert reopened.wait(WAIT)
+        fresh.wait_for(lambda shown: shown == [STATE])  # the latest state is redrawn
+        assert threaded.fault is None and threaded.errors == 3
+    assert broken.closed == 1 and fresh.closed == 1
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and FAULT_LOST in errors[0].getMessage()
+    assert any("display is back" in r.getMessage() for r in caplog.records)
+
+
+def test_fault_stays_while_the_display_keeps_failing():
+    fake = FakeDisplay(fail=True)
+    threaded = ThreadedDisplay(fake, max_fps=0, retry_interval_s=0.01)
+    threaded.submit(STATE)
+    assert fake.entered.wait(WAIT)
+    fake.entered.clear()
+    assert fake.entered.wait(WAIT)  # retried the same display (no reopen given)
+    assert threaded.fault == FAULT_LOST and "0x3C" in threaded.last_error
+    fake.fail = False
+    fake.wait_for(lambda shown: shown == [STATE])
+    threaded.close()
+    assert threaded.fault is None
+
+
+def test_clear_is_done_by_the_thread():
+    fake = FakeDisplay()
+    with ThreadedDisplay(fake, max_fps=0) as threaded:
+        threaded.submit(STATE)
+        fake.wait_for(lambda shown: len(shown) == 1)
+        threaded.clear()
+        threaded.submit(STATE)  # after a clear the same picture is drawn again
+        fake.wait_for(lambda shown: len(shown) == 2)
+        assert fake.cleared == 1
+
+
+@pytest.mark.parametrize("max_fps", [0, 10.0])
+def test_close_while_idle_joins_quickly(max_fps):
+    fake = FakeDisplay()
+    threaded = ThreadedDisplay(fake, max_fps=max_fps)
+    threaded.close()
+    assert not threaded._thread.is_alive()
