@@ -219,8 +219,9 @@ def _wrap(message: str, width_px: int, max_lines: int) -> list[str]:
 def _fault_box(img: Image.Image, top: int, bottom: int, message: str) -> None:
     """Inverted box ``top..bottom`` with a '!' and the message, wrapped, centred."""
     ImageDraw.Draw(img).rectangle((0, top, img.width - 1, bottom), fill=1)
-    draw_text(img, 3, top + 2, "!", scale=1, fill=0)
-    inner_x = 3 + text_width("!") + 4
+    big = 2 if bottom - top >= 2 * CAP_H + 4 else 1
+    draw_text(img, 1, (top + bottom + 1 - (CAP_H + 1) * big) // 2, "!", scale=big, fill=0)
+    inner_x = 1 + text_width("!", big) + 2
     max_lines = max(1, (bottom - top - 1) // 9)
     lines = _wrap(message, img.width - inner_x - 3, max_lines)
     y = top + (bottom - top + 1 - (len(lines) * 9 - 2)) // 2
