@@ -81,6 +81,20 @@ class Classifier:
         self._live()
         self._pre(frame, self._input_view())
 
+    def load_input(self, pixels: np.ndarray) -> None:
+        """Copy an already preprocessed input (model dtype, ``(H, W, 3)``) into the tensor.
+
+        For :mod:`aoc.isolated`, whose parent process does the preprocessing.
+        """
+        self._live()
+        view = self._input_view()
+        if pixels.shape != view.shape[-3:] or pixels.dtype != view.dtype:
+            raise InferenceError(
+                f"preprocessed input is {pixels.dtype} {pixels.shape}, but {self.model_path.name} "
+                f"takes {view.dtype} {view.shape[-3:]}"
+            )
+        np.copyto(view[0] if view.ndim == 4 else view, pixels)
+
     def invoke(self) -> None:
         """Run the model on the current input tensor."""
         interpreter = self._live()

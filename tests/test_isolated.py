@@ -1,0 +1,128 @@
+"""aoc.isolated: real CPU inference in a child process; faults that really kill the child."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import signal
+from multiprocessing.shared_memory import SharedMemory
+from pathlib import Path
+
+import numpy as np
+import pytest
+from aoc.bundle import Bundle, load_bundle
+from aoc.classifier import open_classifier
+from aoc.errors import BundleError, EdgeTpuUnavailable, InferenceError
+from aoc.isolated import IsolatedClassifier, describe_exit, open_isolated_classifier
+
+pytest.importorskip("ai_edge_litert")
+
+MODELS = Path(__file__).parent / "data" / "models"
+RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
+
+
+def solid(colour: tuple[int, int, int], size: int = 32) -> np.ndarray:
+    return np.full((size, size, 3), colour, np.uint8)
+
+
+@pytest.fixture(scope="module")
+def bundle() -> Bundle:
+    return load_bundle(MODELS / "uint8")
+
+
+@pytest.fixture()
+def isolated(bundle: Bundle):
+    opener = functools.partial(open_classifier, bundle, prefer="cpu")
+    with IsolatedClassifier(opener, call_timeout_s=10.0) as clf:
+        yield clf
+
+
+def test_classifies_for_real_in_a_child(isolated: IsolatedClassifier, bundle: Bundle) -> None:
+    assert isolated.pid != os.getpid() and isolated.alive
+    assert isolated.backend == "cpu"
+    assert isolated.labels == ("anime", "cartoon", "neither")
+    assert isolated.input_size == (32, 32)
+    assert "running CPU model model.tflite" in isolated.reason
+    with open_classifier(bundle, prefer="cpu") as local:
+        for colour in (RED, GREEN, BLUE):
+            np.testing.assert_array_equal(
+                isolated.classify(solid(colour)), local.classify(solid(colour))
+            )
+    isolated.preprocess(solid(GREEN, 100))
+    isolated.invoke()
+    assert int(np.argmax(isolated.postprocess())) == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "how"),
+    [("abort", "killed by SIGABRT"), ("kill", "killed by SIGKILL"), ("exit", "exit code 3")],
+)
+def test_child_death_becomes_inference_error(
+    isolated: IsolatedClassifier, fault: str, how: str
+) -> None:
+    assert int(np.argmax(isolated.classify(solid(RED)))) == 0
+    isolated.inject_fault(fault)
+    with pytest.raises(InferenceError, match=f"child process {isolated.pid} died \\({how}\\)"):
+        isolated.classify(solid(RED))
+    # This process is fine; the dead child stays dead and says so.
+    assert not isolated.alive
+    with pytest.raises(InferenceError, match=how):
+        isolated.invoke()
+    isolated.close()
+    isolated.close()
+
+
+def test_external_sigkill(isolated: IsolatedClassifier) -> None:
+    os.kill(isolated.pid, signal.SIGKILL)
+    with pytest.raises(InferenceError, match="killed by SIGKILL"):
+        isolated.classify(solid(BLUE))
+
+
+def test_hung_child_times_out_and_is_killed(bundle: Bundle) -> None:
+    opener = functools.partial(open_classifier, bundle, prefer="cpu")
+    with IsolatedClassifier(opener, call_timeout_s=0.5) as clf:
+        clf.inject_fault("hang")
+        with pytest.raises(InferenceError, match=r"did not answer within 0.5 s .*killed it"):
+            clf.classify(solid(RED))
+        assert not clf.alive
+
+
+def test_error_in_child_keeps_it_serving(isolated: IsolatedClassifier) -> None:
+    isolated.inject_fault("error")
+    with pytest.raises(InferenceError, match="injected inference fault"):
+        isolated.classify(solid(RED))
+    assert isolated.alive
+    assert int(np.argmax(isolated.classify(solid(GREEN)))) == 1
+    with pytest.raises(InferenceError, match="unknown fault 'melt'"):
+        isolated.inject_fault("melt")
+
+
+def test_open_errors_cross_the_process_boundary(bundle: Bundle, tmp_path: Path) -> None:
+    with pytest.raises(EdgeTpuUnavailable, match="has no Edge TPU model.*child process"):
+        open_isolated_classifier(bundle, prefer="edgetpu")
+    broken = tmp_path / "model.tflite"
+    broken.write_bytes(bundle.cpu_model.read_bytes()[:100])
+    with pytest.raises(BundleError, match="re-copy"):
+        open_isolated_classifier(dataclasses.replace(bundle, cpu_model=broken), prefer="cpu")
+
+
+def test_close_frees_shared_memory(bundle: Bundle) -> None:
+    clf = open_isolated_classifier(bundle, prefer="cpu", call_timeout_s=10.0)
+    names = [segment.name for segment in clf._segments]
+    assert int(np.argmax(clf.classify(solid(BLUE)))) == 2
+    clf.close()
+    clf.close()
+    assert clf._process.exitcode == 0
+    for name in names:
+        with pytest.raises(FileNotFoundError):
+            SharedMemory(name=name)
+    with pytest.raises(InferenceError, match="closed"):
+        clf.classify(solid(BLUE))
+
+
+def test_describe_exit() -> None:
+    assert describe_exit(-6) == "killed by SIGABRT"
+    assert describe_exit(-9) == "killed by SIGKILL"
+    assert describe_exit(2) == "exit code 2"
+    assert describe_exit(None) == "still running"
