@@ -65,3 +65,14 @@ def test_gif_collects_frames_and_is_written_on_close(tmp_path):
 def test_bad_format_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="bmp"):
         EmulatedDisplay(tmp_path / "x.bmp", fmt="bmp")
+
+
+def test_open_display_builds_an_emulator_and_needs_a_path(tmp_path):
+    from aoc.display import open_display
+
+    with open_display("emulated", path=tmp_path / "x.png") as emu:
+        assert isinstance(emu, EmulatedDisplay)
+    with pytest.raises(ConfigError, match="display.path"):
+        open_display("emulated")
+    with pytest.raises(ConfigError, match="'lcd'"):
+        open_display("lcd")

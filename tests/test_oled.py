@@ -162,3 +162,11 @@ def test_bad_settings_are_config_errors():
         OledDisplay(interface="usb", device=dummy(mode="1"))
     with pytest.raises(ConfigError, match="96x20"):
         OledDisplay(width=96, height=20, i2c_bus=FakeBus())
+
+
+def test_open_display_builds_an_oled():
+    from aoc.display import open_display
+
+    device = dummy(mode="1", serial_interface=RecordingSerial())
+    with open_display("oled", device=device) as oled:
+        assert isinstance(oled, OledDisplay)

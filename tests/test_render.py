@@ -122,3 +122,19 @@ def test_helpers():
     assert percent(0.874) == "87%" and percent(1.0) == "100%"
     assert fps_text(9.8) == "9.8" and fps_text(29.7) == "30"
     assert text_width("") == 0 and text_width("AB") == 13 and text_width("AB", 2) == 26
+
+
+def test_display_package_imports_no_hardware_library():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, aoc.display, aoc.display.oled, aoc.display.emulated, aoc.display.threaded,"
+        " aoc.display.terminal, aoc.display.burnin, aoc.controls;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in"
+        " ('luma', 'gpiozero', 'pygame', 'smbus2', 'tensorflow')))"
+    )
+    device_dir = Path(__file__).resolve().parents[1] / "device"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={"PYTHONPATH": str(device_dir)})
+    assert out.stdout.strip() == "[]"

@@ -87,3 +87,20 @@ def test_show_after_close_writes_nothing():
     term.close()
     term.show(STATE)
     assert out.getvalue() == ""
+
+
+def test_open_display_builds_terminal_and_null():
+    from aoc.display import open_display
+    from aoc.display.base import Display
+    from aoc.display.null import NullDisplay
+
+    out = io.StringIO()
+    with open_display("terminal", stream=out) as term:
+        assert isinstance(term, TerminalDisplay) and isinstance(term, Display)
+        term.show(STATE)
+    assert "ANIME" in out.getvalue()
+    with open_display("null", height=32) as null:
+        assert isinstance(null, NullDisplay) and null.size == (128, 32)
+        null.show(STATE)
+        assert null.last == STATE and null.shown == 1
+    assert null.closed

@@ -76,6 +76,7 @@ class OledDisplay(BaseDisplay):
             if interface == "i2c"
             else f"SPI {spi_port}.{spi_device} (DC GPIO{gpio_dc}, RST GPIO{gpio_rst})"
         )
+        self._probe = f", then `i2cdetect -y {i2c_port}`" if interface == "i2c" else ""
         self._contrast = contrast
         self._dim_contrast = dim_contrast
         self._render = renderer
@@ -172,7 +173,7 @@ class OledDisplay(BaseDisplay):
             if isinstance(exc, OSError) or type(exc).__module__.startswith("luma."):
                 raise DisplayError(
                     f"OLED {self.driver} on {self.where} stopped answering ({exc}); "
-                    "check the wiring and power, then `i2cdetect -y 1`"
+                    f"check the wiring and power{self._probe}"
                 ) from exc
             raise
 
