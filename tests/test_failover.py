@@ -1,0 +1,228 @@
+"""aoc.failover: fake Edge TPU classifiers over the real CPU classifier; an injectable clock."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from aoc.bundle import Bundle, load_bundle
+from aoc.classifier import Classifier, open_classifier
+from aoc.errors import EdgeTpuUnavailable, InferenceError
+from aoc.failover import FAULT_NO_TPU, FAULT_TPU_LOST, FailoverClassifier
+from aoc.isolated import IsolatedClassifier
+
+pytest.importorskip("ai_edge_litert")
+
+MODELS = Path(__file__).parent / "data" / "models"
+RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
+
+
+def solid(colour: tuple[int, int, int]) -> np.ndarray:
+    return np.full((32, 32, 3), colour, np.uint8)
+
+
+def best(scores: np.ndarray) -> int:
+    return int(np.argmax(scores))
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeTpu:
+    """An "Edge TPU" classifier: real CPU inference underneath, failing on command."""
+
+    def __init__(self, cpu: Classifier) -> None:
+        self._cpu = cpu
+        self.backend = "edgetpu"
+        self.reason = "Edge TPU at 'usb': fake"
+        self.labels = cpu.labels
+        self.input_size = cpu.input_size
+        self.runtime_name = "fake"
+        self.fail_at: str | None = None
+        self.closed = 0
+        self.calls: list[str] = []
+
+    def _maybe_fail(self, stage: str) -> None:
+        self.calls.append(stage)
+        if self.fail_at == stage:
+            raise InferenceError("inference child process 42 died (killed by SIGABRT)")
+
+    def preprocess(self, frame: np.ndarray) -> None:
+        self._maybe_fail("preprocess")
+        self._cpu.preprocess(frame)
+
+    def invoke(self) -> None:
+        self._maybe_fail("invoke")
+        self._cpu.invoke()
+
+    def postprocess(self) -> np.ndarray:
+        self._maybe_fail("postprocess")
+        return self._cpu.postprocess()
+
+    def classify(self, frame: np.ndarray) -> np.ndarray:
+        self.preprocess(frame)
+        self.invoke()
+        return self.postprocess()
+
+    def close(self) -> None:
+        self.closed += 1
+        self._cpu.close()
+
+
+class TpuFactory:
+    """Primary factory: raises for each True in ``unavailable``, then makes FakeTpus."""
+
+    def __init__(self, bundle: Bundle, unavailable: list[bool]) -> None:
+        self.bundle = bundle
+        self.unavailable = list(unavailable)
+        self.made: list[FakeTpu] = []
+        self.calls = 0
+
+    def __call__(self) -> FakeTpu:
+        self.calls += 1
+        if self.unavailable and self.unavailable.pop(0):
+            raise EdgeTpuUnavailable("no Edge TPU found at device 'usb': plug in the Coral")
+        tpu = FakeTpu(open_classifier(self.bundle, prefer="cpu"))
+        self.made.append(tpu)
+        return tpu
+
+
+@pytest.fixture(scope="module")
+def bundle() -> Bundle:
+    return load_bundle(MODELS / "uint8")
+
+
+@pytest.fixture()
+def cpu_factory(bundle: Bundle):
+    return functools.partial(open_classifier, bundle, prefer="cpu")
+
+
+def test_starts_on_the_tpu_when_it_can(bundle: Bundle, cpu_factory) -> None:
+    primary = TpuFactory(bundle, [])
+    with FailoverClassifier(primary, cpu_factory, clock=FakeClock()) as clf:
+        assert clf.backend == "edgetpu" and clf.fault is None
+        assert clf.reason == "Edge TPU at 'usb': fake"
+        assert clf.labels == ("anime", "cartoon", "neither") and clf.input_size == (32, 32)
+        assert best(clf.classify(solid(RED))) == 0
+        assert clf.failovers == 0 and clf.reprobes == 0
+
+
+def test_starts_on_cpu_without_a_tpu(bundle: Bundle, cpu_factory) -> None:
+    with FailoverClassifier(TpuFactory(bundle, [True]), cpu_factory, clock=FakeClock()) as clf:
+        assert clf.backend == "cpu"
+        assert clf.fault == FAULT_NO_TPU
+        assert clf.reason.startswith("Edge TPU unavailable (no Edge TPU found at device 'usb'")
+        assert "running CPU model model.tflite" in clf.reason
+        assert best(clf.classify(solid(GREEN))) == 1
+        assert clf.failovers == 0
+
+
+@pytest.mark.parametrize("stage", ["preprocess", "invoke", "postprocess"])
+def test_mid_run_failure_loses_no_frame(bundle: Bundle, cpu_factory, stage: str) -> None:
+    primary = TpuFactory(bundle, [])
+    with FailoverClassifier(primary, cpu_factory, clock=FakeClock()) as clf:
+        assert best(clf.classify(solid(RED))) == 0
+        tpu = primary.made[0]
+        tpu.fail_at = stage
+        # The frame the TPU failed on still gets its own (right) answer, from the CPU.
+        assert best(clf.classify(solid(BLUE))) == 2
+        assert clf.backend == "cpu" and clf.fault == FAULT_TPU_LOST
+        assert clf.failovers == 1 and tpu.closed == 1
+        assert "Edge TPU failed mid-run (inference child process 42 died" in clf.reason
+        assert best(clf.classify(solid(GREEN))) == 1
+
+
+def test_staged_calls_fail_over_between_stages(bundle: Bundle, cpu_factory) -> None:
+    primary = TpuFactory(bundle, [])
+    with FailoverClassifier(primary, cpu_factory, clock=FakeClock()) as clf:
+        clf.preprocess(solid(GREEN))
+        primary.made[0].fail_at = "invoke"
+        clf.invoke()
+        assert best(clf.postprocess()) == 1
+        assert clf.backend == "cpu"
+
+
+def test_reprobes_on_the_interval_and_returns_to_the_tpu(bundle: Bundle, cpu_factory) -> None:
+    clock = FakeClock()
+    primary = TpuFactory(bundle, [False, True, False])  # ok, then lost once, then back
+    clf = FailoverClassifier(primary, cpu_factory, reprobe_interval_s=30.0, clock=clock)
+    primary.made[0].fail_at = "invoke"
+    assert best(clf.classify(solid(RED))) == 0
+    assert clf.backend == "cpu" and primary.calls == 1
+    clock.now += 29.9
+    clf.classify(solid(RED))
+    assert primary.calls == 1 and clf.reprobes == 0  # not due yet
+    clock.now += 0.1
+    clf.classify(solid(RED))
+    assert primary.calls == 2 and clf.reprobes == 1  # due: tried, TPU still absent
+    assert clf.backend == "cpu" and clf.fault == FAULT_TPU_LOST
+    clock.now += 15
+    clf.classify(solid(RED))
+    assert clf.reprobes == 1  # the next try is 30 s after the failed one
+    clock.now += 15
+    assert best(clf.classify(solid(BLUE))) == 2
+    assert clf.reprobes == 2 and clf.backend == "edgetpu" and clf.fault is None
+    assert clf.reason == "Edge TPU at 'usb': fake"
+    assert primary.made[-1].calls[-3:] == ["preprocess", "invoke", "postprocess"]
+    clf.close()
+    clf.close()
+    assert primary.made[-1].closed == 1
+
+
+def test_reprobe_can_be_disabled(bundle: Bundle, cpu_factory) -> None:
+    clock = FakeClock()
+    primary = TpuFactory(bundle, [True])
+    with FailoverClassifier(primary, cpu_factory, reprobe_interval_s=None, clock=clock) as clf:
+        clock.now += 1e6
+        clf.classify(solid(RED))
+        assert primary.calls == 1 and clf.reprobes == 0
+
+
+def test_bad_frame_is_not_a_tpu_failure(bundle: Bundle, cpu_factory) -> None:
+    with FailoverClassifier(TpuFactory(bundle, []), cpu_factory, clock=FakeClock()) as clf:
+        with pytest.raises(InferenceError, match="uint8"):
+            clf.classify(np.zeros((32, 32), np.uint8))
+        assert clf.backend == "edgetpu" and clf.failovers == 0
+
+
+def test_fallback_failure_propagates(bundle: Bundle) -> None:
+    def broken_cpu():
+        raise InferenceError("CPU broken too")
+
+    with pytest.raises(InferenceError, match="CPU broken too"):
+        FailoverClassifier(TpuFactory(bundle, [True]), broken_cpu, clock=FakeClock())
+
+
+def test_closed_classifier_refuses_work(bundle: Bundle, cpu_factory) -> None:
+    clf = FailoverClassifier(TpuFactory(bundle, []), cpu_factory, clock=FakeClock())
+    clf.close()
+    with pytest.raises(InferenceError, match="closed"):
+        clf.classify(solid(RED))
+
+
+def test_real_child_abort_fails_over_to_cpu(bundle: Bundle, cpu_factory) -> None:
+    """An isolated classifier whose child really aborts mid-run, as libedgetpu can."""
+    children: list[IsolatedClassifier] = []
+
+    def isolated() -> IsolatedClassifier:
+        child = IsolatedClassifier(cpu_factory, call_timeout_s=10.0)
+        children.append(child)
+        return child
+
+    clock = FakeClock()
+    with FailoverClassifier(isolated, cpu_factory, reprobe_interval_s=5.0, clock=clock) as clf:
+        assert best(clf.classify(solid(RED))) == 0
+        children[0].inject_fault("abort")
+        assert best(clf.classify(solid(GREEN))) == 1
+        assert clf.failovers == 1 and clf.fault == FAULT_TPU_LOST
+        assert "killed by SIGABRT" in clf.reason
+        clock.now += 5.0
+        assert best(clf.classify(solid(BLUE))) == 2  # re-probed: a fresh child
+        assert len(children) == 2 and children[1].alive and clf.fault is None
