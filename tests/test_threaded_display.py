@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import pytest
 from aoc.display.state import DisplayState
@@ -89,17 +90,22 @@ def test_only_changed_pictures_are_shown():
 
 def test_frame_rate_is_capped():
     fake = FakeDisplay()
-    ticks = iter(range(0, 1000))
+    times = []
+    show = fake.show
 
-    def clock():  # each reading is a tenth of a second later
-        return next(ticks) / 10
+    def timed_show(state):
+        times.append(time.monotonic())
+        show(state)
 
-    with ThreadedDisplay(fake, max_fps=1.0, clock=clock) as threaded:
+    fake.show = timed_show
+    with ThreadedDisplay(fake, max_fps=20.0, clock=time.monotonic) as threaded:
         threaded.submit(STATE)
         fake.wait_for(lambda shown: len(shown) == 1)
         threaded.submit(STATE.replace(anime=0.2))
-        fake.wait_for(lambda shown: len(shown) == 2)
-    # the second frame waited for the remaining interval (~1 s) on the stop event
+        threaded.submit(STATE.replace(anime=0.3))  # normally arrives during the wait
+        fake.wait_for(lambda shown: shown[-1].anime == 0.3)
+    assert all(later - earlier >= 0.05 for earlier, later in zip(times, times[1:], strict=False))
+    assert len(fake.shown) in (2, 3)  # 0.2 is dropped unless the test thread stalled
 
 
 def test_failure_is_logged_once_exposed_and_display_reopened(caplog):
@@ -158,3 +164,23 @@ def test_close_while_idle_joins_quickly(max_fps):
     threaded = ThreadedDisplay(fake, max_fps=max_fps)
     threaded.close()
     assert not threaded._thread.is_alive()
+
+
+def test_a_renderer_bug_skips_the_state_but_keeps_drawing(caplog):
+    fake = FakeDisplay()
+
+    def renderer(state, size):
+        if state.verdict == "both":
+            raise ZeroDivisionError("layout bug")
+        from aoc.display.render import render
+
+        return render(state, size)
+
+    with ThreadedDisplay(fake, max_fps=0, renderer=renderer) as threaded:
+        threaded.submit(STATE.replace(verdict="both"))
+        threaded.submit(STATE)  # may replace the bad one before it is drawn; either way
+        fake.wait_for(lambda shown: shown == [STATE])
+        threaded.submit(STATE.replace(verdict="both"))
+        threaded.submit(STATE.replace(verdict="neither"))
+        fake.wait_for(lambda shown: shown[-1].verdict == "neither")
+    assert all(s.verdict != "both" for s in fake.shown)

@@ -144,8 +144,11 @@ class ThreadedDisplay:
                 if key == last_key:
                     continue
                 wait = self._min_interval - (self._clock() - last_shown)
-                if wait > 0 and self._stop.wait(wait):
-                    break
+                if wait > 0:
+                    if self._stop.wait(wait):
+                        break
+                    self._wake.set()  # go round again: a newer state may have come meanwhile
+                    continue
                 display.show(current)
                 last_key, last_shown = key, self._clock()
                 self.frames_shown += 1
@@ -154,6 +157,9 @@ class ThreadedDisplay:
                 self._lose(exc)
                 next_retry = self._clock() + self._retry_interval
                 last_key = None
+            except Exception:  # a bug in rendering must not end the thread silently
+                log.exception("drawing %r failed; skipping this state", current)
+                last_key, current = None, None
         self._shutdown()
 
     def _lose(self, exc: OSError) -> None:
