@@ -1,0 +1,111 @@
+"""File helpers for model bundles: hashing, atomic writes, paths kept inside the bundle."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aoc.errors import BundleError
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def is_edgetpu_compiled(path: str | os.PathLike[str]) -> bool:
+    """True if the .tflite holds the ``edgetpu-custom-op`` (it then cannot run on the CPU)."""
+    return b"edgetpu-custom-op" in Path(path).read_bytes()
+
+
+def safe_path(root: Path, rel: object, where: Path) -> Path:
+    """``root / rel``, refusing absolute paths, ``..`` and symlinks that leave ``root``."""
+    if not isinstance(rel, str) or not rel or "\\" in rel or "\0" in rel:
+        raise BundleError(
+            f"{where}: bundle path {rel!r} must be a non-empty relative path with '/' separators",
+            path=where,
+        )
+    parts = Path(rel).parts
+    if Path(rel).is_absolute() or ".." in parts or (parts and ":" in parts[0]):
+        raise BundleError(
+            f"{where}: bundle path {rel!r} escapes the bundle folder {root}: list files "
+            "relative to the folder, without '..'; rebuild the bundle with aoc-train",
+            path=where,
+        )
+    target = root / rel
+    resolved = target.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise BundleError(
+            f"bundle file {target} is a symlink leading out of the bundle folder ({resolved}): "
+            "copy the real file into the bundle instead",
+            path=target,
+        )
+    return target
+
+
+def atomic_write_bytes(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` via a temp file + ``os.replace`` (readers see old or new)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the device may run as another user
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_copy(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` atomically; a no-op when they are the same file."""
+    if not source.is_file():
+        raise BundleError(
+            f"cannot copy {source} into the bundle: it does not exist or is not a file",
+            path=source,
+        )
+    if target.exists() and target.samefile(source):
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "tolist"):  # numpy scalars and arrays, without importing numpy
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def dump_json(manifest: Mapping[str, Any], where: Path) -> bytes:
+    """The manifest as UTF-8 JSON (strict: no NaN); numpy values and paths converted."""
+    try:
+        text = json.dumps(
+            manifest, indent=2, ensure_ascii=False, allow_nan=False, default=_json_default
+        )
+    except (TypeError, ValueError) as exc:
+        raise BundleError(
+            f"cannot write {where}: provenance or metrics hold a value JSON cannot store ({exc}); "
+            "convert it to str, int, float (finite) or None",
+            path=where,
+        ) from exc
+    return (text + "\n").encode("utf-8")

@@ -1,0 +1,359 @@
+"""Tests for aoc.bundle: round trip, every refusal of load_bundle, bare models, label count."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from aoc.bundle import (
+    SCHEMA_VERSION,
+    Bundle,
+    EdgeTpuInfo,
+    InputSpec,
+    OutputSpec,
+    bare_bundle,
+    check_label_count,
+    load_bundle,
+    sha256_file,
+    write_bundle,
+)
+from aoc.errors import AocError, BundleError
+
+LABELS = ("anime", "cartoon", "neither")
+# Fake model bytes: the bundle never parses models, only hashes them. The Edge TPU one
+# carries the custom op name, which is how bare_bundle recognises a compiled model.
+CPU_BYTES = b"TFL3 fake cpu model"
+TPU_BYTES = b"TFL3 fake model with edgetpu-custom-op inside"
+
+
+@pytest.fixture
+def sources(tmp_path: Path) -> dict[str, Path]:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "m.tflite").write_bytes(CPU_BYTES)
+    (src / "m_edgetpu.tflite").write_bytes(TPU_BYTES)
+    (src / "confusion.png").write_bytes(b"\x89PNG fake")
+    return {"cpu": src / "m.tflite", "tpu": src / "m_edgetpu.tflite", "png": src / "confusion.png"}
+
+
+def make(out: Path, sources: dict[str, Path], **overrides: Any) -> Bundle:
+    kwargs: dict[str, Any] = {
+        "cpu_model": sources["cpu"],
+        "labels": LABELS,
+        "input_spec": InputSpec(224, 224, scale=1 / 255, zero_point=0),
+        "output_spec": OutputSpec(),
+        "provenance": {"seed": 1, "data_dir": Path("/data")},
+        "metrics": {"accuracy": 0.9},
+    }
+    kwargs.update(overrides)
+    return write_bundle(out, **kwargs)
+
+
+@pytest.fixture
+def bundle_dir(tmp_path: Path, sources: dict[str, Path]) -> Path:
+    out = tmp_path / "bundle"
+    make(out, sources, edgetpu_model=sources["tpu"])
+    return out
+
+
+def edit_manifest(bundle_dir: Path, change: Any) -> None:
+    path = bundle_dir / "manifest.json"
+    manifest = json.loads(path.read_text())
+    change(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+def refused(path: Path, match: str, **kwargs: Any) -> BundleError:
+    with pytest.raises(BundleError, match=match) as info:
+        load_bundle(path, **kwargs)
+    assert info.value.path is not None
+    return info.value
+
+
+# ---------------------------------------------------------------- round trip
+
+
+def test_round_trip(tmp_path: Path, sources: dict[str, Path]) -> None:
+    created = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
+    written = make(
+        tmp_path / "b",
+        sources,
+        edgetpu_model=sources["tpu"],
+        edgetpu_info=EdgeTpuInfo(True, None, "16.0.384591198", {"ops_on_tpu": 70}),
+        extra_files={"report.md": "# report\n", "report/confusion.png": sources["png"],
+                     "model_card.md": b"card"},
+        metrics={"accuracy": np.float32(0.5), "per_class": np.array([1, 2, 3])},
+        name="default",
+        created=created,
+    )
+    loaded = load_bundle(tmp_path / "b")
+    assert loaded == written
+    assert loaded.name == "default"
+    assert loaded.labels == LABELS
+    assert loaded.cpu_model.read_bytes() == CPU_BYTES  # type: ignore[union-attr]
+    assert loaded.edgetpu_model is not None and loaded.edgetpu_model.read_bytes() == TPU_BYTES
+    assert loaded.input == InputSpec(224, 224, scale=1 / 255)
+    assert loaded.output == OutputSpec(dtype="uint8", kind="probabilities", scale=1 / 256)
+    assert loaded.edgetpu == EdgeTpuInfo(True, None, "16.0.384591198", {"ops_on_tpu": 70})
+    assert loaded.metrics == {"accuracy": 0.5, "per_class": [1, 2, 3]}
+    assert loaded.provenance == {"seed": 1, "data_dir": "/data"}
+    assert not loaded.is_bare
+    manifest = loaded.manifest
+    assert manifest["schema_version"] == SCHEMA_VERSION == 1
+    assert manifest["created"] == "2026-11-25T06:00:00Z"
+    assert manifest["models"] == {"cpu": "model.tflite", "edgetpu": "model_edgetpu.tflite"}
+    assert manifest["input"]["value_range"] == [0.0, 255.0]
+    assert set(manifest["files"]) == {
+        "model.tflite", "model_edgetpu.tflite", "labels.txt", "report.md",
+        "report/confusion.png", "model_card.md",
+    }
+    for rel, digest in manifest["files"].items():
+        assert sha256_file(tmp_path / "b" / rel) == digest
+    assert (tmp_path / "b" / "labels.txt").read_text() == "anime\ncartoon\nneither\n"
+    assert (tmp_path / "b" / "report.md").read_text() == "# report\n"
+    assert not list((tmp_path / "b").glob(".*.tmp")), "temp files left behind"
+    assert load_bundle(tmp_path / "b" / "manifest.json") == loaded
+
+
+def test_without_edgetpu_model(tmp_path: Path, sources: dict[str, Path]) -> None:
+    bundle = make(tmp_path / "b", sources)
+    assert bundle.edgetpu_model is None
+    assert bundle.edgetpu.compiled is False and bundle.edgetpu.reason
+    assert bundle.manifest["models"]["edgetpu"] is None
+    assert bundle.name == "b"
+
+
+def test_rewrite_without_edgetpu_removes_the_stale_one(bundle_dir: Path, sources: dict) -> None:
+    reason = "edgetpu_compiler not found on PATH"
+    bundle = make(bundle_dir, sources, edgetpu_info=EdgeTpuInfo(False, reason))
+    assert bundle.edgetpu.reason == reason
+    assert not (bundle_dir / "model_edgetpu.tflite").exists()
+
+
+def test_write_from_files_already_in_place(bundle_dir: Path) -> None:
+    again = write_bundle(
+        bundle_dir, cpu_model=bundle_dir / "model.tflite", labels=LABELS,
+        input_spec=InputSpec(96, 96), output_spec=OutputSpec(), provenance={}, metrics={},
+    )
+    assert again.input == InputSpec(96, 96)
+
+
+def test_sha256_file(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"abc")
+    assert sha256_file(tmp_path / "f") == (
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    )
+
+
+# ---------------------------------------------------------------- write refusals
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"edgetpu_info": EdgeTpuInfo(True)}, "compiled=True but edgetpu_model"),
+        ({"labels": "labels.txt"}, "not a path"),
+        ({"extra_files": {"labels.txt": b"x"}}, "reserved"),
+        ({"extra_files": {"../evil.md": b"x"}}, "escapes the bundle"),
+        ({"extra_files": {"/tmp/evil.md": b"x"}}, "escapes the bundle"),
+        ({"metrics": {"loss": float("nan")}}, "JSON cannot store"),
+        ({"metrics": {"obj": object()}}, "JSON cannot store"),
+        ({"cpu_model": Path("/nonexistent/m.tflite")}, "does not exist"),
+    ],
+)
+def test_write_refuses(tmp_path: Path, sources: dict, overrides: dict, match: str) -> None:
+    with pytest.raises(BundleError, match=match):
+        make(tmp_path / "b", sources, **overrides)
+    assert not (tmp_path / "b" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("make_spec", "match"),
+    [
+        (lambda: InputSpec(0, 224), "input.width"),
+        (lambda: InputSpec(224, True), "input.height"),  # type: ignore[arg-type]
+        (lambda: InputSpec(224, 224, channels=1), "input.channels"),
+        (lambda: InputSpec(224, 224, dtype="uint16"), "input.dtype"),
+        (lambda: InputSpec(224, 224, resize="zoom"), "input.resize"),
+        (lambda: InputSpec(224, 224, scale=0), "input.scale"),
+        (lambda: InputSpec(224, 224, zero_point=300), "input.zero_point"),
+        (lambda: InputSpec(224, 224, dtype="int8", zero_point=200), "input.zero_point"),
+        (lambda: InputSpec(224, 224, value_range=(1, 0)), "input.value_range"),
+        (lambda: InputSpec(224, 224, color_order="BGR"), "input.color_order"),
+        (lambda: OutputSpec(kind="scores"), "output.kind"),
+        (lambda: OutputSpec(scale=float("inf")), "output.scale"),
+        (lambda: EdgeTpuInfo("yes"), "edgetpu.compiled"),  # type: ignore[arg-type]
+        (lambda: EdgeTpuInfo(False, reason=3), "edgetpu.reason"),  # type: ignore[arg-type]
+        (lambda: EdgeTpuInfo(True, summary=[]), "edgetpu.summary"),  # type: ignore[arg-type]
+    ],
+)
+def test_specs_validate(make_spec: Any, match: str) -> None:
+    with pytest.raises(BundleError, match=match):
+        make_spec()
+
+
+# ---------------------------------------------------------------- load refusals
+
+
+def test_verify_false_skips_hashes_only(bundle_dir: Path) -> None:
+    (bundle_dir / "model.tflite").write_bytes(b"changed")
+    assert load_bundle(bundle_dir, verify=False).cpu_model == bundle_dir.resolve() / "model.tflite"
+    error = refused(bundle_dir, "corrupt or changed")
+    assert "re-copy the bundle or rebuild it with aoc-train" in str(error)
+    assert error.path == bundle_dir.resolve() / "model.tflite"
+
+
+def test_missing_listed_file(bundle_dir: Path) -> None:
+    (bundle_dir / "model_edgetpu.tflite").unlink()
+    error = refused(bundle_dir, "model_edgetpu.tflite is missing", verify=False)
+    assert "re-copy" in str(error)
+
+
+def test_labels_file_not_matching_manifest(bundle_dir: Path) -> None:
+    (bundle_dir / "labels.txt").write_text("anime\ncartoon\n")
+    edit_manifest(bundle_dir, lambda m: m["files"].update(
+        {"labels.txt": sha256_file(bundle_dir / "labels.txt")}))
+    error = refused(bundle_dir, "does not match the labels in")
+    assert error.path == bundle_dir.resolve() / "labels.txt"
+
+
+def test_not_a_bundle(tmp_path: Path) -> None:
+    error = refused(tmp_path, "holds no manifest.json")
+    assert error.path == tmp_path / "manifest.json"
+    refused(tmp_path / "absent", "does not exist")
+    (tmp_path / "m.tflite").write_bytes(CPU_BYTES)
+    refused(tmp_path / "m.tflite", "bare model")
+
+
+@pytest.mark.parametrize(
+    ("version", "match"),
+    [(2, "reads version 1: upgrade the device software"), (0, "rebuild the bundle"),
+     ("1", "must be int"), (True, "must be int")],
+)
+def test_schema_version(bundle_dir: Path, version: object, match: str) -> None:
+    edit_manifest(bundle_dir, lambda m: m.update(schema_version=version))
+    refused(bundle_dir, match)
+
+
+def test_malformed_json(bundle_dir: Path) -> None:
+    (bundle_dir / "manifest.json").write_text('{"schema_version": 1,\n "name": }')
+    refused(bundle_dir, r"not valid JSON \(line 2")
+    (bundle_dir / "manifest.json").write_text("[1, 2]")
+    refused(bundle_dir, "must hold a JSON object")
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda m: m.pop("files"), "key 'files' is missing"),
+        (lambda m: m.update(name=3), "key 'name' must be str, not int"),
+        (lambda m: m.update(labels=[]), "'labels' must be a non-empty list"),
+        (lambda m: m.update(labels=["a", 1, "c"]), "'labels' must be a non-empty list"),
+        (lambda m: m["models"].pop("cpu"), "'models.cpu' is missing"),
+        (lambda m: m["models"].update(edgetpu=5), "'models.edgetpu' must be str or NoneType"),
+        (lambda m: m["input"].update(width="224"), "input.width"),
+        (lambda m: m["input"].pop("resize"), "'input.resize' is missing"),
+        (lambda m: m["output"].update(kind="softmax"), "output.kind"),
+        (lambda m: m["edgetpu"].update(compiled="yes"), "edgetpu.compiled"),
+        (lambda m: m.update(metrics=[]), "'metrics' must be dict"),
+        (lambda m: m["files"].update({"labels.txt": "abc"}), "64-digit sha256"),
+        (lambda m: m["files"].pop("model.tflite"), "not listed under 'files'"),
+        (lambda m: m["edgetpu"].update(compiled=False), "must agree"),
+    ],
+)
+def test_wrong_keys(bundle_dir: Path, change: Any, match: str) -> None:
+    edit_manifest(bundle_dir, change)
+    error = refused(bundle_dir, match)
+    assert error.path == bundle_dir / "manifest.json"
+    assert "manifest.json" in str(error)
+
+
+@pytest.mark.parametrize("rel", ["../outside.bin", "/etc/hostname", "a/../../outside.bin", ""])
+def test_paths_escaping_the_bundle(bundle_dir: Path, rel: str) -> None:
+    edit_manifest(bundle_dir, lambda m: m["files"].update({rel: "0" * 64}))
+    refused(bundle_dir, "escapes the bundle|non-empty relative path")
+
+
+def test_symlink_out_of_the_bundle(bundle_dir: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.tflite"
+    outside.write_bytes(CPU_BYTES)
+    (bundle_dir / "model.tflite").unlink()
+    os.symlink(outside, bundle_dir / "model.tflite")
+    error = refused(bundle_dir, "symlink leading out of the bundle")
+    assert error.path == bundle_dir.resolve() / "model.tflite"
+
+
+def test_symlink_inside_the_bundle_and_linked_bundle_folder(bundle_dir: Path,
+                                                            tmp_path: Path) -> None:
+    (bundle_dir / "real.tflite").write_bytes(CPU_BYTES)
+    (bundle_dir / "model.tflite").unlink()
+    os.symlink("real.tflite", bundle_dir / "model.tflite")
+    os.symlink(bundle_dir, tmp_path / "current")
+    assert load_bundle(tmp_path / "current").labels == LABELS
+
+
+# ---------------------------------------------------------------- bare models
+
+
+def labels_file(tmp_path: Path) -> Path:
+    path = tmp_path / "labels.txt"
+    path.write_text("0 anime\n1 cartoon\n2 neither\n")
+    return path
+
+
+def test_bare_cpu_model(tmp_path: Path) -> None:
+    (tmp_path / "net.tflite").write_bytes(CPU_BYTES)
+    bundle = bare_bundle(tmp_path / "net.tflite", labels_file(tmp_path))
+    assert bundle.is_bare and bundle.name == "net" and bundle.labels == LABELS
+    assert bundle.cpu_model == (tmp_path / "net.tflite").resolve()
+    assert bundle.edgetpu_model is None and not bundle.edgetpu.compiled
+    assert bundle.input is None and bundle.output is None
+    assert bundle.require_cpu_model() == bundle.cpu_model
+
+
+@pytest.mark.parametrize("given", ["net.tflite", "net_edgetpu.tflite"])
+def test_bare_pair_is_found_from_either_name(tmp_path: Path, given: str) -> None:
+    (tmp_path / "net.tflite").write_bytes(CPU_BYTES)
+    (tmp_path / "net_edgetpu.tflite").write_bytes(TPU_BYTES)
+    bundle = bare_bundle(tmp_path / given, labels_file(tmp_path))
+    assert bundle.cpu_model == (tmp_path / "net.tflite").resolve()
+    assert bundle.edgetpu_model == (tmp_path / "net_edgetpu.tflite").resolve()
+    assert bundle.edgetpu.compiled and bundle.name == "net"
+
+
+@pytest.mark.parametrize("name", ["net_edgetpu.tflite", "renamed.tflite"])
+def test_bare_edgetpu_only_model(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_bytes(TPU_BYTES)
+    bundle = bare_bundle(tmp_path / name, labels_file(tmp_path))
+    assert bundle.cpu_model is None
+    assert bundle.edgetpu_model == (tmp_path / name).resolve()
+    with pytest.raises(BundleError, match="cannot run on the CPU: attach a Coral USB"):
+        bundle.require_cpu_model()
+
+
+def test_bare_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match="does not exist") as info:
+        bare_bundle(tmp_path / "none.tflite", labels_file(tmp_path))
+    assert info.value.path == tmp_path / "none.tflite"
+    (tmp_path / "net.tflite").write_bytes(CPU_BYTES)
+    with pytest.raises(BundleError, match="labels file"):
+        bare_bundle(tmp_path / "net.tflite", tmp_path / "missing.txt")
+
+
+# ---------------------------------------------------------------- label count
+
+
+def test_check_label_count(bundle_dir: Path) -> None:
+    bundle = load_bundle(bundle_dir)
+    check_label_count(bundle, 3)
+    match = "has 3 labels but model .*model.tflite outputs 5"
+    with pytest.raises(BundleError, match=match) as info:
+        check_label_count(bundle, 5)
+    assert info.value.path == bundle.labels_file
+    assert "labels.txt" in str(info.value)
+    assert isinstance(info.value, AocError) and isinstance(info.value, ValueError)
