@@ -1,0 +1,181 @@
+"""``aoc-train``: build a model bundle from a folder of images, or run one stage of it.
+
+    aoc-train build DATA_DIR --out models/NAME [--weights FILE.weights.h5]
+    aoc-train fit DATA_DIR --out models/NAME      # views, features, head, fine-tune
+    aoc-train export DATA_DIR --out models/NAME   # int8 + float TFLite (needs fit)
+    aoc-train check MODEL.tflite                  # Edge TPU operator table
+    aoc-train compile MODEL.tflite --out DIR      # edgetpu_compiler, when installed
+    aoc-train evaluate DATA_DIR --out models/NAME # held-out scores, report, final bundle
+
+``build`` runs every stage; each stage is skipped when its outputs exist and its inputs and
+settings are unchanged (work folder ``.cache/aoc-train/NAME`` by default), so an interrupted
+build continues. TensorFlow is imported only by the stages that need it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from aoc.errors import AocError
+
+from .config import DEFAULT_CLASSES, DEFAULT_HOLDOUT, BuildConfig
+
+STAGES = ("fit", "export", "check", "compile", "evaluate")
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
+def _pipeline_args(p: argparse.ArgumentParser) -> None:
+    from .fit import FitConfig
+
+    d = FitConfig()
+    p.add_argument("data_dir", type=Path, help="folder with one sub-folder per class "
+                   "(optional manifest.csv with file,source columns)")
+    p.add_argument("--out", type=Path, required=True, help="bundle folder, e.g. models/default")
+    p.add_argument("--work-dir", type=Path, help="caches and checkpoints "
+                   "(default .cache/aoc-train/<bundle name>)")
+    p.add_argument("--weights", help="no-top MobileNetV2 .weights.h5 matching --alpha, "
+                   "'imagenet' to let Keras download them, or omit for random init")
+    p.add_argument("--classes", type=_csv, default=DEFAULT_CLASSES,
+                   help="comma-separated label order (default: %(default)s; '' = sorted folders)")
+    p.add_argument("--holdout-sources", type=_csv, default=DEFAULT_HOLDOUT,
+                   help="sources held out whole as the test split (default: %(default)s)")
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--class-test-fraction", type=float, default=0.2,
+                   help="test share of each source of a class with no held-out source")
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--size", type=int, default=224, help="input side in pixels")
+    p.add_argument("--alpha", type=float, default=0.35, help="MobileNetV2 width")
+    p.add_argument("--views", type=int, default=4, help="augmented views per training image")
+    p.add_argument("--screen-strength", type=float, default=1.0)
+    p.add_argument("--head-epochs", type=int, default=d.head_epochs)
+    p.add_argument("--finetune-epochs", type=int, default=d.finetune_epochs)
+    p.add_argument("--finetune-layers", type=int, default=d.finetune_layers)
+    p.add_argument("--calibration", type=int, default=300, help="int8 calibration images")
+    p.add_argument("--workers", type=int, default=2, help="augmentation processes")
+    p.add_argument("--max-images", type=int, default=0, help="use at most N images (smoke runs)")
+
+
+def _config(a: argparse.Namespace) -> BuildConfig:
+    from dataclasses import replace
+
+    from .fit import FitConfig
+
+    fit = replace(FitConfig(seed=a.seed), head_epochs=a.head_epochs,
+                  finetune_epochs=a.finetune_epochs, finetune_layers=a.finetune_layers)
+    work = a.work_dir or Path(".cache") / "aoc-train" / a.out.resolve().name
+    classes = a.classes
+    if a.data_dir.is_dir() and classes == DEFAULT_CLASSES and not all(
+            (a.data_dir / c).is_dir() for c in classes):
+        classes = ()  # a different data set: take its folders
+    holdout = a.holdout_sources
+    if holdout == DEFAULT_HOLDOUT and not (a.data_dir / "manifest.csv").is_file():
+        holdout = ()
+    return BuildConfig(data_dir=a.data_dir, out=a.out, work_dir=work, weights=a.weights,
+                       classes=tuple(classes), holdout_sources=tuple(holdout),
+                       val_fraction=a.val_fraction, class_test_fraction=a.class_test_fraction,
+                       seed=a.seed, side=a.size, alpha=a.alpha, views=a.views,
+                       screen_strength=a.screen_strength, calibration=a.calibration,
+                       workers=a.workers, max_images=a.max_images, fit=fit)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (importing no TensorFlow)."""
+    parser = argparse.ArgumentParser(prog="aoc-train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object per stage")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("build", "run every stage (resumable)"),
+                       ("fit", "augmented views, cached features, head, fine-tune"),
+                       ("export", "int8 and float TFLite from the fitted model"),
+                       ("evaluate", "held-out scores via the device code, report, bundle")):
+        _pipeline_args(sub.add_parser(name, help=text))
+    check = sub.add_parser("check", help="Edge TPU operator check of a .tflite")
+    check.add_argument("model", type=Path)
+    comp = sub.add_parser("compile", help="edgetpu_compiler a .tflite (when installed)")
+    comp.add_argument("model", type=Path)
+    comp.add_argument("--out", type=Path, required=True)
+    return parser
+
+
+def _print_result(result, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"stage": result.stage, "skipped": result.skipped,
+                          "seconds": round(result.seconds, 2), **result.summary}, default=str),
+              flush=True)
+    else:
+        print(result.line(), flush=True)
+
+
+def _run_pipeline(a: argparse.Namespace, argv: Sequence[str]) -> None:
+    from .pipeline import Pipeline
+
+    t0 = time.monotonic()
+    p = Pipeline(_config(a), progress=not a.no_progress and not a.json,
+                 on_result=lambda r: _print_result(r, a.json))
+    p.scan()
+    p.make_split()
+    stages = {"build": STAGES, "fit": ("fit",), "export": ("export",),
+              "evaluate": ("evaluate",)}[a.command]
+    for stage in stages:
+        getattr(p, stage)()
+        while p.messages and not a.json:
+            print(p.messages.pop(0))
+    if a.command in ("build", "evaluate"):
+        p.report(command="aoc-train " + " ".join(argv), wall_seconds=time.monotonic() - t0)
+
+
+def _run_check(a: argparse.Namespace) -> None:
+    from . import edgetpu_check
+
+    report = edgetpu_check.check_model(a.model)
+    from .bundle_stages import _table_text
+
+    text = _table_text(report)
+    if a.json:
+        print(json.dumps({"stage": "check", "model": str(a.model),
+                          "ok": bool(getattr(report, "ok", True)), "table": text}))
+    else:
+        print(text)
+    if not getattr(report, "ok", True):
+        raise SystemExit(f"aoc-train: {a.model}: some operators would run on the CPU")
+
+
+def _run_compile(a: argparse.Namespace) -> None:
+    from . import compiler
+
+    result = compiler.compile_model(a.model, a.out)
+    print(json.dumps({"stage": "compile", "model": str(result.model)}) if a.json
+          else f"[compile] wrote {result.model}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``aoc-train``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    a = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if a.command == "check":
+            _run_check(a)
+        elif a.command == "compile":
+            _run_compile(a)
+        else:
+            _run_pipeline(a, argv)
+    except AocError as exc:
+        print(f"aoc-train: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

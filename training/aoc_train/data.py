@@ -1,0 +1,215 @@
+"""Training data: scan a one-folder-per-class tree, read its optional manifest, skip bad files.
+
+The folder names are the class names. An optional ``manifest.csv`` in the data folder
+(columns ``file`` and ``source``; ``file`` relative to the data folder) names the source of
+each image so that splits, balancing and reports can be source-aware. Files that cannot be
+decoded (truncated, corrupt, not an image) are skipped and listed, never fatal.
+
+Every readable image gets a content hash (sha256 of the file) and a perceptual hash
+(a 256-bit difference hash), used to find duplicates across splits (see ``split.py``).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from aoc.errors import ImageReadError
+from PIL import Image, UnidentifiedImageError
+
+from .errors import DataError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+MANIFEST_NAME = "manifest.csv"
+DHASH_SIDE = 16  # 16x16 gradient bits = 256-bit perceptual hash
+MIN_SIDE = 8  # images smaller than this carry no usable style
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One readable training image."""
+
+    file: str  # path relative to the data folder, POSIX separators
+    label: str
+    source: str
+    sha256: str
+    dhash: str  # hex of the 256-bit difference hash
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file in the data folder that was not used, and why."""
+
+    file: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The scan result: class names (index = class id), usable images and skipped files."""
+
+    root: Path
+    classes: tuple[str, ...]
+    records: tuple[ImageRecord, ...]
+    skipped: tuple[SkippedFile, ...]
+
+    def label_ids(self) -> np.ndarray:
+        """Class id of every record, in record order."""
+        index = {c: i for i, c in enumerate(self.classes)}
+        return np.array([index[r.label] for r in self.records], dtype=np.int64)
+
+    def fingerprint(self) -> str:
+        """A hash of the classes and every record's file, label, source and content hash."""
+        h = hashlib.sha256(json.dumps(self.classes).encode())
+        for r in self.records:
+            h.update(f"{r.file}|{r.label}|{r.source}|{r.sha256}\n".encode())
+        return h.hexdigest()[:16]
+
+
+def difference_hash(image: Image.Image, side: int = DHASH_SIDE) -> str:
+    """Perceptual difference hash: sign of horizontal gradients of a (side+1) x side thumbnail.
+
+    Robust to re-encoding and rescaling, so it finds the same picture saved twice at
+    different sizes or qualities. Returns ``side * side`` bits as hex.
+    """
+    grey = image.convert("L").resize((side + 1, side), Image.Resampling.BILINEAR)
+    pixels = np.asarray(grey, dtype=np.int16)
+    bits = (pixels[:, 1:] > pixels[:, :-1]).ravel()
+    return np.packbits(bits).tobytes().hex()
+
+
+def read_rgb(path: Path) -> Image.Image:
+    """Decode an image file fully into an RGB PIL image.
+
+    Raises :class:`aoc.errors.ImageReadError` for missing, truncated, corrupt or non-image
+    files (decoding happens here, so truncation is caught now and not during training).
+    """
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.convert("RGB")
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageReadError(
+            f"cannot decode image {path}: {exc}; replace or delete the file"
+        ) from exc
+
+
+def _inspect(path: Path) -> tuple[str, str, int, int]:
+    """(sha256, dhash, width, height) of a readable image; raises ImageReadError."""
+    data = path.read_bytes()
+    image = read_rgb(path)
+    if min(image.size) < MIN_SIDE:
+        raise ImageReadError(f"image {path} is only {image.size[0]}x{image.size[1]} pixels")
+    return hashlib.sha256(data).hexdigest(), difference_hash(image), *image.size
+
+
+def read_manifest(path: Path) -> dict[str, dict[str, str]]:
+    """Rows of a manifest CSV keyed by their ``file`` column (relative POSIX path)."""
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        fields = set(reader.fieldnames or ())
+        if not {"file", "source"} <= fields:
+            raise DataError(
+                f"manifest {path} needs the columns 'file' and 'source' (has {sorted(fields)}); "
+                "fix its header or remove it to use one source per class folder"
+            )
+        return {row["file"].replace("\\", "/"): row for row in reader}
+
+
+def list_class_folders(root: Path, classes: Sequence[str] | None = None) -> tuple[str, ...]:
+    """Class names: the given ones (checked to exist) or the sorted sub-folders of ``root``."""
+    if not root.is_dir():
+        raise DataError(f"data folder {root} does not exist; "
+                        "pass a folder with one sub-folder per class")
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if classes:
+        missing = [c for c in classes if c not in found]
+        if missing:
+            raise DataError(f"class folders {missing} missing under {root} (found {found})")
+        return tuple(classes)
+    if len(found) < 2:
+        raise DataError(f"data folder {root} needs at least two class sub-folders, found {found}")
+    return tuple(found)
+
+
+def scan_dataset(
+    root: Path,
+    *,
+    classes: Sequence[str] | None = None,
+    cache_file: Path | None = None,
+    progress: Callable[[Iterable], Iterable] = lambda it: it,
+) -> Dataset:
+    """Scan ``root`` (one sub-folder per class) into a :class:`Dataset`.
+
+    ``cache_file`` (JSON) remembers hashes per file by size and mtime so a rescan of an
+    unchanged folder reads no pixels. ``progress`` wraps the file iterator (e.g. tqdm).
+    """
+    root = Path(root)
+    names = list_class_folders(root, classes)
+    manifest_path = root / MANIFEST_NAME
+    manifest = read_manifest(manifest_path) if manifest_path.is_file() else {}
+    cache: dict[str, list] = {}
+    if cache_file is not None and cache_file.is_file():
+        cache = json.loads(cache_file.read_text())
+    files = [p for c in names for p in sorted((root / c).rglob("*")) if p.is_file()]
+    records: list[ImageRecord] = []
+    skipped: list[SkippedFile] = []
+    new_cache: dict[str, list] = {}
+    for path in progress(files):
+        rel = path.relative_to(root).as_posix()
+        label = rel.split("/", 1)[0]
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            if path.name.startswith("."):
+                continue
+            skipped.append(SkippedFile(rel, f"not an image file suffix ({path.suffix or 'none'})"))
+            continue
+        stat = path.stat()
+        key = f"{stat.st_size}:{stat.st_mtime_ns}"
+        hit = cache.get(rel)
+        try:
+            if hit is not None and hit[0] == key:
+                sha, dh, width, height = hit[1:]
+            else:
+                sha, dh, width, height = _inspect(path)
+        except ImageReadError as exc:
+            skipped.append(SkippedFile(rel, str(exc.__cause__ or exc)))
+            continue
+        new_cache[rel] = [key, sha, dh, width, height]
+        row = manifest.get(rel)
+        source = row["source"] if row and row.get("source") else f"{label}/unlisted"
+        if row and row.get("label") and row["label"] != label:
+            log.warning("%s: manifest label %r differs from folder %r; using the folder",
+                        rel, row["label"], label)
+        records.append(ImageRecord(rel, label, source, sha, dh, int(width), int(height)))
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        cache_file.write_text(json.dumps(new_cache))
+    if skipped:
+        log.warning("skipped %d unreadable or non-image files under %s", len(skipped), root)
+    if not records:
+        raise DataError(f"no readable images under {root}; put images in {list(names)} folders")
+    return Dataset(root, names, tuple(records), tuple(skipped))
+
+
+def source_counts(records: Iterable[ImageRecord]) -> dict[str, dict[str, int]]:
+    """{source: {label: count}} for reports."""
+    counts: dict[str, dict[str, int]] = {}
+    for r in records:
+        per = counts.setdefault(r.source, {})
+        per[r.label] = per.get(r.label, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def records_to_json(records: Iterable[ImageRecord]) -> list[dict]:
+    """Plain dicts for JSON files."""
+    return [asdict(r) for r in records]

@@ -1,0 +1,17 @@
+"""Errors of the training package; all derive from :class:`aoc.errors.AocError`."""
+
+from __future__ import annotations
+
+from aoc.errors import AocError
+
+
+class TrainError(AocError, RuntimeError):
+    """A training stage failed; the message names the stage, file and what to do."""
+
+
+class DataError(TrainError, ValueError):
+    """The data folder, its manifest or a split request is unusable."""
+
+
+class ExportError(TrainError):
+    """Converting the model to TFLite failed or produced something the device cannot use."""

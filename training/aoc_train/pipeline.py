@@ -1,0 +1,296 @@
+"""The build pipeline as resumable stages over a work folder.
+
+Each stage writes its outputs under ``work_dir`` and a stamp ``stamps/<stage>.json`` holding
+a key (hash of the settings and inputs it depends on) and its one-line summary. A stage whose
+stamp key matches and whose outputs exist is skipped, so ``aoc-train build`` re-run after an
+interruption continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import BuildConfig
+from .data import Dataset, ImageRecord, scan_dataset
+from .split import Split, balanced_weights, make_split
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageResult:
+    """What one stage did: its name, whether it was cached, seconds and summary fields."""
+
+    stage: str
+    skipped: bool
+    seconds: float
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def line(self) -> str:
+        """The one-line human summary."""
+        fields = ", ".join(f"{k}={_fmt(v)}" for k, v in self.summary.items()
+                           if not isinstance(v, dict | list))
+        state = "cached" if self.skipped else f"{self.seconds:.1f}s"
+        return f"[{self.stage}] {state}: {fields}"
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _progress_factory(enabled: bool) -> Callable[..., Any]:
+    def make(total: int, desc: str = ""):
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc=desc, disable=not enabled, leave=False, unit="img")
+    return make
+
+
+class Pipeline:
+    """The stages of a build over one work folder; each method returns a StageResult."""
+
+    def __init__(self, config: BuildConfig, *, progress: bool = True,
+                 on_result: Callable[[StageResult], None] | None = None) -> None:
+        self.config = config
+        self.work = Path(config.work_dir)
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.progress = progress
+        self.bar = _progress_factory(progress)
+        self.on_result = on_result or (lambda r: None)
+        self.results: list[StageResult] = []
+        self.messages: list[str] = []  # multi-line texts for the CLI (e.g. the op table)
+        self._dataset: Dataset | None = None
+        self._split: Split | None = None
+        self._model = None
+
+    # -- stamps -------------------------------------------------------------------------
+    def _stamp(self, stage: str) -> Path:
+        return self.work / "stamps" / f"{stage}.json"
+
+    def run(self, stage: str, key: str, outputs: list[Path], fn: Callable[[], dict]) -> StageResult:
+        """Run ``fn`` unless the stamp for ``stage`` has ``key`` and ``outputs`` exist."""
+        stamp = self._stamp(stage)
+        if stamp.is_file() and all(p.exists() for p in outputs):
+            saved = json.loads(stamp.read_text())
+            if saved.get("key") == key:
+                result = StageResult(stage, True, 0.0, saved.get("summary", {}))
+                self._emit(result)
+                return result
+        t0 = time.monotonic()
+        summary = fn()
+        result = StageResult(stage, False, time.monotonic() - t0, summary)
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(json.dumps({"key": key, "summary": summary,
+                                     "seconds": result.seconds}, indent=1, default=str))
+        self._emit(result)
+        return result
+
+    def _emit(self, result: StageResult) -> None:
+        self.results.append(result)
+        self.on_result(result)
+
+    # -- data ---------------------------------------------------------------------------
+    @property
+    def dataset(self) -> Dataset:
+        if self._dataset is None:
+            self.scan()
+        assert self._dataset is not None  # noqa: S101 - set by scan()
+        return self._dataset
+
+    def scan(self) -> StageResult:
+        """Scan the data folder (hashes cached by file size and mtime)."""
+        c = self.config
+        t0 = time.monotonic()
+        bar = self.bar(0, "scan")
+        bar.close()
+
+        def progress(it):
+            from tqdm import tqdm
+
+            return tqdm(it, desc="scan", disable=not self.progress, leave=False, unit="file")
+        ds = scan_dataset(c.data_dir, classes=c.classes or None,
+                          cache_file=self.work / "scan-cache.json", progress=progress)
+        if c.max_images:
+            ds = _subsample(ds, c.max_images, c.seed)
+        self._dataset = ds
+        (self.work / "skipped.json").write_text(json.dumps(
+            [{"file": s.file, "reason": s.reason} for s in ds.skipped], indent=1))
+        result = StageResult("scan", False, time.monotonic() - t0, {
+            "images": len(ds.records), "classes": list(ds.classes), "skipped": len(ds.skipped),
+            "sources": len({r.source for r in ds.records}), "fingerprint": ds.fingerprint()})
+        self._emit(result)
+        return result
+
+    @property
+    def split(self) -> Split:
+        if self._split is None:
+            self.make_split()
+        assert self._split is not None  # noqa: S101 - set by make_split()
+        return self._split
+
+    def make_split(self) -> StageResult:
+        """Deterministic source-aware split; written to split.json with its duplicates."""
+        c = self.config
+        t0 = time.monotonic()
+        sp = make_split(self.dataset, holdout_sources=c.holdout_sources,
+                        val_fraction=c.val_fraction, class_test_fraction=c.class_test_fraction,
+                        seed=c.seed)
+        self._split = sp
+        recs = self.dataset.records
+        (self.work / "split.json").write_text(json.dumps({
+            "holdout_sources": list(sp.holdout_sources),
+            "counts": {n: len(sp.indices(n)) for n in ("train", "val", "test")},
+            "files": {n: [recs[i].file for i in sp.indices(n)] for n in ("train", "val", "test")},
+            "duplicates": [d.__dict__ for d in sp.duplicates]}, indent=0))
+        result = StageResult("split", False, time.monotonic() - t0, {
+            "train": len(sp.train), "val": len(sp.val), "test": len(sp.test),
+            "holdout_sources": list(sp.holdout_sources),
+            "cross_split_duplicates": len(sp.duplicates)})
+        self._emit(result)
+        return result
+
+    def records(self, name: str) -> list[ImageRecord]:
+        """Records of one split."""
+        return [self.dataset.records[i] for i in self.split.indices(name)]
+
+    def labels(self, name: str) -> np.ndarray:
+        """Class ids of one split."""
+        ids = self.dataset.label_ids()
+        return ids[list(self.split.indices(name))]
+
+    def views(self, name: str, mode: str) -> np.ndarray:
+        """Cached views of a split (see views.build_views)."""
+        from .views import build_views
+
+        c = self.config
+        recs = self.records(name)
+        bar = self.bar
+        return build_views(c.data_dir, recs, mode=mode, side=c.side, cache_dir=self.work / "views",
+                           k=c.views, seed=c.seed, screen_strength=c.screen_strength,
+                           workers=c.workers,
+                           progress=lambda _it, n: bar(n, f"{mode} views {name}"))
+
+    # -- training -----------------------------------------------------------------------
+    def model_spec(self):
+        from .model import ModelSpec
+
+        c = self.config
+        return ModelSpec(side=c.side, alpha=c.alpha, num_classes=len(self.dataset.classes),
+                         dropout=c.dropout, weights=c.weights)
+
+    def data_key(self) -> str:
+        return self.dataset.fingerprint() + self.config.key(
+            "holdout_sources", "val_fraction", "class_test_fraction", "seed", "max_images")
+
+    def fit(self) -> StageResult:
+        """Augmented views, cached features, head training, fine-tuning -> model.weights.h5."""
+        from .train_stages import run_fit
+
+        c = self.config
+        key = self.data_key() + c.key("side", "alpha", "dropout", "weights", "views",
+                                      "screen_strength", "fit")
+        out = self.work / "model.weights.h5"
+        return self.run("fit", key, [out], lambda: run_fit(self, out))
+
+    def load_model(self):
+        """The trained Keras model from the work folder."""
+        if self._model is None:
+            from .model import ModelSpec, build_model
+
+            path = self.work / "model.weights.h5"
+            if not path.is_file():
+                from .errors import TrainError
+
+                raise TrainError(f"no trained weights at {path}; run 'aoc-train fit' first")
+            spec = self.model_spec()
+            model = build_model(ModelSpec(spec.side, spec.alpha, spec.num_classes, spec.dropout,
+                                          None))
+            model.load_weights(path)
+            self._model = model
+        return self._model
+
+    def export(self) -> StageResult:
+        """model.tflite (int8, uint8 I/O) and model_float.tflite under export/."""
+        from .train_stages import run_export
+
+        key = self._stamp_key("fit") + self.config.key("calibration")
+        out = self.work / "export"
+        return self.run("export", key, [out / "model.tflite", out / "model_float.tflite"],
+                        lambda: run_export(self, out))
+
+    def check(self) -> StageResult:
+        """Edge TPU operator check of the int8 model (fails when an op would run on CPU)."""
+        from .bundle_stages import run_check
+
+        model = self.work / "export" / "model.tflite"
+        return self.run("check", self._stamp_key("export"), [self.work / "edgetpu_check.txt"],
+                        lambda: run_check(self, model))
+
+    def compile(self) -> StageResult:
+        """edgetpu_compiler when on PATH, else a CPU-only note for the manifest."""
+        import shutil
+
+        from .bundle_stages import run_compile
+
+        key = self._stamp_key("export") + str(shutil.which("edgetpu_compiler"))
+        out = self.work / "edgetpu"
+        return self.run("compile", key, [out / "compile.json"],
+                        lambda: run_compile(self, self.work / "export" / "model.tflite", out))
+
+    def evaluate(self) -> StageResult:
+        """Write the bundle, then score its int8 model through the device's code path."""
+        from .bundle_stages import write
+        from .evaluate import evaluate
+
+        c = self.config
+
+        def body() -> dict:
+            write(self, metrics={}, extra_files={})
+            ev = evaluate(c.out, self.work / "export" / "model_float.tflite", c.data_dir,
+                          self.records("test"), self.dataset.classes, seed=c.seed,
+                          screen_strength=c.screen_strength,
+                          progress=lambda n: self.bar(n, "evaluate"))
+            (self.work / "eval.json").write_text(json.dumps(ev, indent=1))
+            return {"float_acc": ev["float"]["accuracy"], "int8_acc": ev["int8"]["accuracy"],
+                    "screen_acc": ev["int8_screen"]["accuracy"],
+                    "invoke_ms": ev["int8_invoke_ms"], "test_images": ev["int8"]["count"]}
+
+        key = self._stamp_key("export") + self._stamp_key("compile") + c.key(
+            "seed", "screen_strength", "out")
+        return self.run("evaluate", key, [self.work / "eval.json", Path(c.out) / "manifest.json"],
+                        body)
+
+    def report(self, *, command: str = "aoc-train build", wall_seconds: float = 0.0) -> StageResult:
+        """Figures, report.md and model_card.md; rewrites the bundle with its metrics."""
+        from .report_stage import run_report
+
+        t0 = time.monotonic()
+        summary = run_report(self, command=command, wall_seconds=wall_seconds)
+        result = StageResult("report", False, time.monotonic() - t0, summary)
+        self._emit(result)
+        return result
+
+    def _stamp_key(self, stage: str) -> str:
+        stamp = self._stamp(stage)
+        return json.loads(stamp.read_text()).get("key", "") if stamp.is_file() else ""
+
+    def class_weights(self, name: str) -> np.ndarray:
+        """Balanced per-sample weights of one split."""
+        return balanced_weights(self.dataset.records, self.split.indices(name),
+                                self.dataset.classes)
+
+
+def _subsample(ds: Dataset, n: int, seed: int) -> Dataset:
+    from .split import unit_hash
+
+    ranked = sorted(ds.records, key=lambda r: unit_hash(seed + 99, r.sha256))[:n]
+    keep = sorted(ranked, key=lambda r: r.file)
+    return Dataset(ds.root, ds.classes, tuple(keep), ds.skipped)

@@ -1,0 +1,186 @@
+"""``report.md`` and ``model_card.md`` of a bundle, from the build's recorded facts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None or v != v else f"{100 * v:.1f} %"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def score_tables(ev: Mapping[str, Any], classes: Sequence[str],
+                 source_labels: Mapping[str, str]) -> str:
+    """Per-class and per-source tables: float, int8, int8 under screen capture."""
+    names = [("float", "float"), ("int8", "int8 (device path)"),
+             ("int8_screen", "int8, screen-captured")]
+    overall = _table(["", *[t for _, t in names]],
+                     [["top-1 (all held-out)", *[_pct(ev[n]["accuracy"]) for n, _ in names]]] +
+                     [[c, *[_pct(ev[n]["per_class"].get(c)) for n, _ in names]] for c in classes])
+    sources = sorted(ev["int8"]["per_source"])
+    per_source = _table(["source", "class", *[t for _, t in names]],
+                        [[s, source_labels.get(s, "?"), *[_pct(ev[n]["per_source"].get(s))
+                                                          for n, _ in names]] for s in sources])
+    return f"{overall}\n\n{per_source}"
+
+
+def _skipped_list(skipped: Sequence[Mapping[str, str]]) -> str:
+    return "".join(f"\n- `{s['file']}`: {s['reason']}" for s in skipped[:50])
+
+
+def report_md(facts: Mapping[str, Any]) -> str:
+    """The bundle's report.md. ``facts`` is assembled by the pipeline's report stage."""
+    ev, split, cfg = facts["evaluation"], facts["split"], facts["config"]
+    classes = facts["classes"]
+    fit = facts.get("fit", {})
+    stage_rows = [[r["stage"], "cached" if r["skipped"] else f"{r['seconds']:.0f} s"]
+                  for r in facts.get("stages", [])]
+    dup = split.get("duplicates", [])
+    skipped = facts.get("skipped", [])
+    counts = _table(["source", "class", "train", "val", "test (held out)"],
+                    [[s, v["label"], v["train"], v["val"], v["test"]]
+                     for s, v in sorted(facts["source_split"].items())])
+    return f"""# {facts['name']}: training report
+
+Built {facts['created']} with `{facts['command']}`
+(git {facts.get('git_commit', '?')}, TensorFlow {facts.get('tensorflow', '?')}).
+Build wall time: **{facts.get('wall_seconds', 0) / 60:.1f} min** on this machine
+({facts.get('cpu', '?')}).
+
+## Headline
+
+| figure | value |
+|---|---|
+| float top-1, source-held-out test | {_pct(ev['float']['accuracy'])} |
+| int8 top-1, same images, device code path | {_pct(ev['int8']['accuracy'])} |
+| int8 minus float | {100 * ev['int8_vs_float']:+.2f} points |
+| int8 top-1 after screen-capture simulation | {_pct(ev['int8_screen']['accuracy'])} |
+| robustness drop (clean minus screen) | {100 * ev['robustness_drop']:.2f} points |
+| int8 invoke time, this CPU ({ev.get('runtime', '')}, 2 threads) | {ev['int8_invoke_ms']:.2f} ms |
+| in-source validation accuracy (early-stopping split) | {_pct(fit.get('val_acc'))} |
+
+## Data and split
+
+Data: `{cfg['data_dir']}` ({facts['num_images']} readable images, {len(skipped)} skipped).
+Classes (label order): {', '.join(classes)}.
+
+Held-out **test** split = every image of the sources
+{', '.join(f'`{s}`' for s in split['holdout_sources']) or '(none)'}, plus
+{_pct(cfg['class_test_fraction'])} of each source of any class with no held-out source
+(chosen by a hash of seed {cfg['seed']} and the image's sha256). **val** (early stopping only)
+is {_pct(cfg['val_fraction'])} of the remaining images; **train** is the rest.
+{facts.get('split_rationale', '')}
+
+Cross-split duplicates (exact sha256 or 256-bit difference hash within 12 bits) removed from
+the evaluation side: **{len(dup)}** ({sum(1 for d in dup if d['kind'] == 'exact')} exact,
+{sum(1 for d in dup if d['kind'] == 'near')} near).
+
+{counts}
+
+## Held-out results
+
+{score_tables(ev, classes, facts['source_labels'])}
+
+Agreement between int8 and float predictions: {_pct(ev['agreement_int8_float'])}.
+The int8 figures come from the bundle opened by the device's own loader
+(`aoc.bundle.load_bundle` + `aoc.classifier.open_classifier(prefer="cpu")`): same resize
+(centre crop, Lanczos), quantization and dequantization as on the appliance.
+"Screen-captured" = the same held-out images through `aoc_train.augment.screen_capture`
+(perspective, moire, scanlines, glare, white balance, exposure, blur, noise, JPEG) with a
+fixed seed per image.
+
+![confusion](report/confusion.png)
+
+![curves](report/curves.png)
+
+## Training
+
+MobileNetV2 alpha {cfg['alpha']}, {cfg['side']} px, ImageNet weights from `{cfg['weights']}`;
+[-1, 1] rescaling inside the model (input = RGB 0..255). Head: dropout {cfg['dropout']} +
+softmax, trained on cached backbone features of {cfg['views']} fixed augmented views per
+image; then the last {cfg['fit']['finetune_layers']} backbone layers (BatchNorm frozen)
+fine-tuned for up to {cfg['fit']['finetune_epochs']} epochs, cycling through the same views.
+Loss: cross-entropy with label smoothing {cfg['fit']['label_smoothing']}; per-sample weights
+give each class equal weight and each source a weight growing with the square root of its
+size; early stopping on val loss. Seed {cfg['seed']}.
+
+Augmentation (grid below is made from synthetic drawings, not from the training data):
+random resized crop (30-100 % of the area), random downscale to 28-168 px and back (half
+the views, all classes, so that softness and size cannot stand for "anime face crop"), flip,
+perspective with bezel, moire, scanlines, glare, white balance, exposure/gamma, defocus or
+motion blur, sensor noise, JPEG.
+
+![augmentation](report/augmentation.png)
+
+Export: SavedModel -> TFLiteConverter, full-integer int8 (builtin int8 ops only), uint8
+input (scale {facts['export']['input_scale']:.4g}, zero point
+{facts['export']['input_zero_point']}) and uint8 softmax output, static batch 1, calibrated
+on {cfg['calibration']} training images spread over all sources.
+Edge TPU: {facts.get('edgetpu_text', 'n/a')}
+
+## Stages
+
+{_table(['stage', 'time'], stage_rows)}
+
+Skipped files: {len(skipped)}{_skipped_list(skipped)}
+"""
+
+
+def model_card_md(facts: Mapping[str, Any]) -> str:
+    """The bundle's model_card.md."""
+    ev = facts["evaluation"]
+    sources = "\n".join(f"| {s} | {v['label']} | {v['train'] + v['val'] + v['test']} |"
+                        for s, v in sorted(facts["source_split"].items()))
+    return f"""# Model card: {facts['name']}
+
+**What it does.** Classifies one RGB picture as {', '.join(facts['classes'])}
+(softmax probabilities). Built for the "Anime or Cartoon?" appliance: a camera pointed at a
+TV or monitor, a Coral Edge TPU (or the CPU) and a small OLED.
+
+**Model.** MobileNetV2 (width {facts['config']['alpha']}, {facts['config']['side']} px input),
+ImageNet-pretrained backbone (Keras applications weights, Apache-2.0), fine-tuned. Full
+int8 TFLite, uint8 input (raw RGB 0..255, centre-cropped and resized) and uint8 output.
+{facts['export']['int8_kb']} KB.
+
+**Intended use.** A fun, approximate reading of how anime-like or cartoon-like the picture
+on a screen is. Not for decisions about people, content moderation or any use where a
+wrong answer matters.
+
+**Training data.** {facts['num_images']} images collected from public GitHub repositories
+(research-use dataset, not shipped with this bundle; the pixels are copyrighted frames and
+fan art, ImageNet photos and portraits):
+
+| source | class | images |
+|---|---|---|
+{sources}
+
+**Licences.** Model weights derived from the Keras MobileNetV2 ImageNet weights
+(Apache-2.0). The training images are third-party copyrighted material used for research;
+no image or thumbnail of them is part of this bundle. Check the data owners' terms before
+any commercial use of the weights.
+
+**Evaluation.** Source-held-out test ({ev['int8']['count']} images): float
+{_pct(ev['float']['accuracy'])}, int8 {_pct(ev['int8']['accuracy'])}, int8 with simulated
+screen capture {_pct(ev['int8_screen']['accuracy'])}. See report.md for per-class and
+per-source figures.
+
+**Limits and known biases.**
+- "cartoon" is mostly The Simpsons plus some Tom & Jerry and clip art; other Western styles
+  (Disney, Looney Tunes, SpongeBob, Family Guy, 3D animation) are barely represented and may
+  be called anime or neither.
+- Almost half the anime images are small face crops; random downscaling and crops work
+  against a "small face = anime" shortcut, but close-ups of any drawn face may lean anime.
+- "neither" comes from two sources only (ImageNet photos, studio portraits): live-action TV,
+  games, sport, text and UI screens are under-represented.
+- No real photographs of screens were available; the screen-capture robustness figure comes
+  from simulation.
+- 3D-animated films, western comics, manhwa and anime-styled western shows sit between the
+  classes; expect mixed scores.
+"""

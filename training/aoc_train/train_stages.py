@@ -1,0 +1,100 @@
+"""Bodies of the TensorFlow stages of :class:`aoc_train.pipeline.Pipeline` (fit, export)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import TrainError
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+def _accuracy(probs: np.ndarray, y: np.ndarray) -> float:
+    return float((probs.argmax(axis=1) == y).mean()) if len(y) else float("nan")
+
+
+def run_fit(p: Pipeline, out: Path) -> dict:
+    """Views -> cached features -> head -> fine-tune -> ``out`` weights + history.json."""
+    from .fit import compute_features, fine_tune, train_head
+    from .model import HEAD_LAYER, build_model, distribution_strategy, feature_model, set_seeds
+
+    c = p.config
+    if not p.split.train or not p.split.val:
+        raise TrainError("the split has no training or no validation images; add images or "
+                         "lower --val-fraction / hold out fewer sources")
+    n_classes = len(p.dataset.classes)
+    train_views = p.views("train", "augmented")  # (n, k, s, s, 3)
+    val_images = np.asarray(p.views("val", "clean"))
+    y_train, y_val = p.labels("train"), p.labels("val")
+    w_train = p.class_weights("train")
+    set_seeds(c.seed)
+    with distribution_strategy().scope():
+        model = build_model(p.model_spec())
+        feats = feature_model(model)
+        fkey = p.data_key() + c.key("side", "alpha", "weights", "views", "screen_strength")
+        fpath = p.work / f"features-{fkey}.npz"
+        if fpath.is_file():
+            cached = np.load(fpath)
+            f_train, f_val = cached["train"], cached["val"]
+        else:
+            f_train = compute_features(feats, train_views, progress=lambda n: p.bar(n, "features"))
+            f_val = compute_features(feats, val_images, progress=lambda n: p.bar(n, "features val"))
+            np.savez(fpath, train=f_train, val=f_val)
+        k = f_train.shape[1]
+        head_w, head_hist = train_head(
+            f_train.reshape(-1, f_train.shape[-1]), np.repeat(y_train, k), np.repeat(w_train, k),
+            f_val, y_val, num_classes=n_classes, dropout=c.dropout, config=c.fit)
+        model.get_layer(HEAD_LAYER).set_weights(head_w)
+        head_val = _accuracy(model.predict(val_images, batch_size=64, verbose=0), y_val)
+        log.info("head: val accuracy %.4f", head_val)
+        ft_hist: dict = {}
+        if c.fit.finetune_epochs > 0:
+            ft_hist = fine_tune(model, train_views, y_train, w_train, val_images, y_val,
+                                num_classes=n_classes, config=c.fit,
+                                checkpoint_dir=p.work / "finetune",
+                                verbose=1 if p.progress else 0)
+        val_acc = _accuracy(model.predict(val_images, batch_size=64, verbose=0), y_val)
+    model.save_weights(out)
+    p._model = model
+    (p.work / "history.json").write_text(json.dumps({"head": head_hist, "finetune": ft_hist}))
+    return {"train_images": len(y_train), "views": int(k), "head_epochs": len(head_hist["loss"]),
+            "head_val_acc": head_val, "finetune_epochs": len(ft_hist.get("loss", [])),
+            "val_acc": val_acc}
+
+
+def calibration_images(p: Pipeline) -> np.ndarray:
+    """Up to ``config.calibration`` clean training images, evenly over classes and sources."""
+    from .split import unit_hash
+
+    recs = p.records("train")
+    order = sorted(range(len(recs)), key=lambda i: unit_hash(p.config.seed + 7, recs[i].sha256))
+    # round-robin over sources so a big source cannot own the calibration ranges
+    by_source: dict[str, list[int]] = {}
+    for i in order:
+        by_source.setdefault(recs[i].source, []).append(i)
+    picked: list[int] = []
+    while len(picked) < min(p.config.calibration, len(recs)):
+        for idx in by_source.values():
+            if idx and len(picked) < p.config.calibration:
+                picked.append(idx.pop())
+    clean = p.views("train", "clean")
+    return np.asarray(clean[sorted(picked)])
+
+
+def run_export(p: Pipeline, out: Path) -> dict:
+    """Export the trained model (see export.export_tflite)."""
+    from .export import export_tflite
+
+    result = export_tflite(p.load_model(), out, calibration_images(p))
+    (out / "export.json").write_text(json.dumps(result.to_dict(), indent=1))
+    return {"int8_kb": round(result.int8_bytes / 1024, 1),
+            "input_scale": result.input.scale, "input_zero_point": result.input.zero_point,
+            "output_scale": result.output.scale, "output_zero_point": result.output.zero_point}
