@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from aoc.bundle import Bundle, load_bundle
 from aoc.classifier import open_classifier
-from aoc.errors import BundleError, EdgeTpuUnavailable, InferenceError
+from aoc.errors import BackendError, BundleError, EdgeTpuUnavailable, InferenceError
 from aoc.isolated import IsolatedClassifier, describe_exit, open_isolated_classifier
 
 pytest.importorskip("ai_edge_litert")
@@ -126,3 +126,9 @@ def test_describe_exit() -> None:
     assert describe_exit(-9) == "killed by SIGKILL"
     assert describe_exit(2) == "exit code 2"
     assert describe_exit(None) == "still running"
+
+
+def test_unexpected_child_error_is_a_backend_error() -> None:
+    opener = functools.partial(open_classifier, "not a bundle", prefer="cpu")
+    with pytest.raises(BackendError, match="AttributeError.*in inference child process"):
+        IsolatedClassifier(opener)

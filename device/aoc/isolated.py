@@ -6,6 +6,9 @@ locks). The parent preprocesses frames straight into shared memory, sends a tiny
 down a pipe, and reads the scores from shared memory. Every call has a timeout; a child that
 dies or hangs becomes an :class:`~aoc.errors.InferenceError` naming the exit code or signal,
 and the parent carries on (``aoc.failover`` then switches to the CPU).
+
+``spawn`` re-imports the main module in the child: scripts need the usual
+``if __name__ == "__main__":`` guard (console-script entry points have it).
 """
 
 from __future__ import annotations
@@ -204,10 +207,14 @@ class IsolatedClassifier:
     def _died(self, doing: str) -> InferenceError:
         self._process.join(5.0)  # EOF came first; the exit status follows at once
         how = describe_exit(self._process.exitcode)
-        self._dead = (
-            f"inference child process {self.pid} died ({how}) while {doing}: libedgetpu may "
-            "have aborted on a USB error; check the Edge TPU's cable and power, then reopen"
+        hint = (
+            "see its traceback above; a script starting it needs an `if __name__ == "
+            '"__main__":` guard (spawn re-imports the main module)'
+            if doing == "starting"
+            else "libedgetpu may have aborted on a USB error; check the Edge TPU's cable "
+            "and power, then reopen"
         )
+        self._dead = f"inference child process {self.pid} died ({how}) while {doing}: {hint}"
         log.error("%s", self._dead)
         return InferenceError(self._dead)
 

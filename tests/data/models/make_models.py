@@ -18,9 +18,8 @@ Bundles written (folder: model.tflite, labels.txt, manifest.json):
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -76,67 +75,53 @@ def convert(size: int, dtype: str) -> bytes:
     return converter.convert()
 
 
-def _tensor_quant(model: bytes) -> tuple[dict, dict]:
+def _tensor_quant(model: bytes) -> tuple[tuple[float, int], tuple[float, int]]:
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=model)
     (inp,) = interpreter.get_input_details()
     (out,) = interpreter.get_output_details()
-    return inp, out
+    return inp["quantization"], out["quantization"]
 
 
-def write_bundle_by_hand(folder: Path, name: str, model: bytes, size: int, dtype: str) -> None:
-    """Write a schema-1 bundle (manifest written here, following docs of aoc.bundle)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "model.tflite").write_bytes(model)
-    (folder / "labels.txt").write_text("".join(f"{label}\n" for label in LABELS))
-    inp, out = _tensor_quant(model)
-    in_scale, in_zp = inp["quantization"]
-    out_scale, out_zp = out["quantization"]
-    files = {
-        rel: hashlib.sha256((folder / rel).read_bytes()).hexdigest()
-        for rel in ("model.tflite", "labels.txt")
-    }
-    manifest = {
-        "schema_version": 1,
-        "name": name,
-        "created": datetime(2026, 11, 25, tzinfo=UTC).isoformat().replace("+00:00", "Z"),
-        "labels": list(LABELS),
-        "labels_file": "labels.txt",
-        "models": {"cpu": "model.tflite", "edgetpu": None},
-        "edgetpu": {
-            "compiled": False,
-            "reason": "edgetpu_compiler not found on PATH",
-            "compiler_version": None,
-            "summary": None,
-        },
-        "input": {
-            "width": size,
-            "height": size,
-            "channels": 3,
-            "layout": "NHWC",
-            "color_order": "RGB",
-            "dtype": dtype,
-            "resize": "stretch",
-            "scale": float(in_scale) if dtype != "float32" else 1.0,
-            "zero_point": int(in_zp),
-            "value_range": [0, 255],
-        },
-        "output": {
-            "dtype": dtype,
-            "kind": "logits" if dtype == "float32" else "probabilities",
-            "scale": float(out_scale) if dtype != "float32" else 1.0,
-            "zero_point": int(out_zp),
-        },
-        "files": files,
-        "provenance": {
-            "tool": "tests/data/models/make_models.py",
-            "what": f"hand-set weights: logits = {GAIN} * mean(rgb / 255); red=anime, "
-            "green=cartoon, blue=neither",
-        },
-        "metrics": {},
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+def write_test_bundle(folder: Path, name: str, model: bytes, size: int, dtype: str) -> None:
+    """Write a schema-1 bundle with :func:`aoc.bundle.write_bundle` (reloads and verifies)."""
+    from aoc.bundle import EdgeTpuInfo, InputSpec, OutputSpec, write_bundle
+
+    quantized = dtype != "float32"
+    (in_scale, in_zp), (out_scale, out_zp) = _tensor_quant(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "model.tflite"
+        source.write_bytes(model)
+        write_bundle(
+            folder,
+            name=name,
+            created=datetime(2026, 11, 25, tzinfo=UTC),
+            cpu_model=source,
+            labels=LABELS,
+            input_spec=InputSpec(
+                width=size,
+                height=size,
+                dtype=dtype,
+                resize="stretch",
+                scale=float(in_scale) if quantized else 1.0,
+                zero_point=int(in_zp),
+                value_range=(0.0, 255.0),
+            ),
+            output_spec=OutputSpec(
+                dtype=dtype,
+                kind="probabilities" if quantized else "logits",
+                scale=float(out_scale) if quantized else 1.0,
+                zero_point=int(out_zp),
+            ),
+            edgetpu_info=EdgeTpuInfo(compiled=False, reason="edgetpu_compiler not found on PATH"),
+            provenance={
+                "tool": "tests/data/models/make_models.py",
+                "what": f"hand-set weights: logits = {GAIN} * mean(rgb / 255); red=anime, "
+                "green=cartoon, blue=neither",
+            },
+            metrics={},
+        )
 
 
 def main() -> None:
@@ -146,7 +131,7 @@ def main() -> None:
     args = parser.parse_args()
     for dtype, folder in (("uint8", "uint8"), ("int8", "int8"), ("float32", "float_logits")):
         model = convert(args.size, dtype)
-        write_bundle_by_hand(args.out / folder, f"tiny-{folder}", model, args.size, dtype)
+        write_test_bundle(args.out / folder, f"tiny-{folder}", model, args.size, dtype)
         print(f"{args.out / folder}: {len(model)} bytes")  # noqa: T201 (a CLI's own output)
 
 
