@@ -121,12 +121,22 @@ def test_failure_is_logged_once_exposed_and_display_reopened(caplog):
         reopened.set()
         return fresh
 
+    faults = []
+    back = threading.Event()
+
+    def on_fault(fault):
+        faults.append(fault)
+        if fault is None:
+            back.set()
+
     caplog.set_level(logging.INFO, logger="aoc.display.threaded")
-    with ThreadedDisplay(broken, max_fps=0, retry_interval_s=0.01, reopen=reopen) as threaded:
+    with ThreadedDisplay(broken, max_fps=0, retry_interval_s=0.01, reopen=reopen,
+                         on_fault=on_fault) as threaded:
         threaded.submit(STATE)
-        assert reopened.wait(WAIT)
-        fresh.wait_for(lambda shown: shown == [STATE])  # the latest state is redrawn
+        assert reopened.wait(WAIT) and back.wait(WAIT)
+        assert fresh.shown == [STATE]  # the latest state is redrawn on the new display
         assert threaded.fault is None and threaded.errors == 3
+    assert faults == [FAULT_LOST, None]  # one change each way, not one per retry
     assert broken.closed == 1 and fresh.closed == 1
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and FAULT_LOST in errors[0].getMessage()
@@ -143,7 +153,7 @@ def test_fault_stays_while_the_display_keeps_failing():
     assert threaded.fault == FAULT_LOST and "0x3C" in threaded.last_error
     fake.fail = False
     fake.wait_for(lambda shown: shown == [STATE])
-    threaded.close()
+    threaded.close()  # joins the thread, so the fault is cleared by now
     assert threaded.fault is None
 
 

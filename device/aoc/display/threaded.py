@@ -29,7 +29,10 @@ class ThreadedDisplay:
     """Wraps a :class:`Display`; ``submit``/``show`` never block.
 
     ``reopen`` builds a fresh display after a failure (the broken one is closed); without
-    it the same display is retried. ``clock`` measures the frame-rate cap and retry times.
+    it the same display is retried. ``clock`` measures the frame-rate cap and retry times;
+    ``max_fps=0`` removes the cap. ``on_fault(fault)`` is called from the drawing thread
+    when the display is lost (``"display lost"``) and when it is back (``None``), e.g. to
+    blink the status LED.
     """
 
     def __init__(
@@ -42,6 +45,7 @@ class ThreadedDisplay:
         reopen: Callable[[], Display] | None = None,
         renderer: Callable[..., Image.Image] = render,
         join_timeout_s: float = 2.0,
+        on_fault: Callable[[str | None], None] | None = None,
     ) -> None:
         self._display: Display | None = display
         self.size: tuple[int, int] = tuple(display.size)  # type: ignore[assignment]
@@ -51,6 +55,7 @@ class ThreadedDisplay:
         self._reopen = reopen
         self._render = renderer
         self._join_timeout = join_timeout_s
+        self._on_fault = on_fault
         self._lock = threading.Lock()
         self._slot: DisplayState | None = None
         self._wake = threading.Event()
@@ -178,12 +183,24 @@ class ThreadedDisplay:
         if detail != self.last_error:
             log.error("%s (%s); running headless, retrying every %.0f s",
                       FAULT_LOST, detail, self._retry_interval)
-        self.fault, self.last_error = FAULT_LOST, detail
+        was, self.fault, self.last_error = self.fault, FAULT_LOST, detail
+        if was is None:
+            self._notify(FAULT_LOST)
 
     def _back(self) -> None:
-        if self.fault is not None:
-            log.info("display is back")
+        if self.fault is None:
+            return
+        log.info("display is back")
         self.fault, self.last_error = None, None
+        self._notify(None)
+
+    def _notify(self, fault: str | None) -> None:
+        if self._on_fault is None:
+            return
+        try:
+            self._on_fault(fault)
+        except Exception:  # the caller's hook must not stop the drawing thread
+            log.exception("on_fault handler failed")
 
     def _recover(self) -> bool:
         """Reopen (or keep) the display; True when drawing may be tried again."""
