@@ -119,6 +119,11 @@ def test_power_pin_on_i2c_clashes_with_the_display(factory):
     Controls(pin_factory=factory, i2c_in_use=True, power_pin=26).close()
 
 
+def test_hold_time_must_be_positive(factory):
+    with pytest.raises(ControlsError, match="hold_time_s"):
+        Controls(pin_factory=factory, hold_time_s=0)
+
+
 def test_pin_in_use_is_a_controls_error(factory):
     with pytest.raises(ControlsError, match="GPIO17"):
         Controls(pin_factory=factory, view_pin=17)

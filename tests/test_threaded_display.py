@@ -194,3 +194,28 @@ def test_a_renderer_bug_skips_the_state_but_keeps_drawing(caplog):
         threaded.submit(STATE.replace(verdict="neither"))
         fake.wait_for(lambda shown: shown[-1].verdict == "neither")
     assert all(s.verdict != "both" for s in fake.shown)
+
+
+def test_wraps_a_text_display_using_its_frame_key():
+    import io
+
+    from aoc.display.terminal import TerminalDisplay
+
+    class Stream(io.StringIO):
+        def __init__(self):
+            super().__init__()
+            self.written = threading.Event()
+
+        def write(self, text):
+            n = super().write(text)
+            if "BOTH" in text:
+                self.written.set()
+            return n
+
+    out = Stream()
+    with ThreadedDisplay(TerminalDisplay(out, min_interval_s=0), max_fps=0) as threaded:
+        assert threaded.size == (80, 1)
+        threaded.submit(STATE)
+        threaded.submit(STATE.replace(verdict="both"))
+        assert out.written.wait(WAIT)
+        assert threaded.fault is None

@@ -66,6 +66,11 @@ class Controls:
         i2c_in_use: bool = False,
         pin_factory: Any | None = None,
     ) -> None:
+        if not hold_time_s > 0:
+            raise ControlsError(
+                f"controls.hold_time_s {hold_time_s} must be above 0 (3 s keeps a brush "
+                "against the power button from halting the Pi)"
+            )
         if i2c_in_use and power_pin in _I2C_PINS:
             raise ControlsError(
                 f"power button on GPIO{power_pin} clashes with the I2C display (GPIO2/3 are "

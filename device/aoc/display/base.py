@@ -14,6 +14,8 @@ class Display(Protocol):
 
     ``show`` may block (an I2C frame takes ~23 ms); wrap slow displays in
     :class:`aoc.display.threaded.ThreadedDisplay`. ``close`` is safe to call twice.
+    A display whose picture is not the rendered bitmap (text) may also offer
+    ``frame_key(state) -> Hashable``, which ThreadedDisplay compares instead of pixels.
     """
 
     size: tuple[int, int]

@@ -87,11 +87,15 @@ class TerminalDisplay(BaseDisplay):
         self._open_line = False
         self._closed = False
 
+    def frame_key(self, state: DisplayState) -> str:
+        """The line ``state`` would write: ThreadedDisplay draws only when it changes."""
+        return format_line(state, self.width, ansi=self._ansi)
+
     def show(self, state: DisplayState) -> None:
         """Write the state's line if it differs from the last one (and, for pipes, rate-capped)."""
         if self._closed:
             return
-        line = format_line(state, self.width, ansi=self._ansi)
+        line = self.frame_key(state)
         if line == self._last_line:
             return
         if self._tty:

@@ -1,7 +1,8 @@
 """Draw on a slow display from a thread of its own, so the capture loop never waits.
 
 ``submit`` drops the state in a single slot (latest wins) and returns. The drawing
-thread renders it, shows it only when the picture (or dim/blank) changed, at most
+thread renders it, shows it only when the picture (or dim/blank) changed (a display
+with a ``frame_key(state)`` method decides that itself), at most
 ``max_fps`` times a second. When the display fails (I2C glitch, unplugged panel) the
 appliance keeps running headless: the fault is logged once, exposed as ``fault``, and
 the display is reopened (or retried) every ``retry_interval_s``.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 from PIL import Image
 
@@ -108,7 +109,7 @@ class ThreadedDisplay:
     # -- drawing thread ----------------------------------------------------------------
     def _run(self) -> None:
         current: DisplayState | None = None
-        last_key: tuple[bytes, bool, bool] | None = None
+        last_key: Hashable | None = None
         last_shown = float("-inf")
         next_retry = float("-inf")
         while not self._stop.is_set():
@@ -144,8 +145,7 @@ class ThreadedDisplay:
                         continue
                 if current is None:
                     continue
-                image = self._render(current, self.size)
-                key = (image.tobytes(), current.dim, current.blank)
+                key = self._frame_key(display, current)
                 if key == last_key:
                     continue
                 wait = self._min_interval - (self._clock() - last_shown)
@@ -166,6 +166,14 @@ class ThreadedDisplay:
                 log.exception("drawing %r failed; skipping this state", current)
                 last_key, current = None, None
         self._shutdown()
+
+    def _frame_key(self, display: Display, state: DisplayState) -> Hashable:
+        """What must differ for a state to be worth drawing: the display's own
+        ``frame_key(state)`` if it has one (text displays), else the rendered pixels."""
+        own = getattr(display, "frame_key", None)
+        if own is not None:
+            return own(state)  # type: ignore[no-any-return]
+        return (self._render(state, self.size).tobytes(), state.dim, state.blank)
 
     def _lose(self, exc: OSError) -> None:
         self.errors += 1
