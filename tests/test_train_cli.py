@@ -1,0 +1,81 @@
+"""aoc_train.cli: fast help without TensorFlow, option defaults, errors, JSON summaries."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from aoc_train.cli import _config, build_parser, main
+from aoc_train.config import DEFAULT_CLASSES, DEFAULT_HOLDOUT
+from aoc_train.pipeline import StageResult
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tree(root: Path, classes=("x", "y"), per_class: int = 3) -> Path:
+    for k, c in enumerate(classes):
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            rng = np.random.default_rng(10 * k + i)
+            Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(
+                root / c / f"{i}.png")
+    return root
+
+
+def test_help_is_fast_and_imports_no_tensorflow() -> None:
+    code = ("import sys\nfrom aoc_train.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'\n"
+            "assert 'keras' not in sys.modules, 'keras imported'\n")
+    env = {"PYTHONPATH": f"{ROOT / 'device'}:{ROOT / 'training'}", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "build" in done.stdout and "evaluate" in done.stdout
+
+
+def test_defaults_describe_the_default_model(tmp_path: Path) -> None:
+    a = build_parser().parse_args(["build", str(tmp_path), "--out", "models/default"])
+    assert a.classes == DEFAULT_CLASSES and a.holdout_sources == DEFAULT_HOLDOUT
+    assert (a.size, a.alpha, a.views) == (224, 0.35, 4)
+
+
+def test_config_adapts_to_other_data_sets(tmp_path: Path) -> None:
+    data = _tree(tmp_path / "d")
+    a = build_parser().parse_args(["build", str(data), "--out", str(tmp_path / "m" / "toy"),
+                                   "--size", "96", "--finetune-epochs", "0"])
+    cfg = _config(a)
+    assert cfg.classes == () and cfg.holdout_sources == ()  # no manifest, other folders
+    assert cfg.work_dir == Path(".cache") / "aoc-train" / "toy"
+    assert cfg.side == 96 and cfg.fit.finetune_epochs == 0
+
+
+def test_missing_data_folder_is_a_clean_error(tmp_path: Path, capsys) -> None:
+    rc = main(["--no-progress", "fit", str(tmp_path / "nope"), "--out", str(tmp_path / "o"),
+               "--work-dir", str(tmp_path / "w")])
+    assert rc == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_json_summaries_one_per_stage(tmp_path: Path, capsys) -> None:
+    data = _tree(tmp_path / "d")
+    (data / "x" / "broken.jpg").write_bytes(b"no image")
+    rc = main(["--json", "fit", str(data), "--out", str(tmp_path / "o"), "--work-dir",
+               str(tmp_path / "w"), "--val-fraction", "0", "--class-test-fraction", "0"])
+    out, err = capsys.readouterr()
+    lines = [json.loads(s) for s in out.splitlines()]
+    assert [r["stage"] for r in lines] == ["scan", "split"]
+    assert lines[0]["images"] == 6 and lines[0]["skipped"] == 1
+    assert rc == 1 and "validation" in err  # no val images: fit refuses with advice
+    skipped = json.loads((tmp_path / "w" / "skipped.json").read_text())
+    assert skipped[0]["file"] == "x/broken.jpg"
+
+
+def test_stage_line_is_one_line() -> None:
+    r = StageResult("fit", False, 12.34, {"val_acc": 0.98765, "views": 4, "hist": {"a": 1}})
+    assert r.line() == "[fit] 12.3s: val_acc=0.9877, views=4"
+    assert StageResult("export", True, 0.0, {}).line() == "[export] cached: "

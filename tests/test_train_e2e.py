@@ -1,0 +1,97 @@
+"""End to end: a tiny model through build (fit -> export -> check -> compile -> evaluate ->
+bundle), then the device's own loader and classifier run it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from aoc_train.cli import main
+from PIL import Image, ImageDraw
+
+CLASSES = ("anime", "cartoon", "neither")
+
+
+def _draw(label: str, seed: int, side: int = 64) -> Image.Image:
+    """Three visibly different toy styles, drawn here (no third-party pixels)."""
+    rng = np.random.default_rng(seed)
+    if label == "neither":  # photo-like: smooth noise
+        small = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
+        return Image.fromarray(small).resize((side, side), Image.Resampling.BICUBIC)
+    img = Image.new("RGB", (side, side), tuple(int(v) for v in rng.integers(150, 256, 3)))
+    d = ImageDraw.Draw(img)
+    for _ in range(3):
+        x, y = rng.integers(0, side - 16, 2)
+        box = [int(x), int(y), int(x) + 16, int(y) + 16]
+        if label == "anime":
+            d.ellipse(box, fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+        else:
+            d.rectangle(box, outline=(0, 0, 0), width=3)
+    return img
+
+
+def _data(root: Path, per_class: int = 8) -> Path:
+    rows = []
+    for label in CLASSES:
+        (root / label).mkdir(parents=True)
+        for i in range(per_class):
+            name = f"{label}/{i}.jpg"
+            _draw(label, hash((label, i)) % 10_000).save(root / name, quality=90)
+            rows.append({"file": name, "label": label, "source": f"{label}_src{i % 2}"})
+    with (root / "manifest.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["file", "label", "source"])
+        w.writeheader()
+        w.writerows(rows)
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.training
+def test_build_then_device_classifies(tmp_path: Path, capsys, monkeypatch) -> None:
+    pytest.importorskip("tensorflow")
+    from aoc.bundle import load_bundle
+    from aoc.classifier import open_classifier
+
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no edgetpu_compiler: CPU-only bundle
+    if shutil.which("edgetpu_compiler"):
+        pytest.skip("edgetpu_compiler is installed here; this test covers the CPU-only path")
+    data = _data(tmp_path / "data")
+    out, work = tmp_path / "models" / "tiny", tmp_path / "work"
+    args = ["--json", "build", str(data), "--out", str(out), "--work-dir", str(work),
+            "--size", "96", "--views", "1", "--head-epochs", "2", "--finetune-epochs", "1",
+            "--calibration", "8", "--holdout-sources", "anime_src1,cartoon_src1",
+            "--class-test-fraction", "0.3", "--val-fraction", "0.25", "--workers", "1"]
+    assert main(args) == 0, capsys.readouterr().err
+    stages = [json.loads(s) for s in capsys.readouterr().out.splitlines()]
+    names = [s["stage"] for s in stages]
+    assert names == ["scan", "split", "fit", "export", "check", "compile", "evaluate", "report"]
+    by = {s["stage"]: s for s in stages}
+    assert by["export"]["input_scale"] == pytest.approx(1.0, abs=0.01)
+    assert by["export"]["input_zero_point"] == 0
+    assert by["compile"]["compiled"] is False
+
+    bundle = load_bundle(out)
+    assert bundle.labels == CLASSES
+    assert bundle.input.resize == "center_crop" and bundle.output.kind == "probabilities"
+    assert bundle.edgetpu.compiled is False and bundle.edgetpu.reason
+    assert bundle.metrics["test_images"] > 0
+    for rel in ("report.md", "model_card.md", "report/confusion.png", "report/curves.png",
+                "report/augmentation.png"):
+        assert (out / rel).is_file(), rel
+    assert "source-held-out" in bundle.metrics["test_split"]
+
+    frame = np.asarray(_draw("anime", 4242, side=120).resize((160, 120)))
+    with open_classifier(bundle, prefer="cpu") as clf:
+        scores = clf.classify(frame)
+    assert scores.shape == (3,) and abs(float(scores.sum()) - 1.0) < 0.05
+
+    # resumable: a second build reuses every stage's outputs
+    assert main(args) == 0
+    again = {json.loads(s)["stage"]: json.loads(s) for s in capsys.readouterr().out.splitlines()}
+    assert all(again[s]["skipped"] for s in ("fit", "export", "compile", "evaluate"))
+    if again["check"].get("ok") is not None:  # the Edge TPU check ran, so it is cached too
+        assert again["check"]["skipped"]
