@@ -158,7 +158,8 @@ def _model_problems(model: Model) -> list[str]:
     if dynamic:
         problems.append(
             f"{len(dynamic)} tensors have dynamic sizes (e.g. {dynamic[0].name!r} "
-            f"{list(dynamic[0].shape_signature or ())}); the Edge TPU needs static shapes: "
+            f"{list(dynamic[0].shape_signature or ())}); compiler 16 fails on them ('a "
+            "delegate that only supports static-sized tensors', google-coral/edgetpu#829): "
             "export with a fixed input signature of batch 1"
         )
     for index in model.inputs:
