@@ -1,0 +1,153 @@
+"""The frame-source contract and the helpers every source shares.
+
+A *frame* is an RGB ``uint8`` array of shape ``(H, W, 3)``, C-contiguous. Sources convert
+whatever their device delivers (BGR, YUV420) before handing a frame out, and scale to the
+``size`` they were asked for when they can do so cheaply, so the classifier only copies.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import Literal, Protocol, Self, runtime_checkable
+
+import numpy as np
+from aoc.errors import CameraError, ConfigError
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+Size = tuple[int, int]
+"""(width, height) in pixels: PIL's order, not numpy's."""
+
+ResizeMode = Literal["stretch", "crop", "pad"]
+RESIZE_MODES: tuple[str, ...] = ("stretch", "crop", "pad")
+
+
+@runtime_checkable
+class FrameSource(Protocol):
+    """What the capture loop reads frames from."""
+
+    name: str
+    is_live: bool
+
+    def open(self) -> None:
+        """Acquire the device; raises :class:`~aoc.errors.CameraError` naming it and the fix."""
+
+    def read(self) -> np.ndarray:
+        """Return the newest frame (never a queued old one); raises ``CameraError``."""
+
+    def close(self) -> None:
+        """Release the device; safe to call twice."""
+
+    def __enter__(self) -> FrameSource: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class BaseSource:
+    """Context-manager plumbing shared by the concrete sources.
+
+    ``open()`` on an already open source does nothing, so a source handed out opened (as
+    :func:`aoc.sources.open_source` does) can still be used in a ``with`` block.
+    """
+
+    name: str = "source"
+    is_live: bool = False
+
+    def open(self) -> None:  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+    def close(self) -> None:  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+def check_size(size: object, *, key: str = "camera.size") -> Size | None:
+    """Validate a ``(width, height)`` pair (or ``None``) and return it as a tuple of ints."""
+    if size is None:
+        return None
+    if (
+        not isinstance(size, tuple | list)
+        or len(size) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in size)
+        or min(size) <= 0
+    ):
+        raise ConfigError(
+            f"{key} must be (width, height) as two positive integers, got {size!r}", key=key
+        )
+    return int(size[0]), int(size[1])
+
+
+def check_resize_mode(mode: str, *, key: str = "camera.resize") -> str:
+    """Validate a resize policy name."""
+    if mode not in RESIZE_MODES:
+        raise ConfigError(
+            f"{key} must be one of {', '.join(RESIZE_MODES)}, got {mode!r}", key=key
+        )
+    return mode
+
+
+def fit_image(image: Image.Image, size: Size | None, mode: str = "stretch") -> np.ndarray:
+    """Convert a PIL image to a frame, scaled to ``size`` by the ``mode`` policy.
+
+    ``stretch`` scales to exactly ``size`` ignoring aspect; ``crop`` scales to cover ``size``
+    and cuts the centre; ``pad`` scales to fit inside ``size`` and letterboxes with black.
+    """
+    image = image.convert("RGB")
+    if size is not None and image.size != tuple(size):
+        width, height = size
+        if mode == "stretch":
+            image = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        elif mode == "crop":
+            scale = max(width / image.width, height / image.height)
+            scaled = (
+                max(width, round(image.width * scale)),
+                max(height, round(image.height * scale)),
+            )
+            image = image.resize(scaled, Image.Resampling.BILINEAR, reducing_gap=2.0)
+            left = (scaled[0] - width) // 2
+            top = (scaled[1] - height) // 2
+            image = image.crop((left, top, left + width, top + height))
+        elif mode == "pad":
+            scale = min(width / image.width, height / image.height)
+            scaled = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+            inner = image.resize(scaled, Image.Resampling.BILINEAR, reducing_gap=2.0)
+            image = Image.new("RGB", (width, height))
+            image.paste(inner, ((width - scaled[0]) // 2, (height - scaled[1]) // 2))
+        else:
+            check_resize_mode(mode)
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+
+
+def as_frame(array: np.ndarray, *, device: str) -> np.ndarray:
+    """Return ``array`` as a C-contiguous ``uint8`` (H, W, 3) frame (copying only if needed).
+
+    ``device`` names the source in the error raised for an array of the wrong shape.
+    """
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise CameraError(
+            f"{device} delivered an array of shape {array.shape}, not (H, W, 3) colour: "
+            "check the device's pixel format"
+        )
+    return np.ascontiguousarray(array, dtype=np.uint8)
+
+
+def frozen(frame: np.ndarray) -> np.ndarray:
+    """Mark a cached frame read-only so a consumer cannot scribble on the cache."""
+    frame.flags.writeable = False
+    return frame

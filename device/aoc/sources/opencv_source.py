@@ -1,0 +1,223 @@
+"""Webcams, video files and network streams through OpenCV.
+
+Live sources (a webcam index or a stream URL) get a grabber thread that keeps ONLY the
+newest frame: OpenCV's capture buffers frames, and a classifier slower than the camera
+would otherwise fall ever further behind. :meth:`OpenCVSource.read` waits for a frame newer
+than the last one it returned. Video files are read sequentially (every frame, in order),
+optionally looping. Frames are converted BGR -> RGB and resized with ``INTER_AREA``.
+
+OpenCV is imported lazily (``pip install opencv-python-headless``); ``cv2_module=`` injects
+it (or a fake) for tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import numpy as np
+from aoc.errors import CameraError, ConfigError
+from aoc.sources.base import BaseSource, Size, check_size
+
+log = logging.getLogger(__name__)
+
+NOT_INSTALLED = "OpenCV is not installed: `pip install opencv-python-headless`"
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://", "rtmp://")
+
+#: Consecutive failed grabs after which a live source is declared lost.
+MAX_GRAB_FAILURES = 25
+
+
+def is_stream_url(target: object) -> bool:
+    """True for network stream URLs (``rtsp://``, ``http://`` ...)."""
+    return isinstance(target, str) and target.lower().startswith(STREAM_SCHEMES)
+
+
+def import_cv2() -> Any:
+    """Import OpenCV or raise ``CameraError`` saying how to install it."""
+    try:
+        import cv2
+    except ImportError as exc:
+        raise CameraError(NOT_INSTALLED) from exc
+    return cv2
+
+
+class OpenCVSource(BaseSource):
+    """A webcam (int index), video file (path) or stream URL read through ``cv2.VideoCapture``.
+
+    ``timeout_s`` bounds how long :meth:`read` waits for a live frame before raising
+    ``CameraError``. ``loop`` restarts a video file at its end instead of raising.
+    """
+
+    def __init__(
+        self,
+        target: int | str,
+        *,
+        size: Size | None = None,
+        loop: bool = False,
+        cv2_module: Any = None,
+        timeout_s: float = 5.0,
+    ) -> None:
+        if isinstance(target, bool) or not isinstance(target, int | str) or target == "":
+            raise ConfigError(
+                f"camera.source must be a webcam index, file or URL, got {target!r}",
+                key="camera.source",
+            )
+        self.target = target
+        self.size = check_size(size)
+        self.loop = loop
+        self.timeout_s = float(timeout_s)
+        self._cv2 = cv2_module
+        self.is_live = isinstance(target, int) or is_stream_url(target)
+        if isinstance(target, int):
+            self.name = f"webcam:{target}"
+        elif self.is_live:
+            self.name = f"stream:{target}"
+        else:
+            self.name = f"video:{target}"
+        self._cap: Any = None
+        self._thread: threading.Thread | None = None
+        self._cond = threading.Condition()
+        self._latest: np.ndarray | None = None
+        self._seq = 0
+        self._read_seq = 0
+        self._error: str | None = None
+        self._stopping = False
+        self.frames_grabbed = 0
+        self.frames_dropped = 0
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open the capture (and start the grabber thread for live sources)."""
+        if self._cap is not None:
+            return
+        cv2 = self._cv2 if self._cv2 is not None else import_cv2()
+        self._cv2 = cv2
+        cap = cv2.VideoCapture(self.target)
+        if not cap.isOpened():
+            cap.release()
+            raise CameraError(self._open_failure())
+        self._cap = cap
+        if self.is_live:
+            # Ask the backend for a 1-frame buffer (not every backend honours it; the thread
+            # below is what guarantees freshness).
+            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+            with self._cond:
+                self._stopping = False
+                self._error = None
+                self._latest = None
+                self._seq = self._read_seq = 0
+            self._thread = threading.Thread(
+                target=self._grab_loop, name=f"grab-{self.name}", daemon=True
+            )
+            self._thread.start()
+        log.info("%s opened", self.name)
+
+    def read(self) -> np.ndarray:
+        """Return the newest frame as RGB at ``size``; raises ``CameraError``."""
+        if self._cap is None:
+            raise CameraError(f"{self.name} is not open: call open() first")
+        bgr = self._next_live() if self.is_live else self._next_file()
+        return self._convert(bgr)
+
+    def close(self) -> None:
+        """Stop the grabber thread and release the capture; safe twice."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout=max(self.timeout_s, 1.0))
+            if thread.is_alive():
+                log.warning("%s grabber thread did not stop within %.1f s", self.name,
+                            max(self.timeout_s, 1.0))
+        cap, self._cap = self._cap, None
+        if cap is not None:
+            cap.release()
+
+    # -- internals -----------------------------------------------------------------
+
+    def _open_failure(self) -> str:
+        if isinstance(self.target, int):
+            return (
+                f"no webcam at index {self.target}: check it is plugged in (`ls /dev/video*`) "
+                "and not in use by another program"
+            )
+        if self.is_live:
+            return f"stream {self.target} could not be opened: check the URL and the network"
+        return (
+            f"video file {self.target} could not be opened: check the path exists and is a "
+            "video OpenCV can decode"
+        )
+
+    def _grab_loop(self) -> None:
+        cap = self._cap
+        failures = 0
+        while True:
+            with self._cond:
+                if self._stopping:
+                    return
+            ok, frame = cap.read()
+            with self._cond:
+                if self._stopping:
+                    return
+                if ok and frame is not None:
+                    failures = 0
+                    if self._seq > self._read_seq:
+                        self.frames_dropped += 1  # replaced before anyone read it
+                    self._latest = frame
+                    self._seq += 1
+                    self.frames_grabbed += 1
+                    self._cond.notify_all()
+                    continue
+                failures += 1
+                if failures >= MAX_GRAB_FAILURES:
+                    self._error = (
+                        f"{self.name} stopped delivering frames ({failures} failed grabs): "
+                        "check the cable or the stream; the app retries"
+                    )
+                    self._cond.notify_all()
+                    return
+
+    def _next_live(self) -> np.ndarray:
+        with self._cond:
+            arrived = self._cond.wait_for(
+                lambda: self._seq > self._read_seq or self._error is not None or self._stopping,
+                timeout=self.timeout_s,
+            )
+            if self._error is not None:
+                raise CameraError(self._error)
+            if self._stopping:
+                raise CameraError(f"{self.name} was closed while reading")
+            if not arrived or self._latest is None:
+                raise CameraError(
+                    f"{self.name} delivered no frame in {self.timeout_s:g} s: check it is "
+                    "connected and not used by another program"
+                )
+            self._read_seq = self._seq
+            return self._latest
+
+    def _next_file(self) -> np.ndarray:
+        ok, frame = self._cap.read()
+        if not ok or frame is None:
+            if not self.loop:
+                raise CameraError(
+                    f"{self.name} has ended: use loop=true to replay it, or another source"
+                )
+            self._cap.set(self._cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, frame = self._cap.read()
+            if not ok or frame is None:
+                raise CameraError(f"{self.name} has no readable frame: check the file")
+        return frame
+
+    def _convert(self, bgr: np.ndarray) -> np.ndarray:
+        cv2 = self._cv2
+        if bgr.ndim == 2:
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
+        else:
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        if self.size is not None and (rgb.shape[1], rgb.shape[0]) != self.size:
+            rgb = cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(rgb, dtype=np.uint8)

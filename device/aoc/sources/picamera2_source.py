@@ -1,0 +1,301 @@
+"""Raspberry Pi camera through picamera2 (libcamera), with the ISP doing the scaling.
+
+The camera is configured with a preview configuration: a ``main`` stream (``RGB888``, whose
+arrays arrive in **BGR** order) and, when a model input ``size`` is given, a ``lores``
+stream of exactly that size, so the ISP scales for free. A Pi 5 can deliver an RGB lores
+stream; on a Pi 4 (and older) the lores stream must be ``YUV420``, converted here with
+numpy (:func:`yuv420_to_rgb`). The Pi model comes from ``pi_model=`` or an injectable
+reader of ``/proc/device-tree/model``, read in :meth:`Picamera2Source.open`, never in the
+constructor.
+
+Anti-flicker: filming a screen or a room lit by mains lamps gives rolling bands unless the
+exposure is a multiple of the light's period. ``anti_flicker="50hz"`` / ``"60hz"`` sets
+libcamera's ``AeFlickerMode`` to manual (1) with ``AeFlickerPeriod`` 10000 / 8333 us (light
+flickers at twice the mains frequency). Cameras whose tuning lacks these controls are
+logged and run without them.
+
+picamera2 is imported lazily; it comes from apt (``python3-picamera2``), not PyPI.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from aoc.errors import CameraError, ConfigError
+from aoc.sources.base import BaseSource, Size, as_frame, check_size
+
+log = logging.getLogger(__name__)
+
+PI_MODEL_PATH = Path("/proc/device-tree/model")
+
+#: libcamera AeFlickerMode values (controls::AeFlickerModeEnum).
+AE_FLICKER_MODE_OFF = 0
+AE_FLICKER_MODE_MANUAL = 1
+#: Light from a lamp on 50 Hz mains flickers at 100 Hz: a 10000 us period; 60 Hz -> 8333 us.
+FLICKER_PERIOD_US: dict[str, int] = {"50hz": 10_000, "60hz": 8_333}
+
+NOT_INSTALLED = (
+    "picamera2 is not installed: on Raspberry Pi OS `sudo apt install python3-picamera2` "
+    "and create the venv with --system-site-packages"
+)
+
+
+def read_pi_model(path: Path = PI_MODEL_PATH) -> str | None:
+    """Return the board model string (``"Raspberry Pi 5 Model B Rev 1.0"``) or ``None``."""
+    try:
+        return path.read_bytes().rstrip(b"\x00\n").decode("ascii", "replace") or None
+    except OSError:
+        return None
+
+
+def lores_rgb_capable(model: str | None) -> bool:
+    """True on boards whose ISP (PiSP: Pi 5, CM5, Pi 500) gives an RGB lores stream.
+
+    Unknown boards get ``False``: YUV420 lores works everywhere, RGB lores only on PiSP.
+    """
+    if not model:
+        return False
+    text = model.lower()
+    return any(tag in text for tag in ("raspberry pi 5", "compute module 5", "raspberry pi 500"))
+
+
+def bgr_to_rgb(array: np.ndarray) -> np.ndarray:
+    """Swap a (H, W, 3) BGR array (picamera2 ``RGB888``) to a C-contiguous RGB frame."""
+    return np.ascontiguousarray(array[..., ::-1])
+
+
+def yuv420_to_rgb(
+    array: np.ndarray, width: int, height: int, *, full_range: bool = True
+) -> np.ndarray:
+    """Convert a picamera2 ``YUV420`` (I420) capture to an RGB frame of ``(height, width)``.
+
+    picamera2 returns YUV420 as a ``(height * 3 // 2, stride)`` array: ``height`` rows of Y,
+    then the U plane and the V plane, each ``height/2`` rows of ``stride/2`` bytes packed two
+    rows per array row; ``stride >= width`` may carry padding. Chroma is upsampled by
+    repetition. ``full_range`` selects JPEG-style BT.601 (libcamera's sYCC, picamera2's
+    default for preview configurations); ``False`` selects limited-range BT.601 (16-235).
+    """
+    if array.ndim != 2 or array.shape[0] * 2 != height * 3 or width % 2 or height % 2:
+        raise CameraError(
+            f"YUV420 capture of shape {array.shape} does not match {width}x{height}: "
+            "lores sizes must be even; check the camera configuration"
+        )
+    stride = array.shape[1]
+    flat = array.reshape(-1)
+    y_size = height * stride
+    c_rows, c_stride = height // 2, stride // 2
+    c_size = c_rows * c_stride
+    y = array[:height, :width].astype(np.float32)
+    u = flat[y_size : y_size + c_size].reshape(c_rows, c_stride)[:, : width // 2]
+    v = flat[y_size + c_size : y_size + 2 * c_size].reshape(c_rows, c_stride)[:, : width // 2]
+    u = u.astype(np.float32).repeat(2, axis=0).repeat(2, axis=1) - 128.0
+    v = v.astype(np.float32).repeat(2, axis=0).repeat(2, axis=1) - 128.0
+    if full_range:
+        r = y + 1.402 * v
+        g = y - 0.344136 * u - 0.714136 * v
+        b = y + 1.772 * u
+    else:
+        y = (y - 16.0) * (255.0 / 219.0)
+        r = y + 1.596027 * v
+        g = y - 0.391762 * u - 0.812968 * v
+        b = y + 2.017232 * u
+    rgb = np.empty((height, width, 3), dtype=np.uint8)
+    for channel, plane in enumerate((r, g, b)):
+        np.clip(np.rint(plane), 0, 255, out=plane)
+        rgb[..., channel] = plane
+    return rgb
+
+
+class Picamera2Source(BaseSource):
+    """A Raspberry Pi camera module read through picamera2.
+
+    ``picamera2_factory`` is the ``Picamera2`` class (or a fake with the same API: callable
+    with the camera number, with a ``global_camera_info()`` static method); ``None`` imports
+    picamera2 on :meth:`open`. ``pi_model_reader`` returns the board model string when
+    ``pi_model`` is not given.
+    """
+
+    is_live = True
+
+    def __init__(
+        self,
+        camera_num: int = 0,
+        *,
+        size: Size | None = (224, 224),
+        main_size: Size = (640, 480),
+        anti_flicker: str | None = None,
+        pi_model: str | None = None,
+        pi_model_reader: Callable[[], str | None] = read_pi_model,
+        picamera2_factory: Any = None,
+        buffer_count: int = 4,
+        yuv_full_range: bool = True,
+    ) -> None:
+        if anti_flicker is not None and anti_flicker not in FLICKER_PERIOD_US:
+            raise ConfigError(
+                f"camera.anti_flicker must be 50hz, 60hz or empty, got {anti_flicker!r}",
+                key="camera.anti_flicker",
+            )
+        self.camera_num = int(camera_num)
+        self.size = check_size(size)
+        main = check_size(main_size, key="camera.main_size") or (640, 480)
+        if self.size is not None:
+            # lores may not be larger than main: grow main rather than refuse.
+            main = (max(main[0], self.size[0]), max(main[1], self.size[1]))
+        self.main_size: Size = main
+        self.anti_flicker = anti_flicker
+        self._pi_model = pi_model
+        self._pi_model_reader = pi_model_reader
+        self._factory = picamera2_factory
+        self._buffer_count = int(buffer_count)
+        self._full_range = yuv_full_range
+        self.name = f"picamera2:{self.camera_num}"
+        self.model: str | None = None
+        self.board: str | None = None
+        self.stream: str = "main"
+        self.stream_format: str = "RGB888"
+        self.config: Any = None
+        self._camera: Any = None
+        self._lores_size: Size | None = None
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open, configure and start the camera; raises ``CameraError`` with the fix."""
+        if self._camera is not None:
+            return
+        factory = self._factory if self._factory is not None else _import_picamera2()
+        self._check_listed(factory)
+        try:
+            camera = factory(self.camera_num)
+        except (RuntimeError, IndexError, OSError, ValueError) as exc:
+            raise CameraError(
+                f"camera {self.camera_num} could not be opened ({exc}): it may be in use by "
+                "another program (stop it), or not connected: check the ribbon cable and "
+                "`rpicam-hello --list-cameras`"
+            ) from exc
+        try:
+            self._configure(camera)
+            camera.start()
+        except (RuntimeError, OSError, ValueError, KeyError) as exc:
+            _close_quietly(camera)
+            raise CameraError(
+                f"camera {self.camera_num} could not be configured/started ({exc}): check "
+                "`rpicam-hello --list-cameras` and the camera settings (size, main_size)"
+            ) from exc
+        self._camera = camera
+        log.info(
+            "%s (%s) on %s: %s stream %s %s%s",
+            self.name,
+            self.model or "unknown sensor",
+            self.board or "unknown board",
+            self.stream,
+            self.stream_format,
+            self._lores_size or self.main_size,
+            f", anti-flicker {self.anti_flicker}" if self.anti_flicker else "",
+        )
+
+    def read(self) -> np.ndarray:
+        """Capture the newest frame from the configured stream, as RGB."""
+        camera = self._camera
+        if camera is None:
+            raise CameraError(f"{self.name} is not open: call open() first")
+        try:
+            array = camera.capture_array(self.stream)
+        except (RuntimeError, OSError) as exc:
+            raise CameraError(
+                f"camera {self.camera_num} stopped delivering frames ({exc}): check the "
+                "ribbon cable and power supply; the app retries"
+            ) from exc
+        if self.stream_format == "YUV420":
+            lw, lh = self._lores_size or self.main_size
+            frame = yuv420_to_rgb(array, lw, lh, full_range=self._full_range)
+            if self.size is not None and (lw, lh) != self.size:
+                frame = np.ascontiguousarray(frame[: self.size[1], : self.size[0]])
+            return frame
+        # RGB888 arrays are laid out B, G, R in memory.
+        return as_frame(bgr_to_rgb(array), device=self.name)
+
+    def close(self) -> None:
+        """Stop and close the camera; safe twice."""
+        camera, self._camera = self._camera, None
+        if camera is not None:
+            _close_quietly(camera)
+
+    # -- internals -----------------------------------------------------------------
+
+    def _check_listed(self, factory: Any) -> None:
+        lister = getattr(factory, "global_camera_info", None)
+        if lister is None:
+            return
+        try:
+            cameras = list(lister())
+        except (RuntimeError, OSError) as exc:
+            raise CameraError(
+                f"libcamera could not list cameras ({exc}): check `rpicam-hello --list-cameras`"
+            ) from exc
+        if self.camera_num >= len(cameras) or self.camera_num < 0:
+            raise CameraError(
+                f"camera {self.camera_num} not found ({len(cameras)} camera(s) listed): check "
+                "the ribbon cable (contacts facing the right way, latch closed) and "
+                "`rpicam-hello --list-cameras`"
+            )
+        self.model = str(cameras[self.camera_num].get("Model", "")) or None
+
+    def _configure(self, camera: Any) -> None:
+        self.board = self._pi_model if self._pi_model is not None else self._pi_model_reader()
+        properties = getattr(camera, "camera_properties", None) or {}
+        self.model = properties.get("Model", self.model)
+        main = {"size": self.main_size, "format": "RGB888"}
+        lores = None
+        if self.size is not None:
+            self.stream = "lores"
+            if lores_rgb_capable(self.board):
+                self.stream_format = "RGB888"
+                self._lores_size = self.size
+            else:
+                self.stream_format = "YUV420"
+                # YUV420 needs even sizes; an odd request is cropped by a pixel after.
+                width, height = self.size
+                self._lores_size = (width + width % 2, height + height % 2)
+            lores = {"size": self._lores_size, "format": self.stream_format}
+        controls = self._flicker_controls(camera)
+        self.config = camera.create_preview_configuration(
+            main=main, lores=lores, controls=controls, buffer_count=self._buffer_count
+        )
+        camera.configure(self.config)
+
+    def _flicker_controls(self, camera: Any) -> dict[str, Any]:
+        if self.anti_flicker is None:
+            return {}
+        available = getattr(camera, "camera_controls", None) or {}
+        if "AeFlickerMode" not in available or "AeFlickerPeriod" not in available:
+            log.warning(
+                "camera %d has no AeFlickerMode/AeFlickerPeriod controls (old libcamera or "
+                "tuning): running without anti-flicker; update Raspberry Pi OS to get them",
+                self.camera_num,
+            )
+            return {}
+        return {
+            "AeFlickerMode": AE_FLICKER_MODE_MANUAL,
+            "AeFlickerPeriod": FLICKER_PERIOD_US[self.anti_flicker],
+        }
+
+
+def _import_picamera2() -> Any:
+    try:
+        from picamera2 import Picamera2  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise CameraError(NOT_INSTALLED) from exc
+    return Picamera2
+
+
+def _close_quietly(camera: Any) -> None:
+    for method in ("stop", "close"):
+        try:
+            getattr(camera, method)()
+        except (RuntimeError, OSError, AttributeError) as exc:
+            log.debug("camera %s() failed while closing: %s", method, exc)

@@ -1,0 +1,1 @@
+"""Fakes of hardware libraries that cannot be installed off a Raspberry Pi."""
