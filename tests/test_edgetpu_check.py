@@ -176,3 +176,31 @@ def test_not_a_model(tmp_path: Path) -> None:
         check_model(truncated)
     with pytest.raises(TfliteFormatError, match="cannot read model"):
         check_model(tmp_path / "missing.tflite")
+
+
+@pytest.mark.parametrize("path", [OK, FLOAT_IO, LEAKY], ids=lambda p: p.stem)
+def test_reader_agrees_with_the_official_schema(path: Path) -> None:
+    """Cross-check the hand-written reader against flatc-generated code, when installed."""
+    schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
+    data = path.read_bytes()
+    official = schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    graph, mine = official.subgraphs[0], read_model(path)
+    assert tuple(graph.inputs) == mine.inputs and tuple(graph.outputs) == mine.outputs
+    assert len(graph.operators) == len(mine.operators)
+    for theirs, ours in zip(graph.operators, mine.operators, strict=True):
+        code = official.operatorCodes[theirs.opcodeIndex]
+        assert names[max(code.deprecatedBuiltinCode, code.builtinCode)] == ours.opcode.name
+        assert code.version == ours.opcode.version
+        assert (tuple(theirs.inputs), tuple(theirs.outputs)) == (ours.inputs, ours.outputs)
+    for theirs, ours in zip(graph.tensors, mine.tensors, strict=True):
+        assert tuple(theirs.shape) == ours.shape
+        signature = theirs.shapeSignature
+        assert (tuple(signature) if signature is not None and len(signature) else None) == (
+            ours.shape_signature)
+        quant = theirs.quantization
+        scales = () if quant is None or quant.scale is None else tuple(quant.scale)
+        assert scales == pytest.approx(ours.scales)
+        buffer = official.buffers[theirs.buffer]
+        assert (theirs.buffer > 0 and buffer.data is not None and len(buffer.data) > 0) == (
+            ours.is_constant)
