@@ -153,6 +153,15 @@ def test_tensor_rules() -> None:
     assert "without quantization parameters" in problem
 
 
+def test_softmax_size_limit() -> None:
+    model = read_model(OK)
+    softmax = model.operators[7]
+    tensors = list(model.tensors)
+    tensors[softmax.inputs[0]] = replace(tensors[softmax.inputs[0]], shape=(1, 16001))
+    problem = check_loaded(replace(model, tensors=tuple(tensors))).rows[7].problem
+    assert "softmax over 16001 elements" in problem and "16,000" in problem
+
+
 def test_model_rules() -> None:
     model = read_model(OK)
     tensors = list(model.tensors)

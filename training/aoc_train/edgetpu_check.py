@@ -21,6 +21,7 @@ after it run on the CPU. This check cannot see every limitation (sizes that do n
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -42,6 +43,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _QUANTIZED = {"int8", "uint8"}
+SOFTMAX_MAX_ELEMENTS = 16_000
 
 
 class EdgeTpuIncompatible(AocError, ValueError):
@@ -214,6 +216,11 @@ def _op_problem(
         problem = _tensor_problem(tensor)
         if problem:
             return problem
+    if name == "SOFTMAX" and ins and math.prod(ins[0].shape) > SOFTMAX_MAX_ELEMENTS:
+        return (
+            f"softmax over {math.prod(ins[0].shape)} elements: the Edge TPU takes at most "
+            f"{SOFTMAX_MAX_ELEMENTS:,} (Coral's supported-operations table)"
+        )
     return None
 
 
