@@ -1,0 +1,542 @@
+#!/usr/bin/env bash
+# Anime or Cartoon? installer.
+#
+# On a Raspberry Pi (Raspberry Pi OS Bookworm, Pi 4 or Pi 5) it installs the appliance:
+# apt packages, Coral's apt repository and libedgetpu, I2C, a dedicated system user, udev
+# rules for the Edge TPU, a venv in /opt/anime-or-cartoon, the model bundle, the config (only
+# when absent) and the systemd service. On any other machine it sets up the development
+# environment (.venv in the repository) instead, and says so.
+#
+# Idempotent: running it again changes only what is missing or out of date.
+# Run ./install.sh --help for the options; --dry-run prints every step and changes nothing.
+set -euo pipefail
+
+APP=anime-or-cartoon
+SERVICE_USER=aoc
+REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+# Tests (and packagers) may redirect every system path under another root and say which
+# device-tree model file to read. Neither is needed in normal use.
+ROOT="${AOC_INSTALL_ROOT:-}"
+MODEL_FILE="${AOC_MODEL_FILE:-/proc/device-tree/model}"
+
+OPT_DIR="$ROOT/opt/$APP"
+VENV="$OPT_DIR/venv"
+SHARE_DIR="$ROOT/usr/share/$APP"
+MODEL_DEST="$SHARE_DIR/models/default"
+CONFIG_DIR="$ROOT/etc/$APP"
+CONFIG_FILE="$CONFIG_DIR/config.toml"
+UNIT_FILE="$ROOT/etc/systemd/system/$APP.service"
+UDEV_RULES="$ROOT/etc/udev/rules.d/99-$APP-edgetpu.rules"
+POLKIT_RULES="$ROOT/etc/polkit-1/rules.d/50-$APP.rules"
+JOURNALD_DROPIN="$ROOT/etc/systemd/journald.conf.d/50-$APP.conf"
+KEYRING_DIR="$ROOT/etc/apt/keyrings"
+CORAL_KEYRING="$KEYRING_DIR/coral-edgetpu.gpg"
+CORAL_LIST="$ROOT/etc/apt/sources.list.d/coral-edgetpu.list"
+CORAL_KEY_URL="https://packages.cloud.google.com/apt/doc/apt-key.gpg"
+CORAL_REPO_URL="https://packages.cloud.google.com/apt"
+
+APT_PACKAGES=(python3-venv python3-pip python3-picamera2 python3-lgpio i2c-tools
+    ca-certificates curl gpg)
+SERVICE_GROUPS=(video i2c gpio spi plugdev apex)
+
+DRY_RUN=0
+UNINSTALL=0
+PURGE=0
+TARGET="${AOC_TARGET:-}"
+MAX_FREQUENCY=0
+I2C_BAUDRATE=""
+WITH_PYCORAL=0
+WITH_TRAIN=0
+VOLATILE_JOURNAL=0
+NO_START=0
+
+usage() {
+    cat <<'EOF'
+Usage: ./install.sh [options]
+
+On a Raspberry Pi: install the appliance as a systemd service (needs root: use sudo).
+Elsewhere: set up the development environment in ./.venv (no root needed).
+
+Options:
+  --dry-run            print every step, change nothing
+  --uninstall          remove the service, venv, model, udev/polkit rules (keeps your
+                       config, the aoc user, apt packages and the Coral repository)
+  --purge              with --uninstall: also remove the config, the aoc user and the
+                       Coral apt repository and key
+  --target pi|dev      force the target instead of detecting a Raspberry Pi
+  --max-frequency      install libedgetpu1-max (faster, but the USB Accelerator gets hot)
+  --i2c-baudrate HZ    set the I2C bus speed, e.g. 400000 (an SSD1306 frame then takes ~23 ms)
+  --with-pycoral       also install python3-pycoral from Coral's apt repository (optional;
+                       the appliance does not need it)
+  --volatile-journal   keep the journal in RAM only (no log writes to the SD card)
+  --no-start           install and enable the service, but do not (re)start it now
+  --with-train         dev target: also install the training extra (TensorFlow, large)
+  -h, --help           this text
+
+Environment (for tests): AOC_TARGET=pi|dev, AOC_INSTALL_ROOT=DIR (prefix for system paths),
+AOC_MODEL_FILE=FILE (instead of /proc/device-tree/model).
+EOF
+}
+
+say() { printf '==> %s\n' "$*"; }
+warn() { printf 'WARNING: %s\n' "$*" >&2; }
+die() {
+    printf 'ERROR: %s\n' "$*" >&2
+    exit 1
+}
+
+# Print a command, then run it unless this is a dry run.
+run() {
+    printf '+'
+    printf ' %q' "$@"
+    printf '\n'
+    if [ "$DRY_RUN" -eq 0 ]; then
+        "$@"
+    fi
+}
+
+# install_file SRC DEST MODE: copy a file into place (creating its folder).
+install_file() {
+    local src="$1" dest="$2" mode="$3"
+    if [ ! -f "$src" ]; then
+        if [ "$DRY_RUN" -eq 1 ]; then
+            warn "$src is missing from the repository: a real run would stop here"
+            return
+        fi
+        die "$src is missing from the repository; re-clone it"
+    fi
+    if [ -f "$dest" ] && cmp -s "$src" "$dest"; then
+        say "$dest is up to date"
+        return
+    fi
+    run install -D -m "$mode" "$src" "$dest"
+}
+
+# remove_path PATH: delete a file or folder if it exists.
+remove_path() {
+    if [ -e "$1" ] || [ -L "$1" ]; then
+        run rm -rf -- "$1"
+    else
+        say "$1 is already absent"
+    fi
+}
+
+parse_args() {
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --dry-run) DRY_RUN=1 ;;
+            --uninstall) UNINSTALL=1 ;;
+            --purge) PURGE=1 ;;
+            --target)
+                [ $# -ge 2 ] || die "--target needs a value: pi or dev"
+                TARGET="$2"
+                shift
+                ;;
+            --target=*) TARGET="${1#*=}" ;;
+            --max-frequency) MAX_FREQUENCY=1 ;;
+            --i2c-baudrate)
+                [ $# -ge 2 ] || die "--i2c-baudrate needs a value in Hz, e.g. 400000"
+                I2C_BAUDRATE="$2"
+                shift
+                ;;
+            --i2c-baudrate=*) I2C_BAUDRATE="${1#*=}" ;;
+            --with-pycoral) WITH_PYCORAL=1 ;;
+            --with-train) WITH_TRAIN=1 ;;
+            --volatile-journal) VOLATILE_JOURNAL=1 ;;
+            --no-start) NO_START=1 ;;
+            -h | --help)
+                usage
+                exit 0
+                ;;
+            *) die "unknown option $1 (see ./install.sh --help)" ;;
+        esac
+        shift
+    done
+    case "$TARGET" in
+        "" | pi | dev) ;;
+        *) die "--target must be pi or dev, not '$TARGET'" ;;
+    esac
+    if [ -n "$I2C_BAUDRATE" ]; then
+        case "$I2C_BAUDRATE" in
+            *[!0-9]*) die "--i2c-baudrate must be a number of Hz (e.g. 400000), not '$I2C_BAUDRATE'" ;;
+        esac
+        if [ "$I2C_BAUDRATE" -lt 10000 ] || [ "$I2C_BAUDRATE" -gt 3400000 ]; then
+            die "--i2c-baudrate $I2C_BAUDRATE is outside 10000..3400000 Hz; 400000 suits an SSD1306"
+        fi
+    fi
+    if [ "$PURGE" -eq 1 ] && [ "$UNINSTALL" -eq 0 ]; then
+        die "--purge only goes with --uninstall"
+    fi
+}
+
+# The device-tree model names the board ("Raspberry Pi 5 Model B Rev 1.0").
+board_model() {
+    if [ -r "$MODEL_FILE" ]; then
+        tr -d '\0' <"$MODEL_FILE"
+    fi
+}
+
+detect_target() {
+    if [ -n "$TARGET" ]; then
+        return
+    fi
+    case "$(board_model)" in
+        "Raspberry Pi"*) TARGET=pi ;;
+        *) TARGET=dev ;;
+    esac
+}
+
+# ---------------------------------------------------------------------------------------
+# Development machine
+# ---------------------------------------------------------------------------------------
+install_dev() {
+    local model extras=dev
+    model="$(board_model)"
+    say "This is not a Raspberry Pi (${model:-no $MODEL_FILE}): setting up the DEVELOPMENT" \
+        "environment in $REPO_DIR/.venv (use --target pi to install the appliance)."
+    if [ "$WITH_TRAIN" -eq 1 ]; then
+        extras=dev,train
+    fi
+    cd "$REPO_DIR"
+    if [ -x .venv/bin/python ]; then
+        say ".venv exists; updating it"
+    else
+        python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+            die "Python 3.11 or newer is needed; python3 is $(python3 --version 2>&1)"
+        run python3 -m venv .venv ||
+            die "python3 -m venv failed; on Debian/Ubuntu install python3-venv first"
+    fi
+    run .venv/bin/pip install -e ".[$extras]"
+    say "Done. Try: .venv/bin/aoc run --duration 20"
+}
+
+uninstall_dev() {
+    say "Development target: removing $REPO_DIR/.venv"
+    remove_path "$REPO_DIR/.venv"
+}
+
+# ---------------------------------------------------------------------------------------
+# Raspberry Pi appliance
+# ---------------------------------------------------------------------------------------
+require_root() {
+    if [ "$DRY_RUN" -eq 0 ] && [ -z "$ROOT" ] && [ "$(id -u)" -ne 0 ]; then
+        die "installing the appliance needs root: run sudo ./install.sh $*"
+    fi
+}
+
+check_os() {
+    local codename=""
+    if [ -r /etc/os-release ]; then
+        codename="$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release | tr -d '"')"
+    fi
+    if [ "$codename" != bookworm ]; then
+        warn "this installer targets Raspberry Pi OS Bookworm; this is '${codename:-unknown}'"
+    fi
+    case "$(uname -m)" in
+        aarch64) ;;
+        *) warn "the appliance needs 64-bit Raspberry Pi OS (aarch64) for ai-edge-litert;" \
+            "this is $(uname -m)" ;;
+    esac
+}
+
+boot_config() {
+    if [ -f "$ROOT/boot/firmware/config.txt" ] || [ ! -f "$ROOT/boot/config.txt" ]; then
+        printf '%s' "$ROOT/boot/firmware/config.txt"
+    else
+        printf '%s' "$ROOT/boot/config.txt"
+    fi
+}
+
+install_apt_packages() {
+    say "apt packages: ${APT_PACKAGES[*]}"
+    run apt-get update
+    run env DEBIAN_FRONTEND=noninteractive apt-get install -y "${APT_PACKAGES[@]}"
+}
+
+# Coral's repository, its key kept in /etc/apt/keyrings and bound to it with signed-by=.
+# The key is downloaded to a file, checked and dearmored; nothing is piped into a shell.
+install_coral_repo() {
+    local tmp
+    say "Coral apt repository (key in $CORAL_KEYRING)"
+    run install -d -m 0755 "$KEYRING_DIR"
+    if [ -s "$CORAL_KEYRING" ]; then
+        say "$CORAL_KEYRING exists"
+    else
+        tmp=/tmp/aoc-coral-key.XXXXXX
+        if [ "$DRY_RUN" -eq 0 ]; then
+            tmp="$(mktemp -d)"
+        fi
+        # Downloaded to a file (never piped into a shell), dearmored, then installed.
+        run curl -fsSL --proto '=https' --tlsv1.2 -o "$tmp/coral-key.asc" "$CORAL_KEY_URL"
+        run gpg --batch --yes --dearmor -o "$tmp/coral-edgetpu.gpg" "$tmp/coral-key.asc"
+        run install -m 0644 "$tmp/coral-edgetpu.gpg" "$CORAL_KEYRING"
+        if [ "$DRY_RUN" -eq 0 ]; then
+            rm -rf -- "$tmp"
+        fi
+    fi
+    local line="deb [signed-by=/etc/apt/keyrings/coral-edgetpu.gpg] $CORAL_REPO_URL coral-edgetpu-stable main"
+    if [ -f "$CORAL_LIST" ] && [ "$(cat "$CORAL_LIST")" = "$line" ]; then
+        say "$CORAL_LIST is up to date"
+    else
+        printf '+ write %s: %s\n' "$CORAL_LIST" "$line"
+        if [ "$DRY_RUN" -eq 0 ]; then
+            install -d -m 0755 "$(dirname "$CORAL_LIST")"
+            printf '%s\n' "$line" >"$CORAL_LIST"
+            chmod 0644 "$CORAL_LIST"
+        fi
+    fi
+    run apt-get update
+}
+
+install_edgetpu_runtime() {
+    local pkg=libedgetpu1-std
+    if [ "$MAX_FREQUENCY" -eq 1 ]; then
+        pkg=libedgetpu1-max
+        warn "libedgetpu1-max runs the Edge TPU at its maximum clock: the USB Accelerator" \
+            "gets HOT (it can burn fingers and throttles itself). Give it airflow; use the" \
+            "default (no --max-frequency) for an appliance left running for months."
+        printf '+ debconf-set-selections: libedgetpu1-max libedgetpu/accepted-eula boolean true\n'
+        if [ "$DRY_RUN" -eq 0 ]; then
+            echo "libedgetpu1-max libedgetpu/accepted-eula boolean true" | debconf-set-selections
+        fi
+    fi
+    run env DEBIAN_FRONTEND=noninteractive apt-get install -y "$pkg"
+    if [ "$WITH_PYCORAL" -eq 1 ]; then
+        # Coral's python3-pycoral, from Coral's repository only: the PyPI "pycoral" is an
+        # unrelated package. Coral has not published it for every Python; it is optional.
+        run env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-pycoral ||
+            warn "python3-pycoral could not be installed (none for this Python?); the" \
+                "appliance runs without it"
+    fi
+}
+
+enable_i2c() {
+    say "I2C"
+    if command -v raspi-config >/dev/null 2>&1 || [ "$DRY_RUN" -eq 1 ]; then
+        run raspi-config nonint do_i2c 0
+    else
+        warn "raspi-config not found: enable I2C yourself (dtparam=i2c_arm=on in config.txt)"
+    fi
+    if [ -n "$I2C_BAUDRATE" ]; then
+        set_i2c_baudrate "$(boot_config)" "$I2C_BAUDRATE"
+    fi
+}
+
+# set_i2c_baudrate FILE HZ: exactly one dtparam=i2c_arm_baudrate= line with HZ.
+set_i2c_baudrate() {
+    local file="$1" hz="$2" want="dtparam=i2c_arm_baudrate=$2"
+    if [ ! -f "$file" ]; then
+        warn "$file not found: add '$want' to your boot config.txt yourself"
+        return
+    fi
+    if grep -qx "$want" "$file" && [ "$(grep -c '^dtparam=i2c_arm_baudrate=' "$file")" -eq 1 ]; then
+        say "$file already has $want"
+        return
+    fi
+    if grep -q '^dtparam=i2c_arm_baudrate=' "$file"; then
+        printf '+ replace dtparam=i2c_arm_baudrate=... with %s in %s\n' "$want" "$file"
+        if [ "$DRY_RUN" -eq 0 ]; then
+            # The first such line gets the new value, any later duplicates go.
+            awk -v want="$want" '/^dtparam=i2c_arm_baudrate=/ { if (!done) print want; done = 1; next }
+                { print }' "$file" >"$file.aoc-new"
+            cat "$file.aoc-new" >"$file"
+            rm -f -- "$file.aoc-new"
+        fi
+    else
+        local section
+        section="$(grep -E '^\[' "$file" | tail -n 1 || true)"
+        if [ -n "$section" ] && [ "$section" != "[all]" ]; then
+            # The file ends in a conditional section ([pi4], [cm5], ...): open [all] first.
+            printf '+ append [all] and %s to %s\n' "$want" "$file"
+            if [ "$DRY_RUN" -eq 0 ]; then
+                printf '\n[all]\n%s\n' "$want" >>"$file"
+            fi
+        else
+            printf '+ append %s to %s\n' "$want" "$file"
+            if [ "$DRY_RUN" -eq 0 ]; then
+                printf '%s\n' "$want" >>"$file"
+            fi
+        fi
+    fi
+    say "the I2C bus speed ($hz Hz) takes effect after a reboot"
+}
+
+create_user() {
+    say "system user $SERVICE_USER"
+    if getent group apex >/dev/null 2>&1; then
+        say "group apex exists"
+    else
+        run groupadd --system apex
+    fi
+    if id "$SERVICE_USER" >/dev/null 2>&1; then
+        say "user $SERVICE_USER exists"
+    else
+        run useradd --system --user-group --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin --comment "Anime or Cartoon? appliance" "$SERVICE_USER"
+    fi
+    local group groups=()
+    for group in "${SERVICE_GROUPS[@]}"; do
+        # In a dry run the apex group may not exist yet; it will.
+        if getent group "$group" >/dev/null 2>&1 || { [ "$group" = apex ] && [ "$DRY_RUN" -eq 1 ]; }; then
+            groups+=("$group")
+        else
+            warn "group $group does not exist; $SERVICE_USER is not added to it"
+        fi
+    done
+    if [ "${#groups[@]}" -gt 0 ]; then
+        local joined
+        joined="$(IFS=,; printf '%s' "${groups[*]}")"
+        run usermod -a -G "$joined" "$SERVICE_USER"
+    fi
+}
+
+install_udev_rules() {
+    say "udev rules for the Edge TPU (USB 1a6e:089a and 18d1:9302, PCIe apex)"
+    install_file "$REPO_DIR/systemd/99-$APP-edgetpu.rules" "$UDEV_RULES" 0644
+    run udevadm control --reload-rules
+    run udevadm trigger --subsystem-match=usb --subsystem-match=apex
+}
+
+install_app() {
+    say "application venv in $VENV"
+    run install -d -m 0755 "$OPT_DIR"
+    if [ -x "$VENV/bin/python" ]; then
+        say "$VENV exists; updating it"
+    else
+        # --system-site-packages: picamera2, libcamera and lgpio come from apt.
+        run python3 -m venv --system-site-packages "$VENV"
+    fi
+    run "$VENV/bin/pip" install -q --upgrade pip
+    # A copy (not an editable install): the service cannot read a checkout in /home
+    # (ProtectHome=yes), and the appliance must not change when the checkout does.
+    run "$VENV/bin/pip" install --upgrade "${REPO_DIR}[device]"
+}
+
+install_model() {
+    local src="$REPO_DIR/models/default"
+    say "model bundle -> $MODEL_DEST"
+    if [ ! -f "$src/manifest.json" ]; then
+        warn "$src/manifest.json is missing: no default model bundle to install. Train one" \
+            "(aoc-train) or set [model] bundle in $CONFIG_FILE."
+        return
+    fi
+    run install -d -m 0755 "$MODEL_DEST"
+    local file
+    for file in "$src"/*; do
+        [ -f "$file" ] || continue
+        install_file "$file" "$MODEL_DEST/$(basename "$file")" 0644
+    done
+}
+
+# The config is installed only when absent: a user's config is never overwritten. The
+# example is always refreshed next to it, for reference.
+install_config() {
+    local example="$REPO_DIR/device/aoc/config.example.toml"
+    say "config $CONFIG_FILE"
+    run install -d -m 0755 "$CONFIG_DIR"
+    if [ -e "$CONFIG_FILE" ]; then
+        say "keeping your existing $CONFIG_FILE (never overwritten); compare it with" \
+            "$CONFIG_DIR/config.example.toml"
+    else
+        say "no config yet: installing the commented example as $CONFIG_FILE"
+        install_file "$example" "$CONFIG_FILE" 0644
+    fi
+    install_file "$example" "$CONFIG_DIR/config.example.toml" 0644
+}
+
+install_polkit_rule() {
+    say "polkit rule: $SERVICE_USER may power the Pi off (the shutdown button)"
+    install_file "$REPO_DIR/systemd/50-$APP.rules" "$POLKIT_RULES" 0644
+}
+
+install_journald_dropin() {
+    if [ "$VOLATILE_JOURNAL" -eq 1 ]; then
+        say "journald: logs in RAM only"
+        install_file "$REPO_DIR/systemd/journald-$APP.conf" "$JOURNALD_DROPIN" 0644
+        run systemctl restart systemd-journald
+    fi
+}
+
+install_service() {
+    say "systemd service $APP.service"
+    install_file "$REPO_DIR/systemd/$APP.service" "$UNIT_FILE" 0644
+    run systemctl daemon-reload
+    run systemctl enable "$APP.service"
+    if [ "$NO_START" -eq 1 ]; then
+        say "not starting it now (--no-start); it starts at the next boot"
+    else
+        run systemctl restart "$APP.service"
+    fi
+}
+
+install_pi() {
+    require_root "$@"
+    say "Raspberry Pi ($(board_model)): installing the appliance"
+    check_os
+    install_apt_packages
+    install_coral_repo
+    install_edgetpu_runtime
+    enable_i2c
+    create_user
+    install_udev_rules
+    install_app
+    install_model
+    install_config
+    install_polkit_rule
+    install_journald_dropin
+    install_service
+    say "Done. Follow it with: journalctl -u $APP -f   (status: systemctl status $APP)"
+    if [ -n "$I2C_BAUDRATE" ]; then
+        say "Reboot once for the I2C settings to take effect."
+    fi
+}
+
+uninstall_pi() {
+    require_root "$@"
+    say "removing the appliance"
+    if [ -f "$UNIT_FILE" ] || [ "$DRY_RUN" -eq 1 ]; then
+        run systemctl disable --now "$APP.service" || true
+    fi
+    remove_path "$UNIT_FILE"
+    run systemctl daemon-reload
+    remove_path "$UDEV_RULES"
+    run udevadm control --reload-rules
+    remove_path "$POLKIT_RULES"
+    if [ -f "$JOURNALD_DROPIN" ]; then
+        remove_path "$JOURNALD_DROPIN"
+        run systemctl restart systemd-journald
+    fi
+    remove_path "$OPT_DIR"
+    remove_path "$SHARE_DIR"
+    if [ "$PURGE" -eq 1 ]; then
+        remove_path "$CONFIG_DIR"
+        if id "$SERVICE_USER" >/dev/null 2>&1; then
+            run userdel "$SERVICE_USER"
+        fi
+        remove_path "$CORAL_LIST"
+        remove_path "$CORAL_KEYRING"
+        say "apt packages (libedgetpu, picamera2, i2c-tools) are left installed; remove them" \
+            "with apt if nothing else needs them"
+    else
+        say "kept: $CONFIG_DIR, the $SERVICE_USER user, apt packages and the Coral" \
+            "repository (--uninstall --purge removes the config, user and repository)"
+    fi
+    say "I2C settings in $(boot_config) are left as they are"
+}
+
+main() {
+    parse_args "$@"
+    detect_target
+    if [ "$DRY_RUN" -eq 1 ]; then
+        say "DRY RUN: printing the steps; nothing is changed"
+    fi
+    case "$TARGET:$UNINSTALL" in
+        pi:0) install_pi "$@" ;;
+        pi:1) uninstall_pi "$@" ;;
+        dev:0) install_dev ;;
+        dev:1) uninstall_dev ;;
+    esac
+}
+
+main "$@"
