@@ -1,0 +1,351 @@
+"""The appliance's one configuration file: TOML -> frozen, validated dataclasses.
+
+Default path ``/etc/anime-or-cartoon/config.toml`` (``--config`` overrides). A missing
+*default* file means all defaults (logged); a missing file named explicitly is an error.
+Every key is documented in ``config.example.toml`` next to this module. Validation happens
+at load: unknown keys, wrong types, out-of-range values and bad choices raise
+:class:`~aoc.errors.ConfigError` naming the dotted key, the bad value and what is allowed.
+Command-line overrides (``--set section.key=value``) are applied before validation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from aoc.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG_PATH = Path("/etc/anime-or-cartoon/config.toml")
+EXAMPLE_CONFIG_PATH = Path(__file__).with_name("config.example.toml")
+
+
+def _opt(default: Any, *, choices: tuple[Any, ...] = (), lo: float | None = None,
+         hi: float | None = None) -> Any:
+    """A dataclass field with its validation rules in ``metadata``."""
+    meta = {"choices": choices, "lo": lo, "hi": hi}
+    if isinstance(default, list | tuple):
+        return field(default=tuple(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """Where frames come from (``[camera]``)."""
+
+    source: str = "auto"
+    width: int = _opt(640, lo=32, hi=4096)
+    height: int = _opt(480, lo=32, hi=4096)
+    fps: float = _opt(30.0, lo=1.0, hi=240.0)
+    demo_when_missing: bool = True
+    backoff: tuple[float, ...] = _opt((0.5, 1.0, 2.0, 5.0, 10.0, 30.0), lo=0.0, hi=3600.0)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which model runs (``[model]``)."""
+
+    bundle: str = ""
+    model: str = ""
+    labels: str = ""
+    fallback: bool = True
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """How the model runs (``[inference]``)."""
+
+    backend: str = _opt("auto", choices=("auto", "edgetpu", "cpu"))
+    edgetpu_device: str = "usb"
+    num_threads: int = _opt(0, lo=0, hi=64)
+    isolate_tpu: bool = True
+    reprobe_interval_s: float = _opt(60.0, lo=1.0, hi=86400.0)
+
+
+@dataclass(frozen=True)
+class SmoothingConfig:
+    """Score smoothing and verdict thresholds (``[smoothing]``, see docs/verdict.md)."""
+
+    tau_s: float = _opt(1.0, lo=0.0, hi=60.0)
+    enter: float = _opt(0.5, lo=0.0, hi=1.0)
+    both_min: float = _opt(0.3, lo=0.0, hi=1.0)
+    hysteresis: float = _opt(0.1, lo=0.0, hi=0.5)
+    top1_enter: float = _opt(0.4, lo=0.0, hi=1.0)
+
+
+@dataclass(frozen=True)
+class DisplayConfig:
+    """The screen (``[display]``)."""
+
+    kind: str = _opt("auto", choices=("auto", "oled", "terminal", "emulated", "null"))
+    driver: str = _opt("ssd1306", choices=("ssd1306", "sh1106", "ssd1309"))
+    interface: str = _opt("i2c", choices=("i2c", "spi"))
+    width: int = _opt(128, lo=32, hi=256)
+    height: int = _opt(64, lo=16, hi=128)
+    i2c_port: int = _opt(1, lo=0, hi=31)
+    i2c_address: int = _opt(0x3C, lo=0x03, hi=0x77)
+    spi_port: int = _opt(0, lo=0, hi=6)
+    spi_device: int = _opt(0, lo=0, hi=3)
+    gpio_dc: int = _opt(24, lo=0, hi=27)
+    gpio_rst: int = _opt(25, lo=0, hi=27)
+    rotate: int = _opt(0, choices=(0, 1, 2, 3))
+    contrast: int = _opt(0xCF, lo=0, hi=255)
+    dim_contrast: int = _opt(0x10, lo=0, hi=255)
+    max_fps: float = _opt(10.0, lo=0.5, hi=60.0)
+
+
+@dataclass(frozen=True)
+class ControlsConfig:
+    """Buttons and status LED (``[controls]``); a pin of -1 means not fitted."""
+
+    enabled: bool = True
+    freeze_pin: int = _opt(17, lo=-1, hi=27)
+    view_pin: int = _opt(27, lo=-1, hi=27)
+    shutdown_pin: int = _opt(22, lo=-1, hi=27)
+    led_pin: int = _opt(-1, lo=-1, hi=27)
+    shutdown_hold_s: float = _opt(3.0, lo=0.5, hi=30.0)
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Long-running behaviour: OLED burn-in protection (``[service]``)."""
+
+    dim_after_s: float = _opt(300.0, lo=0.0, hi=86400.0)
+    blank_after_s: float = _opt(0.0, lo=0.0, hi=86400.0)
+    pixel_shift_s: float = _opt(60.0, lo=0.0, hi=86400.0)
+    pixel_shift_px: int = _opt(2, lo=0, hi=8)
+    shutdown_command: str = "systemctl poweroff"
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    """Log output (``[logging]``)."""
+
+    level: str = _opt("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration, one frozen dataclass per TOML section."""
+
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+    display: DisplayConfig = field(default_factory=DisplayConfig)
+    controls: ControlsConfig = field(default_factory=ControlsConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Plain nested dict (tuples as lists), e.g. for ``--print-config``."""
+        return {
+            s: {k: list(v) if isinstance(v, tuple) else v for k, v in vars(sec).items()}
+            for s, sec in ((f.name, getattr(self, f.name)) for f in dataclasses.fields(self))
+        }
+
+
+SECTIONS: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(Config)}  # type: ignore[misc]
+
+
+def section_keys() -> dict[str, tuple[str, ...]]:
+    """Every section and its keys, in declaration order."""
+    return {s: tuple(f.name for f in dataclasses.fields(cls)) for s, cls in SECTIONS.items()}
+
+
+def _describe(meta: Mapping[str, Any], kind: str) -> str:
+    if meta.get("choices"):
+        return "one of " + ", ".join(repr(c) for c in meta["choices"])
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if lo is not None and hi is not None:
+        return f"{kind} in [{lo}, {hi}]"
+    return kind
+
+
+def _check_value(key: str, value: Any, kind: Any, meta: Mapping[str, Any]) -> Any:
+    """Type- and range-check one value; returns it converted (int -> float, list -> tuple)."""
+    if kind == tuple[float, ...]:
+        if not isinstance(value, list | tuple) or not value:
+            raise ConfigError(
+                f"{key} = {value!r} must be a non-empty list of numbers "
+                f"({_describe(meta, 'each a number')})",
+                key=key,
+            )
+        return tuple(_check_value(key, v, float, meta) for v in value)
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    ok = (
+        isinstance(value, bool) if kind is bool
+        else isinstance(value, int) and not isinstance(value, bool) if kind is int
+        else isinstance(value, int | float) and not isinstance(value, bool) if kind is float
+        else isinstance(value, str)
+    )
+    if not ok:
+        raise ConfigError(
+            f"{key} = {value!r} has the wrong type; it must be {names[kind]} "
+            f"({_describe(meta, names[kind])})",
+            key=key,
+        )
+    if kind is float:
+        value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{key} = {value!r} must be a finite number", key=key)
+    choices = meta.get("choices") or ()
+    if choices and value not in choices:
+        raise ConfigError(
+            f"{key} = {value!r} is not allowed; use one of {', '.join(repr(c) for c in choices)}",
+            key=key,
+        )
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ConfigError(
+            f"{key} = {value!r} is out of range; use a value in [{lo}, {hi}]", key=key
+        )
+    return value
+
+
+def _build_section(name: str, data: Any) -> Any:
+    cls = SECTIONS[name]
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"[{name}] must be a table of keys, got {data!r}; write it as a [{name}] section",
+            key=name,
+        )
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{name}.{key}"
+        if key not in fields:
+            raise ConfigError(
+                f"unknown key {dotted!r}; [{name}] accepts: {', '.join(fields)}", key=dotted
+            )
+        values[key] = _check_value(dotted, value, hints[key], fields[key].metadata)
+    return cls(**values)
+
+
+def config_from_dict(data: Mapping[str, Any]) -> Config:
+    """Validate a nested mapping (as parsed from TOML) into a :class:`Config`."""
+    for name in data:
+        if name not in SECTIONS:
+            raise ConfigError(
+                f"unknown section [{name}]; the sections are: {', '.join(SECTIONS)}", key=name
+            )
+    config = Config(**{name: _build_section(name, sec) for name, sec in data.items()})
+    _check_consistency(config)
+    return config
+
+
+def _check_consistency(config: Config) -> None:
+    """Rules that involve more than one key."""
+    m = config.model
+    if bool(m.model) != bool(m.labels):
+        key = "model.labels" if m.model else "model.model"
+        raise ConfigError(
+            f"{key} is empty but {'model.model' if m.model else 'model.labels'} is set; "
+            "a bare model needs both a .tflite file and its labels file",
+            key=key,
+        )
+    if m.bundle and m.model:
+        raise ConfigError(
+            "model.bundle and model.model are both set; use a bundle folder OR a bare "
+            "model + labels, not both",
+            key="model.model",
+        )
+    s = config.smoothing
+    if s.both_min > s.enter:
+        raise ConfigError(
+            f"smoothing.both_min = {s.both_min} is above smoothing.enter = {s.enter}; "
+            "both_min must be at most enter",
+            key="smoothing.both_min",
+        )
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """Split ``section.key=value`` into (section, key, value).
+
+    The value is read as a TOML value (``5``, ``0.5``, ``true``, ``"x"``, ``[1, 2]``);
+    anything that is not valid TOML is taken as a plain string (``--set camera.source=demo``).
+    """
+    dotted, sep, raw = text.partition("=")
+    section, dot, key = dotted.strip().partition(".")
+    if not sep or not dot or not section or not key:
+        raise ConfigError(
+            f"--set {text!r} is not of the form section.key=value (e.g. display.kind=null)",
+            key=dotted.strip() or None,
+        )
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return section, key, value
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str | tuple[str, Any]]
+                    ) -> dict[str, dict[str, Any]]:
+    """A copy of ``data`` with overrides (``"section.key=value"`` or ``("section.key", v)``)."""
+    merged: dict[str, dict[str, Any]] = {
+        k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()
+    }
+    for item in overrides:
+        if isinstance(item, str):
+            section, key, value = parse_override(item)
+        else:
+            dotted, value = item
+            section, _, key = dotted.partition(".")
+        table = merged.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{section}] is not a table in the config file", key=section)
+        table[key] = value
+    return merged
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; errors name the file and the line."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}; fix the file") from exc
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read config file {path}: {exc.strerror or exc}; check the path and "
+            "permissions"
+        ) from exc
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    overrides: Iterable[str | tuple[str, Any]] = (),
+    default_path: Path = DEFAULT_CONFIG_PATH,
+) -> Config:
+    """Load, override and validate the configuration.
+
+    ``path=None`` reads ``default_path`` when it exists and otherwise uses the defaults
+    (logged at INFO); an explicit ``path`` that does not exist is a :class:`ConfigError`.
+    """
+    if path is None:
+        if default_path.is_file():
+            data = read_toml(default_path)
+            log.info("config: %s", default_path)
+        else:
+            data = {}
+            log.info("config: %s not found, using the built-in defaults", default_path)
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(
+                f"config file {path} does not exist; pass an existing file to --config or "
+                f"copy {EXAMPLE_CONFIG_PATH.name} there"
+            )
+        data = read_toml(path)
+        log.info("config: %s", path)
+    return config_from_dict(apply_overrides(data, overrides))

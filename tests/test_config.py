@@ -1,0 +1,128 @@
+"""Tests for aoc.config: defaults, the documented example, validation, overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+
+import pytest
+from aoc.config import (
+    EXAMPLE_CONFIG_PATH,
+    Config,
+    apply_overrides,
+    config_from_dict,
+    load_config,
+    parse_override,
+    read_toml,
+    section_keys,
+)
+from aoc.errors import ConfigError
+
+
+def test_example_parses_covers_every_key_and_equals_defaults():
+    data = read_toml(EXAMPLE_CONFIG_PATH)
+    assert {s: tuple(keys) for s, keys in data.items()} == section_keys()
+    assert config_from_dict(data) == Config()
+
+
+def test_every_key_has_a_comment_in_the_example():
+    lines = EXAMPLE_CONFIG_PATH.read_text().splitlines()
+    for i, line in enumerate(lines):
+        m = re.match(r"^(\w+) = ", line)
+        if m:
+            # the key's own line is preceded by a comment block (or a key sharing it)
+            j = i - 1
+            while j >= 0 and re.match(r"^\w+ = ", lines[j]):
+                j -= 1
+            assert lines[j].startswith("#"), f"key {m.group(1)} has no comment"
+
+
+def test_missing_default_file_means_defaults(tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="aoc.config"):
+        config = load_config(default_path=tmp_path / "absent.toml")
+    assert config == Config()
+    assert "built-in defaults" in caplog.text
+
+
+def test_explicit_missing_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_load_file_with_overrides(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[display]\nkind = "null"\n[smoothing]\ntau_s = 2\n')
+    config = load_config(path, overrides=["camera.source=demo", "smoothing.enter=0.6"])
+    assert config.display.kind == "null"
+    assert config.smoothing.tau_s == 2.0 and isinstance(config.smoothing.tau_s, float)
+    assert config.camera.source == "demo"
+    assert config.smoothing.enter == 0.6
+
+
+@pytest.mark.parametrize(
+    ("data", "key", "words"),
+    [
+        ({"display": {"kind": "hdmi"}}, "display.kind", ["'hdmi'", "'oled'", "'null'"]),
+        ({"display": {"colour": 1}}, "display.colour", ["unknown", "kind"]),
+        ({"camera": {"width": "wide"}}, "camera.width", ["'wide'", "integer"]),
+        ({"camera": {"width": 5.5}}, "camera.width", ["5.5", "integer"]),
+        ({"controls": {"enabled": 1}}, "controls.enabled", ["true or false"]),
+        ({"smoothing": {"tau_s": -1}}, "smoothing.tau_s", ["-1", "[0.0, 60.0]"]),
+        ({"display": {"i2c_address": 200}}, "display.i2c_address", ["200", "range"]),
+        ({"camera": {"backoff": []}}, "camera.backoff", ["non-empty list"]),
+        ({"camera": {"backoff": [1, -2]}}, "camera.backoff", ["-2", "range"]),
+        ({"screen": {}}, "screen", ["unknown section", "display"]),
+        ({"model": {"model": "x.tflite"}}, "model.labels", ["labels"]),
+        ({"smoothing": {"both_min": 0.7}}, "smoothing.both_min", ["enter"]),
+    ],
+)
+def test_bad_values_name_the_key_value_and_allowed(data, key, words):
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(data)
+    assert err.value.key == key
+    assert key in str(err.value)
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_invalid_toml_names_the_file(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text("[display\nkind = 1\n")
+    with pytest.raises(ConfigError, match="broken.toml"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("display.kind=null", ("display", "kind", "null")),
+        ("smoothing.tau_s=0.5", ("smoothing", "tau_s", 0.5)),
+        ("controls.enabled=false", ("controls", "enabled", False)),
+        ("display.i2c_address=0x3D", ("display", "i2c_address", 0x3D)),
+        ('camera.source="/tmp/a b"', ("camera", "source", "/tmp/a b")),
+        ("camera.backoff=[1, 2]", ("camera", "backoff", [1, 2])),
+    ],
+)
+def test_parse_override(text, expected):
+    assert parse_override(text) == expected
+
+
+@pytest.mark.parametrize("text", ["display", "kind=null", ".kind=1", "display.=1"])
+def test_bad_override_syntax(text):
+    with pytest.raises(ConfigError, match="section.key=value"):
+        parse_override(text)
+
+
+def test_apply_overrides_does_not_touch_input():
+    data = {"display": {"kind": "oled"}}
+    merged = apply_overrides(data, [("display.kind", "null"), "logging.level=DEBUG"])
+    assert data == {"display": {"kind": "oled"}}
+    assert merged == {"display": {"kind": "null"}, "logging": {"level": "DEBUG"}}
+
+
+def test_config_is_frozen_and_round_trips():
+    config = Config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.display.kind = "null"  # type: ignore[misc]
+    assert config_from_dict(config.to_dict()) == config
