@@ -12,8 +12,9 @@ from types import TracebackType
 from typing import Literal, Protocol, Self, runtime_checkable
 
 import numpy as np
-from aoc.errors import CameraError, ConfigError
 from PIL import Image
+
+from aoc.errors import CameraError, ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
+
 from aoc.errors import CameraError
 from aoc.sources.base import BaseSource, Size, check_resize_mode, check_size, fit_image, frozen
-from PIL import Image, UnidentifiedImageError
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,8 @@ class ImageFolderSource(BaseSource):
                     f"{self.name}: all {count} image(s) shown; use loop=true to repeat them"
                 )
             index %= count
+            if self.hold_s is None or self.hold_s <= 0:
+                self._index = index + 1
         return self._frames[index]
 
     def close(self) -> None:

@@ -17,6 +17,7 @@ import threading
 from typing import Any
 
 import numpy as np
+
 from aoc.errors import CameraError, ConfigError
 from aoc.sources.base import BaseSource, Size, check_size
 
@@ -47,7 +48,8 @@ class OpenCVSource(BaseSource):
     """A webcam (int index), video file (path) or stream URL read through ``cv2.VideoCapture``.
 
     ``timeout_s`` bounds how long :meth:`read` waits for a live frame before raising
-    ``CameraError``. ``loop`` restarts a video file at its end instead of raising.
+    ``CameraError``; ``max_grab_failures`` consecutive failed grabs declare a live source
+    lost. ``loop`` restarts a video file at its end instead of raising.
     """
 
     def __init__(
@@ -58,6 +60,7 @@ class OpenCVSource(BaseSource):
         loop: bool = False,
         cv2_module: Any = None,
         timeout_s: float = 5.0,
+        max_grab_failures: int = MAX_GRAB_FAILURES,
     ) -> None:
         if isinstance(target, bool) or not isinstance(target, int | str) or target == "":
             raise ConfigError(
@@ -68,6 +71,7 @@ class OpenCVSource(BaseSource):
         self.size = check_size(size)
         self.loop = loop
         self.timeout_s = float(timeout_s)
+        self.max_grab_failures = int(max_grab_failures)
         self._cv2 = cv2_module
         self.is_live = isinstance(target, int) or is_stream_url(target)
         if isinstance(target, int):
@@ -173,7 +177,7 @@ class OpenCVSource(BaseSource):
                     self._cond.notify_all()
                     continue
                 failures += 1
-                if failures >= MAX_GRAB_FAILURES:
+                if failures >= self.max_grab_failures:
                     self._error = (
                         f"{self.name} stopped delivering frames ({failures} failed grabs): "
                         "check the cable or the stream; the app retries"

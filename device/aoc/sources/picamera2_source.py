@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from aoc.errors import CameraError, ConfigError
 from aoc.sources.base import BaseSource, Size, as_frame, check_size
 

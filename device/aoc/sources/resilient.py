@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Self
 
 import numpy as np
+
 from aoc.errors import CameraError, ConfigError
 from aoc.sources.base import FrameSource
 

@@ -1,0 +1,172 @@
+"""Turn a source spec string into an opened :class:`~aoc.sources.base.FrameSource`.
+
+Specs: ``picamera2`` / ``picamera2:1``; ``webcam:0`` or a bare index (``0`` or an int);
+``rtsp://...`` / ``http://...`` URLs; a video file; an image, folder or glob (``*.jpg``);
+``demo``; ``auto`` (the Pi camera if picamera2 is importable and lists a camera, else
+webcam 0 if OpenCV opens it, else the demo), logging the choice and why.
+Prefixes ``folder:``, ``video:`` and ``image:`` force a kind for an ambiguous path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aoc.errors import CameraError, ConfigError
+from aoc.sources.base import FrameSource, Size, check_size
+from aoc.sources.demo_source import DemoSource
+from aoc.sources.folder_source import GLOB_CHARS, IMAGE_SUFFIXES, ImageFolderSource
+from aoc.sources.opencv_source import OpenCVSource, is_stream_url
+from aoc.sources.picamera2_source import Picamera2Source
+
+log = logging.getLogger(__name__)
+
+
+def _int_or_none(text: str) -> int | None:
+    return int(text) if text.strip().isdigit() else None
+
+
+def open_source(
+    spec: str | int,
+    *,
+    size: Size | None = None,
+    loop: bool = True,
+    resize: str = "stretch",
+    anti_flicker: str | None = None,
+    main_size: Size = (640, 480),
+    pi_model: str | None = None,
+    picamera2_factory: Any = None,
+    picamera2_importer: Callable[[], Any] | None = None,
+    cv2_module: Any = None,
+    demo_period_s: float = 4.0,
+    timeout_s: float = 5.0,
+) -> tuple[FrameSource, str]:
+    """Build and OPEN the source ``spec`` names; return ``(source, description)``.
+
+    The description is a sentence for the user ("picamera2 camera 0 (imx708)", or why
+    ``auto`` fell back to the demo). Raises ``CameraError`` (device + fix) when an explicit
+    source cannot be opened and ``ConfigError`` for a spec it cannot parse. ``open()`` on
+    the returned source is a no-op, so ``with source:`` still works.
+    ``picamera2_importer`` returns the ``Picamera2`` class (tests inject a fake).
+    """
+    size = check_size(size)
+    importer = picamera2_importer
+    if importer is None and picamera2_factory is not None:
+        def importer() -> Any:
+            return picamera2_factory
+
+    def picam(num: int) -> Picamera2Source:
+        return Picamera2Source(
+            num, size=size, main_size=main_size, anti_flicker=anti_flicker, pi_model=pi_model,
+            picamera2_factory=importer() if importer is not None else None,
+        )
+
+    def cv(target: int | str, *, looping: bool) -> OpenCVSource:
+        return OpenCVSource(target, size=size, loop=looping, cv2_module=cv2_module,
+                            timeout_s=timeout_s)
+
+    if isinstance(spec, bool) or not isinstance(spec, int | str):
+        raise ConfigError(f"camera.source must be a string, got {spec!r}", key="camera.source")
+    if isinstance(spec, int):
+        return _opened(cv(spec, looping=False), f"webcam {spec}")
+    text = spec.strip()
+    lower = text.lower()
+    if lower == "auto":
+        return _auto(picam, cv, size=size, demo_period_s=demo_period_s)
+    if lower == "demo":
+        return _opened(DemoSource(size=size, frame_period_s=demo_period_s),
+                       "the built-in demo source")
+    if lower == "picamera2" or lower.startswith("picamera2:"):
+        num = _int_or_none(lower.partition(":")[2] or "0")
+        if num is None:
+            raise ConfigError(f"camera.source {spec!r}: use picamera2 or picamera2:N",
+                              key="camera.source")
+        source = _opened(picam(num), "")[0]
+        model = getattr(source, "model", None)
+        return source, f"picamera2 camera {num}" + (f" ({model})" if model else "")
+    if lower.startswith("webcam:") or _int_or_none(text) is not None:
+        num = _int_or_none(text.partition(":")[2] if ":" in text else text)
+        if num is None:
+            raise ConfigError(f"camera.source {spec!r}: use webcam:N", key="camera.source")
+        return _opened(cv(num, looping=False), f"webcam {num}")
+    if is_stream_url(text):
+        return _opened(cv(text, looping=False), f"stream {text}")
+    kind, _, rest = text.partition(":")
+    if kind in ("folder", "image", "video") and rest:
+        text = rest
+    else:
+        kind = _guess_kind(text)
+    if kind in ("folder", "image"):
+        return _opened(ImageFolderSource(text, size=size, loop=loop, resize=resize),
+                       f"images from {text}")
+    return _opened(cv(text, looping=loop), f"video file {text}")
+
+
+def _guess_kind(text: str) -> str:
+    path = Path(text).expanduser()
+    if path.is_dir() or GLOB_CHARS & set(text):
+        return "folder"
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return "image"
+    if path.exists():
+        return "video"
+    raise CameraError(
+        f"camera source {text!r} is not a camera name (auto, demo, picamera2[:N], webcam:N), "
+        "a URL, or an existing file, folder or glob: check the path"
+    )
+
+
+def _opened(source: Any, description: str) -> tuple[FrameSource, str]:
+    source.open()
+    log.info("frame source: %s", description or source.name)
+    return source, description
+
+
+def _auto(
+    picam: Callable[[int], Picamera2Source],
+    cv: Callable[..., OpenCVSource],
+    *,
+    size: Size | None,
+    demo_period_s: float,
+) -> tuple[FrameSource, str]:
+    reasons: list[str] = []
+    try:
+        source = picam(0)
+        source.open()
+    except CameraError as exc:
+        reasons.append(_short_reason("picamera2", exc))
+    else:
+        description = "picamera2 camera 0" + (f" ({source.model})" if source.model else "")
+        log.info("auto source: %s", description)
+        return source, description
+    try:
+        webcam = cv(0, looping=False)
+        webcam.open()
+    except CameraError as exc:
+        reasons.append(_short_reason("webcam", exc))
+    else:
+        description = f"webcam 0 ({'; '.join(reasons)})"
+        log.info("auto source: %s", description)
+        return webcam, description
+    demo = DemoSource(size=size, frame_period_s=demo_period_s)
+    demo.open()
+    description = f"no camera found ({'; '.join(reasons)}): using the built-in demo source"
+    log.warning("auto source: %s", description)
+    return demo, description
+
+
+def _short_reason(kind: str, exc: CameraError) -> str:
+    text = str(exc)
+    if kind == "picamera2":
+        if "not installed" in text:
+            return "picamera2 not installed"
+        if "not found" in text:
+            return "picamera2 lists no camera 0"
+        return f"picamera2 camera 0 failed: {text.split(':')[0]}"
+    if "not installed" in text:
+        return "OpenCV not installed"
+    if "no webcam" in text:
+        return "no webcam at index 0"
+    return f"webcam 0 failed: {text.split(':')[0]}"

@@ -1,0 +1,119 @@
+"""ImageFolderSource: natural order, decode once, skip unreadable files, loop."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from aoc.errors import CameraError
+from aoc.sources.folder_source import ImageFolderSource, list_images, natural_key
+from PIL import Image
+
+
+def write_images(folder: Path, names_colours: dict[str, tuple[int, int, int]]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, colour in names_colours.items():
+        Image.new("RGB", (40, 30), colour).save(folder / name)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    write_images(tmp_path / "imgs", {"img10.png": (10, 0, 0), "img2.jpg": (0, 200, 0),
+                                     "img1.png": (0, 0, 250)})
+    (tmp_path / "imgs" / "notes.txt").write_text("not an image")
+    return tmp_path / "imgs"
+
+
+def test_natural_sort():
+    paths = [Path("a10.png"), Path("a2.png"), Path("A1.png")]
+    assert sorted(paths, key=natural_key) == [Path("A1.png"), Path("a2.png"), Path("a10.png")]
+
+
+def test_reads_in_natural_order_at_size_and_loops(folder: Path):
+    with ImageFolderSource(folder, size=(16, 12)) as src:
+        frames = [src.read() for _ in range(4)]
+        assert [p.name for p in src.paths] == ["img1.png", "img2.jpg", "img10.png"]
+    for frame in frames:
+        assert frame.shape == (12, 16, 3) and frame.dtype == np.uint8 and frame.flags.c_contiguous
+    assert tuple(frames[0][6, 8]) == (0, 0, 250)
+    assert abs(int(frames[1][6, 8, 1]) - 200) <= 3  # JPEG
+    assert tuple(frames[2][6, 8]) == (10, 0, 0)
+    assert frames[3] is frames[0]  # looped, served from the cache
+
+
+def test_frames_are_decoded_once_and_read_only(folder: Path, monkeypatch: pytest.MonkeyPatch):
+    opened = []
+    real_open = Image.open
+
+    def counting_open(*args, **kwargs):
+        opened.append(args[0])
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", counting_open)
+    with ImageFolderSource(folder, size=(8, 8)) as src:
+        for _ in range(30):
+            frame = src.read()
+        assert len(opened) == 3
+        with pytest.raises(ValueError):
+            frame[0, 0, 0] = 1
+
+
+def test_glob_and_single_file(folder: Path):
+    assert [p.name for p in list_images(str(folder / "*.png"))] == ["img1.png", "img10.png"]
+    with ImageFolderSource(folder / "img2.jpg") as src:
+        assert src.read().shape == (30, 40, 3)  # native size when size is None
+
+
+def test_unreadable_files_are_skipped_with_a_warning(folder: Path, caplog):
+    (folder / "broken.png").write_bytes(b"\x89PNG not really")
+    caplog.set_level(logging.WARNING)
+    with ImageFolderSource(folder) as src:
+        assert [p.name for p in src.skipped] == ["broken.png"]
+        assert len(src.paths) == 3
+    assert "broken.png" in caplog.text
+
+
+def test_no_readable_images_is_camera_error(tmp_path: Path):
+    (tmp_path / "a.png").write_bytes(b"junk")
+    with pytest.raises(CameraError, match="could be decoded"):
+        ImageFolderSource(tmp_path).open()
+    with pytest.raises(CameraError, match="no image files"):
+        ImageFolderSource(tmp_path / "empty*").open()
+
+
+def test_no_loop_raises_after_last(folder: Path):
+    with ImageFolderSource(folder, loop=False) as src:
+        for _ in range(3):
+            src.read()
+        with pytest.raises(CameraError, match="all 3 image"):
+            src.read()
+
+
+def test_hold_s_shows_each_image_for_a_while(folder: Path):
+    now = [0.0]
+    with ImageFolderSource(folder, hold_s=2.0, clock=lambda: now[0]) as src:
+        first = src.read()
+        now[0] = 1.9
+        assert src.read() is first
+        now[0] = 2.0
+        assert src.read() is not first
+        now[0] = 6.0
+        assert src.read() is first  # wrapped around
+
+
+def test_resize_policies(folder: Path):
+    with ImageFolderSource(folder, size=(30, 30), resize="pad") as src:
+        frame = src.read()
+    assert tuple(frame[0, 15]) == (0, 0, 0)  # letterbox bar
+    assert tuple(frame[15, 15]) == (0, 0, 250)
+
+
+def test_close_twice(folder: Path):
+    src = ImageFolderSource(folder)
+    src.open()
+    src.close()
+    src.close()
+    with pytest.raises(CameraError, match="not open"):
+        src.read()

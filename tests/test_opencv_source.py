@@ -1,0 +1,213 @@
+"""OpenCVSource: newest-frame grabber for live sources, sequential video files."""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from aoc.errors import CameraError, ConfigError
+from aoc.sources.opencv_source import OpenCVSource, is_stream_url
+
+WAIT_S = 5.0  # upper bound for event waits; tests normally finish in milliseconds
+
+
+class FakeCapture:
+    """A webcam whose frames the test hands over one by one.
+
+    ``read()`` polls its queue briefly and reports a failed grab when nothing came (as a
+    real webcam read times out), so the grabber thread notices a stop promptly.
+    """
+
+    def __init__(self, target: object, opened: bool = True) -> None:
+        self.target = target
+        self.opened = opened
+        self.frames: queue.Queue = queue.Queue()
+        self.cond = threading.Condition()
+        self.calls = 0
+        self.served = 0
+        self.call_at_last_serve = 0
+        self.props: dict[int, float] = {}
+        self.released = False
+
+    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+        return self.opened
+
+    def set(self, prop: int, value: float) -> bool:
+        self.props[prop] = value
+        return True
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        with self.cond:
+            self.calls += 1
+            self.cond.notify_all()
+        try:
+            item = self.frames.get(timeout=0.01)
+        except queue.Empty:
+            return False, None
+        with self.cond:
+            self.served += 1
+            self.call_at_last_serve = self.calls
+            self.cond.notify_all()
+        return item
+
+    def release(self) -> None:
+        self.released = True
+
+    # test helpers
+    def push(self, bgr: np.ndarray) -> None:
+        self.frames.put((True, bgr))
+
+    def wait_stored(self, n: int) -> None:
+        """Wait until ``n`` frames were served AND the grabber came back for more."""
+        with self.cond:
+            assert self.cond.wait_for(
+                lambda: self.served >= n and self.calls > self.call_at_last_serve, WAIT_S
+            )
+
+
+def fake_cv2(opened: bool = True) -> SimpleNamespace:
+    captures: list[FakeCapture] = []
+
+    def video_capture(target: object) -> FakeCapture:
+        cap = FakeCapture(target, opened)
+        captures.append(cap)
+        return cap
+
+    def resize(img: np.ndarray, dsize: tuple[int, int], interpolation: int = 0) -> np.ndarray:
+        ys = np.arange(dsize[1]) * img.shape[0] // dsize[1]
+        xs = np.arange(dsize[0]) * img.shape[1] // dsize[0]
+        return img[ys][:, xs]
+
+    return SimpleNamespace(
+        VideoCapture=video_capture, captures=captures, CAP_PROP_BUFFERSIZE=38,
+        CAP_PROP_POS_FRAMES=1, COLOR_BGR2RGB=4, COLOR_GRAY2RGB=8, INTER_AREA=3,
+        cvtColor=lambda img, code: img[..., ::-1].copy() if code == 4 else np.dstack([img] * 3),
+        resize=resize,
+    )
+
+
+def bgr(value: int) -> np.ndarray:
+    frame = np.zeros((6, 8, 3), np.uint8)
+    frame[..., 0] = value  # blue channel carries the frame number
+    return frame
+
+
+def test_webcam_read_returns_only_the_newest_frame():
+    cv2 = fake_cv2()
+    with OpenCVSource(0, cv2_module=cv2, timeout_s=WAIT_S) as src:
+        cap = cv2.captures[0]
+        assert cap.props[cv2.CAP_PROP_BUFFERSIZE] == 1
+        for n in (1, 2, 3):
+            cap.push(bgr(n))
+        cap.wait_stored(3)
+        frame = src.read()
+        assert frame[0, 0, 2] == 3 and frame[0, 0, 0] == 0  # newest, converted to RGB
+        assert frame.flags.c_contiguous and frame.dtype == np.uint8
+        assert src.frames_dropped == 2 and src.frames_grabbed == 3
+        # No new frame: read() waits for the NEXT one instead of repeating frame 3.
+        src.timeout_s = 0.05
+        with pytest.raises(CameraError, match=r"webcam:0 delivered no frame in 0.05 s"):
+            src.read()
+        src.timeout_s = WAIT_S
+        cap.push(bgr(4))
+        assert src.read()[0, 0, 2] == 4
+    assert cap.released and src.is_live
+
+
+def test_read_waits_for_the_first_frame_from_another_thread():
+    cv2 = fake_cv2()
+    with OpenCVSource(0, cv2_module=cv2, size=(4, 3), timeout_s=WAIT_S) as src:
+        cap = cv2.captures[0]
+        result: list[np.ndarray] = []
+        reader = threading.Thread(target=lambda: result.append(src.read()))
+        reader.start()
+        cap.push(bgr(7))
+        reader.join(WAIT_S)
+        assert result and result[0].shape == (3, 4, 3) and result[0][0, 0, 2] == 7
+
+
+def test_lost_webcam_raises_camera_error():
+    cv2 = fake_cv2()
+    with OpenCVSource(0, cv2_module=cv2, timeout_s=WAIT_S, max_grab_failures=3) as src:
+        with pytest.raises(CameraError, match="stopped delivering frames"):
+            src.read()  # nothing pushed: three failed grabs
+
+
+def test_webcam_that_does_not_open():
+    with pytest.raises(CameraError, match=r"no webcam at index 2.*/dev/video"):
+        OpenCVSource(2, cv2_module=fake_cv2(opened=False)).open()
+
+
+def test_missing_cv2_says_how_to_install(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    with pytest.raises(CameraError, match="pip install opencv-python-headless"):
+        OpenCVSource(0).open()
+
+
+def test_names_kinds_and_bad_targets():
+    assert OpenCVSource("rtsp://cam.local/stream").is_live
+    assert OpenCVSource("rtsp://cam.local/stream").name.startswith("stream:")
+    assert not OpenCVSource("clip.avi").is_live
+    assert is_stream_url("HTTP://x") and not is_stream_url("/tmp/x.mp4")
+    for bad in ("", True, 1.5):
+        with pytest.raises(ConfigError):
+            OpenCVSource(bad)  # type: ignore[arg-type]
+
+
+def test_close_twice_is_safe():
+    cv2 = fake_cv2()
+    src = OpenCVSource(0, cv2_module=cv2)
+    src.open()
+    src.close()
+    src.close()
+    with pytest.raises(CameraError, match="not open"):
+        src.read()
+
+
+# -- real OpenCV with a generated video file --------------------------------------------
+
+COLOURS_RGB = [(220, 30, 30), (30, 220, 30), (30, 30, 220)]
+
+
+@pytest.fixture
+def video(tmp_path: Path) -> Path:
+    cv2 = pytest.importorskip("cv2")
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    assert writer.isOpened()
+    for rgb in COLOURS_RGB:
+        frame = np.zeros((48, 64, 3), np.uint8)
+        frame[:] = rgb[::-1]  # OpenCV writes BGR
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_video_file_reads_sequentially_in_rgb(video: Path):
+    with OpenCVSource(str(video), loop=False) as src:
+        frames = [src.read() for _ in COLOURS_RGB]
+        with pytest.raises(CameraError, match="has ended"):
+            src.read()
+    for frame, rgb in zip(frames, COLOURS_RGB, strict=True):
+        assert frame.shape == (48, 64, 3)
+        assert np.abs(frame[24, 32].astype(int) - rgb).max() <= 12  # MJPG is lossy
+    assert not src.is_live
+
+
+def test_video_file_loops_and_resizes(video: Path):
+    with OpenCVSource(str(video), loop=True, size=(32, 16)) as src:
+        frames = [src.read() for _ in range(5)]
+    assert all(f.shape == (16, 32, 3) and f.flags.c_contiguous for f in frames)
+    assert np.abs(frames[3][8, 16].astype(int) - COLOURS_RGB[0]).max() <= 12
+
+
+def test_missing_video_file_names_it(tmp_path: Path):
+    pytest.importorskip("cv2")
+    missing = tmp_path / "nope.avi"
+    with pytest.raises(CameraError, match="nope.avi could not be opened"):
+        OpenCVSource(str(missing)).open()

@@ -1,0 +1,231 @@
+"""Picamera2Source against a fake written from the picamera2 manual."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from aoc.errors import CameraError, ConfigError
+from aoc.sources.picamera2_source import (
+    Picamera2Source,
+    bgr_to_rgb,
+    lores_rgb_capable,
+    read_pi_model,
+    yuv420_to_rgb,
+)
+from fakes.picamera2_fake import QUADRANTS, make_picamera2, rgb_to_i420, scene_rgb
+
+PI4 = "Raspberry Pi 4 Model B Rev 1.5"
+PI5 = "Raspberry Pi 5 Model B Rev 1.0"
+
+
+def quadrant_colours(frame: np.ndarray) -> list[tuple[int, ...]]:
+    """Colour at the centre of each quadrant (away from the chroma-subsampled edges)."""
+    h, w, _ = frame.shape
+    points = [(h // 4, w // 4), (h // 4, 3 * w // 4), (3 * h // 4, w // 4),
+              (3 * h // 4, 3 * w // 4)]
+    return [tuple(int(c) for c in frame[y, x]) for y, x in points]
+
+
+def assert_close(got: list[tuple[int, ...]], want: tuple[tuple[int, int, int], ...], tol: int = 3):
+    for g, w in zip(got, want, strict=True):
+        assert max(abs(a - b) for a, b in zip(g, w, strict=True)) <= tol, (got, want)
+
+
+# -- pure conversions ------------------------------------------------------------------
+
+
+def test_yuv420_full_range_known_colours_hand_computed():
+    # JFIF (full-range BT.601) textbook values: red Y=76 U=85 V=255, green 150/44/21,
+    # blue 29/255/107, white 255/128/128, black 0/128/128.
+    colours = {(255, 0, 0): (76, 85, 255), (0, 255, 0): (150, 44, 21),
+               (0, 0, 255): (29, 255, 107), (255, 255, 255): (255, 128, 128),
+               (0, 0, 0): (0, 128, 128)}
+    for rgb, (y, u, v) in colours.items():
+        width, height, stride = 4, 2, 64
+        array = np.zeros((3, stride), np.uint8)  # (h * 3 / 2, stride)
+        flat = array.reshape(-1)
+        array[:2, :width] = y
+        flat[2 * stride : 2 * stride + 2] = u  # U plane: 1 row of stride/2, 2 used
+        flat[2 * stride + 32 : 2 * stride + 34] = v
+        out = yuv420_to_rgb(array, width, height)
+        assert out.shape == (2, 4, 3) and out.dtype == np.uint8 and out.flags.c_contiguous
+        assert np.abs(out.astype(int) - rgb).max() <= 3, (rgb, out[0, 0])
+
+
+def test_yuv420_limited_range_matches_opencv_i420():
+    cv2 = pytest.importorskip("cv2")
+    rgb = scene_rgb(64, 48)
+    i420 = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)  # (72, 64), stride == width
+    ours = yuv420_to_rgb(i420, 64, 48, full_range=False)
+    theirs = cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420)
+    assert np.abs(ours.astype(int) - theirs.astype(int)).max() <= 3
+
+
+def test_yuv420_handles_stride_padding_and_roundtrips_fake_scene():
+    rgb = scene_rgb(224, 224)
+    i420 = rgb_to_i420(rgb)  # stride padded to 256, junk in the padding
+    assert i420.shape == (336, 256)
+    out = yuv420_to_rgb(i420, 224, 224)
+    assert_close(quadrant_colours(out), QUADRANTS)
+
+
+def test_yuv420_rejects_mismatched_shape():
+    with pytest.raises(CameraError, match="does not match"):
+        yuv420_to_rgb(np.zeros((10, 64), np.uint8), 64, 48)
+
+
+def test_bgr_to_rgb_swaps_channels():
+    bgr = np.zeros((2, 2, 3), np.uint8)
+    bgr[..., 0] = 255  # blue first in memory
+    out = bgr_to_rgb(bgr)
+    assert out.flags.c_contiguous and tuple(out[0, 0]) == (0, 0, 255)
+
+
+def test_pi_model_detection(tmp_path: Path):
+    model = tmp_path / "model"
+    model.write_bytes(PI5.encode() + b"\x00")
+    assert read_pi_model(model) == PI5
+    assert read_pi_model(tmp_path / "missing") is None
+    assert lores_rgb_capable(PI5)
+    assert lores_rgb_capable("Raspberry Pi Compute Module 5 Rev 1.0")
+    assert not lores_rgb_capable(PI4)
+    assert not lores_rgb_capable(None)
+
+
+# -- the source against the fake -------------------------------------------------------
+
+
+def test_pi4_configures_yuv420_lores_and_converts():
+    fake = make_picamera2(platform="vc4")
+    src = Picamera2Source(size=(224, 224), pi_model=PI4, picamera2_factory=fake)
+    with src:
+        frame = src.read()
+    cam = fake.instances[0]
+    create = next(args for name, args in cam.calls if name == "create_preview_configuration")
+    assert create["main"] == {"size": (640, 480), "format": "RGB888"}
+    assert create["lores"] == {"size": (224, 224), "format": "YUV420"}
+    assert ("capture_array", "lores") in cam.calls
+    assert frame.shape == (224, 224, 3) and frame.dtype == np.uint8 and frame.flags.c_contiguous
+    assert_close(quadrant_colours(frame), QUADRANTS)
+    assert cam.closed and [n for n, _ in cam.calls][-2:] == ["stop", "close"]
+
+
+def test_pi5_uses_rgb_lores_and_swaps_bgr():
+    fake = make_picamera2(platform="pisp")
+    with Picamera2Source(size=(160, 120), pi_model=PI5, picamera2_factory=fake) as src:
+        frame = src.read()
+    create = next(a for n, a in fake.instances[0].calls if n == "create_preview_configuration")
+    assert create["lores"] == {"size": (160, 120), "format": "RGB888"}
+    assert quadrant_colours(frame) == list(QUADRANTS)  # exact: no YUV round trip
+
+
+def test_no_size_reads_main_stream_in_rgb_order():
+    fake = make_picamera2()
+    with Picamera2Source(size=None, pi_model=PI5, picamera2_factory=fake) as src:
+        frame = src.read()
+    cam = fake.instances[0]
+    assert ("capture_array", "main") in cam.calls
+    assert frame.shape == (480, 640, 3)
+    assert quadrant_colours(frame) == list(QUADRANTS)
+
+
+def test_model_is_read_at_open_through_the_injected_reader():
+    calls = []
+
+    def reader() -> str:
+        calls.append(1)
+        return PI4
+
+    fake = make_picamera2(platform="vc4")
+    src = Picamera2Source(size=(224, 224), pi_model_reader=reader, picamera2_factory=fake)
+    assert calls == []  # the constructor reads nothing
+    with src:
+        assert src.stream_format == "YUV420" and src.board == PI4
+    assert calls == [1]
+
+
+def test_odd_size_on_pi4_is_evened_then_cropped():
+    fake = make_picamera2(platform="vc4")
+    with Picamera2Source(size=(225, 223), pi_model=PI4, picamera2_factory=fake) as src:
+        frame = src.read()
+    create = next(a for n, a in fake.instances[0].calls if n == "create_preview_configuration")
+    assert create["lores"]["size"] == (226, 224)
+    assert frame.shape == (223, 225, 3) and frame.flags.c_contiguous
+
+
+def test_size_larger_than_main_grows_main():
+    fake = make_picamera2()
+    with Picamera2Source(size=(800, 600), main_size=(640, 480), pi_model=PI5,
+                         picamera2_factory=fake) as src:
+        assert src.main_size == (800, 600)
+        assert src.read().shape == (600, 800, 3)
+
+
+@pytest.mark.parametrize(("mode", "period"), [("50hz", 10000), ("60hz", 8333)])
+def test_anti_flicker_sets_manual_flicker_controls(mode: str, period: int):
+    fake = make_picamera2()
+    with Picamera2Source(anti_flicker=mode, pi_model=PI5, picamera2_factory=fake):
+        cam = fake.instances[0]
+        assert cam.controls["AeFlickerMode"] == 1
+        assert cam.controls["AeFlickerPeriod"] == period
+
+
+def test_anti_flicker_unsupported_is_logged_not_fatal(caplog: pytest.LogCaptureFixture):
+    fake = make_picamera2(flicker_controls=False)
+    with Picamera2Source(anti_flicker="50hz", pi_model=PI5, picamera2_factory=fake) as src:
+        src.read()
+        assert "AeFlickerMode" not in fake.instances[0].controls
+    assert "anti-flicker" in caplog.text
+
+
+def test_no_anti_flicker_by_default():
+    fake = make_picamera2()
+    with Picamera2Source(pi_model=PI5, picamera2_factory=fake):
+        assert "AeFlickerMode" not in fake.instances[0].controls
+
+
+def test_bad_anti_flicker_value_is_config_error():
+    with pytest.raises(ConfigError, match="anti_flicker"):
+        Picamera2Source(anti_flicker="100hz")
+
+
+def test_missing_camera_names_it_and_the_fix():
+    fake = make_picamera2(cameras=[])
+    with pytest.raises(CameraError, match=r"camera 0 not found.*ribbon cable.*--list-cameras"):
+        Picamera2Source(pi_model=PI5, picamera2_factory=fake).open()
+    fake = make_picamera2()
+    with pytest.raises(CameraError, match="camera 1 not found"):
+        Picamera2Source(1, pi_model=PI5, picamera2_factory=fake).open()
+
+
+def test_missing_picamera2_says_how_to_install(monkeypatch: pytest.MonkeyPatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "picamera2", None)  # makes the import fail
+    with pytest.raises(CameraError, match=r"apt install python3-picamera2.*system-site-packages"):
+        Picamera2Source().open()
+
+
+def test_capture_failure_becomes_camera_error_and_close_twice_is_safe():
+    fake = make_picamera2(fail_capture_after=1)
+    src = Picamera2Source(pi_model=PI5, picamera2_factory=fake)
+    src.open()
+    src.read()
+    with pytest.raises(CameraError, match="camera 0 stopped delivering frames"):
+        src.read()
+    src.close()
+    src.close()
+    assert fake.instances[0].closed
+    with pytest.raises(CameraError, match="not open"):
+        src.read()
+
+
+def test_open_twice_is_a_no_op():
+    fake = make_picamera2()
+    src = Picamera2Source(pi_model=PI5, picamera2_factory=fake)
+    src.open()
+    src.open()
+    assert len(fake.instances) == 1
+    src.close()

@@ -1,0 +1,67 @@
+"""The frame-source contract helpers in aoc.sources.base."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from aoc.errors import CameraError, ConfigError
+from aoc.sources import DemoSource, FrameSource, ImageFolderSource, OpenCVSource, Picamera2Source
+from aoc.sources.base import as_frame, check_resize_mode, check_size, fit_image, frozen
+from PIL import Image
+
+
+def test_sources_satisfy_protocol():
+    for source in (DemoSource(), ImageFolderSource("x"), OpenCVSource(0), Picamera2Source()):
+        assert isinstance(source, FrameSource)
+        assert isinstance(source.name, str) and isinstance(source.is_live, bool)
+
+
+def test_check_size():
+    assert check_size(None) is None
+    assert check_size([224, 160]) == (224, 160)
+    for bad in ((0, 10), (1.5, 2), (1, 2, 3), "224", (True, 2)):
+        with pytest.raises(ConfigError, match="width, height"):
+            check_size(bad)
+
+
+def test_check_resize_mode():
+    assert check_resize_mode("crop") == "crop"
+    with pytest.raises(ConfigError, match="stretch"):
+        check_resize_mode("zoom")
+
+
+def _two_tone(width: int, height: int) -> Image.Image:
+    a = np.zeros((height, width, 3), np.uint8)
+    a[:, : width // 2] = (255, 0, 0)
+    a[:, width // 2 :] = (0, 0, 255)
+    return Image.fromarray(a)
+
+
+def test_fit_image_stretch_crop_pad():
+    image = _two_tone(200, 100)  # 2:1 -> 50x50
+    stretch = fit_image(image, (50, 50), "stretch")
+    assert stretch.shape == (50, 50, 3) and stretch.dtype == np.uint8
+    assert stretch.flags.c_contiguous
+    assert tuple(stretch[25, 2]) == (255, 0, 0) and tuple(stretch[25, 47]) == (0, 0, 255)
+    crop = fit_image(image, (50, 50), "crop")
+    assert crop.shape == (50, 50, 3)
+    assert tuple(crop[25, 2]) == (255, 0, 0)  # centre crop keeps both halves
+    pad = fit_image(image, (50, 50), "pad")
+    assert tuple(pad[2, 25]) == (0, 0, 0)  # letterbox bars above and below
+    assert tuple(pad[25, 2]) == (255, 0, 0)
+
+
+def test_fit_image_without_size_converts_mode():
+    gray = Image.new("L", (8, 4), 128)
+    out = fit_image(gray, None)
+    assert out.shape == (4, 8, 3) and (out == 128).all()
+
+
+def test_as_frame_and_frozen():
+    frame = as_frame(np.zeros((4, 4, 3), np.uint8)[:, ::-1], device="test")
+    assert frame.flags.c_contiguous
+    with pytest.raises(CameraError, match="test delivered an array of shape"):
+        as_frame(np.zeros((4, 4)), device="test")
+    cached = frozen(np.zeros((2, 2, 3), np.uint8))
+    with pytest.raises(ValueError):
+        cached[0, 0, 0] = 1

@@ -1,0 +1,134 @@
+"""open_source: spec parsing and the auto choice (tests for aoc/sources/factory.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from aoc.errors import CameraError, ConfigError
+from aoc.sources import (
+    DemoSource,
+    ImageFolderSource,
+    OpenCVSource,
+    Picamera2Source,
+    open_source,
+)
+from fakes.picamera2_fake import make_picamera2
+from PIL import Image
+
+PI5 = "Raspberry Pi 5 Model B Rev 1.0"
+
+
+class OneFrameCapture:
+    def __init__(self, target: object, opened: bool) -> None:
+        self.target, self.opened = target, opened
+
+    def isOpened(self) -> bool:  # noqa: N802
+        return self.opened
+
+    def set(self, *args: object) -> bool:
+        return True
+
+    def read(self) -> tuple[bool, np.ndarray]:
+        return True, np.zeros((4, 4, 3), np.uint8)
+
+    def release(self) -> None:
+        self.opened = False
+
+
+def cv2_with_webcam(present: bool) -> SimpleNamespace:
+    return SimpleNamespace(
+        VideoCapture=lambda target: OneFrameCapture(target, present),
+        CAP_PROP_BUFFERSIZE=38, CAP_PROP_POS_FRAMES=1, COLOR_BGR2RGB=4, COLOR_GRAY2RGB=8,
+        INTER_AREA=3, cvtColor=lambda img, code: img[..., ::-1].copy(),
+        resize=lambda img, dsize, interpolation=0: np.zeros((dsize[1], dsize[0], 3), np.uint8),
+    )
+
+
+@pytest.fixture
+def no_picamera2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "picamera2", None)
+
+
+def test_auto_prefers_picamera2_when_a_camera_is_listed():
+    fake = make_picamera2()
+    source, description = open_source("auto", size=(224, 224), picamera2_factory=fake,
+                                      pi_model=PI5, cv2_module=cv2_with_webcam(True))
+    with source:
+        assert isinstance(source, Picamera2Source)
+        assert description == "picamera2 camera 0 (imx708)"
+        assert source.read().shape == (224, 224, 3)
+
+
+def test_auto_falls_back_to_webcam_then_says_why(no_picamera2: None):
+    source, description = open_source("auto", size=(8, 8), cv2_module=cv2_with_webcam(True))
+    with source:
+        assert isinstance(source, OpenCVSource) and source.target == 0
+    assert description == "webcam 0 (picamera2 not installed)"
+
+
+def test_auto_falls_back_to_demo_with_reasons(caplog: pytest.LogCaptureFixture):
+    source, description = open_source(
+        "auto", size=(64, 48), picamera2_factory=make_picamera2(cameras=[]),
+        cv2_module=cv2_with_webcam(False),
+    )
+    with source:
+        assert isinstance(source, DemoSource) and source.read().shape == (48, 64, 3)
+    assert description == (
+        "no camera found (picamera2 lists no camera 0; no webcam at index 0): "
+        "using the built-in demo source"
+    )
+    assert "using the built-in demo source" in caplog.text
+
+
+def test_auto_reports_missing_everything(no_picamera2: None, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    source, description = open_source("auto")
+    source.close()
+    assert description.startswith("no camera found (picamera2 not installed; OpenCV not installed)")
+
+
+def test_explicit_specs():
+    fake = make_picamera2(cameras=[{"Model": "imx219"}, {"Model": "imx708"}])
+    source, description = open_source("picamera2:1", picamera2_factory=fake, pi_model=PI5)
+    assert source.camera_num == 1 and description == "picamera2 camera 1 (imx708)"
+    source.close()
+    for spec in (0, "0", "webcam:0"):
+        source, description = open_source(spec, cv2_module=cv2_with_webcam(True))
+        assert isinstance(source, OpenCVSource) and source.target == 0
+        assert description == "webcam 0"
+        source.close()
+    source, description = open_source("rtsp://cam.local/live", cv2_module=cv2_with_webcam(True))
+    assert source.is_live and description == "stream rtsp://cam.local/live"
+    source.close()
+    source, description = open_source("demo", size=(32, 32))
+    assert isinstance(source, DemoSource) and description == "the built-in demo source"
+    source.close()
+
+
+def test_paths_folders_globs_and_files(tmp_path: Path):
+    Image.new("RGB", (10, 10), (1, 2, 3)).save(tmp_path / "a.png")
+    (tmp_path / "clip.avi").write_bytes(b"")
+    for spec in (str(tmp_path), str(tmp_path / "*.png"), str(tmp_path / "a.png"),
+                 f"folder:{tmp_path}"):
+        source, description = open_source(spec, size=(4, 4))
+        assert isinstance(source, ImageFolderSource), spec
+        assert description.startswith("images from")
+        assert source.read().shape == (4, 4, 3)
+        source.close()
+    with pytest.raises(CameraError, match="clip.avi could not be opened"):
+        open_source(str(tmp_path / "clip.avi"), cv2_module=cv2_with_webcam(False))
+
+
+def test_bad_specs():
+    with pytest.raises(CameraError, match="not a camera name"):
+        open_source("/no/such/thing.mp4")
+    with pytest.raises(ConfigError, match="picamera2:N"):
+        open_source("picamera2:x")
+    with pytest.raises(ConfigError, match="webcam:N"):
+        open_source("webcam:x")
+    with pytest.raises(ConfigError):
+        open_source(1.5)  # type: ignore[arg-type]
