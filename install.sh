@@ -539,4 +539,7 @@ main() {
     esac
 }
 
-main "$@"
+# Sourcing the script (tests do) defines the functions without running anything.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    main "$@"
+fi

@@ -1,0 +1,287 @@
+"""install.sh: dry runs "as a Pi" and "as a dev machine", uninstall, I2C speed, shellcheck.
+
+The installer is exercised through its own test hooks: ``AOC_INSTALL_ROOT`` puts every
+system path under a temporary root and ``AOC_MODEL_FILE`` stands in for
+``/proc/device-tree/model``. Only ``--dry-run`` is run as a whole (a real run installs apt
+packages); the config.txt editing is run for real by sourcing the script.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+INSTALL = ROOT / "install.sh"
+PI5 = "Raspberry Pi 5 Model B Rev 1.0\0"
+PI4 = "Raspberry Pi 4 Model B Rev 1.5\0"
+
+
+def tree(root: Path) -> list[tuple[str, bytes]]:
+    return sorted(
+        (str(p.relative_to(root)), p.read_bytes() if p.is_file() else b"")
+        for p in root.rglob("*")
+    )
+
+
+def run_install(
+    tmp_path: Path, *args: str, model: str | None = PI5, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    root = tmp_path / "root"
+    root.mkdir(exist_ok=True)
+    model_file = tmp_path / "model"
+    if model is None:
+        model_file.unlink(missing_ok=True)
+    else:
+        model_file.write_text(model)
+    env = {
+        **os.environ,
+        "AOC_INSTALL_ROOT": str(root),
+        "AOC_MODEL_FILE": str(model_file),
+    }
+    env.pop("AOC_TARGET", None)
+    proc = subprocess.run(
+        ["bash", str(INSTALL), *args], env=env, capture_output=True, text=True, timeout=60
+    )
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def steps(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    """The commands the installer ran or would run (lines starting with '+'), unquoted."""
+    return [line[2:].replace("\\", "") for line in proc.stdout.splitlines()
+            if line.startswith("+ ")]
+
+
+# -- as a Pi -------------------------------------------------------------------------------
+
+
+def test_pi_dry_run_changes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "root" / "boot" / "firmware").mkdir(parents=True)
+    config_txt = tmp_path / "root" / "boot" / "firmware" / "config.txt"
+    config_txt.write_text("[all]\ndtparam=audio=on\n")
+    before = tree(tmp_path / "root")
+    proc = run_install(tmp_path, "--dry-run", "--i2c-baudrate", "400000")
+    assert "DRY RUN" in proc.stdout
+    assert "Raspberry Pi 5" in proc.stdout
+    assert tree(tmp_path / "root") == before
+
+
+def test_pi_dry_run_apt_and_coral_repository(tmp_path: Path) -> None:
+    proc = run_install(tmp_path, "--dry-run")
+    out = proc.stdout
+    cmds = steps(proc)
+    apt = next(c for c in cmds if "apt-get install" in c and "picamera2" in c)
+    for pkg in ("python3-picamera2", "python3-venv", "i2c-tools"):
+        assert pkg in apt
+    # The key is downloaded to a file, dearmored and kept in /etc/apt/keyrings.
+    keyring = f"{tmp_path}/root/etc/apt/keyrings/coral-edgetpu.gpg"
+    assert any(c.startswith("curl ") and " -o " in c for c in cmds)
+    assert any(c.startswith("gpg ") and "--dearmor" in c for c in cmds)
+    assert any(c.startswith("install ") and c.endswith(keyring) for c in cmds)
+    assert "deb [signed-by=/etc/apt/keyrings/coral-edgetpu.gpg] " in out
+    assert "coral-edgetpu-stable main" in out
+    assert any(c.endswith("apt-get install -y libedgetpu1-std") for c in cmds)
+    assert "libedgetpu1-max" not in out
+    assert "pycoral" not in out  # optional, off by default
+    assert "apt-key" not in " ".join(c for c in cmds if not c.startswith("curl "))
+
+
+def test_pi_max_frequency_warns_about_heat(tmp_path: Path) -> None:
+    proc = run_install(tmp_path, "--dry-run", "--max-frequency")
+    assert any(c.endswith("apt-get install -y libedgetpu1-max") for c in steps(proc))
+    assert "HOT" in proc.stderr
+
+
+def test_pi_pycoral_only_from_corals_apt_repository(tmp_path: Path) -> None:
+    proc = run_install(tmp_path, "--dry-run", "--with-pycoral")
+    cmds = steps(proc)
+    assert any("apt-get install -y python3-pycoral" in c for c in cmds)
+    pip_args = [arg for c in cmds if c.split()[0].endswith("pip") for arg in c.split()[1:]]
+    assert pip_args and not any(arg.startswith("pycoral") for arg in pip_args)
+
+
+def test_pi_i2c_user_udev_venv_model_service(tmp_path: Path) -> None:
+    proc = run_install(tmp_path, "--dry-run")
+    cmds = steps(proc)
+    root = f"{tmp_path}/root"
+    assert "raspi-config nonint do_i2c 0" in cmds
+    assert any(c.startswith("useradd --system") and c.endswith(" aoc") for c in cmds)
+    usermod = next(c for c in cmds if c.startswith("usermod -a -G"))
+    assert usermod.endswith(" aoc")
+    # udev rules for both USB IDs and PCIe are installed
+    rules = ROOT / "systemd" / "99-anime-or-cartoon-edgetpu.rules"
+    assert any(c.endswith(f"{root}/etc/udev/rules.d/99-anime-or-cartoon-edgetpu.rules")
+               for c in cmds)
+    assert "1a6e:089a" in proc.stdout and "18d1:9302" in proc.stdout
+    assert f"python3 -m venv --system-site-packages {root}/opt/anime-or-cartoon/venv" in cmds
+    pip = next(c for c in cmds if c.endswith("[device]"))
+    assert "-e" not in pip.split()  # a copy: the service cannot read /home
+    assert any(c.endswith(f"{root}/etc/systemd/system/anime-or-cartoon.service") for c in cmds)
+    assert "systemctl enable anime-or-cartoon.service" in cmds
+    assert any(c.endswith(f"{root}/etc/polkit-1/rules.d/50-anime-or-cartoon.rules") for c in cmds)
+    text = rules.read_text()
+    assert 'ATTR{idVendor}=="1a6e", ATTR{idProduct}=="089a"' in text
+    assert 'ATTR{idVendor}=="18d1", ATTR{idProduct}=="9302"' in text
+    assert 'SUBSYSTEM=="apex"' in text
+
+
+def test_pi_model_bundle_goes_to_usr_share(tmp_path: Path) -> None:
+    proc = run_install(tmp_path, "--dry-run")
+    assert f"{tmp_path}/root/usr/share/anime-or-cartoon/models/default" in proc.stdout
+
+
+def test_pi_config_installed_only_when_absent(tmp_path: Path) -> None:
+    dest = f"{tmp_path}/root/etc/anime-or-cartoon/config.toml"
+    proc = run_install(tmp_path, "--dry-run")
+    assert "no config yet" in proc.stdout
+    if (ROOT / "device" / "aoc" / "config.example.toml").is_file():
+        assert any(c.endswith(dest) for c in steps(proc))
+
+    config = Path(dest)
+    config.parent.mkdir(parents=True)
+    config.write_text("[display]\nkind = 'null'\n")
+    proc = run_install(tmp_path, "--dry-run")
+    assert "keeping your existing" in proc.stdout
+    assert not any(c.endswith(dest) for c in steps(proc))
+    assert config.read_text() == "[display]\nkind = 'null'\n"
+
+
+def test_pi_detected_from_pi4_model_and_target_override(tmp_path: Path) -> None:
+    assert "installing the appliance" in run_install(tmp_path, "--dry-run", model=PI4).stdout
+    proc = run_install(tmp_path, "--dry-run", "--target", "pi", model=None)
+    assert "installing the appliance" in proc.stdout
+
+
+def test_pi_uninstall_keeps_config_unless_purged(tmp_path: Path) -> None:
+    proc = run_install(tmp_path, "--dry-run", "--uninstall")
+    cmds = steps(proc)
+    root = f"{tmp_path}/root"
+    assert "systemctl disable --now anime-or-cartoon.service" in cmds
+    assert "systemctl daemon-reload" in cmds
+    assert "kept:" in proc.stdout
+    assert not any(c.startswith("userdel") for c in cmds)
+
+    for path in ("etc/systemd/system/anime-or-cartoon.service", "opt/anime-or-cartoon/venv/x",
+                 "etc/anime-or-cartoon/config.toml"):
+        (tmp_path / "root" / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "root" / path).write_text("x")
+    cmds = steps(run_install(tmp_path, "--dry-run", "--uninstall"))
+    assert f"rm -rf -- {root}/etc/systemd/system/anime-or-cartoon.service" in cmds
+    assert f"rm -rf -- {root}/opt/anime-or-cartoon" in cmds
+    assert f"rm -rf -- {root}/etc/anime-or-cartoon" not in cmds
+
+    cmds = steps(run_install(tmp_path, "--dry-run", "--uninstall", "--purge"))
+    assert f"rm -rf -- {root}/etc/anime-or-cartoon" in cmds
+    assert (tmp_path / "root" / "etc/anime-or-cartoon/config.toml").exists()  # dry run
+
+
+# -- as a development machine --------------------------------------------------------------
+
+
+def test_dev_dry_run_sets_up_the_development_venv(tmp_path: Path) -> None:
+    proc = run_install(tmp_path, "--dry-run", model=None)
+    cmds = steps(proc)
+    assert "DEVELOPMENT" in proc.stdout
+    assert ".venv/bin/pip install -e .[dev]" in cmds
+    assert not any("apt-get" in c or "systemctl" in c for c in cmds)
+    assert "aoc run --duration 20" in proc.stdout
+
+
+def test_dev_on_a_non_pi_board_and_with_train(tmp_path: Path) -> None:
+    proc = run_install(tmp_path, "--dry-run", "--with-train", model="Pine64 RockPro64\0")
+    assert "DEVELOPMENT" in proc.stdout
+    assert any("dev,train" in c for c in steps(proc))
+    proc = run_install(tmp_path, "--dry-run", "--target", "dev")
+    assert "DEVELOPMENT" in proc.stdout
+
+
+def test_bad_options_are_refused(tmp_path: Path) -> None:
+    for args, word in ((["--target", "mac"], "--target"), (["--i2c-baudrate", "fast"], "Hz"),
+                       (["--i2c-baudrate", "5"], "outside"), (["--bogus"], "unknown option"),
+                       (["--purge"], "--uninstall")):
+        proc = run_install(tmp_path, "--dry-run", *args, check=False)
+        assert proc.returncode != 0
+        assert word in proc.stderr
+
+
+# -- config.txt: I2C bus speed, idempotently ------------------------------------------------
+
+
+def set_baudrate(config_txt: Path, hz: str, *, dry_run: bool = False) -> str:
+    script = f'source "$1"; DRY_RUN={int(dry_run)}; set_i2c_baudrate "$2" "$3"'
+    proc = subprocess.run(
+        ["bash", "-c", script, "bash", str(INSTALL), str(config_txt), hz],
+        capture_output=True, text=True, timeout=30, check=True,
+    )
+    return proc.stdout
+
+
+def test_i2c_baudrate_appended_replaced_and_idempotent(tmp_path: Path) -> None:
+    config_txt = tmp_path / "config.txt"
+    config_txt.write_text("dtparam=audio=on\n[all]\ndtparam=i2c_arm=on\n")
+    set_baudrate(config_txt, "400000")
+    once = config_txt.read_text()
+    assert once.endswith("dtparam=i2c_arm=on\ndtparam=i2c_arm_baudrate=400000\n")
+    assert "already has" in set_baudrate(config_txt, "400000")
+    assert config_txt.read_text() == once
+
+    config_txt.write_text("dtparam=i2c_arm_baudrate=100000\nx=1\ndtparam=i2c_arm_baudrate=5\n")
+    set_baudrate(config_txt, "400000")
+    assert config_txt.read_text() == "dtparam=i2c_arm_baudrate=400000\nx=1\n"
+
+
+def test_i2c_baudrate_after_a_conditional_section_opens_all(tmp_path: Path) -> None:
+    config_txt = tmp_path / "config.txt"
+    config_txt.write_text("[all]\narm_64bit=1\n[cm5]\ndtoverlay=dwc2\n")
+    set_baudrate(config_txt, "400000")
+    assert config_txt.read_text().endswith("[cm5]\ndtoverlay=dwc2\n\n[all]\n"
+                                           "dtparam=i2c_arm_baudrate=400000\n")
+    before = config_txt.read_text()
+    assert "replace" in set_baudrate(config_txt, "1000000", dry_run=True)
+    assert config_txt.read_text() == before
+
+
+# -- what the script must never do ----------------------------------------------------------
+
+
+def _code_lines() -> list[str]:
+    return [
+        line for line in INSTALL.read_text().splitlines() if not line.lstrip().startswith("#")
+    ]
+
+
+def test_never_pipes_a_download_into_a_shell() -> None:
+    pipe_to_shell = re.compile(r"\|\s*(sudo\s+)?(env\s+\S+\s+)?(/usr)?(/bin/)?(ba|da|z)?sh\b")
+    offenders = [line for line in _code_lines() if pipe_to_shell.search(line)]
+    assert offenders == []
+    assert not any(re.search(r"(curl|wget)[^|]*\|", line) for line in _code_lines())
+
+
+def test_never_uses_apt_key() -> None:
+    # The key's URL is called apt-key.gpg; the apt-key *command* must never run.
+    offenders = [
+        line for line in _code_lines()
+        if re.search(r"(^|[\s;&|(])apt-key(\s|$)", line)
+    ]
+    assert offenders == []
+
+
+def test_never_installs_pycoral_from_pypi() -> None:
+    assert not any("pip" in line and "pycoral" in line for line in _code_lines())
+
+
+def test_shellcheck_clean() -> None:
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    proc = subprocess.run(
+        [shellcheck, "--severity=style", str(INSTALL)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout
