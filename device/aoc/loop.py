@@ -1,0 +1,381 @@
+"""The capture loop: newest frame -> classify -> smooth -> display, with per-stage timings.
+
+:func:`run_loop` always asks the source for its newest frame (never a queue), times each
+stage into a preallocated ring buffer (memory stays bounded over months of running) and
+calls :class:`LoopHook` objects (systemd notify, benchmarks, tests) at start, after each
+classified frame, on every iteration and at stop. While the camera is down
+(``source.read()`` returns ``None``) the last reading stays on screen with the fault
+message, and hooks keep ticking so the watchdog is fed as long as the loop is alive.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+
+from aoc.errors import CameraError, InferenceError
+from aoc.smoothing import Smoother
+
+log = logging.getLogger(__name__)
+
+STAGES: tuple[str, ...] = ("capture", "preprocess", "invoke", "postprocess", "display")
+_CAPTURE, _PRE, _INVOKE, _POST, _DISPLAY = range(len(STAGES))
+
+
+class StageSummary(NamedTuple):
+    """One stage's timing over the ring buffer, in milliseconds."""
+
+    median_ms: float
+    p95_ms: float
+    mean_ms: float
+
+
+class StageTimings:
+    """Ring buffer of per-frame stage durations (seconds), preallocated.
+
+    Only the last ``capacity`` frames are kept, so memory does not grow with uptime.
+    """
+
+    def __init__(self, stages: Sequence[str] = STAGES, *, capacity: int = 2048) -> None:
+        if capacity < 1:
+            raise ValueError("StageTimings capacity must be at least 1")
+        self.stages = tuple(stages)
+        self._buf = np.zeros((capacity, len(self.stages)), dtype=np.float64)
+        self._row = 0
+        self.count = 0
+
+    @property
+    def capacity(self) -> int:
+        """How many frames the buffer holds."""
+        return self._buf.shape[0]
+
+    def put(self, stage: int, seconds: float) -> None:
+        """Record ``seconds`` for stage number ``stage`` of the current frame."""
+        self._buf[self._row, stage] = seconds
+
+    def commit(self) -> None:
+        """The current frame is complete: move to the next row (overwriting the oldest)."""
+        self._row = (self._row + 1) % self._buf.shape[0]
+        if self.count < self._buf.shape[0]:
+            self.count += 1
+
+    def discard(self) -> None:
+        """Forget the partial current frame (e.g. inference failed mid-way)."""
+        self._buf[self._row].fill(0.0)
+
+    def samples(self) -> np.ndarray:
+        """The recorded rows (a copy), oldest order not guaranteed."""
+        return self._buf[: self.count].copy() if self.count < self.capacity else self._buf.copy()
+
+    def summary(self) -> dict[str, StageSummary]:
+        """Median / p95 / mean per stage in milliseconds (zeros before the first frame)."""
+        if self.count == 0:
+            return {s: StageSummary(0.0, 0.0, 0.0) for s in self.stages}
+        data = self._buf[: self.count] * 1000.0
+        med = np.median(data, axis=0)
+        p95 = np.percentile(data, 95, axis=0)
+        mean = data.mean(axis=0)
+        return {
+            s: StageSummary(float(med[i]), float(p95[i]), float(mean[i]))
+            for i, s in enumerate(self.stages)
+        }
+
+
+@dataclass(frozen=True)
+class LoopInfo:
+    """What the loop runs with, handed to :meth:`LoopHook.on_start`."""
+
+    backend: str
+    reason: str
+    labels: tuple[str, ...]
+    source: str
+    input_size: tuple[int, int]
+
+
+@dataclass
+class LoopStats:
+    """Live loop statistics, updated in place (hooks read them; ``stages`` on demand).
+
+    ``fps`` is the recent classification rate while running and frames / seconds at the
+    end. ``faults`` counts episodes: ``camera`` (camera went down), ``inference`` (a
+    frame failed to classify), ``hook`` (a hook raised).
+    """
+
+    backend: str = ""
+    reason: str = ""
+    frames: int = 0
+    iterations: int = 0
+    seconds: float = 0.0
+    fps: float = 0.0
+    verdict: str = "uncertain"
+    anime: float = 0.0
+    cartoon: float = 0.0
+    first_result_s: float | None = None
+    source_fault: str | None = None
+    classifier_fault: str | None = None
+    display_fault: str | None = None
+    faults: dict[str, int] = field(
+        default_factory=lambda: {"camera": 0, "inference": 0, "hook": 0}
+    )
+    timings: StageTimings = field(default_factory=StageTimings, repr=False)
+    stages: dict[str, StageSummary] = field(default_factory=dict)
+
+    def summarize(self) -> dict[str, StageSummary]:
+        """Refresh and return :attr:`stages` from the ring buffer."""
+        self.stages = self.timings.summary()
+        return self.stages
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        stages = self.stages or self.summarize()
+        return {
+            "frames": self.frames,
+            "seconds": round(self.seconds, 4),
+            "fps": round(self.fps, 2),
+            "backend": self.backend,
+            "reason": self.reason,
+            "verdict": self.verdict,
+            "first_result_s": self.first_result_s,
+            "faults": dict(self.faults),
+            "stages_ms": {
+                s: {"median": round(v.median_ms, 4), "p95": round(v.p95_ms, 4)}
+                for s, v in stages.items()
+            },
+        }
+
+
+class LoopHook(Protocol):
+    """Something that follows the loop (sd_notify, stats recorders, tests).
+
+    ``on_result(stats, first)`` runs after each classified frame (``first`` is True once,
+    the moment to say READY); ``on_tick`` on every iteration, including while the camera
+    is down or the reading is frozen. A hook that raises is logged and counted, never
+    allowed to stop the loop.
+    """
+
+    def on_start(self, info: LoopInfo) -> None: ...
+
+    def on_result(self, stats: LoopStats, first: bool) -> None: ...
+
+    def on_tick(self, stats: LoopStats) -> None: ...
+
+    def on_stop(self, stats: LoopStats) -> None: ...
+
+
+class LoopControls:
+    """Freeze and view state the buttons change (from gpiozero's threads) and the loop reads.
+
+    Plain attribute writes are atomic under the GIL, so no lock is needed.
+    """
+
+    def __init__(self, *, views: int = 3) -> None:
+        if views < 1:
+            raise ValueError("LoopControls needs at least one view")
+        self.views = views
+        self.frozen = False
+        self.view = 0
+
+    def toggle_freeze(self) -> None:
+        """Freeze the reading, or unfreeze it."""
+        self.frozen = not self.frozen
+        log.info("reading %s", "frozen" if self.frozen else "live")
+
+    def next_view(self) -> None:
+        """Show the next screen layout."""
+        self.view = (self.view + 1) % self.views
+
+
+def _make_state(**fields: Any) -> Any:
+    from aoc.display.state import DisplayState  # display imports only numpy/Pillow
+
+    return DisplayState(**fields)
+
+
+class _Hooks:
+    """Calls every hook, logging (once per hook and method) and counting failures."""
+
+    def __init__(self, hooks: Sequence[LoopHook], stats: LoopStats) -> None:
+        self._hooks = tuple(hooks)
+        self._stats = stats
+        self._failed: set[tuple[int, str]] = set()
+
+    def call(self, method: str, *args: Any) -> None:
+        for i, hook in enumerate(self._hooks):
+            fn = getattr(hook, method, None)
+            if fn is None:
+                continue
+            try:
+                fn(*args)
+            except Exception:  # a hook must never stop the appliance
+                self._stats.faults["hook"] += 1
+                if (i, method) not in self._failed:
+                    self._failed.add((i, method))
+                    log.exception("loop hook %r failed in %s; continuing", hook, method)
+
+
+def run_loop(
+    source: Any,
+    classifier: Any,
+    smoother: Smoother,
+    display: Any,
+    *,
+    max_frames: int | None = None,
+    duration_s: float | None = None,
+    stop: threading.Event | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+    hooks: Sequence[LoopHook] = (),
+    health: Callable[[], str | None] | None = None,
+    controls: LoopControls | None = None,
+    idle_wait_s: float = 0.05,
+    fps_tau_s: float = 1.0,
+    timings_capacity: int = 2048,
+    state_factory: Callable[..., Any] = _make_state,
+) -> LoopStats:
+    """Run until ``stop`` is set, ``max_frames`` frames are classified or ``duration_s`` passes.
+
+    ``source.read()`` returns the newest RGB frame or ``None`` (camera down; a raised
+    :class:`CameraError` is treated the same). ``display`` has ``submit(state)`` (a
+    :class:`~aoc.display.threaded.ThreadedDisplay`) or ``show(state)``. ``health`` returns
+    an extra fault line (e.g. the display's) or ``None``. Returns the final stats.
+    """
+    stop = stop if stop is not None else threading.Event()
+    controls = controls if controls is not None else LoopControls()
+    submit = getattr(display, "submit", None) or display.show
+    stats = LoopStats(
+        backend=classifier.backend, reason=getattr(classifier, "reason", ""),
+        timings=StageTimings(capacity=timings_capacity),
+    )
+    timings = stats.timings
+    hooks_ = _Hooks(hooks, stats)
+    animation_model = smoother.index.is_animation_model
+    info = LoopInfo(
+        backend=classifier.backend, reason=stats.reason, labels=tuple(classifier.labels),
+        source=str(getattr(source, "name", type(source).__name__)),
+        input_size=tuple(getattr(classifier, "input_size", (0, 0))),  # type: ignore[arg-type]
+    )
+    hooks_.call("on_start", info)
+    state = state_factory(anime=0.0, cartoon=0.0, verdict="uncertain",
+                          backend=_backend(stats.backend), message="starting")
+    camera_down = False
+    interval = 0.0  # smoothed seconds between classified frames
+    last_frame_t: float | None = None
+    t0 = clock()
+    try:
+        while not stop.is_set():
+            now = clock()
+            stats.seconds = now - t0
+            stats.iterations += 1
+            if duration_s is not None and stats.seconds >= duration_s:
+                break
+            if max_frames is not None and stats.frames >= max_frames:
+                break
+            extra = health() if health is not None else None
+            stats.display_fault = getattr(display, "fault", None)
+            if controls.frozen:
+                state = _update(state, frozen=True, view=controls.view, message=extra)
+                submit(state)
+                hooks_.call("on_tick", stats)
+                stop.wait(idle_wait_s)
+                continue
+
+            t_a = clock()
+            error: str | None = None
+            try:
+                frame = source.read()
+            except CameraError as exc:
+                frame, error = None, str(exc)
+            t_b = clock()
+            if frame is None:
+                fault = error or getattr(source, "fault", None) or "camera: no frame - retrying"
+                if not camera_down:
+                    camera_down = True
+                    stats.faults["camera"] += 1
+                    log.warning("no frame from the source: %s", fault)
+                stats.source_fault = fault
+                state = _update(state, frozen=False, view=controls.view, message=fault)
+                submit(state)
+                hooks_.call("on_tick", stats)
+                stop.wait(idle_wait_s)
+                continue
+            if camera_down:
+                camera_down = False
+                stats.source_fault = None
+                log.info("frames are back")
+
+            try:
+                classifier.preprocess(frame)
+                t_c = clock()
+                classifier.invoke()
+                t_d = clock()
+                scores = classifier.postprocess()
+            except InferenceError as exc:
+                timings.discard()
+                stats.faults["inference"] += 1
+                stats.classifier_fault = str(exc)
+                log.warning("frame not classified: %s", exc)
+                state = _update(state, frozen=False, view=controls.view, message=str(exc))
+                submit(state)
+                hooks_.call("on_tick", stats)
+                stop.wait(idle_wait_s)
+                continue
+            smoothed, verdict = smoother.update(scores, t_b)
+            t_e = clock()
+
+            if last_frame_t is not None:
+                dt = t_b - last_frame_t
+                alpha = 1.0 - math.exp(-dt / fps_tau_s) if interval else 1.0
+                interval += alpha * (dt - interval)
+            last_frame_t = t_b
+            stats.fps = 1.0 / interval if interval > 0 else 0.0
+            stats.backend = classifier.backend
+            stats.classifier_fault = getattr(classifier, "fault", None)
+            message = extra or stats.classifier_fault
+            if message is None and not animation_model:
+                message = f"{verdict.label} {verdict.confidence:.0%}"
+            state = state_factory(
+                anime=smoothed.anime, cartoon=smoothed.cartoon, verdict=verdict.state,
+                backend=_backend(stats.backend), fps=stats.fps, frozen=False,
+                view=controls.view, message=message,
+            )
+            submit(state)
+            t_f = clock()
+
+            timings.put(_CAPTURE, t_b - t_a)
+            timings.put(_PRE, t_c - t_b)
+            timings.put(_INVOKE, t_d - t_c)
+            timings.put(_POST, t_e - t_d)
+            timings.put(_DISPLAY, t_f - t_e)
+            timings.commit()
+            stats.frames += 1
+            stats.verdict = verdict.state
+            stats.anime, stats.cartoon = smoothed.anime, smoothed.cartoon
+            stats.seconds = t_f - t0
+            first = stats.first_result_s is None
+            if first:
+                stats.first_result_s = stats.seconds
+            hooks_.call("on_result", stats, first)
+            hooks_.call("on_tick", stats)
+    finally:
+        stats.seconds = clock() - t0
+        stats.fps = stats.frames / stats.seconds if stats.seconds > 0 else 0.0
+        stats.summarize()
+        hooks_.call("on_stop", stats)
+    return stats
+
+
+def _backend(name: str) -> str:
+    return name if name in ("edgetpu", "cpu") else ""
+
+
+def _update(state: Any, *, frozen: bool, view: int, message: str | None) -> Any:
+    """``state`` with these fields, reusing the same object when nothing changed."""
+    if (state.frozen, state.view, state.message) == (frozen, view, message):
+        return state
+    return state.replace(frozen=frozen, view=view, message=message)

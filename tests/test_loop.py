@@ -1,0 +1,252 @@
+"""Tests for aoc.loop with a real CPU classifier on the tiny test model."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from aoc.bundle import load_bundle
+from aoc.classifier import open_classifier
+from aoc.errors import CameraError, InferenceError
+from aoc.loop import LoopControls, LoopStats, StageTimings, run_loop
+from aoc.smoothing import Smoother
+
+MODELS = Path(__file__).parent / "data" / "models"
+RED = np.zeros((48, 64, 3), np.uint8)
+RED[..., 0] = 255  # the tiny model calls red "anime"
+BLUE = np.zeros((48, 64, 3), np.uint8)
+BLUE[..., 2] = 255  # ... and blue "neither"
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    with open_classifier(load_bundle(MODELS / "uint8"), prefer="cpu") as c:
+        yield c
+
+
+class ListSource:
+    """Returns the scripted frames (None = camera down, an exception is raised), then RED."""
+
+    name = "scripted"
+
+    def __init__(self, script=()):
+        self.script = list(script)
+        self.fault = None
+        self.reads = 0
+
+    def read(self):
+        self.reads += 1
+        if self.script:
+            item = self.script.pop(0)
+            if isinstance(item, Exception):
+                raise item
+            self.fault = None if item is not None else "camera lost - retrying"
+            return item
+        self.fault = None
+        return RED
+
+
+class RecordingDisplay:
+    def __init__(self):
+        self.states = []
+
+    def submit(self, state):
+        self.states.append(state)
+
+
+class Recorder:
+    """A LoopHook that records calls and can stop the loop after ``stop_after`` ticks."""
+
+    def __init__(self, stop=None, stop_after=None):
+        self.calls = []
+        self.stop, self.stop_after = stop, stop_after
+        self.ticks = 0
+
+    def on_start(self, info):
+        self.calls.append(("start", info))
+
+    def on_result(self, stats, first):
+        self.calls.append(("result", first, stats.frames))
+
+    def on_tick(self, stats):
+        self.ticks += 1
+        if self.stop_after is not None and self.ticks >= self.stop_after:
+            self.stop.set()
+
+    def on_stop(self, stats):
+        self.calls.append(("stop", stats.frames))
+
+
+def make_smoother(classifier, tau_s=0.0):
+    return Smoother(classifier.labels, tau_s=tau_s)
+
+
+def test_classifies_max_frames_and_reports(classifier):
+    display, hook = RecordingDisplay(), Recorder()
+    stats = run_loop(ListSource([BLUE]), classifier, make_smoother(classifier), display,
+                     max_frames=5, hooks=[hook])
+    assert isinstance(stats, LoopStats)
+    assert stats.frames == 5 and stats.backend == "cpu"
+    assert stats.verdict == "anime" and stats.anime > 0.5
+    assert display.states[0].verdict == "neither"  # the first frame was blue
+    assert display.states[-1].verdict == "anime"
+    assert display.states[-1].backend == "cpu"
+    kinds = [c[0] for c in hook.calls]
+    assert kinds[0] == "start" and kinds[-1] == "stop" and kinds.count("result") == 5
+    firsts = [c[1] for c in hook.calls if c[0] == "result"]
+    assert firsts == [True, False, False, False, False]
+    assert hook.calls[0][1].labels == ("anime", "cartoon", "neither")
+    assert set(stats.stages) == {"capture", "preprocess", "invoke", "postprocess", "display"}
+    assert stats.stages["invoke"].median_ms > 0
+    assert stats.first_result_s is not None and stats.fps > 0
+    d = stats.to_dict()
+    invoke = d["stages_ms"]["invoke"]
+    assert d["frames"] == 5 and invoke["p95"] >= invoke["median"]
+
+
+def test_camera_down_keeps_last_state_with_fault_and_ticks(classifier):
+    script = [RED, None, None, CameraError("webcam 0 unplugged; plug it back in"), None, RED]
+    display, hook = RecordingDisplay(), Recorder()
+    source = ListSource(script)
+    stats = run_loop(source, classifier, make_smoother(classifier), display, max_frames=3,
+                     hooks=[hook], idle_wait_s=0.0)
+    assert stats.frames == 3
+    assert stats.faults["camera"] == 1  # one episode, not one per read
+    down = [s for s in display.states if s.message]
+    assert down and all(s.verdict == "anime" for s in down)  # last reading kept
+    assert any("unplugged" in s.message for s in down)
+    assert any("camera lost" in s.message for s in down)
+    assert display.states[-1].message is None
+    assert hook.ticks >= 3 + 4  # ticks continue while no frame arrives
+    assert stats.source_fault is None
+
+
+def test_stop_event_ends_loop_while_camera_down(classifier):
+    stop = threading.Event()
+    hook = Recorder(stop=stop, stop_after=10)
+    source = ListSource([None] * 1000)
+    stats = run_loop(source, classifier, make_smoother(classifier), RecordingDisplay(),
+                     stop=stop, hooks=[hook], idle_wait_s=0.0)
+    assert stats.frames == 0 and hook.ticks == 10
+    assert hook.calls[-1] == ("stop", 0)
+    assert stats.source_fault == "camera lost - retrying"
+
+
+def test_duration_with_injected_clock(classifier):
+    ticks = iter(np.arange(0.0, 100.0, 0.25))
+    stats = run_loop(ListSource(), classifier, make_smoother(classifier), RecordingDisplay(),
+                     duration_s=10.0, clock=lambda: float(next(ticks)))
+    # 7 clock reads per classified frame + 1 per iteration check: 0.25 s * 8 = 2 s a frame
+    assert 4 <= stats.frames <= 6
+    assert stats.seconds >= 10.0
+
+
+def test_freeze_stops_updates_and_marks_frozen(classifier):
+    stop = threading.Event()
+    controls = LoopControls(views=3)
+    display = RecordingDisplay()
+
+    class FreezeAfterFirst(Recorder):
+        def on_result(self, stats, first):
+            super().on_result(stats, first)
+            controls.toggle_freeze()
+            controls.next_view()
+
+    hook = FreezeAfterFirst(stop=stop, stop_after=6)
+    source = ListSource()
+    stats = run_loop(source, classifier, make_smoother(classifier), display, stop=stop,
+                     hooks=[hook], controls=controls, idle_wait_s=0.0)
+    assert stats.frames == 1 and source.reads == 1
+    assert display.states[-1].frozen and display.states[-1].view == 1
+    assert display.states[-1].verdict == "anime"
+
+
+def test_view_cycles_modulo():
+    controls = LoopControls(views=2)
+    controls.next_view()
+    controls.next_view()
+    assert controls.view == 0
+    with pytest.raises(ValueError):
+        LoopControls(views=0)
+
+
+def test_inference_error_is_counted_and_loop_continues(classifier):
+    class Flaky:
+        backend, reason, labels, input_size = "cpu", "test", classifier.labels, (32, 32)
+
+        def __init__(self):
+            self.n = 0
+
+        def preprocess(self, frame):
+            classifier.preprocess(frame)
+
+        def invoke(self):
+            self.n += 1
+            if self.n == 2:
+                raise InferenceError("model.tflite: invoke failed; check the model")
+            classifier.invoke()
+
+        def postprocess(self):
+            return classifier.postprocess()
+
+    display = RecordingDisplay()
+    stats = run_loop(ListSource(), Flaky(), make_smoother(classifier), display,
+                     max_frames=3, idle_wait_s=0.0)
+    assert stats.frames == 3 and stats.faults["inference"] == 1
+    assert any(s.message and "invoke failed" in s.message for s in display.states)
+    assert stats.timings.count == 3
+
+
+def test_failing_hook_never_stops_the_loop(classifier, caplog):
+    class Broken:
+        def on_result(self, stats, first):
+            raise RuntimeError("boom")
+
+    stats = run_loop(ListSource(), classifier, make_smoother(classifier), RecordingDisplay(),
+                     max_frames=4, hooks=[Broken()])
+    assert stats.frames == 4 and stats.faults["hook"] == 4
+    assert len([r for r in caplog.records if r.name == "aoc.loop"]) == 1  # logged once
+
+
+def test_health_message_and_show_only_display(classifier):
+    class ShowOnly:
+        def __init__(self):
+            self.shown = []
+
+        def show(self, state):
+            self.shown.append(state)
+
+    display = ShowOnly()
+    run_loop(ListSource(), classifier, make_smoother(classifier), display, max_frames=2,
+             health=lambda: "display lost")
+    assert [s.message for s in display.shown] == ["display lost", "display lost"]
+
+
+def test_bare_model_shows_top1_label(classifier):
+    smoother = Smoother(("red thing", "green thing", "blue thing"), tau_s=0.0)
+    display = RecordingDisplay()
+    run_loop(ListSource(), classifier, smoother, display, max_frames=1)
+    assert display.states[-1].message.startswith("red thing")
+    assert display.states[-1].verdict == "neither"
+
+
+def test_ring_buffer_is_bounded(classifier):
+    stats = run_loop(ListSource(), classifier, make_smoother(classifier), RecordingDisplay(),
+                     max_frames=10, timings_capacity=4)
+    assert stats.frames == 10
+    assert stats.timings.count == 4 and stats.timings.samples().shape == (4, 5)
+
+
+def test_stage_timings_summary():
+    t = StageTimings(("a", "b"), capacity=100)
+    assert t.summary()["a"].median_ms == 0.0
+    for i in range(1, 101):
+        t.put(0, i / 1000)
+        t.put(1, 0.002)
+        t.commit()
+    s = t.summary()
+    assert s["a"].median_ms == pytest.approx(50.5)
+    assert s["a"].p95_ms == pytest.approx(95.05)
+    assert s["b"].median_ms == pytest.approx(2.0)
