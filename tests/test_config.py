@@ -75,6 +75,8 @@ def test_load_file_with_overrides(tmp_path):
         ({"screen": {}}, "screen", ["unknown section", "display"]),
         ({"model": {"model": "x.tflite"}}, "model.labels", ["labels"]),
         ({"smoothing": {"both_min": 0.7}}, "smoothing.both_min", ["enter"]),
+        ({"controls": {"led_pin": 17}}, "controls.led_pin", ["controls.freeze_pin"]),
+        ({"display": {"blank_after_s": 10.0}}, "display.blank_after_s", ["dim_after_s"]),
     ],
 )
 def test_bad_values_name_the_key_value_and_allowed(data, key, words):

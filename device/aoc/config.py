@@ -43,8 +43,8 @@ class CameraConfig:
     source: str = "auto"
     width: int = _opt(640, lo=32, hi=4096)
     height: int = _opt(480, lo=32, hi=4096)
-    fps: float = _opt(30.0, lo=1.0, hi=240.0)
     demo_when_missing: bool = True
+    demo_period_s: float = _opt(4.0, lo=0.1, hi=3600.0)
     backoff: tuple[float, ...] = _opt((0.5, 1.0, 2.0, 5.0, 10.0, 30.0), lo=0.0, hi=3600.0)
 
 
@@ -99,6 +99,13 @@ class DisplayConfig:
     contrast: int = _opt(0xCF, lo=0, hi=255)
     dim_contrast: int = _opt(0x10, lo=0, hi=255)
     max_fps: float = _opt(10.0, lo=0.5, hi=60.0)
+    retry_interval_s: float = _opt(5.0, lo=0.1, hi=3600.0)
+    path: str = "aoc-display.png"
+    shift_every_s: float = _opt(60.0, lo=0.0, hi=86400.0)
+    max_shift: int = _opt(2, lo=0, hi=8)
+    dim_after_s: float = _opt(300.0, lo=0.0, hi=86400.0)
+    blank_after_s: float = _opt(1800.0, lo=0.0, hi=86400.0)
+    change_threshold: float = _opt(0.03, lo=0.0, hi=1.0)
 
 
 @dataclass(frozen=True)
@@ -108,20 +115,18 @@ class ControlsConfig:
     enabled: bool = True
     freeze_pin: int = _opt(17, lo=-1, hi=27)
     view_pin: int = _opt(27, lo=-1, hi=27)
-    shutdown_pin: int = _opt(22, lo=-1, hi=27)
-    led_pin: int = _opt(-1, lo=-1, hi=27)
-    shutdown_hold_s: float = _opt(3.0, lo=0.5, hi=30.0)
+    power_pin: int = _opt(26, lo=-1, hi=27)
+    led_pin: int = _opt(22, lo=-1, hi=27)
+    hold_time_s: float = _opt(3.0, lo=0.5, hi=30.0)
 
 
 @dataclass(frozen=True)
 class ServiceConfig:
-    """Long-running behaviour: OLED burn-in protection (``[service]``)."""
+    """Running as a service (``[service]``)."""
 
-    dim_after_s: float = _opt(300.0, lo=0.0, hi=86400.0)
-    blank_after_s: float = _opt(0.0, lo=0.0, hi=86400.0)
-    pixel_shift_s: float = _opt(60.0, lo=0.0, hi=86400.0)
-    pixel_shift_px: int = _opt(2, lo=0, hi=8)
     shutdown_command: str = "systemctl poweroff"
+    ready_grace_s: float = _opt(30.0, lo=0.0, hi=3600.0)
+    status_interval_s: float = _opt(5.0, lo=0.5, hi=3600.0)
 
 
 @dataclass(frozen=True)
@@ -258,6 +263,24 @@ def _check_consistency(config: Config) -> None:
             "model + labels, not both",
             key="model.model",
         )
+    d = config.display
+    if d.dim_after_s and d.blank_after_s and d.blank_after_s < d.dim_after_s:
+        raise ConfigError(
+            f"display.blank_after_s = {d.blank_after_s} is shorter than display.dim_after_s = "
+            f"{d.dim_after_s}; blank after dimming, or set one of them to 0 (never)",
+            key="display.blank_after_s",
+        )
+    pins = [(k, getattr(config.controls, k)) for k in
+            ("freeze_pin", "view_pin", "power_pin", "led_pin")]
+    used = [(k, p) for k, p in pins if p >= 0]
+    for i, (key, pin) in enumerate(used):
+        for other, pin2 in used[:i]:
+            if pin == pin2:
+                raise ConfigError(
+                    f"controls.{key} = {pin} is already used by controls.{other}; give each "
+                    "button and the LED its own GPIO pin (-1 = not fitted)",
+                    key=f"controls.{key}",
+                )
     s = config.smoothing
     if s.both_min > s.enter:
         raise ConfigError(
