@@ -56,6 +56,9 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alpha", type=float, default=0.35, help="MobileNetV2 width")
     p.add_argument("--views", type=int, default=4, help="augmented views per training image")
     p.add_argument("--screen-strength", type=float, default=1.0)
+    p.add_argument("--source-power", type=float, default=0.5,
+                   help="within a class, a source's weight grows as count**POWER "
+                   "(1 = by size, 0 = every source equal)")
     p.add_argument("--head-epochs", type=int, default=d.head_epochs)
     p.add_argument("--finetune-epochs", type=int, default=d.finetune_epochs)
     p.add_argument("--finetune-layers", type=int, default=d.finetune_layers)
@@ -84,6 +87,7 @@ def _config(a: argparse.Namespace) -> BuildConfig:
                        val_fraction=a.val_fraction, class_test_fraction=a.class_test_fraction,
                        seed=a.seed, side=a.size, alpha=a.alpha, views=a.views,
                        screen_strength=a.screen_strength, calibration=a.calibration,
+                       source_power=a.source_power,
                        workers=a.workers, max_images=a.max_images, fit=fit)
 
 

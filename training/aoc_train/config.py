@@ -32,6 +32,7 @@ class BuildConfig:
     side: int = 224
     alpha: float = 0.35
     dropout: float = 0.2
+    source_power: float = 0.5  # per-source weight ~ count**power within a class
     views: int = 4
     screen_strength: float = 1.0
     calibration: int = 300

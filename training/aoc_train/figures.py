@@ -80,7 +80,7 @@ def synthetic_picture(rng: np.random.Generator, side: int = 224) -> np.ndarray:
     d = ImageDraw.Draw(img)
     d.rectangle([0, side * 0.65, side, side], fill=ground)
     cx, cy, r = side * rng.uniform(0.35, 0.65), side * 0.45, side * rng.uniform(0.18, 0.26)
-    d.ellipse([side * 0.75, 10, side * 0.95, side * 0.2], fill=(255, 220, 90))
+    d.ellipse([side * 0.75, side * 0.04, side * 0.95, side * 0.2], fill=(255, 220, 90))
     d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=(250, 214, 180), outline=(40, 30, 30), width=3)
     for ex in (cx - r * 0.4, cx + r * 0.4):
         d.ellipse([ex - r * 0.18, cy - r * 0.25, ex + r * 0.18, cy + r * 0.2], fill=(255, 255, 255),
@@ -94,7 +94,7 @@ def synthetic_picture(rng: np.random.Generator, side: int = 224) -> np.ndarray:
     return np.asarray(img)
 
 
-def augmentation_grid_png(path: Path, *, side: int = 160, rows: int = 3, cols: int = 6,
+def augmentation_grid_png(path: Path, *, side: int = 128, rows: int = 3, cols: int = 6,
                           seed: int = 0, screen_strength: float = 1.0) -> Path:
     """Each row: one synthetic picture, then augmented training views of it."""
     rng = np.random.default_rng(seed)

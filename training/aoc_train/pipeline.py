@@ -196,7 +196,7 @@ class Pipeline:
 
         c = self.config
         key = self.data_key() + c.key("side", "alpha", "dropout", "weights", "views",
-                                      "screen_strength", "fit")
+                                      "screen_strength", "source_power", "fit")
         out = self.work / "model.weights.h5"
         return self.run("fit", key, [out], lambda: run_fit(self, out))
 
@@ -285,7 +285,7 @@ class Pipeline:
     def class_weights(self, name: str) -> np.ndarray:
         """Balanced per-sample weights of one split."""
         return balanced_weights(self.dataset.records, self.split.indices(name),
-                                self.dataset.classes)
+                                self.dataset.classes, source_power=self.config.source_power)
 
 
 def _subsample(ds: Dataset, n: int, seed: int) -> Dataset:

@@ -31,6 +31,10 @@ def score_tables(ev: Mapping[str, Any], classes: Sequence[str],
     return f"{overall}\n\n{per_source}"
 
 
+def _stage_minutes(facts: Mapping[str, Any]) -> float:
+    return sum(r["seconds"] for r in facts.get("stages", [])) / 60
+
+
 def _skipped_list(skipped: Sequence[Mapping[str, str]]) -> str:
     return "".join(f"\n- `{s['file']}`: {s['reason']}" for s in skipped[:50])
 
@@ -51,8 +55,11 @@ def report_md(facts: Mapping[str, Any]) -> str:
 
 Built {facts['created']} with `{facts['command']}`
 (git {facts.get('git_commit', '?')}, TensorFlow {facts.get('tensorflow', '?')}).
-Build wall time: **{facts.get('wall_seconds', 0) / 60:.1f} min** on this machine
-({facts.get('cpu', '?')}).
+Build wall time of this run: **{facts.get('wall_seconds', 0) / 60:.1f} min** on this machine
+({facts.get('cpu', '?')}); sum of the stage times recorded in the work folder (including
+stages reused from an earlier run): {_stage_minutes(facts):.1f} min.
+The float model is not shipped; it is written to
+`{facts['config']['work_dir']}/export/model_float.tflite`.
 
 ## Headline
 
@@ -108,8 +115,8 @@ softmax, trained on cached backbone features of {cfg['views']} fixed augmented v
 image; then the last {cfg['fit']['finetune_layers']} backbone layers (BatchNorm frozen)
 fine-tuned for up to {cfg['fit']['finetune_epochs']} epochs, cycling through the same views.
 Loss: cross-entropy with label smoothing {cfg['fit']['label_smoothing']}; per-sample weights
-give each class equal weight and each source a weight growing with the square root of its
-size; early stopping on val loss. Seed {cfg['seed']}.
+give each class equal weight and, within a class, each source a weight proportional to
+(its image count) ** {cfg['source_power']}; early stopping on val loss. Seed {cfg['seed']}.
 
 Augmentation (grid below is made from synthetic drawings, not from the training data):
 random resized crop (30-100 % of the area), random downscale to 28-168 px and back (half

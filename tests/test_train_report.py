@@ -1,0 +1,78 @@
+"""aoc_train.report and aoc_train.figures: report texts carry the figures; PNGs are written
+from synthetic pictures only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from aoc_train import figures
+from aoc_train.report import model_card_md, report_md
+from PIL import Image
+
+CLASSES = ["anime", "cartoon", "neither"]
+
+
+def _scores(acc: float) -> dict:
+    return {"accuracy": acc, "per_class": dict.fromkeys(CLASSES, acc),
+            "per_source": {"s_anime": acc, "s_cartoon": acc}, "confusion": [[3, 0, 0],
+                                                                           [0, 3, 0], [0, 1, 2]],
+            "count": 9}
+
+
+def _facts() -> dict:
+    ev = {"float": _scores(0.95), "int8": _scores(0.94), "int8_screen": _scores(0.91),
+          "float_screen": _scores(0.9), "int8_invoke_ms": 1.25, "runtime": "litert",
+          "agreement_int8_float": 0.99, "robustness_drop": 0.03, "int8_vs_float": -0.01}
+    cfg = {"data_dir": "/data", "class_test_fraction": 0.2, "val_fraction": 0.1, "seed": 1,
+           "alpha": 0.35, "side": 224, "weights": "w.h5", "dropout": 0.2, "views": 4,
+           "source_power": 0.5, "calibration": 300, "work_dir": ".cache/x",
+           "fit": {"finetune_layers": 56, "finetune_epochs": 6, "label_smoothing": 0.1}}
+    split = {"holdout_sources": ["s_cartoon"], "duplicates": [
+        {"kept": "a", "dropped": "b", "kind": "near", "distance": 3}]}
+    return {"name": "toy", "created": "now", "command": "aoc-train build d --out m",
+            "evaluation": ev, "split": split, "config": cfg, "classes": CLASSES,
+            "fit": {"val_acc": 0.97}, "export": {"input_scale": 1.0, "input_zero_point": 0,
+                                                  "int8_kb": 600.0},
+            "stages": [{"stage": "fit", "skipped": False, "seconds": 120.0}],
+            "skipped": [{"file": "anime/bad.jpg", "reason": "truncated"}], "num_images": 20,
+            "source_split": {"s_anime": {"label": "anime", "train": 5, "val": 1, "test": 2},
+                             "s_cartoon": {"label": "cartoon", "train": 0, "val": 0,
+                                           "test": 9}},
+            "source_labels": {"s_anime": "anime", "s_cartoon": "cartoon"},
+            "wall_seconds": 600.0, "edgetpu_text": "not compiled"}
+
+
+def test_report_md_states_split_figures_and_skips() -> None:
+    text = report_md(_facts())
+    for needle in ("94.0 %", "91.0 %", "95.0 %", "1.25 ms", "-1.00 points", "`s_cartoon`",
+                   "anime/bad.jpg", "10.0 min", "| s_cartoon | cartoon | 0 | 0 | 9 |",
+                   "report/confusion.png", "report/augmentation.png", "1 near"):
+        assert needle in text, needle
+
+
+def test_model_card_names_sources_and_limits() -> None:
+    text = model_card_md(_facts())
+    assert "| s_cartoon | cartoon | 9 |" in text
+    assert "Intended use" in text and "Limits" in text and "94.0 %" in text
+
+
+def test_figures_write_pngs(tmp_path: Path) -> None:
+    conf = figures.confusion_png({"int8": [[3, 0, 0], [0, 3, 0], [0, 1, 2]]}, CLASSES,
+                                 tmp_path / "c.png")
+    hist = {"head": {"loss": [1.0, 0.5], "val_loss": [1.1, 0.6], "accuracy": [0.5, 0.8],
+                     "val_accuracy": [0.4, 0.7]}, "finetune": {}}
+    curves = figures.curves_png(hist, tmp_path / "h.png")
+    grid = figures.augmentation_grid_png(tmp_path / "g.png", side=32, rows=2, cols=3, seed=1)
+    for p in (conf, curves):
+        with Image.open(p) as img:
+            assert img.format == "PNG" and img.size[0] > 100
+    with Image.open(grid) as img:
+        assert img.size == (96, 64)
+
+
+def test_synthetic_picture_is_deterministic() -> None:
+    a = figures.synthetic_picture(np.random.default_rng(3), 64)
+    b = figures.synthetic_picture(np.random.default_rng(3), 64)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (64, 64, 3) and a.std() > 10

@@ -1,0 +1,127 @@
+"""aoc_train.split: deterministic source-aware splits, cross-split duplicates, weights."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from aoc_train.data import Dataset, difference_hash, scan_dataset
+from aoc_train.errors import DataError
+from aoc_train.split import balanced_weights, find_cross_duplicates, make_split
+from PIL import Image
+
+
+def _picture(seed: int, size: int = 48) -> Image.Image:
+    """A distinct smooth picture per seed (smooth so that rescaled copies stay similar)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, size=(6, 6, 3), dtype=np.uint8)
+    return Image.fromarray(small).resize((size, size), Image.Resampling.BICUBIC)
+
+
+def _make_tree(root: Path, per_source: int = 6) -> Path:
+    sources = {"a": ["a1", "a2"], "b": ["b1", "b2"], "c": ["c1"]}
+    rows = []
+    seed = 0
+    for label, srcs in sources.items():
+        (root / label).mkdir(parents=True)
+        for src in srcs:
+            for i in range(per_source):
+                seed += 1
+                name = f"{label}/{src}_{i}.jpg"
+                _picture(seed).save(root / name, quality=95)
+                rows.append({"file": name, "label": label, "source": src})
+    with (root / "manifest.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["file", "label", "source"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return root
+
+
+@pytest.fixture()
+def tree(tmp_path: Path) -> Path:
+    return _make_tree(tmp_path / "data")
+
+
+def test_split_is_deterministic_and_order_independent(tree: Path) -> None:
+    ds = scan_dataset(tree)
+    a = make_split(ds, holdout_sources=["a2", "b2"], val_fraction=0.2, seed=7)
+    b = make_split(ds, holdout_sources=["a2", "b2"], val_fraction=0.2, seed=7)
+    assert a == b
+    reversed_ds = Dataset(ds.root, ds.classes, tuple(reversed(ds.records)), ds.skipped)
+    c = make_split(reversed_ds, holdout_sources=["a2", "b2"], val_fraction=0.2, seed=7)
+    files = lambda d, s, n: sorted(d.records[i].file for i in s.indices(n))  # noqa: E731
+    for name in ("train", "val", "test"):
+        assert files(ds, a, name) == files(reversed_ds, c, name)
+    test_sources = {ds.records[i].source for i in a.test}
+    assert {"a2", "b2"} <= test_sources
+    # class c has no held-out source: part of its only source is held out instead
+    assert any(ds.records[i].source == "c1" for i in a.test)
+    assert not {ds.records[i].source for i in a.train} & {"a2", "b2"}
+    other = make_split(ds, holdout_sources=["a2", "b2"], val_fraction=0.2, seed=8)
+    assert other.val != a.val or other.test != a.test
+
+
+def test_split_refuses_unknown_or_emptying_holdouts(tree: Path) -> None:
+    ds = scan_dataset(tree)
+    with pytest.raises(DataError, match="not in the data"):
+        make_split(ds, holdout_sources=["zzz"])
+    with pytest.raises(DataError, match="no images of"):
+        make_split(ds, holdout_sources=["a1", "a2"])
+
+
+def test_cross_split_duplicates_detected_and_dropped(tree: Path) -> None:
+    # an exact copy and a resized re-encode of a training picture inside held-out source a2
+    src = tree / "a" / "a1_0.jpg"
+    (tree / "a" / "a2_copy.jpg").write_bytes(src.read_bytes())
+    with Image.open(src) as img:
+        img.resize((40, 40)).save(tree / "a" / "a2_resized.jpg", quality=70)
+    rows = list(csv.DictReader((tree / "manifest.csv").open()))
+    rows += [{"file": "a/a2_copy.jpg", "label": "a", "source": "a2"},
+             {"file": "a/a2_resized.jpg", "label": "a", "source": "a2"}]
+    with (tree / "manifest.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["file", "label", "source"])
+        writer.writeheader()
+        writer.writerows(rows)
+    ds = scan_dataset(tree)
+    sp = make_split(ds, holdout_sources=["a2"], val_fraction=0.0, seed=1)
+    dups = {d.dropped: d for d in sp.duplicates}
+    assert dups["a/a2_copy.jpg"].kind == "exact"
+    assert dups["a/a2_resized.jpg"].kind == "near"
+    assert dups["a/a2_copy.jpg"].kept == "a/a1_0.jpg"
+    test_files = {ds.records[i].file for i in sp.test}
+    assert "a/a2_copy.jpg" not in test_files and "a/a2_resized.jpg" not in test_files
+    # distinct pictures are not flagged
+    assert len(sp.duplicates) == 2
+
+
+def test_near_duplicate_threshold_separates_distinct_pictures() -> None:
+    h1 = difference_hash(_picture(1))
+    h2 = difference_hash(_picture(2))
+    same = difference_hash(_picture(1).resize((30, 30)))
+    bits = lambda a, b: bin(int(a, 16) ^ int(b, 16)).count("1")  # noqa: E731
+    assert bits(h1, same) <= 12 < bits(h1, h2)
+
+
+def test_find_cross_duplicates_handles_empty_sides(tree: Path) -> None:
+    ds = scan_dataset(tree)
+    assert find_cross_duplicates(ds.records, [], [0, 1]) == []
+    assert find_cross_duplicates(ds.records, [0, 1], []) == []
+
+
+def test_balanced_weights_equalise_classes_and_damp_big_sources(tree: Path) -> None:
+    ds = scan_dataset(tree)
+    # make source a1 four times as big as a2 by relabelling records
+    recs = [replace(r, source="a1") if r.source == "a2" and r.file.endswith(("_0.jpg", "_1.jpg",
+                                                                             "_2.jpg")) else r
+            for r in ds.records]
+    idx = list(range(len(recs)))
+    w = balanced_weights(recs, idx, ds.classes)
+    assert w.mean() == pytest.approx(1.0)
+    per_class = {c: w[[i for i in idx if recs[i].label == c]].sum() for c in ds.classes}
+    assert max(per_class.values()) == pytest.approx(min(per_class.values()), rel=1e-5)
+    a1 = w[[i for i in idx if recs[i].source == "a1"]].sum()
+    a2 = w[[i for i in idx if recs[i].source == "a2"]].sum()
+    assert a2 < a1 < 3 * a2  # bigger source counts more, but less than proportionally
