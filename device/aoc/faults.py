@@ -124,6 +124,12 @@ class FaultySource:
         """Close the inner source; safe twice."""
         self.inner.close()
 
+    def __getattr__(self, name: str) -> Any:
+        # Anything not faked is the inner object's (fault, pid, frame_key, ...).
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
     def __enter__(self) -> FaultySource:
         self.open()
         return self
@@ -178,10 +184,9 @@ class FaultyClassifier:
             if self.kind == "kill":
                 os.kill(self.inner.pid, signal.SIGKILL)
             else:
-                raise InferenceError(
-                    f"injected fault: {self.backend} inference failed (USB transfer error); "
-                    "check the Edge TPU cable"
-                )
+                hint = ("USB transfer error; check the Edge TPU cable" if self.backend == "edgetpu"
+                        else "the interpreter failed; check the model bundle")
+                raise InferenceError(f"injected fault: {self.backend} inference failed ({hint})")
         self.inner.invoke()
 
     def postprocess(self) -> np.ndarray:
@@ -197,6 +202,12 @@ class FaultyClassifier:
     def close(self) -> None:
         """Close the inner classifier; safe twice."""
         self.inner.close()
+
+    def __getattr__(self, name: str) -> Any:
+        # Anything not faked is the inner object's (fault, pid, frame_key, ...).
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
     def __enter__(self) -> FaultyClassifier:
         return self
@@ -231,6 +242,12 @@ class FaultyDisplay:
     def close(self) -> None:
         """Close the inner display; safe twice."""
         self.inner.close()
+
+    def __getattr__(self, name: str) -> Any:
+        # Anything not faked is the inner object's (fault, pid, frame_key, ...).
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
     def __enter__(self) -> FaultyDisplay:
         return self

@@ -1,0 +1,374 @@
+"""Soak benchmark: many frames through the real loop with faults injected at set rates.
+
+``python -m aoc.soak --frames 100000 --json out.json`` runs :func:`aoc.loop.run_loop` with
+the production recovery wrappers -- :class:`~aoc.sources.resilient.ResilientSource`,
+:class:`~aoc.failover.FailoverClassifier` (a CPU model standing in for the Edge TPU, a
+second one as the CPU fallback), :class:`~aoc.display.threaded.ThreadedDisplay` -- around
+:mod:`aoc.faults` wrappers that fail camera reads and opens, "TPU" inference and opens,
+CPU inference and display writes. It passes when every frame is classified, the loop never
+stalls, the last state reaches the screen, every fault was recovered from, RSS grew by less
+than the limit between warm-up and the end, and the process listened on no network socket.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aoc.errors import AocError, EdgeTpuUnavailable
+from aoc.faults import FaultSchedule, FaultyClassifier, FaultyDisplay, FaultySource
+from aoc.notify import RepeatFilter
+
+log = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+MODEL_CANDIDATES = (
+    PACKAGE_DIR.parents[1] / "tests" / "data" / "models" / "uint8",  # a checkout: tiny model
+    PACKAGE_DIR.parents[1] / "models" / "default",
+    Path("/usr/share/anime-or-cartoon/models/default"),
+)
+
+
+@dataclass(frozen=True)
+class SoakConfig:
+    """What to run and how often each fault strikes (rates are per call)."""
+
+    frames: int = 100_000
+    warmup: int = 0  # 0: 10% of frames, at least 500
+    model: str = ""  # bundle folder; "" picks the first of MODEL_CANDIDATES that exists
+    camera_rate: float = 0.002
+    camera_open_rate: float = 0.2  # of reopen attempts: the camera stays away a while
+    tpu_rate: float = 0.001
+    tpu_open_rate: float = 0.2
+    cpu_rate: float = 0.001
+    display_rate: float = 0.01
+    kill_rate: float = 0.0  # >0: the "TPU" runs in an inference child that gets SIGKILLed
+    reprobe_s: float = 0.05
+    seed: int = 0
+    stall_s: float = 5.0
+    rss_limit_mb: float = 5.0
+    max_seconds: float = 0.0  # >0: give up after this long (a soak must never hang)
+
+
+class SyntheticSource:
+    """Preallocated frames of the model's size, cycled: no allocation per read."""
+
+    name = "synthetic"
+    is_live = True
+
+    def __init__(self, size: tuple[int, int], *, count: int = 8, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        width, height = size
+        self._frames = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+                        for _ in range(count)]
+        self._i = 0
+
+    def open(self) -> None:
+        """Nothing to acquire."""
+
+    def read(self) -> np.ndarray:
+        """The next frame of the cycle."""
+        self._i = (self._i + 1) % len(self._frames)
+        return self._frames[self._i]
+
+    def close(self) -> None:
+        """Nothing to release; safe twice."""
+
+    def __enter__(self) -> SyntheticSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class RecordingDisplay:
+    """A display that keeps the last state shown and signals each one."""
+
+    def __init__(self, size: tuple[int, int] = (128, 64)) -> None:
+        self.size = size
+        self.last: Any = None
+        self.shown = 0
+        self.changed = threading.Condition()
+
+    def frame_key(self, state: Any) -> Any:
+        # Every distinct state counts (and ThreadedDisplay need not render to compare).
+        return state
+
+    def show(self, state: Any) -> None:
+        """Remember ``state``."""
+        with self.changed:
+            self.last = state
+            self.shown += 1
+            self.changed.notify_all()
+
+    def clear(self) -> None:
+        """Nothing drawn, nothing to clear."""
+
+    def close(self) -> None:
+        """Nothing to release; safe twice."""
+
+    def wait_for(self, predicate: Any, timeout: float) -> bool:
+        """Wait until ``predicate(last state)`` holds."""
+        with self.changed:
+            return self.changed.wait_for(lambda: predicate(self.last), timeout)
+
+
+def _rss() -> int:
+    import psutil
+
+    gc.collect()
+    return int(psutil.Process().memory_info().rss)
+
+
+def listening_sockets() -> list[str]:
+    """Network sockets this process has (any IPv4/IPv6 socket, or anything listening)."""
+    import psutil
+
+    found = []
+    for conn in psutil.Process().net_connections(kind="all"):
+        if conn.family.name in ("AF_INET", "AF_INET6") or conn.status == psutil.CONN_LISTEN:
+            found.append(f"{conn.family.name} {conn.type.name} {conn.laddr} {conn.status}")
+    return found
+
+
+class SoakMonitor:
+    """Loop hook: longest gap between iterations, RSS after warm-up and at the end."""
+
+    def __init__(
+        self, warmup: int, *, final: int = 0, sample_every: int = 0,
+        clock: Any = time.monotonic,
+    ) -> None:
+        self.warmup = warmup
+        self.final = final
+        self.sample_every = sample_every
+        self.rss_samples: list[tuple[int, int]] = []  # (frames, bytes) after warm-up
+        self._clock = clock
+        self._last: float | None = None
+        self.max_gap_s = 0.0
+        self.rss_warm: int | None = None
+        self.rss_end: int | None = None  # at the last frame
+        self.rss_stop: int | None = None
+        self.listeners: list[str] | None = None
+
+    def on_start(self, info: Any) -> None:
+        self._last = self._clock()
+
+    def on_result(self, stats: Any, first: bool) -> None:
+        if first:
+            self.listeners = listening_sockets()
+        if stats.frames == self.warmup:
+            self.rss_warm = _rss()
+            self.rss_samples.append((stats.frames, self.rss_warm))
+        elif stats.frames > self.warmup and (
+            stats.frames == self.final
+            or (self.sample_every and (stats.frames - self.warmup) % self.sample_every == 0)
+        ):
+            self.rss_samples.append((stats.frames, _rss()))
+        if stats.frames == self.final:
+            self.rss_end = self.rss_samples[-1][1] if self.rss_samples else _rss()
+
+    def on_tick(self, stats: Any) -> None:
+        now = self._clock()
+        if self._last is not None:
+            self.max_gap_s = max(self.max_gap_s, now - self._last)
+        self._last = now
+
+    def on_stop(self, stats: Any) -> None:
+        # After the loop's end-of-run summary (numpy temporaries); reported, not judged.
+        self.rss_stop = _rss()
+        if self.rss_end is None:
+            self.rss_end = self.rss_stop
+
+
+def find_model(model: str) -> Path:
+    """The bundle to run: ``model`` or the first candidate that exists."""
+    if model:
+        return Path(model)
+    for candidate in MODEL_CANDIDATES:
+        if (candidate / "manifest.json").is_file():
+            return candidate
+    raise AocError(
+        "no model bundle for the soak: pass --model DIR (e.g. tests/data/models/uint8 in a "
+        "checkout, or /usr/share/anime-or-cartoon/models/default)"
+    )
+
+
+def run_soak(config: SoakConfig) -> dict[str, Any]:
+    """Run the soak; returns the report (``report["passed"]`` says whether it passed)."""
+    from aoc.bundle import load_bundle
+    from aoc.classifier import open_classifier
+    from aoc.display.threaded import ThreadedDisplay
+    from aoc.failover import FailoverClassifier
+    from aoc.isolated import open_isolated_classifier
+    from aoc.loop import run_loop
+    from aoc.smoothing import Smoother
+    from aoc.sources.resilient import ResilientSource
+
+    warmup = config.warmup or max(500, config.frames // 10)
+    bundle = load_bundle(find_model(config.model))
+    sched = {
+        name: FaultSchedule(rate, seed=config.seed + i, name=name)
+        for i, (name, rate) in enumerate((
+            ("camera_read", config.camera_rate), ("camera_open", config.camera_open_rate),
+            ("tpu_invoke", config.kill_rate or config.tpu_rate),
+            ("tpu_open", config.tpu_open_rate), ("cpu_invoke", config.cpu_rate),
+            ("display", config.display_rate),
+        ))
+    }
+    fallback = open_classifier(bundle, prefer="cpu")
+    size = fallback.input_size
+    opened = {"tpu": 0}
+
+    def open_tpu() -> Any:
+        if sched["tpu_open"].fire():
+            raise EdgeTpuUnavailable("injected fault: no Edge TPU found on usb; check the cable")
+        if config.kill_rate:
+            inner = open_isolated_classifier(bundle, prefer="cpu")
+            clf = FaultyClassifier(inner, faults=sched["tpu_invoke"], kind="kill",
+                                   backend="edgetpu")
+        else:
+            clf = FaultyClassifier(open_classifier(bundle, prefer="cpu"),
+                                   faults=sched["tpu_invoke"], backend="edgetpu")
+        opened["tpu"] += 1
+        return clf
+
+    def open_camera() -> FaultySource:
+        return FaultySource(SyntheticSource(size, seed=config.seed),
+                            read_faults=sched["camera_read"], open_faults=sched["camera_open"])
+
+    source = ResilientSource(open_camera, backoff=(0.0, 0.001, 0.002), idle_s=0.001)
+    classifier = FailoverClassifier(
+        open_tpu, lambda: FaultyClassifier(fallback, faults=sched["cpu_invoke"]),
+        reprobe_interval_s=config.reprobe_s,
+    )
+    screen = RecordingDisplay()
+    display = ThreadedDisplay(FaultyDisplay(screen, faults=sched["display"]), max_fps=0,
+                              retry_interval_s=0.005)
+    monitor = SoakMonitor(warmup, final=config.frames,
+                          sample_every=max(1, (config.frames - warmup) // 10))
+    t0 = time.perf_counter()
+    try:
+        with source:
+            stats = run_loop(source, classifier, Smoother(fallback.labels), display,
+                             max_frames=config.frames, hooks=[monitor], idle_wait_s=0.001,
+                             duration_s=config.max_seconds or None)
+        final_shown = screen.wait_for(
+            lambda s: s is not None and s.anime == stats.anime and s.cartoon == stats.cartoon,
+            timeout=10.0,
+        )
+        display_fault = display.fault
+    finally:
+        display.close()
+        classifier.close()
+        fallback.close()
+    elapsed = time.perf_counter() - t0
+    rss_growth_mb = ((monitor.rss_end or 0) - (monitor.rss_warm or 0)) / 2**20
+    counts = {
+        "camera": {"injected": sched["camera_read"].injected + sched["camera_open"].injected,
+                   "read_errors": sched["camera_read"].injected,
+                   "open_errors": sched["camera_open"].injected,
+                   "failures_seen": source.failures, "recovered": source.recoveries,
+                   "up_at_end": not source.is_down},
+        "tpu": {"injected": sched["tpu_invoke"].injected + sched["tpu_open"].injected,
+                "invoke_errors" if not config.kill_rate else "child_kills":
+                    sched["tpu_invoke"].injected,
+                "open_errors": sched["tpu_open"].injected,
+                "failovers": classifier.failovers, "reprobes": classifier.reprobes,
+                "recovered": max(0, opened["tpu"] - 1) if stats.frames else 0,
+                "backend_at_end": stats.backend},
+        "cpu_inference": {"injected": sched["cpu_invoke"].injected,
+                          "frames_skipped": stats.faults["inference"]},
+        "display": {"injected": sched["display"].injected, "errors_seen": display.errors,
+                    "frames_shown": display.frames_shown, "fault_at_end": display_fault,
+                    "final_state_shown": final_shown},
+    }
+    checks = {
+        "all_frames": stats.frames == config.frames,
+        "no_stall": monitor.max_gap_s < config.stall_s,
+        "final_state_shown": final_shown,
+        "camera_recovered": counts["camera"]["up_at_end"]
+        and source.failures == counts["camera"]["injected"],
+        "tpu_failovers": classifier.failovers == sched["tpu_invoke"].injected,
+        "cpu_faults_survived": stats.faults["inference"] == sched["cpu_invoke"].injected,
+        "display_recovered": display_fault is None,
+        "rss_growth": rss_growth_mb < config.rss_limit_mb,
+        "no_listeners": monitor.listeners == [],
+        "hooks_ok": stats.faults["hook"] == 0,
+    }
+    return {
+        "passed": all(checks.values()),
+        "checks": checks,
+        "config": asdict(config) | {"warmup": warmup, "model": str(bundle.root)},
+        "frames": stats.frames,
+        "seconds": round(elapsed, 2),
+        "fps": round(stats.frames / elapsed, 1) if elapsed > 0 else 0.0,
+        "max_loop_gap_s": round(monitor.max_gap_s, 4),
+        "rss_warm_mb": round((monitor.rss_warm or 0) / 2**20, 2),
+        "rss_end_mb": round((monitor.rss_end or 0) / 2**20, 2),
+        "rss_growth_mb": round(rss_growth_mb, 3),
+        "rss_after_stop_mb": round((monitor.rss_stop or 0) / 2**20, 2),
+        "rss_samples_mb": [(n, round(b / 2**20, 2)) for n, b in monitor.rss_samples],
+        "listening_sockets": monitor.listeners,
+        "faults": counts,
+        "loop": stats.to_dict(),
+    }
+
+
+def _parser() -> argparse.ArgumentParser:
+    d = SoakConfig()
+    p = argparse.ArgumentParser(prog="python -m aoc.soak", description=__doc__.split("\n")[0])
+    p.add_argument("--frames", type=int, default=d.frames)
+    p.add_argument("--warmup", type=int, default=d.warmup, help="frames before the first "
+                   "RSS sample (default 10%%, at least 500)")
+    p.add_argument("--model", default=d.model, help="model bundle folder")
+    for name in ("camera_rate", "camera_open_rate", "tpu_rate", "tpu_open_rate", "cpu_rate",
+                 "display_rate", "kill_rate", "reprobe_s", "stall_s", "rss_limit_mb",
+                 "max_seconds"):
+        p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--json", type=Path, help="write the report here")
+    p.add_argument("--quiet", action="store_true", help="log errors only")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point; exit status 0 when the soak passed."""
+    args = _parser().parse_args(argv)
+    handler = logging.StreamHandler()
+    handler.addFilter(RepeatFilter(burst=3, interval_s=30.0))
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING,
+                        handlers=[handler])
+    fields = {k: v for k, v in vars(args).items() if k not in ("json", "quiet")}
+    try:
+        report = run_soak(SoakConfig(**fields))
+    except AocError as exc:
+        sys.stderr.write(f"soak: {exc}\n")
+        return 2
+    out = sys.stdout
+    out.write(f"soak: {report['frames']} frames in {report['seconds']} s "
+              f"({report['fps']} fps), longest loop gap {report['max_loop_gap_s']} s\n")
+    out.write(f"RSS {report['rss_warm_mb']} MB after warm-up -> {report['rss_end_mb']} MB "
+              f"at the end ({report['rss_growth_mb']:+} MB)\n")
+    for name, counts in report["faults"].items():
+        out.write(f"  {name:14} " + " ".join(f"{k}={v}" for k, v in counts.items()) + "\n")
+    failed = [name for name, ok in report["checks"].items() if not ok]
+    out.write("PASSED\n" if not failed else f"FAILED: {', '.join(failed)}\n")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return 0 if report["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
