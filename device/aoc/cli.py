@@ -1,0 +1,241 @@
+"""``aoc``: run the appliance, classify images, benchmark, check the environment.
+
+``aoc run`` (the service), ``aoc classify IMAGE...``, ``aoc bench``, ``aoc doctor``.
+Exit codes: 0 ok, 1 failure (e.g. an unreadable image), 2 usage, 69 no usable model,
+78 bad configuration (EX_CONFIG: the systemd unit does not restart on it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aoc import __version__
+from aoc.errors import AocError, BundleError, ConfigError
+
+log = logging.getLogger("aoc")
+
+EX_OK, EX_FAIL, EX_USAGE, EX_UNAVAILABLE, EX_CONFIG = 0, 1, 2, 69, 78
+
+
+def setup_logging(level: str, *, journald: bool) -> None:
+    """Log to stderr; without timestamps under systemd (journald adds its own)."""
+    fmt = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_PriorityFormatter(fmt) if journald else logging.Formatter(fmt))
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
+class _PriorityFormatter(logging.Formatter):
+    """sd-daemon(3) ``<N>`` priority prefix, so journald files each line at its level."""
+
+    _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,
+                 logging.CRITICAL: 2}
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = self._PRIORITY.get(record.levelno, 6)
+        text = f"<{priority}>{record.name}: {record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, default=None,
+                   help="config file (default /etc/anime-or-cartoon/config.toml if present)")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="SECTION.KEY=VALUE", help="override a config key (repeatable)")
+    p.add_argument("--log-level", default=None,
+                   choices=("DEBUG", "INFO", "WARNING", "ERROR"), type=str.upper,
+                   help="log level (default: logging.level of the config)")
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bundle", help="model bundle folder (default: the packaged default)")
+    p.add_argument("--model", help="bare .tflite model (needs --labels)")
+    p.add_argument("--labels", help="labels file for --model")
+    p.add_argument("--backend", choices=("auto", "edgetpu", "cpu"),
+                   help="inference backend (default: inference.backend of the config)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``aoc``."""
+    parser = argparse.ArgumentParser(prog="aoc", description="Anime or Cartoon? appliance")
+    parser.add_argument("--version", action="version", version=f"aoc {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the appliance loop")
+    _common(run)
+    _model_args(run)
+    run.add_argument("--source", help="frame source: auto, demo, picamera2[:N], webcam:N, "
+                     "a video file, a URL or an image folder/glob (default: camera.source)")
+    run.add_argument("--display", choices=("auto", "oled", "terminal", "emulated", "null"),
+                     help="display (default: display.kind; auto = OLED on a Pi / under "
+                     "systemd, terminal on a TTY, else null)")
+    run.add_argument("--max-frames", type=int, help="stop after N classified frames")
+    run.add_argument("--duration", type=float, help="stop after S seconds")
+    run.add_argument("--stats-json", type=Path, help="write the run summary as JSON here")
+
+    cls = sub.add_parser("classify", help="classify image files once")
+    _common(cls)
+    _model_args(cls)
+    cls.add_argument("--json", action="store_true", help="one JSON object per line")
+    cls.add_argument("--top", type=int, default=3, help="how many labels (default 3)")
+    cls.add_argument("images", nargs="+", type=Path)
+
+    bench = sub.add_parser("bench", help="benchmark the loop against a naive baseline")
+    _common(bench)
+    _model_args(bench)
+    bench.add_argument("--frames", type=int, default=200, help="frames per run (default 200)")
+    bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    bench.add_argument("--out", type=Path, help="also write the JSON result here")
+
+    doctor = sub.add_parser("doctor", help="check TFLite, Edge TPU, camera, OLED, GPIO, model")
+    _common(doctor)
+    doctor.add_argument("--bundle", help="model bundle folder to verify")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> list[str | tuple[str, Any]]:
+    out: list[str | tuple[str, Any]] = list(args.overrides)
+    for attr, key in (("source", "camera.source"), ("display", "display.kind"),
+                      ("backend", "inference.backend"), ("bundle", "model.bundle"),
+                      ("model", "model.model"), ("labels", "model.labels"),
+                      ("log_level", "logging.level")):
+        value = getattr(args, attr, None)
+        if value is not None:
+            out.append((key, value))
+    if getattr(args, "model", None):
+        out.append(("model.bundle", ""))
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``aoc``; returns the exit code."""
+    from aoc.app import Host, show_config_error
+    from aoc.config import load_config
+
+    args = build_parser().parse_args(argv)
+    host = Host.probe()
+    setup_logging(args.log_level or "INFO", journald=host.under_systemd)
+    try:
+        config = load_config(args.config, overrides=_overrides(args))
+    except ConfigError as exc:
+        log.error("configuration error: %s", exc)
+        print(f"aoc: configuration error: {exc}", file=sys.stderr)
+        if args.command == "run":
+            show_config_error(exc, host)
+        return EX_CONFIG
+    logging.getLogger().setLevel(config.logging.level)
+    try:
+        if args.command == "run":
+            return cmd_run(args, config, host)
+        if args.command == "classify":
+            return cmd_classify(args, config, host)
+        if args.command == "bench":
+            from aoc.bench import cmd_bench
+
+            return cmd_bench(args, config, host)
+        from aoc.doctor import cmd_doctor
+
+        return cmd_doctor(args, config, host)
+    except ConfigError as exc:
+        print(f"aoc: configuration error: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    except BundleError as exc:
+        print(f"aoc: no usable model: {exc}", file=sys.stderr)
+        return EX_UNAVAILABLE
+    except AocError as exc:
+        print(f"aoc: {exc}", file=sys.stderr)
+        return EX_FAIL
+
+
+def cmd_run(args: argparse.Namespace, config: Any, host: Any) -> int:
+    """``aoc run``: the appliance loop; prints a summary at the end."""
+    from aoc.app import run, timed_process_age
+
+    result = run(config, host, max_frames=args.max_frames, duration_s=args.duration,
+                 process_age=timed_process_age())
+    summary = result.to_dict()
+    if args.stats_json:
+        args.stats_json.write_text(json.dumps(summary, indent=2) + "\n")
+    print(format_summary(summary))
+    return EX_OK
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    """Human summary of a run."""
+    lines = [
+        f"frames: {s['frames']} in {s['seconds']:.1f} s ({s['fps']:.1f} fps)",
+        f"backend: {s['backend']} ({s['reason']})",
+        f"model: {s['model']}",
+        f"source: {s['source']}",
+        f"verdict at the end: {s['verdict']}",
+    ]
+    for stage, v in s["stages_ms"].items():
+        lines.append(f"  {stage:<12} median {v['median']:8.3f} ms  p95 {v['p95']:8.3f} ms")
+    if s.get("startup_s") is not None:
+        lines.append(f"start-up to first result: {s['startup_s']:.2f} s")
+    lines.append(f"peak RSS: {s['peak_rss_mb']:.0f} MB")
+    lines += [f"warning: {w}" for w in s.get("warnings", [])]
+    return "\n".join(lines)
+
+
+def open_one_shot_classifier(config: Any, host: Any) -> Any:
+    """The classifier ``classify``/``bench`` use: the configured model, no fallback."""
+    from aoc.app import classifier_opener
+    from aoc.model_select import candidates, select
+
+    m = config.model
+    cands = candidates(bundle=m.bundle, model=m.model, labels=m.labels)
+    return select(cands, classifier_opener(config), fallback=False)
+
+
+def cmd_classify(args: argparse.Namespace, config: Any, host: Any) -> int:
+    """``aoc classify``: one line (or JSON object) per image; errors on stderr."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from aoc.postprocess import top_k
+
+    selection = open_one_shot_classifier(config, host)
+    failed = 0
+    with contextlib_closing(selection.opened) as clf:
+        for path in args.images:
+            try:
+                with Image.open(path) as img:
+                    frame = np.asarray(img.convert("RGB"))
+            except (OSError, UnidentifiedImageError, ValueError) as exc:
+                failed += 1
+                print(f"aoc classify: cannot read image {path}: {exc}", file=sys.stderr)
+                continue
+            scores = clf.classify(frame)
+            top = top_k(scores, clf.labels, max(1, args.top))
+            if args.json:
+                print(json.dumps({"image": str(path), "backend": clf.backend,
+                                  "top": [{"label": t.label, "score": round(t.score, 6)}
+                                          for t in top]}), flush=True)
+            else:
+                shown = ", ".join(f"{t.label} {t.score:.1%}" for t in top)
+                print(f"{path}: {shown} [{clf.backend}]", flush=True)
+    return EX_FAIL if failed else EX_OK
+
+
+def contextlib_closing(obj: Any) -> Any:
+    """``contextlib.closing`` (kept local so the import stays lazy)."""
+    import contextlib
+
+    return contextlib.closing(obj)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
