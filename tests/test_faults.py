@@ -1,0 +1,361 @@
+"""Faults the appliance survives, driven through the real loop (and app) with aoc.faults.
+
+Each test runs :func:`aoc.loop.run_loop` with the tiny real CPU model and the production
+recovery wrappers (ResilientSource, FailoverClassifier, ThreadedDisplay) around fault
+injectors, and a scripted hook that changes the fault situation from inside the loop (no
+sleeps) and stops the loop when the script is done. Each fault must show on the screen
+(the DisplayState's message / backend badge) and in the log, and never end the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from aoc.bundle import load_bundle
+from aoc.classifier import open_classifier
+from aoc.display.threaded import ThreadedDisplay
+from aoc.errors import CameraError, ConfigError, DisplayError, EdgeTpuUnavailable, InferenceError
+from aoc.failover import FAULT_NO_TPU, FAULT_TPU_LOST, FailoverClassifier
+from aoc.faults import FaultSchedule, FaultyClassifier, FaultyDisplay, FaultySource
+from aoc.loop import run_loop
+from aoc.smoothing import Smoother
+from aoc.soak import RecordingDisplay, SyntheticSource
+from aoc.sources.resilient import ResilientSource
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "tests" / "data" / "models" / "uint8"
+
+Step = Callable[[Any], bool]
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return load_bundle(MODEL)
+
+
+@pytest.fixture
+def cpu(bundle):
+    clf = open_classifier(bundle, prefer="cpu")
+    yield clf
+    clf.close()
+
+
+class Script:
+    """Loop hook running ``steps`` in order from ``on_tick``; each returns True when done.
+
+    When the last step is done the loop is stopped. ``seen`` keeps every display message and
+    backend the loop reported, for the assertions.
+    """
+
+    def __init__(self, stop: threading.Event, *steps: Step) -> None:
+        self.stop = stop
+        self.steps = list(steps)
+        self.done = 0
+
+    def on_start(self, info: Any) -> None: ...
+
+    def on_result(self, stats: Any, first: bool) -> None: ...
+
+    def on_tick(self, stats: Any) -> None:
+        while self.done < len(self.steps) and self.steps[self.done](stats):
+            self.done += 1
+        if self.done == len(self.steps):
+            self.stop.set()
+
+    def on_stop(self, stats: Any) -> None: ...
+
+
+def after_frames(n: int, action: Callable[[], None] | None = None) -> Step:
+    """Done once ``n`` more frames were classified (counted from when the step starts)."""
+    start: list[int] = []
+
+    def step(stats: Any) -> bool:
+        if not start:
+            start.append(stats.frames)
+            if action is not None:
+                action()
+        return stats.frames - start[0] >= n
+
+    return step
+
+
+def until(predicate: Callable[[Any], bool], action: Callable[[], None] | None = None) -> Step:
+    """Run ``action`` once, then done when ``predicate(stats)`` holds."""
+    fired: list[bool] = []
+
+    def step(stats: Any) -> bool:
+        if not fired:
+            fired.append(True)
+            if action is not None:
+                action()
+        return predicate(stats)
+
+    return step
+
+
+class History:
+    """A display that records every state it is shown (for 'what did the screen say')."""
+
+    def __init__(self) -> None:
+        self.size = (128, 64)
+        self.states: list[Any] = []
+        self.cleared = 0
+
+    def show(self, state: Any) -> None:
+        self.states.append(state)
+
+    def clear(self) -> None:
+        self.cleared += 1
+
+    def close(self) -> None: ...
+
+    def messages(self) -> list[str]:
+        return [s.message for s in self.states if s.message]
+
+
+def run(source, classifier, display, *steps: Step, duration_s: float = 60.0):
+    stop = threading.Event()
+    script = Script(stop, *steps)
+    stats = run_loop(source, classifier, Smoother(classifier.labels), display, stop=stop,
+                     hooks=[script], idle_wait_s=0.001, duration_s=duration_s)
+    assert script.done == len(script.steps), f"script stuck at step {script.done}: {stats}"
+    return stats
+
+
+def camera(cpu, **schedules: FaultSchedule) -> tuple[ResilientSource, dict[str, FaultSchedule]]:
+    read = schedules.get("read") or FaultSchedule(name="camera read")
+    opening = schedules.get("open") or FaultSchedule(name="camera open")
+    source = ResilientSource(
+        lambda: FaultySource(SyntheticSource(cpu.input_size), read_faults=read,
+                             open_faults=opening),
+        backoff=(0.0, 0.001), idle_s=0.001,
+    )
+    return source, {"read": read, "open": opening}
+
+
+# -- camera ---------------------------------------------------------------------------------
+
+
+def test_no_camera_at_start_then_it_appears(cpu, caplog) -> None:
+    source, faults = camera(cpu)
+    faults["open"].down = True
+    screen = History()
+    with caplog.at_level(logging.WARNING), source:
+        stats = run(
+            source, cpu, screen,
+            until(lambda s: s.iterations >= 20 and s.source_fault is not None),
+            until(lambda s: s.frames >= 5, action=lambda: setattr(faults["open"], "down", False)),
+        )
+    assert faults["open"].injected >= 2  # retried with back-off, not given up
+    assert source.recoveries == 1
+    assert any("camera unavailable" in m for m in screen.messages())
+    assert stats.frames >= 5 and stats.source_fault is None
+    warnings = [r for r in caplog.records if "unavailable" in r.getMessage()]
+    assert 1 <= len(warnings) <= 2  # logged once per state change, not once per retry
+
+
+def test_camera_failing_mid_run_keeps_the_last_reading(cpu) -> None:
+    source, faults = camera(cpu)
+    screen = History()
+    down_states: list[Any] = []
+
+    def note_down(stats: Any) -> bool:
+        down_states.append(screen.states[-1])
+        return len(down_states) >= 10
+
+    with source:
+        stats = run(
+            source, cpu, screen,
+            after_frames(10),
+            until(lambda s: s.source_fault is not None,
+                  action=lambda: setattr(faults["read"], "down", True)),
+            note_down,
+            until(lambda s: s.source_fault is None,
+                  action=lambda: setattr(faults["read"], "down", False)),
+            after_frames(5),
+        )
+    last_good = next(s for s in reversed(screen.states[: screen.states.index(down_states[0])])
+                     if s.message is None or "camera" not in s.message)
+    for state in down_states:
+        assert "camera lost" in state.message
+        assert (state.anime, state.cartoon, state.verdict) == (
+            last_good.anime, last_good.cartoon, last_good.verdict)
+    assert stats.faults["camera"] == 1
+    assert source.recoveries >= 1
+
+
+def test_camera_errors_at_a_rate_never_stop_the_loop(cpu) -> None:
+    source, faults = camera(cpu, read=FaultSchedule(0.2, seed=4, name="camera read"))
+    with source:
+        stats = run(source, cpu, History(), after_frames(300))
+    assert faults["read"].injected > 30
+    assert source.failures == faults["read"].injected
+    assert stats.frames >= 300
+
+
+# -- Edge TPU ---------------------------------------------------------------------------------
+
+
+def failover(bundle, tpu_faults: FaultSchedule, tpu_open: FaultSchedule, *, kind="error",
+             reprobe_s: float = 0.0):
+    def open_tpu():
+        if tpu_open.fire():
+            raise EdgeTpuUnavailable("injected fault: no Edge TPU found on usb")
+        if kind == "kill":
+            from aoc.isolated import open_isolated_classifier
+
+            inner = open_isolated_classifier(bundle, prefer="cpu")
+        else:
+            inner = open_classifier(bundle, prefer="cpu")
+        return FaultyClassifier(inner, faults=tpu_faults, kind=kind, backend="edgetpu")
+
+    return FailoverClassifier(open_tpu, lambda: open_classifier(bundle, prefer="cpu"),
+                              reprobe_interval_s=reprobe_s)
+
+
+def test_no_tpu_at_start_runs_on_cpu_with_badge_and_reprobes(bundle, cpu) -> None:
+    tpu_open = FaultSchedule(name="tpu open")
+    tpu_open.down = True
+    source, _ = camera(cpu)
+    screen = History()
+    with failover(bundle, FaultSchedule(name="tpu"), tpu_open) as clf, source:
+        assert clf.backend == "cpu" and clf.fault == FAULT_NO_TPU
+        stats = run(
+            source, clf, screen,
+            after_frames(5),
+            until(lambda s: s.backend == "edgetpu",
+                  action=lambda: setattr(tpu_open, "down", False)),
+            after_frames(5),
+        )
+        assert clf.reprobes >= 1
+    cpu_states = [s for s in screen.states if s.backend == "cpu"]
+    assert cpu_states and all(s.message == FAULT_NO_TPU for s in cpu_states if s.fps)
+    assert screen.states[-1].backend == "edgetpu" and screen.states[-1].message is None
+    assert stats.faults["inference"] == 0
+
+
+def test_tpu_lost_mid_run_continues_on_cpu_then_returns(bundle, cpu, caplog) -> None:
+    tpu_faults = FaultSchedule(name="tpu")
+    source, _ = camera(cpu)
+    screen = History()
+    with caplog.at_level(logging.WARNING), source, \
+            failover(bundle, tpu_faults, FaultSchedule(name="tpu open"), reprobe_s=0.05) as clf:
+        stats = run(
+            source, clf, screen,
+            after_frames(5),
+            until(lambda s: s.backend == "cpu", action=lambda: tpu_faults.fail_next(1)),
+            until(lambda s: s.backend == "edgetpu"),
+            after_frames(3),
+        )
+        assert clf.failovers == 1
+    assert FAULT_TPU_LOST in screen.messages()
+    assert stats.faults["inference"] == 0  # the failed frame was re-run on the CPU
+    assert any("Edge TPU failed mid-run" in r.getMessage() for r in caplog.records)
+
+
+def test_killed_inference_child_is_survived(bundle, cpu) -> None:
+    tpu_faults = FaultSchedule(name="tpu child")
+    source, _ = camera(cpu)
+    screen = History()
+    with source, failover(bundle, tpu_faults, FaultSchedule(name="tpu open"), kind="kill",
+                          reprobe_s=0.05) as clf:
+        pid = clf.current.inner.pid
+        stats = run(
+            source, clf, screen,
+            after_frames(3),
+            until(lambda s: s.backend == "cpu", action=lambda: tpu_faults.fail_next(1)),
+            until(lambda s: s.backend == "edgetpu"),
+            after_frames(3),
+        )
+        assert clf.current.inner.pid != pid  # a fresh child after the re-probe
+    assert FAULT_TPU_LOST in screen.messages()
+    assert stats.faults["inference"] == 0
+
+
+def test_cpu_inference_errors_skip_frames_not_the_loop(cpu) -> None:
+    faults = FaultSchedule(0.1, seed=2, name="cpu")
+    source, _ = camera(cpu)
+    screen = History()
+    with source:
+        stats = run(source, FaultyClassifier(cpu, faults=faults), screen, after_frames(200))
+    assert faults.injected > 5
+    assert stats.faults["inference"] == faults.injected
+    assert any("cpu inference failed" in m for m in screen.messages())
+
+
+# -- display ----------------------------------------------------------------------------------
+
+
+def test_no_display_runs_headless_and_recovers(cpu, caplog) -> None:
+    panel = RecordingDisplay()
+    faults = FaultSchedule(name="display")
+    faults.down = True
+    source, _ = camera(cpu)
+    with caplog.at_level(logging.ERROR), source, ThreadedDisplay(
+        FaultyDisplay(panel, faults=faults), max_fps=0, retry_interval_s=0.001
+    ) as display:
+        stats = run(
+            source, cpu, display,
+            until(lambda s: s.display_fault is not None),
+            after_frames(50),  # headless: the loop keeps classifying
+            until(lambda s: s.display_fault is None,
+                  action=lambda: setattr(faults, "down", False)),
+            after_frames(5),
+        )
+        assert panel.wait_for(lambda s: s is not None and s.anime == stats.anime, 10.0)
+    assert panel.last.backend == "cpu"
+    lost = [r for r in caplog.records if "display lost" in r.getMessage()]
+    assert len(lost) == 1  # one journal line for the whole outage
+
+
+def test_display_errors_at_a_rate(cpu) -> None:
+    faults = FaultSchedule(0.3, seed=5, name="display")
+    panel = RecordingDisplay()
+    source, _ = camera(cpu)
+    with source, ThreadedDisplay(FaultyDisplay(panel, faults=faults), max_fps=0,
+                                 retry_interval_s=0.0) as display:
+        stats = run(source, cpu, display, after_frames(300))
+        assert panel.wait_for(lambda s: s is not None and s.anime == stats.anime, 10.0)
+    assert faults.injected > 5 and display.errors == faults.injected
+
+
+# -- the wrappers themselves ------------------------------------------------------------------
+
+
+def test_schedule_rate_is_seeded_and_forced_failures_come_first() -> None:
+    a, b = FaultSchedule(0.3, seed=9), FaultSchedule(0.3, seed=9)
+    assert [a.fire() for _ in range(200)] == [b.fire() for _ in range(200)]
+    assert 30 < a.injected < 90
+    never = FaultSchedule(0.0)
+    never.fail_next(2)
+    assert [never.fire() for _ in range(4)] == [True, True, False, False]
+    with pytest.raises(ConfigError):
+        FaultSchedule(1.5)
+
+
+def test_wrappers_raise_the_projects_errors(cpu) -> None:
+    always = FaultSchedule(1.0)
+    src = FaultySource(SyntheticSource((8, 8)), read_faults=always, open_faults=always)
+    with pytest.raises(CameraError):
+        src.open()
+    with pytest.raises(CameraError):
+        src.read()
+    clf = FaultyClassifier(cpu, faults=always, backend="edgetpu")
+    assert clf.backend == "edgetpu" and clf.labels == cpu.labels
+    clf.preprocess(np.zeros((32, 32, 3), np.uint8))
+    with pytest.raises(InferenceError, match="Edge TPU cable"):
+        clf.invoke()
+    disp = FaultyDisplay(RecordingDisplay(), faults=always)
+    with pytest.raises(DisplayError):
+        disp.show(None)
+    assert disp.frame_key("x") == "x"  # anything not faked is the inner display's
+    with pytest.raises(ConfigError):
+        FaultyClassifier(cpu, kind="kill")  # no child process to kill
+    with pytest.raises(ConfigError):
+        FaultyClassifier(cpu, kind="melt")
