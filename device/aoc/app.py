@@ -163,8 +163,9 @@ def open_frames(config: Config, *, size: tuple[int, int], resize: str = "stretch
             demo_period_s=cam.demo_period_s)
         if isinstance(source, DemoSource) and cam.source == "auto" and not cam.demo_when_missing:
             source.close()
-            raise CameraError(f"{description}; camera.demo_when_missing is false: waiting "
-                              "for a camera")
+            found = description.split(": using")[0]
+            raise CameraError(f"{found}; camera.demo_when_missing is false, so waiting for a "
+                              "camera: connect one")
         described[:] = [description]
         return source
 

@@ -1,0 +1,121 @@
+"""Tests for aoc.cli: run end to end in a subprocess, classify, config errors, logging."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aoc.cli import EX_CONFIG, main, setup_logging
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "tests" / "data" / "models"
+DEMO = sorted((ROOT / "device" / "aoc" / "assets" / "demo").glob("*.png"))
+ENV = {**os.environ, "PYTHONPATH": f"{ROOT / 'device'}:{ROOT / 'training'}"}
+for var in ("INVOCATION_ID", "JOURNAL_STREAM", "NOTIFY_SOCKET", "WATCHDOG_USEC"):
+    ENV.pop(var, None)
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def aoc(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "aoc", *args], capture_output=True,
+                          text=True, env=ENV, cwd=cwd, timeout=120)
+
+
+def test_run_end_to_end_subprocess(tmp_path):
+    out = tmp_path / "stats.json"
+    empty = tmp_path / "config.toml"
+    empty.write_text("")  # an empty file = every default, whatever /etc holds
+    proc = aoc("run", "--config", str(empty), "--max-frames", "20", "--display", "null",
+               "--source", "demo", "--stats-json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    stats = json.loads(out.read_text())
+    assert stats["frames"] == 20 and stats["backend"] in ("cpu", "edgetpu")
+    assert stats["reason"] and stats["fps"] > 0
+    for stage in ("capture", "preprocess", "invoke", "postprocess", "display"):
+        assert stats["stages_ms"][stage]["p95"] >= stats["stages_ms"][stage]["median"] >= 0
+    assert 0 < stats["startup_s"] < 60 and stats["peak_rss_mb"] > 10
+    assert "frames: 20" in proc.stdout and "peak RSS" in proc.stdout
+
+
+def test_run_bad_config_exits_78_naming_the_key(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[display]\nkind = "hdmi"\n')
+    proc = aoc("run", "--config", str(config), "--max-frames", "1")
+    assert proc.returncode == EX_CONFIG
+    assert "display.kind" in proc.stderr and "'hdmi'" in proc.stderr and "'oled'" in proc.stderr
+
+
+def test_set_override_is_validated(capsys):
+    assert main(["run", "--set", "smoothing.tau_s=-3", "--max-frames", "1"]) == EX_CONFIG
+    assert "smoothing.tau_s" in capsys.readouterr().err
+
+
+def test_classify_json_lines_and_unreadable_image(tmp_path, capsys):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    images = [str(DEMO[0]), str(broken), str(DEMO[1])]
+    code = main(["classify", "--json", "--top", "2", "--bundle", str(MODELS / "uint8"),
+                 *images])
+    captured = capsys.readouterr()
+    assert code == 1  # one image failed
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert [r["image"] for r in lines] == [images[0], images[2]]
+    for r in lines:
+        assert r["backend"] == "cpu" and len(r["top"]) == 2
+        scores = [t["score"] for t in r["top"]]
+        assert scores == sorted(scores, reverse=True)
+        assert {t["label"] for t in r["top"]} <= {"anime", "cartoon", "neither"}
+    assert "broken.jpg" in captured.err
+
+
+def test_classify_red_image_is_anime_on_tiny_model(tmp_path, capsys):
+    from PIL import Image
+
+    red = tmp_path / "red.png"
+    Image.new("RGB", (50, 40), (255, 0, 0)).save(red)
+    code = main(["classify", "--json", "--model", str(MODELS / "uint8" / "model.tflite"),
+                 "--labels", str(MODELS / "uint8" / "labels.txt"), str(red)])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["top"][0]["label"] == "anime" and result["top"][0]["score"] > 0.5
+
+
+def test_classify_default_bundle_text_output(capsys):
+    assert main(["classify", str(DEMO[0])]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(str(DEMO[0])) and "[cpu]" in out
+
+
+def test_classify_missing_bundle_is_clear(tmp_path, capsys):
+    code = main(["classify", "--bundle", str(tmp_path / "nope"), str(DEMO[0])])
+    assert code == 69
+    assert "nope" in capsys.readouterr().err
+
+
+def test_journald_logging_has_no_timestamps(capsys):
+    setup_logging("INFO", journald=True)
+    logging.getLogger("aoc.test").warning("camera lost")
+    assert capsys.readouterr().err.strip() == "<4>aoc.test: camera lost"
+    setup_logging("INFO", journald=False)
+    logging.getLogger("aoc.test").info("hello")
+    err = capsys.readouterr().err
+    assert err.endswith("INFO    aoc.test: hello\n") and err[:4].isdigit()
+
+
+def test_version_and_usage():
+    proc = aoc("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("aoc ")
+    assert aoc("frobnicate").returncode == 2
