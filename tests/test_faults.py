@@ -359,3 +359,155 @@ def test_wrappers_raise_the_projects_errors(cpu) -> None:
         FaultyClassifier(cpu, kind="kill")  # no child process to kill
     with pytest.raises(ConfigError):
         FaultyClassifier(cpu, kind="melt")
+
+
+# -- the whole app: model bundle, config, SIGTERM ----------------------------------------------
+
+
+def app_config(tmp_path: Path, **sections: dict[str, Any]):
+    from aoc.config import config_from_dict
+
+    data: dict[str, dict[str, Any]] = {
+        "camera": {"source": "demo"}, "display": {"kind": "null"},
+        "controls": {"enabled": False}, "model": {"bundle": str(MODEL)},
+    }
+    for name, values in sections.items():
+        data.setdefault(name, {}).update(values)
+    return config_from_dict(data)
+
+
+def corrupt_copy(tmp_path: Path) -> Path:
+    import shutil
+
+    bad = tmp_path / "corrupt-bundle"
+    shutil.copytree(MODEL, bad)
+    model = bad / "model.tflite"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte: the manifest's sha256 no longer matches
+    model.write_bytes(bytes(data))
+    return bad
+
+
+def test_corrupt_bundle_falls_back_to_the_default_with_a_clear_error(tmp_path, caplog) -> None:
+    from aoc.app import Host
+    from aoc.app import run as run_app
+
+    config = app_config(tmp_path, model={"bundle": str(corrupt_copy(tmp_path))})
+    with caplog.at_level(logging.ERROR):
+        result = run_app(config, Host(), max_frames=5, default_dirs=[MODEL])
+    assert result.stats.frames == 5
+    assert str(MODEL) in result.model
+    assert any("corrupt-bundle" in w for w in result.warnings)
+    assert any("corrupt-bundle" in r.getMessage() for r in caplog.records)
+
+
+def test_missing_bundle_without_fallback_is_a_clear_error(tmp_path) -> None:
+    from aoc.app import Host
+    from aoc.app import run as run_app
+    from aoc.errors import BundleError
+
+    config = app_config(tmp_path, model={"bundle": str(tmp_path / "gone"), "fallback": False})
+    with pytest.raises(BundleError) as info:
+        run_app(config, Host(), max_frames=5, default_dirs=[MODEL])
+    assert "gone" in str(info.value)
+
+
+def test_sigterm_in_process_clears_and_closes_the_display(tmp_path, monkeypatch) -> None:
+    import os
+    import signal
+
+    import aoc.display
+    from aoc.app import Host
+    from aoc.app import run as run_app
+
+    panels: list[History] = []
+
+    def fake_open_display(kind: str, **opts: Any) -> History:
+        panels.append(History())
+        return panels[-1]
+
+    monkeypatch.setattr(aoc.display, "open_display", fake_open_display)
+
+    class SendSigterm:
+        def on_result(self, stats: Any, first: bool) -> None:
+            if stats.frames == 5:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = signal.getsignal(signal.SIGTERM)
+    result = run_app(app_config(tmp_path), Host(), hooks=[SendSigterm()], duration_s=60.0)
+    assert signal.getsignal(signal.SIGTERM) is previous  # handler restored
+    assert 5 <= result.stats.frames < 50  # stopped by the signal, not by the duration
+    (panel,) = panels
+    assert panel.cleared >= 1  # the screen is blanked on the way out
+
+
+def _python_env() -> dict[str, str]:
+    import os
+
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "device"), os.environ.get("PYTHONPATH", "")])}
+
+
+def test_bad_config_refuses_to_start_naming_the_key(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    bad = tmp_path / "config.toml"
+    bad.write_text('[display]\nkind = "hologram"\n')
+    proc = subprocess.run([sys.executable, "-m", "aoc", "run", "--config", str(bad)],
+                          capture_output=True, text=True, timeout=120, env=_python_env())
+    assert proc.returncode == 78  # EX_CONFIG: RestartPreventExitStatus=78, no crash loop
+    assert "display.kind" in proc.stderr
+
+
+def test_sigterm_subprocess_clean_exit_under_fake_systemd(tmp_path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    psutil = pytest.importorskip("psutil")
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[camera]\nsource = "demo"\n[model]\nbundle = "{MODEL}"\n'
+        f'[display]\nkind = "emulated"\npath = "{frames}/frame_{{0:06}}.png"\n'
+        "[controls]\nenabled = false\n"
+    )
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.settimeout(60.0)
+    env = {**_python_env(), "NOTIFY_SOCKET": str(tmp_path / "notify.sock"),
+           "WATCHDOG_USEC": "2000000"}
+    proc = subprocess.Popen([sys.executable, "-m", "aoc", "run", "--config", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        messages: list[str] = []
+        while not any("READY=1" in m for m in messages):
+            messages.append(notify.recv(4096).decode())
+        while not any("WATCHDOG=1" in m for m in messages):
+            messages.append(notify.recv(4096).decode())
+        # Security: the running appliance has no network socket at all.
+        conns = psutil.Process(proc.pid).net_connections(kind="all")
+        assert [c for c in conns if c.family.name in ("AF_INET", "AF_INET6")
+                or c.status == psutil.CONN_LISTEN] == []
+        proc.send_signal(15)
+        while not any("STOPPING=1" in m for m in messages):
+            messages.append(notify.recv(4096).decode())
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        notify.close()
+    assert proc.returncode == 0, err
+    assert "SIGTERM received" in err
+    assert out.startswith("frames: ")
+    shots = sorted(frames.glob("frame_*.png"))
+    assert shots  # the emulated OLED drew the readings
+    from PIL import Image
+
+    with Image.open(shots[-1]) as last:
+        width, height = last.size  # the emulator may scale the 128x64 panel
+        assert width == 2 * height
+        assert last.convert("L").getextrema()[1] > 0  # a reading was on screen, not a crash
