@@ -145,6 +145,16 @@ def open_model(config: Config, host: Host, *, opener: Callable[[Any], Any] | Non
                   state_file=state_file)
 
 
+#: The bundle's resize names (manifest ``input.resize``) in the sources' vocabulary.
+_SOURCE_RESIZE = {"stretch": "stretch", "center_crop": "crop", "letterbox": "pad"}
+
+
+def source_resize(bundle: Any) -> str:
+    """How a source should fit frames to the model, from the bundle's ``input.resize``."""
+    spec = getattr(bundle, "input", None)
+    return _SOURCE_RESIZE.get(spec.resize if spec is not None else "stretch", "stretch")
+
+
 def open_frames(config: Config, *, size: tuple[int, int], resize: str = "stretch") -> Any:
     """A :class:`~aoc.sources.ResilientSource` around :func:`~aoc.sources.open_source`.
 
@@ -272,7 +282,8 @@ class RunResult:
         """JSON-ready summary."""
         d = self.stats.to_dict()
         d.update(model=self.model, source=self.source, display=self.display,
-                 startup_s=self.startup_s, peak_rss_mb=round(self.peak_rss_mb, 1),
+                 startup_s=None if self.startup_s is None else round(self.startup_s, 3),
+                 peak_rss_mb=round(self.peak_rss_mb, 1),
                  warnings=self.warnings)
         return d
 
@@ -321,9 +332,8 @@ def run(config: Config, host: Host, *, max_frames: int | None = None,
         stack.callback(classifier.close)
         warnings += selection.errors
         bundle = selection.bundle
-        resize = bundle.input.resize if bundle.input is not None else "stretch"
         source = stack.enter_context(open_frames(config, size=classifier.input_size,
-                                                 resize=resize))
+                                                 resize=source_resize(bundle)))
         described = getattr(source, "description", [])
         screen = open_screen(config, kind)
         stack.callback(screen.close)
