@@ -131,6 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config, overrides=_overrides(args))
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
+        if args.command == "doctor":  # doctor reports the bad key among its checks
+            from aoc.config import Config
+            from aoc.doctor import cmd_doctor
+
+            return cmd_doctor(args, Config(), host, config_error=str(exc))
         print(f"aoc: configuration error: {exc}", file=sys.stderr)
         if args.command == "run":
             show_config_error(exc, host)

@@ -1,10 +1,39 @@
-"""Environment checks for ``aoc doctor``."""
+"""``aoc doctor``: check everything the appliance needs, one line per check.
+
+Checks: TFLite runtime, libedgetpu, Edge TPU (USB IDs via sysfs, PCIe /dev/apex_N), camera
+(picamera2 and its camera list, V4L2 devices), OLED bus and address (``/dev/i2c-N`` exists
+and the address ACKs, through smbus2), GPIO (a gpiozero pin factory), the model bundle
+(verified) and the config. Each is OK, WARN (works, degraded) or FAIL (the appliance cannot
+do its job); the exit code is non-zero when any check FAILs. Every probe is a field of
+:class:`Probes` so tests inject fakes.
+"""
 
 from __future__ import annotations
 
+import argparse
+import ctypes
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
+OK, WARN, FAIL = "OK", "WARN", "FAIL"
 EDGETPU_USB_IDS = (("1a6e", "089a"), ("18d1", "9302"))
+
+
+class Check(NamedTuple):
+    """One result line: ``status`` is OK / WARN / FAIL; ``fix`` says what to do."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        """``WARN tpu        no Edge TPU found -> plug in ...``."""
+        text = f"{self.status:<4} {self.name:<10} {self.detail}"
+        return f"{text} -> {self.fix}" if self.fix and self.status != OK else text
 
 
 def find_edgetpus(usb_root: Path = Path("/sys/bus/usb/devices"),
@@ -26,3 +55,192 @@ def find_edgetpus(usb_root: Path = Path("/sys/bus/usb/devices"),
             found.append(f"usb:{vid}:{pid}")
     found += [f"pci:{p}" for p in sorted(dev_root.glob("apex_*"))]
     return found
+
+
+def _runtime_label() -> str:
+    from aoc.runtime import find_runtime
+
+    return find_runtime().label
+
+
+def _load_libedgetpu() -> str:
+    ctypes.CDLL("libedgetpu.so.1")
+    return "libedgetpu.so.1"
+
+
+def _picamera2_cameras() -> list[str]:
+    from picamera2 import Picamera2  # apt: python3-picamera2, only on a Pi
+
+    return [str(c.get("Model", c)) for c in Picamera2.global_camera_info()]
+
+
+def _i2c_ack(bus: int, address: int) -> bool:
+    from smbus2 import SMBus
+
+    with SMBus(bus) as smbus:
+        try:
+            smbus.read_byte(address)
+        except OSError:
+            return False
+    return True
+
+
+def _gpio_factory() -> str:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # gpiozero warns once per factory it falls past
+        from gpiozero import Device
+
+        factory = Device.ensure_pin_factory()
+    return type(factory).__name__
+
+
+@dataclass
+class Probes:
+    """Every probe doctor uses; replace any of them in tests."""
+
+    runtime: Callable[[], str] = _runtime_label
+    libedgetpu: Callable[[], str] = _load_libedgetpu
+    usb_root: Path = Path("/sys/bus/usb/devices")
+    dev_root: Path = Path("/dev")
+    picamera2_cameras: Callable[[], list[str]] = _picamera2_cameras
+    i2c_ack: Callable[[int, int], bool] = _i2c_ack
+    gpio_factory: Callable[[], str] = _gpio_factory
+    default_dirs: Sequence[Path] | None = None
+    on_pi: bool = False
+
+
+def check_runtime(p: Probes) -> Check:
+    try:
+        return Check("runtime", OK, p.runtime())
+    except Exception as exc:  # noqa: BLE001 - any import failure is the finding
+        return Check("runtime", FAIL, f"no TFLite runtime ({exc})",
+                     "pip install ai-edge-litert (never `pycoral` from PyPI)")
+
+
+def check_libedgetpu(p: Probes) -> Check:
+    try:
+        return Check("libedgetpu", OK, f"{p.libedgetpu()} loads")
+    except OSError as exc:
+        return Check("libedgetpu", WARN, f"not installed ({exc}); CPU only",
+                     "install libedgetpu1-std from Coral's apt repository for the Edge TPU")
+
+
+def check_tpu(p: Probes) -> Check:
+    found = find_edgetpus(p.usb_root, p.dev_root)
+    if not found:
+        return Check("tpu", WARN, "no Edge TPU found (USB 1a6e:089a / 18d1:9302, "
+                     "/dev/apex_0); inference runs on the CPU",
+                     "plug the Coral USB Accelerator into a USB 3 port")
+    note = (" (1a6e:089a = not initialised yet; normal before the first inference)"
+            if any("1a6e:089a" in f for f in found) else "")
+    return Check("tpu", OK, ", ".join(found) + note)
+
+
+def check_camera(p: Probes) -> Check:
+    videos = sorted(str(v) for v in p.dev_root.glob("video*"))
+    try:
+        cams = p.picamera2_cameras()
+    except ImportError:
+        cams = None
+    except Exception as exc:  # noqa: BLE001 - libcamera errors are findings too
+        return Check("camera", WARN, f"picamera2 failed to list cameras ({exc})",
+                     "check the ribbon cable and `rpicam-hello --list-cameras`")
+    if cams:
+        return Check("camera", OK, "picamera2: " + ", ".join(cams))
+    what = "picamera2 not installed" if cams is None else "picamera2 lists no camera"
+    if videos:
+        return Check("camera", OK, f"{what}; V4L2 devices: {', '.join(videos)}")
+    fix = ("sudo apt install python3-picamera2, connect the camera" if cams is None and
+           p.on_pi else "connect a camera (aoc run uses the demo images meanwhile)")
+    return Check("camera", WARN, f"{what}; no /dev/video*", fix)
+
+
+def check_oled(p: Probes, config: Any) -> Check:
+    d = config.display
+    status_missing = FAIL if p.on_pi and d.kind in ("auto", "oled") else WARN
+    if d.interface != "i2c":
+        spi = p.dev_root / f"spidev{d.spi_port}.{d.spi_device}"
+        if spi.exists():
+            return Check("oled", OK, f"{spi} present (SPI is not probed further)")
+        return Check("oled", status_missing, f"{spi} missing",
+                     "enable SPI: sudo raspi-config nonint do_spi 0, then reboot")
+    bus = p.dev_root / f"i2c-{d.i2c_port}"
+    where = f"{bus} address 0x{d.i2c_address:02X}"
+    if not bus.exists():
+        return Check("oled", status_missing, f"{bus} missing",
+                     "enable I2C: sudo raspi-config nonint do_i2c 0, then reboot")
+    try:
+        acked = p.i2c_ack(d.i2c_port, d.i2c_address)
+    except ImportError:
+        return Check("oled", WARN, f"{bus} present; address not probed (smbus2 missing)",
+                     "pip install smbus2")
+    except OSError as exc:
+        return Check("oled", status_missing, f"cannot open {bus} ({exc})",
+                     "add the user to the i2c group")
+    if acked:
+        return Check("oled", OK, f"{where} answers")
+    return Check("oled", status_missing, f"nothing answers at {where}",
+                 "check wiring (SDA GPIO2, SCL GPIO3, 3.3V, GND) and display.i2c_address "
+                 "(0x3C or 0x3D; `i2cdetect -y 1`)")
+
+
+def check_gpio(p: Probes, config: Any) -> Check:
+    if not config.controls.enabled:
+        return Check("gpio", OK, "buttons disabled in config")
+    try:
+        return Check("gpio", OK, f"pin factory {p.gpio_factory()}")
+    except Exception as exc:  # noqa: BLE001 - gpiozero raises its own error types
+        return Check("gpio", FAIL if p.on_pi else WARN, f"no GPIO access ({exc})",
+                     "sudo apt install python3-lgpio" if p.on_pi
+                     else "buttons work only on a Raspberry Pi")
+
+
+def check_model(p: Probes, config: Any, bundle: str | None = None) -> Check:
+    from aoc.errors import BundleError
+    from aoc.model_select import candidates, load_candidate
+
+    m = config.model
+    cands = candidates(bundle=bundle or m.bundle, model=m.model, labels=m.labels,
+                       default_dirs=p.default_dirs)
+    if not cands:
+        return Check("model", FAIL, "no bundle configured and no packaged default found",
+                     "reinstall, or set model.bundle")
+    try:
+        b = load_candidate(cands[0])
+    except BundleError as exc:
+        return Check("model", FAIL, f"{cands[0].describe()}: {exc}",
+                     "copy a good bundle there (aoc-train export), or fix model.bundle")
+    tpu = "with Edge TPU model" if b.edgetpu_model else (
+        f"CPU only ({b.edgetpu.reason or 'no Edge TPU model'})")
+    return Check("model", OK, f"{b.name} at {b.root}: labels {', '.join(b.labels)}; "
+                 f"checksums verified; {tpu}")
+
+
+def run_checks(config: Any, probes: Probes, *, config_error: str | None = None,
+               config_path: str = "", bundle: str | None = None) -> list[Check]:
+    """Every check, in order."""
+    if config_error:
+        conf = Check("config", FAIL, config_error, "fix the key named above")
+    else:
+        conf = Check("config", OK, config_path or "built-in defaults")
+    return [check_runtime(probes), check_libedgetpu(probes), check_tpu(probes),
+            check_camera(probes), check_oled(probes, config), check_gpio(probes, config),
+            check_model(probes, config, bundle), conf]
+
+
+def cmd_doctor(args: argparse.Namespace, config: Any, host: Any, *,
+               config_error: str | None = None, probes: Probes | None = None) -> int:
+    """``aoc doctor``: print the checks; exit 1 when any FAILs."""
+    probes = probes or Probes(on_pi=bool(getattr(host, "is_pi", False)))
+    from aoc.config import DEFAULT_CONFIG_PATH
+
+    where = str(args.config) if getattr(args, "config", None) else (
+        str(DEFAULT_CONFIG_PATH) if DEFAULT_CONFIG_PATH.is_file() else "")
+    checks = run_checks(config, probes, config_error=config_error, config_path=where,
+                        bundle=getattr(args, "bundle", None))
+    for c in checks:
+        print(c.line())  # noqa: T201 - CLI output
+    failed = [c.name for c in checks if c.status == FAIL]
+    print(f"{len(failed)} check(s) failed: {', '.join(failed)}" if failed  # noqa: T201
+          else "all checks passed (warnings are listed above)")
+    return 1 if failed else 0

@@ -1,0 +1,151 @@
+"""Tests for aoc.doctor with injected probes (fake sysfs, buses, cameras, GPIO)."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import pytest
+from aoc.config import Config, config_from_dict
+from aoc.doctor import (
+    FAIL,
+    OK,
+    WARN,
+    Probes,
+    check_camera,
+    check_gpio,
+    check_libedgetpu,
+    check_model,
+    check_oled,
+    check_runtime,
+    check_tpu,
+    cmd_doctor,
+    find_edgetpus,
+)
+
+MODELS = Path(__file__).parent / "data" / "models"
+
+
+def usb_device(root: Path, name: str, vid: str, pid: str) -> None:
+    d = root / name
+    d.mkdir(parents=True)
+    (d / "idVendor").write_text(vid + "\n")
+    (d / "idProduct").write_text(pid + "\n")
+
+
+@pytest.fixture
+def fake_sys(tmp_path):
+    usb, dev = tmp_path / "usb", tmp_path / "dev"
+    usb.mkdir()
+    dev.mkdir()
+    usb_device(usb, "1-1", "046d", "0825")  # a webcam, not a TPU
+    (usb / "usb1").mkdir()  # a hub without id files
+    return usb, dev
+
+
+def raise_(exc):
+    def probe(*args):
+        raise exc
+
+    return probe
+
+
+def probes(fake_sys, **kw) -> Probes:
+    usb, dev = fake_sys
+    base = dict(runtime=lambda: "ai-edge-litert 2.3.0", libedgetpu=lambda: "libedgetpu.so.1",
+                usb_root=usb, dev_root=dev, picamera2_cameras=lambda: ["imx708"],
+                i2c_ack=lambda bus, addr: True, gpio_factory=lambda: "LGPIOFactory",
+                default_dirs=[MODELS / "uint8"], on_pi=True)
+    base.update(kw)
+    return Probes(**base)
+
+
+def test_tpu_found_by_usb_ids_and_pcie(fake_sys):
+    usb, dev = fake_sys
+    assert find_edgetpus(usb, dev) == []
+    assert check_tpu(probes(fake_sys)).status == WARN
+    usb_device(usb, "2-1", "1a6e", "089a")
+    (dev / "apex_0").touch()
+    found = find_edgetpus(usb, dev)
+    assert found == ["usb:1a6e:089a", f"pci:{dev / 'apex_0'}"]
+    check = check_tpu(probes(fake_sys))
+    assert check.status == OK and "not initialised" in check.detail
+    assert find_edgetpus(usb / "absent", dev / "absent") == []
+
+
+def test_runtime_and_libedgetpu(fake_sys):
+    assert check_runtime(probes(fake_sys)).status == OK
+    bad = check_runtime(probes(fake_sys, runtime=raise_(ImportError("no module"))))
+    assert bad.status == FAIL and "ai-edge-litert" in bad.fix
+    lib = check_libedgetpu(probes(fake_sys, libedgetpu=raise_(OSError("not found"))))
+    assert lib.status == WARN and "libedgetpu1-std" in lib.fix
+
+
+def test_camera_checks(fake_sys):
+    usb, dev = fake_sys
+    assert check_camera(probes(fake_sys)).detail == "picamera2: imx708"
+    none = check_camera(probes(fake_sys, picamera2_cameras=raise_(ImportError("x"))))
+    assert none.status == WARN and "python3-picamera2" in none.fix
+    (dev / "video0").touch()
+    webcam = check_camera(probes(fake_sys, picamera2_cameras=lambda: []))
+    assert webcam.status == OK and "video0" in webcam.detail
+
+
+def test_oled_checks(fake_sys):
+    usb, dev = fake_sys
+    config = Config()
+    missing = check_oled(probes(fake_sys), config)
+    assert missing.status == FAIL and "do_i2c" in missing.fix  # on a Pi: a real failure
+    assert check_oled(probes(fake_sys, on_pi=False), config).status == WARN
+    (dev / "i2c-1").touch()
+    assert check_oled(probes(fake_sys), config).status == OK
+    silent = check_oled(probes(fake_sys, i2c_ack=lambda b, a: False), config)
+    assert silent.status == FAIL and "0x3C" in silent.detail
+    no_smbus = check_oled(probes(fake_sys, i2c_ack=raise_(ImportError("smbus2"))), config)
+    assert no_smbus.status == WARN and "smbus2" in no_smbus.fix
+    spi = config_from_dict({"display": {"interface": "spi"}})
+    assert check_oled(probes(fake_sys), spi).status == FAIL
+
+
+def test_gpio_checks(fake_sys):
+    config = Config()
+    assert check_gpio(probes(fake_sys), config).detail == "pin factory LGPIOFactory"
+    broken = probes(fake_sys, gpio_factory=raise_(RuntimeError("no pins")))
+    assert check_gpio(broken, config).status == FAIL
+    off = config_from_dict({"controls": {"enabled": False}})
+    assert check_gpio(broken, off).status == OK
+
+
+def test_model_check_verifies_checksums(fake_sys, tmp_path):
+    assert check_model(probes(fake_sys), Config()).status == OK
+    bad = tmp_path / "bad"
+    shutil.copytree(MODELS / "uint8", bad)
+    (bad / "model.tflite").write_bytes(b"garbage")
+    check = check_model(probes(fake_sys), Config(), str(bad))
+    assert check.status == FAIL and "bad" in check.detail
+
+
+def test_cmd_doctor_exit_codes_and_lines(fake_sys, capsys):
+    usb, dev = fake_sys
+    (dev / "i2c-1").touch()
+    args = argparse.Namespace(config=None, bundle=None)
+    assert cmd_doctor(args, Config(), None, probes=probes(fake_sys)) == 0
+    out = capsys.readouterr().out.splitlines()
+    names = [line.split()[1] for line in out[:-1]]
+    assert names == ["runtime", "libedgetpu", "tpu", "camera", "oled", "gpio", "model",
+                     "config"]
+    code = cmd_doctor(args, Config(), None, probes=probes(fake_sys),
+                      config_error="display.kind = 'hdmi' is not allowed")
+    out = capsys.readouterr().out
+    assert code == 1 and "FAIL config" in out and "display.kind" in out
+
+
+def test_doctor_cli_with_bad_config(tmp_path, capsys):
+    from aoc.cli import main
+
+    config = tmp_path / "c.toml"
+    config.write_text("[camera]\nwidth = 'big'\n")
+    code = main(["doctor", "--config", str(config)])
+    assert code == 1
+    assert "camera.width" in capsys.readouterr().out
