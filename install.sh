@@ -415,18 +415,26 @@ install_app() {
 
 install_model() {
     local src="$REPO_DIR/models/default"
+    # The unit's Documentation= points here.
+    install_file "$REPO_DIR/device/docs/headless.md" "$SHARE_DIR/headless.md" 0644
     say "model bundle -> $MODEL_DEST"
     if [ ! -f "$src/manifest.json" ]; then
         warn "$src/manifest.json is missing: no default model bundle to install. Train one" \
             "(aoc-train) or set [model] bundle in $CONFIG_FILE."
         return
     fi
-    run install -d -m 0755 "$MODEL_DEST"
-    local file
-    for file in "$src"/*; do
-        [ -f "$file" ] || continue
-        install_file "$file" "$MODEL_DEST/$(basename "$file")" 0644
-    done
+    if [ -f "$MODEL_DEST/manifest.json" ] && cmp -s "$src/manifest.json" "$MODEL_DEST/manifest.json"; then
+        say "$MODEL_DEST is up to date"
+        return
+    fi
+    # The manifest lists every file with its sha256 (report/*.png too): copy the whole tree
+    # to a new folder, then swap it in, so no half-copied bundle is ever in place.
+    run rm -rf -- "$MODEL_DEST.new"
+    run install -d -m 0755 "$MODEL_DEST.new"
+    run cp -R -- "$src/." "$MODEL_DEST.new/"
+    run chmod -R u=rwX,go=rX -- "$MODEL_DEST.new"
+    run rm -rf -- "$MODEL_DEST"
+    run mv -- "$MODEL_DEST.new" "$MODEL_DEST"
 }
 
 # The config is installed only when absent: a user's config is never overwritten. The

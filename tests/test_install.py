@@ -285,3 +285,44 @@ def test_shellcheck_clean() -> None:
         [shellcheck, "--severity=style", str(INSTALL)], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0, proc.stdout
+
+
+# -- real runs of single steps into a temporary root -----------------------------------------
+
+
+def run_step(tmp_path: Path, *functions: str) -> str:
+    """Source install.sh with every system path under tmp_path/root and run ``functions``."""
+    script = 'source "$1"; DRY_RUN=0; ' + "; ".join(functions)
+    env = {**os.environ, "AOC_INSTALL_ROOT": str(tmp_path / "root")}
+    proc = subprocess.run(["bash", "-c", script, "bash", str(INSTALL)], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_installed_default_bundle_verifies(tmp_path: Path) -> None:
+    from aoc.bundle import load_bundle
+
+    if not (ROOT / "models" / "default" / "manifest.json").is_file():
+        pytest.skip("models/default is not in this checkout")
+    run_step(tmp_path, "install_model")
+    dest = tmp_path / "root" / "usr" / "share" / "anime-or-cartoon" / "models" / "default"
+    bundle = load_bundle(dest)  # every file listed in the manifest, sha256-checked
+    assert bundle.labels == load_bundle(ROOT / "models" / "default").labels
+    assert (tmp_path / "root" / "usr/share/anime-or-cartoon/headless.md").is_file()
+    assert "up to date" in run_step(tmp_path, "install_model")  # idempotent
+    assert not (dest.parent / "default.new").exists()
+
+
+def test_real_config_install_never_overwrites(tmp_path: Path) -> None:
+    example = ROOT / "device" / "aoc" / "config.example.toml"
+    if not example.is_file():
+        pytest.skip("config.example.toml is not in this checkout yet")
+    run_step(tmp_path, "install_config")
+    config = tmp_path / "root" / "etc" / "anime-or-cartoon" / "config.toml"
+    assert config.read_text() == example.read_text()
+    config.write_text("[display]\nkind = 'null'\n")
+    out = run_step(tmp_path, "install_config")
+    assert "keeping your existing" in out
+    assert config.read_text() == "[display]\nkind = 'null'\n"
+    assert (config.parent / "config.example.toml").read_text() == example.read_text()
