@@ -10,6 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from aoc import app as app_module
 from aoc.app import (
@@ -268,3 +269,20 @@ def test_show_config_error_is_best_effort():
     show_config_error(ConfigError("bad", key="display.kind"), Host())  # not a Pi: nothing
     # On a "Pi" without an OLED the failure to open it is swallowed (logged at DEBUG).
     show_config_error(ConfigError("bad", key="display.kind"), Host(is_pi=True))
+
+
+@pytest.mark.parametrize(("probe", "isolate"), [(False, True), (True, False)])
+def test_tpu_bundle_without_a_tpu_fails_over_to_cpu(probe, isolate):
+    """A bundle with an Edge TPU model on a machine without TPU/libedgetpu runs on the CPU."""
+    import dataclasses
+
+    from aoc.bundle import load_bundle
+
+    bundle = load_bundle(MODELS / "uint8")
+    tpu_bundle = dataclasses.replace(bundle, edgetpu_model=bundle.cpu_model)
+    config = make_config(inference={"backend": "auto", "isolate_tpu": isolate})
+    with classifier_opener(config, tpu_probe=lambda: probe)(tpu_bundle) as clf:
+        assert clf.backend == "cpu"
+        assert clf.fault == "no TPU - on CPU"
+        assert "Edge TPU unavailable" in clf.reason
+        assert clf.classify(np.zeros((32, 32, 3), np.uint8)).shape == (3,)

@@ -62,7 +62,8 @@ def test_run_bench_on_tiny_model():
     assert "baseline" in text and "overhead_ms" in text
 
 
-def test_cli_bench_writes_json_with_startup(tmp_path, capsys):
+def test_cli_bench_writes_json_with_startup(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))  # the child's last-good file
     out = tmp_path / "bench.json"
     empty = tmp_path / "config.toml"
     empty.write_text("")

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "tests" / "data" / "models"
 DEMO = sorted((ROOT / "device" / "aoc" / "assets" / "demo").glob("*.png"))
 ENV = {**os.environ, "PYTHONPATH": f"{ROOT / 'device'}:{ROOT / 'training'}"}
+ENV["STATE_DIRECTORY"] = "/nonexistent/aoc-test-state"  # never record a "last good" in HOME
 for var in ("INVOCATION_ID", "JOURNAL_STREAM", "NOTIFY_SOCKET", "WATCHDOG_USEC"):
     ENV.pop(var, None)
 

@@ -42,6 +42,8 @@ def corrupt(tmp_path) -> Path:
 def test_candidate_order_and_dedupe(tmp_path):
     cands = candidates(bundle=str(UINT8), last_good=INT8, default_dirs=[tmp_path / "x", UINT8])
     assert [(c.kind, c.path) for c in cands] == [(CONFIGURED, UINT8), (LAST_GOOD, INT8)]
+    nothing_configured = candidates(last_good=INT8, default_dirs=[UINT8])
+    assert [c.kind for c in nothing_configured] == [DEFAULT]
     bare = candidates(model="m.tflite", labels="l.txt", default_dirs=[INT8])
     assert bare[0] == Candidate(CONFIGURED, Path("m.tflite"), Path("l.txt"))
     assert bare[1] == Candidate(DEFAULT, INT8)

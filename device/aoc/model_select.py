@@ -117,13 +117,19 @@ def candidates(
     last_good: Path | None = None,
     default_dirs: Sequence[Path] | None = None,
 ) -> list[Candidate]:
-    """The ordered, de-duplicated list of models to try."""
+    """The ordered, de-duplicated list of models to try.
+
+    ``last_good`` is tried only after a configured bundle or model, never instead of the
+    packaged default when nothing is configured.
+    """
     out: list[Candidate] = []
     if model:
         out.append(Candidate(CONFIGURED, Path(model), Path(labels) if labels else None))
     elif bundle:
         out.append(Candidate(CONFIGURED, Path(bundle)))
-    if last_good is not None:
+    if last_good is not None and out:
+        # Only a fallback for a configured model that fails: with nothing configured the
+        # packaged default is what the user asked for.
         out.append(Candidate(LAST_GOOD, last_good))
     dirs = list(default_dirs) if default_dirs is not None else default_bundle_dirs()
     try:
