@@ -250,3 +250,18 @@ def test_stage_timings_summary():
     assert s["a"].median_ms == pytest.approx(50.5)
     assert s["a"].p95_ms == pytest.approx(95.05)
     assert s["b"].median_ms == pytest.approx(2.0)
+
+
+def test_max_fps_waits_on_the_stop_event(classifier):
+    class CountingStop(threading.Event):
+        waits: list = []
+
+        def wait(self, timeout=None):
+            self.waits.append(timeout)
+            return False
+
+    stop = CountingStop()
+    stats = run_loop(ListSource(), classifier, make_smoother(classifier), RecordingDisplay(),
+                     max_frames=3, stop=stop, max_fps=10.0)
+    assert stats.frames == 3
+    assert len(stop.waits) == 3 and all(0 < w <= 0.1 for w in stop.waits)

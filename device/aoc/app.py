@@ -387,7 +387,7 @@ def run(config: Config, host: Host, *, max_frames: int | None = None,
                  classifier.reason, described[0] if described else source.name, kind)
         stats = run_loop(source, classifier, smoother, screen, max_frames=max_frames,
                          duration_s=duration_s, stop=stop, hooks=all_hooks, health=health,
-                         controls=controls_state)
+                         controls=controls_state, max_fps=config.camera.max_fps)
         stats.reason = classifier.reason
         result = RunResult(stats=stats, model=f"{bundle.name} ({bundle.root})",
                            source=described[0] if described else str(source.name),

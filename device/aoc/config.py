@@ -45,6 +45,7 @@ class CameraConfig:
     height: int = _opt(480, lo=32, hi=4096)
     demo_when_missing: bool = True
     demo_period_s: float = _opt(4.0, lo=0.1, hi=3600.0)
+    max_fps: float = _opt(30.0, lo=0.0, hi=10000.0)
     backoff: tuple[float, ...] = _opt((0.5, 1.0, 2.0, 5.0, 10.0, 30.0), lo=0.0, hi=3600.0)
 
 

@@ -234,6 +234,7 @@ def run_loop(
     health: Callable[[], str | None] | None = None,
     controls: LoopControls | None = None,
     idle_wait_s: float = 0.05,
+    max_fps: float | None = None,
     fps_tau_s: float = 1.0,
     timings_capacity: int = 2048,
     state_factory: Callable[..., Any] = _make_state,
@@ -243,8 +244,11 @@ def run_loop(
     ``source.read()`` returns the newest RGB frame or ``None`` (camera down; a raised
     :class:`CameraError` is treated the same). ``display`` has ``submit(state)`` (a
     :class:`~aoc.display.threaded.ThreadedDisplay`) or ``show(state)``. ``health`` returns
-    an extra fault line (e.g. the display's) or ``None``. Returns the final stats.
+    an extra fault line (e.g. the display's) or ``None``. ``max_fps`` caps the rate by
+    waiting on ``stop`` after a frame (a demo or video source would otherwise spin a core);
+    a camera paces the loop itself. Returns the final stats.
     """
+    min_interval = 1.0 / max_fps if max_fps else 0.0
     stop = stop if stop is not None else threading.Event()
     controls = controls if controls is not None else LoopControls()
     submit = getattr(display, "submit", None) or display.show
@@ -362,6 +366,10 @@ def run_loop(
                 stats.first_result_s = stats.seconds
             hooks_.call("on_result", stats, first)
             hooks_.call("on_tick", stats)
+            if min_interval:
+                rest = t_a + min_interval - clock()
+                if rest > 0:
+                    stop.wait(rest)
     finally:
         stats.seconds = clock() - t0
         stats.fps = stats.frames / stats.seconds if stats.seconds > 0 else 0.0
