@@ -32,9 +32,6 @@ from aoc.smoothing import Smoother, VerdictRules
 
 log = logging.getLogger(__name__)
 
-EX_CONFIG = 78  # sysexits.h: configuration error; the unit does not restart on it
-EX_UNAVAILABLE = 69
-
 
 @dataclass(frozen=True)
 class Host:
