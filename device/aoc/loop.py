@@ -144,6 +144,9 @@ class LoopStats:
             "verdict": self.verdict,
             "first_result_s": self.first_result_s,
             "faults": dict(self.faults),
+            "source_fault": self.source_fault,
+            "classifier_fault": self.classifier_fault,
+            "display_fault": self.display_fault,
             "stages_ms": {
                 s: {"median": round(v.median_ms, 4), "p95": round(v.p95_ms, 4)}
                 for s, v in stages.items()
@@ -338,7 +341,9 @@ def run_loop(
                 interval += alpha * (dt - interval)
             last_frame_t = t_b
             stats.fps = 1.0 / interval if interval > 0 else 0.0
-            stats.backend = classifier.backend
+            if classifier.backend != stats.backend:  # a failover switched backends
+                stats.backend = classifier.backend
+                stats.reason = getattr(classifier, "reason", stats.reason)
             stats.classifier_fault = getattr(classifier, "fault", None)
             message = extra or stats.classifier_fault
             if message is None and not animation_model:
