@@ -265,3 +265,36 @@ def test_max_fps_waits_on_the_stop_event(classifier):
                      max_frames=3, stop=stop, max_fps=10.0)
     assert stats.frames == 3
     assert len(stop.waits) == 3 and all(0 < w <= 0.1 for w in stop.waits)
+
+
+def test_memory_stays_bounded_over_many_frames(classifier):
+    """After warm-up, thousands more frames allocate nothing that stays (ring buffer)."""
+    import tracemalloc
+
+    class Measure:
+        def __init__(self):
+            self.at_warm = self.at_end = None
+
+        def on_result(self, stats, first):
+            if stats.frames == 300:
+                tracemalloc.start()
+                self.at_warm = tracemalloc.get_traced_memory()[0]
+            elif stats.frames == 3300:  # before the end-of-run summary (which imports numpy.ma)
+                self.at_end = tracemalloc.get_traced_memory()[0]
+
+    hook = Measure()
+    try:
+        stats = run_loop(ListSource(), classifier, make_smoother(classifier), NullSink(),
+                         max_frames=3300, hooks=[hook], timings_capacity=256)
+    finally:
+        tracemalloc.stop()
+    assert stats.frames == 3300
+    grown = hook.at_end - hook.at_warm
+    assert grown < 16 * 1024, f"{grown} bytes kept after 3000 frames"
+
+
+class NullSink:
+    """A display that keeps nothing (RecordingDisplay would grow by design)."""
+
+    def submit(self, state):
+        pass
