@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from aoc import app as app_module
 from aoc.app import (
     GuardedDisplay,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from aoc.bench import (
     baseline_loop,
     format_result,

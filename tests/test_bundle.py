@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from aoc.bundle import (
     SCHEMA_VERSION,
     Bundle,

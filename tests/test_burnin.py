@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from aoc.display.burnin import BurnInAction, BurnInGuard, shift_path
 from aoc.display.state import DisplayState
 from aoc.errors import ConfigError

@@ -10,12 +10,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from aoc.bundle import Bundle, bare_bundle, load_bundle
 from aoc.classifier import Classifier, model_format, open_classifier
 from aoc.errors import BundleError, ConfigError, EdgeTpuUnavailable, InferenceError
 from aoc.postprocess import LabelScore, top_k
 from aoc.runtime import Runtime, find_runtime
-from PIL import Image
 
 pytest.importorskip("ai_edge_litert")
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from aoc.cli import EX_CONFIG, main, setup_logging
 
 ROOT = Path(__file__).resolve().parents[1]

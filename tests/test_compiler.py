@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from aoc.errors import AocError
 from aoc_train.compiler import (
     CompileError,

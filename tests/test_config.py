@@ -7,6 +7,7 @@ import logging
 import re
 
 import pytest
+
 from aoc.config import (
     EXAMPLE_CONFIG_PATH,
     Config,

@@ -9,11 +9,12 @@ import threading
 import pytest
 
 gpiozero = pytest.importorskip("gpiozero")
-from aoc.controls import Controls, NullControls, open_controls  # noqa: E402
-from aoc.errors import ControlsError  # noqa: E402
 from gpiozero import Device  # noqa: E402
 from gpiozero.exc import BadPinFactory  # noqa: E402
 from gpiozero.pins.mock import MockFactory  # noqa: E402
+
+from aoc.controls import Controls, NullControls, open_controls  # noqa: E402
+from aoc.errors import ControlsError  # noqa: E402
 
 WAIT = 5.0
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from aoc.errors import CameraError, ConfigError
 from aoc.sources.demo_source import DEMO_DIR, DemoSource, demo_asset_paths, expected_label
-from PIL import Image
 
 
 class Clock:

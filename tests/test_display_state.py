@@ -6,6 +6,7 @@ import dataclasses
 import math
 
 import pytest
+
 from aoc.display.state import STARTING, VERDICTS, DisplayState, InvalidDisplayState
 from aoc.errors import AocError
 

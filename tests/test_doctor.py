@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from aoc.config import Config, config_from_dict
 from aoc.doctor import (
     FAIL,

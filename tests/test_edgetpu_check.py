@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
 from aoc.errors import AocError
 from aoc_train.edgetpu_check import (
     EdgeTpuIncompatible,

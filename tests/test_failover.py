@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from aoc.bundle import Bundle, load_bundle
 from aoc.classifier import Classifier, open_classifier
 from aoc.errors import EdgeTpuUnavailable, InferenceError

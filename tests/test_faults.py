@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from aoc.bundle import load_bundle
 from aoc.classifier import open_classifier
 from aoc.display.threaded import ThreadedDisplay

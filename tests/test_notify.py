@@ -18,6 +18,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+
 from aoc.notify import RepeatFilter, SystemdNotifier, format_status, notifier_settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,11 +7,12 @@ import errno
 import pytest
 
 pytest.importorskip("luma.oled")
+from luma.core.device import dummy  # noqa: E402
+
 from aoc.display.oled import DIM_CONTRAST, OledDisplay  # noqa: E402
 from aoc.display.render import render  # noqa: E402
 from aoc.display.state import DisplayState  # noqa: E402
 from aoc.errors import ConfigError, DisplayError  # noqa: E402
-from luma.core.device import dummy  # noqa: E402
 
 STATE = DisplayState(anime=0.87, cartoon=0.12, verdict="anime", backend="edgetpu", fps=30)
 SETCONTRAST, DISPLAYOFF, DISPLAYON = 0x81, 0xAE, 0xAF

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+
 from aoc.errors import CameraError, ConfigError
 from aoc.sources.opencv_source import OpenCVSource, is_stream_url
 

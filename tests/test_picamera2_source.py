@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes.picamera2_fake import QUADRANTS, make_picamera2, rgb_to_i420, scene_rgb
+
 from aoc.errors import CameraError, ConfigError
 from aoc.sources.picamera2_source import (
     Picamera2Source,
@@ -14,7 +16,6 @@ from aoc.sources.picamera2_source import (
     read_pi_model,
     yuv420_to_rgb,
 )
-from fakes.picamera2_fake import QUADRANTS, make_picamera2, rgb_to_i420, scene_rgb
 
 PI4 = "Raspberry Pi 4 Model B Rev 1.5"
 PI5 = "Raspberry Pi 5 Model B Rev 1.0"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from aoc.errors import InferenceError
 from aoc.postprocess import LabelScore, dequantize, scores_from_output, softmax, top_k
 

@@ -6,6 +6,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+
 from aoc.errors import InferenceError
 from aoc.preprocess import (
     Preprocessor,

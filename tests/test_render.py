@@ -9,10 +9,11 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageChops
+
 from aoc.display.render import NUM_VIEWS, fps_text, percent, render, text_width, to_text
 from aoc.display.state import DisplayState
 from aoc.errors import ConfigError
-from PIL import Image, ImageChops
 
 DATA = Path(__file__).parent / "data" / "display"
 

@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 import pytest
+
 from aoc.errors import CameraError, ConfigError
 from aoc.sources.resilient import ResilientSource
 

@@ -8,6 +8,7 @@ import textwrap
 from types import SimpleNamespace
 
 import pytest
+
 from aoc.errors import BackendError, EdgeTpuUnavailable
 from aoc.runtime import (
     Runtime,

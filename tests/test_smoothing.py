@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from aoc.errors import ConfigError
 from aoc.smoothing import (
     ANIME,

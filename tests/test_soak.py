@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from aoc.soak import RecordingDisplay, SoakConfig, SoakMonitor, SyntheticSource, run_soak
 
 ROOT = Path(__file__).resolve().parents[1]

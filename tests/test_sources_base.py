@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from aoc.errors import CameraError, ConfigError
 from aoc.sources import DemoSource, FrameSource, ImageFolderSource, OpenCVSource, Picamera2Source
 from aoc.sources.base import as_frame, check_resize_mode, check_size, fit_image, frozen
-from PIL import Image
 
 
 def test_sources_satisfy_protocol():

@@ -8,6 +8,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from fakes.picamera2_fake import make_picamera2
+from PIL import Image
+
 from aoc.errors import CameraError, ConfigError
 from aoc.sources import (
     DemoSource,
@@ -16,8 +19,6 @@ from aoc.sources import (
     Picamera2Source,
     open_source,
 )
-from fakes.picamera2_fake import make_picamera2
-from PIL import Image
 
 PI5 = "Raspberry Pi 5 Model B Rev 1.0"
 

@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+
 from aoc.display.state import DisplayState
 from aoc.display.threaded import FAULT_LOST, ThreadedDisplay
 from aoc.errors import DisplayError

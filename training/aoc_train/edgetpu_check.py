@@ -26,7 +26,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from aoc.errors import AocError
-
 from aoc_train.edgetpu_ops import MAX_VERSION, PARAMETER_INPUTS, PARSE_MAX_VERSION, SUPPORTED
 from aoc_train.tflite_schema import Model, Operator, Tensor, read_model
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from aoc.bundle import bare_bundle, load_bundle
 from aoc.classifier import open_classifier
 
