@@ -20,6 +20,7 @@ from aoc.app import (
     classifier_opener,
     display_options,
     resolve_display_kind,
+    root_refusal,
     run,
     show_config_error,
     stop_on_signals,
@@ -90,6 +91,26 @@ def test_host_probe_reads_the_given_environment():
     assert host.under_systemd and host.state_dir == Path("/var/lib/aoc")
     assert host.notify_socket == "/run/n" and host.watchdog_usec == 2_000_000
     assert not Host.probe({}).under_systemd
+
+
+def test_host_probe_honours_watchdog_pid_and_euid():
+    env = {"NOTIFY_SOCKET": "/run/n", "WATCHDOG_USEC": "2000000", "WATCHDOG_PID": "42"}
+    assert Host.probe(env, pid=42).watchdog_usec == 2_000_000
+    other = Host.probe(env, pid=43)  # the watchdog is another process's
+    assert other.watchdog_usec is None and other.notify_socket == "/run/n"
+    assert Host.probe({}, euid=0).as_root and not Host.probe({}, euid=1000).as_root
+
+
+def test_root_under_systemd_is_refused_unless_allowed(caplog):
+    root = Host(under_systemd=True, as_root=True)
+    assert root_refusal(make_config(), Host(as_root=True)) is None  # by hand: not checked
+    assert root_refusal(make_config(), Host(under_systemd=True)) is None
+    assert not caplog.records
+    refusal = root_refusal(make_config(), root)
+    assert refusal is not None and "service.allow_root" in refusal and "User=aoc" in refusal
+    assert root_refusal(make_config(service={"allow_root": True}), root) is None
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 2 and "root" in errors[0].getMessage()  # logged loudly both times
 
 
 def test_run_end_to_end_on_demo(screen, tmp_path):

@@ -117,6 +117,31 @@ def test_journald_logging_has_no_timestamps(capsys):
     assert err.endswith("INFO    aoc.test: hello\n") and err[:4].isdigit()
 
 
+def test_log_handler_holds_back_repeats(capsys):
+    setup_logging("INFO", journald=True)
+    for i in range(20):
+        logging.getLogger("aoc.test").warning("camera lost: %d", i)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"<4>aoc.test: camera lost: {i}" for i in range(5)]  # burst 5
+
+
+def test_run_as_root_under_systemd_is_refused(tmp_path, monkeypatch, capsys):
+    empty = tmp_path / "config.toml"
+    empty.write_text("")
+    monkeypatch.setenv("INVOCATION_ID", "test")
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
+    for var in ("NOTIFY_SOCKET", "WATCHDOG_USEC"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    args = ["run", "--config", str(empty), "--display", "null", "--source", "demo",
+            "--max-frames", "2"]
+    assert main(args) == EX_CONFIG
+    err = capsys.readouterr().err
+    assert "refusing to run as root" in err and "<3>aoc.app: running as root" in err
+    assert main([*args, "--set", "service.allow_root=true"]) == 0
+    assert "<3>aoc.app: running as root" in capsys.readouterr().err
+
+
 def test_version_and_usage():
     proc = aoc("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("aoc ")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -66,6 +67,17 @@ def test_corrupt_bundle_falls_back_to_default_with_error(corrupt, tmp_path):
     assert sel.fell_back and "model.tflite" in sel.errors[0]
     assert sel.warning() == "model error - using packaged default model"
     assert not state.exists()  # a default is never recorded as "last good"
+
+
+def test_last_good_is_written_only_when_it_changes(tmp_path):
+    state = tmp_path / "last-good-bundle"
+    remember_good(state, Candidate(CONFIGURED, UINT8))
+    os.utime(state, ns=(1_000_000_000, 1_000_000_000))
+    remember_good(state, Candidate(CONFIGURED, UINT8))  # same bundle: no write
+    assert state.stat().st_mtime_ns == 1_000_000_000
+    remember_good(state, Candidate(CONFIGURED, INT8))
+    assert state.stat().st_mtime_ns != 1_000_000_000
+    assert read_last_good(state) == INT8.resolve()
 
 
 def test_last_good_comes_before_default(corrupt, tmp_path):

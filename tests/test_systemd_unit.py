@@ -104,7 +104,9 @@ def test_device_allow_lists_only_the_hardware_used(unit) -> None:
 def test_logs_to_the_journal_only(unit) -> None:
     assert one(unit, "Service", "StandardOutput") == "journal"
     assert one(unit, "Service", "StandardError") == "journal"
-    assert "StateDirectory" not in unit["Service"]  # nothing persistent written
+    # The only persistent state: the last-good bundle record (written only on change).
+    assert one(unit, "Service", "StateDirectory") == "anime-or-cartoon"
+    assert one(unit, "Service", "StateDirectoryMode") == "0700"
     assert "LogsDirectory" not in unit["Service"]
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from aoc import __version__
 from aoc.errors import AocError, BundleError, ConfigError
+from aoc.notify import RepeatFilter
 
 log = logging.getLogger("aoc")
 
@@ -24,13 +25,18 @@ EX_OK, EX_FAIL, EX_USAGE, EX_UNAVAILABLE, EX_CONFIG = 0, 1, 2, 69, 78
 
 
 def setup_logging(level: str, *, journald: bool) -> None:
-    """Log to stderr; without timestamps under systemd (journald adds its own)."""
+    """Log to stderr; without timestamps under systemd (journald adds its own).
+
+    Repeats are held back by :class:`aoc.notify.RepeatFilter` so the journal is not flooded.
+    """
     fmt = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_PriorityFormatter(fmt) if journald else logging.Formatter(fmt))
+    # A message repeating more than 5 times a minute is held, then counted once.
+    handler.addFilter(RepeatFilter())
     root.addHandler(handler)
     root.setLevel(level.upper())
 
@@ -141,6 +147,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             show_config_error(exc, host)
         return EX_CONFIG
     logging.getLogger().setLevel(config.logging.level)
+    if args.command == "run":
+        from aoc.app import root_refusal
+
+        refusal = root_refusal(config, host)
+        if refusal is not None:
+            print(f"aoc: {refusal}", file=sys.stderr)
+            return EX_CONFIG
     try:
         if args.command == "run":
             return cmd_run(args, config, host)

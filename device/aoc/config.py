@@ -128,6 +128,7 @@ class ServiceConfig:
     shutdown_command: str = "systemctl poweroff"
     ready_grace_s: float = _opt(30.0, lo=0.0, hi=3600.0)
     status_interval_s: float = _opt(5.0, lo=0.5, hi=3600.0)
+    allow_root: bool = False
 
 
 @dataclass(frozen=True)

@@ -99,12 +99,21 @@ def read_last_good(state_file: Path | None) -> Path | None:
 
 
 def remember_good(state_file: Path | None, candidate: Candidate) -> None:
-    """Record a configured bundle that loaded and opened (best effort; never raises)."""
+    """Record a configured bundle that loaded and opened (best effort; never raises).
+
+    The file is written only when its content changes.
+    """
     if state_file is None or candidate.kind != CONFIGURED or candidate.labels is not None:
         return
+    text = f"{candidate.path.resolve()}\n"
+    try:
+        if state_file.read_text(encoding="utf-8") == text:
+            return  # unchanged: no write, so normal start-ups do not wear the SD card
+    except (OSError, UnicodeDecodeError):
+        pass
     try:
         state_file.parent.mkdir(parents=True, exist_ok=True)
-        state_file.write_text(f"{candidate.path.resolve()}\n", encoding="utf-8")
+        state_file.write_text(text, encoding="utf-8")
     except OSError as exc:
         log.debug("cannot record last good bundle in %s: %s", state_file, exc)
 
