@@ -106,6 +106,19 @@ def test_clear_and_close_switch_off_and_are_safe_twice(panel):
         oled.show(STATE)
 
 
+def test_persist_leaves_the_picture_lit_at_close():
+    serial = RecordingSerial()
+    device = dummy(width=128, height=64, mode="1", serial_interface=serial)
+    with OledDisplay(device=device, persist=True) as oled:
+        oled.show(STATE)
+        sent = len(serial.commands)
+    assert device.persist and oled.persist and serial.cleaned == 1
+    assert (DISPLAYOFF,) not in serial.commands[sent:] and device.image.getbbox() is not None
+    plain = dummy(width=128, height=64, mode="1", serial_interface=RecordingSerial())
+    OledDisplay(device=plain).close()
+    assert plain.persist is False
+
+
 def test_128x32_panel():
     device = dummy(width=128, height=32, mode="1", serial_interface=RecordingSerial())
     with OledDisplay(device=device, height=32) as oled:

@@ -443,12 +443,10 @@ def show_config_error(error: ConfigError, host: Host) -> None:
 
     text = f"config error: {error.key}" if error.key else "config error - see log"
     try:
-        display = OledDisplay()
-        display.show(DisplayState(anime=0.0, cartoon=0.0, verdict="uncertain", message=text))
-        # luma clears the panel at exit unless told to persist; the message must stay.
-        device = getattr(display, "_device", None)
-        if device is not None:
-            device.persist = True
+        # persist: the message stays lit after the process exits.
+        with OledDisplay(persist=True) as display:
+            display.show(DisplayState(anime=0.0, cartoon=0.0, verdict="uncertain",
+                                      message=text))
     except Exception as exc:  # noqa: BLE001 - the log already has the error; screen is extra
         log.debug("could not show the config error on the OLED: %s", exc)
 

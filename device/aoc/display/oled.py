@@ -34,6 +34,8 @@ class OledDisplay(BaseDisplay):
 
     Pass ``device=`` (e.g. ``luma.core.device.dummy(mode="1")``) to skip opening a bus;
     ``i2c_bus=`` hands luma an SMBus-like object instead of opening ``/dev/i2c-<port>``.
+    ``persist=True`` (luma's ``device.persist``) leaves the last picture lit at ``close()``
+    and at interpreter exit, for a message that must outlive the process.
     Opening errors become :class:`DisplayError` naming the bus, the address and the fix.
     """
 
@@ -56,6 +58,7 @@ class OledDisplay(BaseDisplay):
         device: Any | None = None,
         i2c_bus: Any | None = None,
         renderer: Callable[..., Image.Image] = render,
+        persist: bool = False,
     ) -> None:
         if driver not in DRIVERS:
             raise ConfigError(
@@ -87,6 +90,10 @@ class OledDisplay(BaseDisplay):
                 gpio_dc=gpio_dc, gpio_rst=gpio_rst, rotate=rotate, i2c_bus=i2c_bus,
                 where=self.where,
             )
+        # luma switches the panel off and clears it at cleanup (and at exit) unless told
+        # to persist.
+        device.persist = persist
+        self.persist = persist
         self._device = device
         self.size: tuple[int, int] = (int(device.width), int(device.height))
         self._last_frame: bytes | None = None
@@ -154,7 +161,8 @@ class OledDisplay(BaseDisplay):
         self.blank(True)
 
     def close(self) -> None:
-        """Switch the panel off and release the bus; safe twice, never raises."""
+        """Switch the panel off (unless ``persist``) and release the bus; safe twice, never
+        raises."""
         if self._closed:
             return
         self._closed = True
