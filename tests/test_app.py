@@ -23,6 +23,7 @@ from aoc.app import (
     root_refusal,
     run,
     show_config_error,
+    source_resize,
     stop_on_signals,
 )
 from aoc.config import Config, config_from_dict
@@ -308,3 +309,14 @@ def test_tpu_bundle_without_a_tpu_fails_over_to_cpu(probe, isolate):
         assert clf.fault == "no TPU - on CPU"
         assert "Edge TPU unavailable" in clf.reason
         assert clf.classify(np.zeros((32, 32, 3), np.uint8)).shape == (3,)
+
+
+def test_source_resize_is_the_manifest_name_the_sources_accept():
+    from types import SimpleNamespace
+
+    from aoc.sources.base import check_resize_mode
+
+    for name in ("stretch", "center_crop", "letterbox"):
+        bundle = SimpleNamespace(input=SimpleNamespace(resize=name))
+        assert check_resize_mode(source_resize(bundle)) == name
+    assert source_resize(SimpleNamespace(input=None)) == "stretch"  # bare model

@@ -105,7 +105,7 @@ def test_hold_s_shows_each_image_for_a_while(folder: Path):
 
 
 def test_resize_policies(folder: Path):
-    with ImageFolderSource(folder, size=(30, 30), resize="pad") as src:
+    with ImageFolderSource(folder, size=(30, 30), resize="letterbox") as src:
         frame = src.read()
     assert tuple(frame[0, 15]) == (0, 0, 0)  # letterbox bar
     assert tuple(frame[15, 15]) == (0, 0, 250)

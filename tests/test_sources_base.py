@@ -8,7 +8,14 @@ from PIL import Image
 
 from aoc.errors import CameraError, ConfigError
 from aoc.sources import DemoSource, FrameSource, ImageFolderSource, OpenCVSource, Picamera2Source
-from aoc.sources.base import as_frame, check_resize_mode, check_size, fit_image, frozen
+from aoc.sources.base import (
+    RESIZE_MODES,
+    as_frame,
+    check_resize_mode,
+    check_size,
+    fit_image,
+    frozen,
+)
 
 
 def test_sources_satisfy_protocol():
@@ -26,7 +33,10 @@ def test_check_size():
 
 
 def test_check_resize_mode():
-    assert check_resize_mode("crop") == "crop"
+    assert check_resize_mode("center_crop") == "center_crop"
+    assert check_resize_mode("letterbox") == "letterbox"
+    assert check_resize_mode("crop") == "center_crop"  # old names stay as aliases
+    assert check_resize_mode("pad") == "letterbox"
     with pytest.raises(ConfigError, match="stretch"):
         check_resize_mode("zoom")
 
@@ -44,12 +54,22 @@ def test_fit_image_stretch_crop_pad():
     assert stretch.shape == (50, 50, 3) and stretch.dtype == np.uint8
     assert stretch.flags.c_contiguous
     assert tuple(stretch[25, 2]) == (255, 0, 0) and tuple(stretch[25, 47]) == (0, 0, 255)
-    crop = fit_image(image, (50, 50), "crop")
+    crop = fit_image(image, (50, 50), "center_crop")
     assert crop.shape == (50, 50, 3)
     assert tuple(crop[25, 2]) == (255, 0, 0)  # centre crop keeps both halves
-    pad = fit_image(image, (50, 50), "pad")
+    pad = fit_image(image, (50, 50), "letterbox")
     assert tuple(pad[2, 25]) == (0, 0, 0)  # letterbox bars above and below
     assert tuple(pad[25, 2]) == (255, 0, 0)
+    assert np.array_equal(fit_image(image, (50, 50), "crop"), crop)  # aliases
+    assert np.array_equal(fit_image(image, (50, 50), "pad"), pad)
+    with pytest.raises(ConfigError, match="letterbox"):
+        fit_image(image, (50, 50), "zoom")
+
+
+def test_resize_modes_are_the_bundle_manifest_names():
+    from aoc.preprocess import RESIZE_POLICIES
+
+    assert set(RESIZE_MODES) == set(RESIZE_POLICIES)
 
 
 def test_fit_image_without_size_converts_mode():

@@ -173,14 +173,11 @@ def open_model(config: Config, host: Host, *, opener: Callable[[Any], Any] | Non
                   state_file=state_file)
 
 
-#: The bundle's resize names (manifest ``input.resize``) in the sources' vocabulary.
-_SOURCE_RESIZE = {"stretch": "stretch", "center_crop": "crop", "letterbox": "pad"}
-
-
 def source_resize(bundle: Any) -> str:
-    """How a source should fit frames to the model, from the bundle's ``input.resize``."""
+    """How a source should fit frames to the model: the bundle's ``input.resize`` (the
+    sources take the manifest's names), ``stretch`` for a bare model."""
     spec = getattr(bundle, "input", None)
-    return _SOURCE_RESIZE.get(spec.resize if spec is not None else "stretch", "stretch")
+    return spec.resize if spec is not None else "stretch"
 
 
 def open_frames(config: Config, *, size: tuple[int, int], resize: str = "stretch") -> Any:

@@ -21,8 +21,11 @@ log = logging.getLogger(__name__)
 Size = tuple[int, int]
 """(width, height) in pixels: PIL's order, not numpy's."""
 
-ResizeMode = Literal["stretch", "crop", "pad"]
-RESIZE_MODES: tuple[str, ...] = ("stretch", "crop", "pad")
+ResizeMode = Literal["stretch", "center_crop", "letterbox"]
+RESIZE_MODES: tuple[str, ...] = ("stretch", "center_crop", "letterbox")
+"""The bundle manifest's ``input.resize`` names (:data:`aoc.preprocess.RESIZE_POLICIES`)."""
+RESIZE_ALIASES: dict[str, str] = {"crop": "center_crop", "pad": "letterbox"}
+"""Older names still accepted, mapped to the manifest's."""
 
 
 @runtime_checkable
@@ -95,26 +98,29 @@ def check_size(size: object, *, key: str = "camera.size") -> Size | None:
 
 
 def check_resize_mode(mode: str, *, key: str = "camera.resize") -> str:
-    """Validate a resize policy name."""
-    if mode not in RESIZE_MODES:
+    """Validate a resize policy name; returns the manifest's name (aliases mapped)."""
+    canonical = RESIZE_ALIASES.get(mode, mode)
+    if canonical not in RESIZE_MODES:
         raise ConfigError(
             f"{key} must be one of {', '.join(RESIZE_MODES)}, got {mode!r}", key=key
         )
-    return mode
+    return canonical
 
 
 def fit_image(image: Image.Image, size: Size | None, mode: str = "stretch") -> np.ndarray:
     """Convert a PIL image to a frame, scaled to ``size`` by the ``mode`` policy.
 
-    ``stretch`` scales to exactly ``size`` ignoring aspect; ``crop`` scales to cover ``size``
-    and cuts the centre; ``pad`` scales to fit inside ``size`` and letterboxes with black.
+    ``stretch`` scales to exactly ``size`` ignoring aspect; ``center_crop`` scales to cover
+    ``size`` and cuts the centre; ``letterbox`` scales to fit inside ``size`` and pads with
+    black (the bundle manifest's names; ``crop`` and ``pad`` are accepted as aliases).
     """
     image = image.convert("RGB")
     if size is not None and image.size != tuple(size):
         width, height = size
+        mode = check_resize_mode(mode)
         if mode == "stretch":
             image = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0)
-        elif mode == "crop":
+        elif mode == "center_crop":
             scale = max(width / image.width, height / image.height)
             scaled = (
                 max(width, round(image.width * scale)),
@@ -124,14 +130,12 @@ def fit_image(image: Image.Image, size: Size | None, mode: str = "stretch") -> n
             left = (scaled[0] - width) // 2
             top = (scaled[1] - height) // 2
             image = image.crop((left, top, left + width, top + height))
-        elif mode == "pad":
+        else:  # letterbox
             scale = min(width / image.width, height / image.height)
             scaled = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
             inner = image.resize(scaled, Image.Resampling.BILINEAR, reducing_gap=2.0)
             image = Image.new("RGB", (width, height))
             image.paste(inner, ((width - scaled[0]) // 2, (height - scaled[1]) // 2))
-        else:
-            check_resize_mode(mode)
     return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
 
 

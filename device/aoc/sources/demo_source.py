@@ -113,7 +113,7 @@ class DemoSource(BaseSource):
         for path in paths:
             try:
                 with Image.open(path) as image:
-                    scene = fit_image(image, margin, "crop")
+                    scene = fit_image(image, margin, "center_crop")
             except OSError as exc:
                 raise CameraError(
                     f"demo scene {path} could not be decoded ({exc}): reinstall the package "

@@ -51,8 +51,9 @@ def list_images(pattern_or_dir: str | Path) -> list[Path]:
 class ImageFolderSource(BaseSource):
     """Frames from still images, in natural order, looping by default.
 
-    ``resize`` is the policy used to reach ``size``: ``stretch``, ``crop`` (centre) or
-    ``pad`` (letterbox). ``hold_s`` shows each image for that many seconds of ``clock``
+    ``resize`` is the policy used to reach ``size``, in the bundle manifest's names:
+    ``stretch``, ``center_crop`` or ``letterbox`` (``crop``/``pad`` are aliases).
+    ``hold_s`` shows each image for that many seconds of ``clock``
     (a slideshow); ``None`` advances one image per :meth:`read` (for benchmarks and tests).
     """
 
