@@ -137,9 +137,9 @@ def test_run_as_root_under_systemd_is_refused(tmp_path, monkeypatch, capsys):
             "--max-frames", "2"]
     assert main(args) == EX_CONFIG
     err = capsys.readouterr().err
-    assert "refusing to run as root" in err and "<3>aoc.app: running as root" in err
+    assert "refusing to run as root" in err and "<3>aoc.app_host: running as root" in err
     assert main([*args, "--set", "service.allow_root=true"]) == 0
-    assert "<3>aoc.app: running as root" in capsys.readouterr().err
+    assert "<3>aoc.app_host: running as root" in capsys.readouterr().err
 
 
 def test_version_and_usage():

@@ -4,180 +4,51 @@ Everything is opened inside one :class:`contextlib.ExitStack`, so it is closed i
 reverse order of opening (controls, then display -- cleared and switched off -- then
 source, then classifier) however the run ends: frame limit, SIGTERM/SIGINT, power button
 or an exception. Facts about the machine (systemd, TTY, Raspberry Pi, state folder) are
-probed once in :class:`Host` and passed in; nothing below reads the environment.
+probed once in :class:`~aoc.app_host.Host` and passed in; nothing below reads the
+environment.
+
+The wiring is split by what it wires: :mod:`aoc.app_host` (the machine),
+:mod:`aoc.app_model` (bundle and classifier), :mod:`aoc.app_screen` (display, buttons,
+LED), :mod:`aoc.app_signals` (SIGTERM/SIGINT); their public names are re-exported here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import resource
 import shlex
-import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aoc.app_host import Host, resolve_display_kind, root_refusal
+from aoc.app_model import classifier_opener, open_model, source_resize, tpu_present
+from aoc.app_screen import (
+    GuardedDisplay,
+    LedHook,
+    display_options,
+    open_buttons,
+    open_screen,
+    show_config_error,
+)
+from aoc.app_signals import stop_on_signals
 from aoc.config import Config
-from aoc.errors import ConfigError
 from aoc.loop import LoopControls, LoopHook, LoopStats, run_loop
-from aoc.model_select import Selection, candidates, read_last_good, select
 from aoc.smoothing import Smoother, VerdictRules
 
+__all__ = [
+    "GuardedDisplay", "Host", "LedHook", "RunResult", "classifier_opener", "display_options",
+    "open_buttons", "open_frames", "open_model", "open_screen", "peak_rss_mb",
+    "resolve_display_kind", "root_refusal", "run", "show_config_error", "source_resize",
+    "stop_on_signals", "timed_process_age", "tpu_present",
+]
+
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Host:
-    """Facts about where the appliance runs (probed by :meth:`probe`, injectable in tests)."""
-
-    under_systemd: bool = False
-    stdout_tty: bool = False
-    is_pi: bool = False
-    state_dir: Path | None = None
-    notify_socket: str | None = None
-    watchdog_usec: int | None = None
-    as_root: bool = False
-
-    @classmethod
-    def probe(cls, environ: Mapping[str, str] | None = None, *, pid: int | None = None,
-              euid: int | None = None) -> Host:
-        """Read the process environment and the machine once.
-
-        The last-good record lives in systemd's ``STATE_DIRECTORY`` (the unit's
-        ``StateDirectory=``), else in ``~/.local/state/anime-or-cartoon``. The watchdog
-        is this process's only when ``WATCHDOG_PID`` is unset or ``pid`` (see
-        :func:`aoc.notify.notifier_settings`).
-        """
-        from aoc.notify import notifier_settings
-
-        env = os.environ if environ is None else environ
-        model = Path("/proc/device-tree/model")
-        try:
-            is_pi = "raspberry pi" in model.read_text(errors="replace").lower()
-        except OSError:
-            is_pi = False
-        state = env.get("STATE_DIRECTORY", "").split(":")[0]
-        home_state = Path(env.get("HOME", "/nonexistent")) / ".local/state/anime-or-cartoon"
-        notify = notifier_settings(env, pid=os.getpid() if pid is None else pid)
-        return cls(
-            under_systemd=bool(env.get("INVOCATION_ID") or env.get("JOURNAL_STREAM")),
-            stdout_tty=sys.stdout.isatty(),
-            is_pi=is_pi,
-            state_dir=Path(state) if state else home_state,
-            notify_socket=notify.socket_path,
-            watchdog_usec=notify.watchdog_usec,
-            as_root=(os.geteuid() if euid is None else euid) == 0,
-        )
-
-
-def root_refusal(config: Config, host: Host) -> str | None:
-    """Why ``aoc run`` must not start as root under systemd, or ``None`` to go on.
-
-    The unit runs the app as the unprivileged ``aoc`` user; root there means the unit was
-    edited (``User=`` dropped). That is logged as an error always, and refused (the
-    caller exits with EX_CONFIG, which systemd does not restart) unless
-    ``service.allow_root`` is true.
-    """
-    if not (host.as_root and host.under_systemd):
-        return None
-    log.error("running as root under systemd: the unit should set User=aoc (see "
-              "/usr/share/anime-or-cartoon/headless.md); set service.allow_root = true "
-              "only if you really mean it")
-    if config.service.allow_root:
-        return None
-    return ("refusing to run as root under systemd: restore User=aoc in the unit "
-            "(`systemctl edit anime-or-cartoon`) or set service.allow_root = true in "
-            "the config")
-
-
-def resolve_display_kind(kind: str, host: Host) -> str:
-    """``auto``: the OLED on a Raspberry Pi or under systemd; else the terminal when
-    standard output is a TTY; else ``null``."""
-    if kind != "auto":
-        return kind
-    if host.is_pi or host.under_systemd:
-        return "oled"
-    return "terminal" if host.stdout_tty else "null"
-
-
-def tpu_present() -> bool:
-    """An Edge TPU is attached (USB IDs or /dev/apex_0): cheap check before spawning."""
-    from aoc.doctor import find_edgetpus
-
-    return bool(find_edgetpus())
-
-
-def classifier_opener(
-    config: Config, *, tpu_probe: Callable[[], bool] = tpu_present
-) -> Callable[[Any], Any]:
-    """bundle -> classifier following ``[inference]``.
-
-    ``cpu``: the CPU model. ``auto``/``edgetpu`` with an Edge TPU model in the bundle: a
-    :class:`~aoc.failover.FailoverClassifier` whose primary is the TPU (in a child process
-    when ``isolate_tpu``) and whose fallback is the CPU; it re-probes the TPU every
-    ``reprobe_interval_s``. Without a TPU model: the CPU, with the reason.
-    """
-    from aoc.classifier import open_classifier
-    from aoc.errors import EdgeTpuUnavailable
-
-    inf = config.inference
-    threads = inf.num_threads or None
-
-    def cpu(bundle: Any) -> Any:
-        return open_classifier(bundle, prefer="cpu", num_threads=threads)
-
-    def opener(bundle: Any) -> Any:
-        if inf.backend == "cpu":
-            return cpu(bundle)
-        if bundle.edgetpu_model is None:
-            # "auto" fails over at once and its reason says why there is no TPU model.
-            return open_classifier(bundle, prefer="auto", num_threads=threads)
-        from aoc.failover import FailoverClassifier
-
-        def primary() -> Any:
-            if not tpu_probe():
-                raise EdgeTpuUnavailable(
-                    "no Edge TPU found (USB 1a6e:089a / 18d1:9302 or /dev/apex_0); plug in "
-                    "the Coral accelerator"
-                )
-            if inf.isolate_tpu:
-                from aoc.isolated import open_isolated_classifier
-
-                return open_isolated_classifier(
-                    bundle, prefer="edgetpu", edgetpu_device=inf.edgetpu_device,
-                    num_threads=threads)
-            return open_classifier(bundle, prefer="edgetpu",
-                                   edgetpu_device=inf.edgetpu_device, num_threads=threads)
-
-        return FailoverClassifier(primary, lambda: cpu(bundle),
-                                  reprobe_interval_s=inf.reprobe_interval_s)
-
-    return opener
-
-
-def open_model(config: Config, host: Host, *, opener: Callable[[Any], Any] | None = None,
-               default_dirs: Sequence[Path] | None = None) -> Selection[Any]:
-    """Select, load and open the model with fallback (see :mod:`aoc.model_select`)."""
-    state_file = host.state_dir / "last-good-bundle" if host.state_dir else None
-    m = config.model
-    cands = candidates(bundle=m.bundle, model=m.model, labels=m.labels,
-                       last_good=read_last_good(state_file), default_dirs=default_dirs)
-    return select(cands, opener or classifier_opener(config), fallback=m.fallback,
-                  state_file=state_file)
-
-
-def source_resize(bundle: Any) -> str:
-    """How a source should fit frames to the model: the bundle's ``input.resize`` (the
-    sources take the manifest's names), ``stretch`` for a bare model."""
-    spec = getattr(bundle, "input", None)
-    return spec.resize if spec is not None else "stretch"
 
 
 def open_frames(config: Config, *, size: tuple[int, int], resize: str = "stretch") -> Any:
@@ -209,86 +80,6 @@ def open_frames(config: Config, *, size: tuple[int, int], resize: str = "stretch
     return resilient
 
 
-class GuardedDisplay:
-    """:class:`~aoc.display.threaded.ThreadedDisplay` with burn-in care applied per state."""
-
-    def __init__(self, threaded: Any, guard: Any) -> None:
-        self.threaded = threaded
-        self.guard = guard
-
-    @property
-    def fault(self) -> str | None:
-        """The drawer's fault (``display lost``) or ``None``."""
-        return self.threaded.fault
-
-    def submit(self, state: Any) -> None:
-        """Hand ``state`` (with offset/dim/blank) to the drawing thread."""
-        self.threaded.submit(self.guard.apply(state))
-
-    def close(self) -> None:
-        """Clear the screen and stop the drawer (safe twice)."""
-        self.threaded.clear()
-        self.threaded.close()
-
-
-def display_options(config: Config, kind: str) -> dict[str, Any]:
-    """Constructor keywords of the display ``kind`` from ``[display]``."""
-    d = config.display
-    if kind == "oled":
-        return dict(driver=d.driver, width=d.width, height=d.height, interface=d.interface,
-                    i2c_port=d.i2c_port, i2c_address=d.i2c_address, spi_port=d.spi_port,
-                    spi_device=d.spi_device, gpio_dc=d.gpio_dc, gpio_rst=d.gpio_rst,
-                    rotate=d.rotate, contrast=d.contrast, dim_contrast=d.dim_contrast)
-    if kind == "emulated":
-        fmt = "gif" if d.path.lower().endswith(".gif") else "png"
-        return dict(path=d.path, fmt=fmt, width=d.width, height=d.height)
-    if kind == "null":
-        return dict(width=d.width, height=d.height)
-    return {}
-
-
-def open_screen(config: Config, kind: str) -> GuardedDisplay:
-    """The display of ``kind`` in a drawing thread, with burn-in protection."""
-    from aoc.display import open_display
-    from aoc.display.burnin import BurnInGuard
-    from aoc.display.threaded import ThreadedDisplay
-
-    d = config.display
-    opts = display_options(config, kind)
-    display = open_display(kind, **opts)
-    threaded = ThreadedDisplay(display, max_fps=d.max_fps, retry_interval_s=d.retry_interval_s,
-                               reopen=(lambda: open_display(kind, **opts)))
-    guard = BurnInGuard(shift_every_s=d.shift_every_s if kind == "oled" else 0,
-                        max_shift=d.max_shift, dim_after_s=d.dim_after_s,
-                        blank_after_s=d.blank_after_s, change_threshold=d.change_threshold)
-    return GuardedDisplay(threaded, guard)
-
-
-class LedHook:
-    """LoopHook: status LED starting / running / fault, set only on change."""
-
-    def __init__(self, controls: Any) -> None:
-        self.controls = controls
-        self.status = ""
-
-    def _set(self, status: str) -> None:
-        if status != self.status:
-            self.status = status
-            self.controls.set_status(status)
-
-    def on_start(self, info: Any) -> None:
-        self._set("starting")
-
-    def on_result(self, stats: LoopStats, first: bool) -> None:
-        self._set("fault" if stats.classifier_fault or stats.display_fault else "running")
-
-    def on_tick(self, stats: LoopStats) -> None:
-        if stats.source_fault:
-            self._set("fault")
-
-    def on_stop(self, stats: LoopStats) -> None:
-        self._set("off")
-
 
 @dataclass
 class RunResult:
@@ -318,24 +109,6 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-@contextlib.contextmanager
-def stop_on_signals(stop: threading.Event) -> Any:
-    """SIGTERM/SIGINT set ``stop`` (main thread only); previous handlers come back after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        log.info("%s received: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
 
 def run(config: Config, host: Host, *, max_frames: int | None = None,
         duration_s: float | None = None, stop: threading.Event | None = None,
@@ -343,8 +116,6 @@ def run(config: Config, host: Host, *, max_frames: int | None = None,
         pin_factory: Any = None, process_age: Callable[[], float] | None = None,
         default_dirs: Sequence[Path] | None = None) -> RunResult:
     """Open everything from ``config``, run the loop, close everything; return the result."""
-    from aoc.controls import NullControls, open_controls
-
     stop = stop or threading.Event()
     kind = resolve_display_kind(display_kind or config.display.kind, host)
     warnings: list[str] = []
@@ -368,18 +139,8 @@ def run(config: Config, host: Host, *, max_frames: int | None = None,
             shutdown.set()
             stop.set()
 
-        c = config.controls
-        if c.enabled and (host.is_pi or pin_factory is not None):
-            pins = {k: (v if v >= 0 else None) for k, v in (
-                ("freeze_pin", c.freeze_pin), ("view_pin", c.view_pin),
-                ("power_pin", c.power_pin), ("led_pin", c.led_pin))}
-            buttons: Any = open_controls(
-                **pins, hold_time_s=c.hold_time_s, on_freeze=controls_state.toggle_freeze,
-                on_view=controls_state.next_view, on_shutdown=shut,
-                i2c_in_use=(kind == "oled" and config.display.interface == "i2c"),
-                pin_factory=pin_factory)
-        else:
-            buttons = NullControls("disabled in config" if not c.enabled else "not a Pi")
+        buttons = open_buttons(config, host, kind=kind, controls=controls_state,
+                               on_shutdown=shut, pin_factory=pin_factory)
         stack.callback(buttons.close)
 
         model_note = selection.warning()
@@ -430,22 +191,6 @@ def _num_views() -> int:
 
     return int(NUM_VIEWS)
 
-
-def show_config_error(error: ConfigError, host: Host) -> None:
-    """Best effort: put the bad key on the OLED (default settings) and leave it there."""
-    if not (host.is_pi or host.under_systemd):
-        return
-    from aoc.display.oled import OledDisplay
-    from aoc.display.state import DisplayState
-
-    text = f"config error: {error.key}" if error.key else "config error - see log"
-    try:
-        # persist: the message stays lit after the process exits.
-        with OledDisplay(persist=True) as display:
-            display.show(DisplayState(anime=0.0, cartoon=0.0, verdict="uncertain",
-                                      message=text))
-    except Exception as exc:  # noqa: BLE001 - the log already has the error; screen is extra
-        log.debug("could not show the config error on the OLED: %s", exc)
 
 
 def timed_process_age(start: float | None = None) -> Callable[[], float]:

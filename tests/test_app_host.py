@@ -1,0 +1,56 @@
+"""Tests for aoc.app_host: probing the machine, display auto-resolution, root refusal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aoc.app_host import Host, resolve_display_kind, root_refusal
+from aoc.config import Config, config_from_dict
+
+
+def make_config(**sections) -> Config:
+    return config_from_dict(sections)
+
+
+@pytest.mark.parametrize(
+    ("kind", "host", "expected"),
+    [
+        ("auto", Host(is_pi=True), "oled"),
+        ("auto", Host(under_systemd=True), "oled"),
+        ("auto", Host(stdout_tty=True), "terminal"),
+        ("auto", Host(), "null"),
+        ("emulated", Host(is_pi=True), "emulated"),
+    ],
+)
+def test_display_kind_resolution(kind, host, expected):
+    assert resolve_display_kind(kind, host) == expected
+
+
+def test_host_probe_reads_the_given_environment():
+    host = Host.probe({"INVOCATION_ID": "x", "STATE_DIRECTORY": "/var/lib/aoc",
+                       "NOTIFY_SOCKET": "/run/n", "WATCHDOG_USEC": "2000000"})
+    assert host.under_systemd and host.state_dir == Path("/var/lib/aoc")
+    assert host.notify_socket == "/run/n" and host.watchdog_usec == 2_000_000
+    assert not Host.probe({}).under_systemd
+
+
+def test_host_probe_honours_watchdog_pid_and_euid():
+    env = {"NOTIFY_SOCKET": "/run/n", "WATCHDOG_USEC": "2000000", "WATCHDOG_PID": "42"}
+    assert Host.probe(env, pid=42).watchdog_usec == 2_000_000
+    other = Host.probe(env, pid=43)  # the watchdog is another process's
+    assert other.watchdog_usec is None and other.notify_socket == "/run/n"
+    assert Host.probe({}, euid=0).as_root and not Host.probe({}, euid=1000).as_root
+
+
+def test_root_under_systemd_is_refused_unless_allowed(caplog):
+    root = Host(under_systemd=True, as_root=True)
+    assert root_refusal(make_config(), Host(as_root=True)) is None  # by hand: not checked
+    assert root_refusal(make_config(), Host(under_systemd=True)) is None
+    assert not caplog.records
+    refusal = root_refusal(make_config(), root)
+    assert refusal is not None and "service.allow_root" in refusal and "User=aoc" in refusal
+    assert root_refusal(make_config(service={"allow_root": True}), root) is None
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 2 and "root" in errors[0].getMessage()  # logged loudly both times

@@ -1,0 +1,57 @@
+"""Tests for aoc.app_model: the classifier opener per [inference], resize from the bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aoc.app_model import classifier_opener, source_resize
+from aoc.config import Config, config_from_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "tests" / "data" / "models"
+
+
+def make_config(**sections) -> Config:
+    return config_from_dict(sections)
+
+
+def test_cpu_backend_never_probes_the_tpu():
+    def probe():
+        raise AssertionError("TPU probed")
+
+    opener = classifier_opener(make_config(inference={"backend": "cpu"}), tpu_probe=probe)
+    from aoc.bundle import load_bundle
+
+    with opener(load_bundle(MODELS / "uint8")) as clf:
+        assert clf.backend == "cpu"
+
+
+@pytest.mark.parametrize(("probe", "isolate"), [(False, True), (True, False)])
+def test_tpu_bundle_without_a_tpu_fails_over_to_cpu(probe, isolate):
+    """A bundle with an Edge TPU model on a machine without TPU/libedgetpu runs on the CPU."""
+    import dataclasses
+
+    from aoc.bundle import load_bundle
+
+    bundle = load_bundle(MODELS / "uint8")
+    tpu_bundle = dataclasses.replace(bundle, edgetpu_model=bundle.cpu_model)
+    config = make_config(inference={"backend": "auto", "isolate_tpu": isolate})
+    with classifier_opener(config, tpu_probe=lambda: probe)(tpu_bundle) as clf:
+        assert clf.backend == "cpu"
+        assert clf.fault == "no TPU - on CPU"
+        assert "Edge TPU unavailable" in clf.reason
+        assert clf.classify(np.zeros((32, 32, 3), np.uint8)).shape == (3,)
+
+
+def test_source_resize_is_the_manifest_name_the_sources_accept():
+    from types import SimpleNamespace
+
+    from aoc.sources.base import check_resize_mode
+
+    for name in ("stretch", "center_crop", "letterbox"):
+        bundle = SimpleNamespace(input=SimpleNamespace(resize=name))
+        assert check_resize_mode(source_resize(bundle)) == name
+    assert source_resize(SimpleNamespace(input=None)) == "stretch"  # bare model

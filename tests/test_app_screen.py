@@ -1,0 +1,77 @@
+"""Tests for aoc.app_screen: guarded display, display options, buttons, config-error screen."""
+
+from __future__ import annotations
+
+from aoc.app_host import Host
+from aoc.app_screen import GuardedDisplay, display_options, open_buttons, show_config_error
+from aoc.config import Config
+from aoc.errors import ConfigError
+
+
+def test_guarded_display_applies_burn_in_and_clears_on_close():
+    from aoc.display.burnin import BurnInGuard
+    from aoc.display.state import DisplayState
+
+    class Threaded:
+        fault = "display lost"
+
+        def __init__(self):
+            self.got, self.calls = [], []
+
+        def submit(self, s):
+            self.got.append(s)
+
+        def clear(self):
+            self.calls.append("clear")
+
+        def close(self):
+            self.calls.append("close")
+
+    t = Threaded()
+    now = [0.0]
+    g = GuardedDisplay(t, BurnInGuard(dim_after_s=10, blank_after_s=None,
+                                      clock=lambda: now[0]))
+    state = DisplayState(anime=0.5, cartoon=0.1, verdict="anime")
+    g.submit(state)
+    now[0] = 11.0
+    g.submit(state)
+    assert [s.dim for s in t.got] == [False, True]
+    assert g.fault == "display lost"
+    g.close()
+    assert t.calls == ["clear", "close"]
+
+
+def test_display_options_match_constructors():
+    config = Config()
+    assert display_options(config, "oled")["i2c_address"] == 0x3C
+    assert display_options(config, "emulated")["fmt"] == "png"
+    assert display_options(config, "terminal") == {}
+
+
+def test_show_config_error_is_best_effort():
+    show_config_error(ConfigError("bad", key="display.kind"), Host())  # not a Pi: nothing
+    # On a "Pi" without an OLED the failure to open it is swallowed (logged at DEBUG).
+    show_config_error(ConfigError("bad", key="display.kind"), Host(is_pi=True))
+
+
+def test_open_buttons_needs_a_pi_or_a_pin_factory():
+    from gpiozero.pins.mock import MockFactory
+
+    from aoc.config import config_from_dict
+    from aoc.controls import NullControls
+    from aoc.loop import LoopControls
+
+    def opened(config: Config, host: Host, **kw):
+        return open_buttons(config, host, kind="null", controls=LoopControls(views=2),
+                            on_shutdown=lambda: None, **kw)
+
+    off = opened(config_from_dict({"controls": {"enabled": False}}), Host(is_pi=True))
+    assert isinstance(off, NullControls) and off.reason == "disabled in config"
+    not_pi = opened(Config(), Host())
+    assert isinstance(not_pi, NullControls) and not_pi.reason == "not a Pi"
+    factory = MockFactory()
+    try:
+        with opened(Config(), Host(), pin_factory=factory) as buttons:
+            assert not isinstance(buttons, NullControls)
+    finally:
+        factory.reset()

@@ -1,0 +1,18 @@
+"""Tests for aoc.app_signals: SIGTERM sets the stop event; handlers come back after."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+from aoc.app_signals import stop_on_signals
+
+
+def test_sigterm_sets_stop_and_handlers_are_restored():
+    stop = threading.Event()
+    before = signal.getsignal(signal.SIGTERM)
+    with stop_on_signals(stop):
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.wait(5)
+    assert signal.getsignal(signal.SIGTERM) is before
