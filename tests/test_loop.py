@@ -11,7 +11,7 @@ import pytest
 from aoc.bundle import load_bundle
 from aoc.classifier import open_classifier
 from aoc.errors import CameraError, InferenceError
-from aoc.loop import LoopControls, LoopStats, StageTimings, run_loop
+from aoc.loop import LoopControls, LoopStats, run_loop
 from aoc.smoothing import Smoother
 
 MODELS = Path(__file__).parent / "data" / "models"
@@ -238,19 +238,6 @@ def test_ring_buffer_is_bounded(classifier):
                      max_frames=10, timings_capacity=4)
     assert stats.frames == 10
     assert stats.timings.count == 4 and stats.timings.samples().shape == (4, 5)
-
-
-def test_stage_timings_summary():
-    t = StageTimings(("a", "b"), capacity=100)
-    assert t.summary()["a"].median_ms == 0.0
-    for i in range(1, 101):
-        t.put(0, i / 1000)
-        t.put(1, 0.002)
-        t.commit()
-    s = t.summary()
-    assert s["a"].median_ms == pytest.approx(50.5)
-    assert s["a"].p95_ms == pytest.approx(95.05)
-    assert s["b"].median_ms == pytest.approx(2.0)
 
 
 def test_max_fps_waits_on_the_stop_event(classifier):
