@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 
@@ -124,8 +123,3 @@ def test_apply_overrides_does_not_touch_input():
     assert merged == {"display": {"kind": "null"}, "logging": {"level": "DEBUG"}}
 
 
-def test_config_is_frozen_and_round_trips():
-    config = Config()
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        config.display.kind = "null"  # type: ignore[misc]
-    assert config_from_dict(config.to_dict()) == config

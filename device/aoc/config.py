@@ -6,6 +6,8 @@ Every key is documented in ``config.example.toml`` next to this module. Validati
 at load: unknown keys, wrong types, out-of-range values and bad choices raise
 :class:`~aoc.errors.ConfigError` naming the dotted key, the bad value and what is allowed.
 Command-line overrides (``--set section.key=value``) are applied before validation.
+The sections themselves (dataclasses with defaults) are in :mod:`aoc.config_sections`
+and re-exported here.
 """
 
 from __future__ import annotations
@@ -15,156 +17,35 @@ import logging
 import math
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from aoc.config_sections import (
+    SECTIONS,
+    CameraConfig,
+    Config,
+    ControlsConfig,
+    DisplayConfig,
+    InferenceConfig,
+    LoggingConfig,
+    ModelConfig,
+    ServiceConfig,
+    SmoothingConfig,
+    section_keys,
+)
 from aoc.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH", "EXAMPLE_CONFIG_PATH", "SECTIONS", "CameraConfig", "Config",
+    "ControlsConfig", "DisplayConfig", "InferenceConfig", "LoggingConfig", "ModelConfig",
+    "ServiceConfig", "SmoothingConfig", "apply_overrides", "config_from_dict", "load_config",
+    "parse_override", "read_toml", "section_keys",
+]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG_PATH = Path("/etc/anime-or-cartoon/config.toml")
 EXAMPLE_CONFIG_PATH = Path(__file__).with_name("config.example.toml")
-
-
-def _opt(default: Any, *, choices: tuple[Any, ...] = (), lo: float | None = None,
-         hi: float | None = None) -> Any:
-    """A dataclass field with its validation rules in ``metadata``."""
-    meta = {"choices": choices, "lo": lo, "hi": hi}
-    if isinstance(default, list | tuple):
-        return field(default=tuple(default), metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-@dataclass(frozen=True)
-class CameraConfig:
-    """Where frames come from (``[camera]``)."""
-
-    source: str = "auto"
-    width: int = _opt(640, lo=32, hi=4096)
-    height: int = _opt(480, lo=32, hi=4096)
-    demo_when_missing: bool = True
-    demo_period_s: float = _opt(4.0, lo=0.1, hi=3600.0)
-    max_fps: float = _opt(30.0, lo=0.0, hi=10000.0)
-    backoff: tuple[float, ...] = _opt((0.5, 1.0, 2.0, 5.0, 10.0, 30.0), lo=0.0, hi=3600.0)
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Which model runs (``[model]``)."""
-
-    bundle: str = ""
-    model: str = ""
-    labels: str = ""
-    fallback: bool = True
-
-
-@dataclass(frozen=True)
-class InferenceConfig:
-    """How the model runs (``[inference]``)."""
-
-    backend: str = _opt("auto", choices=("auto", "edgetpu", "cpu"))
-    edgetpu_device: str = "usb"
-    num_threads: int = _opt(0, lo=0, hi=64)
-    isolate_tpu: bool = True
-    reprobe_interval_s: float = _opt(60.0, lo=1.0, hi=86400.0)
-
-
-@dataclass(frozen=True)
-class SmoothingConfig:
-    """Score smoothing and verdict thresholds (``[smoothing]``, see docs/verdict.md)."""
-
-    tau_s: float = _opt(1.0, lo=0.0, hi=60.0)
-    enter: float = _opt(0.5, lo=0.0, hi=1.0)
-    both_min: float = _opt(0.3, lo=0.0, hi=1.0)
-    hysteresis: float = _opt(0.1, lo=0.0, hi=0.5)
-    top1_enter: float = _opt(0.4, lo=0.0, hi=1.0)
-
-
-@dataclass(frozen=True)
-class DisplayConfig:
-    """The screen (``[display]``)."""
-
-    kind: str = _opt("auto", choices=("auto", "oled", "terminal", "emulated", "null"))
-    driver: str = _opt("ssd1306", choices=("ssd1306", "sh1106", "ssd1309"))
-    interface: str = _opt("i2c", choices=("i2c", "spi"))
-    width: int = _opt(128, lo=32, hi=256)
-    height: int = _opt(64, lo=16, hi=128)
-    i2c_port: int = _opt(1, lo=0, hi=31)
-    i2c_address: int = _opt(0x3C, lo=0x03, hi=0x77)
-    spi_port: int = _opt(0, lo=0, hi=6)
-    spi_device: int = _opt(0, lo=0, hi=3)
-    gpio_dc: int = _opt(24, lo=0, hi=27)
-    gpio_rst: int = _opt(25, lo=0, hi=27)
-    rotate: int = _opt(0, choices=(0, 1, 2, 3))
-    contrast: int = _opt(0xCF, lo=0, hi=255)
-    dim_contrast: int = _opt(0x10, lo=0, hi=255)
-    max_fps: float = _opt(10.0, lo=0.5, hi=60.0)
-    retry_interval_s: float = _opt(5.0, lo=0.1, hi=3600.0)
-    path: str = "aoc-display.png"
-    shift_every_s: float = _opt(60.0, lo=0.0, hi=86400.0)
-    max_shift: int = _opt(2, lo=0, hi=8)
-    dim_after_s: float = _opt(300.0, lo=0.0, hi=86400.0)
-    blank_after_s: float = _opt(1800.0, lo=0.0, hi=86400.0)
-    change_threshold: float = _opt(0.03, lo=0.0, hi=1.0)
-
-
-@dataclass(frozen=True)
-class ControlsConfig:
-    """Buttons and status LED (``[controls]``); a pin of -1 means not fitted."""
-
-    enabled: bool = True
-    freeze_pin: int = _opt(17, lo=-1, hi=27)
-    view_pin: int = _opt(27, lo=-1, hi=27)
-    power_pin: int = _opt(26, lo=-1, hi=27)
-    led_pin: int = _opt(22, lo=-1, hi=27)
-    hold_time_s: float = _opt(3.0, lo=0.5, hi=30.0)
-
-
-@dataclass(frozen=True)
-class ServiceConfig:
-    """Running as a service (``[service]``)."""
-
-    shutdown_command: str = "systemctl poweroff"
-    ready_grace_s: float = _opt(30.0, lo=0.0, hi=3600.0)
-    status_interval_s: float = _opt(5.0, lo=0.5, hi=3600.0)
-    allow_root: bool = False
-
-
-@dataclass(frozen=True)
-class LoggingConfig:
-    """Log output (``[logging]``)."""
-
-    level: str = _opt("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
-
-
-@dataclass(frozen=True)
-class Config:
-    """The whole configuration, one frozen dataclass per TOML section."""
-
-    camera: CameraConfig = field(default_factory=CameraConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    inference: InferenceConfig = field(default_factory=InferenceConfig)
-    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
-    display: DisplayConfig = field(default_factory=DisplayConfig)
-    controls: ControlsConfig = field(default_factory=ControlsConfig)
-    service: ServiceConfig = field(default_factory=ServiceConfig)
-    logging: LoggingConfig = field(default_factory=LoggingConfig)
-
-    def to_dict(self) -> dict[str, dict[str, Any]]:
-        """Plain nested dict (tuples as lists), e.g. for ``--print-config``."""
-        return {
-            s: {k: list(v) if isinstance(v, tuple) else v for k, v in vars(sec).items()}
-            for s, sec in ((f.name, getattr(self, f.name)) for f in dataclasses.fields(self))
-        }
-
-
-SECTIONS: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(Config)}  # type: ignore[misc]
-
-
-def section_keys() -> dict[str, tuple[str, ...]]:
-    """Every section and its keys, in declaration order."""
-    return {s: tuple(f.name for f in dataclasses.fields(cls)) for s, cls in SECTIONS.items()}
 
 
 def _describe(meta: Mapping[str, Any], kind: str) -> str:
