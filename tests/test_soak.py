@@ -14,10 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import pytest
-
-from aoc.soak import RecordingDisplay, SoakConfig, SoakMonitor, SyntheticSource, run_soak
+from aoc.soak import SoakConfig, run_soak
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "tests" / "data" / "models" / "uint8"
@@ -86,25 +83,3 @@ def test_cli_names_the_missing_model(tmp_path: Path) -> None:
     assert "nope" in proc.stderr
 
 
-def test_synthetic_source_reuses_its_frames() -> None:
-    source = SyntheticSource((32, 24), count=3)
-    frames = [source.read() for _ in range(6)]
-    assert frames[0].shape == (24, 32, 3) and frames[0].dtype == np.uint8
-    assert frames[0] is frames[3] and frames[0] is not frames[1]
-
-
-def test_monitor_tracks_the_longest_gap() -> None:
-    t = [0.0]
-    monitor = SoakMonitor(warmup=10**9, clock=lambda: t[0])
-    monitor.on_start(None)
-    for step in (0.1, 0.5, 0.2):
-        t[0] += step
-        monitor.on_tick(None)
-    assert monitor.max_gap_s == pytest.approx(0.5)
-
-
-def test_recording_display_waits_for_a_state() -> None:
-    screen = RecordingDisplay()
-    screen.show("a")
-    assert screen.wait_for(lambda s: s == "a", timeout=1.0)
-    assert not screen.wait_for(lambda s: s == "b", timeout=0.01)

@@ -13,22 +13,25 @@ than the limit between warm-up and the end, and the process listened on no netwo
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import logging
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from aoc.errors import AocError, EdgeTpuUnavailable
 from aoc.faults import FaultSchedule, FaultyClassifier, FaultyDisplay, FaultySource
 from aoc.notify import RepeatFilter
+from aoc.soak_doubles import RecordingDisplay, SyntheticSource
+from aoc.soak_monitor import SoakMonitor, listening_sockets, rss_bytes
+
+__all__ = [
+    "RecordingDisplay", "SoakConfig", "SoakMonitor", "SyntheticSource", "find_model",
+    "listening_sockets", "main", "rss_bytes", "run_soak",
+]
 
 log = logging.getLogger(__name__)
 
@@ -60,135 +63,6 @@ class SoakConfig:
     rss_limit_mb: float = 5.0
     max_seconds: float = 0.0  # >0: give up after this long (a soak must never hang)
 
-
-class SyntheticSource:
-    """Preallocated frames of the model's size, cycled: no allocation per read."""
-
-    name = "synthetic"
-    is_live = True
-
-    def __init__(self, size: tuple[int, int], *, count: int = 8, seed: int = 0) -> None:
-        rng = np.random.default_rng(seed)
-        width, height = size
-        self._frames = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-                        for _ in range(count)]
-        self._i = 0
-
-    def open(self) -> None:
-        """Nothing to acquire."""
-
-    def read(self) -> np.ndarray:
-        """The next frame of the cycle."""
-        self._i = (self._i + 1) % len(self._frames)
-        return self._frames[self._i]
-
-    def close(self) -> None:
-        """Nothing to release; safe twice."""
-
-    def __enter__(self) -> SyntheticSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class RecordingDisplay:
-    """A display that keeps the last state shown and signals each one."""
-
-    def __init__(self, size: tuple[int, int] = (128, 64)) -> None:
-        self.size = size
-        self.last: Any = None
-        self.shown = 0
-        self.changed = threading.Condition()
-
-    def frame_key(self, state: Any) -> Any:
-        # Every distinct state counts (and ThreadedDisplay need not render to compare).
-        return state
-
-    def show(self, state: Any) -> None:
-        """Remember ``state``."""
-        with self.changed:
-            self.last = state
-            self.shown += 1
-            self.changed.notify_all()
-
-    def clear(self) -> None:
-        """Nothing drawn, nothing to clear."""
-
-    def close(self) -> None:
-        """Nothing to release; safe twice."""
-
-    def wait_for(self, predicate: Any, timeout: float) -> bool:
-        """Wait until ``predicate(last state)`` holds."""
-        with self.changed:
-            return self.changed.wait_for(lambda: predicate(self.last), timeout)
-
-
-def _rss() -> int:
-    import psutil
-
-    gc.collect()
-    return int(psutil.Process().memory_info().rss)
-
-
-def listening_sockets() -> list[str]:
-    """Network sockets this process has (any IPv4/IPv6 socket, or anything listening)."""
-    import psutil
-
-    found = []
-    for conn in psutil.Process().net_connections(kind="all"):
-        if conn.family.name in ("AF_INET", "AF_INET6") or conn.status == psutil.CONN_LISTEN:
-            found.append(f"{conn.family.name} {conn.type.name} {conn.laddr} {conn.status}")
-    return found
-
-
-class SoakMonitor:
-    """Loop hook: longest gap between iterations, RSS after warm-up and at the end."""
-
-    def __init__(
-        self, warmup: int, *, final: int = 0, sample_every: int = 0,
-        clock: Any = time.monotonic,
-    ) -> None:
-        self.warmup = warmup
-        self.final = final
-        self.sample_every = sample_every
-        self.rss_samples: list[tuple[int, int]] = []  # (frames, bytes) after warm-up
-        self._clock = clock
-        self._last: float | None = None
-        self.max_gap_s = 0.0
-        self.rss_warm: int | None = None
-        self.rss_end: int | None = None  # at the last frame
-        self.rss_stop: int | None = None
-        self.listeners: list[str] | None = None
-
-    def on_start(self, info: Any) -> None:
-        self._last = self._clock()
-
-    def on_result(self, stats: Any, first: bool) -> None:
-        if first:
-            self.listeners = listening_sockets()
-        if stats.frames == self.warmup:
-            self.rss_warm = _rss()
-            self.rss_samples.append((stats.frames, self.rss_warm))
-        elif stats.frames > self.warmup and (
-            stats.frames == self.final
-            or (self.sample_every and (stats.frames - self.warmup) % self.sample_every == 0)
-        ):
-            self.rss_samples.append((stats.frames, _rss()))
-        if stats.frames == self.final:
-            self.rss_end = self.rss_samples[-1][1] if self.rss_samples else _rss()
-
-    def on_tick(self, stats: Any) -> None:
-        now = self._clock()
-        if self._last is not None:
-            self.max_gap_s = max(self.max_gap_s, now - self._last)
-        self._last = now
-
-    def on_stop(self, stats: Any) -> None:
-        # After the loop's end-of-run summary (numpy temporaries); reported, not judged.
-        self.rss_stop = _rss()
-        if self.rss_end is None:
-            self.rss_end = self.rss_stop
 
 
 def find_model(model: str) -> Path:
