@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from aoc_train import augment
 
 
@@ -118,3 +119,19 @@ def test_training_views_differ_between_draws() -> None:
     rng = np.random.default_rng(0)
     a, b = augment.training_view(img, rng, 32), augment.training_view(img, rng, 32)
     assert not np.array_equal(a, b)
+
+
+def test_palette_changes_keep_lightness_structure() -> None:
+    img = _image()
+    np.testing.assert_array_equal(augment.saturation(img, 1.0), img)
+    grey = augment.saturation(img, 0.0)
+    assert np.abs(grey[..., 0].astype(int) - grey[..., 2].astype(int)).max() <= 1
+    red = np.zeros((4, 4, 3), np.uint8)
+    red[..., 0] = 200
+    turned = augment.hue_rotate(red, 1 / 3)  # red -> green
+    assert turned[0, 0, 1] > 150 and turned[0, 0, 0] < 50
+    np.testing.assert_allclose(augment.hue_rotate(red, 1.0), red, atol=2)
+    a = augment.colour_shift(img, np.random.default_rng(9))
+    b = augment.colour_shift(img, np.random.default_rng(9))
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == img.shape and a.dtype == np.uint8

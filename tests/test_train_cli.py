@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+
 from aoc_train.cli import _config, build_parser, main
 from aoc_train.config import DEFAULT_CLASSES, DEFAULT_HOLDOUT
 from aoc_train.pipeline import StageResult
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 

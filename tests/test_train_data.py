@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from aoc_train.data import scan_dataset, source_counts
 from aoc_train.errors import DataError
-from PIL import Image
 
 
 def _picture(seed: int, size: int = 48) -> Image.Image:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from aoc_train.cli import main
 from PIL import Image, ImageDraw
+
+from aoc_train.cli import main
 
 CLASSES = ("anime", "cartoon", "neither")
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+
 from aoc_train import figures
 from aoc_train.report import model_card_md, report_md
-from PIL import Image
 
 CLASSES = ["anime", "cartoon", "neither"]
 

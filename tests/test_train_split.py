@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from aoc_train.data import Dataset, difference_hash, scan_dataset
 from aoc_train.errors import DataError
 from aoc_train.split import balanced_weights, find_cross_duplicates, make_split
-from PIL import Image
 
 
 def _picture(seed: int, size: int = 48) -> Image.Image:

@@ -181,6 +181,33 @@ def jpeg(image: Array, quality: int) -> Array:
         return np.asarray(img.convert("RGB"))
 
 
+def hue_rotate(image: Array, shift: float) -> Array:
+    """Rotate every pixel's hue by ``shift`` turns (0..1); lightness structure is kept."""
+    hsv = np.asarray(_to_pil(image).convert("HSV")).copy()
+    hsv[..., 0] = (hsv[..., 0].astype(np.int16) + int(round(shift * 256))) % 256
+    return np.asarray(Image.fromarray(hsv, "HSV").convert("RGB"))
+
+
+def saturation(image: Array, factor: float) -> Array:
+    """Scale colourfulness around each pixel's grey value (0 = greyscale)."""
+    x = image.astype(np.float32)
+    grey = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return _clip(grey[..., None] + factor * (x - grey[..., None]))
+
+
+def colour_shift(image: Array, rng: np.random.Generator) -> Array:
+    """Palette changes (hue rotation, saturation, sometimes greyscale), so that a source's
+    palette (The Simpsons' yellow skin, one show's sky) cannot stand in for its style."""
+    out = image
+    if rng.random() < 0.35:
+        out = hue_rotate(out, rng.uniform(0.0, 1.0))
+    if rng.random() < 0.1:
+        return saturation(out, 0.0)
+    if rng.random() < 0.4:
+        out = saturation(out, rng.uniform(0.5, 1.4))
+    return out
+
+
 def screen_capture(image: Array, rng: np.random.Generator, *, strength: float = 1.0) -> Array:
     """The full "photo of a screen" chain, each effect applied with some probability.
 
@@ -219,12 +246,16 @@ def screen_capture(image: Array, rng: np.random.Generator, *, strength: float = 
 
 
 def training_view(image: Array, rng: np.random.Generator, side: int, *,
-                  screen_strength: float = 1.0, downscale_p: float = 0.5) -> Array:
-    """One augmented training view: random crop, random downscale, flip, screen effects."""
+                  screen_strength: float = 1.0, downscale_p: float = 0.5,
+                  colour: bool = True) -> Array:
+    """One augmented training view: random crop, random downscale, flip, palette change,
+    screen effects."""
     out = random_resized_crop(image, rng, side)
     if rng.random() < downscale_p:
         out = random_downscale(out, rng, min_side=max(16, side // 8),
                                max_side=max(32, side * 3 // 4))
     if rng.random() < 0.5:
         out = out[:, ::-1]
+    if colour:
+        out = colour_shift(out, rng)
     return np.ascontiguousarray(screen_capture(out, rng, strength=screen_strength))

@@ -82,6 +82,10 @@ def run_compile(p: Pipeline, model: Path, out_dir: Path) -> dict[str, Any]:
         info["reason"] = str(exc).splitlines()[0]
         log.warning("%s", exc)
     else:
+        if getattr(result.log, "ops_on_cpu", None):
+            raise TrainError(f"edgetpu_compiler mapped only part of {model}: "
+                             f"{result.log.ops_on_cpu} operations would run on the CPU; see "
+                             f"{out_dir} for the compiler log and change the model")
         info.update(compiled=True, model=str(result.model),
                     compiler_version=getattr(result, "version", None),
                     summary=getattr(result, "summary", None))

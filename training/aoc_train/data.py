@@ -20,8 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from aoc.errors import ImageReadError
 from PIL import Image, UnidentifiedImageError
+
+from aoc.errors import ImageReadError
 
 from .errors import DataError
 

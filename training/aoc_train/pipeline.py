@@ -195,8 +195,11 @@ class Pipeline:
         from .train_stages import run_fit
 
         c = self.config
+        from .views import AUGMENT_VERSION
+
         key = self.data_key() + c.key("side", "alpha", "dropout", "weights", "views",
                                       "screen_strength", "source_power", "fit")
+        key += f"-a{AUGMENT_VERSION}"
         out = self.work / "model.weights.h5"
         return self.run("fit", key, [out], lambda: run_fit(self, out))
 

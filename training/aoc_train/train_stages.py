@@ -25,6 +25,7 @@ def run_fit(p: Pipeline, out: Path) -> dict:
     """Views -> cached features -> head -> fine-tune -> ``out`` weights + history.json."""
     from .fit import compute_features, fine_tune, train_head
     from .model import HEAD_LAYER, build_model, distribution_strategy, feature_model, set_seeds
+    from .views import AUGMENT_VERSION
 
     c = p.config
     if not p.split.train or not p.split.val:
@@ -39,7 +40,9 @@ def run_fit(p: Pipeline, out: Path) -> dict:
     with distribution_strategy().scope():
         model = build_model(p.model_spec())
         feats = feature_model(model)
+        # the augmentation version is part of the key: new views need new features
         fkey = p.data_key() + c.key("side", "alpha", "weights", "views", "screen_strength")
+        fkey += f"-a{AUGMENT_VERSION}"
         fpath = p.work / f"features-{fkey}.npz"
         if fpath.is_file():
             cached = np.load(fpath)

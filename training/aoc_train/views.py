@@ -22,6 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
 from aoc.preprocess import resize_frame
 
 from . import augment
@@ -29,7 +30,7 @@ from .data import ImageRecord, read_rgb
 
 log = logging.getLogger(__name__)
 
-AUGMENT_VERSION = 3  # bump when augment.py changes behaviour, to invalidate caches
+AUGMENT_VERSION = 4  # bump when augment.py changes behaviour, to invalidate caches
 MODES = ("augmented", "clean", "screen")
 
 
