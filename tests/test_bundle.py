@@ -121,29 +121,6 @@ def test_round_trip(tmp_path: Path, sources: dict[str, Path]) -> None:
     assert load_bundle(tmp_path / "b" / "manifest.json") == loaded
 
 
-def test_without_edgetpu_model(tmp_path: Path, sources: dict[str, Path]) -> None:
-    bundle = make(tmp_path / "b", sources)
-    assert bundle.edgetpu_model is None
-    assert bundle.edgetpu.compiled is False and bundle.edgetpu.reason
-    assert bundle.manifest["models"]["edgetpu"] is None
-    assert bundle.name == "b"
-
-
-def test_rewrite_without_edgetpu_removes_the_stale_one(bundle_dir: Path, sources: dict) -> None:
-    reason = "edgetpu_compiler not found on PATH"
-    bundle = make(bundle_dir, sources, edgetpu_info=EdgeTpuInfo(False, reason))
-    assert bundle.edgetpu.reason == reason
-    assert not (bundle_dir / "model_edgetpu.tflite").exists()
-
-
-def test_write_from_files_already_in_place(bundle_dir: Path) -> None:
-    again = write_bundle(
-        bundle_dir, cpu_model=bundle_dir / "model.tflite", labels=LABELS,
-        input_spec=InputSpec(96, 96), output_spec=OutputSpec(), provenance={}, metrics={},
-    )
-    assert again.input == InputSpec(96, 96)
-
-
 def test_sha256_file(tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"abc")
     assert sha256_file(tmp_path / "f") == (
@@ -151,26 +128,7 @@ def test_sha256_file(tmp_path: Path) -> None:
     )
 
 
-# ---------------------------------------------------------------- write refusals
-
-
-@pytest.mark.parametrize(
-    ("overrides", "match"),
-    [
-        ({"edgetpu_info": EdgeTpuInfo(True)}, "compiled=True but edgetpu_model"),
-        ({"labels": "labels.txt"}, "not a path"),
-        ({"extra_files": {"labels.txt": b"x"}}, "reserved"),
-        ({"extra_files": {"../evil.md": b"x"}}, "escapes the bundle"),
-        ({"extra_files": {"/tmp/evil.md": b"x"}}, "escapes the bundle"),
-        ({"metrics": {"loss": float("nan")}}, "JSON cannot store"),
-        ({"metrics": {"obj": object()}}, "JSON cannot store"),
-        ({"cpu_model": Path("/nonexistent/m.tflite")}, "does not exist"),
-    ],
-)
-def test_write_refuses(tmp_path: Path, sources: dict, overrides: dict, match: str) -> None:
-    with pytest.raises(BundleError, match=match):
-        make(tmp_path / "b", sources, **overrides)
-    assert not (tmp_path / "b" / "manifest.json").exists()
+# ---------------------------------------------------------------- spec validation
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,9 @@
 A bundle is a folder holding ``model.tflite`` (CPU, full-int8), optionally
 ``model_edgetpu.tflite``, ``labels.txt`` and ``manifest.json`` (plus optional reports);
 see ``device/ARCHITECTURE.md`` and :mod:`aoc.bundle_spec` for the keys. This is
-the one contract between ``aoc_train`` (which calls :func:`write_bundle`) and the device
-(which calls :func:`load_bundle` or :func:`bare_bundle`). numpy-free, stdlib only.
+the one contract between ``aoc_train`` (which calls :func:`write_bundle`, defined in
+:mod:`aoc.bundle_write` and re-exported here) and the device (which calls
+:func:`load_bundle` or :func:`bare_bundle`). numpy-free, stdlib only.
 
 Bare Coral-style models (``--model X.tflite --labels Y.txt``):
 
@@ -20,21 +21,17 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aoc.bundle_files import (
-    atomic_copy,
-    atomic_write_bytes,
-    dump_json,
     is_edgetpu_compiled,
     safe_path,
     sha256_file,
 )
 from aoc.bundle_spec import (
+    MANIFEST,
     SCHEMA_VERSION,
     SUPPORTED_SCHEMA_VERSIONS,
     EdgeTpuInfo,
@@ -44,8 +41,9 @@ from aoc.bundle_spec import (
     parse_specs,
     read_manifest,
 )
+from aoc.bundle_write import write_bundle
 from aoc.errors import BundleError
-from aoc.labels import read_labels, write_labels
+from aoc.labels import read_labels
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -64,11 +62,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
-CPU_MODEL = "model.tflite"
-EDGETPU_MODEL = "model_edgetpu.tflite"
-LABELS = "labels.txt"
-_RESERVED = {MANIFEST, CPU_MODEL, EDGETPU_MODEL, LABELS}
 _EDGETPU_SUFFIX = "_edgetpu.tflite"
 
 
@@ -274,91 +267,3 @@ def check_label_count(bundle: Bundle, num_outputs: int) -> None:
             "model (or rebuild the bundle with aoc-train)",
             path=bundle.labels_file,
         )
-
-
-def write_bundle(
-    out_dir: str | os.PathLike[str],
-    *,
-    cpu_model: str | os.PathLike[str],
-    labels: Sequence[str],
-    input_spec: InputSpec,
-    output_spec: OutputSpec,
-    edgetpu_model: str | os.PathLike[str] | None = None,
-    edgetpu_info: EdgeTpuInfo | None = None,
-    provenance: Mapping[str, Any],
-    metrics: Mapping[str, Any],
-    extra_files: Mapping[str, str | bytes | os.PathLike[str]] | None = None,
-    name: str | None = None,
-    created: datetime | None = None,
-) -> Bundle:
-    """Write a bundle into ``out_dir`` and return it re-loaded and verified.
-
-    Models are copied to ``model.tflite`` / ``model_edgetpu.tflite``, labels written to
-    ``labels.txt``. ``extra_files`` maps a relative name in the bundle (``report.md``,
-    ``report/confusion.png``) to a source file (a ``Path``), ``bytes`` or ``str`` (text)
-    content. The manifest is written last, atomically (temp file + ``os.replace``), so a
-    reader never sees a manifest whose files are not in place yet.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if isinstance(labels, str | os.PathLike):
-        raise BundleError(
-            f"write_bundle({out}): labels must be a sequence of class names, not a path; "
-            "read it with aoc.labels.read_labels first",
-            path=out,
-        )
-    info = edgetpu_info or EdgeTpuInfo(
-        compiled=edgetpu_model is not None,
-        reason=None if edgetpu_model is not None else "no Edge TPU model was given",
-    )
-    if info.compiled != (edgetpu_model is not None):
-        raise BundleError(
-            f"write_bundle({out}): edgetpu_info.compiled={info.compiled} but edgetpu_model is "
-            f"{edgetpu_model!r}; pass the compiled model exactly when compiled is True",
-            path=out,
-        )
-    written: list[str] = []
-    atomic_copy(Path(cpu_model), out / CPU_MODEL)
-    written.append(CPU_MODEL)
-    if edgetpu_model is not None:
-        atomic_copy(Path(edgetpu_model), out / EDGETPU_MODEL)
-        written.append(EDGETPU_MODEL)
-    elif (out / EDGETPU_MODEL).exists():
-        log.info("removing stale %s from %s", EDGETPU_MODEL, out)
-        (out / EDGETPU_MODEL).unlink()
-    write_labels(out / LABELS, labels)
-    written.append(LABELS)
-    for rel, source in (extra_files or {}).items():
-        target = safe_path(out.resolve(), rel, out)
-        if rel in _RESERVED or target.name == MANIFEST:
-            raise BundleError(
-                f"write_bundle({out}): extra file name {rel!r} is reserved; choose another name",
-                path=out,
-            )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(source, bytes):
-            atomic_write_bytes(target, source)
-        elif isinstance(source, str):
-            atomic_write_bytes(target, source.encode("utf-8"))
-        else:
-            atomic_copy(Path(source), target)
-        written.append(Path(rel).as_posix())
-
-    when = (created or datetime.now(UTC)).astimezone(UTC)
-    manifest = {
-        "schema_version": SCHEMA_VERSION,
-        "name": name or out.resolve().name,
-        "created": when.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "labels": list(labels),
-        "labels_file": LABELS,
-        "models": {"cpu": CPU_MODEL, "edgetpu": EDGETPU_MODEL if edgetpu_model else None},
-        "edgetpu": info.to_dict(),
-        "input": input_spec.to_dict(),
-        "output": output_spec.to_dict(),
-        "files": {rel: sha256_file(out / rel) for rel in sorted(written)},
-        "provenance": dict(provenance),
-        "metrics": dict(metrics),
-    }
-    atomic_write_bytes(out / MANIFEST, dump_json(manifest, out / MANIFEST))
-    log.info("wrote bundle %s (%d files)", out, len(written))
-    return load_bundle(out, verify=True)

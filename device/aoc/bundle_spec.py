@@ -17,6 +17,12 @@ from typing import Any
 from aoc.errors import BundleError
 
 SCHEMA_VERSION = 1
+
+# The fixed file names inside a bundle folder.
+MANIFEST = "manifest.json"
+CPU_MODEL = "model.tflite"
+EDGETPU_MODEL = "model_edgetpu.tflite"
+LABELS = "labels.txt"
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 _DTYPES = ("uint8", "int8", "float32")
 _RESIZES = ("stretch", "center_crop", "letterbox")

@@ -1,0 +1,124 @@
+"""Writing a model bundle (what ``aoc_train`` calls): models, labels, extra files, and the
+manifest last, atomically. Re-exported by :mod:`aoc.bundle`; import it from there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aoc.bundle_files import atomic_copy, atomic_write_bytes, dump_json, safe_path, sha256_file
+from aoc.bundle_spec import (
+    CPU_MODEL,
+    EDGETPU_MODEL,
+    LABELS,
+    MANIFEST,
+    SCHEMA_VERSION,
+    EdgeTpuInfo,
+    InputSpec,
+    OutputSpec,
+)
+from aoc.errors import BundleError
+from aoc.labels import write_labels
+
+if TYPE_CHECKING:
+    from aoc.bundle import Bundle
+
+log = logging.getLogger(__name__)
+
+_RESERVED = {MANIFEST, CPU_MODEL, EDGETPU_MODEL, LABELS}
+
+
+def write_bundle(
+    out_dir: str | os.PathLike[str],
+    *,
+    cpu_model: str | os.PathLike[str],
+    labels: Sequence[str],
+    input_spec: InputSpec,
+    output_spec: OutputSpec,
+    edgetpu_model: str | os.PathLike[str] | None = None,
+    edgetpu_info: EdgeTpuInfo | None = None,
+    provenance: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    extra_files: Mapping[str, str | bytes | os.PathLike[str]] | None = None,
+    name: str | None = None,
+    created: datetime | None = None,
+) -> Bundle:
+    """Write a bundle into ``out_dir`` and return it re-loaded and verified.
+
+    Models are copied to ``model.tflite`` / ``model_edgetpu.tflite``, labels written to
+    ``labels.txt``. ``extra_files`` maps a relative name in the bundle (``report.md``,
+    ``report/confusion.png``) to a source file (a ``Path``), ``bytes`` or ``str`` (text)
+    content. The manifest is written last, atomically (temp file + ``os.replace``), so a
+    reader never sees a manifest whose files are not in place yet.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if isinstance(labels, str | os.PathLike):
+        raise BundleError(
+            f"write_bundle({out}): labels must be a sequence of class names, not a path; "
+            "read it with aoc.labels.read_labels first",
+            path=out,
+        )
+    info = edgetpu_info or EdgeTpuInfo(
+        compiled=edgetpu_model is not None,
+        reason=None if edgetpu_model is not None else "no Edge TPU model was given",
+    )
+    if info.compiled != (edgetpu_model is not None):
+        raise BundleError(
+            f"write_bundle({out}): edgetpu_info.compiled={info.compiled} but edgetpu_model is "
+            f"{edgetpu_model!r}; pass the compiled model exactly when compiled is True",
+            path=out,
+        )
+    written: list[str] = []
+    atomic_copy(Path(cpu_model), out / CPU_MODEL)
+    written.append(CPU_MODEL)
+    if edgetpu_model is not None:
+        atomic_copy(Path(edgetpu_model), out / EDGETPU_MODEL)
+        written.append(EDGETPU_MODEL)
+    elif (out / EDGETPU_MODEL).exists():
+        log.info("removing stale %s from %s", EDGETPU_MODEL, out)
+        (out / EDGETPU_MODEL).unlink()
+    write_labels(out / LABELS, labels)
+    written.append(LABELS)
+    for rel, source in (extra_files or {}).items():
+        target = safe_path(out.resolve(), rel, out)
+        if rel in _RESERVED or target.name == MANIFEST:
+            raise BundleError(
+                f"write_bundle({out}): extra file name {rel!r} is reserved; choose another name",
+                path=out,
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(source, bytes):
+            atomic_write_bytes(target, source)
+        elif isinstance(source, str):
+            atomic_write_bytes(target, source.encode("utf-8"))
+        else:
+            atomic_copy(Path(source), target)
+        written.append(Path(rel).as_posix())
+
+    when = (created or datetime.now(UTC)).astimezone(UTC)
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "name": name or out.resolve().name,
+        "created": when.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "labels": list(labels),
+        "labels_file": LABELS,
+        "models": {"cpu": CPU_MODEL, "edgetpu": EDGETPU_MODEL if edgetpu_model else None},
+        "edgetpu": info.to_dict(),
+        "input": input_spec.to_dict(),
+        "output": output_spec.to_dict(),
+        "files": {rel: sha256_file(out / rel) for rel in sorted(written)},
+        "provenance": dict(provenance),
+        "metrics": dict(metrics),
+    }
+    atomic_write_bytes(out / MANIFEST, dump_json(manifest, out / MANIFEST))
+    log.info("wrote bundle %s (%d files)", out, len(written))
+    # aoc.bundle imports this module; importing it here, at call time, avoids the cycle.
+    from aoc.bundle import load_bundle
+
+    return load_bundle(out, verify=True)

@@ -1,0 +1,99 @@
+"""Tests for aoc.bundle_write: writing bundles, rewriting in place, every write refusal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aoc.bundle import Bundle, EdgeTpuInfo, InputSpec, OutputSpec, write_bundle
+from aoc.errors import BundleError
+
+LABELS = ("anime", "cartoon", "neither")
+CPU_BYTES = b"TFL3 fake cpu model"  # the bundle never parses models, only hashes them
+TPU_BYTES = b"TFL3 fake model with edgetpu-custom-op inside"
+
+
+@pytest.fixture
+def sources(tmp_path: Path) -> dict[str, Path]:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "m.tflite").write_bytes(CPU_BYTES)
+    (src / "m_edgetpu.tflite").write_bytes(TPU_BYTES)
+    return {"cpu": src / "m.tflite", "tpu": src / "m_edgetpu.tflite"}
+
+
+def make(out: Path, sources: dict[str, Path], **overrides: Any) -> Bundle:
+    kwargs: dict[str, Any] = {
+        "cpu_model": sources["cpu"],
+        "labels": LABELS,
+        "input_spec": InputSpec(224, 224, scale=1 / 255, zero_point=0),
+        "output_spec": OutputSpec(),
+        "provenance": {"seed": 1},
+        "metrics": {"accuracy": 0.9},
+    }
+    kwargs.update(overrides)
+    return write_bundle(out, **kwargs)
+
+
+@pytest.fixture
+def bundle_dir(tmp_path: Path, sources: dict[str, Path]) -> Path:
+    out = tmp_path / "bundle"
+    make(out, sources, edgetpu_model=sources["tpu"])
+    return out
+
+
+def test_without_edgetpu_model(tmp_path: Path, sources: dict[str, Path]) -> None:
+    bundle = make(tmp_path / "b", sources)
+    assert bundle.edgetpu_model is None
+    assert bundle.edgetpu.compiled is False and bundle.edgetpu.reason
+    assert bundle.manifest["models"]["edgetpu"] is None
+    assert bundle.name == "b"
+
+
+def test_rewrite_without_edgetpu_removes_the_stale_one(bundle_dir: Path, sources: dict) -> None:
+    reason = "edgetpu_compiler not found on PATH"
+    bundle = make(bundle_dir, sources, edgetpu_info=EdgeTpuInfo(False, reason))
+    assert bundle.edgetpu.reason == reason
+    assert not (bundle_dir / "model_edgetpu.tflite").exists()
+
+
+def test_write_from_files_already_in_place(bundle_dir: Path) -> None:
+    again = write_bundle(
+        bundle_dir, cpu_model=bundle_dir / "model.tflite", labels=LABELS,
+        input_spec=InputSpec(96, 96), output_spec=OutputSpec(), provenance={}, metrics={},
+    )
+    assert again.input == InputSpec(96, 96)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"edgetpu_info": EdgeTpuInfo(True)}, "compiled=True but edgetpu_model"),
+        ({"labels": "labels.txt"}, "not a path"),
+        ({"extra_files": {"labels.txt": b"x"}}, "reserved"),
+        ({"extra_files": {"../evil.md": b"x"}}, "escapes the bundle"),
+        ({"extra_files": {"/tmp/evil.md": b"x"}}, "escapes the bundle"),
+        ({"metrics": {"loss": float("nan")}}, "JSON cannot store"),
+        ({"metrics": {"obj": object()}}, "JSON cannot store"),
+        ({"cpu_model": Path("/nonexistent/m.tflite")}, "does not exist"),
+    ],
+)
+def test_write_refuses(tmp_path: Path, sources: dict, overrides: dict, match: str) -> None:
+    with pytest.raises(BundleError, match=match):
+        make(tmp_path / "b", sources, **overrides)
+    assert not (tmp_path / "b" / "manifest.json").exists()
+
+
+def test_extra_files_from_bytes_text_and_paths_are_listed_and_hashed(
+        tmp_path: Path, sources: dict[str, Path]) -> None:
+    png = tmp_path / "c.png"
+    png.write_bytes(b"\x89PNG fake")
+    bundle = make(tmp_path / "b", sources, extra_files={
+        "report.md": "# report\n", "raw.bin": b"\x00\x01", "report/confusion.png": png})
+    files = bundle.manifest["files"]
+    assert {"report.md", "raw.bin", "report/confusion.png", "model.tflite",
+            "labels.txt"} <= set(files)
+    assert (tmp_path / "b" / "report.md").read_text() == "# report\n"
+    assert (tmp_path / "b" / "report" / "confusion.png").read_bytes() == b"\x89PNG fake"
