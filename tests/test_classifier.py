@@ -6,14 +6,13 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from aoc.bundle import Bundle, bare_bundle, load_bundle
-from aoc.classifier import Classifier, model_format, open_classifier
+from aoc.classifier import Classifier, open_classifier
 from aoc.errors import BundleError, ConfigError, EdgeTpuUnavailable, InferenceError
 from aoc.postprocess import LabelScore, top_k
 from aoc.runtime import Runtime, find_runtime
@@ -189,69 +188,6 @@ def test_close_is_idempotent_and_final(uint8_bundle: Bundle) -> None:
 def test_bad_frame_is_refused(uint8_bundle: Bundle) -> None:
     with open_classifier(uint8_bundle) as clf, pytest.raises(InferenceError, match="uint8"):
         clf.classify(np.zeros((32, 32, 3), np.float32))
-
-
-def broken_copy(bundle: Bundle, tmp_path: Path, data: bytes | None) -> Bundle:
-    model = tmp_path / "model.tflite"
-    if data is not None:
-        model.write_bytes(data)
-    return dataclasses.replace(bundle, cpu_model=model)
-
-
-@pytest.mark.parametrize("keep", [0, 16, 200, 1000, 2000])
-def test_truncated_or_empty_model_is_a_bundle_error(
-    uint8_bundle: Bundle, tmp_path: Path, keep: int
-) -> None:
-    data = uint8_bundle.cpu_model.read_bytes()[:keep]
-    bundle = broken_copy(uint8_bundle, tmp_path, data)
-    with pytest.raises(BundleError, match="re-copy") as caught:
-        open_classifier(bundle, prefer="cpu")
-    assert str(tmp_path / "model.tflite") in str(caught.value)
-    assert caught.value.path == tmp_path / "model.tflite"
-
-
-def test_garbage_and_missing_model_files(uint8_bundle: Bundle, tmp_path: Path) -> None:
-    garbage = broken_copy(uint8_bundle, tmp_path, b"\x00not a model" * 100)
-    with pytest.raises(BundleError, match="not a valid TFLite model"):
-        open_classifier(garbage, prefer="cpu")
-    (tmp_path / "model.tflite").unlink()
-    with pytest.raises(BundleError, match="is missing"):
-        open_classifier(garbage, prefer="cpu")
-
-
-def test_label_count_must_match_the_output(uint8_bundle: Bundle) -> None:
-    wrong = dataclasses.replace(uint8_bundle, labels=("anime", "cartoon"))
-    with pytest.raises(BundleError, match="2 labels but model"):
-        open_classifier(wrong, prefer="cpu")
-
-
-def test_manifest_must_match_the_tensors(uint8_bundle: Bundle) -> None:
-    spec = dataclasses.replace(uint8_bundle.input, width=64, height=64)
-    with pytest.raises(BundleError, match="says input 64x64 uint8 but model file"):
-        open_classifier(dataclasses.replace(uint8_bundle, input=spec), prefer="cpu")
-    spec = dataclasses.replace(uint8_bundle.input, scale=0.5)
-    with pytest.raises(BundleError, match="input quantization"):
-        open_classifier(dataclasses.replace(uint8_bundle, input=spec), prefer="cpu")
-
-
-@pytest.mark.parametrize(
-    ("shape", "dtype"),
-    [
-        ([1, 32, 32, 1], np.uint8),
-        ([1, 3, 32, 32], np.uint8),
-        ([32, 32, 3], np.uint8),
-        ([1, 32, 32, 3], np.int16),
-    ],
-)
-def test_input_must_be_an_rgb_image(uint8_bundle: Bundle, shape: list, dtype: type) -> None:
-    interpreter = SimpleNamespace(
-        get_input_details=lambda: [
-            {"shape": np.array(shape), "dtype": dtype, "quantization": (1.0, 0)}
-        ],
-        get_output_details=lambda: [{"shape": np.array([1, 3]), "dtype": np.uint8}],
-    )
-    with pytest.raises(BundleError, match="1xHxWx3 RGB"):
-        model_format(interpreter, uint8_bundle, Path("odd.tflite"))
 
 
 @pytest.mark.parametrize("kind", KINDS)
