@@ -7,8 +7,9 @@ down a pipe, and reads the scores from shared memory. Every call has a timeout; 
 dies or hangs becomes an :class:`~aoc.errors.InferenceError` naming the exit code or signal,
 and the parent carries on (``aoc.failover`` then switches to the CPU).
 
-``spawn`` re-imports the main module in the child: scripts need the usual
-``if __name__ == "__main__":`` guard (console-script entry points have it).
+The child's side is :mod:`aoc.isolated_child`. ``spawn`` re-imports the main module in
+the child: scripts need the usual ``if __name__ == "__main__":`` guard (console-script
+entry points have it).
 """
 
 from __future__ import annotations
@@ -16,11 +17,8 @@ from __future__ import annotations
 import functools
 import logging
 import multiprocessing
-import os
 import signal
-import threading
 from collections.abc import Callable
-from multiprocessing.connection import Connection
 from multiprocessing.shared_memory import SharedMemory
 from typing import TYPE_CHECKING, Any
 
@@ -28,95 +26,18 @@ import numpy as np
 
 from aoc import errors
 from aoc.errors import AocError, InferenceError
+from aoc.isolated_child import FAULTS, child_main
 from aoc.preprocess import Preprocessor
 
 if TYPE_CHECKING:
     from aoc.bundle import Bundle
     from aoc.classifier import Classifier
 
+__all__ = [
+    "FAULTS", "IsolatedClassifier", "describe_exit", "open_isolated_classifier",
+]
+
 log = logging.getLogger(__name__)
-
-FAULTS = ("abort", "kill", "hang", "exit", "error")
-
-
-def _fault(kind: str) -> None:
-    """Test hook, run in the child: misbehave the way a broken libedgetpu/USB link does."""
-    if kind == "abort":
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file for a deliberate abort
-        os.abort()
-    elif kind == "kill":
-        os.kill(os.getpid(), signal.SIGKILL)
-    elif kind == "hang":
-        threading.Event().wait()
-    elif kind == "exit":
-        os._exit(3)
-    raise RuntimeError("injected inference fault")
-
-
-def _child_main(opener: Callable[[], Classifier], conn: Connection) -> None:
-    """The child: open the classifier, then serve commands until told to close."""
-    try:
-        clf = opener()
-    except AocError as exc:
-        conn.send(("error", type(exc).__name__, str(exc)))
-        return
-    except Exception as exc:  # noqa: BLE001 -- anything at all must reach the parent as text
-        conn.send(("error", "BackendError", f"{type(exc).__name__}: {exc}"))
-        return
-    conn.send(
-        (
-            "ready",
-            {
-                "backend": clf.backend,
-                "reason": clf.reason,
-                "labels": clf.labels,
-                "runtime_name": clf.runtime_name,
-                "model_path": str(clf.model_path),
-                "output_kind": clf.output_kind,
-                "preprocess_spec": clf.preprocess_spec,
-            },
-        )
-    )
-    segments: list[SharedMemory] = []
-    pixels = scores = None
-    armed: str | None = None
-    try:
-        while True:
-            try:
-                command, *args = conn.recv()
-            except EOFError:  # the parent went away
-                return
-            if command == "attach":
-                (in_name, in_shape, in_dtype, out_name, out_len) = args
-                segments = [SharedMemory(name=in_name), SharedMemory(name=out_name)]
-                pixels = np.ndarray(in_shape, np.dtype(in_dtype), buffer=segments[0].buf)
-                scores = np.ndarray((out_len,), np.float32, buffer=segments[1].buf)
-                conn.send(("ok",))
-            elif command == "fault":
-                armed = args[0]
-                conn.send(("ok",))
-            elif command == "invoke":
-                try:
-                    if armed is not None:
-                        kind, armed = armed, None
-                        _fault(kind)
-                    clf.load_input(pixels)
-                    clf.invoke()
-                    np.copyto(scores, clf.postprocess())
-                except (AocError, RuntimeError, ValueError) as exc:
-                    conn.send(("error", type(exc).__name__, str(exc)))
-                else:
-                    conn.send(("ok",))
-            elif command == "close":
-                conn.send(("ok",))
-                return
-    finally:
-        pixels = scores = None
-        for segment in segments:
-            segment.close()
-        clf.close()
 
 
 def describe_exit(exitcode: int | None) -> str:
@@ -154,7 +75,7 @@ class IsolatedClassifier:
         ctx = multiprocessing.get_context(context)
         self._conn, child_conn = ctx.Pipe()
         self._process = ctx.Process(
-            target=_child_main, args=(opener, child_conn), name="aoc-inference", daemon=True
+            target=child_main, args=(opener, child_conn), name="aoc-inference", daemon=True
         )
         self._process.start()
         child_conn.close()  # so the parent sees EOF when the child dies
