@@ -42,12 +42,16 @@ def test_host_probe_honours_watchdog_pid_and_euid():
     other = Host.probe(env, pid=43)  # the watchdog is another process's
     assert other.watchdog_usec is None and other.notify_socket == "/run/n"
     assert Host.probe({}, euid=0).as_root and not Host.probe({}, euid=1000).as_root
+    assert Host.probe({"INVOCATION_ID": "abc"}).invocation_id == "abc"
+    assert Host.probe({}).invocation_id is None
 
 
 def test_root_under_systemd_is_refused_unless_allowed(caplog):
-    root = Host(under_systemd=True, as_root=True)
+    root = Host(under_systemd=True, invocation_id="abc", as_root=True)
     assert root_refusal(make_config(), Host(as_root=True)) is None  # by hand: not checked
-    assert root_refusal(make_config(), Host(under_systemd=True)) is None
+    assert root_refusal(make_config(), Host(under_systemd=True, invocation_id="abc")) is None
+    # JOURNAL_STREAM alone (a shell started from a service) is not a systemd service
+    assert root_refusal(make_config(), Host(under_systemd=True, as_root=True)) is None
     assert not caplog.records
     refusal = root_refusal(make_config(), root)
     assert refusal is not None and "service.allow_root" in refusal and "User=aoc" in refusal

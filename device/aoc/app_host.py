@@ -29,6 +29,7 @@ class Host:
     notify_socket: str | None = None
     watchdog_usec: int | None = None
     as_root: bool = False
+    invocation_id: str | None = None
 
     @classmethod
     def probe(cls, environ: Mapping[str, str] | None = None, *, pid: int | None = None,
@@ -59,6 +60,7 @@ class Host:
             notify_socket=notify.socket_path,
             watchdog_usec=notify.watchdog_usec,
             as_root=(os.geteuid() if euid is None else euid) == 0,
+            invocation_id=env.get("INVOCATION_ID") or None,
         )
 
 
@@ -70,7 +72,9 @@ def root_refusal(config: Config, host: Host) -> str | None:
     caller exits with EX_CONFIG, which systemd does not restart) unless
     ``service.allow_root`` is true.
     """
-    if not (host.as_root and host.under_systemd):
+    # INVOCATION_ID is set by systemd for a service's processes only (JOURNAL_STREAM may be
+    # inherited by anything started from one).
+    if not (host.as_root and host.invocation_id):
         return None
     log.error("running as root under systemd: the unit should set User=aoc (see "
               "/usr/share/anime-or-cartoon/headless.md); set service.allow_root = true "
