@@ -2,7 +2,8 @@
 
 ``aoc run`` (the service), ``aoc classify IMAGE...``, ``aoc bench``, ``aoc doctor``.
 Exit codes: 0 ok, 1 failure (e.g. an unreadable image), 2 usage, 69 no usable model,
-78 bad configuration (EX_CONFIG: the systemd unit does not restart on it).
+78 bad configuration, or `run` as root under systemd without service.allow_root
+(EX_CONFIG: the systemd unit does not restart on it).
 """
 
 from __future__ import annotations
