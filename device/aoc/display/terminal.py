@@ -74,9 +74,12 @@ class TerminalDisplay(BaseDisplay):
             width = 80
             if self._tty:
                 try:
-                    width = os.get_terminal_size(self._stream.fileno()).columns - 1
+                    columns = os.get_terminal_size(self._stream.fileno()).columns
                 except (OSError, ValueError, AttributeError):
-                    pass
+                    columns = 0
+                # A pseudo-terminal that never had its size set reports 0 columns.
+                if columns > 1:
+                    width = columns - 1
         self.width = max(20, width)
         self.size: tuple[int, int] = (self.width, 1)
         self._min_interval_s = min_interval_s
