@@ -65,6 +65,7 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibration", type=int, default=300, help="int8 calibration images")
     p.add_argument("--workers", type=int, default=2, help="augmentation processes")
     p.add_argument("--max-images", type=int, default=0, help="use at most N images (smoke runs)")
+    p.add_argument("--notes", type=Path, help="markdown file appended to report.md as 'Notes'")
 
 
 def _config(a: argparse.Namespace) -> BuildConfig:
@@ -135,7 +136,9 @@ def _run_pipeline(a: argparse.Namespace, argv: Sequence[str]) -> None:
         while p.messages and not a.json:
             print(p.messages.pop(0))
     if a.command in ("build", "evaluate"):
-        p.report(command="aoc-train " + " ".join(argv), wall_seconds=time.monotonic() - t0)
+        notes = a.notes.read_text(encoding="utf-8") if a.notes else ""
+        p.report(command="aoc-train " + " ".join(argv), wall_seconds=time.monotonic() - t0,
+                 notes=notes)
 
 
 def _run_check(a: argparse.Namespace) -> None:

@@ -8,6 +8,7 @@ interruption continues where it stopped.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -201,7 +202,9 @@ class Pipeline:
                                       "screen_strength", "source_power", "fit")
         key += f"-a{AUGMENT_VERSION}"
         out = self.work / "model.weights.h5"
-        return self.run("fit", key, [out], lambda: run_fit(self, out))
+        # checkpoints belong to one set of settings: resume only the same fit
+        ckpt = self.work / "finetune" / hashlib.sha256(key.encode()).hexdigest()[:12]
+        return self.run("fit", key, [out], lambda: run_fit(self, out, ckpt))
 
     def load_model(self):
         """The trained Keras model from the work folder."""
@@ -271,12 +274,13 @@ class Pipeline:
         return self.run("evaluate", key, [self.work / "eval.json", Path(c.out) / "manifest.json"],
                         body)
 
-    def report(self, *, command: str = "aoc-train build", wall_seconds: float = 0.0) -> StageResult:
+    def report(self, *, command: str = "aoc-train build", wall_seconds: float = 0.0,
+               notes: str = "") -> StageResult:
         """Figures, report.md and model_card.md; rewrites the bundle with its metrics."""
         from .report_stage import run_report
 
         t0 = time.monotonic()
-        summary = run_report(self, command=command, wall_seconds=wall_seconds)
+        summary = run_report(self, command=command, wall_seconds=wall_seconds, notes=notes)
         result = StageResult("report", False, time.monotonic() - t0, summary)
         self._emit(result)
         return result

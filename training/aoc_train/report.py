@@ -31,6 +31,20 @@ def score_tables(ev: Mapping[str, Any], classes: Sequence[str],
     return f"{overall}\n\n{per_source}"
 
 
+def _finetune_text(cfg: Mapping[str, Any]) -> str:
+    fit = cfg["fit"]
+    if not fit["finetune_epochs"]:
+        return "no fine-tuning (backbone frozen; see the notes for why)."
+    return (f"then the last {fit['finetune_layers']} backbone layers (BatchNorm frozen) "
+            f"fine-tuned for up to {fit['finetune_epochs']} epochs, cycling through the same "
+            "views.")
+
+
+def _notes(facts: Mapping[str, Any]) -> str:
+    text = facts.get("notes") or ""
+    return f"\n## Notes\n\n{text.strip()}\n" if text.strip() else ""
+
+
 def _stage_minutes(facts: Mapping[str, Any]) -> float:
     return sum(r["seconds"] for r in facts.get("stages", [])) / 60
 
@@ -112,8 +126,7 @@ fixed seed per image.
 MobileNetV2 alpha {cfg['alpha']}, {cfg['side']} px, ImageNet weights from `{cfg['weights']}`;
 [-1, 1] rescaling inside the model (input = RGB 0..255). Head: dropout {cfg['dropout']} +
 softmax, trained on cached backbone features of {cfg['views']} fixed augmented views per
-image; then the last {cfg['fit']['finetune_layers']} backbone layers (BatchNorm frozen)
-fine-tuned for up to {cfg['fit']['finetune_epochs']} epochs, cycling through the same views.
+image; {_finetune_text(cfg)}
 Loss: cross-entropy with label smoothing {cfg['fit']['label_smoothing']}; per-sample weights
 give each class equal weight and, within a class, each source a weight proportional to
 (its image count) ** {cfg['source_power']}; early stopping on val loss. Seed {cfg['seed']}.
@@ -121,6 +134,7 @@ give each class equal weight and, within a class, each source a weight proportio
 Augmentation (grid below is made from synthetic drawings, not from the training data):
 random resized crop (30-100 % of the area), random downscale to 28-168 px and back (half
 the views, all classes, so that softness and size cannot stand for "anime face crop"), flip,
+palette changes (hue rotation, saturation, greyscale: against "yellow skin = cartoon"),
 perspective with bezel, moire, scanlines, glare, white balance, exposure/gamma, defocus or
 motion blur, sensor noise, JPEG.
 
@@ -137,7 +151,7 @@ Edge TPU: {facts.get('edgetpu_text', 'n/a')}
 {_table(['stage', 'time'], stage_rows)}
 
 Skipped files: {len(skipped)}{_skipped_list(skipped)}
-"""
+{_notes(facts)}"""
 
 
 def model_card_md(facts: Mapping[str, Any]) -> str:

@@ -54,7 +54,8 @@ def _edgetpu_text(p: Pipeline) -> str:
     return " ".join(parts) or "not checked"
 
 
-def run_report(p: Pipeline, *, command: str, wall_seconds: float) -> dict[str, Any]:
+def run_report(p: Pipeline, *, command: str, wall_seconds: float,
+               notes: str = "") -> dict[str, Any]:
     """Make figures and texts under ``work/report`` and rewrite the bundle with them."""
     c = p.config
     ev = json.loads((p.work / "eval.json").read_text())
@@ -92,7 +93,7 @@ def run_report(p: Pipeline, *, command: str, wall_seconds: float) -> dict[str, A
         "source_labels": {s: v["label"] for s, v in source_split.items()},
         "split_rationale": SPLIT_RATIONALE if set(c.holdout_sources) == {
             "techdude_animefacedataset", "gprzy_simpsons_art"} else "",
-        "edgetpu_text": _edgetpu_text(p),
+        "edgetpu_text": _edgetpu_text(p), "notes": notes,
     }
     (rdir / "report.md").write_text(report_md(facts))
     (rdir / "model_card.md").write_text(model_card_md(facts))

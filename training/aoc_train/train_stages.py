@@ -21,7 +21,7 @@ def _accuracy(probs: np.ndarray, y: np.ndarray) -> float:
     return float((probs.argmax(axis=1) == y).mean()) if len(y) else float("nan")
 
 
-def run_fit(p: Pipeline, out: Path) -> dict:
+def run_fit(p: Pipeline, out: Path, checkpoint_dir: Path) -> dict:
     """Views -> cached features -> head -> fine-tune -> ``out`` weights + history.json."""
     from .fit import compute_features, fine_tune, train_head
     from .model import HEAD_LAYER, build_model, distribution_strategy, feature_model, set_seeds
@@ -62,7 +62,7 @@ def run_fit(p: Pipeline, out: Path) -> dict:
         if c.fit.finetune_epochs > 0:
             ft_hist = fine_tune(model, train_views, y_train, w_train, val_images, y_val,
                                 num_classes=n_classes, config=c.fit,
-                                checkpoint_dir=p.work / "finetune",
+                                checkpoint_dir=checkpoint_dir,
                                 verbose=1 if p.progress else 0)
         val_acc = _accuracy(model.predict(val_images, batch_size=64, verbose=0), y_val)
     model.save_weights(out)
