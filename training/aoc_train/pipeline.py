@@ -227,7 +227,10 @@ class Pipeline:
         """model.tflite (int8, uint8 I/O) and model_float.tflite under export/."""
         from .train_stages import run_export
 
-        key = self._stamp_key("fit") + self.config.key("calibration")
+        # keyed by the weights' content too, so a re-fit always means a re-export
+        weights = self.work / "model.weights.h5"
+        digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12] if weights.is_file() else ""
+        key = self._stamp_key("fit") + digest + self.config.key("calibration")
         out = self.work / "export"
         return self.run("export", key, [out / "model.tflite", out / "model_float.tflite"],
                         lambda: run_export(self, out))
