@@ -56,6 +56,10 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alpha", type=float, default=0.35, help="MobileNetV2 width")
     p.add_argument("--views", type=int, default=4, help="augmented views per training image")
     p.add_argument("--screen-strength", type=float, default=1.0)
+    p.add_argument("--taps", type=_csv, default=(),
+                   help="comma-separated MobileNetV2 layers whose pooled outputs join the "
+                   "final features (multi-scale head), e.g. "
+                   "block_6_expand_relu,block_13_expand_relu; '' = final features only")
     p.add_argument("--source-power", type=float, default=0.5,
                    help="within a class, a source's weight grows as count**POWER "
                    "(1 = by size, 0 = every source equal)")
@@ -87,6 +91,7 @@ def _config(a: argparse.Namespace) -> BuildConfig:
                        classes=tuple(classes), holdout_sources=tuple(holdout),
                        val_fraction=a.val_fraction, class_test_fraction=a.class_test_fraction,
                        seed=a.seed, side=a.size, alpha=a.alpha, views=a.views,
+                       taps=tuple(a.taps),
                        screen_strength=a.screen_strength, calibration=a.calibration,
                        source_power=a.source_power,
                        workers=a.workers, max_images=a.max_images, fit=fit)

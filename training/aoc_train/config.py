@@ -34,6 +34,7 @@ class BuildConfig:
     dropout: float = 0.2
     source_power: float = 0.5  # per-source weight ~ count**power within a class
     views: int = 4
+    taps: tuple[str, ...] = ()  # backbone layers pooled into the features (see ModelSpec)
     screen_strength: float = 1.0
     calibration: int = 300
     workers: int = 2
@@ -54,4 +55,5 @@ class BuildConfig:
         for k in ("data_dir", "out", "work_dir"):
             d[k] = str(d[k])
         d["classes"], d["holdout_sources"] = list(self.classes), list(self.holdout_sources)
+        d["taps"] = list(self.taps)
         return d

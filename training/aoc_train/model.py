@@ -29,6 +29,10 @@ class ModelSpec:
     num_classes: int = 3
     dropout: float = 0.2
     weights: str | None = None  # path to a no-top .weights.h5, "imagenet", or None (random)
+    # Backbone layers whose global-average-pooled outputs join the final features: mid-level
+    # texture statistics (line art, cel shading, flat colour) carry drawing style better
+    # than the last, semantic layer. () = final features only.
+    taps: tuple[str, ...] = ()
 
 
 def set_seeds(seed: int) -> None:
@@ -55,7 +59,8 @@ def build_model(spec: ModelSpec):
     """A Keras model: uint8-range RGB in, class probabilities out.
 
     Layers named ``backbone`` (the MobileNetV2 functional model), ``features`` (global
-    average pool) and ``head`` (the softmax Dense) are used by feature caching and
+    average pool, or the concatenation of the pooled ``spec.taps`` and final outputs) and
+    ``head`` (the softmax Dense) are used by feature caching and
     fine-tuning.
     """
     import keras
@@ -73,12 +78,27 @@ def build_model(spec: ModelSpec):
         except ValueError as exc:
             raise TrainError(f"weights {weights} do not fit MobileNetV2 alpha={spec.alpha}: "
                              f"{exc}; pass the matching width with --alpha") from exc
+    if spec.taps:
+        missing = [t for t in spec.taps if t not in {la.name for la in backbone.layers}]
+        if missing:
+            raise TrainError(f"--taps names {missing} are not MobileNetV2 layers; use names "
+                             "such as block_6_expand_relu or block_13_expand_relu")
+        # one nested model with several outputs, so fine-tuning still sees ``backbone``
+        backbone = keras.Model(backbone.input,
+                               [backbone.get_layer(t).output for t in spec.taps]
+                               + [backbone.output])
     backbone.name = BACKBONE_LAYER
     inputs = keras.Input((spec.side, spec.side, 3), name="image")
     # The model scales pixels itself: MobileNet expects [-1, 1].
     x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit_range")(inputs)
     x = backbone(x)
-    x = keras.layers.GlobalAveragePooling2D(name=FEATURES_LAYER)(x)
+    if spec.taps:
+        names = [*spec.taps, "final"]
+        pooled = [keras.layers.GlobalAveragePooling2D(name=f"pool_{n}")(t)
+                  for n, t in zip(names, x, strict=True)]
+        x = keras.layers.Concatenate(name=FEATURES_LAYER)(pooled)
+    else:
+        x = keras.layers.GlobalAveragePooling2D(name=FEATURES_LAYER)(x)
     x = keras.layers.Dropout(spec.dropout, name="dropout")(x)
     outputs = keras.layers.Dense(spec.num_classes, activation="softmax", name=HEAD_LAYER)(x)
     return keras.Model(inputs, outputs, name="aoc_mobilenet_v2")

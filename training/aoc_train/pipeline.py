@@ -185,7 +185,7 @@ class Pipeline:
 
         c = self.config
         return ModelSpec(side=c.side, alpha=c.alpha, num_classes=len(self.dataset.classes),
-                         dropout=c.dropout, weights=c.weights)
+                         dropout=c.dropout, weights=c.weights, taps=c.taps)
 
     def data_key(self) -> str:
         return self.dataset.fingerprint() + self.config.key(
@@ -201,6 +201,8 @@ class Pipeline:
         key = self.data_key() + c.key("side", "alpha", "dropout", "weights", "views",
                                       "screen_strength", "source_power", "fit")
         key += f"-a{AUGMENT_VERSION}"
+        if c.taps:  # keyed only when set, so final-only builds keep their cached fits
+            key += "-t" + c.key("taps")
         out = self.work / "model.weights.h5"
         # checkpoints belong to one set of settings: resume only the same fit
         ckpt = self.work / "finetune" / hashlib.sha256(key.encode()).hexdigest()[:12]
@@ -218,7 +220,7 @@ class Pipeline:
                 raise TrainError(f"no trained weights at {path}; run 'aoc-train fit' first")
             spec = self.model_spec()
             model = build_model(ModelSpec(spec.side, spec.alpha, spec.num_classes, spec.dropout,
-                                          None))
+                                          None, spec.taps))
             model.load_weights(path)
             self._model = model
         return self._model

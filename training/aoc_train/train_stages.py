@@ -42,6 +42,8 @@ def run_fit(p: Pipeline, out: Path, checkpoint_dir: Path) -> dict:
         feats = feature_model(model)
         # the augmentation version is part of the key: new views need new features
         fkey = p.data_key() + c.key("side", "alpha", "weights", "views", "screen_strength")
+        if c.taps:  # keyed only when set, so caches of final-only builds stay valid
+            fkey += "-t" + c.key("taps")
         fkey += f"-a{AUGMENT_VERSION}"
         fpath = p.work / f"features-{fkey}.npz"
         if fpath.is_file():
