@@ -43,6 +43,7 @@ def test_defaults_describe_the_default_model(tmp_path: Path) -> None:
     a = build_parser().parse_args(["build", str(tmp_path), "--out", "models/default"])
     assert a.classes == DEFAULT_CLASSES and a.holdout_sources == DEFAULT_HOLDOUT
     assert (a.size, a.alpha, a.views) == (224, 0.35, 4)
+    assert (a.dropout, a.head_l2, a.taps) == (0.5, 1e-3, ())  # the regularised head
 
 
 def test_config_adapts_to_other_data_sets(tmp_path: Path) -> None:

@@ -64,6 +64,10 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
                    help="within a class, a source's weight grows as count**POWER "
                    "(1 = by size, 0 = every source equal)")
     p.add_argument("--head-epochs", type=int, default=d.head_epochs)
+    p.add_argument("--head-l2", type=float, default=d.head_l2,
+                   help="L2 penalty on the softmax head's kernel")
+    p.add_argument("--dropout", type=float, default=0.5,
+                   help="dropout before the softmax head")
     p.add_argument("--finetune-epochs", type=int, default=d.finetune_epochs)
     p.add_argument("--finetune-layers", type=int, default=d.finetune_layers)
     p.add_argument("--calibration", type=int, default=300, help="int8 calibration images")
@@ -77,7 +81,7 @@ def _config(a: argparse.Namespace) -> BuildConfig:
 
     from .fit import FitConfig
 
-    fit = replace(FitConfig(seed=a.seed), head_epochs=a.head_epochs,
+    fit = replace(FitConfig(seed=a.seed), head_epochs=a.head_epochs, head_l2=a.head_l2,
                   finetune_epochs=a.finetune_epochs, finetune_layers=a.finetune_layers)
     work = a.work_dir or Path(".cache") / "aoc-train" / a.out.resolve().name
     classes = a.classes
@@ -91,7 +95,7 @@ def _config(a: argparse.Namespace) -> BuildConfig:
                        classes=tuple(classes), holdout_sources=tuple(holdout),
                        val_fraction=a.val_fraction, class_test_fraction=a.class_test_fraction,
                        seed=a.seed, side=a.size, alpha=a.alpha, views=a.views,
-                       taps=tuple(a.taps),
+                       taps=tuple(a.taps), dropout=a.dropout,
                        screen_strength=a.screen_strength, calibration=a.calibration,
                        source_power=a.source_power,
                        workers=a.workers, max_images=a.max_images, fit=fit)

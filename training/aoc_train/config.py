@@ -31,7 +31,7 @@ class BuildConfig:
     seed: int = 1234
     side: int = 224
     alpha: float = 0.35
-    dropout: float = 0.2
+    dropout: float = 0.5  # before the head; see FitConfig.head_l2
     source_power: float = 0.5  # per-source weight ~ count**power within a class
     views: int = 4
     taps: tuple[str, ...] = ()  # backbone layers pooled into the features (see ModelSpec)

@@ -31,6 +31,14 @@ def score_tables(ev: Mapping[str, Any], classes: Sequence[str],
     return f"{overall}\n\n{per_source}"
 
 
+def _features_text(cfg: dict) -> str:
+    taps = cfg.get("taps") or []
+    if not taps:
+        return "global average pool of the last layer"
+    names = ", ".join(f"`{t}`" for t in taps)
+    return f"global average pools of {names} and the last layer, concatenated"
+
+
 def _finetune_text(cfg: Mapping[str, Any]) -> str:
     fit = cfg["fit"]
     if not fit["finetune_epochs"]:
@@ -124,8 +132,9 @@ fixed seed per image.
 ## Training
 
 MobileNetV2 alpha {cfg['alpha']}, {cfg['side']} px, ImageNet weights from `{cfg['weights']}`;
-[-1, 1] rescaling inside the model (input = RGB 0..255). Head: dropout {cfg['dropout']} +
-softmax, trained on cached backbone features of {cfg['views']} fixed augmented views per
+[-1, 1] rescaling inside the model (input = RGB 0..255). Features: {_features_text(cfg)}.
+Head: dropout {cfg['dropout']} + softmax (L2 {cfg['fit'].get('head_l2', 1e-4):g} on its kernel),
+trained on cached backbone features of {cfg['views']} fixed augmented views per
 image; {_finetune_text(cfg)}
 Loss: cross-entropy with label smoothing {cfg['fit']['label_smoothing']}; per-sample weights
 give each class equal weight and, within a class, each source a weight proportional to
