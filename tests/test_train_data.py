@@ -2,46 +2,19 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-import numpy as np
 import pytest
+from fakes.labelled_images import make_tree, picture
 from PIL import Image
 
 from aoc_train.data import scan_dataset, source_counts
 from aoc_train.errors import DataError
 
 
-def _picture(seed: int, size: int = 48) -> Image.Image:
-    """A distinct smooth picture per seed (smooth so that rescaled copies stay similar)."""
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, size=(6, 6, 3), dtype=np.uint8)
-    return Image.fromarray(small).resize((size, size), Image.Resampling.BICUBIC)
-
-
-def _make_tree(root: Path, per_source: int = 6) -> Path:
-    sources = {"a": ["a1", "a2"], "b": ["b1", "b2"], "c": ["c1"]}
-    rows = []
-    seed = 0
-    for label, srcs in sources.items():
-        (root / label).mkdir(parents=True)
-        for src in srcs:
-            for i in range(per_source):
-                seed += 1
-                name = f"{label}/{src}_{i}.jpg"
-                _picture(seed).save(root / name, quality=95)
-                rows.append({"file": name, "label": label, "source": src})
-    with (root / "manifest.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["file", "label", "source"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return root
-
-
 @pytest.fixture()
 def tree(tmp_path: Path) -> Path:
-    return _make_tree(tmp_path / "data")
+    return make_tree(tmp_path / "data")
 
 
 def test_scan_reads_classes_sources_and_hashes(tree: Path) -> None:
@@ -67,7 +40,7 @@ def test_bad_files_are_skipped_and_listed_never_fatal(tree: Path) -> None:
     assert "truncated" in skipped["a/truncated.jpg"].lower()
     assert len(ds.records) == 30
     # files not in the manifest but readable get a per-class "unlisted" source
-    _picture(999).save(tree / "c" / "extra.jpg")
+    picture(999).save(tree / "c" / "extra.jpg")
     ds = scan_dataset(tree)
     extra = [r for r in ds.records if r.file == "c/extra.jpg"]
     assert extra and extra[0].source == "c/unlisted"

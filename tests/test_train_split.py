@@ -6,8 +6,8 @@ import csv
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
+from fakes.labelled_images import make_tree, picture
 from PIL import Image
 
 from aoc_train.data import Dataset, difference_hash, scan_dataset
@@ -15,35 +15,9 @@ from aoc_train.errors import DataError
 from aoc_train.split import balanced_weights, find_cross_duplicates, make_split
 
 
-def _picture(seed: int, size: int = 48) -> Image.Image:
-    """A distinct smooth picture per seed (smooth so that rescaled copies stay similar)."""
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, size=(6, 6, 3), dtype=np.uint8)
-    return Image.fromarray(small).resize((size, size), Image.Resampling.BICUBIC)
-
-
-def _make_tree(root: Path, per_source: int = 6) -> Path:
-    sources = {"a": ["a1", "a2"], "b": ["b1", "b2"], "c": ["c1"]}
-    rows = []
-    seed = 0
-    for label, srcs in sources.items():
-        (root / label).mkdir(parents=True)
-        for src in srcs:
-            for i in range(per_source):
-                seed += 1
-                name = f"{label}/{src}_{i}.jpg"
-                _picture(seed).save(root / name, quality=95)
-                rows.append({"file": name, "label": label, "source": src})
-    with (root / "manifest.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["file", "label", "source"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return root
-
-
 @pytest.fixture()
 def tree(tmp_path: Path) -> Path:
-    return _make_tree(tmp_path / "data")
+    return make_tree(tmp_path / "data")
 
 
 def test_split_is_deterministic_and_order_independent(tree: Path) -> None:
@@ -99,9 +73,9 @@ def test_cross_split_duplicates_detected_and_dropped(tree: Path) -> None:
 
 
 def test_near_duplicate_threshold_separates_distinct_pictures() -> None:
-    h1 = difference_hash(_picture(1))
-    h2 = difference_hash(_picture(2))
-    same = difference_hash(_picture(1).resize((30, 30)))
+    h1 = difference_hash(picture(1))
+    h2 = difference_hash(picture(2))
+    same = difference_hash(picture(1).resize((30, 30)))
     bits = lambda a, b: bin(int(a, 16) ^ int(b, 16)).count("1")  # noqa: E731
     assert bits(h1, same) <= 12 < bits(h1, h2)
 
