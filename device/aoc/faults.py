@@ -21,7 +21,7 @@ import os
 import random
 import signal
 import threading
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -86,7 +86,30 @@ class FaultSchedule:
         )
 
 
-class FaultySource:
+class _Wrapper:
+    """What the faulty wrappers share: ``close``, ``with``, and the inner object's
+    attributes for anything not faked."""
+
+    inner: Any
+
+    def close(self) -> None:
+        """Close the inner object; safe twice."""
+        self.inner.close()
+
+    def __getattr__(self, name: str) -> Any:
+        # Anything not faked is the inner object's (fault, pid, frame_key, ...).
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class FaultySource(_Wrapper):
     """A frame source whose ``open``/``read`` fail when their schedules say so.
 
     ``read_faults`` governs reads (a camera that errors mid-run), ``open_faults`` opening (no
@@ -120,25 +143,12 @@ class FaultySource:
             raise CameraError(f"injected fault: reading from camera {self.name} failed")
         return self.inner.read()  # type: ignore[no-any-return]
 
-    def close(self) -> None:
-        """Close the inner source; safe twice."""
-        self.inner.close()
-
-    def __getattr__(self, name: str) -> Any:
-        # Anything not faked is the inner object's (fault, pid, frame_key, ...).
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-    def __enter__(self) -> FaultySource:
+    def __enter__(self) -> Self:
         self.open()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
-
-class FaultyClassifier:
+class FaultyClassifier(_Wrapper):
     """A classifier whose ``invoke`` fails when its schedule says so.
 
     ``kind="error"`` raises :class:`~aoc.errors.InferenceError` (a USB transfer error);
@@ -199,24 +209,8 @@ class FaultyClassifier:
         self.invoke()
         return self.postprocess()
 
-    def close(self) -> None:
-        """Close the inner classifier; safe twice."""
-        self.inner.close()
 
-    def __getattr__(self, name: str) -> Any:
-        # Anything not faked is the inner object's (fault, pid, frame_key, ...).
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-    def __enter__(self) -> FaultyClassifier:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class FaultyDisplay:
+class FaultyDisplay(_Wrapper):
     """A display whose ``show`` (and ``clear``) fail when the schedule says so.
 
     Raises :class:`~aoc.errors.DisplayError`, as the OLED adapter does on an I2C error.
@@ -238,22 +232,6 @@ class FaultyDisplay:
         if self.faults.down:
             raise DisplayError("injected fault: the OLED at 0x3c does not answer")
         self.inner.clear()
-
-    def close(self) -> None:
-        """Close the inner display; safe twice."""
-        self.inner.close()
-
-    def __getattr__(self, name: str) -> Any:
-        # Anything not faked is the inner object's (fault, pid, frame_key, ...).
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-    def __enter__(self) -> FaultyDisplay:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def fault_counts(**schedules: FaultSchedule) -> dict[str, int]:
