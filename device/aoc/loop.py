@@ -83,15 +83,17 @@ class _Hooks:
     """Calls every hook, logging (once per hook and method) and counting failures."""
 
     def __init__(self, hooks: Sequence[LoopHook], stats: LoopStats) -> None:
-        self._hooks = tuple(hooks)
+        # Bound methods looked up once, not on every frame.
+        self._fns = {
+            method: tuple((i, hook, fn) for i, hook in enumerate(hooks)
+                          if (fn := getattr(hook, method, None)) is not None)
+            for method in ("on_start", "on_result", "on_tick", "on_stop")
+        }
         self._stats = stats
         self._failed: set[tuple[int, str]] = set()
 
     def call(self, method: str, *args: Any) -> None:
-        for i, hook in enumerate(self._hooks):
-            fn = getattr(hook, method, None)
-            if fn is None:
-                continue
+        for i, hook, fn in self._fns[method]:
             try:
                 fn(*args)
             except Exception:  # a hook must never stop the appliance
@@ -146,6 +148,16 @@ def run_loop(
         input_size=tuple(getattr(classifier, "input_size", (0, 0))),  # type: ignore[arg-type]
     )
     hooks_.call("on_start", info)
+
+    def idle(state: Any, *, frozen: bool, message: str | None) -> Any:
+        # No new reading (frozen, camera down, inference failed): refresh the screen's
+        # message, keep the hooks ticking, wait a little.
+        state = _update(state, frozen=frozen, view=controls.view, message=message)
+        submit(state)
+        hooks_.call("on_tick", stats)
+        stop.wait(idle_wait_s)
+        return state
+
     state = state_factory(anime=0.0, cartoon=0.0, verdict="uncertain",
                           backend=_backend(stats.backend), message="starting")
     camera_down = False
@@ -164,10 +176,7 @@ def run_loop(
             extra = health() if health is not None else None
             stats.display_fault = getattr(display, "fault", None)
             if controls.frozen:
-                state = _update(state, frozen=True, view=controls.view, message=extra)
-                submit(state)
-                hooks_.call("on_tick", stats)
-                stop.wait(idle_wait_s)
+                state = idle(state, frozen=True, message=extra)
                 continue
 
             t_a = clock()
@@ -184,10 +193,7 @@ def run_loop(
                     stats.faults["camera"] += 1
                     log.warning("no frame from the source: %s", fault)
                 stats.source_fault = fault
-                state = _update(state, frozen=False, view=controls.view, message=fault)
-                submit(state)
-                hooks_.call("on_tick", stats)
-                stop.wait(idle_wait_s)
+                state = idle(state, frozen=False, message=fault)
                 continue
             if camera_down:
                 camera_down = False
@@ -205,10 +211,7 @@ def run_loop(
                 stats.faults["inference"] += 1
                 stats.classifier_fault = str(exc)
                 log.warning("frame not classified: %s", exc)
-                state = _update(state, frozen=False, view=controls.view, message=str(exc))
-                submit(state)
-                hooks_.call("on_tick", stats)
-                stop.wait(idle_wait_s)
+                state = idle(state, frozen=False, message=str(exc))
                 continue
             smoothed, verdict = smoother.update(scores, t_b)
             t_e = clock()
