@@ -58,7 +58,7 @@ class StageTimings:
 
     def samples(self) -> np.ndarray:
         """The recorded rows (a copy), oldest order not guaranteed."""
-        return self._buf[: self.count].copy() if self.count < self.capacity else self._buf.copy()
+        return self._buf[: self.count].copy()
 
     def summary(self) -> dict[str, StageSummary]:
         """Median / p95 / mean per stage in milliseconds (zeros before the first frame)."""
