@@ -12,7 +12,6 @@ message, and hooks keep ticking so the watchdog is fed as long as the loop is al
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +19,7 @@ from typing import Any, Protocol
 
 from aoc.errors import CameraError, InferenceError
 from aoc.loop_stats import STAGES, LoopInfo, LoopStats, StageSummary, StageTimings
-from aoc.smoothing import Smoother
+from aoc.smoothing import Smoother, ema_alpha
 
 __all__ = [
     "STAGES", "LoopControls", "LoopHook", "LoopInfo", "LoopStats", "StageSummary",
@@ -218,7 +217,7 @@ def run_loop(
 
             if last_frame_t is not None:
                 dt = t_b - last_frame_t
-                alpha = 1.0 - math.exp(-dt / fps_tau_s) if interval else 1.0
+                alpha = ema_alpha(dt, fps_tau_s) if interval else 1.0
                 interval += alpha * (dt - interval)
             last_frame_t = t_b
             stats.fps = 1.0 / interval if interval > 0 else 0.0
