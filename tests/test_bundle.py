@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fakes.bundle_parts import CPU_BYTES, LABELS, TPU_BYTES, make, make_bundle_dir, write_sources
 
 from aoc.bundle import (
     SCHEMA_VERSION,
-    Bundle,
     EdgeTpuInfo,
     InputSpec,
     OutputSpec,
@@ -21,45 +21,18 @@ from aoc.bundle import (
     check_label_count,
     load_bundle,
     sha256_file,
-    write_bundle,
 )
 from aoc.errors import AocError, BundleError
-
-LABELS = ("anime", "cartoon", "neither")
-# Fake model bytes: the bundle never parses models, only hashes them. The Edge TPU one
-# carries the custom op name, which is how bare_bundle recognises a compiled model.
-CPU_BYTES = b"TFL3 fake cpu model"
-TPU_BYTES = b"TFL3 fake model with edgetpu-custom-op inside"
 
 
 @pytest.fixture
 def sources(tmp_path: Path) -> dict[str, Path]:
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "m.tflite").write_bytes(CPU_BYTES)
-    (src / "m_edgetpu.tflite").write_bytes(TPU_BYTES)
-    (src / "confusion.png").write_bytes(b"\x89PNG fake")
-    return {"cpu": src / "m.tflite", "tpu": src / "m_edgetpu.tflite", "png": src / "confusion.png"}
-
-
-def make(out: Path, sources: dict[str, Path], **overrides: Any) -> Bundle:
-    kwargs: dict[str, Any] = {
-        "cpu_model": sources["cpu"],
-        "labels": LABELS,
-        "input_spec": InputSpec(224, 224, scale=1 / 255, zero_point=0),
-        "output_spec": OutputSpec(),
-        "provenance": {"seed": 1, "data_dir": Path("/data")},
-        "metrics": {"accuracy": 0.9},
-    }
-    kwargs.update(overrides)
-    return write_bundle(out, **kwargs)
+    return write_sources(tmp_path)
 
 
 @pytest.fixture
 def bundle_dir(tmp_path: Path, sources: dict[str, Path]) -> Path:
-    out = tmp_path / "bundle"
-    make(out, sources, edgetpu_model=sources["tpu"])
-    return out
+    return make_bundle_dir(tmp_path, sources)
 
 
 def edit_manifest(bundle_dir: Path, change: Any) -> None:

@@ -3,45 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
+from fakes.bundle_parts import LABELS, make, make_bundle_dir, write_sources
 
-from aoc.bundle import Bundle, EdgeTpuInfo, InputSpec, OutputSpec, write_bundle
+from aoc.bundle import EdgeTpuInfo, InputSpec, OutputSpec, write_bundle
 from aoc.errors import BundleError
-
-LABELS = ("anime", "cartoon", "neither")
-CPU_BYTES = b"TFL3 fake cpu model"  # the bundle never parses models, only hashes them
-TPU_BYTES = b"TFL3 fake model with edgetpu-custom-op inside"
 
 
 @pytest.fixture
 def sources(tmp_path: Path) -> dict[str, Path]:
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "m.tflite").write_bytes(CPU_BYTES)
-    (src / "m_edgetpu.tflite").write_bytes(TPU_BYTES)
-    return {"cpu": src / "m.tflite", "tpu": src / "m_edgetpu.tflite"}
-
-
-def make(out: Path, sources: dict[str, Path], **overrides: Any) -> Bundle:
-    kwargs: dict[str, Any] = {
-        "cpu_model": sources["cpu"],
-        "labels": LABELS,
-        "input_spec": InputSpec(224, 224, scale=1 / 255, zero_point=0),
-        "output_spec": OutputSpec(),
-        "provenance": {"seed": 1},
-        "metrics": {"accuracy": 0.9},
-    }
-    kwargs.update(overrides)
-    return write_bundle(out, **kwargs)
+    return write_sources(tmp_path)
 
 
 @pytest.fixture
 def bundle_dir(tmp_path: Path, sources: dict[str, Path]) -> Path:
-    out = tmp_path / "bundle"
-    make(out, sources, edgetpu_model=sources["tpu"])
-    return out
+    return make_bundle_dir(tmp_path, sources)
 
 
 def test_without_edgetpu_model(tmp_path: Path, sources: dict[str, Path]) -> None:

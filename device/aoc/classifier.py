@@ -19,6 +19,7 @@ from aoc.errors import BundleError, ConfigError, EdgeTpuUnavailable, InferenceEr
 from aoc.interpreter import REBUILD_HINT, build_interpreter, model_format
 from aoc.postprocess import scores_from_output
 from aoc.preprocess import Preprocessor, PreprocessSpec
+from aoc.resource import Closing
 from aoc.runtime import LoadDelegate, Runtime, find_runtime, load_edgetpu_delegate
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 PREFER = ("auto", "edgetpu", "cpu")
 
 
-class Classifier:
+class Classifier(Closing):
     """One model on one interpreter, in three timed stages (see ARCHITECTURE.md).
 
     Built by :func:`open_classifier`; the constructor takes an allocated interpreter.
@@ -137,12 +138,6 @@ class Classifier:
         self._interpreter = None
         self._input_view = None
         self._delegate = None
-
-    def __enter__(self) -> Classifier:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"Classifier({self.backend}, {self.model_path.name}, {self.runtime_name})"

@@ -20,10 +20,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
 from aoc.errors import ControlsError
+from aoc.resource import Closing
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def _safe(callback: Callback | None, what: str) -> Callback:
     return run
 
 
-class Controls:
+class Controls(Closing):
     """Freeze and view buttons, a power button (press vs hold) and a status LED."""
 
     def __init__(
@@ -179,19 +179,9 @@ class Controls:
             device.close()
         self._devices.clear()
 
-    def __enter__(self) -> Controls:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
-class NullControls:
+class NullControls(Closing):
     """No buttons, no LED: what runs when GPIO is unavailable."""
 
     def __init__(self, reason: str = "") -> None:
@@ -204,12 +194,6 @@ class NullControls:
 
     def close(self) -> None:
         """Nothing to release."""
-
-    def __enter__(self) -> NullControls:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def open_controls(**options: Any) -> Controls | NullControls:

@@ -18,6 +18,7 @@ import numpy as np
 
 from aoc.errors import AocError, InferenceError
 from aoc.preprocess import check_frame
+from aoc.resource import Closing
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def _close_quietly(clf: ClassifierLike | None) -> None:
         log.warning("closing the failed %s classifier: %s", clf.backend, exc)
 
 
-class FailoverClassifier:
+class FailoverClassifier(Closing):
     """The Classifier interface over a primary and a fallback classifier.
 
     ``fault`` is a short line for the display (``"TPU lost - on CPU"``) or None while the
@@ -189,9 +190,3 @@ class FailoverClassifier:
         _close_quietly(self._fallback)
         self._primary = self._fallback = None
         self._frame = None
-
-    def __enter__(self) -> FailoverClassifier:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -28,6 +28,7 @@ from aoc import errors
 from aoc.errors import AocError, InferenceError
 from aoc.isolated_child import FAULTS, child_main
 from aoc.preprocess import Preprocessor
+from aoc.resource import Closing
 
 if TYPE_CHECKING:
     from aoc.bundle import Bundle
@@ -52,7 +53,7 @@ def describe_exit(exitcode: int | None) -> str:
     return f"exit code {exitcode}"
 
 
-class IsolatedClassifier:
+class IsolatedClassifier(Closing):
     """The :class:`~aoc.classifier.Classifier` interface, with the model in a child process.
 
     ``opener`` is a picklable zero-argument callable that opens the classifier inside the
@@ -218,12 +219,6 @@ class IsolatedClassifier:
             segment.close()
             segment.unlink()
         self._segments = []
-
-    def __enter__(self) -> IsolatedClassifier:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def open_isolated_classifier(

@@ -57,6 +57,14 @@ def check_frame(frame: Any) -> np.ndarray:
     return frame
 
 
+def check_policy(policy: str) -> None:
+    """Raise InferenceError unless ``policy`` is one of :data:`RESIZE_POLICIES`."""
+    if policy not in RESIZE_POLICIES:
+        raise InferenceError(
+            f"unknown resize policy {policy!r}: use one of {', '.join(RESIZE_POLICIES)}"
+        )
+
+
 def crop_box(src_size: tuple[int, int], dst_size: tuple[int, int]) -> tuple[int, int, int, int]:
     """Centered (left, top, right, bottom) box of ``src_size`` with ``dst_size``'s aspect."""
     sw, sh = src_size
@@ -83,10 +91,7 @@ def resize_frame(
     largest centred region with the model's aspect ratio, ``letterbox`` fits the whole frame
     and pads with ``fill``. A frame already of that size is returned as is.
     """
-    if policy not in RESIZE_POLICIES:
-        raise InferenceError(
-            f"unknown resize policy {policy!r}: use one of {', '.join(RESIZE_POLICIES)}"
-        )
+    check_policy(policy)
     width, height = size
     if frame.shape[0] == height and frame.shape[1] == width:
         return frame
@@ -173,10 +178,7 @@ class Preprocessor:
     """
 
     def __init__(self, spec: PreprocessSpec) -> None:
-        if spec.resize not in RESIZE_POLICIES:
-            raise InferenceError(
-                f"unknown resize policy {spec.resize!r}: use one of {', '.join(RESIZE_POLICIES)}"
-            )
+        check_policy(spec.resize)
         if spec.resample not in RESAMPLING:
             raise InferenceError(
                 f"unknown resampling {spec.resample!r}: use one of {', '.join(RESAMPLING)}"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Protocol, runtime_checkable
 
 from aoc.display.state import DisplayState
+from aoc.resource import Closing
 
 
 @runtime_checkable
@@ -27,7 +27,7 @@ class Display(Protocol):
     def close(self) -> None: ...
 
 
-class BaseDisplay:
+class BaseDisplay(Closing):
     """Context-manager plumbing shared by the concrete displays."""
 
     size: tuple[int, int] = (128, 64)
@@ -37,17 +37,3 @@ class BaseDisplay:
 
     def clear(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
-
-    def close(self) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def __enter__(self) -> BaseDisplay:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

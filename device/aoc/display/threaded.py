@@ -20,13 +20,14 @@ from PIL import Image
 from aoc.display.base import Display
 from aoc.display.render import render
 from aoc.display.state import DisplayState
+from aoc.resource import Closing
 
 log = logging.getLogger(__name__)
 
 FAULT_LOST = "display lost"
 
 
-class ThreadedDisplay:
+class ThreadedDisplay(Closing):
     """Wraps a :class:`Display`; ``submit``/``show`` never block.
 
     ``reopen`` builds a fresh display after a failure (the broken one is closed); without
@@ -99,12 +100,6 @@ class ThreadedDisplay:
         if self._thread.is_alive():
             log.warning("display thread did not stop within %.1f s (display blocked?)",
                         self._join_timeout)
-
-    def __enter__(self) -> ThreadedDisplay:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # -- drawing thread ----------------------------------------------------------------
     def _run(self) -> None:

@@ -8,22 +8,22 @@ whatever their device delivers (BGR, YUV420) before handing a frame out, and sca
 from __future__ import annotations
 
 import logging
-from types import TracebackType
-from typing import Literal, Protocol, Self, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
 
 from aoc.errors import CameraError, ConfigError
+from aoc.preprocess import RESIZE_POLICIES
+from aoc.resource import Opening
 
 log = logging.getLogger(__name__)
 
 Size = tuple[int, int]
 """(width, height) in pixels: PIL's order, not numpy's."""
 
-ResizeMode = Literal["stretch", "center_crop", "letterbox"]
-RESIZE_MODES: tuple[str, ...] = ("stretch", "center_crop", "letterbox")
-"""The bundle manifest's ``input.resize`` names (:data:`aoc.preprocess.RESIZE_POLICIES`)."""
+RESIZE_MODES: tuple[str, ...] = RESIZE_POLICIES
+"""The bundle manifest's ``input.resize`` names, the ones :mod:`aoc.preprocess` knows."""
 RESIZE_ALIASES: dict[str, str] = {"crop": "center_crop", "pad": "letterbox"}
 """Older names still accepted, mapped to the manifest's."""
 
@@ -49,7 +49,7 @@ class FrameSource(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
-class BaseSource:
+class BaseSource(Opening):
     """Context-manager plumbing shared by the concrete sources.
 
     ``open()`` on an already open source does nothing, so a source handed out opened (as
@@ -58,24 +58,6 @@ class BaseSource:
 
     name: str = "source"
     is_live: bool = False
-
-    def open(self) -> None:  # pragma: no cover - every subclass overrides
-        raise NotImplementedError
-
-    def close(self) -> None:  # pragma: no cover - every subclass overrides
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"

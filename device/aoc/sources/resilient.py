@@ -13,12 +13,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from types import TracebackType
-from typing import Self
 
 import numpy as np
 
 from aoc.errors import CameraError, ConfigError
+from aoc.resource import Opening
 from aoc.sources.base import FrameSource
 
 log = logging.getLogger(__name__)
@@ -26,7 +25,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BACKOFF_S: tuple[float, ...] = (0.5, 1, 2, 5, 10, 30)
 
 
-class ResilientSource:
+class ResilientSource(Opening):
     """Wrap ``factory`` (which returns a source, opened or not) with retry and back-off.
 
     ``backoff`` lists the waits (seconds) before the 1st, 2nd, ... retry; the last one
@@ -110,18 +109,6 @@ class ResilientSource:
         self._opened = False
         self._retry_at = None
         self._drop_source()
-
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- internals -------------------------------------------------------------------
 
