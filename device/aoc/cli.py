@@ -9,6 +9,7 @@ Exit codes: 0 ok, 1 failure (e.g. an unreadable image), 2 usage, 69 no usable mo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -228,7 +229,7 @@ def cmd_classify(args: argparse.Namespace, config: Any, host: Any) -> int:
 
     selection = open_one_shot_classifier(config, host)
     failed = 0
-    with contextlib_closing(selection.opened) as clf:
+    with contextlib.closing(selection.opened) as clf:
         for path in args.images:
             try:
                 with Image.open(path) as img:
@@ -247,13 +248,6 @@ def cmd_classify(args: argparse.Namespace, config: Any, host: Any) -> int:
                 shown = ", ".join(f"{t.label} {t.score:.1%}" for t in top)
                 print(f"{path}: {shown} [{clf.backend}]", flush=True)
     return EX_FAIL if failed else EX_OK
-
-
-def contextlib_closing(obj: Any) -> Any:
-    """``contextlib.closing`` (kept local so the import stays lazy)."""
-    import contextlib
-
-    return contextlib.closing(obj)
 
 
 if __name__ == "__main__":  # pragma: no cover
