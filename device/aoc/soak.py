@@ -24,6 +24,7 @@ from typing import Any
 
 from aoc.errors import AocError, EdgeTpuUnavailable
 from aoc.faults import FaultSchedule, FaultyClassifier, FaultyDisplay, FaultySource
+from aoc.model_select import REPO_DEFAULT_BUNDLE, SYSTEM_DEFAULT_BUNDLE
 from aoc.notify import RepeatFilter
 from aoc.soak_doubles import RecordingDisplay, SyntheticSource
 from aoc.soak_monitor import SoakMonitor, listening_sockets, rss_bytes
@@ -38,8 +39,8 @@ log = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
 MODEL_CANDIDATES = (
     PACKAGE_DIR.parents[1] / "tests" / "data" / "models" / "uint8",  # a checkout: tiny model
-    PACKAGE_DIR.parents[1] / "models" / "default",
-    Path("/usr/share/anime-or-cartoon/models/default"),
+    REPO_DEFAULT_BUNDLE,
+    SYSTEM_DEFAULT_BUNDLE,
 )
 
 
