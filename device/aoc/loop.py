@@ -72,10 +72,10 @@ class LoopControls:
         self.view = (self.view + 1) % self.views
 
 
-def _make_state(**fields: Any) -> Any:
+def _display_state() -> Callable[..., Any]:
     from aoc.display.state import DisplayState  # display imports only numpy/Pillow
 
-    return DisplayState(**fields)
+    return DisplayState
 
 
 class _Hooks:
@@ -119,7 +119,7 @@ def run_loop(
     max_fps: float | None = None,
     fps_tau_s: float = 1.0,
     timings_capacity: int = 2048,
-    state_factory: Callable[..., Any] = _make_state,
+    state_factory: Callable[..., Any] | None = None,
 ) -> LoopStats:
     """Run until ``stop`` is set, ``max_frames`` frames are classified or ``duration_s`` passes.
 
@@ -131,6 +131,8 @@ def run_loop(
     a camera paces the loop itself. Returns the final stats.
     """
     min_interval = 1.0 / max_fps if max_fps else 0.0
+    # Resolved once, not imported again on every frame.
+    state_factory = state_factory if state_factory is not None else _display_state()
     stop = stop if stop is not None else threading.Event()
     controls = controls if controls is not None else LoopControls()
     submit = getattr(display, "submit", None) or display.show
