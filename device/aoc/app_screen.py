@@ -12,6 +12,7 @@ from typing import Any
 
 from aoc.app_host import Host
 from aoc.config import Config
+from aoc.config_sections import CONTROL_PINS
 from aoc.errors import ConfigError
 from aoc.loop import LoopControls, LoopStats
 
@@ -112,9 +113,7 @@ def open_buttons(config: Config, host: Host, *, kind: str, controls: LoopControl
     c = config.controls
     if not (c.enabled and (host.is_pi or pin_factory is not None)):
         return NullControls("disabled in config" if not c.enabled else "not a Pi")
-    pins = {k: (v if v >= 0 else None) for k, v in (
-        ("freeze_pin", c.freeze_pin), ("view_pin", c.view_pin),
-        ("power_pin", c.power_pin), ("led_pin", c.led_pin))}
+    pins = {k: (v if (v := getattr(c, k)) >= 0 else None) for k in CONTROL_PINS}
     return open_controls(
         **pins, hold_time_s=c.hold_time_s, on_freeze=controls.toggle_freeze,
         on_view=controls.next_view, on_shutdown=on_shutdown,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from aoc.config_sections import (
+    CONTROL_PINS,
     SECTIONS,
     CameraConfig,
     Config,
@@ -153,8 +154,7 @@ def _check_consistency(config: Config) -> None:
             f"{d.dim_after_s}; blank after dimming, or set one of them to 0 (never)",
             key="display.blank_after_s",
         )
-    pins = [(k, getattr(config.controls, k)) for k in
-            ("freeze_pin", "view_pin", "power_pin", "led_pin")]
+    pins = [(k, getattr(config.controls, k)) for k in CONTROL_PINS]
     used = [(k, p) for k, p in pins if p >= 0]
     for i, (key, pin) in enumerate(used):
         for other, pin2 in used[:i]:

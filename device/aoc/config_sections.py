@@ -107,6 +107,10 @@ class ControlsConfig:
     hold_time_s: float = option(3.0, lo=0.5, hi=30.0)
 
 
+CONTROL_PINS: tuple[str, ...] = ("freeze_pin", "view_pin", "power_pin", "led_pin")
+"""The GPIO pin keys of ``[controls]``, buttons then LED."""
+
+
 @dataclass(frozen=True)
 class ServiceConfig:
     """Running as a service (``[service]``)."""
