@@ -110,9 +110,6 @@ class Pipeline:
         """Scan the data folder (hashes cached by file size and mtime)."""
         c = self.config
         t0 = time.monotonic()
-        bar = self.bar(0, "scan")
-        bar.close()
-
         def progress(it):
             from tqdm import tqdm
 
