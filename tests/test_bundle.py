@@ -80,7 +80,9 @@ def test_round_trip(tmp_path: Path, sources: dict[str, Path]) -> None:
     manifest = loaded.manifest
     assert manifest["schema_version"] == SCHEMA_VERSION == 1
     assert manifest["created"] == "2026-11-25T06:00:00Z"
-    assert manifest["models"] == {"cpu": "model.tflite", "edgetpu": "model_edgetpu.tflite"}
+    assert manifest["models"] == {"cpu": "model.tflite", "edgetpu": "model_edgetpu.tflite",
+                                  "float": None}
+    assert loaded.float_model is None
     assert manifest["input"]["value_range"] == [0.0, 255.0]
     assert set(manifest["files"]) == {
         "model.tflite", "model_edgetpu.tflite", "labels.txt", "report.md",
@@ -140,6 +142,44 @@ def test_verify_false_skips_hashes_only(bundle_dir: Path) -> None:
     assert error.path == bundle_dir.resolve() / "model.tflite"
 
 
+FLOAT_BYTES = b"TFL3 fake float model"
+
+
+@pytest.fixture
+def float_bundle_dir(tmp_path: Path, sources: dict[str, Path]) -> Path:
+    (tmp_path / "src" / "m_float.tflite").write_bytes(FLOAT_BYTES)
+    out = tmp_path / "float_bundle"
+    make(out, sources, float_model=tmp_path / "src" / "m_float.tflite")
+    return out
+
+
+def test_float_model_is_listed_and_verified(float_bundle_dir: Path) -> None:
+    bundle = load_bundle(float_bundle_dir)
+    assert bundle.float_model == float_bundle_dir.resolve() / "model_float.tflite"
+    assert bundle.float_model.read_bytes() == FLOAT_BYTES
+    assert bundle.manifest["models"]["float"] == "model_float.tflite"
+    assert bundle.manifest["files"]["model_float.tflite"] == sha256_file(bundle.float_model)
+    # informational only: the models the device may run are untouched
+    assert bundle.cpu_model == float_bundle_dir.resolve() / "model.tflite"
+    assert bundle.edgetpu_model is None
+
+
+def test_float_model_mismatch_is_refused(float_bundle_dir: Path) -> None:
+    (float_bundle_dir / "model_float.tflite").write_bytes(b"changed")
+    error = refused(float_bundle_dir, "corrupt or changed")
+    assert error.path == float_bundle_dir.resolve() / "model_float.tflite"
+    (float_bundle_dir / "model_float.tflite").unlink()
+    refused(float_bundle_dir, "model_float.tflite is missing", verify=False)
+
+
+def test_bundle_without_float_key_loads(bundle_dir: Path) -> None:
+    # Bundles written before the float model was shipped (models/default as committed)
+    # have no models.float key at all.
+    edit_manifest(bundle_dir, lambda m: m["models"].pop("float"))
+    bundle = load_bundle(bundle_dir)
+    assert bundle.float_model is None and "float" not in bundle.manifest["models"]
+
+
 def test_missing_listed_file(bundle_dir: Path) -> None:
     (bundle_dir / "model_edgetpu.tflite").unlink()
     error = refused(bundle_dir, "model_edgetpu.tflite is missing", verify=False)
@@ -196,6 +236,8 @@ def test_malformed_json(bundle_dir: Path) -> None:
         (lambda m: m["files"].update({"labels.txt": "abc"}), "64-digit sha256"),
         (lambda m: m["files"].pop("model.tflite"), "not listed under 'files'"),
         (lambda m: m["edgetpu"].update(compiled=False), "must agree"),
+        (lambda m: m["models"].update(float=5), "'models.float' must be str or NoneType"),
+        (lambda m: m["models"].update(float="model_float.tflite"), "not listed under 'files'"),
     ],
 )
 def test_wrong_keys(bundle_dir: Path, change: Any, match: str) -> None:

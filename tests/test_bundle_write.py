@@ -36,6 +36,21 @@ def test_rewrite_without_edgetpu_removes_the_stale_one(bundle_dir: Path, sources
     assert not (bundle_dir / "model_edgetpu.tflite").exists()
 
 
+def test_float_model_is_copied_and_a_rewrite_without_it_removes_it(
+        bundle_dir: Path, tmp_path: Path, sources: dict) -> None:
+    float_src = tmp_path / "src" / "m_float.tflite"
+    float_src.write_bytes(b"TFL3 fake float model")
+    bundle = make(bundle_dir, sources, float_model=float_src)
+    assert bundle.float_model is not None
+    assert bundle.float_model.read_bytes() == float_src.read_bytes()
+    assert bundle.manifest["models"]["float"] == "model_float.tflite"
+    assert "model_float.tflite" in bundle.manifest["files"]
+    again = make(bundle_dir, sources)
+    assert again.float_model is None and again.manifest["models"]["float"] is None
+    assert "model_float.tflite" not in again.manifest["files"]
+    assert not (bundle_dir / "model_float.tflite").exists()
+
+
 def test_write_from_files_already_in_place(bundle_dir: Path) -> None:
     again = write_bundle(
         bundle_dir, cpu_model=bundle_dir / "model.tflite", labels=LABELS,
@@ -50,6 +65,8 @@ def test_write_from_files_already_in_place(bundle_dir: Path) -> None:
         ({"edgetpu_info": EdgeTpuInfo(True)}, "compiled=True but edgetpu_model"),
         ({"labels": "labels.txt"}, "not a path"),
         ({"extra_files": {"labels.txt": b"x"}}, "reserved"),
+        ({"extra_files": {"model_float.tflite": b"x"}}, "reserved"),
+        ({"float_model": Path("/nonexistent/f.tflite")}, "does not exist"),
         ({"extra_files": {"../evil.md": b"x"}}, "escapes the bundle"),
         ({"extra_files": {"/tmp/evil.md": b"x"}}, "escapes the bundle"),
         ({"metrics": {"loss": float("nan")}}, "JSON cannot store"),

@@ -89,6 +89,11 @@ def test_build_then_device_classifies(tmp_path: Path, capsys, monkeypatch) -> No
                 "report/augmentation.png"):
         assert (out / rel).is_file(), rel
     assert "source-held-out" in bundle.metrics["test_split"]
+    # the float model ships as an informational reference, byte-identical to the export's
+    assert bundle.float_model is not None and bundle.float_model.name == "model_float.tflite"
+    assert bundle.float_model.read_bytes() == (work / "export" / "model_float.tflite").read_bytes()
+    assert "model_float.tflite" in bundle.manifest["files"]
+    assert "model_float.tflite" in (out / "report.md").read_text()
 
     frame = np.asarray(_draw("anime", 4242, side=120).resize((160, 120)))
     with open_classifier(bundle, prefer="cpu") as clf:

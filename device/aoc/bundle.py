@@ -1,7 +1,8 @@
 """Model bundles: manifest schema v1, loading with verification, writing, bare models.
 
 A bundle is a folder holding ``model.tflite`` (CPU, full-int8), optionally
-``model_edgetpu.tflite``, ``labels.txt`` and ``manifest.json`` (plus optional reports);
+``model_edgetpu.tflite``, ``labels.txt`` and ``manifest.json`` (plus optional reports and
+``model_float.tflite``, the float reference the device never runs);
 see ``device/ARCHITECTURE.md`` and :mod:`aoc.bundle_spec` for the keys. This is
 the one contract between ``aoc_train`` (which calls :func:`write_bundle`, defined in
 :mod:`aoc.bundle_write` and re-exported here) and the device (which calls
@@ -70,7 +71,8 @@ class Bundle:
     """A verified model bundle (or a bare model + labels pair).
 
     ``cpu_model`` is ``None`` only for a bare Edge-TPU-compiled model without a CPU
-    twin; ``input`` / ``output`` are ``None`` only for bare models.
+    twin; ``input`` / ``output`` are ``None`` only for bare models. ``float_model`` is the
+    optional float reference (manifest ``models.float``): informational, never run.
     """
 
     root: Path
@@ -85,6 +87,7 @@ class Bundle:
     metrics: dict[str, Any] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
     labels_file: Path | None = None
+    float_model: Path | None = None
 
     @property
     def is_bare(self) -> bool:
@@ -152,6 +155,12 @@ def load_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
     models = manifest_key(manifest, "models", dict, where)
     cpu_rel = manifest_key(models, "cpu", str, where, parent="models")
     edgetpu_rel = manifest_key(models, "edgetpu", (str, type(None)), where, parent="models")
+    # Optional: bundles written before the float model was shipped have no such key.
+    float_rel = (
+        manifest_key(models, "float", (str, type(None)), where, parent="models")
+        if "float" in models
+        else None
+    )
     files = manifest_key(manifest, "files", dict, where)
     provenance = manifest_key(manifest, "provenance", dict, where)
     metrics = manifest_key(manifest, "metrics", dict, where)
@@ -164,7 +173,7 @@ def load_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
                 "rebuild the bundle with aoc-train",
                 path=where,
             )
-    needed = [rel for rel in (cpu_rel, edgetpu_rel, labels_rel) if rel is not None]
+    needed = [rel for rel in (cpu_rel, edgetpu_rel, float_rel, labels_rel) if rel is not None]
     for rel in needed:
         if rel not in files:
             raise BundleError(
@@ -219,6 +228,7 @@ def load_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
         metrics=metrics,
         manifest=manifest,
         labels_file=labels_file,
+        float_model=checked[float_rel] if float_rel is not None else None,
     )
 
 

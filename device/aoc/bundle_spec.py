@@ -22,6 +22,9 @@ SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 CPU_MODEL = "model.tflite"
 EDGETPU_MODEL = "model_edgetpu.tflite"
+# Optional, informational: the float model the int8 one was quantized from, a reference
+# for checking int8 against float. Listed (and verified) like any file; never run.
+FLOAT_MODEL = "model_float.tflite"
 LABELS = "labels.txt"
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 _DTYPES = ("uint8", "int8", "float32")

@@ -15,6 +15,7 @@ from aoc.bundle_files import atomic_copy, atomic_write_bytes, dump_json, safe_pa
 from aoc.bundle_spec import (
     CPU_MODEL,
     EDGETPU_MODEL,
+    FLOAT_MODEL,
     LABELS,
     MANIFEST,
     SCHEMA_VERSION,
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_RESERVED = {MANIFEST, CPU_MODEL, EDGETPU_MODEL, LABELS}
+_RESERVED = {MANIFEST, CPU_MODEL, EDGETPU_MODEL, FLOAT_MODEL, LABELS}
 
 
 def write_bundle(
@@ -42,6 +43,7 @@ def write_bundle(
     output_spec: OutputSpec,
     edgetpu_model: str | os.PathLike[str] | None = None,
     edgetpu_info: EdgeTpuInfo | None = None,
+    float_model: str | os.PathLike[str] | None = None,
     provenance: Mapping[str, Any],
     metrics: Mapping[str, Any],
     extra_files: Mapping[str, str | bytes | os.PathLike[str]] | None = None,
@@ -51,7 +53,9 @@ def write_bundle(
     """Write a bundle into ``out_dir`` and return it re-loaded and verified.
 
     Models are copied to ``model.tflite`` / ``model_edgetpu.tflite``, labels written to
-    ``labels.txt``. ``extra_files`` maps a relative name in the bundle (``report.md``,
+    ``labels.txt``. ``float_model``, if given, is copied to ``model_float.tflite`` and named
+    by ``models.float``: a reference for checking int8 against float that the device never
+    runs. ``extra_files`` maps a relative name in the bundle (``report.md``,
     ``report/confusion.png``) to a source file (a ``Path``), ``bytes`` or ``str`` (text)
     content. The manifest is written last, atomically (temp file + ``os.replace``), so a
     reader never sees a manifest whose files are not in place yet.
@@ -83,6 +87,12 @@ def write_bundle(
     elif (out / EDGETPU_MODEL).exists():
         log.info("removing stale %s from %s", EDGETPU_MODEL, out)
         (out / EDGETPU_MODEL).unlink()
+    if float_model is not None:
+        atomic_copy(Path(float_model), out / FLOAT_MODEL)
+        written.append(FLOAT_MODEL)
+    elif (out / FLOAT_MODEL).exists():
+        log.info("removing stale %s from %s", FLOAT_MODEL, out)
+        (out / FLOAT_MODEL).unlink()
     write_labels(out / LABELS, labels)
     written.append(LABELS)
     for rel, source in (extra_files or {}).items():
@@ -108,7 +118,11 @@ def write_bundle(
         "created": when.isoformat(timespec="seconds").replace("+00:00", "Z"),
         "labels": list(labels),
         "labels_file": LABELS,
-        "models": {"cpu": CPU_MODEL, "edgetpu": EDGETPU_MODEL if edgetpu_model else None},
+        "models": {
+            "cpu": CPU_MODEL,
+            "edgetpu": EDGETPU_MODEL if edgetpu_model else None,
+            "float": FLOAT_MODEL if float_model is not None else None,
+        },
         "edgetpu": info.to_dict(),
         "input": input_spec.to_dict(),
         "output": output_spec.to_dict(),

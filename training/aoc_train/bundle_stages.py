@@ -94,7 +94,11 @@ def run_compile(p: Pipeline, model: Path, out_dir: Path) -> dict[str, Any]:
 
 
 def write(p: Pipeline, *, metrics: dict, extra_files: dict[str, Path]) -> Path:
-    """Write the bundle to ``config.out`` (models, labels, manifest, reports)."""
+    """Write the bundle to ``config.out`` (models, labels, manifest, reports).
+
+    The float model goes in too, as ``model_float.tflite``: a reference for checking the
+    int8 model against float; the device never runs it.
+    """
     from aoc.bundle import EdgeTpuInfo, InputSpec, OutputSpec, write_bundle
 
     c = p.config
@@ -104,6 +108,9 @@ def write(p: Pipeline, *, metrics: dict, extra_files: dict[str, Path]) -> Path:
         "compiled": False, "reason": "compile stage not run", "compiler_version": None,
         "summary": None, "model": None}
     ins, outs = export["input"], export["output"]
+    float_model = p.work / "export" / "model_float.tflite"
+    if not float_model.is_file():  # work folders exported before the float model was kept
+        log.warning("%s is missing; the bundle ships without the float model", float_model)
     write_bundle(
         c.out,
         cpu_model=p.work / "export" / "model.tflite",
@@ -117,6 +124,7 @@ def write(p: Pipeline, *, metrics: dict, extra_files: dict[str, Path]) -> Path:
         edgetpu_info=EdgeTpuInfo(compiled=bool(comp["compiled"]), reason=comp["reason"],
                                  compiler_version=comp["compiler_version"],
                                  summary=comp["summary"]),
+        float_model=float_model if float_model.is_file() else None,
         provenance=provenance(p),
         metrics=metrics,
         extra_files=extra_files,

@@ -80,8 +80,9 @@ Built {facts['created']} with `{facts['command']}`
 Build wall time of this run: **{facts.get('wall_seconds', 0) / 60:.1f} min** on this machine
 ({facts.get('cpu', '?')}); sum of the stage times recorded in the work folder (including
 stages reused from an earlier run): {_stage_minutes(facts):.1f} min.
-The float model is not shipped; it is written to
-`{facts['config']['work_dir']}/export/model_float.tflite`.
+The float model is in the bundle as `model_float.tflite` (listed with its sha256 in the
+manifest under `models.float`): a reference for checking the int8 model against float; the
+device never runs it.
 
 ## Headline
 
