@@ -6,6 +6,7 @@
     aoc-train check MODEL.tflite                  # Edge TPU operator table
     aoc-train compile MODEL.tflite --out DIR      # edgetpu_compiler, when installed
     aoc-train evaluate DATA_DIR --out models/NAME # held-out scores, report, final bundle
+    aoc-train crossval DATA_DIR --out models/NAME # leave-source-out accuracy of the recipe
 
 ``build`` runs every stage; each stage is skipped when its outputs exist and its inputs and
 settings are unchanged (work folder ``.cache/aoc-train/NAME`` by default), so an interrupted
@@ -113,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
                        ("export", "int8 and float TFLite from the fitted model"),
                        ("evaluate", "held-out scores via the device code, report, bundle")):
         _pipeline_args(sub.add_parser(name, help=text))
+    cross = sub.add_parser("crossval", help="leave-source-out accuracy of the head recipe "
+                           "(every source held out in turn; needs a manifest)")
+    _pipeline_args(cross)
+    cross.add_argument("--folds", default="",
+                       help="';'-separated folds of ','-separated sources "
+                       "(default: every source on its own)")
     check = sub.add_parser("check", help="Edge TPU operator check of a .tflite")
     check.add_argument("model", type=Path)
     comp = sub.add_parser("compile", help="edgetpu_compiler a .tflite (when installed)")
@@ -174,6 +181,32 @@ def _run_compile(a: argparse.Namespace) -> None:
           else f"[compile] wrote {result.model}")
 
 
+def _run_crossval(a: argparse.Namespace) -> None:
+    from .crossval import parse_folds, run_crossval
+    from .pipeline import Pipeline
+
+    p = Pipeline(_config(a), progress=not a.no_progress and not a.json,
+                 on_result=lambda r: _print_result(r, a.json))
+    p.scan()
+    folds = parse_folds(a.folds, [r.source for r in p.dataset.records])
+
+    def show(f) -> None:
+        if a.json:
+            print(json.dumps({"stage": "crossval-fold", **f.__dict__}), flush=True)
+        else:
+            print(f"[crossval] {','.join(f.sources)} ({f.label}): {100 * f.accuracy:.1f} % "
+                  f"of {f.images}", flush=True)
+
+    summary = run_crossval(p, folds, on_fold=show)
+    if a.json:
+        print(json.dumps({"stage": "crossval", "mean_accuracy": summary.mean_accuracy,
+                          "balanced_accuracy": summary.balanced_accuracy,
+                          "class_mean_accuracy": summary.class_mean_accuracy}))
+    else:
+        print(summary.table())
+        print(f"written: {p.work / 'crossval.json'}, {p.work / 'crossval.md'}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``aoc-train``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -185,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run_check(a)
         elif a.command == "compile":
             _run_compile(a)
+        elif a.command == "crossval":
+            _run_crossval(a)
         else:
             _run_pipeline(a, argv)
     except AocError as exc:

@@ -1,0 +1,228 @@
+"""Leave-source-out cross-validation: how well the recipe does on a collector it never saw.
+
+The build's held-out test split is deliberately easy (each held-out source has a sibling of
+the same style in training). Real use, and any hidden test set, brings pictures from
+collectors and styles that are not in the data folder. This module estimates that: for each
+fold (by default every source on its own) it trains the head, with the build's recipe, on
+all *other* sources and scores the float head on the held-out source's clean images.
+
+It runs on the frozen backbone's cached features (augmented views of every image, plus the
+device's clean centre crop), so a fold costs one head fit: seconds to a minute. Images of
+the held-out source that duplicate a training image (exact or perceptual hash) are dropped
+from its score, as in the build's split.
+
+The numeric parts (:func:`fold_split`, :func:`head_probs`, :func:`summarise`) are pure
+functions; :func:`run_crossval` wires them to a :class:`~aoc_train.pipeline.Pipeline`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .data import ImageRecord
+from .errors import DataError
+from .split import balanced_weights, find_cross_duplicates, unit_hash
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FoldSplit:
+    """Record indices of one fold: training, early-stopping and held-out images."""
+
+    sources: tuple[str, ...]
+    train: tuple[int, ...]
+    val: tuple[int, ...]
+    test: tuple[int, ...]
+    dropped_duplicates: int
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    """The score of one fold: accuracy on the held-out sources and where their images went."""
+
+    sources: tuple[str, ...]
+    label: str  # the held-out images' class, or "mixed"
+    images: int
+    dropped_duplicates: int
+    accuracy: float
+    predicted: dict[str, int]  # held-out images per predicted class
+
+
+@dataclass(frozen=True)
+class CrossvalSummary:
+    """All folds, their plain mean and the mean of the per-class fold means."""
+
+    folds: tuple[FoldResult, ...]
+    mean_accuracy: float
+    class_mean_accuracy: dict[str, float]
+    balanced_accuracy: float  # mean over classes of class_mean_accuracy
+
+    def to_dict(self) -> dict:
+        """JSON-friendly form."""
+        return asdict(self)
+
+    def table(self) -> str:
+        """A Markdown table, one row per fold plus the means."""
+        classes = list(self.class_mean_accuracy)
+        head = "| held-out source(s) | class | images | accuracy | called " + " / ".join(
+            classes) + " |"
+        rows = [head, "|---|---|---|---|---|"]
+        for f in self.folds:
+            called = " / ".join(str(f.predicted.get(c, 0)) for c in classes)
+            rows.append(f"| {', '.join(f.sources)} | {f.label} | {f.images} | "
+                        f"{100 * f.accuracy:.1f} % | {called} |")
+        per_class = ", ".join(f"{c} {100 * v:.1f} %" for c, v in self.class_mean_accuracy.items())
+        rows.append(f"| **mean of folds** | | | **{100 * self.mean_accuracy:.1f} %** | |")
+        rows.append(f"| **mean of class means** ({per_class}) | | | "
+                    f"**{100 * self.balanced_accuracy:.1f} %** | |")
+        return "\n".join(rows)
+
+
+def parse_folds(text: str, sources: Sequence[str]) -> list[tuple[str, ...]]:
+    """Folds from ``"a;b,c"`` (``;`` between folds, ``,`` within one); ``""`` = every source
+    on its own. Raises DataError naming any unknown source."""
+    known = sorted(set(sources))
+    if not text.strip():
+        return [(s,) for s in known]
+    folds = [tuple(s.strip() for s in part.split(",") if s.strip())
+             for part in text.split(";") if part.strip()]
+    unknown = sorted({s for f in folds for s in f} - set(known))
+    if unknown:
+        raise DataError(f"--folds names sources {unknown} that are not in the data "
+                        f"(sources: {known})")
+    return folds
+
+
+def fold_split(records: Sequence[ImageRecord], fold: Sequence[str], classes: Sequence[str], *,
+               seed: int, val_fraction: float = 0.1, max_distance: int = 12) -> FoldSplit:
+    """Hold out every image of the ``fold`` sources; a hash-chosen ``val_fraction`` of the
+    rest stops training early. Raises DataError when training would lack a class."""
+    held = set(fold)
+    train: list[int] = []
+    val: list[int] = []
+    test: list[int] = []
+    for i, r in enumerate(records):
+        if r.source in held:
+            test.append(i)
+        elif unit_hash(seed + 1, r.sha256) < val_fraction:
+            val.append(i)
+        else:
+            train.append(i)
+    missing = sorted(set(classes) - {records[i].label for i in train})
+    if missing:
+        raise DataError(f"holding out {sorted(held)} leaves no training images of {missing}; "
+                        "put those sources in different folds")
+    dups = find_cross_duplicates(records, train + val, test, max_distance=max_distance)
+    dropped = {d.dropped for d in dups}
+    test = [i for i in test if records[i].file not in dropped]
+    return FoldSplit(tuple(sorted(held)), tuple(train), tuple(val), tuple(test), len(dropped))
+
+
+def head_probs(features: np.ndarray, head_weights: Sequence[np.ndarray]) -> np.ndarray:
+    """Softmax of the dense head on ``features`` (n, f): what the float model outputs
+    (dropout is off at inference)."""
+    kernel, bias = head_weights
+    logits = features @ kernel + bias
+    logits = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(logits)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def score_fold(split: FoldSplit, probs: np.ndarray, labels: np.ndarray,
+               records: Sequence[ImageRecord], classes: Sequence[str]) -> FoldResult:
+    """Accuracy of ``probs`` (rows = ``split.test``) against ``labels`` (all records)."""
+    y = labels[list(split.test)]
+    pred = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
+    kinds = {records[i].label for i in split.test}
+    return FoldResult(
+        sources=split.sources, label=kinds.pop() if len(kinds) == 1 else "mixed",
+        images=len(split.test), dropped_duplicates=split.dropped_duplicates,
+        accuracy=float((pred == y).mean()) if len(y) else float("nan"),
+        predicted={c: int((pred == k).sum()) for k, c in enumerate(classes)})
+
+
+def summarise(folds: Sequence[FoldResult], classes: Sequence[str]) -> CrossvalSummary:
+    """Means over the scored folds; class means over the single-class folds."""
+    scored = [f for f in folds if f.images]
+    per_class = {c: [f.accuracy for f in scored if f.label == c] for c in classes}
+    class_mean = {c: float(np.mean(v)) for c, v in per_class.items() if v}
+    return CrossvalSummary(
+        folds=tuple(folds),
+        mean_accuracy=float(np.mean([f.accuracy for f in scored])) if scored else float("nan"),
+        class_mean_accuracy=class_mean,
+        balanced_accuracy=float(np.mean(list(class_mean.values()))) if class_mean
+        else float("nan"))
+
+
+def all_features(p: Pipeline) -> tuple[np.ndarray, np.ndarray]:
+    """Backbone features of every image: augmented views (n, k, f) and clean (n, f), cached
+    in the work folder (views and features are keyed like the build's)."""
+    from .fit import compute_features
+    from .model import build_model, feature_model, set_seeds
+    from .views import AUGMENT_VERSION, build_views
+
+    c = p.config
+    recs = list(p.dataset.records)
+    key = p.dataset.fingerprint() + c.key("side", "alpha", "weights", "views", "seed",
+                                          "screen_strength", "max_images", "taps")
+    path = p.work / f"crossval-features-{key}-a{AUGMENT_VERSION}.npz"
+    if path.is_file():
+        cached = np.load(path)
+        return cached["augmented"], cached["clean"]
+    common = dict(side=c.side, cache_dir=p.work / "views", seed=c.seed,
+                  screen_strength=c.screen_strength, workers=c.workers)
+    augmented = build_views(c.data_dir, recs, mode="augmented", k=c.views,
+                            progress=lambda _it, n: p.bar(n, "augmented views"), **common)
+    clean = build_views(c.data_dir, recs, mode="clean",
+                        progress=lambda _it, n: p.bar(n, "clean views"), **common)
+    set_seeds(c.seed)
+    feats = feature_model(build_model(p.model_spec()))
+    f_aug = compute_features(feats, augmented, progress=lambda n: p.bar(n, "features"))
+    f_clean = compute_features(feats, clean, progress=lambda n: p.bar(n, "features clean"))
+    np.savez(path, augmented=f_aug, clean=f_clean)
+    return f_aug, f_clean
+
+
+def run_crossval(p: Pipeline, folds: Sequence[Sequence[str]], *,
+                 on_fold: Callable[[FoldResult], None] | None = None,
+                 features: tuple[np.ndarray, np.ndarray] | None = None) -> CrossvalSummary:
+    """Train the head on all but each fold and score it on the fold; writes crossval.json."""
+    from .fit import train_head
+
+    c = p.config
+    recs = list(p.dataset.records)
+    classes = list(p.dataset.classes)
+    labels = p.dataset.label_ids()
+    f_aug, f_clean = features if features is not None else all_features(p)
+    k = f_aug.shape[1]
+    results: list[FoldResult] = []
+    for fold in folds:
+        split = fold_split(recs, fold, classes, seed=c.seed, val_fraction=c.val_fraction)
+        tr = list(split.train)
+        w = balanced_weights(recs, tr, classes, source_power=c.source_power)
+        head_w, _ = train_head(
+            f_aug[tr].reshape(-1, f_aug.shape[-1]), np.repeat(labels[tr], k), np.repeat(w, k),
+            f_clean[list(split.val)], labels[list(split.val)], num_classes=len(classes),
+            dropout=c.dropout, config=c.fit)
+        result = score_fold(split, head_probs(f_clean[list(split.test)], head_w), labels,
+                            recs, classes)
+        log.info("fold %s: %.1f %% of %d", ",".join(fold), 100 * result.accuracy,
+                 result.images)
+        results.append(result)
+        if on_fold is not None:
+            on_fold(result)
+    summary = summarise(results, classes)
+    (p.work / "crossval.json").write_text(json.dumps(
+        {"config": c.to_dict(), **summary.to_dict()}, indent=1, default=str))
+    (p.work / "crossval.md").write_text(summary.table() + "\n")
+    return summary
