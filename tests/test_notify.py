@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from aoc.notify import RepeatFilter, SystemdNotifier, format_status, notifier_settings
+from aoc.notify import SystemdNotifier, format_status, notifier_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "tests" / "data" / "models" / "uint8"
@@ -265,34 +265,3 @@ def test_real_loop_ready_watchdog_stall_and_resume(systemd_socket) -> None:
     assert notifier.sent["READY"] == 1
     classifier.close()
     notifier.close()
-
-
-# -- journal flood control -------------------------------------------------------------------
-
-
-def test_repeat_filter_holds_floods_and_summarises(caplog) -> None:
-    clock = FakeClock()
-    logger = logging.getLogger("aoc.test.flood")
-    flt = RepeatFilter(burst=3, interval_s=60.0, clock=clock)
-    logger.addFilter(flt)
-    try:
-        with caplog.at_level(logging.WARNING, logger="aoc.test.flood"):
-            for i in range(100):
-                logger.warning("camera lost: %s", f"errno {i}")
-            logger.warning("display lost")  # a different message is not held
-            assert len(caplog.records) == 4
-            clock.t += 60.0
-            logger.warning("camera lost: %s", "errno 100")
-        assert caplog.records[-1].getMessage() == (
-            "camera lost: errno 100 (97 similar messages suppressed)"
-        )
-    finally:
-        logger.removeFilter(flt)
-
-
-def test_repeat_filter_memory_is_bounded() -> None:
-    flt = RepeatFilter(max_keys=10, clock=FakeClock())
-    for i in range(1000):
-        record = logging.LogRecord("x", logging.INFO, __file__, 1, f"message {i}", None, None)
-        assert flt.filter(record)
-    assert len(flt._seen) == 10

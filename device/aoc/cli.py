@@ -19,7 +19,7 @@ from typing import Any
 
 from aoc import __version__
 from aoc.errors import AocError, BundleError, ConfigError
-from aoc.notify import RepeatFilter
+from aoc.repeat_filter import RepeatFilter
 
 log = logging.getLogger("aoc")
 
@@ -29,7 +29,7 @@ EX_OK, EX_FAIL, EX_USAGE, EX_UNAVAILABLE, EX_CONFIG = 0, 1, 2, 69, 78
 def setup_logging(level: str, *, journald: bool) -> None:
     """Log to stderr; without timestamps under systemd (journald adds its own).
 
-    Repeats are held back by :class:`aoc.notify.RepeatFilter` so the journal is not flooded.
+    Repeats are held back by :class:`aoc.repeat_filter.RepeatFilter` so the journal is not flooded.
     """
     fmt = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     root = logging.getLogger()

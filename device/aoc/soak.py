@@ -25,7 +25,7 @@ from typing import Any
 from aoc.errors import AocError, EdgeTpuUnavailable
 from aoc.faults import FaultSchedule, FaultyClassifier, FaultyDisplay, FaultySource
 from aoc.model_select import REPO_DEFAULT_BUNDLE, SYSTEM_DEFAULT_BUNDLE
-from aoc.notify import RepeatFilter
+from aoc.repeat_filter import RepeatFilter
 from aoc.soak_doubles import RecordingDisplay, SyntheticSource
 from aoc.soak_monitor import SoakMonitor, listening_sockets, rss_bytes
 
