@@ -93,6 +93,9 @@ def test_build_then_device_classifies(tmp_path: Path, capsys, monkeypatch) -> No
     assert bundle.labels == CLASSES
     assert bundle.input.resize == "center_crop" and bundle.output.kind == "probabilities"
     assert bundle.edgetpu.compiled is False and bundle.edgetpu.reason
+    # the reason is shown on the device: it names the bundle's file, not the build host's path
+    assert "model.tflite was not compiled" in bundle.edgetpu.reason
+    assert str(tmp_path) not in bundle.edgetpu.reason
     assert bundle.metrics["test_images"] > 0
     for rel in ("report.md", "model_card.md", "report/confusion.png", "report/curves.png",
                 "report/augmentation.png"):
