@@ -78,6 +78,7 @@ def test_build_then_device_classifies(tmp_path: Path, capsys, monkeypatch) -> No
     out, work = tmp_path / "models" / "tiny", tmp_path / "work"
     args = ["--json", "build", str(data), "--out", str(out), "--work-dir", str(work),
             "--size", "96", "--views", "1", "--head-epochs", "2", "--finetune-epochs", "1",
+            "--top-tune-from", "Conv_1", "--top-tune-epochs", "1",
             "--calibration", "8", "--holdout-sources", "anime_src1,cartoon_src1",
             "--class-test-fraction", "0.3", "--val-fraction", "0.25", "--workers", "1"]
     assert main(args) == 0, capsys.readouterr().err
@@ -88,6 +89,7 @@ def test_build_then_device_classifies(tmp_path: Path, capsys, monkeypatch) -> No
     assert by["export"]["input_scale"] == pytest.approx(1.0, abs=0.01)
     assert by["export"]["input_zero_point"] == 0
     assert by["compile"]["compiled"] is False
+    assert by["fit"]["finetune_epochs"] == 1 and by["fit"]["top_tune_epochs"] == 1
 
     bundle = load_bundle(out)
     assert bundle.labels == CLASSES

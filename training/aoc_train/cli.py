@@ -71,6 +71,11 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
                    help="dropout before the softmax head")
     p.add_argument("--finetune-epochs", type=int, default=d.finetune_epochs)
     p.add_argument("--finetune-layers", type=int, default=d.finetune_layers)
+    p.add_argument("--top-tune-from", default=d.top_tune_from,
+                   help="also train the backbone from this layer on (e.g. Conv_1), on cached "
+                   "activations of the frozen layers below; '' = off (default: %(default)r)")
+    p.add_argument("--top-tune-epochs", type=int, default=d.top_tune_epochs)
+    p.add_argument("--top-tune-lr", type=float, default=d.top_tune_lr)
     p.add_argument("--calibration", type=int, default=300, help="int8 calibration images")
     p.add_argument("--workers", type=int, default=2, help="augmentation processes")
     p.add_argument("--max-images", type=int, default=0, help="use at most N images (smoke runs)")
@@ -83,7 +88,9 @@ def _config(a: argparse.Namespace) -> BuildConfig:
     from .fit import FitConfig
 
     fit = replace(FitConfig(seed=a.seed), head_epochs=a.head_epochs, head_l2=a.head_l2,
-                  finetune_epochs=a.finetune_epochs, finetune_layers=a.finetune_layers)
+                  finetune_epochs=a.finetune_epochs, finetune_layers=a.finetune_layers,
+                  top_tune_from=a.top_tune_from, top_tune_epochs=a.top_tune_epochs,
+                  top_tune_lr=a.top_tune_lr)
     work = a.work_dir or Path(".cache") / "aoc-train" / a.out.resolve().name
     classes = a.classes
     if a.data_dir.is_dir() and classes == DEFAULT_CLASSES and not all(

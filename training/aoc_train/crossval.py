@@ -4,7 +4,9 @@ The build's held-out test split is deliberately easy (each held-out source has a
 the same style in training). Real use, and any hidden test set, brings pictures from
 collectors and styles that are not in the data folder. This module estimates that: for each
 fold (by default every source on its own) it trains the head, with the build's recipe, on
-all *other* sources and scores the float head on the held-out source's clean images.
+all *other* sources and scores the float head on the held-out source's clean images. With
+``--top-tune-from`` each fold also runs the build's top-tune step (top_tune.py) from fresh
+ImageNet weights on cached activations, and scores the tuned model.
 
 It runs on the frozen backbone's cached features (augmented views of every image, plus the
 device's clean centre crop), so a fold costs one head fit: seconds to a minute. Images of
@@ -21,6 +23,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -63,6 +66,7 @@ class CrossvalSummary:
     """All folds, their plain mean and the mean of the per-class fold means."""
 
     folds: tuple[FoldResult, ...]
+    classes: tuple[str, ...]
     mean_accuracy: float
     class_mean_accuracy: dict[str, float]
     balanced_accuracy: float  # mean over classes of class_mean_accuracy
@@ -73,7 +77,7 @@ class CrossvalSummary:
 
     def table(self) -> str:
         """A Markdown table, one row per fold plus the means."""
-        classes = list(self.class_mean_accuracy)
+        classes = list(self.classes)
         head = "| held-out source(s) | class | images | accuracy | called " + " / ".join(
             classes) + " |"
         rows = [head, "|---|---|---|---|---|"]
@@ -158,10 +162,33 @@ def summarise(folds: Sequence[FoldResult], classes: Sequence[str]) -> CrossvalSu
     class_mean = {c: float(np.mean(v)) for c, v in per_class.items() if v}
     return CrossvalSummary(
         folds=tuple(folds),
+        classes=tuple(classes),
         mean_accuracy=float(np.mean([f.accuracy for f in scored])) if scored else float("nan"),
         class_mean_accuracy=class_mean,
         balanced_accuracy=float(np.mean(list(class_mean.values()))) if class_mean
         else float("nan"))
+
+
+def _cache_path(p: Pipeline, kind: str) -> Path:
+    from .views import AUGMENT_VERSION
+
+    key = p.dataset.fingerprint() + p.config.key("side", "alpha", "weights", "views", "seed",
+                                                 "screen_strength", "max_images", "taps")
+    return p.work / f"crossval-{kind}-{key}-a{AUGMENT_VERSION}.npz"
+
+
+def _all_views(p: Pipeline) -> tuple[np.ndarray, np.ndarray]:
+    from .views import build_views
+
+    c = p.config
+    recs = list(p.dataset.records)
+    common = dict(side=c.side, cache_dir=p.work / "views", seed=c.seed,
+                  screen_strength=c.screen_strength, workers=c.workers)
+    augmented = build_views(c.data_dir, recs, mode="augmented", k=c.views,
+                            progress=lambda _it, n: p.bar(n, "augmented views"), **common)
+    clean = build_views(c.data_dir, recs, mode="clean",
+                        progress=lambda _it, n: p.bar(n, "clean views"), **common)
+    return augmented, clean
 
 
 def all_features(p: Pipeline) -> tuple[np.ndarray, np.ndarray]:
@@ -169,28 +196,57 @@ def all_features(p: Pipeline) -> tuple[np.ndarray, np.ndarray]:
     in the work folder (views and features are keyed like the build's)."""
     from .fit import compute_features
     from .model import build_model, feature_model, set_seeds
-    from .views import AUGMENT_VERSION, build_views
 
-    c = p.config
-    recs = list(p.dataset.records)
-    key = p.dataset.fingerprint() + c.key("side", "alpha", "weights", "views", "seed",
-                                          "screen_strength", "max_images", "taps")
-    path = p.work / f"crossval-features-{key}-a{AUGMENT_VERSION}.npz"
+    path = _cache_path(p, "features")
     if path.is_file():
         cached = np.load(path)
         return cached["augmented"], cached["clean"]
-    common = dict(side=c.side, cache_dir=p.work / "views", seed=c.seed,
-                  screen_strength=c.screen_strength, workers=c.workers)
-    augmented = build_views(c.data_dir, recs, mode="augmented", k=c.views,
-                            progress=lambda _it, n: p.bar(n, "augmented views"), **common)
-    clean = build_views(c.data_dir, recs, mode="clean",
-                        progress=lambda _it, n: p.bar(n, "clean views"), **common)
-    set_seeds(c.seed)
+    augmented, clean = _all_views(p)
+    set_seeds(p.config.seed)
     feats = feature_model(build_model(p.model_spec()))
     f_aug = compute_features(feats, augmented, progress=lambda n: p.bar(n, "features"))
     f_clean = compute_features(feats, clean, progress=lambda n: p.bar(n, "features clean"))
     np.savez(path, augmented=f_aug, clean=f_clean)
     return f_aug, f_clean
+
+
+def all_activations(p: Pipeline, first: str) -> tuple[np.ndarray, np.ndarray]:
+    """Frozen-backbone activations below layer ``first`` of every image (augmented views
+    and clean), float16, cached like :func:`all_features`."""
+    from .model import build_model
+    from .top_tune import activations, split_backbone
+
+    path = _cache_path(p, f"activations-{first}")
+    if path.is_file():
+        cached = np.load(path)
+        return cached["augmented"], cached["clean"]
+    augmented, clean = _all_views(p)
+    model = build_model(p.model_spec())
+    lower, _ = split_backbone(model, first)
+    a_aug = activations(model, lower, augmented, progress=lambda n: p.bar(n, "activations"))
+    a_clean = activations(model, lower, clean)
+    np.savez(path, augmented=a_aug, clean=a_clean)
+    return a_aug, a_clean
+
+
+def _top_tuned_probs(p: Pipeline, split: FoldSplit, head_w: Sequence[np.ndarray],
+                     weights: np.ndarray, acts: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The build's top-tune step on one fold, from fresh ImageNet weights; held-out probs."""
+    from .model import HEAD_LAYER, build_model
+    from .top_tune import top_probs, tune_top
+
+    c = p.config
+    first = c.fit.top_tune_from
+    labels = p.dataset.label_ids()
+    a_aug, a_clean = acts
+    tr, va = list(split.train), list(split.val)
+    model = build_model(p.model_spec())
+    model.get_layer(HEAD_LAYER).set_weights(list(head_w))
+    tune_top(model, first, a_aug[tr], labels[tr], weights, a_clean[va], labels[va],
+             num_classes=len(p.dataset.classes), dropout=c.dropout,
+             epochs=c.fit.top_tune_epochs, lr=c.fit.top_tune_lr, l2=c.fit.head_l2,
+             label_smoothing=c.fit.label_smoothing, seed=c.fit.seed)
+    return top_probs(model, first, a_clean[list(split.test)])
 
 
 def run_crossval(p: Pipeline, folds: Sequence[Sequence[str]], *,
@@ -204,6 +260,7 @@ def run_crossval(p: Pipeline, folds: Sequence[Sequence[str]], *,
     classes = list(p.dataset.classes)
     labels = p.dataset.label_ids()
     f_aug, f_clean = features if features is not None else all_features(p)
+    acts = all_activations(p, c.fit.top_tune_from) if c.fit.top_tune_from else None
     k = f_aug.shape[1]
     results: list[FoldResult] = []
     for fold in folds:
@@ -214,8 +271,9 @@ def run_crossval(p: Pipeline, folds: Sequence[Sequence[str]], *,
             f_aug[tr].reshape(-1, f_aug.shape[-1]), np.repeat(labels[tr], k), np.repeat(w, k),
             f_clean[list(split.val)], labels[list(split.val)], num_classes=len(classes),
             dropout=c.dropout, config=c.fit)
-        result = score_fold(split, head_probs(f_clean[list(split.test)], head_w), labels,
-                            recs, classes)
+        probs = (_top_tuned_probs(p, split, head_w, w, acts) if acts is not None
+                 else head_probs(f_clean[list(split.test)], head_w))
+        result = score_fold(split, probs, labels, recs, classes)
         log.info("fold %s: %.1f %% of %d", ",".join(fold), 100 * result.accuracy,
                  result.images)
         results.append(result)

@@ -35,6 +35,11 @@ class FitConfig:
     finetune_epochs: int = 6
     finetune_layers: int = 56
     finetune_lr: float = 2e-4
+    # Fine-tune only the backbone from this layer on (e.g. "Conv_1"), on cached activations
+    # of the layer below (top_tune.py); "" = off. Independent of finetune_epochs.
+    top_tune_from: str = ""
+    top_tune_epochs: int = 5
+    top_tune_lr: float = 3e-4
     batch: int = 32
     label_smoothing: float = 0.1
     patience: int = 2

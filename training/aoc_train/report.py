@@ -41,11 +41,17 @@ def _features_text(cfg: dict) -> str:
 
 def _finetune_text(cfg: Mapping[str, Any]) -> str:
     fit = cfg["fit"]
+    top = fit.get("top_tune_from")
+    top_text = (f" The backbone from `{top}` on (BatchNorm frozen) was then trained with the "
+                f"head for up to {fit['top_tune_epochs']} epochs at learning rate "
+                f"{fit['top_tune_lr']:g}, on cached activations of the frozen layers below, "
+                "keeping the epoch with the lowest validation loss.") if top else ""
     if not fit["finetune_epochs"]:
-        return "no fine-tuning (backbone frozen; see the notes for why)."
+        return ("no fine-tuning of the lower backbone (see the notes for why)." + top_text
+                if top else "no fine-tuning (backbone frozen; see the notes for why).")
     return (f"then the last {fit['finetune_layers']} backbone layers (BatchNorm frozen) "
             f"fine-tuned for up to {fit['finetune_epochs']} epochs, cycling through the same "
-            "views.")
+            "views." + top_text)
 
 
 def _notes(facts: Mapping[str, Any]) -> str:

@@ -66,13 +66,44 @@ def run_fit(p: Pipeline, out: Path, checkpoint_dir: Path) -> dict:
                                 num_classes=n_classes, config=c.fit,
                                 checkpoint_dir=checkpoint_dir,
                                 verbose=1 if p.progress else 0)
+        tt_hist: dict = {}
+        if c.fit.top_tune_from:
+            # the cache holds frozen-ImageNet activations: valid only without full fine-tuning
+            cache = (p.work / f"activations-{fkey}-{c.fit.top_tune_from}.npz"
+                     if not ft_hist else None)
+            tt_hist = _top_tune(p, model, train_views, val_images, y_train, w_train, y_val,
+                                cache)
         val_acc = _accuracy(model.predict(val_images, batch_size=64, verbose=0), y_val)
     model.save_weights(out)
     p._model = model
-    (p.work / "history.json").write_text(json.dumps({"head": head_hist, "finetune": ft_hist}))
+    (p.work / "history.json").write_text(json.dumps({"head": head_hist, "finetune": ft_hist,
+                                                     "top_tune": tt_hist}))
     return {"train_images": len(y_train), "views": int(k), "head_epochs": len(head_hist["loss"]),
             "head_val_acc": head_val, "finetune_epochs": len(ft_hist.get("loss", [])),
-            "val_acc": val_acc}
+            "top_tune_epochs": len(tt_hist.get("loss", [])), "val_acc": val_acc}
+
+
+def _top_tune(p: Pipeline, model, train_views: np.ndarray, val_images: np.ndarray,
+              y_train: np.ndarray, w_train: np.ndarray, y_val: np.ndarray,
+              cache: Path | None) -> dict:
+    """Activations below ``top_tune_from`` (cached when ``cache``), then top_tune.tune_top."""
+    from .top_tune import activations, split_backbone, tune_top
+
+    c = p.config
+    lower, _ = split_backbone(model, c.fit.top_tune_from)
+    if cache is not None and cache.is_file():
+        z = np.load(cache)
+        a_train, a_val = z["train"], z["val"]
+    else:
+        a_train = activations(model, lower, train_views, progress=lambda n: p.bar(n, "activations"))
+        a_val = activations(model, lower, val_images)
+        if cache is not None:
+            np.savez(cache, train=a_train, val=a_val)
+    return tune_top(model, c.fit.top_tune_from, a_train, y_train, w_train, a_val, y_val,
+                    num_classes=len(p.dataset.classes), dropout=c.dropout,
+                    epochs=c.fit.top_tune_epochs, lr=c.fit.top_tune_lr, l2=c.fit.head_l2,
+                    label_smoothing=c.fit.label_smoothing, seed=c.fit.seed,
+                    verbose=1 if p.progress else 0)
 
 
 def calibration_images(p: Pipeline) -> np.ndarray:
