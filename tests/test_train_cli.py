@@ -42,8 +42,10 @@ def test_help_is_fast_and_imports_no_tensorflow() -> None:
 def test_defaults_describe_the_default_model(tmp_path: Path) -> None:
     a = build_parser().parse_args(["build", str(tmp_path), "--out", "models/default"])
     assert a.classes == DEFAULT_CLASSES and a.holdout_sources == DEFAULT_HOLDOUT
-    assert (a.size, a.alpha, a.views) == (224, 0.35, 4)
+    assert (a.size, a.alpha, a.views) == (224, 0.35, 6)
     assert (a.dropout, a.head_l2, a.taps) == (0.5, 1e-3, ())  # the regularised head
+    # the shipped recipe: no full fine-tuning, the last 1x1 convolution tuned with the head
+    assert (a.finetune_epochs, a.top_tune_from) == (0, "Conv_1")
 
 
 def test_config_adapts_to_other_data_sets(tmp_path: Path) -> None:
@@ -54,6 +56,10 @@ def test_config_adapts_to_other_data_sets(tmp_path: Path) -> None:
     assert cfg.classes == () and cfg.holdout_sources == ()  # no manifest, other folders
     assert cfg.work_dir == Path(".cache") / "aoc-train" / "toy"
     assert cfg.side == 96 and cfg.fit.finetune_epochs == 0
+    assert cfg.seed == cfg.fit.seed == 1234
+    seeded = _config(build_parser().parse_args(["crossval", str(data), "--out", "m/toy",
+                                                "--fit-seed", "7"]))
+    assert (seeded.seed, seeded.fit.seed) == (1234, 7)  # views keep their seed
 
 
 def test_missing_data_folder_is_a_clean_error(tmp_path: Path, capsys) -> None:

@@ -52,10 +52,14 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--class-test-fraction", type=float, default=0.2,
                    help="test share of each source of a class with no held-out source")
-    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--seed", type=int, default=1234,
+                   help="seed of the split, the augmented views and training")
+    p.add_argument("--fit-seed", type=int,
+                   help="seed of head and top-tune training only (default: --seed); views "
+                   "and features stay cached, so seed spread is cheap to measure")
     p.add_argument("--size", type=int, default=224, help="input side in pixels")
     p.add_argument("--alpha", type=float, default=0.35, help="MobileNetV2 width")
-    p.add_argument("--views", type=int, default=4, help="augmented views per training image")
+    p.add_argument("--views", type=int, default=6, help="augmented views per training image")
     p.add_argument("--screen-strength", type=float, default=1.0)
     p.add_argument("--taps", type=_csv, default=(),
                    help="comma-separated MobileNetV2 layers whose pooled outputs join the "
@@ -87,7 +91,8 @@ def _config(a: argparse.Namespace) -> BuildConfig:
 
     from .fit import FitConfig
 
-    fit = replace(FitConfig(seed=a.seed), head_epochs=a.head_epochs, head_l2=a.head_l2,
+    fit_seed = a.seed if a.fit_seed is None else a.fit_seed
+    fit = replace(FitConfig(seed=fit_seed), head_epochs=a.head_epochs, head_l2=a.head_l2,
                   finetune_epochs=a.finetune_epochs, finetune_layers=a.finetune_layers,
                   top_tune_from=a.top_tune_from, top_tune_epochs=a.top_tune_epochs,
                   top_tune_lr=a.top_tune_lr)

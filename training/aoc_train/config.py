@@ -33,7 +33,7 @@ class BuildConfig:
     alpha: float = 0.35
     dropout: float = 0.5  # before the head; see FitConfig.head_l2
     source_power: float = 0.5  # per-source weight ~ count**power within a class
-    views: int = 4
+    views: int = 6
     taps: tuple[str, ...] = ()  # backbone layers pooled into the features (see ModelSpec)
     screen_strength: float = 1.0
     calibration: int = 300

@@ -32,12 +32,14 @@ class FitConfig:
     # L2 on the head's kernel: 1e-3 (with dropout 0.5) beat 1e-4 / 0.2 on every
     # leave-one-style-out run (notes/default_model.md)
     head_l2: float = 1e-3
-    finetune_epochs: int = 6
+    # full fine-tuning of the last finetune_layers made unseen styles worse (notes): off
+    finetune_epochs: int = 0
     finetune_layers: int = 56
     finetune_lr: float = 2e-4
-    # Fine-tune only the backbone from this layer on (e.g. "Conv_1"), on cached activations
-    # of the layer below (top_tune.py); "" = off. Independent of finetune_epochs.
-    top_tune_from: str = ""
+    # Fine-tune only the backbone from this layer on, on cached activations of the layer
+    # below (top_tune.py); "" = off. Independent of finetune_epochs. Conv_1 (the last 1x1
+    # convolution) raised the leave-one-source-out mean from 80.3 to 82.9 % (notes).
+    top_tune_from: str = "Conv_1"
     top_tune_epochs: int = 5
     top_tune_lr: float = 3e-4
     batch: int = 32
