@@ -110,7 +110,8 @@ def test_run_crossval_fits_a_head_per_fold(tree: Path, tmp_path: Path) -> None:
 
     cfg = BuildConfig(data_dir=tree, out=tmp_path / "bundle", work_dir=tmp_path / "work",
                       classes=CLASSES, val_fraction=0.2, dropout=0.0,
-                      fit=replace(FitConfig(), head_epochs=40, head_lr=0.05, seed=5))
+                      fit=replace(FitConfig(), head_epochs=40, head_lr=0.05, seed=5,
+                                  top_tune_from=""))
     p = Pipeline(cfg, progress=False)
     p.scan()
     recs = p.dataset.records
@@ -133,3 +134,27 @@ def test_run_crossval_fits_a_head_per_fold(tree: Path, tmp_path: Path) -> None:
     saved = json.loads((tmp_path / "work" / "crossval.json").read_text())
     assert saved["mean_accuracy"] == pytest.approx(0.5)
     assert (tmp_path / "work" / "crossval.md").read_text().startswith("| held-out")
+
+
+@pytest.mark.training
+def test_run_crossval_top_tunes_each_fold_from_fresh_weights(tree: Path, tmp_path: Path) -> None:
+    """With top_tune_from set, each fold tunes Conv_1 on cached activations of real views."""
+    pytest.importorskip("keras")
+    from aoc_train.config import BuildConfig
+    from aoc_train.crossval import run_crossval
+    from aoc_train.fit import FitConfig
+    from aoc_train.pipeline import Pipeline
+
+    cfg = BuildConfig(data_dir=tree, out=tmp_path / "bundle", work_dir=tmp_path / "work",
+                      classes=CLASSES, val_fraction=0.2, side=96, views=1, workers=1,
+                      fit=replace(FitConfig(), head_epochs=2, top_tune_from="Conv_1",
+                                  top_tune_epochs=1))
+    p = Pipeline(cfg, progress=False)
+    p.scan()
+    summary = run_crossval(p, [("a2",), ("b2",)])
+    assert [f.images for f in summary.folds] == [8, 8]
+    assert all(sum(f.predicted.values()) == 8 for f in summary.folds)
+    cached = list((tmp_path / "work").glob("crossval-activations-Conv_1-*.npz"))
+    assert len(cached) == 1
+    with np.load(cached[0]) as z:
+        assert z["augmented"].shape == (40, 1, 3, 3, 112) and z["clean"].shape == (40, 3, 3, 112)
