@@ -84,3 +84,26 @@ def test_tune_top_trains_only_the_top_and_keeps_batchnorm(keras) -> None:
     # the tuned weights live in the model itself: its own forward pass agrees
     whole = model.predict(images.astype(np.float32), verbose=0)
     np.testing.assert_allclose(top_probs(model, "Conv_1", raw[:, 0]), whole, atol=2e-3)
+
+
+def test_tune_top_average_keeps_the_mean_of_the_epochs(keras) -> None:
+    from aoc_train.model import BACKBONE_LAYER
+    from aoc_train.top_tune import activations, split_backbone, tune_top
+
+    images = _images(16, seed=2)
+    y = np.arange(16) % 3
+    kernels = {}
+    for average in (False, True):
+        model = _model(keras)
+        lower, _ = split_backbone(model, "Conv_1")
+        raw = activations(model, lower, images[:, None], dtype=np.float32)
+        acts = raw / np.abs(raw).max()
+        start = model.get_layer(BACKBONE_LAYER).get_layer("Conv_1").get_weights()[0].copy()
+        hist = tune_top(model, "Conv_1", acts, y, np.ones(16, np.float32), acts[:, 0], y,
+                        num_classes=3, dropout=0.0, epochs=3, lr=1e-2, l2=1e-3,
+                        label_smoothing=0.0, seed=4, average=average)
+        assert len(hist["val_loss"]) == 3
+        kernels[average] = model.get_layer(BACKBONE_LAYER).get_layer("Conv_1").get_weights()[0]
+        assert not np.array_equal(kernels[average], start)
+    # same seed, same data: only the choice of weights differs
+    assert not np.allclose(kernels[False], kernels[True])

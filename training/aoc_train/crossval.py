@@ -245,6 +245,7 @@ def _top_tuned_probs(p: Pipeline, split: FoldSplit, head_w: Sequence[np.ndarray]
     tune_top(model, first, a_aug[tr], labels[tr], weights, a_clean[va], labels[va],
              num_classes=len(p.dataset.classes), dropout=c.dropout,
              epochs=c.fit.top_tune_epochs, lr=c.fit.top_tune_lr, l2=c.fit.head_l2,
+             average=c.fit.top_tune_average,
              label_smoothing=c.fit.label_smoothing, seed=c.fit.seed)
     return top_probs(model, first, a_clean[list(split.test)])
 

@@ -42,6 +42,7 @@ class FitConfig:
     top_tune_from: str = "Conv_1"
     top_tune_epochs: int = 5
     top_tune_lr: float = 3e-4
+    top_tune_average: bool = False  # mean of the epochs' weights instead of the best epoch
     batch: int = 32
     label_smoothing: float = 0.1
     patience: int = 2

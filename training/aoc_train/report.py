@@ -45,7 +45,8 @@ def _finetune_text(cfg: Mapping[str, Any]) -> str:
     top_text = (f" The backbone from `{top}` on (BatchNorm frozen) was then trained with the "
                 f"head for up to {fit['top_tune_epochs']} epochs at learning rate "
                 f"{fit['top_tune_lr']:g}, on cached activations of the frozen layers below, "
-                "keeping the epoch with the lowest validation loss.") if top else ""
+                + ("keeping the mean of the epochs' weights." if fit.get("top_tune_average")
+                   else "keeping the epoch with the lowest validation loss.")) if top else ""
     if not fit["finetune_epochs"]:
         return ("no fine-tuning of the lower backbone (see the notes for why)." + top_text
                 if top else "no fine-tuning (backbone frozen; see the notes for why).")

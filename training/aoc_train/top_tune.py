@@ -86,12 +86,14 @@ def _top_model(upper, num_classes: int, dropout: float, l2: float):
 def tune_top(model, first: str, train_acts: np.ndarray, y: np.ndarray, w: np.ndarray,
              val_acts: np.ndarray, val_y: np.ndarray, *, num_classes: int, dropout: float,
              epochs: int, lr: float, l2: float, label_smoothing: float, seed: int,
-             batch: int = 64, verbose: int = 0) -> dict[str, list[float]]:
+             average: bool = False, batch: int = 64,
+             verbose: int = 0) -> dict[str, list[float]]:
     """Train ``model``'s backbone from layer ``first`` on, and its head, in place.
 
     ``train_acts`` are (n, k, ...) activations of k augmented views: epoch e shows view
-    (e + i) mod k of image i. Keeps the epoch with the lowest validation loss. Returns the
-    per-epoch history.
+    (e + i) mod k of image i. Keeps the epoch with the lowest validation loss, or, with
+    ``average``, the mean of every epoch's weights (which smooths the epoch-to-epoch swing
+    that the validation loss hardly sees). Returns the per-epoch history.
     """
     import keras
 
@@ -112,6 +114,7 @@ def tune_top(model, first: str, train_acts: np.ndarray, y: np.ndarray, w: np.nda
     k = train_acts.shape[1]
     history: dict[str, list[float]] = {}
     best, best_weights = None, None
+    total: list[np.ndarray] | None = None
     for epoch in range(epochs):
         view = (epoch + np.arange(len(y))) % k
         hist = top.fit(np.asarray(train_acts[np.arange(len(y)), view], np.float32), eye[y],
@@ -122,7 +125,11 @@ def tune_top(model, first: str, train_acts: np.ndarray, y: np.ndarray, w: np.nda
         vloss = float(hist.history["val_loss"][-1])
         log.info("top-tune epoch %d: val_loss %.4f val_acc %.4f", epoch + 1, vloss,
                  hist.history["val_accuracy"][-1])
-        if best is None or vloss < best:
+        if average:
+            now = top.get_weights()
+            total = now if total is None else [t + v for t, v in zip(total, now, strict=True)]
+            best_weights = [t / (epoch + 1) for t in total]
+        elif best is None or vloss < best:
             best, best_weights = vloss, [v.copy() for v in top.get_weights()]
     if best_weights is not None:
         top.set_weights(best_weights)  # upper shares model's layers: restored there too

@@ -102,6 +102,7 @@ def _top_tune(p: Pipeline, model, train_views: np.ndarray, val_images: np.ndarra
     return tune_top(model, c.fit.top_tune_from, a_train, y_train, w_train, a_val, y_val,
                     num_classes=len(p.dataset.classes), dropout=c.dropout,
                     epochs=c.fit.top_tune_epochs, lr=c.fit.top_tune_lr, l2=c.fit.head_l2,
+                    average=c.fit.top_tune_average,
                     label_smoothing=c.fit.label_smoothing, seed=c.fit.seed,
                     verbose=1 if p.progress else 0)
 
