@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from aoc_train.cli import _config, build_parser, main
@@ -87,3 +88,24 @@ def test_stage_line_is_one_line() -> None:
     r = StageResult("fit", False, 12.34, {"val_acc": 0.98765, "views": 4, "hist": {"a": 1}})
     assert r.line() == "[fit] 12.3s: val_acc=0.9877, views=4"
     assert StageResult("export", True, 0.0, {}).line() == "[export] cached: "
+
+
+def test_crossval_command_prints_a_line_per_fold_and_a_summary(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("keras")
+    from fakes.labelled_images import make_tree
+
+    data = make_tree(tmp_path / "data", per_source=8)
+    common = ["crossval", str(data), "--out", str(tmp_path / "m" / "toy"), "--work-dir",
+              str(tmp_path / "work"), "--classes", "a,b,c", "--size", "64", "--views", "1",
+              "--head-epochs", "2", "--top-tune-from", "", "--workers", "1"]
+    assert main(["--json", *common, "--folds", "a2;b2"]) == 0, capsys.readouterr().err
+    lines = [json.loads(s) for s in capsys.readouterr().out.splitlines()]
+    folds = [x for x in lines if x["stage"] == "crossval-fold"]
+    assert [f["sources"] for f in folds] == [["a2"], ["b2"]]
+    assert all(f["images"] == 8 and 0.0 <= f["accuracy"] <= 1.0 for f in folds)
+    summary = lines[-1]
+    assert summary["stage"] == "crossval"
+    assert summary["mean_accuracy"] == pytest.approx(sum(f["accuracy"] for f in folds) / 2)
+    # a source that is not in the data is named, and nothing is trained
+    assert main([*common, "--folds", "a2;zz"]) == 1
+    assert "['zz']" in capsys.readouterr().err
