@@ -90,6 +90,7 @@ def test_stage_line_is_one_line() -> None:
     assert StageResult("export", True, 0.0, {}).line() == "[export] cached: "
 
 
+@pytest.mark.training
 def test_crossval_command_prints_a_line_per_fold_and_a_summary(tmp_path: Path, capsys) -> None:
     pytest.importorskip("keras")
     from fakes.labelled_images import make_tree
