@@ -56,6 +56,17 @@ def test_model_card_names_sources_and_limits() -> None:
     text = model_card_md(_facts())
     assert "| s_cartoon | cartoon | 9 |" in text
     assert "Intended use" in text and "Limits" in text and "94.0 %" in text
+    # _facts() fine-tunes 6 epochs; the card says how the backbone was trained
+    assert "Apache-2.0),\nfine-tuned." in text and "aoc-train crossval" in text
+
+
+def test_model_card_says_which_part_of_the_backbone_was_trained() -> None:
+    facts = _facts()
+    fit = facts["config"]["fit"]
+    facts["config"]["fit"] = {**fit, "finetune_epochs": 0, "top_tune_from": "Conv_1"}
+    assert "frozen below `Conv_1`, which was fine-tuned with the head" in model_card_md(facts)
+    facts["config"]["fit"] = {**fit, "finetune_epochs": 0, "top_tune_from": ""}
+    assert "frozen, with a trained softmax head" in model_card_md(facts)
 
 
 def test_figures_write_pngs(tmp_path: Path) -> None:
