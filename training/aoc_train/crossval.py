@@ -262,6 +262,10 @@ def run_crossval(p: Pipeline, folds: Sequence[Sequence[str]], *,
     labels = p.dataset.label_ids()
     f_aug, f_clean = features if features is not None else all_features(p)
     acts = all_activations(p, c.fit.top_tune_from) if c.fit.top_tune_from else None
+    if c.fit.finetune_epochs:
+        # a full fine-tune per fold would cost hours here; say so rather than score it silently
+        log.warning("crossval scores the head%s only; --finetune-epochs %d is not applied",
+                    " and top-tune" if acts is not None else "", c.fit.finetune_epochs)
     k = f_aug.shape[1]
     results: list[FoldResult] = []
     for fold in folds:
