@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fakes.bundle_parts import CPU_BYTES, LABELS, TPU_BYTES, make, make_bundle_dir, write_sources
+from fakes.bundle_parts import CPU_BYTES, LABELS, TPU_BYTES, make
 
 from aoc.bundle import (
     SCHEMA_VERSION,
@@ -23,16 +23,6 @@ from aoc.bundle import (
     sha256_file,
 )
 from aoc.errors import AocError, BundleError
-
-
-@pytest.fixture
-def sources(tmp_path: Path) -> dict[str, Path]:
-    return write_sources(tmp_path)
-
-
-@pytest.fixture
-def bundle_dir(tmp_path: Path, sources: dict[str, Path]) -> Path:
-    return make_bundle_dir(tmp_path, sources)
 
 
 def edit_manifest(bundle_dir: Path, change: Any) -> None:

@@ -5,20 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fakes.bundle_parts import LABELS, make, make_bundle_dir, write_sources
+from fakes.bundle_parts import LABELS, make
 
 from aoc.bundle import EdgeTpuInfo, InputSpec, OutputSpec, write_bundle
 from aoc.errors import BundleError
-
-
-@pytest.fixture
-def sources(tmp_path: Path) -> dict[str, Path]:
-    return write_sources(tmp_path)
-
-
-@pytest.fixture
-def bundle_dir(tmp_path: Path, sources: dict[str, Path]) -> Path:
-    return make_bundle_dir(tmp_path, sources)
 
 
 def test_without_edgetpu_model(tmp_path: Path, sources: dict[str, Path]) -> None:
