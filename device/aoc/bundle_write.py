@@ -81,18 +81,14 @@ def write_bundle(
     written: list[str] = []
     atomic_copy(Path(cpu_model), out / CPU_MODEL)
     written.append(CPU_MODEL)
-    if edgetpu_model is not None:
-        atomic_copy(Path(edgetpu_model), out / EDGETPU_MODEL)
-        written.append(EDGETPU_MODEL)
-    elif (out / EDGETPU_MODEL).exists():
-        log.info("removing stale %s from %s", EDGETPU_MODEL, out)
-        (out / EDGETPU_MODEL).unlink()
-    if float_model is not None:
-        atomic_copy(Path(float_model), out / FLOAT_MODEL)
-        written.append(FLOAT_MODEL)
-    elif (out / FLOAT_MODEL).exists():
-        log.info("removing stale %s from %s", FLOAT_MODEL, out)
-        (out / FLOAT_MODEL).unlink()
+    for name, source in ((EDGETPU_MODEL, edgetpu_model), (FLOAT_MODEL, float_model)):
+        if source is not None:
+            atomic_copy(Path(source), out / name)
+            written.append(name)
+        elif (out / name).exists():
+            # a rewrite without this model must not leave the old one to be verified or run
+            log.info("removing stale %s from %s", name, out)
+            (out / name).unlink()
     write_labels(out / LABELS, labels)
     written.append(LABELS)
     for rel, source in (extra_files or {}).items():
