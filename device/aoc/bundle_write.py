@@ -81,14 +81,14 @@ def write_bundle(
     written: list[str] = []
     atomic_copy(Path(cpu_model), out / CPU_MODEL)
     written.append(CPU_MODEL)
-    for name, source in ((EDGETPU_MODEL, edgetpu_model), (FLOAT_MODEL, float_model)):
+    for model_file, source in ((EDGETPU_MODEL, edgetpu_model), (FLOAT_MODEL, float_model)):
         if source is not None:
-            atomic_copy(Path(source), out / name)
-            written.append(name)
-        elif (out / name).exists():
+            atomic_copy(Path(source), out / model_file)
+            written.append(model_file)
+        elif (out / model_file).exists():
             # a rewrite without this model must not leave the old one to be verified or run
-            log.info("removing stale %s from %s", name, out)
-            (out / name).unlink()
+            log.info("removing stale %s from %s", model_file, out)
+            (out / model_file).unlink()
     write_labels(out / LABELS, labels)
     written.append(LABELS)
     for rel, source in (extra_files or {}).items():
