@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -22,6 +24,14 @@ def _model(keras, **kw):
 
     keras.utils.set_random_seed(3)
     return build_model(ModelSpec(side=SIDE, alpha=0.35, num_classes=3, weights=None, **kw))
+
+
+def _fit(**kw):
+    """The settings every tune_top test used: Conv_1, 3 epochs, a fast rate."""
+    from aoc_train.fit import FitConfig
+
+    return replace(FitConfig(), top_tune_from="Conv_1", top_tune_epochs=3, top_tune_lr=1e-2,
+                   head_l2=1e-3, label_smoothing=0.0, **kw)
 
 
 def _images(n: int, seed: int = 0) -> np.ndarray:
@@ -71,9 +81,8 @@ def test_tune_top_trains_only_the_top_and_keeps_batchnorm(keras) -> None:
     lower, _ = split_backbone(model, "Conv_1")
     raw = activations(model, lower, images[:, None], dtype=np.float32)
     acts = raw / np.abs(raw).max()  # O(1) inputs for the top, as with ImageNet weights
-    hist = tune_top(model, "Conv_1", acts, y, np.ones(len(y), np.float32), acts[:, 0], y,
-                    num_classes=3, dropout=0.0, epochs=3, lr=1e-2, l2=1e-3,
-                    label_smoothing=0.0, seed=1)
+    hist = tune_top(model, acts, y, np.ones(len(y), np.float32), acts[:, 0], y,
+                    num_classes=3, dropout=0.0, config=_fit(seed=1))
     assert len(hist["loss"]) == 3 and len(hist["val_loss"]) == 3
     changed = {layer.name for layer in backbone.layers
                if any(not np.array_equal(a, b)
@@ -99,9 +108,8 @@ def test_tune_top_average_keeps_the_mean_of_the_epochs(keras) -> None:
         raw = activations(model, lower, images[:, None], dtype=np.float32)
         acts = raw / np.abs(raw).max()
         start = model.get_layer(BACKBONE_LAYER).get_layer("Conv_1").get_weights()[0].copy()
-        hist = tune_top(model, "Conv_1", acts, y, np.ones(16, np.float32), acts[:, 0], y,
-                        num_classes=3, dropout=0.0, epochs=3, lr=1e-2, l2=1e-3,
-                        label_smoothing=0.0, seed=4, average=average)
+        hist = tune_top(model, acts, y, np.ones(16, np.float32), acts[:, 0], y,
+                        num_classes=3, dropout=0.0, config=_fit(seed=4, top_tune_average=average))
         assert len(hist["val_loss"]) == 3
         kernels[average] = model.get_layer(BACKBONE_LAYER).get_layer("Conv_1").get_weights()[0]
         assert not np.array_equal(kernels[average], start)

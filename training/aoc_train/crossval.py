@@ -236,18 +236,14 @@ def _top_tuned_probs(p: Pipeline, split: FoldSplit, head_w: Sequence[np.ndarray]
     from .top_tune import top_probs, tune_top
 
     c = p.config
-    first = c.fit.top_tune_from
     labels = p.dataset.label_ids()
     a_aug, a_clean = acts
     tr, va = list(split.train), list(split.val)
     model = build_model(p.model_spec())
     model.get_layer(HEAD_LAYER).set_weights(list(head_w))
-    tune_top(model, first, a_aug[tr], labels[tr], weights, a_clean[va], labels[va],
-             num_classes=len(p.dataset.classes), dropout=c.dropout,
-             epochs=c.fit.top_tune_epochs, lr=c.fit.top_tune_lr, l2=c.fit.head_l2,
-             average=c.fit.top_tune_average,
-             label_smoothing=c.fit.label_smoothing, seed=c.fit.seed)
-    return top_probs(model, first, a_clean[list(split.test)])
+    tune_top(model, a_aug[tr], labels[tr], weights, a_clean[va], labels[va],
+             num_classes=len(p.dataset.classes), dropout=c.dropout, config=c.fit)
+    return top_probs(model, c.fit.top_tune_from, a_clean[list(split.test)])
 
 
 def run_crossval(p: Pipeline, folds: Sequence[Sequence[str]], *,

@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import TrainError
 from .model import BACKBONE_LAYER, HEAD_LAYER
+
+if TYPE_CHECKING:
+    from .fit import FitConfig
 
 log = logging.getLogger(__name__)
 
@@ -83,31 +87,34 @@ def _top_model(upper, num_classes: int, dropout: float, l2: float):
     return keras.Model(inputs, head(x)), head
 
 
-def tune_top(model, first: str, train_acts: np.ndarray, y: np.ndarray, w: np.ndarray,
+def tune_top(model, train_acts: np.ndarray, y: np.ndarray, w: np.ndarray,
              val_acts: np.ndarray, val_y: np.ndarray, *, num_classes: int, dropout: float,
-             epochs: int, lr: float, l2: float, label_smoothing: float, seed: int,
-             average: bool = False, batch: int = 64,
-             verbose: int = 0) -> dict[str, list[float]]:
-    """Train ``model``'s backbone from layer ``first`` on, and its head, in place.
+             config: FitConfig, batch: int = 64, verbose: int = 0) -> dict[str, list[float]]:
+    """Train ``model``'s backbone from layer ``config.top_tune_from`` on, and its head, in
+    place (``top_tune_epochs``, ``top_tune_lr``, the head's L2 and label smoothing, ``seed``).
 
     ``train_acts`` are (n, k, ...) activations of k augmented views: epoch e shows view
     (e + i) mod k of image i. Keeps the epoch with the lowest validation loss, or, with
-    ``average``, the mean of every epoch's weights (which smooths the epoch-to-epoch swing
-    that the validation loss hardly sees). Returns the per-epoch history.
+    ``config.top_tune_average``, the mean of every epoch's weights (which smooths the
+    epoch-to-epoch swing that the validation loss hardly sees). Returns the per-epoch history.
     """
     import keras
 
-    keras.utils.set_random_seed(seed)
+    first = config.top_tune_from
+    if not first:
+        raise TrainError("tune_top needs config.top_tune_from, e.g. Conv_1")
+    keras.utils.set_random_seed(config.seed)
     _, upper = split_backbone(model, first)
     on = False
     for layer in upper.layers:
         on = on or layer.name == first
         # BatchNorm stays frozen: its statistics come from ImageNet's large batches
         layer.trainable = on and layer.__class__.__name__ != "BatchNormalization"
-    top, head = _top_model(upper, num_classes, dropout, l2)
+    top, head = _top_model(upper, num_classes, dropout, config.head_l2)
     head.set_weights(model.get_layer(HEAD_LAYER).get_weights())
-    top.compile(optimizer=keras.optimizers.Adam(lr),
-                loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+    top.compile(optimizer=keras.optimizers.Adam(config.top_tune_lr),
+                loss=keras.losses.CategoricalCrossentropy(
+                    label_smoothing=config.label_smoothing),
                 metrics=["accuracy"])
     eye = np.eye(num_classes, dtype=np.float32)
     val = (np.asarray(val_acts, np.float32), eye[val_y])
@@ -115,7 +122,7 @@ def tune_top(model, first: str, train_acts: np.ndarray, y: np.ndarray, w: np.nda
     history: dict[str, list[float]] = {}
     best, best_weights = None, None
     total: list[np.ndarray] | None = None
-    for epoch in range(epochs):
+    for epoch in range(config.top_tune_epochs):
         view = (epoch + np.arange(len(y))) % k
         hist = top.fit(np.asarray(train_acts[np.arange(len(y)), view], np.float32), eye[y],
                        sample_weight=w, batch_size=batch, epochs=1, shuffle=True,
@@ -125,7 +132,7 @@ def tune_top(model, first: str, train_acts: np.ndarray, y: np.ndarray, w: np.nda
         vloss = float(hist.history["val_loss"][-1])
         log.info("top-tune epoch %d: val_loss %.4f val_acc %.4f", epoch + 1, vloss,
                  hist.history["val_accuracy"][-1])
-        if average:
+        if config.top_tune_average:
             now = top.get_weights()
             total = now if total is None else [t + v for t, v in zip(total, now, strict=True)]
             best_weights = [t / (epoch + 1) for t in total]

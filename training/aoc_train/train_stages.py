@@ -99,11 +99,8 @@ def _top_tune(p: Pipeline, model, train_views: np.ndarray, val_images: np.ndarra
         a_val = activations(model, lower, val_images)
         if cache is not None:
             np.savez(cache, train=a_train, val=a_val)
-    return tune_top(model, c.fit.top_tune_from, a_train, y_train, w_train, a_val, y_val,
-                    num_classes=len(p.dataset.classes), dropout=c.dropout,
-                    epochs=c.fit.top_tune_epochs, lr=c.fit.top_tune_lr, l2=c.fit.head_l2,
-                    average=c.fit.top_tune_average,
-                    label_smoothing=c.fit.label_smoothing, seed=c.fit.seed,
+    return tune_top(model, a_train, y_train, w_train, a_val, y_val,
+                    num_classes=len(p.dataset.classes), dropout=c.dropout, config=c.fit,
                     verbose=1 if p.progress else 0)
 
 
