@@ -196,18 +196,19 @@ def all_features(p: Pipeline) -> tuple[np.ndarray, np.ndarray]:
     in the work folder (views and features are keyed like the build's)."""
     from .fit import compute_features
     from .model import build_model, feature_model, set_seeds
+    from .views import cached_arrays
 
-    path = _cache_path(p, "features")
-    if path.is_file():
-        cached = np.load(path)
-        return cached["augmented"], cached["clean"]
-    augmented, clean = _all_views(p)
-    set_seeds(p.config.seed)
-    feats = feature_model(build_model(p.model_spec()))
-    f_aug = compute_features(feats, augmented, progress=lambda n: p.bar(n, "features"))
-    f_clean = compute_features(feats, clean, progress=lambda n: p.bar(n, "features clean"))
-    np.savez(path, augmented=f_aug, clean=f_clean)
-    return f_aug, f_clean
+    def compute() -> dict[str, np.ndarray]:
+        augmented, clean = _all_views(p)
+        set_seeds(p.config.seed)
+        feats = feature_model(build_model(p.model_spec()))
+        return {"augmented": compute_features(feats, augmented,
+                                              progress=lambda n: p.bar(n, "features")),
+                "clean": compute_features(feats, clean,
+                                          progress=lambda n: p.bar(n, "features clean"))}
+
+    arrays = cached_arrays(_cache_path(p, "features"), compute)
+    return arrays["augmented"], arrays["clean"]
 
 
 def all_activations(p: Pipeline, first: str) -> tuple[np.ndarray, np.ndarray]:
@@ -215,18 +216,18 @@ def all_activations(p: Pipeline, first: str) -> tuple[np.ndarray, np.ndarray]:
     and clean), float16, cached like :func:`all_features`."""
     from .model import build_model
     from .top_tune import activations, split_backbone
+    from .views import cached_arrays
 
-    path = _cache_path(p, f"activations-{first}")
-    if path.is_file():
-        cached = np.load(path)
-        return cached["augmented"], cached["clean"]
-    augmented, clean = _all_views(p)
-    model = build_model(p.model_spec())
-    lower, _ = split_backbone(model, first)
-    a_aug = activations(model, lower, augmented, progress=lambda n: p.bar(n, "activations"))
-    a_clean = activations(model, lower, clean)
-    np.savez(path, augmented=a_aug, clean=a_clean)
-    return a_aug, a_clean
+    def compute() -> dict[str, np.ndarray]:
+        augmented, clean = _all_views(p)
+        model = build_model(p.model_spec())
+        lower, _ = split_backbone(model, first)
+        return {"augmented": activations(model, lower, augmented,
+                                         progress=lambda n: p.bar(n, "activations")),
+                "clean": activations(model, lower, clean)}
+
+    arrays = cached_arrays(_cache_path(p, f"activations-{first}"), compute)
+    return arrays["augmented"], arrays["clean"]
 
 
 def _top_tuned_probs(p: Pipeline, split: FoldSplit, head_w: Sequence[np.ndarray],

@@ -25,7 +25,7 @@ def run_fit(p: Pipeline, out: Path, checkpoint_dir: Path) -> dict:
     """Views -> cached features -> head -> fine-tune -> ``out`` weights + history.json."""
     from .fit import compute_features, fine_tune, train_head
     from .model import HEAD_LAYER, build_model, distribution_strategy, feature_model, set_seeds
-    from .views import AUGMENT_VERSION
+    from .views import AUGMENT_VERSION, cached_arrays
 
     c = p.config
     if not p.split.train or not p.split.val:
@@ -45,14 +45,11 @@ def run_fit(p: Pipeline, out: Path, checkpoint_dir: Path) -> dict:
         if c.taps:  # keyed only when set, so caches of final-only builds stay valid
             fkey += "-t" + c.key("taps")
         fkey += f"-a{AUGMENT_VERSION}"
-        fpath = p.work / f"features-{fkey}.npz"
-        if fpath.is_file():
-            cached = np.load(fpath)
-            f_train, f_val = cached["train"], cached["val"]
-        else:
-            f_train = compute_features(feats, train_views, progress=lambda n: p.bar(n, "features"))
-            f_val = compute_features(feats, val_images, progress=lambda n: p.bar(n, "features val"))
-            np.savez(fpath, train=f_train, val=f_val)
+        features = cached_arrays(p.work / f"features-{fkey}.npz", lambda: {
+            "train": compute_features(feats, train_views, progress=lambda n: p.bar(n, "features")),
+            "val": compute_features(feats, val_images,
+                                    progress=lambda n: p.bar(n, "features val"))})
+        f_train, f_val = features["train"], features["val"]
         k = f_train.shape[1]
         head_w, head_hist = train_head(
             f_train.reshape(-1, f_train.shape[-1]), np.repeat(y_train, k), np.repeat(w_train, k),
@@ -88,17 +85,14 @@ def _top_tune(p: Pipeline, model, train_views: np.ndarray, val_images: np.ndarra
               cache: Path | None) -> dict:
     """Activations below ``top_tune_from`` (cached when ``cache``), then top_tune.tune_top."""
     from .top_tune import activations, split_backbone, tune_top
+    from .views import cached_arrays
 
     c = p.config
     lower, _ = split_backbone(model, c.fit.top_tune_from)
-    if cache is not None and cache.is_file():
-        z = np.load(cache)
-        a_train, a_val = z["train"], z["val"]
-    else:
-        a_train = activations(model, lower, train_views, progress=lambda n: p.bar(n, "activations"))
-        a_val = activations(model, lower, val_images)
-        if cache is not None:
-            np.savez(cache, train=a_train, val=a_val)
+    acts = cached_arrays(cache, lambda: {
+        "train": activations(model, lower, train_views, progress=lambda n: p.bar(n, "activations")),
+        "val": activations(model, lower, val_images)})
+    a_train, a_val = acts["train"], acts["val"]
     return tune_top(model, a_train, y_train, w_train, a_val, y_val,
                     num_classes=len(p.dataset.classes), dropout=c.dropout, config=c.fit,
                     verbose=1 if p.progress else 0)

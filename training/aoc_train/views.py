@@ -34,6 +34,19 @@ AUGMENT_VERSION = 4  # bump when augment.py changes behaviour, to invalidate cac
 MODES = ("augmented", "clean", "screen")
 
 
+def cached_arrays(path: Path | None,
+                  compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The arrays saved at ``path`` (an ``.npz``), else ``compute()``'s, saved there first.
+    ``path`` None: compute and keep nothing (the inputs have no stable key)."""
+    if path is not None and path.is_file():
+        with np.load(path) as cached:
+            return {name: cached[name] for name in cached.files}
+    arrays = compute()
+    if path is not None:
+        np.savez(path, **arrays)
+    return arrays
+
+
 def image_rng(seed: int, sha256: str, view: int) -> np.random.Generator:
     """The random stream of one view of one image."""
     return np.random.default_rng([seed, int(sha256[:15], 16), view])
