@@ -61,6 +61,10 @@ def test_config_adapts_to_other_data_sets(tmp_path: Path) -> None:
     seeded = _config(build_parser().parse_args(["crossval", str(data), "--out", "m/toy",
                                                 "--fit-seed", "7"]))
     assert (seeded.seed, seeded.fit.seed) == (1234, 7)  # views keep their seed
+    assert seeded.collage == 0 and seeded.augment_suffix() == ""  # old caches stay valid
+    mixed = _config(build_parser().parse_args(["crossval", str(data), "--out", "m/toy",
+                                               "--collage", "0.5"]))
+    assert mixed.collage == 0.5 and mixed.augment_suffix() == "-c0.5"
 
 
 def test_missing_data_folder_is_a_clean_error(tmp_path: Path, capsys) -> None:

@@ -61,6 +61,9 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alpha", type=float, default=0.35, help="MobileNetV2 width")
     p.add_argument("--views", type=int, default=6, help="augmented views per training image")
     p.add_argument("--screen-strength", type=float, default=1.0)
+    p.add_argument("--collage", type=float, default=0.0,
+                   help="share of augmented views that are collages of the image with others "
+                   "of its source (0..1), so framing cannot stand in for style")
     p.add_argument("--taps", type=_csv, default=(),
                    help="comma-separated MobileNetV2 layers whose pooled outputs join the "
                    "final features (multi-scale head), e.g. "
@@ -112,7 +115,8 @@ def _config(a: argparse.Namespace) -> BuildConfig:
                        val_fraction=a.val_fraction, class_test_fraction=a.class_test_fraction,
                        seed=a.seed, side=a.size, alpha=a.alpha, views=a.views,
                        taps=tuple(a.taps), dropout=a.dropout,
-                       screen_strength=a.screen_strength, calibration=a.calibration,
+                       screen_strength=a.screen_strength, collage=a.collage,
+                       calibration=a.calibration,
                        source_power=a.source_power,
                        workers=a.workers, max_images=a.max_images, fit=fit)
 

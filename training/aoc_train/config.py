@@ -36,6 +36,7 @@ class BuildConfig:
     views: int = 6
     taps: tuple[str, ...] = ()  # backbone layers pooled into the features (see ModelSpec)
     screen_strength: float = 1.0
+    collage: float = 0.0  # share of training views that are collages of one source
     calibration: int = 300
     workers: int = 2
     max_images: int = 0  # 0 = all; a cap for smoke runs
@@ -47,6 +48,11 @@ class BuildConfig:
         d = self.to_dict()
         return hashlib.sha256(json.dumps([d[n] for n in names], sort_keys=True,
                                          default=str).encode()).hexdigest()[:12]
+
+    def augment_suffix(self) -> str:
+        """Cache-key suffix for augmentation options added after the first caches were
+        made: empty when they are off, so those caches stay valid."""
+        return f"-c{self.collage:g}" if self.collage > 0 else ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""

@@ -174,7 +174,7 @@ def _cache_path(p: Pipeline, kind: str) -> Path:
 
     key = p.dataset.fingerprint() + p.config.key("side", "alpha", "weights", "views", "seed",
                                                  "screen_strength", "max_images", "taps")
-    return p.work / f"crossval-{kind}-{key}-a{AUGMENT_VERSION}.npz"
+    return p.work / f"crossval-{kind}-{key}-a{AUGMENT_VERSION}{p.config.augment_suffix()}.npz"
 
 
 def _all_views(p: Pipeline) -> tuple[np.ndarray, np.ndarray]:
@@ -184,7 +184,7 @@ def _all_views(p: Pipeline) -> tuple[np.ndarray, np.ndarray]:
     recs = list(p.dataset.records)
     common = dict(side=c.side, cache_dir=p.work / "views", seed=c.seed,
                   screen_strength=c.screen_strength, workers=c.workers)
-    augmented = build_views(c.data_dir, recs, mode="augmented", k=c.views,
+    augmented = build_views(c.data_dir, recs, mode="augmented", k=c.views, collage_p=c.collage,
                             progress=lambda _it, n: p.bar(n, "augmented views"), **common)
     clean = build_views(c.data_dir, recs, mode="clean",
                         progress=lambda _it, n: p.bar(n, "clean views"), **common)

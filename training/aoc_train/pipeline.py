@@ -173,7 +173,7 @@ class Pipeline:
         bar = self.bar
         return build_views(c.data_dir, recs, mode=mode, side=c.side, cache_dir=self.work / "views",
                            k=c.views, seed=c.seed, screen_strength=c.screen_strength,
-                           workers=c.workers,
+                           collage_p=c.collage, workers=c.workers,
                            progress=lambda _it, n: bar(n, f"{mode} views {name}"))
 
     # -- training -----------------------------------------------------------------------
@@ -197,7 +197,7 @@ class Pipeline:
 
         key = self.data_key() + c.key("side", "alpha", "dropout", "weights", "views",
                                       "screen_strength", "source_power", "fit")
-        key += f"-a{AUGMENT_VERSION}"
+        key += f"-a{AUGMENT_VERSION}" + c.augment_suffix()
         if c.taps:  # keyed only when set, so final-only builds keep their cached fits
             key += "-t" + c.key("taps")
         out = self.work / "model.weights.h5"

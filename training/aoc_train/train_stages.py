@@ -44,7 +44,7 @@ def run_fit(p: Pipeline, out: Path, checkpoint_dir: Path) -> dict:
         fkey = p.data_key() + c.key("side", "alpha", "weights", "views", "screen_strength")
         if c.taps:  # keyed only when set, so caches of final-only builds stay valid
             fkey += "-t" + c.key("taps")
-        fkey += f"-a{AUGMENT_VERSION}"
+        fkey += f"-a{AUGMENT_VERSION}" + c.augment_suffix()
         features = cached_arrays(p.work / f"features-{fkey}.npz", lambda: {
             "train": compute_features(feats, train_views, progress=lambda n: p.bar(n, "features")),
             "val": compute_features(feats, val_images,

@@ -31,6 +31,8 @@ from .data import ImageRecord, read_rgb
 log = logging.getLogger(__name__)
 
 AUGMENT_VERSION = 4  # bump when augment.py changes behaviour, to invalidate caches
+COLLAGE_PARTNERS = 3  # other pictures of its source loaded with each image for collages
+PARTNER_STREAM = 1_000_003  # random stream of partner choice, apart from the views' 0..k-1
 MODES = ("augmented", "clean", "screen")
 
 
@@ -53,10 +55,13 @@ def image_rng(seed: int, sha256: str, view: int) -> np.random.Generator:
 
 
 def render(image: np.ndarray, mode: str, side: int, rng: np.random.Generator,
-           screen_strength: float) -> np.ndarray:
-    """One (side, side, 3) uint8 view of ``image`` in ``mode`` (see :data:`MODES`)."""
+           screen_strength: float, *, partners: Sequence[np.ndarray] = (),
+           collage_p: float = 0.0) -> np.ndarray:
+    """One (side, side, 3) uint8 view of ``image`` in ``mode`` (see :data:`MODES`);
+    ``partners`` (pictures of the same source) and ``collage_p`` only for "augmented"."""
     if mode == "augmented":
-        return augment.training_view(image, rng, side, screen_strength=screen_strength)
+        return augment.training_view(image, rng, side, screen_strength=screen_strength,
+                                     partners=partners, collage_p=collage_p)
     # the device's own resize (centre crop, Lanczos), so evaluation sees what it sees
     clean = resize_frame(image, (side, side), "center_crop", resample="lanczos")
     if mode == "clean":
@@ -64,13 +69,32 @@ def render(image: np.ndarray, mode: str, side: int, rng: np.random.Generator,
     return augment.screen_capture(clean, rng, strength=screen_strength)
 
 
+def collage_partners(records: Sequence[ImageRecord], seed: int,
+                     count: int = COLLAGE_PARTNERS) -> list[list[int]]:
+    """For each record, up to ``count`` indices of other records of the same source and
+    label, drawn from the seed and the record's content hash (so independent of order)."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, r in enumerate(records):
+        groups.setdefault((r.source, r.label), []).append(i)
+    partners = []
+    for i, r in enumerate(records):
+        others = [j for j in groups[(r.source, r.label)] if j != i]
+        n = min(count, len(others))
+        rng = np.random.default_rng([seed, int(r.sha256[:15], 16), PARTNER_STREAM])
+        partners.append([others[int(j)] for j in rng.choice(len(others), n, replace=False)]
+                        if n else [])
+    return partners
+
+
 def _work(args: tuple) -> int:
-    out_path, shape, start, items, mode, side, k, seed, strength = args
+    out_path, shape, start, items, mode, side, k, seed, strength, collage_p = args
     out = np.lib.format.open_memmap(out_path, mode="r+")
-    for row, (path, sha) in enumerate(items, start=start):
+    for row, (path, sha, partner_paths) in enumerate(items, start=start):
         image = np.asarray(read_rgb(Path(path)))
+        partners = [np.asarray(read_rgb(Path(q))) for q in partner_paths]
         for v in range(k):
-            view = render(image, mode, side, image_rng(seed, sha, v), strength)
+            view = render(image, mode, side, image_rng(seed, sha, v), strength,
+                          partners=partners, collage_p=collage_p)
             if out.ndim == 5:
                 out[row, v] = view
             else:
@@ -81,9 +105,12 @@ def _work(args: tuple) -> int:
 
 
 def cache_key(records: Sequence[ImageRecord], mode: str, side: int, k: int, seed: int,
-              strength: float) -> str:
+              strength: float, collage_p: float = 0.0) -> str:
     """A short hash naming one cached array."""
-    h = hashlib.sha256(json.dumps([AUGMENT_VERSION, mode, side, k, seed, strength]).encode())
+    settings: list = [AUGMENT_VERSION, mode, side, k, seed, strength]
+    if collage_p > 0:  # keyed only when on, so caches made before collages stay valid
+        settings.append(collage_p)
+    h = hashlib.sha256(json.dumps(settings).encode())
     for r in records:
         h.update(r.sha256.encode())
     return h.hexdigest()[:16]
@@ -99,17 +126,23 @@ def build_views(
     k: int = 1,
     seed: int = 0,
     screen_strength: float = 1.0,
+    collage_p: float = 0.0,
     workers: int = 2,
     progress: Callable[[Iterable, int], Iterable] | None = None,
 ) -> np.ndarray:
     """The cached views array for ``records`` (computing it if missing), memory-mapped.
 
     Shape ``(n, k, side, side, 3)`` for mode "augmented", else ``(n, side, side, 3)``.
+    ``collage_p``: the share of augmented views that are collages of the image with others
+    of its source (:mod:`.collage`).
     """
     if mode not in MODES:
         raise ValueError(f"unknown view mode {mode!r}; use one of {MODES}")
+    if not 0 <= collage_p <= 1:
+        raise ValueError(f"collage share must be within 0..1, not {collage_p}")
     k = k if mode == "augmented" else 1
-    key = cache_key(records, mode, side, k, seed, screen_strength)
+    collage_p = collage_p if mode == "augmented" else 0.0
+    key = cache_key(records, mode, side, k, seed, screen_strength, collage_p)
     path = Path(cache_dir) / f"views-{mode}-{side}-{key}.npy"
     if path.is_file():
         return np.load(path, mmap_mode="r")
@@ -118,10 +151,13 @@ def build_views(
     tmp = path.with_suffix(".partial.npy")
     path.parent.mkdir(parents=True, exist_ok=True)
     np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape).flush()
-    items = [(str(root / r.file), r.sha256) for r in records]
+    partners = (collage_partners(records, seed) if collage_p > 0
+                else [[] for _ in records])
+    items = [(str(root / r.file), r.sha256, [str(root / records[j].file) for j in js])
+             for r, js in zip(records, partners, strict=True)]
     chunk = 64
-    jobs = [(str(tmp), shape, s, items[s:s + chunk], mode, side, k, seed, screen_strength)
-            for s in range(0, len(items), chunk)]
+    jobs = [(str(tmp), shape, s, items[s:s + chunk], mode, side, k, seed, screen_strength,
+             collage_p) for s in range(0, len(items), chunk)]
     done = progress(None, len(items)) if progress else None
     if workers > 1 and len(jobs) > 1:
         # spawn, not fork: the parent may already hold TensorFlow's threads.
