@@ -81,6 +81,14 @@ def test_figures_write_pngs(tmp_path: Path) -> None:
             assert img.format == "PNG" and img.size[0] > 100
     with Image.open(grid) as img:
         assert img.size == (96, 64)
+        plain = np.asarray(img)
+    mixed = figures.augmentation_grid_png(tmp_path / "m.png", side=32, rows=2, cols=3, seed=1,
+                                          collage_p=1.0)
+    with Image.open(mixed) as img:
+        assert img.size == (96, 64)
+        # same first picture of the first row, other views: collages
+        np.testing.assert_array_equal(np.asarray(img)[:32, :32], plain[:32, :32])
+        assert not np.array_equal(np.asarray(img)[:, 32:], plain[:, 32:])
 
 
 def test_synthetic_picture_is_deterministic() -> None:

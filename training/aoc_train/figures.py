@@ -95,13 +95,17 @@ def synthetic_picture(rng: np.random.Generator, side: int = 224) -> np.ndarray:
 
 
 def augmentation_grid_png(path: Path, *, side: int = 128, rows: int = 3, cols: int = 6,
-                          seed: int = 0, screen_strength: float = 1.0) -> Path:
-    """Each row: one synthetic picture, then augmented training views of it."""
+                          seed: int = 0, screen_strength: float = 1.0,
+                          collage_p: float = 0.0) -> Path:
+    """Each row: one synthetic picture, then augmented training views of it (with
+    ``collage_p``, some are collages with other synthetic pictures)."""
     rng = np.random.default_rng(seed)
     tiles = []
     for _ in range(rows):
         base = synthetic_picture(rng, side)
-        row = [base] + [augment.training_view(base, rng, side, screen_strength=screen_strength)
+        partners = [synthetic_picture(rng, side) for _ in range(3)] if collage_p > 0 else []
+        row = [base] + [augment.training_view(base, rng, side, screen_strength=screen_strength,
+                                              partners=partners, collage_p=collage_p)
                         for _ in range(cols - 1)]
         tiles.append(np.concatenate(row, axis=1))
     Image.fromarray(np.concatenate(tiles, axis=0)).save(path)
