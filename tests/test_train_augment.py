@@ -151,3 +151,19 @@ def test_palette_changes_keep_lightness_structure() -> None:
     b = augment.colour_shift(img, np.random.default_rng(9))
     np.testing.assert_array_equal(a, b)
     assert a.shape == img.shape and a.dtype == np.uint8
+
+
+def test_random_tile_has_the_size_asked_for_and_is_deterministic() -> None:
+    image = np.random.default_rng(0).integers(0, 256, (80, 120, 3), dtype=np.uint8)
+    for size in [(32, 32), (64, 32), (16, 48)]:
+        a = augment.random_tile(image, np.random.default_rng(1), size)
+        b = augment.random_tile(image, np.random.default_rng(1), size)
+        assert a.shape == (size[1], size[0], 3) and a.dtype == np.uint8
+        np.testing.assert_array_equal(a, b)
+    # the square case is random_resized_crop, draw for draw
+    np.testing.assert_array_equal(
+        augment.random_tile(image, np.random.default_rng(4), (32, 32), ratio=(0.75, 1.333)),
+        augment.random_resized_crop(image, np.random.default_rng(4), 32))
+    # a picture too thin for the tile's aspect still gives a tile
+    thin = augment.random_tile(image[:3], np.random.default_rng(2), (40, 40))
+    assert thin.shape == (40, 40, 3)

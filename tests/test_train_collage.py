@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aoc_train.collage import LAYOUTS, collage, random_tile
+from aoc_train.collage import LAYOUTS, collage
 
 
 def flat(value: tuple[int, int, int], h: int = 60, w: int = 90) -> np.ndarray:
@@ -19,18 +19,6 @@ RED, GREEN, BLUE, WHITE = (250, 0, 0), (0, 250, 0), (0, 0, 250), (250, 250, 250)
 def share(image: np.ndarray, colour: tuple[int, int, int]) -> float:
     """The share of pixels within 30 of ``colour`` on every channel."""
     return float(np.mean(np.all(np.abs(image.astype(int) - colour) < 30, axis=-1)))
-
-
-def test_random_tile_has_the_size_asked_for_and_is_deterministic() -> None:
-    image = np.random.default_rng(0).integers(0, 256, (80, 120, 3), dtype=np.uint8)
-    for size in [(32, 32), (64, 32), (16, 48)]:
-        a = random_tile(image, np.random.default_rng(1), size)
-        b = random_tile(image, np.random.default_rng(1), size)
-        assert a.shape == (size[1], size[0], 3) and a.dtype == np.uint8
-        np.testing.assert_array_equal(a, b)
-    # a picture too thin for the tile's aspect still gives a tile
-    thin = random_tile(image[:3], np.random.default_rng(2), (40, 40))
-    assert thin.shape == (40, 40, 3)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageFilter
 
-from .collage import collage
+from . import collage as _collage
 
 Array = np.ndarray
 
@@ -44,19 +44,33 @@ def center_crop_resize(image: Array, side: int) -> Array:
     return resize(image[top:top + s, left:left + s], (side, side))
 
 
-def random_resized_crop(image: Array, rng: np.random.Generator, side: int, *,
-                        scale: tuple[float, float] = (0.3, 1.0),
-                        ratio: tuple[float, float] = (0.75, 1.333)) -> Array:
-    """A random crop covering ``scale`` of the area with aspect ``ratio``, resized to a square."""
+def random_tile(image: Array, rng: np.random.Generator, size: tuple[int, int], *,
+                scale: tuple[float, float] = (0.3, 1.0),
+                ratio: tuple[float, float] = (0.8, 1.25)) -> Array:
+    """A random crop covering ``scale`` of the area, with the aspect of ``size`` =
+    (width, height) times a factor within ``ratio``, resized to ``size``; the largest
+    centred crop of that aspect when no such crop fits."""
+    w_out, h_out = size
     h, w = image.shape[:2]
+    target = w_out / h_out
     for _ in range(10):
         area = h * w * rng.uniform(*scale)
-        aspect = math.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1])))
+        aspect = target * math.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1])))
         cw, ch = int(round(math.sqrt(area * aspect))), int(round(math.sqrt(area / aspect)))
         if 0 < cw <= w and 0 < ch <= h:
             top, left = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
-            return resize(image[top:top + ch, left:left + cw], (side, side))
-    return center_crop_resize(image, side)
+            return resize(image[top:top + ch, left:left + cw], size)
+    cw, ch = min(w, round(h * target)), min(h, round(w / target))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return resize(image[top:top + ch, left:left + cw], size)
+
+
+def random_resized_crop(image: Array, rng: np.random.Generator, side: int, *,
+                        scale: tuple[float, float] = (0.3, 1.0),
+                        ratio: tuple[float, float] = (0.75, 1.333)) -> Array:
+    """A random crop covering ``scale`` of the area with aspect ``ratio``, resized to a square
+    (else the largest centred square)."""
+    return random_tile(image, rng, (side, side), scale=scale, ratio=ratio)
 
 
 def random_downscale(image: Array, rng: np.random.Generator, *,
@@ -257,7 +271,7 @@ def training_view(image: Array, rng: np.random.Generator, side: int, *,
     downscale, flip, palette change, screen effects."""
     # the extra draw only when collages are on, so views without them stay as they were
     if collage_p > 0 and len(partners) and rng.random() < collage_p:
-        out = collage([image, *partners], rng, side)
+        out = _collage.collage([image, *partners], rng, side)
     else:
         out = random_resized_crop(image, rng, side)
     if rng.random() < downscale_p:

@@ -13,39 +13,14 @@ Pure functions over ``(H, W, 3)`` uint8 arrays with a :class:`numpy.random.Gener
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image
+
+from . import augment
 
 Array = np.ndarray
 LAYOUTS = ("inset", "pair", "grid")
-
-
-def random_tile(image: Array, rng: np.random.Generator, size: tuple[int, int], *,
-                scale: tuple[float, float] = (0.3, 1.0)) -> Array:
-    """A random crop of ``image`` covering ``scale`` of its area, with about the aspect of
-    ``size`` = (width, height), resized to ``size``."""
-    w_out, h_out = size
-    h, w = image.shape[:2]
-    target_aspect = w_out / h_out
-    for _ in range(10):
-        area = h * w * rng.uniform(*scale)
-        aspect = target_aspect * math.exp(rng.uniform(math.log(0.8), math.log(1.25)))
-        cw, ch = int(round(math.sqrt(area * aspect))), int(round(math.sqrt(area / aspect)))
-        if 0 < cw <= w and 0 < ch <= h:
-            top, left = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
-            return _resize(image[top:top + ch, left:left + cw], size)
-    # too small or too thin for that aspect: the largest centred crop of it
-    cw, ch = min(w, round(h * target_aspect)), min(h, round(w / target_aspect))
-    top, left = (h - ch) // 2, (w - cw) // 2
-    return _resize(image[top:top + ch, left:left + cw], size)
-
-
-def _resize(image: Array, size: tuple[int, int]) -> Array:
-    pil = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8), "RGB")
-    return np.asarray(pil.resize(size, Image.Resampling.BILINEAR))
 
 
 def collage(images: Sequence[Array], rng: np.random.Generator, side: int, *,
@@ -72,20 +47,20 @@ def collage(images: Sequence[Array], rng: np.random.Generator, side: int, *,
 
     canvas = np.empty((side, side, 3), np.uint8)
     if layout == "inset":
-        canvas[:] = random_tile(pick(1), rng, (side, side))
+        canvas[:] = augment.random_tile(pick(1), rng, (side, side))
         t = int(round(side * rng.uniform(0.35, 0.6)))
         top, left = int(rng.integers(0, side - t + 1)), int(rng.integers(0, side - t + 1))
-        canvas[top:top + t, left:left + t] = random_tile(pick(0), rng, (t, t),
+        canvas[top:top + t, left:left + t] = augment.random_tile(pick(0), rng, (t, t),
                                                          scale=(0.5, 1.0))
     elif layout == "pair":
         half = side // 2
         order = [0, 1] if rng.random() < 0.5 else [1, 0]
         if rng.random() < 0.5:  # side by side
-            canvas[:, :half] = random_tile(pick(order[0]), rng, (half, side))
-            canvas[:, half:] = random_tile(pick(order[1]), rng, (side - half, side))
+            canvas[:, :half] = augment.random_tile(pick(order[0]), rng, (half, side))
+            canvas[:, half:] = augment.random_tile(pick(order[1]), rng, (side - half, side))
         else:
-            canvas[:half] = random_tile(pick(order[0]), rng, (side, half))
-            canvas[half:] = random_tile(pick(order[1]), rng, (side, side - half))
+            canvas[:half] = augment.random_tile(pick(order[0]), rng, (side, half))
+            canvas[half:] = augment.random_tile(pick(order[1]), rng, (side, side - half))
     else:
         half = side // 2
         slots = rng.permutation(4)
@@ -93,6 +68,6 @@ def collage(images: Sequence[Array], rng: np.random.Generator, side: int, *,
             r, c = divmod(int(slot), 2)
             y0, y1 = (0, half) if r == 0 else (half, side)
             x0, x1 = (0, half) if c == 0 else (half, side)
-            canvas[y0:y1, x0:x1] = random_tile(pick(i), rng, (x1 - x0, y1 - y0),
+            canvas[y0:y1, x0:x1] = augment.random_tile(pick(i), rng, (x1 - x0, y1 - y0),
                                                scale=(0.5, 1.0))
     return canvas
