@@ -231,13 +231,13 @@ def all_activations(p: Pipeline, first: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _top_tuned_probs(p: Pipeline, split: FoldSplit, head_w: Sequence[np.ndarray],
-                     weights: np.ndarray, acts: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+                     weights: np.ndarray, acts: tuple[np.ndarray, np.ndarray],
+                     labels: np.ndarray) -> np.ndarray:
     """The build's top-tune step on one fold, from fresh ImageNet weights; held-out probs."""
     from .model import HEAD_LAYER, build_model
     from .top_tune import top_probs, tune_top
 
     c = p.config
-    labels = p.dataset.label_ids()
     a_aug, a_clean = acts
     tr, va = list(split.train), list(split.val)
     model = build_model(p.model_spec())
@@ -273,7 +273,7 @@ def run_crossval(p: Pipeline, folds: Sequence[Sequence[str]], *,
             f_aug[tr].reshape(-1, f_aug.shape[-1]), np.repeat(labels[tr], k), np.repeat(w, k),
             f_clean[list(split.val)], labels[list(split.val)], num_classes=len(classes),
             dropout=c.dropout, config=c.fit)
-        probs = (_top_tuned_probs(p, split, head_w, w, acts) if acts is not None
+        probs = (_top_tuned_probs(p, split, head_w, w, acts, labels) if acts is not None
                  else head_probs(f_clean[list(split.test)], head_w))
         result = score_fold(split, probs, labels, recs, classes)
         log.info("fold %s: %.1f %% of %d", ",".join(fold), 100 * result.accuracy,

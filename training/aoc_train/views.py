@@ -80,7 +80,7 @@ def collage_partners(records: Sequence[ImageRecord], seed: int,
     for i, r in enumerate(records):
         others = [j for j in groups[(r.source, r.label)] if j != i]
         n = min(count, len(others))
-        rng = np.random.default_rng([seed, int(r.sha256[:15], 16), PARTNER_STREAM])
+        rng = image_rng(seed, r.sha256, PARTNER_STREAM)
         partners.append([others[int(j)] for j in rng.choice(len(others), n, replace=False)]
                         if n else [])
     return partners
