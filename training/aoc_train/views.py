@@ -1,14 +1,18 @@
 """Image arrays for training and evaluation, cached as ``.npy`` files.
 
-* :func:`augmented_views` -- ``k`` augmented views per training image (``(n, k, s, s, 3)``
-  uint8), generated in worker processes. Head training runs over the backbone features of
-  these fixed views and fine-tuning cycles through them, so augmentation costs once.
-* :func:`clean_views` -- the device's own preprocessing (centre crop, resize).
-* :func:`screen_views` -- clean views passed through the screen-capture chain with a fixed
-  seed, for the robustness score.
+:func:`build_views` makes one array per mode (:data:`MODES`):
+
+* "augmented" -- ``k`` augmented views per training image (``(n, k, s, s, 3)`` uint8),
+  generated in worker processes. Head training runs over the backbone features of these
+  fixed views and fine-tuning cycles through them, so augmentation costs once.
+* "clean" -- the device's own preprocessing (centre crop, resize).
+* "screen" -- clean views passed through the screen-capture chain with a fixed seed, for
+  the robustness score.
 
 Every image's random stream derives from the seed and its content hash, so results do not
-depend on the number of workers or the file order.
+depend on the number of workers or the file order. Collage partners (:func:`collage_partners`)
+are the exception: they are picked from the records of the image's source in the order given,
+which the scan keeps sorted, so a build still repeats itself.
 """
 
 from __future__ import annotations
@@ -72,7 +76,9 @@ def render(image: np.ndarray, mode: str, side: int, rng: np.random.Generator,
 def collage_partners(records: Sequence[ImageRecord], seed: int,
                      count: int = COLLAGE_PARTNERS) -> list[list[int]]:
     """For each record, up to ``count`` indices of other records of the same source and
-    label, drawn from the seed and the record's content hash (so independent of order)."""
+    label, drawn with the seed and the record's content hash from those records in the order
+    given (the scan's sorted order): the same records in the same order give the same
+    partners."""
     groups: dict[tuple[str, str], list[int]] = {}
     for i, r in enumerate(records):
         groups.setdefault((r.source, r.label), []).append(i)
