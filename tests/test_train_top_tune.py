@@ -115,3 +115,28 @@ def test_tune_top_average_keeps_the_mean_of_the_epochs(keras) -> None:
         assert not np.array_equal(kernels[average], start)
     # same seed, same data: only the choice of weights differs
     assert not np.allclose(kernels[False], kernels[True])
+
+
+def test_tune_top_first_view_shifts_which_view_each_epoch_shows(keras) -> None:
+    """Ensemble members differ by seed and by first view: with identical views the shift
+    changes nothing, with different views it changes what is learnt."""
+    from aoc_train.model import BACKBONE_LAYER
+    from aoc_train.top_tune import activations, split_backbone, tune_top
+
+    images = _images(12, seed=3)
+    y = np.arange(12) % 3
+    model = _model(keras)
+    lower, _ = split_backbone(model, "Conv_1")
+    raw = activations(model, lower, images[:, None], dtype=np.float32)
+    one = raw / np.abs(raw).max()
+    noise = np.random.default_rng(8).normal(0, 0.5, one.shape).astype(np.float32)
+    kernels = {}
+    for views, acts in (("same", np.concatenate([one, one], axis=1)),
+                        ("different", np.concatenate([one, one + noise], axis=1))):
+        for first in (0, 1):
+            m = _model(keras)
+            tune_top(m, acts, y, np.ones(12, np.float32), acts[:, 0], y, num_classes=3,
+                     dropout=0.0, config=replace(_fit(seed=4), top_tune_epochs=1), first_view=first)
+            kernels[views, first] = m.get_layer(BACKBONE_LAYER).get_layer("Conv_1").get_weights()[0]
+    np.testing.assert_array_equal(kernels["same", 0], kernels["same", 1])
+    assert not np.allclose(kernels["different", 0], kernels["different", 1])

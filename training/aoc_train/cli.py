@@ -86,6 +86,9 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-tune-average", action=argparse.BooleanOptionalAction,
                    default=d.top_tune_average,
                    help="keep the mean of the top-tune epochs' weights, not the best epoch")
+    p.add_argument("--top-tune-members", type=int, default=d.top_tune_members,
+                   help="top-tunes with seeds seed, seed+1, ...; the model averages their "
+                   "probabilities (each adds one Conv_1 copy)")
     p.add_argument("--calibration", type=int, default=300, help="int8 calibration images")
     p.add_argument("--workers", type=int, default=2, help="augmentation processes")
     p.add_argument("--max-images", type=int, default=0, help="use at most N images (smoke runs)")
@@ -101,7 +104,8 @@ def _config(a: argparse.Namespace) -> BuildConfig:
     fit = replace(FitConfig(seed=fit_seed), head_epochs=a.head_epochs, head_l2=a.head_l2,
                   finetune_epochs=a.finetune_epochs, finetune_layers=a.finetune_layers,
                   top_tune_from=a.top_tune_from, top_tune_epochs=a.top_tune_epochs,
-                  top_tune_lr=a.top_tune_lr, top_tune_average=a.top_tune_average)
+                  top_tune_lr=a.top_tune_lr, top_tune_average=a.top_tune_average,
+                  top_tune_members=a.top_tune_members)
     work = a.work_dir or Path(".cache") / "aoc-train" / a.out.resolve().name
     classes = a.classes
     if a.data_dir.is_dir() and classes == DEFAULT_CLASSES and not all(

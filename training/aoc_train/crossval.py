@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -232,28 +232,38 @@ def all_activations(p: Pipeline, first: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _top_tuned_probs(p: Pipeline, split: FoldSplit, head_w: Sequence[np.ndarray],
                      weights: np.ndarray, acts: tuple[np.ndarray, np.ndarray],
-                     labels: np.ndarray) -> np.ndarray:
-    """The build's top-tune step on one fold, from fresh ImageNet weights; held-out probs."""
+                     labels: np.ndarray) -> list[np.ndarray]:
+    """The build's top-tune step on one fold, from fresh ImageNet weights: held-out probs of
+    each of the ``top_tune_members`` members (seed + m, first view m), as in the build."""
     from .model import HEAD_LAYER, build_model
     from .top_tune import top_probs, tune_top
 
     c = p.config
     a_aug, a_clean = acts
     tr, va = list(split.train), list(split.val)
-    model = build_model(p.model_spec())
-    model.get_layer(HEAD_LAYER).set_weights(list(head_w))
-    tune_top(model, a_aug[tr], labels[tr], weights, a_clean[va], labels[va],
-             num_classes=len(p.dataset.classes), dropout=c.dropout, config=c.fit)
-    return top_probs(model, c.fit.top_tune_from, a_clean[list(split.test)])
+    out = []
+    for m in range(max(1, c.fit.top_tune_members)):
+        model = build_model(p.model_spec())
+        model.get_layer(HEAD_LAYER).set_weights(list(head_w))
+        tune_top(model, a_aug[tr], labels[tr], weights, a_clean[va], labels[va],
+                 num_classes=len(p.dataset.classes), dropout=c.dropout,
+                 config=replace(c.fit, seed=c.fit.seed + m), first_view=m)
+        out.append(top_probs(model, c.fit.top_tune_from, a_clean[list(split.test)]))
+    return out
 
 
 def run_crossval(p: Pipeline, folds: Sequence[Sequence[str]], *,
                  on_fold: Callable[[FoldResult], None] | None = None,
                  features: tuple[np.ndarray, np.ndarray] | None = None) -> CrossvalSummary:
-    """Train the head on all but each fold and score it on the fold; writes crossval.json."""
+    """Train the head on all but each fold and score it on the fold; writes crossval.json,
+    crossval.md and crossval-probs.npz (per fold ``I``: ``I_test`` record indices, ``I_head``
+    and ``I_memberM`` held-out probabilities)."""
+    from .ensemble import check_members
     from .fit import train_head
 
     c = p.config
+    if c.fit.top_tune_from:
+        check_members(c.fit.top_tune_members, top_tune_from=c.fit.top_tune_from, taps=c.taps)
     recs = list(p.dataset.records)
     classes = list(p.dataset.classes)
     labels = p.dataset.label_ids()
@@ -265,6 +275,9 @@ def run_crossval(p: Pipeline, folds: Sequence[Sequence[str]], *,
                     " and top-tune" if acts is not None else "", c.fit.finetune_epochs)
     k = f_aug.shape[1]
     results: list[FoldResult] = []
+    # every fold's held-out record indices and probabilities (head only, each top-tune
+    # member), so combinations can be scored later without refitting
+    dump: dict[str, np.ndarray] = {}
     for fold in folds:
         split = fold_split(recs, fold, classes, seed=c.seed, val_fraction=c.val_fraction)
         tr = list(split.train)
@@ -273,8 +286,15 @@ def run_crossval(p: Pipeline, folds: Sequence[Sequence[str]], *,
             f_aug[tr].reshape(-1, f_aug.shape[-1]), np.repeat(labels[tr], k), np.repeat(w, k),
             f_clean[list(split.val)], labels[list(split.val)], num_classes=len(classes),
             dropout=c.dropout, config=c.fit)
-        probs = (_top_tuned_probs(p, split, head_w, w, acts, labels) if acts is not None
-                 else head_probs(f_clean[list(split.test)], head_w))
+        dump[f"{len(results)}_test"] = np.asarray(split.test, dtype=np.int64)
+        dump[f"{len(results)}_head"] = head_probs(f_clean[list(split.test)], head_w)
+        if acts is not None:
+            members = _top_tuned_probs(p, split, head_w, w, acts, labels)
+            for m, probs in enumerate(members):
+                dump[f"{len(results)}_member{m}"] = probs
+            probs = np.mean(members, axis=0)  # what the exported ensemble outputs
+        else:
+            probs = dump[f"{len(results)}_head"]
         result = score_fold(split, probs, labels, recs, classes)
         log.info("fold %s: %.1f %% of %d", ",".join(fold), 100 * result.accuracy,
                  result.images)
@@ -285,4 +305,5 @@ def run_crossval(p: Pipeline, folds: Sequence[Sequence[str]], *,
     (p.work / "crossval.json").write_text(json.dumps(
         {"config": c.to_dict(), **summary.to_dict()}, indent=1, default=str))
     (p.work / "crossval.md").write_text(summary.table() + "\n")
+    np.savez_compressed(p.work / "crossval-probs.npz", **dump)
     return summary

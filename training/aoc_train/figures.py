@@ -51,7 +51,7 @@ def curves_png(history: dict[str, dict[str, list[float]]], path: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
     offset = 0
     for phase, hist in history.items():
-        if not hist or "loss" not in hist:
+        if not isinstance(hist, dict) or "loss" not in hist:  # e.g. extra top-tune members
             continue
         epochs = np.arange(1, len(hist["loss"]) + 1) + offset
         for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):

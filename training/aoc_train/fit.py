@@ -43,6 +43,9 @@ class FitConfig:
     top_tune_epochs: int = 5
     top_tune_lr: float = 3e-4
     top_tune_average: bool = False  # mean of the epochs' weights instead of the best epoch
+    # Top-tunes trained with seeds seed, seed + 1, ... on their own view order; the model
+    # averages their probabilities (one shared frozen backbone, one Conv_1 copy each).
+    top_tune_members: int = 1
     batch: int = 32
     label_smoothing: float = 0.1
     patience: int = 2

@@ -55,14 +55,8 @@ def distribution_strategy():
     return tf.distribute.get_strategy()
 
 
-def build_model(spec: ModelSpec):
-    """A Keras model: uint8-range RGB in, class probabilities out.
-
-    Layers named ``backbone`` (the MobileNetV2 functional model), ``features`` (global
-    average pool, or the concatenation of the pooled ``spec.taps`` and final outputs) and
-    ``head`` (the softmax Dense) are used by feature caching and
-    fine-tuning.
-    """
+def mobilenet_backbone(spec: ModelSpec):
+    """The no-top Keras MobileNetV2 of ``spec``, with its weights loaded (or random)."""
     import keras
 
     weights = spec.weights
@@ -78,6 +72,20 @@ def build_model(spec: ModelSpec):
         except ValueError as exc:
             raise TrainError(f"weights {weights} do not fit MobileNetV2 alpha={spec.alpha}: "
                              f"{exc}; pass the matching width with --alpha") from exc
+    return backbone
+
+
+def build_model(spec: ModelSpec):
+    """A Keras model: uint8-range RGB in, class probabilities out.
+
+    Layers named ``backbone`` (the MobileNetV2 functional model), ``features`` (global
+    average pool, or the concatenation of the pooled ``spec.taps`` and final outputs) and
+    ``head`` (the softmax Dense) are used by feature caching and
+    fine-tuning.
+    """
+    import keras
+
+    backbone = mobilenet_backbone(spec)
     if spec.taps:
         missing = [t for t in spec.taps if t not in {la.name for la in backbone.layers}]
         if missing:

@@ -208,16 +208,19 @@ class Pipeline:
     def load_model(self):
         """The trained Keras model from the work folder."""
         if self._model is None:
-            from .model import ModelSpec, build_model
+            from dataclasses import replace
+
+            from .ensemble import build_ensemble
+            from .model import build_model
 
             path = self.work / "model.weights.h5"
             if not path.is_file():
                 from .errors import TrainError
 
                 raise TrainError(f"no trained weights at {path}; run 'aoc-train fit' first")
-            spec = self.model_spec()
-            model = build_model(ModelSpec(spec.side, spec.alpha, spec.num_classes, spec.dropout,
-                                          None, spec.taps))
+            members = self.config.fit.top_tune_members if self.config.fit.top_tune_from else 1
+            spec = replace(self.model_spec(), weights=None)
+            model = build_ensemble(spec, members) if members > 1 else build_model(spec)
             model.load_weights(path)
             self._model = model
         return self._model

@@ -89,12 +89,13 @@ def _top_model(upper, num_classes: int, dropout: float, l2: float):
 
 def tune_top(model, train_acts: np.ndarray, y: np.ndarray, w: np.ndarray,
              val_acts: np.ndarray, val_y: np.ndarray, *, num_classes: int, dropout: float,
-             config: FitConfig, batch: int = 64, verbose: int = 0) -> dict[str, list[float]]:
+             config: FitConfig, batch: int = 64, first_view: int = 0,
+             verbose: int = 0) -> dict[str, list[float]]:
     """Train ``model``'s backbone from layer ``config.top_tune_from`` on, and its head, in
     place (``top_tune_epochs``, ``top_tune_lr``, the head's L2 and label smoothing, ``seed``).
 
     ``train_acts`` are (n, k, ...) activations of k augmented views: epoch e shows view
-    (e + i) mod k of image i. Keeps the epoch with the lowest validation loss, or, with
+    (first_view + e + i) mod k of image i. Keeps the epoch with the lowest validation loss, or, with
     ``config.top_tune_average``, the mean of every epoch's weights (which smooths the
     epoch-to-epoch swing that the validation loss hardly sees). Returns the per-epoch history.
     """
@@ -123,7 +124,7 @@ def tune_top(model, train_acts: np.ndarray, y: np.ndarray, w: np.ndarray,
     best, best_weights = None, None
     total: list[np.ndarray] | None = None
     for epoch in range(config.top_tune_epochs):
-        view = (epoch + np.arange(len(y))) % k
+        view = (first_view + epoch + np.arange(len(y))) % k
         hist = top.fit(np.asarray(train_acts[np.arange(len(y)), view], np.float32), eye[y],
                        sample_weight=w, batch_size=batch, epochs=1, shuffle=True,
                        validation_data=val, verbose=verbose)

@@ -23,11 +23,13 @@ def _accuracy(probs: np.ndarray, y: np.ndarray) -> float:
 
 def run_fit(p: Pipeline, out: Path, checkpoint_dir: Path) -> dict:
     """Views -> cached features -> head -> fine-tune -> ``out`` weights + history.json."""
+    from .ensemble import check_members
     from .fit import compute_features, fine_tune, train_head
     from .model import HEAD_LAYER, build_model, distribution_strategy, feature_model, set_seeds
     from .views import AUGMENT_VERSION, cached_arrays
 
     c = p.config
+    check_members(c.fit.top_tune_members, top_tune_from=c.fit.top_tune_from, taps=c.taps)
     if not p.split.train or not p.split.val:
         raise TrainError("the split has no training or no validation images; add images or "
                          "lower --val-fraction / hold out fewer sources")
@@ -63,27 +65,37 @@ def run_fit(p: Pipeline, out: Path, checkpoint_dir: Path) -> dict:
                                 num_classes=n_classes, config=c.fit,
                                 checkpoint_dir=checkpoint_dir,
                                 verbose=1 if p.progress else 0)
-        tt_hist: dict = {}
+        tt_hists: list[dict] = [{}]
         if c.fit.top_tune_from:
             # the cache holds frozen-ImageNet activations: valid only without full fine-tuning
             cache = (p.work / f"activations-{fkey}-{c.fit.top_tune_from}.npz"
                      if not ft_hist else None)
-            tt_hist = _top_tune(p, model, train_views, val_images, y_train, w_train, y_val,
-                                cache)
+            model, tt_hists = _top_tune(p, model, train_views, val_images, y_train, w_train,
+                                        y_val, cache)
+        tt_hist = tt_hists[0]
         val_acc = _accuracy(model.predict(val_images, batch_size=64, verbose=0), y_val)
     model.save_weights(out)
     p._model = model
+    # members after the first are kept apart: the curves figure plots one top-tune
     (p.work / "history.json").write_text(json.dumps({"head": head_hist, "finetune": ft_hist,
-                                                     "top_tune": tt_hist}))
+                                                     "top_tune": tt_hist,
+                                                     "top_tune_members": tt_hists[1:]}))
     return {"train_images": len(y_train), "views": int(k), "head_epochs": len(head_hist["loss"]),
             "head_val_acc": head_val, "finetune_epochs": len(ft_hist.get("loss", [])),
-            "top_tune_epochs": len(tt_hist.get("loss", [])), "val_acc": val_acc}
+            "top_tune_epochs": len(tt_hist.get("loss", [])),
+            "top_tune_members": len(tt_hists) if c.fit.top_tune_from else 0, "val_acc": val_acc}
 
 
 def _top_tune(p: Pipeline, model, train_views: np.ndarray, val_images: np.ndarray,
               y_train: np.ndarray, w_train: np.ndarray, y_val: np.ndarray,
-              cache: Path | None) -> dict:
-    """Activations below ``top_tune_from`` (cached when ``cache``), then top_tune.tune_top."""
+              cache: Path | None) -> tuple[object, list[dict]]:
+    """Activations below ``top_tune_from`` (cached when ``cache``), then top_tune.tune_top
+    once per member (seed + m, first view m; member 0 is ``model``, tuned in place).
+    Returns the model to save (``model``, or the members' ensemble) and their histories."""
+    from dataclasses import replace
+
+    from .ensemble import assemble, build_ensemble
+    from .model import build_model
     from .top_tune import activations, split_backbone, tune_top
     from .views import cached_arrays
 
@@ -93,9 +105,23 @@ def _top_tune(p: Pipeline, model, train_views: np.ndarray, val_images: np.ndarra
         "train": activations(model, lower, train_views, progress=lambda n: p.bar(n, "activations")),
         "val": activations(model, lower, val_images)})
     a_train, a_val = acts["train"], acts["val"]
-    return tune_top(model, a_train, y_train, w_train, a_val, y_val,
-                    num_classes=len(p.dataset.classes), dropout=c.dropout, config=c.fit,
-                    verbose=1 if p.progress else 0)
+    start = model.get_weights()  # after the head: where every member begins
+    tuned, histories = [], []
+    for m in range(c.fit.top_tune_members):
+        member = model
+        if m:
+            member = build_model(replace(p.model_spec(), weights=None))
+            member.set_weights(start)
+        histories.append(tune_top(member, a_train, y_train, w_train, a_val, y_val,
+                                  num_classes=len(p.dataset.classes), dropout=c.dropout,
+                                  config=replace(c.fit, seed=c.fit.seed + m), first_view=m,
+                                  verbose=1 if p.progress else 0))
+        tuned.append(member)
+    if len(tuned) == 1:
+        return model, histories
+    ensemble = build_ensemble(replace(p.model_spec(), weights=None), len(tuned))
+    assemble(ensemble, tuned)
+    return ensemble, histories
 
 
 def calibration_images(p: Pipeline) -> np.ndarray:
