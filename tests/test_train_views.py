@@ -75,3 +75,20 @@ def test_collage_views_are_cached_apart_and_keys_of_old_caches_stay(tmp_path: Pa
     assert cache_key(recs, "augmented", 32, 2, 3, 1.0, 0.5) != old.hexdigest()[:16]
     with pytest.raises(ValueError, match="collage share must be within 0..1"):
         build_views(root, recs, collage_p=1.5, **common)
+
+
+def test_cached_arrays_leaves_no_cache_when_the_save_fails(tmp_path: Path, monkeypatch) -> None:
+    """A save cut short must not leave a file that the next run would load as the cache."""
+    path = tmp_path / "x.npz"
+
+    def broken_savez(fh, **arrays) -> None:
+        fh.write(b"PK\x03\x04 truncated")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", broken_savez)
+    with pytest.raises(OSError, match="No space left"):
+        cached_arrays(path, lambda: {"a": np.arange(3)})
+    assert not path.exists()
+    monkeypatch.undo()
+    assert cached_arrays(path, lambda: {"a": np.arange(4)})["a"].tolist() == [0, 1, 2, 3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npz"]  # the partial was replaced

@@ -49,7 +49,12 @@ def cached_arrays(path: Path | None,
             return {name: cached[name] for name in cached.files}
     arrays = compute()
     if path is not None:
-        np.savez(path, **arrays)
+        # written beside and renamed: an interrupted save (a killed build, a full disk)
+        # must not leave a truncated cache that the resumed build would then load
+        tmp = path.with_name(path.name + ".partial")
+        with tmp.open("wb") as fh:
+            np.savez(fh, **arrays)
+        tmp.replace(path)
     return arrays
 
 
