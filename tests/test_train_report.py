@@ -69,6 +69,18 @@ def test_model_card_says_which_part_of_the_backbone_was_trained() -> None:
     assert "frozen, with a trained softmax head" in model_card_md(facts)
 
 
+def test_report_and_card_describe_top_tune_members() -> None:
+    facts = _facts()
+    fit = {**facts["config"]["fit"], "finetune_epochs": 0, "top_tune_from": "Conv_1",
+           "top_tune_epochs": 5, "top_tune_lr": 3e-4, "top_tune_members": 3, "seed": 1234}
+    facts["config"]["fit"] = fit
+    assert "seeds 1234 to 1236" in report_md(facts)
+    assert "the mean of the 3 tuned tops' probabilities" in report_md(facts)
+    assert "(3 tuned copies of it and the head, their outputs averaged)" in model_card_md(facts)
+    facts["config"]["fit"] = {**fit, "top_tune_members": 1}
+    assert "tuned tops" not in report_md(facts) and "copies" not in model_card_md(facts)
+
+
 def test_figures_write_pngs(tmp_path: Path) -> None:
     conf = figures.confusion_png({"int8": [[3, 0, 0], [0, 3, 0], [0, 1, 2]]}, CLASSES,
                                  tmp_path / "c.png")

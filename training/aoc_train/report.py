@@ -39,6 +39,15 @@ def _features_text(cfg: dict) -> str:
     return f"global average pools of {names} and the last layer, concatenated"
 
 
+def _members_text(fit: Mapping[str, Any]) -> str:
+    k = int(fit.get("top_tune_members") or 1)
+    if k == 1:
+        return ""
+    return (f" This was done {k} times (seeds {fit['seed']} to {fit['seed'] + k - 1}, each "
+            "starting at another augmented view); the model runs the shared backbone once "
+            f"and outputs the mean of the {k} tuned tops' probabilities.")
+
+
 def _finetune_text(cfg: Mapping[str, Any]) -> str:
     fit = cfg["fit"]
     top = fit.get("top_tune_from")
@@ -46,7 +55,8 @@ def _finetune_text(cfg: Mapping[str, Any]) -> str:
                 f"head for up to {fit['top_tune_epochs']} epochs at learning rate "
                 f"{fit['top_tune_lr']:g}, on cached activations of the frozen layers below, "
                 + ("keeping the mean of the epochs' weights." if fit.get("top_tune_average")
-                   else "keeping the epoch with the lowest validation loss.")) if top else ""
+                   else "keeping the epoch with the lowest validation loss.")
+                + _members_text(fit)) if top else ""
     if not fit["finetune_epochs"]:
         return ("no fine-tuning of the lower backbone (see the notes for why)." + top_text
                 if top else "no fine-tuning (backbone frozen; see the notes for why).")
@@ -175,7 +185,9 @@ def _training_words(fit: Mapping[str, Any]) -> str:
     if fit.get("finetune_epochs"):
         return "fine-tuned"
     if fit.get("top_tune_from"):
-        return f"frozen below `{fit['top_tune_from']}`, which was fine-tuned with the head"
+        k = int(fit.get("top_tune_members") or 1)
+        members = f" ({k} tuned copies of it and the head, their outputs averaged)" if k > 1 else ""
+        return f"frozen below `{fit['top_tune_from']}`, which was fine-tuned with the head{members}"
     return "frozen, with a trained softmax head"
 
 
