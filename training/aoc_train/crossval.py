@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -234,20 +234,22 @@ def _top_tuned_probs(p: Pipeline, split: FoldSplit, head_w: Sequence[np.ndarray]
                      weights: np.ndarray, acts: tuple[np.ndarray, np.ndarray],
                      labels: np.ndarray) -> list[np.ndarray]:
     """The build's top-tune step on one fold, from fresh ImageNet weights: held-out probs of
-    each of the ``top_tune_members`` members (seed + m, first view m), as in the build."""
+    each of the ``top_tune_members`` members (ensemble.tune_member, as in the build)."""
+    from .ensemble import tune_member
     from .model import HEAD_LAYER, build_model
-    from .top_tune import top_probs, tune_top
+    from .top_tune import top_probs
 
     c = p.config
     a_aug, a_clean = acts
     tr, va = list(split.train), list(split.val)
+    model = build_model(p.model_spec())  # once per fold: members restart from its weights
+    model.get_layer(HEAD_LAYER).set_weights(list(head_w))
+    start = model.get_weights()
     out = []
-    for m in range(max(1, c.fit.top_tune_members)):
-        model = build_model(p.model_spec())
-        model.get_layer(HEAD_LAYER).set_weights(list(head_w))
-        tune_top(model, a_aug[tr], labels[tr], weights, a_clean[va], labels[va],
-                 num_classes=len(p.dataset.classes), dropout=c.dropout,
-                 config=replace(c.fit, seed=c.fit.seed + m), first_view=m)
+    for m in range(c.fit.top_tune_members):
+        model.set_weights(start)
+        tune_member(model, m, a_aug[tr], labels[tr], weights, a_clean[va], labels[va],
+                    num_classes=len(p.dataset.classes), dropout=c.dropout, config=c.fit)
         out.append(top_probs(model, c.fit.top_tune_from, a_clean[list(split.test)]))
     return out
 
@@ -278,7 +280,7 @@ def run_crossval(p: Pipeline, folds: Sequence[Sequence[str]], *,
     # every fold's held-out record indices and probabilities (head only, each top-tune
     # member), so combinations can be scored later without refitting
     dump: dict[str, np.ndarray] = {}
-    for fold in folds:
+    for i, fold in enumerate(folds):
         split = fold_split(recs, fold, classes, seed=c.seed, val_fraction=c.val_fraction)
         tr = list(split.train)
         w = balanced_weights(recs, tr, classes, source_power=c.source_power)
@@ -286,15 +288,12 @@ def run_crossval(p: Pipeline, folds: Sequence[Sequence[str]], *,
             f_aug[tr].reshape(-1, f_aug.shape[-1]), np.repeat(labels[tr], k), np.repeat(w, k),
             f_clean[list(split.val)], labels[list(split.val)], num_classes=len(classes),
             dropout=c.dropout, config=c.fit)
-        dump[f"{len(results)}_test"] = np.asarray(split.test, dtype=np.int64)
-        dump[f"{len(results)}_head"] = head_probs(f_clean[list(split.test)], head_w)
+        dump[f"{i}_test"] = np.asarray(split.test, dtype=np.int64)
+        dump[f"{i}_head"] = probs = head_probs(f_clean[list(split.test)], head_w)
         if acts is not None:
             members = _top_tuned_probs(p, split, head_w, w, acts, labels)
-            for m, probs in enumerate(members):
-                dump[f"{len(results)}_member{m}"] = probs
+            dump.update({f"{i}_member{m}": pm for m, pm in enumerate(members)})
             probs = np.mean(members, axis=0)  # what the exported ensemble outputs
-        else:
-            probs = dump[f"{len(results)}_head"]
         result = score_fold(split, probs, labels, recs, classes)
         log.info("fold %s: %.1f %% of %d", ",".join(fold), 100 * result.accuracy,
                  result.images)

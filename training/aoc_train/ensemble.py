@@ -9,6 +9,7 @@ convolution, its BatchNorm and the head: about 12 % more multiply-adds per membe
 width 0.35, and nothing the Edge TPU lacks (CONV_2D, MEAN, FULLY_CONNECTED, SOFTMAX, ADD,
 MUL).
 
+* :func:`tune_member` -- the top-tune of member m (its seed and first view).
 * :func:`build_ensemble` -- the exported graph: image -> backbone below ``Conv_1`` -> K tops.
 * :func:`assemble` -- copies K trained single models (:func:`~aoc_train.model.build_model`
   layout) into it.
@@ -17,14 +18,21 @@ MUL).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from .errors import TrainError
-from .model import BACKBONE_LAYER, HEAD_LAYER, ModelSpec, mobilenet_backbone
+from .model import BACKBONE_LAYER, HEAD_LAYER, ModelSpec, mobilenet_backbone, unit_range
 
 TOP_LAYER = "Conv_1"  # the only top-tune start the ensemble supports
 CUT_LAYER = "block_16_project_BN"  # MobileNetV2's output that feeds Conv_1
 MEAN_LAYER = "members_mean"
 _TOP_LAYERS = ("Conv_1", "Conv_1_bn")  # the trained (and frozen-BN) layers of each member
+
+if TYPE_CHECKING:
+    from .fit import FitConfig
 
 
 def member_layer(name: str, m: int) -> str:
@@ -43,6 +51,18 @@ def check_members(members: int, *, top_tune_from: str, taps: Sequence[str]) -> N
         raise TrainError("--top-tune-members cannot be combined with --taps")
 
 
+def tune_member(model, m: int, train_acts: np.ndarray, y: np.ndarray, w: np.ndarray,
+                val_acts: np.ndarray, val_y: np.ndarray, *, num_classes: int, dropout: float,
+                config: FitConfig, verbose: int = 0) -> dict[str, list[float]]:
+    """top_tune.tune_top for member ``m``: seed ``config.seed + m``, first view ``m``. The
+    build and crossval both tune members through here, so they agree on what a member is."""
+    from .top_tune import tune_top
+
+    return tune_top(model, train_acts, y, w, val_acts, val_y, num_classes=num_classes,
+                    dropout=dropout, config=replace(config, seed=config.seed + m),
+                    first_view=m, verbose=verbose)
+
+
 def build_ensemble(spec: ModelSpec, members: int):
     """A Keras model: uint8-range RGB in, the mean of ``members`` members' softmax out.
 
@@ -57,7 +77,7 @@ def build_ensemble(spec: ModelSpec, members: int):
     conv, bn = full.get_layer("Conv_1"), full.get_layer("Conv_1_bn")
     lower = keras.Model(full.input, full.get_layer(CUT_LAYER).output, name=BACKBONE_LAYER)
     inputs = keras.Input((spec.side, spec.side, 3), name="image")
-    shared = lower(keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit_range")(inputs))
+    shared = lower(unit_range(inputs))
     probs = []
     for m in range(members):
         x = keras.layers.Conv2D(conv.filters, 1, use_bias=False,

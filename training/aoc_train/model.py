@@ -16,6 +16,7 @@ from .errors import TrainError
 log = logging.getLogger(__name__)
 
 BACKBONE_LAYER = "backbone"
+RESCALING_LAYER = "to_unit_range"
 HEAD_LAYER = "head"
 FEATURES_LAYER = "features"
 
@@ -53,6 +54,13 @@ def distribution_strategy():
     if gpus:
         log.info("training on one GPU")
     return tf.distribute.get_strategy()
+
+
+def unit_range(inputs):
+    """Pixels 0..255 to MobileNet's [-1, 1], as the model's first layer (``to_unit_range``)."""
+    import keras
+
+    return keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name=RESCALING_LAYER)(inputs)
 
 
 def mobilenet_backbone(spec: ModelSpec):
@@ -98,7 +106,7 @@ def build_model(spec: ModelSpec):
     backbone.name = BACKBONE_LAYER
     inputs = keras.Input((spec.side, spec.side, 3), name="image")
     # The model scales pixels itself: MobileNet expects [-1, 1].
-    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit_range")(inputs)
+    x = unit_range(inputs)
     x = backbone(x)
     if spec.taps:
         names = [*spec.taps, "final"]

@@ -22,14 +22,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import TrainError
-from .model import BACKBONE_LAYER, HEAD_LAYER
+from .model import BACKBONE_LAYER, HEAD_LAYER, RESCALING_LAYER
 
 if TYPE_CHECKING:
     from .fit import FitConfig
 
 log = logging.getLogger(__name__)
-
-RESCALING_LAYER = "to_unit_range"
 
 
 def split_backbone(model, first: str):

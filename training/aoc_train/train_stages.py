@@ -94,9 +94,9 @@ def _top_tune(p: Pipeline, model, train_views: np.ndarray, val_images: np.ndarra
     Returns the model to save (``model``, or the members' ensemble) and their histories."""
     from dataclasses import replace
 
-    from .ensemble import assemble, build_ensemble
+    from .ensemble import assemble, build_ensemble, tune_member
     from .model import build_model
-    from .top_tune import activations, split_backbone, tune_top
+    from .top_tune import activations, split_backbone
     from .views import cached_arrays
 
     c = p.config
@@ -112,10 +112,9 @@ def _top_tune(p: Pipeline, model, train_views: np.ndarray, val_images: np.ndarra
         if m:
             member = build_model(replace(p.model_spec(), weights=None))
             member.set_weights(start)
-        histories.append(tune_top(member, a_train, y_train, w_train, a_val, y_val,
-                                  num_classes=len(p.dataset.classes), dropout=c.dropout,
-                                  config=replace(c.fit, seed=c.fit.seed + m), first_view=m,
-                                  verbose=1 if p.progress else 0))
+        histories.append(tune_member(member, m, a_train, y_train, w_train, a_val, y_val,
+                                     num_classes=len(p.dataset.classes), dropout=c.dropout,
+                                     config=c.fit, verbose=1 if p.progress else 0))
         tuned.append(member)
     if len(tuned) == 1:
         return model, histories
