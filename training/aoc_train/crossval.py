@@ -14,7 +14,8 @@ the held-out source that duplicate a training image (exact or perceptual hash) a
 from its score, as in the build's split.
 
 The numeric parts (:func:`fold_split`, :func:`head_probs`, :func:`summarise`) are pure
-functions; :func:`run_crossval` wires them to a :class:`~aoc_train.pipeline.Pipeline`.
+functions; :func:`run_crossval` wires them to a :class:`~aoc_train.pipeline.Pipeline` and
+to the cached arrays of :mod:`aoc_train.crossval_arrays`.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .crossval_arrays import all_activations, all_features
 from .data import ImageRecord
 from .errors import DataError
 from .split import balanced_weights, find_cross_duplicates, unit_hash
@@ -167,67 +168,6 @@ def summarise(folds: Sequence[FoldResult], classes: Sequence[str]) -> CrossvalSu
         class_mean_accuracy=class_mean,
         balanced_accuracy=float(np.mean(list(class_mean.values()))) if class_mean
         else float("nan"))
-
-
-def _cache_path(p: Pipeline, kind: str) -> Path:
-    from .views import AUGMENT_VERSION
-
-    key = p.dataset.fingerprint() + p.config.key("side", "alpha", "weights", "views", "seed",
-                                                 "screen_strength", "max_images", "taps")
-    return p.work / f"crossval-{kind}-{key}-a{AUGMENT_VERSION}{p.config.augment_suffix()}.npz"
-
-
-def _all_views(p: Pipeline) -> tuple[np.ndarray, np.ndarray]:
-    from .views import build_views
-
-    c = p.config
-    recs = list(p.dataset.records)
-    common = dict(side=c.side, cache_dir=p.work / "views", seed=c.seed,
-                  screen_strength=c.screen_strength, workers=c.workers)
-    augmented = build_views(c.data_dir, recs, mode="augmented", k=c.views, collage_p=c.collage,
-                            progress=lambda _it, n: p.bar(n, "augmented views"), **common)
-    clean = build_views(c.data_dir, recs, mode="clean",
-                        progress=lambda _it, n: p.bar(n, "clean views"), **common)
-    return augmented, clean
-
-
-def all_features(p: Pipeline) -> tuple[np.ndarray, np.ndarray]:
-    """Backbone features of every image: augmented views (n, k, f) and clean (n, f), cached
-    in the work folder (views and features are keyed like the build's)."""
-    from .fit import compute_features
-    from .model import build_model, feature_model, set_seeds
-    from .views import cached_arrays
-
-    def compute() -> dict[str, np.ndarray]:
-        augmented, clean = _all_views(p)
-        set_seeds(p.config.seed)
-        feats = feature_model(build_model(p.model_spec()))
-        return {"augmented": compute_features(feats, augmented,
-                                              progress=lambda n: p.bar(n, "features")),
-                "clean": compute_features(feats, clean,
-                                          progress=lambda n: p.bar(n, "features clean"))}
-
-    arrays = cached_arrays(_cache_path(p, "features"), compute)
-    return arrays["augmented"], arrays["clean"]
-
-
-def all_activations(p: Pipeline, first: str) -> tuple[np.ndarray, np.ndarray]:
-    """Frozen-backbone activations below layer ``first`` of every image (augmented views
-    and clean), float16, cached like :func:`all_features`."""
-    from .model import build_model
-    from .top_tune import activations, split_backbone
-    from .views import cached_arrays
-
-    def compute() -> dict[str, np.ndarray]:
-        augmented, clean = _all_views(p)
-        model = build_model(p.model_spec())
-        lower, _ = split_backbone(model, first)
-        return {"augmented": activations(model, lower, augmented,
-                                         progress=lambda n: p.bar(n, "activations")),
-                "clean": activations(model, lower, clean)}
-
-    arrays = cached_arrays(_cache_path(p, f"activations-{first}"), compute)
-    return arrays["augmented"], arrays["clean"]
 
 
 def _top_tuned_probs(p: Pipeline, split: FoldSplit, head_w: Sequence[np.ndarray],
