@@ -52,6 +52,14 @@ def test_report_md_states_split_figures_and_skips() -> None:
         assert needle in text, needle
 
 
+def test_report_says_when_a_build_resumed_earlier_stages() -> None:
+    fresh = report_md(_facts())  # 10 min wall, 2 min of stages: a fresh run
+    assert "resuming" not in fresh and "its stages took 2.0 min" in fresh
+    resumed = report_md(_facts() | {"wall_seconds": 3.0})
+    assert "**0.1 min**" in resumed
+    assert "resuming earlier runs" in resumed and "**2.0 min** in all" in resumed
+
+
 def test_model_card_names_sources_and_limits() -> None:
     text = model_card_md(_facts())
     assert "| s_cartoon | cartoon | 9 |" in text
