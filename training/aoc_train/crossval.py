@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -170,14 +170,30 @@ def summarise(folds: Sequence[FoldResult], classes: Sequence[str]) -> CrossvalSu
         else float("nan"))
 
 
-def _top_tuned_probs(p: Pipeline, split: FoldSplit, head_w: Sequence[np.ndarray],
-                     weights: np.ndarray, acts: tuple[np.ndarray, np.ndarray],
-                     labels: np.ndarray) -> list[np.ndarray]:
-    """The build's top-tune step on one fold, from fresh ImageNet weights: held-out probs of
-    each of the ``top_tune_members`` members (ensemble.tune_member, as in the build)."""
+def fit_fold_head(p: Pipeline, split: FoldSplit, features: tuple[np.ndarray, np.ndarray],
+                  labels: np.ndarray, weights: np.ndarray) -> list[np.ndarray]:
+    """The build's head recipe on one fold: every augmented view of ``split.train``, early
+    stopping on the clean views of ``split.val``; returns the head's weights."""
+    from .fit import train_head
+
+    c = p.config
+    f_aug, f_clean = features
+    tr, k = list(split.train), f_aug.shape[1]
+    head_w, _ = train_head(
+        f_aug[tr].reshape(-1, f_aug.shape[-1]), np.repeat(labels[tr], k), np.repeat(weights, k),
+        f_clean[list(split.val)], labels[list(split.val)], num_classes=len(p.dataset.classes),
+        dropout=c.dropout, config=c.fit)
+    return head_w
+
+
+def tuned_members(p: Pipeline, split: FoldSplit, head_w: Sequence[np.ndarray],
+                  weights: np.ndarray, acts: tuple[np.ndarray, np.ndarray],
+                  labels: np.ndarray) -> Iterator:
+    """The build's top-tune step on one fold, from fresh ImageNet weights: yields the model
+    tuned as each of the ``top_tune_members`` members in turn (ensemble.tune_member, as in
+    the build). It is one model re-tuned: score it before asking for the next member."""
     from .ensemble import tune_member
     from .model import HEAD_LAYER, build_model
-    from .top_tune import top_probs
 
     c = p.config
     a_aug, a_clean = acts
@@ -185,13 +201,11 @@ def _top_tuned_probs(p: Pipeline, split: FoldSplit, head_w: Sequence[np.ndarray]
     model = build_model(p.model_spec())  # once per fold: members restart from its weights
     model.get_layer(HEAD_LAYER).set_weights(list(head_w))
     start = model.get_weights()
-    out = []
     for m in range(c.fit.top_tune_members):
         model.set_weights(start)
         tune_member(model, m, a_aug[tr], labels[tr], weights, a_clean[va], labels[va],
                     num_classes=len(p.dataset.classes), dropout=c.dropout, config=c.fit)
-        out.append(top_probs(model, c.fit.top_tune_from, a_clean[list(split.test)]))
-    return out
+        yield model
 
 
 def run_crossval(p: Pipeline, folds: Sequence[Sequence[str]], *,
@@ -201,7 +215,7 @@ def run_crossval(p: Pipeline, folds: Sequence[Sequence[str]], *,
     crossval.md and crossval-probs.npz (per fold ``I``: ``I_test`` record indices, ``I_head``
     and ``I_memberM`` held-out probabilities)."""
     from .ensemble import check_members
-    from .fit import train_head
+    from .top_tune import top_probs
 
     c = p.config
     if c.fit.top_tune_from:
@@ -215,23 +229,20 @@ def run_crossval(p: Pipeline, folds: Sequence[Sequence[str]], *,
         # a full fine-tune per fold would cost hours here; say so rather than score it silently
         log.warning("crossval scores the head%s only; --finetune-epochs %d is not applied",
                     " and top-tune" if acts is not None else "", c.fit.finetune_epochs)
-    k = f_aug.shape[1]
     results: list[FoldResult] = []
     # every fold's held-out record indices and probabilities (head only, each top-tune
     # member), so combinations can be scored later without refitting
     dump: dict[str, np.ndarray] = {}
     for i, fold in enumerate(folds):
         split = fold_split(recs, fold, classes, seed=c.seed, val_fraction=c.val_fraction)
-        tr = list(split.train)
-        w = balanced_weights(recs, tr, classes, source_power=c.source_power)
-        head_w, _ = train_head(
-            f_aug[tr].reshape(-1, f_aug.shape[-1]), np.repeat(labels[tr], k), np.repeat(w, k),
-            f_clean[list(split.val)], labels[list(split.val)], num_classes=len(classes),
-            dropout=c.dropout, config=c.fit)
-        dump[f"{i}_test"] = np.asarray(split.test, dtype=np.int64)
-        dump[f"{i}_head"] = probs = head_probs(f_clean[list(split.test)], head_w)
+        test = list(split.test)
+        w = balanced_weights(recs, list(split.train), classes, source_power=c.source_power)
+        head_w = fit_fold_head(p, split, (f_aug, f_clean), labels, w)
+        dump[f"{i}_test"] = np.asarray(test, dtype=np.int64)
+        dump[f"{i}_head"] = probs = head_probs(f_clean[test], head_w)
         if acts is not None:
-            members = _top_tuned_probs(p, split, head_w, w, acts, labels)
+            members = [top_probs(model, c.fit.top_tune_from, acts[1][test])
+                       for model in tuned_members(p, split, head_w, w, acts, labels)]
             dump.update({f"{i}_member{m}": pm for m, pm in enumerate(members)})
             probs = np.mean(members, axis=0)  # what the exported ensemble outputs
         result = score_fold(split, probs, labels, recs, classes)

@@ -5,7 +5,8 @@ small anime face in a wide wallpaper is diluted by that mean, while the data's a
 mostly tight face crops; max or second-moment pooling respond to a pattern wherever it is
 and however small. This script asks whether that helps on unseen sources: it recomputes the
 ``Conv_1`` block (1x1 conv, BatchNorm, ReLU6) from the cached activations of an
-``aoc-train crossval --top-tune-from Conv_1`` run, pools it each way, and runs the same
+``aoc-train crossval --top-tune-from Conv_1`` run (through ``top_tune.split_backbone``,
+the same layers the top-tune trains), pools it each way, and runs the same
 head-only folds (``aoc_train.crossval.run_crossval``) on each. Every variant overwrites the
 work folder's ``crossval.json``/``.md``/``-probs.npz``; the figures print at the end::
 
@@ -19,31 +20,31 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
 
 import numpy as np
 
 from aoc_train.cli import _config, build_parser
-from aoc_train.crossval import all_activations, parse_folds, run_crossval
+from aoc_train.crossval import all_activations, all_features, parse_folds, run_crossval
+from aoc_train.model import build_model
 from aoc_train.pipeline import Pipeline
+from aoc_train.top_tune import split_backbone
 
 HARD = ("pranav_anime", "ao7108_character_art", "sytwu_danbooru_faces",
         "visuallayer_tomjerry_frames", "pranav_cartoon", "techdude_human_faces")
 
 
-def conv1_pools(acts: np.ndarray, kernel: np.ndarray, scale: np.ndarray,
-                shift: np.ndarray, chunk: int = 512) -> dict[str, np.ndarray]:
-    """Mean, max and mean-square over the grid of relu6(acts @ kernel * scale + shift) for
-    ``acts`` (..., h, w, c_in); returns arrays of shape (..., c_out)."""
+def conv1_pools(upper, acts: np.ndarray, chunk: int = 512) -> dict[str, np.ndarray]:
+    """Mean, max and mean-square over the grid of ``upper`` (the backbone from ``Conv_1`` on,
+    top_tune.split_backbone) applied to ``acts`` (..., h, w, c_in); arrays (..., c_out)."""
     lead = acts.shape[:-3]
-    flat = acts.reshape(-1, acts.shape[-3] * acts.shape[-2], acts.shape[-1])
-    out = {k: np.empty((len(flat), kernel.shape[1]), np.float32) for k in ("mean", "max", "sq")}
+    flat = acts.reshape(-1, *acts.shape[-3:])
+    out: dict[str, list[np.ndarray]] = {"mean": [], "max": [], "sq": []}
     for s in range(0, len(flat), chunk):
-        y = np.clip(flat[s:s + chunk].astype(np.float32) @ kernel * scale + shift, 0.0, 6.0)
-        out["mean"][s:s + chunk] = y.mean(axis=1)
-        out["max"][s:s + chunk] = y.max(axis=1)
-        out["sq"][s:s + chunk] = (y * y).mean(axis=1)
-    return {k: v.reshape(*lead, -1) for k, v in out.items()}
+        y = upper(np.asarray(flat[s:s + chunk], np.float32), training=False).numpy()
+        out["mean"].append(y.mean(axis=(1, 2)))
+        out["max"].append(y.max(axis=(1, 2)))
+        out["sq"].append((y * y).mean(axis=(1, 2)))
+    return {k: np.concatenate(v).reshape(*lead, -1) for k, v in out.items()}
 
 
 def main() -> None:
@@ -53,33 +54,18 @@ def main() -> None:
         i = argv.index("--pool")
         pools = argv[i + 1].split(",")
         del argv[i:i + 2]
-    a = build_parser().parse_args(["crossval", *argv, "--top-tune-from", "Conv_1"])
-    cfg = _config(a)
-    p = Pipeline(cfg, progress=False)
+    # head only: the activations below Conv_1 are fetched by name, whatever the fit does
+    a = build_parser().parse_args(["crossval", *argv, "--top-tune-from", ""])
+    p = Pipeline(_config(a), progress=False)
     p.scan()
     folds = parse_folds(a.folds, [r.source for r in p.dataset.records])
     acts_aug, acts_clean = all_activations(p, "Conv_1")
-
-    from aoc_train.model import BACKBONE_LAYER, build_model
-
-    model = build_model(p.model_spec()).get_layer(BACKBONE_LAYER)
-    (kernel,) = model.get_layer("Conv_1").get_weights()
-    gamma, beta, mean, var = model.get_layer("Conv_1_bn").get_weights()
-    eps = model.get_layer("Conv_1_bn").epsilon
-    scale = gamma / np.sqrt(var + eps)
-    shift = beta - mean * scale
-    kernel = kernel.reshape(kernel.shape[-2], kernel.shape[-1])
-    aug = conv1_pools(acts_aug, kernel, scale, shift)
-    clean = conv1_pools(acts_clean, kernel, scale, shift)
+    _, upper = split_backbone(build_model(p.model_spec()), "Conv_1")
+    aug, clean = conv1_pools(upper, acts_aug), conv1_pools(upper, acts_clean)
     # sanity: the mean pool is the build's own cached feature
-    from aoc_train.crossval import all_features
-
     f_aug, _ = all_features(p)
     print(f"mean pool vs cached features: max |diff| "
           f"{np.abs(aug['mean'][:64] - f_aug[:64]).max():.4f}", flush=True)
-    head_only = replace(cfg, fit=replace(cfg.fit, top_tune_from=""))
-    p = Pipeline(head_only, progress=False)
-    p.scan()
     rows = {}
     for pool in pools:
         parts = pool.split("+")
@@ -89,7 +75,7 @@ def main() -> None:
         acc = {f.sources[0]: f.accuracy for f in s.folds}
         drawing = [f.accuracy for f in s.folds if f.label != "neither"]
         rows[pool] = {"mean": s.mean_accuracy, "balanced": s.balanced_accuracy,
-                      "drawing": float(np.mean(drawing)), **{h: acc[h] for h in HARD}}
+                      "drawing": float(np.mean(drawing)), **{h: acc[h] for h in HARD if h in acc}}
         print(pool, json.dumps({k: round(100 * v, 1) for k, v in rows[pool].items()}),
               flush=True)
     print(json.dumps(rows, indent=1))

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from aoc_train.cli import _config, build_parser
-from aoc_train.crossval import fold_split, parse_folds
+from aoc_train.crossval import fit_fold_head, fold_split, parse_folds, tuned_members
 from aoc_train.crossval_arrays import _all_views, all_activations, all_features
 from aoc_train.pipeline import Pipeline
 from aoc_train.split import balanced_weights
@@ -93,26 +93,16 @@ def main() -> None:
     a_aug, a_clean = all_activations(p, c.fit.top_tune_from)
     a_tiles = tile_activations(p, share)
 
-    from aoc_train.ensemble import tune_member
-    from aoc_train.fit import train_head
-    from aoc_train.model import HEAD_LAYER, build_model
     from aoc_train.top_tune import top_probs
 
-    k = f_aug.shape[1]
     acc: dict[str, dict[str, float]] = {r: {} for r in RULES}
     label_of: dict[str, str] = {}
     for fold in folds:
         split = fold_split(recs, fold, classes, seed=c.seed, val_fraction=c.val_fraction)
-        tr, va, te = list(split.train), list(split.val), list(split.test)
-        w = balanced_weights(recs, tr, classes, source_power=c.source_power)
-        head_w, _ = train_head(
-            f_aug[tr].reshape(-1, f_aug.shape[-1]), np.repeat(labels[tr], k), np.repeat(w, k),
-            f_clean[va], labels[va], num_classes=len(classes), dropout=c.dropout,
-            config=c.fit)
-        model = build_model(p.model_spec())
-        model.get_layer(HEAD_LAYER).set_weights(list(head_w))
-        tune_member(model, 0, a_aug[tr], labels[tr], w, a_clean[va], labels[va],
-                    num_classes=len(classes), dropout=c.dropout, config=c.fit)
+        te = list(split.test)
+        w = balanced_weights(recs, list(split.train), classes, source_power=c.source_power)
+        head_w = fit_fold_head(p, split, (f_aug, f_clean), labels, w)
+        model = next(tuned_members(p, split, head_w, w, (a_aug, a_clean), labels))  # member 0
         full = top_probs(model, c.fit.top_tune_from, a_clean[te])
         tiles = top_probs(model, c.fit.top_tune_from,
                           a_tiles[te].reshape(-1, *a_tiles.shape[2:])).reshape(len(te), 4, -1)
