@@ -1,0 +1,151 @@
+"""A small dense classification head run in numpy on a backbone's embedding.
+
+Bundles of kind "compiled backbone + head" run a backbone that Coral compiled for the Edge
+TPU (or its CPU twin) and then this head on the CPU. The head is plain numpy weights in
+``head.npz`` (no pickles), loaded with :func:`load_head`:
+
+* ``shift`` and ``scale`` (``(D,)`` float32): the embedding is standardised first,
+  ``z = (x - shift) * scale``, where ``x`` is the backbone's dequantized output;
+* ``w0, b0, w1, b1, ...``: dense layers, ``(D_in, D_out)`` and ``(D_out,)``, with ReLU
+  between them and softmax after the last.
+
+The same :class:`DenseHead` runs at training time (``aoc_train``) and on the device, so the
+scores a build reports are the ones the device shows. numpy only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from aoc.errors import BundleError
+
+log = logging.getLogger(__name__)
+
+HEAD_FORMAT = "dense-v1"
+MAX_LAYERS = 4
+
+
+@dataclass(frozen=True)
+class DenseHead:
+    """Standardise, dense layers with ReLU between, softmax: ``(..., D) -> (..., classes)``."""
+
+    shift: np.ndarray
+    scale: np.ndarray
+    weights: tuple[np.ndarray, ...]
+    biases: tuple[np.ndarray, ...]
+
+    @property
+    def input_dim(self) -> int:
+        """Length of the embedding the head takes."""
+        return int(self.shift.shape[0])
+
+    @property
+    def num_classes(self) -> int:
+        """Number of scores the head returns."""
+        return int(self.biases[-1].shape[0])
+
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        """``(D, hidden..., classes)``."""
+        return (self.input_dim, *(int(b.shape[0]) for b in self.biases))
+
+    def logits(self, embedding: np.ndarray) -> np.ndarray:
+        """Pre-softmax scores for one ``(D,)`` or a batch ``(N, D)`` of float embeddings."""
+        x = (np.asarray(embedding, dtype=np.float32) - self.shift) * self.scale
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            x = x @ w + b
+            if i < last:
+                np.maximum(x, 0.0, out=x)
+        return x
+
+    def __call__(self, embedding: np.ndarray) -> np.ndarray:
+        """Probabilities (float32, softmax over the last axis)."""
+        z = self.logits(embedding)
+        z = z - z.max(axis=-1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=-1, keepdims=True)
+        return z.astype(np.float32, copy=False)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The ``head.npz`` arrays, by name."""
+        out = {"shift": self.shift, "scale": self.scale}
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            out[f"w{i}"], out[f"b{i}"] = w, b
+        return out
+
+
+def make_head(
+    shift: np.ndarray,
+    scale: np.ndarray,
+    weights: list[np.ndarray] | tuple[np.ndarray, ...],
+    biases: list[np.ndarray] | tuple[np.ndarray, ...],
+    *,
+    where: object = "head",
+) -> DenseHead:
+    """A checked :class:`DenseHead` (float32, contiguous, shapes that chain)."""
+
+    def f32(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.asarray(a, dtype=np.float32))
+
+    shift, scale = f32(shift), f32(scale)
+    ws, bs = tuple(f32(w) for w in weights), tuple(f32(b) for b in biases)
+
+    def bad(what: str) -> BundleError:
+        return BundleError(
+            f"head {where}: {what}; rebuild the bundle with aoc-train", path=where
+        )
+
+    if shift.ndim != 1 or scale.shape != shift.shape:
+        raise bad(f"shift {shift.shape} and scale {scale.shape} must be equal (D,) vectors")
+    if not ws or len(ws) != len(bs) or len(ws) > MAX_LAYERS:
+        raise bad(f"needs 1 to {MAX_LAYERS} layers with one bias each, has {len(ws)} / {len(bs)}")
+    d = shift.shape[0]
+    for i, (w, b) in enumerate(zip(ws, bs, strict=True)):
+        if w.ndim != 2 or w.shape[0] != d or b.shape != (w.shape[1],):
+            raise bad(f"layer {i} has weights {w.shape} and bias {b.shape}, expected ({d}, n), (n,)")
+        d = w.shape[1]
+    for name, a in (("shift", shift), ("scale", scale), *((f"w{i}", w) for i, w in enumerate(ws))):
+        if not np.isfinite(a).all():
+            raise bad(f"array {name} holds NaN or infinity")
+    return DenseHead(shift, scale, ws, bs)
+
+
+def load_head(path: str | os.PathLike[str]) -> DenseHead:
+    """Read ``head.npz`` (see the module docstring); BundleError naming the file if unusable."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise BundleError(
+            f"head file {path} cannot be read ({exc}): re-copy the bundle or rebuild it "
+            "with aoc-train",
+            path=path,
+        ) from exc
+    for key in ("shift", "scale", "w0", "b0"):
+        if key not in arrays:
+            raise BundleError(
+                f"head file {path} has no array {key!r} (has {sorted(arrays)}): rebuild the "
+                "bundle with aoc-train",
+                path=path,
+            )
+    n = 0
+    while f"w{n}" in arrays:
+        n += 1
+    weights = [arrays[f"w{i}"] for i in range(n)]
+    biases = [arrays.get(f"b{i}", np.zeros(0)) for i in range(n)]
+    return make_head(arrays["shift"], arrays["scale"], weights, biases, where=path)
+
+
+def save_head(head: DenseHead, path: str | os.PathLike[str]) -> Path:
+    """Write ``head`` as an uncompressed ``.npz`` (no pickles)."""
+    path = Path(path)
+    with open(path, "wb") as f:
+        np.savez(f, **head.arrays())
+    return path
