@@ -108,9 +108,12 @@ def make_head(
     d = shift.shape[0]
     for i, (w, b) in enumerate(zip(ws, bs, strict=True)):
         if w.ndim != 2 or w.shape[0] != d or b.shape != (w.shape[1],):
-            raise bad(f"layer {i} has weights {w.shape} and bias {b.shape}, expected ({d}, n), (n,)")
+            raise bad(
+                f"layer {i} has weights {w.shape} and bias {b.shape}, expected ({d}, n), (n,)"
+            )
         d = w.shape[1]
-    for name, a in (("shift", shift), ("scale", scale), *((f"w{i}", w) for i, w in enumerate(ws))):
+    named = [("shift", shift), ("scale", scale), *((f"w{i}", w) for i, w in enumerate(ws))]
+    for name, a in named:
         if not np.isfinite(a).all():
             raise bad(f"array {name} holds NaN or infinity")
     return DenseHead(shift, scale, ws, bs)

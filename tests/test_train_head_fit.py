@@ -1,0 +1,56 @@
+"""aoc_train.head_fit: balanced weights and a head that learns separable embeddings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aoc_train.head_fit import HeadConfig, fit_head, sample_weights, standardise
+
+
+def test_weights_balance_classes_and_damp_big_sources() -> None:
+    labels = np.array([0] * 100 + [0] * 4 + [1] * 10)
+    sources = ["big"] * 100 + ["small"] * 4 + ["c"] * 10
+    w = sample_weights(labels, sources, 2, source_power=0.5)
+    assert w.mean() == pytest.approx(1.0)
+    assert w[labels == 0].sum() == pytest.approx(w[labels == 1].sum())
+    big, small = w[:100].sum(), w[100:104].sum()
+    assert big / small == pytest.approx(np.sqrt(100 / 4))
+    flat = sample_weights(labels, sources, 2, source_power=0.0)
+    assert flat[:100].sum() == pytest.approx(flat[100:104].sum())
+
+
+def test_weights_skip_absent_classes() -> None:
+    w = sample_weights(np.array([0, 0, 2]), ["a", "a", "b"], 3)
+    assert np.all(w > 0) and w.mean() == pytest.approx(1.0)
+
+
+def test_standardise_is_weighted() -> None:
+    x = np.array([[0.0], [10.0]], np.float32)
+    shift, scale = standardise(x, np.array([3.0, 1.0], np.float32))
+    assert shift[0] == pytest.approx(2.5)
+
+
+@pytest.mark.parametrize("hidden", [0, 16])
+def test_head_learns_separable_clusters(hidden: int) -> None:
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 1, (3, 32)).astype(np.float32)
+    y = rng.integers(0, 3, 600)
+    x = centres[y] + rng.normal(0, 0.3, (600, 32)).astype(np.float32) + 5.0
+    head = fit_head(x, y, np.ones(600, np.float32), 3, HeadConfig(hidden=hidden, steps=150))
+    probs = head(x)
+    assert probs.shape == (600, 3)
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+    assert np.mean(probs.argmax(1) == y) > 0.97
+    assert head.layer_sizes == ((32, 3) if not hidden else (32, hidden, 3))
+
+
+def test_fit_is_deterministic() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1, (100, 8)).astype(np.float32)
+    y = rng.integers(0, 2, 100)
+    w = np.ones(100, np.float32)
+    a = fit_head(x, y, w, 2, HeadConfig(hidden=4, steps=20))
+    b = fit_head(x, y, w, 2, HeadConfig(hidden=4, steps=20))
+    for p, q in zip(a.weights, b.weights, strict=True):
+        np.testing.assert_array_equal(p, q)

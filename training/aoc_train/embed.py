@@ -1,0 +1,183 @@
+"""Embeddings from a compiled backbone's CPU twin, through the device's own preprocessing.
+
+A "compiled backbone + head" bundle runs a backbone that Coral compiled for the Edge TPU,
+then a small head on the CPU. Both twins compute the same int8 graph, so the CPU twin run
+here gives exactly the embeddings the TPU will produce. Each training image is seen in
+:data:`VIEWS` ways (clean, augmented, two camera-at-TV shots, see :mod:`.tvsim`); the
+embeddings of every view are cached in a ``.npz`` per chunk of images, so an interrupted
+run resumes where it stopped. No TensorFlow: this runs with the device's TFLite runtime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from aoc.interpreter import build_interpreter
+from aoc.preprocess import Preprocessor, PreprocessSpec
+from aoc.runtime import find_runtime
+
+from . import augment as aug
+from . import tvsim
+from .data import ImageRecord, read_rgb
+from .errors import DataError
+
+log = logging.getLogger(__name__)
+
+VIEWS = ("clean", "augmented", "tv1", "tv2")
+CLEAN, TV = (0,), (2, 3)  # the views a held-out image is scored on
+CHUNK = 256
+_VERSION = "embed-v1"
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A compiled backbone: its two twins, input spec and quantized output."""
+
+    name: str
+    cpu_model: Path
+    edgetpu_model: Path
+    origin: str
+    width: int = 224
+    height: int = 224
+    input_scale: float = 0.0078125
+    input_zero_point: int = 128
+    resize: str = "center_crop"
+    dim: int = 1024
+    output_scale: float = 0.023528477177023888
+    output_zero_point: int = 0
+
+    def preprocess_spec(self) -> PreprocessSpec:
+        """What the device does to a frame for this backbone (uint8 pixels as they are)."""
+        return PreprocessSpec(self.width, self.height, dtype="uint8", resize=self.resize)
+
+    def manifest(self) -> dict:
+        """The bundle manifest's ``backbone`` section."""
+        return {
+            "name": self.name,
+            "origin": self.origin,
+            "output": {"dim": self.dim, "dtype": "uint8", "scale": self.output_scale,
+                       "zero_point": self.output_zero_point},
+        }
+
+    def dequantize(self, q: np.ndarray) -> np.ndarray:
+        """uint8 embeddings to float32."""
+        return (q.astype(np.float32) - self.output_zero_point) * np.float32(self.output_scale)
+
+
+CORAL_V1 = "coral-mobilenet-v1-embedding"
+_CORAL_STEM = "mobilenet_v1_1.0_224_quant_embedding_extractor"
+
+
+def coral_v1(folder: Path) -> Backbone:
+    """Coral's MobileNet V1 1.0 224 embedding extractor (Apache-2.0) from ``folder``."""
+    cpu, tpu = folder / f"{_CORAL_STEM}.tflite", folder / f"{_CORAL_STEM}_edgetpu.tflite"
+    for f in (cpu, tpu):
+        if not f.is_file():
+            raise DataError(
+                f"backbone file {f} is missing: pass --backbone-dir pointing at the folder with "
+                f"Coral's {_CORAL_STEM}.tflite and its _edgetpu twin (google-coral/test_data)"
+            )
+    return Backbone(
+        name="coral-mobilenet-v1-1.0-224-embedding",
+        cpu_model=cpu,
+        edgetpu_model=tpu,
+        origin="Coral test_data mobilenet_v1_1.0_224_quant_embedding_extractor(_edgetpu).tflite, "
+        "compiled by Coral for the Edge TPU; Apache-2.0",
+    )
+
+
+class Embedder:
+    """The backbone's CPU twin on the device's runtime: frame -> uint8 embedding."""
+
+    def __init__(self, backbone: Backbone, *, num_threads: int = 1) -> None:
+        self.backbone = backbone
+        runtime = find_runtime()
+        self._it = build_interpreter(runtime, backbone.cpu_model, num_threads=num_threads)
+        self._in = self._it.get_input_details()[0]["index"]
+        self._out = self._it.get_output_details()[0]["index"]
+        self._view = self._it.tensor(self._in)
+        self._pre = Preprocessor(backbone.preprocess_spec())
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        """The (dim,) uint8 embedding of one RGB frame."""
+        self._pre(frame, self._view())
+        self._it.invoke()
+        return self._it.get_tensor(self._out).reshape(-1).copy()
+
+    def close(self) -> None:
+        """Drop the interpreter; safe twice."""
+        self._it = None
+        self._view = None
+
+    def __enter__(self) -> Embedder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def image_seed(seed: int, record: ImageRecord) -> list[int]:
+    """Per-image seed from the build seed and the file's content hash (order-independent)."""
+    return [seed, int(record.sha256[:12], 16)]
+
+
+def make_views(image: np.ndarray, rng: np.random.Generator, side: int = 224) -> list[np.ndarray]:
+    """The :data:`VIEWS` of one image: as is, augmented, and two camera-at-TV shots."""
+    augmented = aug.training_view(image, rng, side, screen_strength=0.5)
+    return [image, augmented, tvsim.tv_view(image, rng).frame, tvsim.tv_view(image, rng).frame]
+
+
+def _embed_chunk(args: tuple[Backbone, Path, list[ImageRecord], int]) -> np.ndarray:
+    backbone, root, records, seed = args
+    out = np.zeros((len(records), len(VIEWS), backbone.dim), np.uint8)
+    with Embedder(backbone) as embed:
+        for i, r in enumerate(records):
+            image = np.asarray(read_rgb(root / r.file))
+            rng = np.random.default_rng(image_seed(seed, r))
+            for v, view in enumerate(make_views(image, rng, backbone.width)):
+                out[i, v] = embed(np.ascontiguousarray(view))
+    return out
+
+
+def cache_key(backbone: Backbone, records: Sequence[ImageRecord], seed: int) -> str:
+    """Names what the cached embeddings depend on: backbone, images, seed, view recipe."""
+    h = hashlib.sha256(f"{_VERSION}|{backbone.name}|{seed}|{VIEWS}".encode())
+    for r in records:
+        h.update(r.sha256.encode())
+    return h.hexdigest()[:16]
+
+
+def embed_records(
+    backbone: Backbone,
+    root: Path,
+    records: Sequence[ImageRecord],
+    *,
+    cache_dir: Path,
+    seed: int = 1234,
+    workers: int = 2,
+    progress: Callable[[Iterable], Iterable] = lambda it: it,
+) -> np.ndarray:
+    """(N, len(VIEWS), dim) uint8 embeddings of every view of every record, cached by chunk."""
+    key = cache_key(backbone, records, seed)
+    folder = Path(cache_dir) / f"embeddings-{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    chunks = [list(records[i:i + CHUNK]) for i in range(0, len(records), CHUNK)]
+    todo = [k for k in range(len(chunks)) if not (folder / f"{k:05d}.npy").is_file()]
+    log.info("embeddings: %d chunks cached, %d to compute in %s", len(chunks) - len(todo),
+             len(todo), folder)
+    if todo:
+        jobs = [(backbone, Path(root), chunks[k], seed) for k in todo]
+        with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+            for k, arr in progress(zip(todo, pool.map(_embed_chunk, jobs), strict=True)):
+                tmp = folder / f"{k:05d}.partial.npy"
+                np.save(tmp, arr)
+                os.replace(tmp, folder / f"{k:05d}.npy")
+    return np.concatenate([np.load(folder / f"{k:05d}.npy") for k in range(len(chunks))])

@@ -1,0 +1,120 @@
+"""Leave-one-source-out estimate for a head on cached backbone embeddings.
+
+Each source (one collector, or one show of one collector) is held out in turn: the head is
+fitted on every other source's views and scores the held-out images, clean (as
+``aoc classify`` sees them) and through the camera-at-TV simulation. Pooling the held-out
+predictions gives the figures that predict unseen shows seen through a camera: recall per
+class, their mean, and accuracy per source. Ties count as misses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .embed import CLEAN, TV
+from .head_fit import HeadConfig, fit_head, sample_weights
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Held-out probabilities of every image: ``clean`` (N, C) and ``tv`` (N, T, C)."""
+
+    classes: tuple[str, ...]
+    labels: np.ndarray
+    sources: tuple[str, ...]
+    clean: np.ndarray
+    tv: np.ndarray
+
+
+def predictions(probs: np.ndarray) -> np.ndarray:
+    """argmax over the last axis, or -1 where the top score is tied (a tie is a miss)."""
+    top = probs.max(-1, keepdims=True)
+    tied = (probs == top).sum(-1) > 1
+    return np.where(tied, -1, probs.argmax(-1))
+
+
+def training_rows(emb: np.ndarray, idx: np.ndarray, views: Sequence[int]) -> np.ndarray:
+    """Flatten (N, V, D) embeddings of images ``idx`` and ``views`` to rows."""
+    return emb[idx][:, list(views)].reshape(-1, emb.shape[-1])
+
+
+def run_loso(emb: np.ndarray, labels: np.ndarray, sources: Sequence[str],
+             classes: Sequence[str], *, config: HeadConfig | None = None,
+             train_views: Sequence[int] = (0, 1, 2, 3),
+             folds: Sequence[str] | None = None,
+             progress: Callable[[Iterable], Iterable] = lambda it: it) -> HeldOut:
+    """Held-out probabilities from one fit per source (float embeddings ``emb`` (N, V, D))."""
+    config = config or HeadConfig()
+    labels = np.asarray(labels)
+    src = np.asarray(sources)
+    num_classes = len(classes)
+    clean = np.full((len(labels), num_classes), np.nan, np.float32)
+    tv = np.full((len(labels), len(TV), num_classes), np.nan, np.float32)
+    nv = len(train_views)
+    for source in progress(sorted(set(sources)) if folds is None else folds):
+        held = src == source
+        train = np.flatnonzero(~held)
+        x = training_rows(emb, train, train_views)
+        y = np.repeat(labels[train], nv)
+        w = np.repeat(sample_weights(labels[train], src[train], num_classes,
+                                     source_power=config.source_power), nv)
+        head = fit_head(x, y, w, num_classes, config)
+        test = np.flatnonzero(held)
+        clean[test] = head(emb[test][:, list(CLEAN)].reshape(-1, emb.shape[-1]))
+        tv[test] = head(emb[test][:, list(TV)].reshape(-1, emb.shape[-1])).reshape(
+            len(test), len(TV), num_classes)
+        log.info("fold %s: clean %.3f", source,
+                 float(np.mean(predictions(clean[test]) == labels[test])))
+    return HeldOut(tuple(classes), labels, tuple(sources), clean, tv)
+
+
+def _recalls(pred: np.ndarray, labels: np.ndarray, num_classes: int) -> list[float | None]:
+    out: list[float | None] = []
+    for c in range(num_classes):
+        mask = labels == c
+        out.append(float(np.mean(pred[mask] == c)) if mask.any() else None)
+    return out
+
+
+def summarise(h: HeldOut) -> dict:
+    """Recall per class, class mean, accuracy, and per-source accuracy, clean and TV."""
+    k = len(h.classes)
+    src = np.asarray(h.sources)
+    scored = ~np.isnan(h.clean[:, 0])
+    out: dict = {"classes": list(h.classes), "images": int(scored.sum())}
+    per_source: dict[str, dict] = {}
+    for name, probs, labels in (
+        ("clean", h.clean[scored], h.labels[scored]),
+        ("tv", h.tv[scored].reshape(-1, k), np.repeat(h.labels[scored], h.tv.shape[1])),
+    ):
+        pred = predictions(probs)
+        rec = _recalls(pred, labels, k)
+        known = [r for r in rec if r is not None]
+        out[name] = {
+            "accuracy": float(np.mean(pred == labels)),
+            "recall": dict(zip(h.classes, rec, strict=True)),
+            "class_mean": float(np.mean(known)) if known else None,
+        }
+    for s in sorted(set(src[scored])):
+        m = (src == s) & scored
+        lab = int(h.labels[m][0])
+        per_source[s] = {
+            "label": h.classes[lab],
+            "images": int(m.sum()),
+            "clean": float(np.mean(predictions(h.clean[m]) == h.labels[m])),
+            "tv": float(np.mean(predictions(h.tv[m]) == h.labels[m][:, None])),
+        }
+    out["sources"] = per_source
+    # the mean over sources within each class: small collectors count as much as big ones
+    for name in ("clean", "tv"):
+        by_class = {c: [v[name] for v in per_source.values() if v["label"] == c]
+                    for c in h.classes}
+        out[name]["source_mean"] = {c: float(np.mean(v)) if v else None
+                                    for c, v in by_class.items()}
+    return out
