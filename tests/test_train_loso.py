@@ -47,3 +47,14 @@ def test_a_source_unlike_its_class_is_caught() -> None:
     s = summarise(run_loso(emb, labels, sources, ("a", "b"), config=HeadConfig(steps=60)))
     assert s["sources"]["c0s1"]["clean"] < 0.2
     assert s["clean"]["source_mean"]["a"] < 0.7
+
+
+def test_single_source_classes_are_split_not_held_out_whole() -> None:
+    from aoc_train.loso import fold_names
+
+    labels = np.array([0] * 4 + [0] * 4 + [1] * 9)
+    sources = ["a1"] * 4 + ["a2"] * 4 + ["b/unlisted"] * 9
+    folds = fold_names(labels, sources, seed=0)
+    assert folds[:8] == sources[:8]
+    assert sorted(set(folds[8:])) == ["b/unlisted#1", "b/unlisted#2", "b/unlisted#3"]
+    assert fold_names(labels, sources, seed=0) == folds

@@ -28,6 +28,7 @@ class HeadConfig:
     steps: int = 300
     learning_rate: float = 0.05
     source_power: float = 0.5  # a source's weight within its class grows as n ** power
+    views: tuple[int, ...] = (0, 1, 2, 3)  # which of embed.VIEWS the head learns from
     seed: int = 1234
 
 

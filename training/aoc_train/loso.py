@@ -39,6 +39,24 @@ def predictions(probs: np.ndarray) -> np.ndarray:
     return np.where(tied, -1, probs.argmax(-1))
 
 
+def fold_names(labels: np.ndarray, sources: Sequence[str], *, seed: int = 0,
+               parts: int = 3) -> list[str]:
+    """The fold of each image: its source, except in a class with a single source (such as
+    a data folder without a manifest), whose images are split at random into ``parts``
+    pseudo-sources named ``source#k``, so that the class is never held out whole."""
+    labels = np.asarray(labels)
+    src = np.asarray(sources, dtype=object)
+    out = src.copy()
+    rng = np.random.default_rng(seed)
+    for c in np.unique(labels):
+        names = set(src[labels == c])
+        if len(names) == 1:
+            idx = np.flatnonzero(labels == c)
+            part = rng.permutation(len(idx)) % parts
+            out[idx] = [f"{src[i]}#{k + 1}" for i, k in zip(idx, part, strict=True)]
+    return [str(s) for s in out]
+
+
 def training_rows(emb: np.ndarray, idx: np.ndarray, views: Sequence[int]) -> np.ndarray:
     """Flatten (N, V, D) embeddings of images ``idx`` and ``views`` to rows."""
     return emb[idx][:, list(views)].reshape(-1, emb.shape[-1])
@@ -46,7 +64,6 @@ def training_rows(emb: np.ndarray, idx: np.ndarray, views: Sequence[int]) -> np.
 
 def run_loso(emb: np.ndarray, labels: np.ndarray, sources: Sequence[str],
              classes: Sequence[str], *, config: HeadConfig | None = None,
-             train_views: Sequence[int] = (0, 1, 2, 3),
              folds: Sequence[str] | None = None,
              progress: Callable[[Iterable], Iterable] = lambda it: it) -> HeldOut:
     """Held-out probabilities from one fit per source (float embeddings ``emb`` (N, V, D))."""
@@ -56,6 +73,7 @@ def run_loso(emb: np.ndarray, labels: np.ndarray, sources: Sequence[str],
     num_classes = len(classes)
     clean = np.full((len(labels), num_classes), np.nan, np.float32)
     tv = np.full((len(labels), len(TV), num_classes), np.nan, np.float32)
+    train_views = config.views
     nv = len(train_views)
     for source in progress(sorted(set(sources)) if folds is None else folds):
         held = src == source
