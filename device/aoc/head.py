@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,7 +110,9 @@ def make_head(
     d = shift.shape[0]
     for i, (w, b) in enumerate(zip(ws, bs, strict=True)):
         if w.ndim != 2 or w.shape[0] != d or b.shape != (w.shape[1],):
-            raise bad(f"layer {i} has weights {w.shape} and bias {b.shape}, expected ({d}, n), (n,)")
+            raise bad(
+                f"layer {i} has weights {w.shape} and bias {b.shape}, expected ({d}, n), (n,)"
+            )
         d = w.shape[1]
     for name, a in (("shift", shift), ("scale", scale), *((f"w{i}", w) for i, w in enumerate(ws))):
         if not np.isfinite(a).all():
@@ -149,3 +153,23 @@ def save_head(head: DenseHead, path: str | os.PathLike[str]) -> Path:
     with open(path, "wb") as f:
         np.savez(f, **head.arrays())
     return path
+
+
+def time_head(
+    head: DenseHead,
+    *,
+    calls: int = 200,
+    embedding: np.ndarray | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> np.ndarray:
+    """Seconds per call of ``head`` on one embedding, ``calls`` times (for ``aoc bench``).
+
+    The embedding defaults to ones (the head's cost does not depend on the values).
+    """
+    x = np.ones(head.input_dim, np.float32) if embedding is None else embedding
+    out = np.empty(max(0, calls), np.float64)
+    for i in range(out.size):
+        t0 = clock()
+        head(x)
+        out[i] = clock() - t0
+    return out
