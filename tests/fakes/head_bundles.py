@@ -130,3 +130,16 @@ class TwinModule:
         if delegates and path.name.endswith("_edgetpu.tflite"):
             kwargs["model_path"] = str(path.with_name(path.name.replace("_edgetpu", "")))
         return self.real.Interpreter(**kwargs)
+
+
+def open_on_fake_tpu(bundle: Bundle, **kwargs: Any) -> Any:
+    """``open_classifier(bundle, prefer="edgetpu")`` with :class:`TwinModule` and a delegate
+    that loads: the compiled twin is the model opened. Module level, so a ``spawn``-ed
+    inference child (aoc.isolated) can unpickle it."""
+    from aoc.classifier import open_classifier
+    from aoc.runtime import Runtime, find_runtime
+
+    real = find_runtime()
+    runtime = Runtime(real.name, real.version, TwinModule(real.module))
+    return open_classifier(bundle, prefer="edgetpu", runtime=runtime,
+                           load_delegate=lambda library, options: object(), **kwargs)
