@@ -145,18 +145,23 @@ def check_head_fits(
     *,
     where: object,
     head_path: object,
+    head_desc: str | None = None,
 ) -> None:
-    """Refuse a head that does not take the backbone's embedding or give one score per label."""
+    """Refuse a head that does not take the backbone's embedding or give one score per label.
+
+    ``head_desc`` names the head in messages (default: ``head file <head_path>``).
+    """
+    head_desc = head_desc or f"head file {head_path}"
     if head.input_dim != backbone.dim:
         raise BundleError(
-            f"head file {head_path} takes a {head.input_dim}-long embedding but {where} says "
+            f"{head_desc} takes a {head.input_dim}-long embedding but {where} says "
             f"the backbone {backbone.name} gives {backbone.dim} (backbone.output.dim): the "
             f"head belongs to another backbone; {_FIX}",
             path=head_path,
         )
     if head.num_classes != len(labels):
         raise BundleError(
-            f"head file {head_path} gives {head.num_classes} scores but {where} has "
+            f"{head_desc} gives {head.num_classes} scores but {where} has "
             f"{len(labels)} labels ({list(labels)[:5]}): use the head trained with these "
             f"labels; {_FIX}",
             path=head_path,

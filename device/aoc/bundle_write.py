@@ -98,7 +98,8 @@ def write_bundle(
         sections = head_sections(backbone, head)
         check_head_fits(
             head, BackboneInfo.from_manifest(sections["backbone"], out), tuple(labels),
-            output_spec, where=f"write_bundle({out})", head_path="head",
+            output_spec, where=f"write_bundle({out})", head_path=out,
+            head_desc="the head passed to write_bundle",
         )
     written: list[str] = []
     atomic_copy(Path(cpu_model), out / CPU_MODEL)
