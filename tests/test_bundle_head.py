@@ -97,6 +97,12 @@ def test_sections_parse_and_print_back() -> None:
     assert (info.dim, info.dtype, info.scale, info.zero_point) == (4, "int8", 0.5, -3)
     assert info.to_dict() == sections["backbone"]
     assert HeadInfo.from_manifest(sections["head"], "m").layers == (4, 2)
+    assert head_sections(info, head)["backbone"] == sections["backbone"]
+    extra = head_sections({"name": "b", "origin": "o", "url": "https://example.org/m",
+                           "output": {"dim": 4, "dtype": "uint8", "scale": 1, "zero_point": 0,
+                                      "layer": "avgpool"}}, head)["backbone"]
+    assert extra["url"] == "https://example.org/m" and extra["output"]["layer"] == "avgpool"
+    assert extra["output"]["scale"] == 1.0 and isinstance(extra["output"]["scale"], float)
 
 
 @pytest.mark.parametrize(

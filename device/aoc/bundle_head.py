@@ -224,10 +224,13 @@ def load_backbone_head(
 
 def head_sections(backbone: Mapping[str, Any] | BackboneInfo, head: DenseHead) -> dict[str, Any]:
     """The manifest's ``backbone`` and ``head`` sections for :func:`aoc.bundle.write_bundle`."""
-    info = backbone if isinstance(backbone, BackboneInfo) else BackboneInfo.from_manifest(
-        backbone, "write_bundle(backbone=...)"
-    )
+    if isinstance(backbone, BackboneInfo):
+        section = backbone.to_dict()
+    else:  # checked; keys beyond the contract (a URL, a sha256...) are kept as given
+        info = BackboneInfo.from_manifest(backbone, "write_bundle(backbone=...)")
+        section = {**dict(backbone), **info.to_dict()}
+        section["output"] = {**dict(backbone["output"]), **section["output"]}
     return {
-        "backbone": info.to_dict(),
+        "backbone": section,
         "head": HeadInfo(HEAD_FILE, HEAD_FORMATS[0], head.layer_sizes).to_dict(),
     }
