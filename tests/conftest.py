@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from fakes.bundle_parts import make_bundle_dir, write_sources
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+# AOC_SHARED points elsewhere, e.g. from a git worktree whose parent has no shared/.
+SHARED = Path(os.environ.get("AOC_SHARED") or ROOT.parent / "shared")
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes.head_bundles import standin_bundle
 
 from aoc.bench import (
     baseline_loop,
@@ -78,3 +79,26 @@ def test_cli_bench_writes_json_with_startup(tmp_path, capsys, monkeypatch):
                 "peak_rss_mb", "backend", "model"):
         assert key in written
     assert written["startup_s"] > 0 and written["peak_rss_mb"] > 10
+
+
+def test_bench_on_a_head_bundle_times_the_head(tmp_path):
+    bundle = standin_bundle(tmp_path)
+    with open_classifier(bundle, prefer="cpu") as clf:
+        r = run_bench(clf, bundle, frames=12, images_dir=DEMO_DIR, measure_startup=False)
+    assert r["backend"] == "cpu" and "then head 8-5-3 on the CPU" in r["reason"]
+    assert set(r["head_ms"]) == {"median", "p95"} and r["head_ms"]["median"] > 0
+    assert r["stages_ms"]["postprocess"]["median"] > 0  # the head runs inside postprocess
+    text = format_result(r)
+    assert "head" in text and "part of postprocess" in text
+
+
+def test_baseline_applies_the_head(tmp_path):
+    bundle = standin_bundle(tmp_path)
+    calls = []
+
+    def head(embedding):
+        calls.append(embedding.shape)
+        return bundle.head(embedding)
+
+    baseline_loop(bundle.cpu_model, list_images(DEMO_DIR), 3, head=head)
+    assert calls == [(8,)] * 3

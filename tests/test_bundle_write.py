@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from fakes.bundle_parts import LABELS, make
+from fakes.head_bundles import backbone_section, random_head
 
 from aoc.bundle import EdgeTpuInfo, InputSpec, OutputSpec, write_bundle
 from aoc.errors import BundleError
@@ -49,10 +50,52 @@ def test_write_from_files_already_in_place(bundle_dir: Path) -> None:
     assert again.input == InputSpec(96, 96)
 
 
+PROBS = OutputSpec(dtype="float32", kind="probabilities", scale=1.0, zero_point=0)
+
+
+def test_backbone_and_head_are_written_and_a_rewrite_without_them_removes_head_npz(
+        tmp_path: Path, sources: dict) -> None:
+    head = random_head(6)
+    bundle = make(tmp_path / "b", sources, edgetpu_model=sources["tpu"], output_spec=PROBS,
+                  backbone=backbone_section(6, 0.02), head=head)
+    assert (tmp_path / "b" / "head.npz").is_file()
+    assert bundle.head is not None and bundle.head.layer_sizes == (6, 3)
+    assert bundle.backbone is not None and bundle.backbone.to_dict() == backbone_section(6, 0.02)
+    again = make(tmp_path / "b", sources)
+    assert again.head is None and again.backbone is None
+    assert "head" not in again.manifest and "backbone" not in again.manifest
+    assert not (tmp_path / "b" / "head.npz").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"head": random_head(6)}, "backbone and head go together"),
+        ({"backbone": backbone_section(6, 0.02)}, "backbone and head go together"),
+        ({"head": random_head(6), "backbone": backbone_section(7, 0.02)},
+         "takes a 6-long embedding but .* gives 7"),
+        ({"head": random_head(6, 2), "backbone": backbone_section(6, 0.02)},
+         "gives 2 scores but .* has 3 labels"),
+        ({"head": random_head(6), "backbone": {"name": "b", "origin": "o", "output": {}}},
+         "backbone.output.dim"),
+        ({"head": random_head(6), "backbone": backbone_section(6, 0.02),
+          "output_spec": OutputSpec()}, "must be float32 probabilities, not uint8"),
+    ],
+)
+def test_write_refuses_bad_heads(tmp_path: Path, sources: dict, overrides: dict,
+                                 match: str) -> None:
+    overrides.setdefault("output_spec", PROBS)
+    with pytest.raises(BundleError, match=match):
+        make(tmp_path / "b", sources, **overrides)
+    assert not (tmp_path / "b" / "manifest.json").exists()
+    assert not (tmp_path / "b" / "head.npz").exists()
+
+
 @pytest.mark.parametrize(
     ("overrides", "match"),
     [
         ({"edgetpu_info": EdgeTpuInfo(True)}, "compiled=True but edgetpu_model"),
+        ({"extra_files": {"head.npz": b"x"}}, "reserved"),
         ({"labels": "labels.txt"}, "not a path"),
         ({"extra_files": {"labels.txt": b"x"}}, "reserved"),
         ({"extra_files": {"model_float.tflite": b"x"}}, "reserved"),

@@ -9,6 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes.head_bundles import (
+    CORAL_NAME,
+    TwinModule,
+    coral_bundle,
+    reference_scores,
+    standin_bundle,
+)
 from PIL import Image
 
 from aoc.bundle import Bundle, bare_bundle, load_bundle
@@ -277,3 +284,119 @@ def test_real_delegate_loader_either_works_or_falls_back(coral: Path) -> None:
         assert clf.backend in ("cpu", "edgetpu")
         best = top_k(clf.classify(photo(coral, "grace_hopper.bmp")), clf.labels, 1)[0]
         assert best.label.startswith("academic gown")
+
+
+# --- compiled backbone + head bundles ------------------------------------------------------
+
+HEAD_COLOURS = (RED, GREEN, BLUE, GREY, (200, 30, 90), (10, 120, 240))
+
+
+@pytest.fixture()
+def standin(tmp_path: Path) -> Bundle:
+    return standin_bundle(tmp_path)
+
+
+def fake_tpu_runtime(runtime: Runtime) -> tuple[Runtime, TwinModule]:
+    module = TwinModule(runtime.module)
+    return Runtime(runtime.name, runtime.version, module), module
+
+
+def test_head_bundle_equals_the_two_steps_by_hand(standin: Bundle, runtime: Runtime) -> None:
+    with open_classifier(standin, prefer="cpu") as clf:
+        assert clf.backend == "cpu" and clf.head is standin.head
+        assert clf.reason == (
+            f"CPU backend requested; running CPU model model.tflite on {runtime.label}; "
+            "then head 8-5-3 on the CPU"
+        )
+        got = []
+        for colour in HEAD_COLOURS:
+            scores = clf.classify(solid(colour))
+            assert scores.dtype == np.float32 and scores.shape == (3,)
+            want = reference_scores(standin.cpu_model, solid(colour), standin.head)
+            np.testing.assert_allclose(scores, want, rtol=1e-5, atol=1e-7)
+            got.append(scores)
+    # the colours give different scores, so equal-to-reference says something
+    assert np.ptp(np.array(got), axis=0).max() > 0.05
+
+
+def test_head_bundle_runs_the_edgetpu_twin_when_a_tpu_is_there(
+    standin: Bundle, runtime: Runtime
+) -> None:
+    fake, module = fake_tpu_runtime(runtime)
+    delegate = object()
+    with open_classifier(standin, runtime=fake, load_delegate=lambda lib, opts: delegate) as clf:
+        assert clf.backend == "edgetpu" and clf.model_path.name == "model_edgetpu.tflite"
+        assert clf.reason.startswith("Edge TPU at 'usb': running model_edgetpu.tflite")
+        assert clf.reason.endswith("then head 8-5-3 on the CPU")
+        assert module.built == [("model_edgetpu.tflite", [delegate])]
+        want = reference_scores(standin.cpu_model, solid(GREEN), standin.head)
+        np.testing.assert_allclose(clf.classify(solid(GREEN)), want, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (OSError("libedgetpu.so.1: cannot open shared object file"), "libedgetpu not found"),
+        (ValueError("Failed to load delegate"), "no Edge TPU found at device 'usb'"),
+    ],
+)
+def test_head_bundle_without_a_tpu_runs_the_cpu_twin_and_says_why(
+    standin: Bundle, runtime: Runtime, error: Exception, said: str
+) -> None:
+    fake, module = fake_tpu_runtime(runtime)
+    with open_classifier(standin, runtime=fake, load_delegate=loader_raising(error)) as clf:
+        assert clf.backend == "cpu" and clf.model_path.name == "model.tflite"
+        assert clf.reason.startswith(f"Edge TPU: {said}")
+        assert "; running CPU model model.tflite on" in clf.reason
+        assert module.built == [("model.tflite", None)]
+        want = reference_scores(standin.cpu_model, solid(BLUE), standin.head)
+        np.testing.assert_allclose(clf.classify(solid(BLUE)), want, rtol=1e-5, atol=1e-7)
+
+
+@pytest.fixture()
+def coral_head(coral: Path, tmp_path: Path) -> Bundle:
+    if not (coral / f"{CORAL_NAME}.tflite").is_file():
+        pytest.skip("Coral embedding extractor absent from ../shared")
+    return coral_bundle(coral, tmp_path)
+
+
+def photo224(coral: Path, name: str) -> np.ndarray:
+    """At the model's size, so the quantized input is exactly the pixels."""
+    return np.asarray(Image.open(coral / name).convert("RGB").resize((224, 224)))
+
+
+def test_coral_backbone_and_head_equal_the_two_steps_by_hand(
+    coral: Path, coral_head: Bundle, runtime: Runtime
+) -> None:
+    with open_classifier(coral_head, prefer="cpu") as clf:
+        assert clf.input_size == (224, 224) and clf.reason.endswith("head 1024-3 on the CPU")
+        got = []
+        for name in ("cat.bmp", "grace_hopper.bmp"):
+            frame = photo224(coral, name)
+            want = reference_scores(coral_head.cpu_model, frame, coral_head.head)
+            got.append(clf.classify(frame))
+            np.testing.assert_allclose(got[-1], want, rtol=1e-4, atol=1e-6)
+    assert np.abs(got[0] - got[1]).max() > 0.01
+    # With a (fake) TPU the compiled twin is the one opened; the fake runs its CPU twin.
+    fake, module = fake_tpu_runtime(runtime)
+    with open_classifier(coral_head, runtime=fake, load_delegate=lambda lib, o: object()) as clf:
+        assert clf.backend == "edgetpu" and module.built[0][0] == "model_edgetpu.tflite"
+        np.testing.assert_allclose(clf.classify(photo224(coral, "cat.bmp")), got[0], rtol=1e-5)
+
+
+def test_coral_compiled_twin_without_a_tpu_falls_back_to_the_cpu_twin(
+    coral: Path, coral_head: Bundle, runtime: Runtime
+) -> None:
+    # A delegate object that "loads" but no TPU behind it: the compiled twin cannot be
+    # prepared, so auto runs the CPU twin (and the head) and says why.
+    fake = Runtime(runtime.name, runtime.version, RecordingModule(runtime.module))
+    with open_classifier(coral_head, runtime=fake, load_delegate=lambda lib, o: object()) as clf:
+        assert clf.backend == "cpu"
+        assert "could not load model_edgetpu.tflite" in clf.reason
+        assert clf.reason.endswith("then head 1024-3 on the CPU")
+        frame = photo224(coral, "grace_hopper.bmp")
+        want = reference_scores(coral_head.cpu_model, frame, coral_head.head)
+        np.testing.assert_allclose(clf.classify(frame), want, rtol=1e-4, atol=1e-6)
+    with open_classifier(coral_head) as clf:  # the runtime's own loader: TPU or not, it runs
+        assert clf.backend in ("cpu", "edgetpu")
+        assert clf.classify(frame).shape == (3,)

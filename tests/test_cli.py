@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from fakes.head_bundles import CORAL_NAME, coral_bundle, reference_scores, standin_bundle
 
 from aoc.cli import EX_CONFIG, main, setup_logging
 
@@ -146,3 +148,50 @@ def test_version_and_usage():
     proc = aoc("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("aoc ")
     assert aoc("frobnicate").returncode == 2
+
+
+def classify_json(capsys, bundle_dir: Path, images: list[Path]) -> list[dict]:
+    code = main(["classify", "--bundle", str(bundle_dir), "--json", "--top", "3",
+                 *map(str, images)])
+    assert code == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def as_scores(result: dict, labels: tuple[str, ...]) -> np.ndarray:
+    by_label = {t["label"]: t["score"] for t in result["top"]}
+    return np.array([by_label[label] for label in labels])
+
+
+def test_classify_head_bundle_equals_embedding_plus_head(tmp_path, capsys):
+    from PIL import Image
+
+    bundle = standin_bundle(tmp_path)
+    rng = np.random.default_rng(5)
+    images = []
+    for i, colour in enumerate(((200, 30, 90), (10, 120, 240))):
+        pixels = np.full((32, 32, 3), colour, np.uint8)
+        pixels[8:20] = rng.integers(0, 256, (12, 32, 3))
+        images.append(tmp_path / f"frame{i}.png")
+        Image.fromarray(pixels).save(images[-1])
+    results = classify_json(capsys, bundle.root, images)
+    assert [r["image"] for r in results] == list(map(str, images))
+    for result, image in zip(results, images, strict=True):
+        assert result["backend"] in ("cpu", "edgetpu")
+        want = reference_scores(bundle.cpu_model, np.asarray(Image.open(image)), bundle.head)
+        np.testing.assert_allclose(as_scores(result, bundle.labels), want, atol=2e-6)
+    assert not np.allclose(as_scores(results[0], bundle.labels),
+                           as_scores(results[1], bundle.labels), atol=1e-3)
+
+
+def test_classify_coral_head_bundle_equals_embedding_plus_head(shared_dir, tmp_path, capsys):
+    from PIL import Image
+
+    coral = shared_dir / "reference" / "coral"
+    if not (coral / f"{CORAL_NAME}.tflite").is_file():
+        pytest.skip("Coral embedding extractor absent from ../shared")
+    bundle = coral_bundle(coral, tmp_path)
+    image = tmp_path / "hopper.png"
+    Image.open(coral / "grace_hopper.bmp").convert("RGB").resize((224, 224)).save(image)
+    (result,) = classify_json(capsys, bundle.root, [image])
+    want = reference_scores(bundle.cpu_model, np.asarray(Image.open(image)), bundle.head)
+    np.testing.assert_allclose(as_scores(result, bundle.labels), want, atol=2e-6)

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fakes.head_bundles import standin_bundle
 
 from aoc.config import Config, config_from_dict
 from aoc.doctor import (
@@ -150,3 +151,13 @@ def test_doctor_cli_with_bad_config(tmp_path, capsys):
     code = main(["doctor", "--config", str(config)])
     assert code == 1
     assert "camera.width" in capsys.readouterr().out
+
+
+def test_model_check_names_backbone_and_head(fake_sys, tmp_path):
+    bundle = standin_bundle(tmp_path)
+    check = check_model(probes(fake_sys), Config(), str(bundle.root))
+    assert check.status == OK, check.detail
+    assert "backbone standin-backbone + head 8-5-3 (on the CPU)" in check.detail
+    (bundle.root / "head.npz").write_bytes(b"changed")
+    check = check_model(probes(fake_sys), Config(), str(bundle.root))
+    assert check.status == FAIL and "head.npz is corrupt or changed" in check.detail

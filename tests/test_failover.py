@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes.head_bundles import open_on_fake_tpu, reference_scores, standin_bundle
 
 from aoc.bundle import Bundle, load_bundle
 from aoc.classifier import Classifier, open_classifier
@@ -227,3 +228,31 @@ def test_real_child_abort_fails_over_to_cpu(bundle: Bundle, cpu_factory) -> None
         clock.now += 5.0
         assert best(clf.classify(solid(BLUE))) == 2  # re-probed: a fresh child
         assert len(children) == 2 and children[1].alive and clf.fault is None
+
+
+def test_head_bundle_fails_over_from_the_tpu_twin_to_the_cpu_twin(tmp_path: Path) -> None:
+    """A backbone + head bundle: the (fake) TPU runs the compiled twin in a child process
+    that aborts mid-run; the CPU twin and the head give the frame's scores."""
+    bundle = standin_bundle(tmp_path)
+    children: list[IsolatedClassifier] = []
+
+    def tpu() -> IsolatedClassifier:
+        child = IsolatedClassifier(functools.partial(open_on_fake_tpu, bundle),
+                                   call_timeout_s=10.0)
+        children.append(child)
+        return child
+
+    cpu = functools.partial(open_classifier, bundle, prefer="cpu")
+    with FailoverClassifier(tpu, cpu, clock=FakeClock()) as clf:
+        assert clf.backend == "edgetpu" and clf.fault is None
+        assert "running model_edgetpu.tflite" in clf.reason and "head 8-5-3" in clf.reason
+        for colour in (RED, GREEN):
+            want = reference_scores(bundle.cpu_model, solid(colour), bundle.head)
+            np.testing.assert_allclose(clf.classify(solid(colour)), want, rtol=1e-5, atol=1e-7)
+        children[0].inject_fault("abort")
+        want = reference_scores(bundle.cpu_model, solid(BLUE), bundle.head)
+        np.testing.assert_allclose(clf.classify(solid(BLUE)), want, rtol=1e-5, atol=1e-7)
+        assert clf.backend == "cpu" and clf.fault == FAULT_TPU_LOST and clf.failovers == 1
+        assert "killed by SIGABRT" in clf.reason
+        assert clf.reason.endswith("running CPU model model.tflite on "
+                                   f"{clf.runtime_name}; then head 8-5-3 on the CPU")

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from fakes.head_bundles import random_head, standin_bundle
 
 from aoc.bundle import Bundle, bare_bundle, load_bundle
 from aoc.errors import BundleError
@@ -111,3 +112,44 @@ def test_input_must_be_an_rgb_image(uint8_bundle: Bundle, shape: list, dtype: ty
     )
     with pytest.raises(BundleError, match="1xHxWx3 RGB"):
         model_format(interpreter, uint8_bundle, Path("odd.tflite"))
+
+
+# --- compiled backbone + head bundles: the embedding tensor against backbone.output ------
+
+
+def test_backbone_embedding_is_checked_not_the_label_count(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    bundle = standin_bundle(tmp_path)
+    spec, kind = model_format(tensors_of(bundle, runtime), bundle, bundle.cpu_model)
+    assert (spec.width, spec.height, spec.scale, spec.zero_point) == (32, 32, 1 / 128, 128)
+    assert kind == "probabilities"  # 8 outputs, 3 labels: the head makes the 3 scores
+
+
+@pytest.mark.parametrize(
+    ("backbone", "said"),
+    [
+        ({"dim": 16}, r"outputs uint8 \(1, 1, 1, 8\) but .* gives a uint8 \(1, \.\.\., 16\)"),
+        ({"dtype": "int8"}, r"outputs uint8 \(1, 1, 1, 8\) but .* gives a int8 \(1, \.\.\., 8\)"),
+    ],
+)
+def test_backbone_output_must_match_the_manifest(
+    runtime: Runtime, tmp_path: Path, backbone: dict, said: str
+) -> None:
+    bundle = standin_bundle(tmp_path)
+    info = dataclasses.replace(bundle.backbone, **backbone)
+    head = random_head(info.dim)
+    wrong = dataclasses.replace(bundle, backbone=info, head=head)
+    with pytest.raises(BundleError, match=said) as err:
+        model_format(tensors_of(bundle, runtime), wrong, bundle.cpu_model)
+    assert err.value.path == bundle.cpu_model
+
+
+def test_other_embedding_quantization_only_warns(
+    runtime: Runtime, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bundle = standin_bundle(tmp_path)
+    other = dataclasses.replace(bundle, backbone=dataclasses.replace(bundle.backbone, scale=0.5))
+    model_format(tensors_of(bundle, runtime), other, bundle.cpu_model)
+    assert "differs from manifest.json's backbone.output (0.5, 0); using the tensor's" in (
+        caplog.text)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes.head_bundles import open_on_fake_tpu, reference_scores, standin_bundle
 
 from aoc.bundle import Bundle, load_bundle
 from aoc.classifier import open_classifier
@@ -133,3 +134,21 @@ def test_unexpected_child_error_is_a_backend_error() -> None:
     opener = functools.partial(open_classifier, "not a bundle", prefer="cpu")
     with pytest.raises(BackendError, match="AttributeError.*in inference child process"):
         IsolatedClassifier(opener)
+
+
+def test_head_bundle_in_a_child(tmp_path: Path) -> None:
+    """Backbone and head both run in the child; its scores are the local classifier's."""
+    bundle = standin_bundle(tmp_path)
+    colours = (RED, GREEN, BLUE, (200, 30, 90))
+    with open_isolated_classifier(bundle, prefer="cpu", call_timeout_s=10.0) as child, \
+            open_classifier(bundle, prefer="cpu") as local:
+        assert child.labels == bundle.labels and child.input_size == (32, 32)
+        assert child.reason.endswith("then head 8-5-3 on the CPU")
+        for colour in colours:
+            np.testing.assert_array_equal(child.classify(solid(colour)),
+                                          local.classify(solid(colour)))
+    opener = functools.partial(open_on_fake_tpu, bundle)
+    with IsolatedClassifier(opener, call_timeout_s=10.0) as tpu:
+        assert tpu.backend == "edgetpu" and tpu.model_path.endswith("model_edgetpu.tflite")
+        want = reference_scores(bundle.cpu_model, solid(GREEN), bundle.head)
+        np.testing.assert_allclose(tpu.classify(solid(GREEN)), want, rtol=1e-5, atol=1e-7)

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fakes.head_bundles import standin_bundle
+
 from aoc.soak import SoakConfig, run_soak
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,3 +85,15 @@ def test_cli_names_the_missing_model(tmp_path: Path) -> None:
     assert "nope" in proc.stderr
 
 
+
+
+def test_short_soak_on_a_head_bundle(tmp_path: Path) -> None:
+    """A compiled backbone + head bundle soaks like any bundle: faults on the "TPU", the
+    CPU and the camera, every frame classified by backbone + head."""
+    bundle = standin_bundle(tmp_path)
+    report = run_soak(SoakConfig(frames=600, warmup=200, model=str(bundle.root),
+                                 camera_rate=0.01, tpu_rate=0.01, cpu_rate=0.005, seed=4,
+                                 reprobe_s=0.01, stall_s=30.0))
+    assert report["passed"], report["checks"]
+    assert report["frames"] == 600
+    assert report["faults"]["tpu"]["failovers"] > 0

@@ -14,6 +14,8 @@ Three measurements on the same model and the same demo images:
 
 ``overhead_ms`` is the median per-frame cost of everything except ``invoke``;
 ``baseline_ratio`` is the baseline's overhead over ours. Targets are reported, never asserted.
+For a "compiled backbone + head" bundle the head runs inside both loops' postprocess
+(``get_dequantize`` in the baseline) and ``head_ms`` times it alone.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def summarize_ms(values_s: np.ndarray) -> dict[str, float]:
 
 def baseline_loop(model_path: Path, images: Sequence[Path], frames: int, *,
                   delegates: Sequence[Any] = (), num_threads: int | None = None,
-                  clock: Any = time.perf_counter) -> dict[str, Any]:
+                  clock: Any = time.perf_counter, head: Any = None) -> dict[str, Any]:
     """The naive pycoral-example loop; returns per-stage and overhead timings (ms)."""
     from PIL import Image
 
@@ -88,6 +90,8 @@ def baseline_loop(model_path: Path, images: Sequence[Path], frames: int, *,
         t3 = clock()
         raw = interpreter.get_tensor(out["index"])[0]
         scores = (raw.astype(np.float32) - out_zp) * out_scale if out_scale else raw.copy()
+        if head is not None:  # a backbone's embedding: the bundle's head makes the scores
+            scores = head(scores.reshape(-1))
         np.argsort(-scores)[:3]  # pycoral's get_classes sorts the scores
         t4 = clock()
         rows[i] = (t1 - t0, t2 - t1, t3 - t2, t4 - t3)
@@ -168,7 +172,8 @@ def run_bench(clf: Any, bundle: Any, *, frames: int, images_dir: Path,
         from aoc.runtime import load_edgetpu_delegate
 
         delegates.append(load_edgetpu_delegate())
-    base = baseline_loop(model_path, images, frames, delegates=delegates)
+    head = getattr(bundle, "head", None)
+    base = baseline_loop(model_path, images, frames, delegates=delegates, head=head)
     result: dict[str, Any] = {
         "model": f"{bundle.name} ({model_path})",
         "backend": clf.backend,
@@ -184,6 +189,10 @@ def run_bench(clf: Any, bundle: Any, *, frames: int, images_dir: Path,
         "baseline_overhead_ms": base["overhead_ms"]["median"],
         "baseline_fps": base["fps"],
     }
+    if head is not None:
+        from aoc.head import time_head
+
+        result["head_ms"] = summarize_ms(time_head(head, calls=max(frames, 50)))
     ours_ms = result["overhead_ms"]
     result["baseline_ratio"] = (round(result["baseline_overhead_ms"] / ours_ms, 2)
                                 if ours_ms > 0 else None)
@@ -203,6 +212,10 @@ def format_result(r: dict[str, Any]) -> str:
              f"loop: {r['fps']:.1f} fps (baseline {r['baseline_fps']:.1f})"]
     for stage, v in r["stages_ms"].items():
         lines.append(f"  {stage:<14} median {v['median']:8.3f} ms  p95 {v['p95']:8.3f} ms")
+    if "head_ms" in r:
+        v = r["head_ms"]
+        lines.append(f"  {'head':<14} median {v['median']:8.3f} ms  p95 {v['p95']:8.3f} ms"
+                     "  (numpy, part of postprocess)")
     lines.append("baseline (pycoral classify_image style):")
     for stage, v in r["baseline"]["stages_ms"].items():
         lines.append(f"  {stage:<14} median {v['median']:8.3f} ms  p95 {v['p95']:8.3f} ms")

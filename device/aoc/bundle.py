@@ -2,7 +2,8 @@
 
 A bundle is a folder holding ``model.tflite`` (CPU, full-int8), optionally
 ``model_edgetpu.tflite``, ``labels.txt`` and ``manifest.json`` (plus optional reports and
-``model_float.tflite``, the float reference the device never runs);
+``model_float.tflite``, the float reference the device never runs; for the kind
+"compiled backbone + head" also ``head.npz``, see :mod:`aoc.bundle_head`);
 see ``device/ARCHITECTURE.md`` and :mod:`aoc.bundle_spec` for the keys. This is
 the one contract between ``aoc_train`` (which calls :func:`write_bundle`, defined in
 :mod:`aoc.bundle_write` and re-exported here) and the device (which calls
@@ -24,13 +25,14 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aoc.bundle_files import (
     is_edgetpu_compiled,
     safe_path,
     sha256_file,
 )
+from aoc.bundle_head import BackboneInfo, load_backbone_head
 from aoc.bundle_spec import (
     MANIFEST,
     SCHEMA_VERSION,
@@ -46,9 +48,13 @@ from aoc.bundle_write import write_bundle
 from aoc.errors import BundleError
 from aoc.labels import read_labels
 
+if TYPE_CHECKING:
+    from aoc.head import DenseHead
+
 __all__ = [
     "SCHEMA_VERSION",
     "SUPPORTED_SCHEMA_VERSIONS",
+    "BackboneInfo",
     "Bundle",
     "EdgeTpuInfo",
     "InputSpec",
@@ -73,6 +79,10 @@ class Bundle:
     ``cpu_model`` is ``None`` only for a bare Edge-TPU-compiled model without a CPU
     twin; ``input`` / ``output`` are ``None`` only for bare models. ``float_model`` is the
     optional float reference (manifest ``models.float``): informational, never run.
+
+    A "compiled backbone + head" bundle has ``backbone`` (what the models output: an
+    embedding) and ``head`` (the :class:`~aoc.head.DenseHead` run on it on the CPU; the
+    classifier runs the models, then the head); both are ``None`` for any other bundle.
     """
 
     root: Path
@@ -88,6 +98,8 @@ class Bundle:
     manifest: dict[str, Any] = field(default_factory=dict)
     labels_file: Path | None = None
     float_model: Path | None = None
+    backbone: BackboneInfo | None = None
+    head: DenseHead | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_bare(self) -> bool:
@@ -215,6 +227,10 @@ def load_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
             f"{edgetpu_rel!r}; they must agree: rebuild the bundle with aoc-train",
             path=where,
         )
+    backbone, head = load_backbone_head(
+        manifest, where, checked=checked, labels=labels, output=output_spec,
+        cpu_model=checked[cpu_rel],
+    )
     return Bundle(
         root=root,
         name=name,
@@ -229,6 +245,8 @@ def load_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
         manifest=manifest,
         labels_file=labels_file,
         float_model=checked[float_rel] if float_rel is not None else None,
+        backbone=backbone,
+        head=head,
     )
 
 

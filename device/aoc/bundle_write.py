@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aoc.bundle_files import atomic_copy, atomic_write_bytes, dump_json, safe_path, sha256_file
+from aoc.bundle_head import HEAD_FILE, BackboneInfo, check_head_fits, head_sections
 from aoc.bundle_spec import (
     CPU_MODEL,
     EDGETPU_MODEL,
@@ -28,10 +29,11 @@ from aoc.labels import write_labels
 
 if TYPE_CHECKING:
     from aoc.bundle import Bundle
+    from aoc.head import DenseHead
 
 log = logging.getLogger(__name__)
 
-_RESERVED = {MANIFEST, CPU_MODEL, EDGETPU_MODEL, FLOAT_MODEL, LABELS}
+_RESERVED = {MANIFEST, CPU_MODEL, EDGETPU_MODEL, FLOAT_MODEL, LABELS, HEAD_FILE}
 
 
 def write_bundle(
@@ -49,6 +51,8 @@ def write_bundle(
     extra_files: Mapping[str, str | bytes | os.PathLike[str]] | None = None,
     name: str | None = None,
     created: datetime | None = None,
+    backbone: Mapping[str, Any] | BackboneInfo | None = None,
+    head: DenseHead | None = None,
 ) -> Bundle:
     """Write a bundle into ``out_dir`` and return it re-loaded and verified.
 
@@ -57,8 +61,13 @@ def write_bundle(
     by ``models.float``: a reference for checking int8 against float that the device never
     runs. ``extra_files`` maps a relative name in the bundle (``report.md``,
     ``report/confusion.png``) to a source file (a ``Path``), ``bytes`` or ``str`` (text)
-    content. The manifest is written last, atomically (temp file + ``os.replace``), so a
-    reader never sees a manifest whose files are not in place yet.
+    content. A "compiled backbone + head" bundle passes ``backbone`` (the manifest section:
+    ``name``, ``origin``, ``output`` = ``dim``/``dtype``/``scale``/``zero_point`` of the
+    embedding) and ``head`` (a :class:`~aoc.head.DenseHead`, saved as ``head.npz``), both or
+    neither; the models are then the backbone's twins and ``output_spec`` the head's
+    float32 probabilities (see :mod:`aoc.bundle_head`). The manifest is written last,
+    atomically (temp file + ``os.replace``), so a reader never sees a manifest whose files
+    are not in place yet.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -78,6 +87,20 @@ def write_bundle(
             f"{edgetpu_model!r}; pass the compiled model exactly when compiled is True",
             path=out,
         )
+    sections: dict[str, Any] = {}
+    if (backbone is None) != (head is None):
+        raise BundleError(
+            f"write_bundle({out}): backbone and head go together (a compiled backbone + head "
+            f"bundle); got backbone={backbone is not None}, head={head is not None}",
+            path=out,
+        )
+    if head is not None and backbone is not None:
+        sections = head_sections(backbone, head)
+        check_head_fits(
+            head, BackboneInfo.from_manifest(sections["backbone"], out), tuple(labels),
+            output_spec, where=f"write_bundle({out})", head_path=out,
+            head_desc="the head passed to write_bundle",
+        )
     written: list[str] = []
     atomic_copy(Path(cpu_model), out / CPU_MODEL)
     written.append(CPU_MODEL)
@@ -89,6 +112,15 @@ def write_bundle(
             # a rewrite without this model must not leave the old one to be verified or run
             log.info("removing stale %s from %s", model_file, out)
             (out / model_file).unlink()
+    if head is not None:
+        from aoc.head import save_head  # numpy: only for bundles that have a head
+
+        tmp = save_head(head, out / f".{HEAD_FILE}.tmp")
+        os.replace(tmp, out / HEAD_FILE)  # atomic, like every other file in the bundle
+        written.append(HEAD_FILE)
+    elif (out / HEAD_FILE).exists():
+        log.info("removing stale %s from %s", HEAD_FILE, out)
+        (out / HEAD_FILE).unlink()
     write_labels(out / LABELS, labels)
     written.append(LABELS)
     for rel, source in (extra_files or {}).items():
@@ -122,6 +154,7 @@ def write_bundle(
         "edgetpu": info.to_dict(),
         "input": input_spec.to_dict(),
         "output": output_spec.to_dict(),
+        **sections,
         "files": {rel: sha256_file(out / rel) for rel in sorted(written)},
         "provenance": dict(provenance),
         "metrics": dict(metrics),

@@ -2,9 +2,11 @@
 
 :func:`open_classifier` picks the backend. ``auto`` tries the Edge TPU (the bundle needs an
 Edge TPU model and libedgetpu must find a TPU), else runs the CPU model, and says why in
-``Classifier.reason``. The interpreter itself comes from :mod:`aoc.runtime`, the only module
-that imports a TFLite runtime, built and checked against the bundle by
-:mod:`aoc.interpreter`.
+``Classifier.reason``. For a "compiled backbone + head" bundle the interpreter runs the
+backbone and ``postprocess`` dequantizes its embedding and runs the bundle's
+:class:`~aoc.head.DenseHead` on the CPU. The interpreter itself comes from
+:mod:`aoc.runtime`, the only module that imports a TFLite runtime, built and checked against
+the bundle by :mod:`aoc.interpreter`.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ import numpy as np
 
 from aoc.errors import BundleError, ConfigError, EdgeTpuUnavailable, InferenceError
 from aoc.interpreter import REBUILD_HINT, build_interpreter, model_format
-from aoc.postprocess import scores_from_output
+from aoc.postprocess import dequantize, scores_from_output
 from aoc.preprocess import Preprocessor, PreprocessSpec
 from aoc.resource import Closing
 from aoc.runtime import LoadDelegate, Runtime, find_runtime, load_edgetpu_delegate
 
 if TYPE_CHECKING:
     from aoc.bundle import Bundle
+    from aoc.head import DenseHead
 
 __all__ = [
     "PREFER", "Classifier", "build_interpreter", "model_format", "open_classifier",
@@ -38,7 +41,10 @@ class Classifier(Closing):
     """One model on one interpreter, in three timed stages (see ARCHITECTURE.md).
 
     Built by :func:`open_classifier`; the constructor takes an allocated interpreter.
-    ``runtime_name`` is e.g. ``"ai-edge-litert 2.3.0"``.
+    ``runtime_name`` is e.g. ``"ai-edge-litert 2.3.0"``. With ``head`` the model is a
+    backbone: ``postprocess`` dequantizes its output (the embedding) with the output
+    tensor's quantization and returns ``head(embedding)``, so the postprocess stage's
+    timing includes the head.
     """
 
     def __init__(
@@ -53,6 +59,7 @@ class Classifier(Closing):
         model_path: Path,
         runtime_name: str,
         delegate: Any = None,
+        head: DenseHead | None = None,
     ) -> None:
         self.backend = backend
         self.reason = reason
@@ -62,6 +69,7 @@ class Classifier(Closing):
         self.preprocess_spec = preprocess_spec
         self.input_size = (preprocess_spec.width, preprocess_spec.height)
         self.output_kind = output_kind
+        self.head = head
         self._interpreter = interpreter
         self._delegate = delegate  # kept alive as long as the interpreter uses it
         self._pre = Preprocessor(preprocess_spec)
@@ -118,6 +126,11 @@ class Classifier(Closing):
     def postprocess(self) -> np.ndarray:
         """The scores of the last invoke: float32 probabilities, one per label."""
         raw = self._live().get_tensor(self._output_index)
+        if self.head is not None:
+            embedding = dequantize(
+                raw.reshape(-1), scale=self._output_scale, zero_point=self._output_zero_point
+            )
+            return self.head(embedding)
         return scores_from_output(
             raw,
             kind=self.output_kind,
@@ -156,6 +169,9 @@ def _open(
 ) -> Classifier:
     interpreter = build_interpreter(runtime, path, delegates=delegates, num_threads=num_threads)
     pre, kind = model_format(interpreter, bundle, path, resample=resample)
+    if bundle.head is not None:
+        sizes = "-".join(map(str, bundle.head.layer_sizes))
+        reason += f"; then head {sizes} on the CPU"
     return Classifier(
         interpreter,
         backend=backend,
@@ -166,6 +182,7 @@ def _open(
         model_path=path,
         runtime_name=runtime.label,
         delegate=delegates[0] if delegates else None,
+        head=bundle.head,
     )
 
 

@@ -212,6 +212,9 @@ def check_model(p: Probes, config: Any, bundle: str | None = None) -> Check:
                      "copy a good bundle there (aoc-train export), or fix model.bundle")
     tpu = "with Edge TPU model" if b.edgetpu_model else (
         f"CPU only ({b.edgetpu.reason or 'no Edge TPU model'})")
+    if b.backbone is not None and b.head is not None:
+        sizes = "-".join(map(str, b.head.layer_sizes))
+        tpu += f"; backbone {b.backbone.name} + head {sizes} (on the CPU)"
     return Check("model", OK, f"{b.name} at {b.root}: labels {', '.join(b.labels)}; "
                  f"checksums verified; {tpu}")
 

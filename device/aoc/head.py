@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,3 +154,23 @@ def save_head(head: DenseHead, path: str | os.PathLike[str]) -> Path:
     with open(path, "wb") as f:
         np.savez(f, **head.arrays())
     return path
+
+
+def time_head(
+    head: DenseHead,
+    *,
+    calls: int = 200,
+    embedding: np.ndarray | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> np.ndarray:
+    """Seconds per call of ``head`` on one embedding, ``calls`` times (for ``aoc bench``).
+
+    The embedding defaults to ones (the head's cost does not depend on the values).
+    """
+    x = np.ones(head.input_dim, np.float32) if embedding is None else embedding
+    out = np.empty(max(0, calls), np.float64)
+    for i in range(out.size):
+        t0 = clock()
+        head(x)
+        out[i] = clock() - t0
+    return out

@@ -2,12 +2,14 @@
 
 :func:`build_interpreter` makes and allocates the interpreter (a corrupt, truncated,
 missing or Edge-TPU-only file becomes a :class:`~aoc.errors.BundleError` naming it);
-:func:`model_format` checks the tensors against the manifest and labels and derives the
-preprocessing. Re-exported by :mod:`aoc.classifier`.
+:func:`model_format` checks the tensors against the manifest and labels (for a backbone +
+head bundle: the embedding against ``backbone.output``) and derives the preprocessing.
+Re-exported by :mod:`aoc.classifier`.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +22,8 @@ from aoc.runtime import Runtime, make_interpreter
 
 if TYPE_CHECKING:
     from aoc.bundle import Bundle
+
+log = logging.getLogger(__name__)
 
 #: What to do about a broken model file.
 REBUILD_HINT = "re-copy the bundle or rebuild it with aoc-train"
@@ -97,12 +101,15 @@ def model_format(
             path=path,
         )
     out_shape = tuple(int(d) for d in outputs[0]["shape"])
-    if len(out_shape) not in (1, 2) or (len(out_shape) == 2 and out_shape[0] != 1):
+    if getattr(bundle, "head", None) is not None:
+        check_embedding_output(outputs[0], bundle, path)
+    elif len(out_shape) not in (1, 2) or (len(out_shape) == 2 and out_shape[0] != 1):
         raise BundleError(
             f"model file {path} outputs shape {out_shape}; a classifier outputs (1, N) scores",
             path=path,
         )
-    check_label_count(bundle, out_shape[-1])
+    else:
+        check_label_count(bundle, out_shape[-1])
     height, width = shape[1], shape[2]
     scale, zero_point = inputs[0]["quantization"]
     spec = bundle.input
@@ -134,3 +141,36 @@ def model_format(
         width, height, dtype, scale, zero_point, value_range, spec.resize, resample
     )
     return pre, kind
+
+
+def check_embedding_output(output: dict[str, Any], bundle: Bundle, path: Path) -> None:
+    """Refuse a backbone whose output tensor is not the ``(1, ..., dim)`` embedding of the
+    manifest's ``backbone.output`` dtype (the head could not run on it)."""
+    backbone = bundle.backbone
+    if backbone is None:  # load_bundle never gives a head without its backbone
+        raise BundleError(
+            f"bundle {bundle.root} has a head but no backbone section: {REBUILD_HINT}",
+            path=bundle.root,
+        )
+    shape = tuple(int(d) for d in output["shape"])
+    dtype = np.dtype(output["dtype"]).name
+    if not shape or shape[-1] != backbone.dim or any(d != 1 for d in shape[:-1]) or (
+        dtype != backbone.dtype
+    ):
+        raise BundleError(
+            f"model file {path} outputs {dtype} {shape} but manifest.json of {bundle.root} says "
+            f"the backbone {backbone.name} gives a {backbone.dtype} (1, ..., {backbone.dim}) "
+            f"embedding for the head: {REBUILD_HINT}",
+            path=path,
+        )
+    scale, zero_point = output["quantization"]
+    if dtype != "float32" and not (
+        math.isclose(scale, backbone.scale, rel_tol=1e-3) and zero_point == backbone.zero_point
+    ):
+        # The embedding is dequantized with the tensor's own numbers, so scores stay right;
+        # but the manifest no longer describes this model.
+        log.warning(
+            "model file %s: embedding quantization (%g, %d) differs from manifest.json's "
+            "backbone.output (%g, %d); using the tensor's", path, scale, zero_point,
+            backbone.scale, backbone.zero_point,
+        )

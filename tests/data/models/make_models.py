@@ -13,6 +13,11 @@ Bundles written (folder: model.tflite, labels.txt, manifest.json):
 - ``uint8/``: full-int8, uint8 input and output (the default model's format), softmax.
 - ``int8/``: full-int8, int8 input and output, softmax.
 - ``float_logits/``: float32 input and output, no softmax (manifest kind "logits").
+
+And ``backbone/backbone.tflite``, a stand-in for Coral's MobileNet V1 embedding extractor
+(a bare model; the tests build "compiled backbone + head" bundles from it): uint8 input
+quantized like Coral's ((x / 128) - 1, i.e. scale 1/128, zero point 128), uint8 output
+``(1, 1, 1, 8)``, the embedding ``relu(mean(x) @ W + 1)`` with hand-set ``W`` (3, 8).
 """
 
 from __future__ import annotations
@@ -75,6 +80,45 @@ def convert(size: int, dtype: str) -> bytes:
     return converter.convert()
 
 
+BACKBONE_DIM = 8
+
+
+def convert_backbone(size: int) -> bytes:
+    """The stand-in backbone: uint8 ``(1, size, size, 3)`` -> uint8 ``(1, 1, 1, 8)``."""
+    import tensorflow as tf
+
+    w = np.array(
+        [[1, 0, 0, 1, -1, 0, 0.5, -0.5], [0, 1, 0, -1, 0, 1, 0.5, 0.5], [0, 0, 1, 0, 1, -1, -1, 0]],
+        dtype=np.float32,
+    )
+
+    class Backbone(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32)])
+        def __call__(self, x):
+            means = tf.reduce_mean(x, axis=[1, 2])  # x in [-1, 1)
+            embedding = tf.nn.relu(tf.matmul(means, tf.constant(w)) + 1.0)
+            return tf.reshape(embedding, [1, 1, 1, BACKBONE_DIM])
+
+    module = Backbone()
+    rng = np.random.default_rng(0)
+
+    def gen():
+        for colour in ((0, 0, 0), (255, 255, 255), (255, 0, 0), (0, 255, 0), (0, 0, 255)):
+            yield [np.broadcast_to(np.float32(colour) / 128 - 1, (1, size, size, 3)).copy()]
+        for _ in range(40):
+            yield [(rng.integers(0, 256, (1, size, size, 3)) / 128 - 1).astype(np.float32)]
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [module.__call__.get_concrete_function()], module
+    )
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = gen
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.uint8
+    return converter.convert()
+
+
 def _tensor_quant(model: bytes) -> tuple[tuple[float, int], tuple[float, int]]:
     from ai_edge_litert.interpreter import Interpreter
 
@@ -133,6 +177,10 @@ def main() -> None:
         model = convert(args.size, dtype)
         write_test_bundle(args.out / folder, f"tiny-{folder}", model, args.size, dtype)
         print(f"{args.out / folder}: {len(model)} bytes")  # noqa: T201 (a CLI's own output)
+    backbone = args.out / "backbone" / "backbone.tflite"
+    backbone.parent.mkdir(exist_ok=True)
+    backbone.write_bytes(convert_backbone(args.size))
+    print(f"{backbone}: {backbone.stat().st_size} bytes")  # noqa: T201
 
 
 if __name__ == "__main__":

@@ -1,0 +1,76 @@
+"""aoc.head: the dense numpy head; checked construction, head.npz round trip, timing helper."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aoc.errors import BundleError
+from aoc.head import DenseHead, load_head, make_head, save_head, time_head
+
+
+def two_layer() -> DenseHead:
+    w0 = np.array([[1.0, -1.0], [0.0, 2.0], [0.5, 0.0]])
+    w1 = np.array([[1.0, 0.0, -1.0], [0.0, 1.0, 1.0]])
+    return make_head([1.0, 0.0, 0.0], [1.0, 2.0, 1.0], [w0, w1], [[0.0, 0.5], [0.1, 0.0, 0.0]])
+
+
+def test_forward_pass_by_hand() -> None:
+    head = two_layer()
+    assert head.layer_sizes == (3, 2, 3) and head.input_dim == 3 and head.num_classes == 3
+    x = np.array([2.0, 1.0, 4.0], np.float32)
+    z = (x - [1, 0, 0]) * [1, 2, 1]  # (1, 2, 4)
+    h = np.maximum(z @ [[1, -1], [0, 2], [0.5, 0]] + [0, 0.5], 0)  # (3, 3.5)
+    logits = h @ [[1, 0, -1], [0, 1, 1]] + [0.1, 0, 0]
+    expected = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    np.testing.assert_allclose(head.logits(x), logits, rtol=1e-6)
+    scores = head(x)
+    assert scores.dtype == np.float32
+    np.testing.assert_allclose(scores, expected, rtol=1e-6)
+    batch = head(np.stack([x, x]))
+    assert batch.shape == (2, 3)
+    np.testing.assert_allclose(batch.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_npz_round_trip(tmp_path: Path) -> None:
+    head = two_layer()
+    loaded = load_head(save_head(head, tmp_path / "head.npz"))
+    assert sorted(loaded.arrays()) == ["b0", "b1", "scale", "shift", "w0", "w1"]
+    for name, array in head.arrays().items():
+        np.testing.assert_array_equal(loaded.arrays()[name], array)
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (([0.0, 0.0], [1.0], [np.ones((2, 3))], [np.zeros(3)]), "shift .* and scale"),
+        (([0.0, 0.0], [1.0, 1.0], [np.ones((3, 3))], [np.zeros(3)]), "layer 0 has weights"),
+        (([0.0, 0.0], [1.0, 1.0], [np.ones((2, 3))], [np.zeros(2)]), "layer 0 has weights"),
+        (([0.0, 0.0], [1.0, 1.0], [], []), "needs 1 to 4 layers"),
+        (([0.0, np.nan], [1.0, 1.0], [np.ones((2, 3))], [np.zeros(3)]), "shift holds NaN"),
+    ],
+)
+def test_bad_shapes_and_values_are_refused(args: tuple, match: str) -> None:
+    with pytest.raises(BundleError, match=match):
+        make_head(*args)
+
+
+def test_bad_files_name_themselves(tmp_path: Path) -> None:
+    garbage = tmp_path / "head.npz"
+    garbage.write_bytes(b"not a zip")
+    with pytest.raises(BundleError, match="head.npz cannot be read"):
+        load_head(garbage)
+    with open(tmp_path / "partial.npz", "wb") as f:
+        np.savez(f, shift=np.zeros(2), scale=np.ones(2))
+    with pytest.raises(BundleError, match="partial.npz has no array 'w0'"):
+        load_head(tmp_path / "partial.npz")
+
+
+def test_time_head_uses_the_clock() -> None:
+    ticks = itertools.count(0.0, 0.5)
+    times = time_head(two_layer(), calls=4, clock=lambda: next(ticks))
+    np.testing.assert_array_equal(times, [0.5] * 4)
+    assert time_head(two_layer(), calls=0).size == 0
