@@ -24,3 +24,21 @@ def test_score_counts_every_breakdown() -> None:
 def test_score_skips_absent_classes() -> None:
     s = score(np.array([1]), np.array([1]), ["x"], ("a", "b", "c"))
     assert s.per_class == {"b": 1.0} and s.accuracy == 1.0
+
+
+def test_score_counts_a_tied_top_score_as_a_miss() -> None:
+    """A constant model (1/3 each) must not score class 0's share as accuracy."""
+    from aoc_train.quality import predictions
+
+    classes = ("anime", "cartoon", "neither")
+    true = np.array([0, 0, 1, 2])
+    probs = np.array([[1 / 3] * 3, [0.6, 0.2, 0.2], [0.1, 0.1, 0.8], [0.45, 0.1, 0.45]])
+    s = score(predictions(probs), true, ["a", "a", "b", "c"], classes)
+    assert s.accuracy == pytest.approx(1 / 4) and s.ties == 2
+    assert s.per_class == {"anime": 0.5, "cartoon": 0.0, "neither": 0.0}
+    # ties are in no column of the confusion matrix (rows sum to the decided images)
+    assert s.confusion == [[1, 0, 0], [0, 0, 1], [0, 0, 0]]
+    assert s.to_dict()["ties"] == 2
+    constant = score(predictions(np.full((6, 3), 1 / 3)), np.array([0, 0, 0, 0, 1, 2]),
+                     ["s"] * 6, classes)
+    assert constant.accuracy == 0.0 and constant.ties == 6

@@ -116,3 +116,29 @@ def test_synthetic_picture_is_deterministic() -> None:
     b = figures.synthetic_picture(np.random.default_rng(3), 64)
     np.testing.assert_array_equal(a, b)
     assert a.shape == (64, 64, 3) and a.std() > 10
+
+
+def test_report_and_card_name_the_starting_weights() -> None:
+    """Without --weights (and no download) the backbone started from random initialisation;
+    the texts must not claim ImageNet weights "from None"."""
+    facts = _facts()
+    facts["config"] = {**facts["config"], "weights": None}
+    report, card = report_md(facts), model_card_md(facts)
+    assert "random initialisation" in report and "from `None`" not in report
+    assert "ImageNet weights" not in report
+    assert "backbone from random initialisation (no pretrained weights)" in card
+    assert "ImageNet" not in card.split("**Training data.**")[0]
+    assert "derived from the Keras MobileNetV2 ImageNet weights" not in card
+    facts["config"]["weights"] = "imagenet"
+    assert "ImageNet weights downloaded by Keras" in report_md(facts)
+    assert "ImageNet-pretrained backbone" in model_card_md(facts)
+    facts["config"]["weights"] = "mobilenet_v2.weights.h5"
+    assert "ImageNet weights from `mobilenet_v2.weights.h5`" in report_md(facts)
+
+
+def test_report_counts_tied_top_scores() -> None:
+    facts = _facts()
+    assert "tied" not in report_md(facts)  # older eval.json without ties: nothing to say
+    facts["evaluation"]["int8"] = {**facts["evaluation"]["int8"], "ties": 4}
+    assert ("top score was tied between classes (counted as misses): float 0, int8 4, "
+            "int8_screen 0.") in report_md(facts)

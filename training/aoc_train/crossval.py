@@ -31,6 +31,7 @@ import numpy as np
 from .crossval_arrays import all_activations, all_features
 from .data import ImageRecord
 from .errors import DataError
+from .quality import predictions
 from .split import balanced_weights, find_cross_duplicates, unit_hash
 
 if TYPE_CHECKING:
@@ -145,9 +146,10 @@ def head_probs(features: np.ndarray, head_weights: Sequence[np.ndarray]) -> np.n
 
 def score_fold(split: FoldSplit, probs: np.ndarray, labels: np.ndarray,
                records: Sequence[ImageRecord], classes: Sequence[str]) -> FoldResult:
-    """Accuracy of ``probs`` (rows = ``split.test``) against ``labels`` (all records)."""
+    """Accuracy of ``probs`` (rows = ``split.test``) against ``labels`` (all records); a
+    tied top score is a miss."""
     y = labels[list(split.test)]
-    pred = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
+    pred = predictions(probs) if len(probs) else np.zeros(0, dtype=int)  # tie = miss
     kinds = {records[i].label for i in split.test}
     return FoldResult(
         sources=split.sources, label=kinds.pop() if len(kinds) == 1 else "mixed",

@@ -15,3 +15,13 @@ class DataError(TrainError, ValueError):
 
 class ExportError(TrainError):
     """Converting the model to TFLite failed or produced something the device cannot use."""
+
+
+class DegenerateModelError(TrainError, ValueError):
+    """A trained model is unusable (constant outputs, or a class at or below chance on
+    held-out images); no bundle is written. ``check`` is the
+    :class:`aoc_train.quality.QualityCheck` that found it, when there is one."""
+
+    def __init__(self, message: str, *, check: object | None = None) -> None:
+        super().__init__(message)
+        self.check = check

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import augment
 from .data import ImageRecord, read_rgb
+from .quality import predictions
 from .views import image_rng
 
 log = logging.getLogger(__name__)
@@ -28,34 +29,41 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Scores:
-    """Accuracy figures of one model on one set of images."""
+    """Accuracy figures of one model on one set of images (a tied top score is a miss)."""
 
     accuracy: float
     per_class: dict[str, float]  # recall per true class
     per_source: dict[str, float]
-    confusion: list[list[int]]  # rows: true class, columns: predicted
+    confusion: list[list[int]]  # rows: true class, columns: predicted; ties are in no column
     count: int
+    ties: int = 0  # images whose top score was tied (counted as misses)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
         return {"accuracy": self.accuracy, "per_class": self.per_class,
-                "per_source": self.per_source, "confusion": self.confusion, "count": self.count}
+                "per_source": self.per_source, "confusion": self.confusion, "count": self.count,
+                "ties": self.ties}
 
 
 def score(pred: np.ndarray, true: np.ndarray, sources: Sequence[str],
           classes: Sequence[str]) -> Scores:
-    """Accuracy overall, per true class and per source, and the confusion matrix."""
-    pred, true = np.asarray(pred), np.asarray(true)
+    """Accuracy overall, per true class and per source, and the confusion matrix.
+
+    ``pred`` comes from :func:`aoc_train.quality.predictions`: -1 marks a tied top score,
+    which is a miss and is left out of the confusion matrix.
+    """
+    pred, true = np.asarray(pred, dtype=np.int64), np.asarray(true, dtype=np.int64)
     n = len(classes)
     conf = np.zeros((n, n), dtype=np.int64)
-    np.add.at(conf, (true, pred), 1)
+    decided = pred >= 0
+    np.add.at(conf, (true[decided], pred[decided]), 1)
     hit = pred == true
     per_class = {c: float(hit[true == i].mean())
                  for i, c in enumerate(classes) if (true == i).any()}
     src = np.asarray(sources)
     per_source = {s: float(hit[src == s].mean()) for s in sorted(set(sources))}
     return Scores(float(hit.mean()) if len(hit) else float("nan"), per_class, per_source,
-                  conf.tolist(), len(hit))
+                  conf.tolist(), len(hit), int((~decided).sum()))
 
 
 class FloatModel:
@@ -102,8 +110,14 @@ def evaluate(
     seed: int = 1234,
     screen_strength: float = 1.0,
     progress: Callable[[int], Any] | None = None,
+    probs_file: Path | None = None,
 ) -> dict[str, Any]:
-    """Float, int8 and int8-under-screen-capture scores of ``records`` plus int8 invoke ms."""
+    """Float, int8 and int8-under-screen-capture scores of ``records`` plus int8 invoke ms.
+
+    A tied top score counts as a miss. ``probs_file``, when given, receives the held-out
+    probabilities (``true`` class ids and one array per model: ``int8``, ``float``,
+    ``int8_screen``, ``float_screen``) as an ``.npz``, for the quality gate.
+    """
     from aoc.bundle import load_bundle
     from aoc.classifier import open_classifier
 
@@ -112,7 +126,8 @@ def evaluate(
     index = {c: i for i, c in enumerate(classes)}
     true = np.array([index[r.label] for r in records], dtype=np.int64)
     sources = [r.source for r in records]
-    preds = {"float": [], "int8": [], "int8_screen": [], "float_screen": []}
+    probs: dict[str, list[np.ndarray]] = {"float": [], "int8": [], "int8_screen": [],
+                                          "float_screen": []}
     fmodel = FloatModel(float_model, resize)
     bar = progress(len(records)) if progress else None
     with open_classifier(bundle, prefer="cpu", num_threads=2) as clf:
@@ -121,10 +136,10 @@ def evaluate(
             image = np.asarray(read_rgb(root / r.file))
             screened = augment.screen_capture(image, image_rng(seed + 31, r.sha256, 0),
                                               strength=screen_strength)
-            preds["int8"].append(int(np.argmax(clf.classify(image))))
-            preds["int8_screen"].append(int(np.argmax(clf.classify(screened))))
-            preds["float"].append(int(np.argmax(fmodel.classify(image))))
-            preds["float_screen"].append(int(np.argmax(fmodel.classify(screened))))
+            probs["int8"].append(np.asarray(clf.classify(image), np.float32))
+            probs["int8_screen"].append(np.asarray(clf.classify(screened), np.float32))
+            probs["float"].append(fmodel.classify(image))
+            probs["float_screen"].append(fmodel.classify(screened))
             if bar is not None:
                 bar.update(1)
         probe = np.asarray(read_rgb(root / records[0].file)) if records else np.zeros(
@@ -132,12 +147,18 @@ def evaluate(
         ms = invoke_ms(clf, probe)
     if bar is not None:
         bar.close()
-    result = {name: score(np.array(p), true, sources, classes).to_dict()
-              for name, p in preds.items()}
+    arrays = {name: np.asarray(v, np.float32).reshape(len(records), len(classes))
+              for name, v in probs.items()}
+    if probs_file is not None:
+        np.savez(probs_file, true=true, **arrays)
+    preds = {name: predictions(a) for name, a in arrays.items()}
+    result: dict[str, Any] = {name: score(p, true, sources, classes).to_dict()
+                              for name, p in preds.items()}
     result["int8_invoke_ms"] = ms
     result["runtime"] = runtime
-    result["agreement_int8_float"] = float(np.mean(np.array(preds["int8"]) ==
-                                                   np.array(preds["float"])))
+    # a tie (-1) agrees only with a tie
+    result["agreement_int8_float"] = (float(np.mean(preds["int8"] == preds["float"]))
+                                      if len(true) else float("nan"))
     result["robustness_drop"] = result["int8"]["accuracy"] - result["int8_screen"]["accuracy"]
     result["int8_vs_float"] = result["int8"]["accuracy"] - result["float"]["accuracy"]
     return result

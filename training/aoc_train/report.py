@@ -65,6 +65,30 @@ def _finetune_text(cfg: Mapping[str, Any]) -> str:
             "views." + top_text)
 
 
+def _pretrained(cfg: Mapping[str, Any]) -> bool:
+    return bool(cfg.get("weights"))
+
+
+def _weights_text(cfg: Mapping[str, Any]) -> str:
+    """Where the backbone's starting weights came from, for the report."""
+    weights = cfg.get("weights")
+    if not weights:
+        return "random initialisation (no pretrained weights: `--weights` was not given)"
+    if weights == "imagenet":
+        return "ImageNet weights downloaded by Keras"
+    return f"ImageNet weights from `{weights}`"
+
+
+def _ties_text(ev: Mapping[str, Any]) -> str:
+    ties = {name: ev[name].get("ties", 0) for name in ("float", "int8", "int8_screen")
+            if name in ev}
+    if not any(ties.values()):
+        return ""
+    counts = ", ".join(f"{name} {n}" for name, n in ties.items())
+    return (f"\nImages whose top score was tied between classes (counted as misses): "
+            f"{counts}.")
+
+
 def _notes(facts: Mapping[str, Any]) -> str:
     text = facts.get("notes") or ""
     return f"\n## Notes\n\n{text.strip()}\n" if text.strip() else ""
@@ -146,7 +170,7 @@ the evaluation side: **{len(dup)}** ({sum(1 for d in dup if d['kind'] == 'exact'
 
 {score_tables(ev, classes, facts['source_labels'])}
 
-Agreement between int8 and float predictions: {_pct(ev['agreement_int8_float'])}.
+Agreement between int8 and float predictions: {_pct(ev['agreement_int8_float'])}.{_ties_text(ev)}
 The int8 figures come from the bundle opened by the device's own loader
 (`aoc.bundle.load_bundle` + `aoc.classifier.open_classifier(prefer="cpu")`): same resize
 (centre crop, Lanczos), quantization and dequantization as on the appliance.
@@ -160,7 +184,7 @@ fixed seed per image.
 
 ## Training
 
-MobileNetV2 alpha {cfg['alpha']}, {cfg['side']} px, ImageNet weights from `{cfg['weights']}`;
+MobileNetV2 alpha {cfg['alpha']}, {cfg['side']} px, {_weights_text(cfg)};
 [-1, 1] rescaling inside the model (input = RGB 0..255). Features: {_features_text(cfg)}.
 Head: dropout {cfg['dropout']} + softmax (L2 {cfg['fit'].get('head_l2', 1e-4):g} on its kernel),
 trained on cached backbone features of {cfg['views']} fixed augmented views per
@@ -202,6 +226,19 @@ def _training_words(fit: Mapping[str, Any]) -> str:
     return "frozen, with a trained softmax head"
 
 
+def _backbone_words(cfg: Mapping[str, Any]) -> str:
+    if _pretrained(cfg):
+        return "ImageNet-pretrained backbone (Keras applications weights, Apache-2.0)"
+    return "backbone from random initialisation (no pretrained weights)"
+
+
+def _weights_licence(cfg: Mapping[str, Any]) -> str:
+    if _pretrained(cfg):
+        return "Model weights derived from the Keras MobileNetV2 ImageNet weights (Apache-2.0)."
+    return ("The model weights come from random initialisation and this training alone; no "
+            "pretrained weights went into them.")
+
+
 def model_card_md(facts: Mapping[str, Any]) -> str:
     """The bundle's model_card.md."""
     ev = facts["evaluation"]
@@ -214,7 +251,7 @@ def model_card_md(facts: Mapping[str, Any]) -> str:
 TV or monitor, a Coral Edge TPU (or the CPU) and a small OLED.
 
 **Model.** MobileNetV2 (width {facts['config']['alpha']}, {facts['config']['side']} px input),
-ImageNet-pretrained backbone (Keras applications weights, Apache-2.0),
+{_backbone_words(facts['config'])},
 {_training_words(facts['config'].get('fit', {}))}. Full int8 TFLite, uint8 input
 (raw RGB 0..255, centre-cropped and resized) and uint8 output.
 {facts['export']['int8_kb']} KB.
@@ -231,8 +268,8 @@ fan art, ImageNet photos and portraits):
 |---|---|---|
 {sources}
 
-**Licences.** Model weights derived from the Keras MobileNetV2 ImageNet weights
-(Apache-2.0). The training images are third-party copyrighted material used for research;
+**Licences.** {_weights_licence(facts['config'])}
+The training images are third-party copyrighted material used for research;
 no image or thumbnail of them is part of this bundle. Check the data owners' terms before
 any commercial use of the weights.
 

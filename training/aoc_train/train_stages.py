@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import TrainError
+from .quality import predictions
 
 if TYPE_CHECKING:
     from .pipeline import Pipeline
@@ -18,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 def _accuracy(probs: np.ndarray, y: np.ndarray) -> float:
-    return float((probs.argmax(axis=1) == y).mean()) if len(y) else float("nan")
+    """Top-1 accuracy; a tied top score is a miss."""
+    return float((predictions(probs) == y).mean()) if len(y) else float("nan")
 
 
 def run_fit(p: Pipeline, out: Path, checkpoint_dir: Path) -> dict:
