@@ -6,7 +6,8 @@ import numpy as np
 
 from aoc_train.embed import VIEWS
 from aoc_train.head_fit import HeadConfig
-from aoc_train.loso import predictions, run_loso, summarise
+from aoc_train.loso import run_loso, summarise
+from aoc_train.quality import predictions
 
 
 def test_ties_are_misses() -> None:

@@ -43,6 +43,14 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="bundle folder, e.g. models/default")
     p.add_argument("--work-dir", type=Path, help="caches and checkpoints "
                    "(default .cache/aoc-train/<bundle name>)")
+    p.add_argument("--backbone", choices=("mobilenet-v2", "coral-mobilenet-v1-embedding"),
+                   default="mobilenet-v2",
+                   help="mobilenet-v2: Keras transfer learning, int8 export, edgetpu_compiler; "
+                   "coral-mobilenet-v1-embedding: a numpy head on Coral's own compiled "
+                   "embedding extractor (runs on the Edge TPU with no compiler; build only)")
+    p.add_argument("--backbone-dir", type=Path, default=Path("../shared/reference/coral"),
+                   help="folder with Coral's mobilenet_v1_1.0_224_quant_embedding_extractor"
+                   "(_edgetpu).tflite (default: %(default)s)")
     p.add_argument("--weights", help="no-top MobileNetV2 .weights.h5 matching --alpha, "
                    "'imagenet' to let Keras download them, or omit for random init")
     p.add_argument("--classes", type=_csv, default=DEFAULT_CLASSES,
@@ -160,8 +168,38 @@ def _print_result(result, as_json: bool) -> None:
         print(result.line(), flush=True)
 
 
+def _run_head_build(a: argparse.Namespace, argv: Sequence[str]) -> None:
+    from .head_build import HeadBuildConfig, build
+
+    if a.command != "build":
+        raise SystemExit(f"aoc-train {a.command}: --backbone {a.backbone} has one stage; "
+                         "run 'aoc-train build' (its stages are cached and resume)")
+    cfg = _config(a)
+    notes = a.notes.read_text(encoding="utf-8") if a.notes else ""
+    head_cfg = HeadBuildConfig(data_dir=a.data_dir, out=a.out, work_dir=cfg.work_dir,
+                               backbone_dir=a.backbone_dir, classes=cfg.classes, seed=a.seed,
+                               workers=a.workers, max_images=a.max_images, notes=notes,
+                               command="aoc-train " + " ".join(argv))
+
+    def progress(it):
+        if a.no_progress or a.json:
+            return it
+        from tqdm import tqdm
+
+        return tqdm(it, mininterval=5)
+
+    out = build(head_cfg, progress=progress,
+                say=(lambda line: None) if a.json else (lambda line: print(line, flush=True)))
+    if a.json:
+        print(json.dumps({"stage": "build", "bundle": str(out)}))
+
+
 def _run_pipeline(a: argparse.Namespace, argv: Sequence[str]) -> None:
     from .pipeline import Pipeline
+
+    if a.backbone != "mobilenet-v2":
+        _run_head_build(a, argv)
+        return
 
     t0 = time.monotonic()
     p = Pipeline(_config(a), progress=not a.no_progress and not a.json,

@@ -54,9 +54,18 @@ class Backbone:
     output_scale: float = 0.023528477177023888
     output_zero_point: int = 0
 
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """The real values of pixels 0 and 255 under the input quantization: with Coral's
+        (1/128, 128) the uint8 pixels go into the tensor unchanged."""
+        lo = (0 - self.input_zero_point) * self.input_scale
+        return lo, (255 - self.input_zero_point) * self.input_scale
+
     def preprocess_spec(self) -> PreprocessSpec:
-        """What the device does to a frame for this backbone (uint8 pixels as they are)."""
-        return PreprocessSpec(self.width, self.height, dtype="uint8", resize=self.resize)
+        """What the device does to a frame for this backbone (the manifest's input spec)."""
+        return PreprocessSpec(self.width, self.height, dtype="uint8", scale=self.input_scale,
+                              zero_point=self.input_zero_point, value_range=self.value_range,
+                              resize=self.resize)
 
     def manifest(self) -> dict:
         """The bundle manifest's ``backbone`` section."""

@@ -17,6 +17,7 @@ import numpy as np
 
 from .embed import CLEAN, TV
 from .head_fit import HeadConfig, fit_head, sample_weights
+from .quality import predictions
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +31,6 @@ class HeldOut:
     sources: tuple[str, ...]
     clean: np.ndarray
     tv: np.ndarray
-
-
-def predictions(probs: np.ndarray) -> np.ndarray:
-    """argmax over the last axis, or -1 where the top score is tied (a tie is a miss)."""
-    top = probs.max(-1, keepdims=True)
-    tied = (probs == top).sum(-1) > 1
-    return np.where(tied, -1, probs.argmax(-1))
 
 
 def fold_names(labels: np.ndarray, sources: Sequence[str], *, seed: int = 0,
@@ -126,7 +120,8 @@ def summarise(h: HeldOut) -> dict:
             "label": h.classes[lab],
             "images": int(m.sum()),
             "clean": float(np.mean(predictions(h.clean[m]) == h.labels[m])),
-            "tv": float(np.mean(predictions(h.tv[m]) == h.labels[m][:, None])),
+            "tv": float(np.mean(predictions(h.tv[m].reshape(-1, k))
+                                == np.repeat(h.labels[m], h.tv.shape[1]))),
         }
     out["sources"] = per_source
     # the mean over sources within each class: small collectors count as much as big ones

@@ -1,0 +1,98 @@
+"""aoc_train.head_build: tiny data -> embeddings (Coral's CPU twin) -> head -> bundle, and
+the device classifies the training images with the training-time scores; a model that
+cannot learn is refused and writes no bundle. Needs ../shared's Coral backbone."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from aoc_train.cli import main as train_main
+
+
+def _stripes(seed: int, size: int = 96) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    period = int(rng.integers(4, 9))
+    yy = np.arange(size)[:, None, None]
+    colour = rng.integers(0, 256, 3)
+    band = ((yy // period) % 2 == 0) * colour
+    return Image.fromarray(np.broadcast_to(band, (size, size, 3)).astype(np.uint8))
+
+
+def _blob(seed: int, size: int = 96) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, size=(3, 3, 3), dtype=np.uint8)
+    return Image.fromarray(small).resize((size, size), Image.Resampling.BICUBIC)
+
+
+def _tree(root: Path, draw: dict[str, callable], per_source: int = 6) -> Path:
+    rows, seed = [], 0
+    for label, fn in draw.items():
+        (root / label).mkdir(parents=True)
+        for src in (f"{label}1", f"{label}2"):
+            for i in range(per_source):
+                seed += 1
+                name = f"{label}/{src}_{i}.png"
+                fn(seed).save(root / name)
+                rows.append({"file": name, "label": label, "source": src})
+    with (root / "manifest.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["file", "label", "source"])
+        w.writeheader()
+        w.writerows(rows)
+    return root
+
+
+def _build(data: Path, out: Path, work: Path, coral: Path) -> int:
+    return train_main(["--no-progress", "build", str(data), "--out", str(out), "--work-dir",
+                       str(work), "--backbone", "coral-mobilenet-v1-embedding",
+                       "--backbone-dir", str(coral), "--classes", "", "--workers", "1"])
+
+
+@pytest.fixture
+def coral(shared_dir: Path) -> Path:
+    return shared_dir / "reference" / "coral"
+
+
+def test_tiny_build_runs_on_the_device_with_training_scores(tmp_path, coral, capsys) -> None:
+    from aoc.bundle import load_bundle
+    from aoc.cli import main as aoc_main
+    from aoc_train.embed import Embedder, coral_v1
+
+    data = _tree(tmp_path / "data", {"blobs": _blob, "stripes": _stripes})
+    out = tmp_path / "bundle"
+    assert _build(data, out, tmp_path / "work", coral) == 0
+    bundle = load_bundle(out)
+    assert bundle.head is not None and bundle.backbone is not None
+    assert bundle.edgetpu_model is not None and bundle.edgetpu_model.name == "model_edgetpu.tflite"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["metrics"]["device_same_top1"] == 1.0
+    assert (out / "report" / "tv_views.png").is_file()
+    assert "leave one source out" in (out / "report.md").read_text()
+    capsys.readouterr()
+    images = sorted((data / "stripes").glob("*.png"))[:3] + sorted((data / "blobs").glob("*.png"))[:3]
+    assert aoc_main(["classify", "--json", "--bundle", str(out), *map(str, images)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    backbone = coral_v1(coral)
+    with Embedder(backbone) as embed:
+        for line, path in zip(lines, images, strict=True):
+            expected = bundle.head(backbone.dequantize(embed(np.asarray(Image.open(path).convert("RGB")))))
+            got = {t["label"]: t["score"] for t in line["top"]}
+            for k, label in enumerate(bundle.labels):
+                assert got[label] == pytest.approx(float(expected[k]), abs=1e-5)
+            assert line["top"][0]["label"] == path.parent.name
+
+
+def test_a_model_that_cannot_learn_writes_no_bundle(tmp_path, coral, capsys) -> None:
+    grey = lambda seed: Image.new("RGB", (64, 64), (128, 128, 128))  # noqa: E731
+    data = _tree(tmp_path / "data", {"a": grey, "b": grey}, per_source=4)
+    out = tmp_path / "bundle"
+    code = _build(data, out, tmp_path / "work", coral)
+    assert code != 0
+    err = capsys.readouterr().err
+    assert "leave-one-source-out" in err and ("chance" in err or "constant" in err)
+    assert not (out / "manifest.json").exists()

@@ -1,0 +1,179 @@
+"""Report, model card, metrics and provenance of a compiled-backbone + head bundle."""
+
+from __future__ import annotations
+
+import io
+import json
+import platform
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .bundle_stages import git_commit
+from .data import read_rgb, source_counts
+from .embed import VIEWS
+from .loso import HeldOut
+
+# Coral's published time for MobileNet V1 (224) on the USB Accelerator over USB 3 (Edge TPU
+# FAQ / benchmarks table), and on its "embedded CPU" (quad Cortex-A53 at 1.5 GHz).
+CORAL_V1_TPU_MS = 2.2
+CORAL_V1_EMBEDDED_CPU_MS = 179
+# Assumed ratio of one Pi 4 Cortex-A72 core to one core of this x86-64 host for XNNPACK int8
+# convolutions: an estimate, not a measurement (no Pi here).
+PI4_CPU_FACTOR = 4.0
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f} %"
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def metrics(facts: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest's ``metrics``: held-out (leave-one-source-out) figures and timings."""
+    s, check = facts["summary"], facts["device_check"]
+    return {
+        "estimate": "leave-one-source-out: each source held out in turn, pooled",
+        "loso_clean_class_mean": s["clean"]["class_mean"],
+        "loso_clean_accuracy": s["clean"]["accuracy"],
+        "loso_clean_recall": s["clean"]["recall"],
+        "loso_tv_class_mean": s["tv"]["class_mean"],
+        "loso_tv_accuracy": s["tv"]["accuracy"],
+        "loso_tv_recall": s["tv"]["recall"],
+        "int8_vs_float": "backbone int8 on both targets (Coral's graph); head float32: no gap",
+        "device_same_top1": check["same_top1"],
+        "backbone_invoke_ms_host_cpu": check["backbone_invoke_ms_host_cpu"],
+        "head_us_host_cpu": check["head_us_host_cpu"],
+        "edgetpu_invoke_ms_estimate": CORAL_V1_TPU_MS,
+        "build_wall_seconds": facts["wall_seconds"],
+    }
+
+
+def provenance(facts: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest's ``provenance``."""
+    cfg, ds, bb = facts["config"], facts["dataset"], facts["backbone"]
+    return {
+        "tool": "aoc-train", "kind": "compiled backbone + head",
+        "versions": {"python": platform.python_version(), "numpy": np.__version__},
+        "git_commit": git_commit(), "data_dir": str(cfg.data_dir),
+        "sources": source_counts(ds.records), "seed": cfg.seed,
+        "backbone": {"name": bb.name, "origin": bb.origin},
+        "head": {**cfg.head.__dict__, "layers": list(facts["head"].layer_sizes)},
+        "views": list(VIEWS), "command": cfg.command,
+    }
+
+
+def _tv_grid_png(facts: Mapping[str, Any]) -> bytes:
+    from .tvsim import tv_grid
+
+    ds = facts["dataset"]
+    rng = np.random.default_rng(facts["config"].seed)
+    by_class = {c: [r for r in ds.records if r.label == c] for c in ds.classes}
+    pics = []
+    for c in ds.classes:
+        for i in rng.choice(len(by_class[c]), min(4, len(by_class[c])), replace=False):
+            pics.append(np.asarray(read_rgb(ds.root / by_class[c][i].file)))
+    buf = io.BytesIO()
+    tv_grid(pics, facts["config"].seed, cols=4).save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def _speed_table(check: Mapping[str, Any]) -> str:
+    cpu_ms = check["backbone_invoke_ms_host_cpu"]
+    return _table(["stage", "where", "time"], [
+        ["backbone invoke, CPU twin", "this host, 1 thread (measured)", f"{cpu_ms:.1f} ms"],
+        ["backbone invoke, CPU twin",
+         f"Pi 4 CPU, 1 thread (estimate: this host x{PI4_CPU_FACTOR:.0f}, an assumed ratio)",
+         f"about {cpu_ms * PI4_CPU_FACTOR:.0f} ms"],
+        ["backbone invoke, CPU", "Coral's published 'embedded CPU' (Cortex-A53, older TFLite)",
+         f"{CORAL_V1_EMBEDDED_CPU_MS} ms"],
+        ["backbone invoke, Edge TPU", "USB Accelerator (estimate: Coral's published figure)",
+         f"about {CORAL_V1_TPU_MS} ms"],
+        ["head", "this host (measured)", f"{check['head_us_host_cpu']:.1f} us"],
+    ])
+
+
+def report_md(facts: Mapping[str, Any]) -> str:
+    """report.md: what the model is, its honest held-out figures, timings, how to rebuild."""
+    s, check, cfg, bb = facts["summary"], facts["device_check"], facts["config"], facts["backbone"]
+    classes = s["classes"]
+    head_rows = [[name, _pct(s[name]["accuracy"]), _pct(s[name]["class_mean"]),
+                  *(_pct(s[name]["recall"][c]) for c in classes),
+                  *(_pct(s[name]["source_mean"][c]) for c in classes)]
+                 for name in ("clean", "tv")]
+    src_rows = [[name, v["label"], v["images"], _pct(v["clean"]), _pct(v["tv"])]
+                for name, v in sorted(s["sources"].items(), key=lambda kv: (kv[1]["label"], kv[0]))]
+    layers = " -> ".join(str(n) for n in facts["head"].layer_sizes)
+    return f"""# Model report: {Path(cfg.out).name}
+
+Kind: **compiled backbone + head**. The backbone is {bb.name} ({bb.origin}); the same int8
+graph runs on the Edge TPU (`model_edgetpu.tflite`, compiled by Coral) or on the CPU
+(`model.tflite`), so a Coral runs it with no compiler anywhere. The head (`head.npz`,
+{layers}, softmax) runs in numpy on the CPU, on the dequantized embedding.
+
+## Held-out estimate: leave one source out
+Every source (one collector, or one show of one collector) is held out in turn; a head is
+fitted on all other sources and scores the held-out images, clean and through the
+camera-at-TV simulation (two simulated camera frames per image, see `report/tv_views.png`).
+Ties count as misses. "recall" pools images; "source mean" averages the sources of a class,
+so a small collector counts as much as a large one.
+
+{_table(["view", "accuracy", "class mean", *(f"recall {c}" for c in classes),
+         *(f"source mean {c}" for c in classes)], head_rows)}
+
+### Per held-out source
+{_table(["source", "class", "images", "clean", "through a TV"], src_rows)}
+
+![simulated camera-at-TV views](report/tv_views.png)
+
+## int8 against float
+The backbone is Coral's int8 graph on both targets and the head is float32, so the device
+computes exactly what training computed: the device's own loader and classifier gave the
+same top-1 on {check['images']} of {check['images']} images checked
+(largest score difference {check['max_abs_diff']:.5f}).
+
+## Speed
+{_speed_table(check)}
+
+Build wall time: {facts['wall_seconds'] / 60:.1f} min (cached stages take seconds).
+
+## Rebuild
+`{cfg.command or "aoc-train build DATA --backbone coral-mobilenet-v1-embedding --out DIR"}`
+
+{("## Notes" + chr(10) + chr(10) + cfg.notes) if cfg.notes else ""}
+"""
+
+
+def model_card_md(facts: Mapping[str, Any]) -> str:
+    """model_card.md: intended use, data, figures, limits."""
+    s, ds = facts["summary"], facts["dataset"]
+    return f"""# Model card: {Path(facts['config'].out).name}
+
+- **What it does**: says how anime, how cartoon, or neither a picture (or a TV seen through
+  a camera) looks: probabilities for {', '.join(ds.classes)}.
+- **Model**: Coral's MobileNet V1 1.0 224 embedding extractor (Edge TPU and CPU twins,
+  Apache-2.0) plus a {' -> '.join(str(n) for n in facts['head'].layer_sizes)} numpy head.
+- **Data**: {len(ds.records)} images from {len(source_counts(ds.records))} sources
+  (research data, not shipped).
+- **Held-out figures** (leave one source out, class mean): clean {_pct(s['clean']['class_mean'])},
+  through a simulated camera at a TV {_pct(s['tv']['class_mean'])}.
+- **Limits**: the sources are few per style (two anime TV series, Western cartoons still
+  mostly The Simpsons); figures on shows unlike any source will be lower. "Both" is shown
+  when anime and cartoon scores are close, not learnt as a class.
+"""
+
+
+def extra_files(facts: Mapping[str, Any], work: Path, held: HeldOut) -> dict[str, Any]:
+    """report.md, model_card.md, report/tv_views.png, report/loso.json."""
+    return {
+        "report.md": report_md(facts),
+        "model_card.md": model_card_md(facts),
+        "report/tv_views.png": _tv_grid_png(facts),
+        "report/loso.json": json.dumps(facts["summary"], indent=1, sort_keys=True),
+    }

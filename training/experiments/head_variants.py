@@ -1,0 +1,73 @@
+"""Leave-one-source-out figures of head variants on Coral's compiled embedding extractor.
+
+Each variant changes one thing of the shipped recipe (``HeadConfig``): the head's depth,
+which views it learns from (with or without the camera-at-TV views), its L2 penalty, and
+how much a large source weighs. All use the same cached embeddings, so a variant costs
+one leave-one-source-out run (a few minutes). Prints a markdown table; ``--json`` writes
+the summaries.
+
+    PYTHONPATH=device:training python3 training/experiments/head_variants.py \\
+        /work/shared/data/aoc-train --work-dir .cache/aoc-train/default \\
+        --backbone-dir /work/shared/reference/coral --variant shipped,mlp128,no-tv
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+from aoc_train.head_build import HeadBuildConfig, prepare
+from aoc_train.head_fit import HeadConfig
+
+SHIPPED = HeadConfig()
+VARIANTS = {
+    "shipped": SHIPPED,
+    "no-tv": replace(SHIPPED, views=(0, 1)),
+    "clean-only": replace(SHIPPED, views=(0,)),
+    "mlp128": replace(SHIPPED, hidden=128, steps=200, learning_rate=0.01),
+    "l2-1e-2": replace(SHIPPED, l2=1e-2),
+    "l2-1e-4": replace(SHIPPED, l2=1e-4),
+    "by-size": replace(SHIPPED, source_power=1.0),
+    "sources-equal": replace(SHIPPED, source_power=0.0),
+}
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("data_dir", type=Path)
+    ap.add_argument("--work-dir", type=Path, required=True)
+    ap.add_argument("--backbone-dir", type=Path, required=True)
+    ap.add_argument("--variant", default=",".join(VARIANTS),
+                    help="comma-separated names of: " + ", ".join(VARIANTS))
+    ap.add_argument("--json", type=Path, help="write the summaries here")
+    a = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    rows, out = [], {}
+    for name in a.variant.split(","):
+        cfg = HeadBuildConfig(data_dir=a.data_dir, out=Path("unused"), work_dir=a.work_dir,
+                              backbone_dir=a.backbone_dir, head=VARIANTS[name])
+        s = prepare(cfg).summary
+        out[name] = s
+        classes = s["classes"]
+        rows.append([name, _pct(s["clean"]["class_mean"]), _pct(s["tv"]["class_mean"]),
+                     *(_pct(s["clean"]["recall"][c]) for c in classes),
+                     *(_pct(s["tv"]["recall"][c]) for c in classes)])
+        print(f"done {name}", flush=True)
+    head = ["variant", "clean class mean", "TV class mean",
+            *(f"clean {c}" for c in classes), *(f"TV {c}" for c in classes)]
+    print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+    if a.json:
+        a.json.write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
