@@ -74,13 +74,14 @@ def test_tiny_build_runs_on_the_device_with_training_scores(tmp_path, coral, cap
     assert (out / "report" / "tv_views.png").is_file()
     assert "leave one source out" in (out / "report.md").read_text()
     capsys.readouterr()
-    images = sorted((data / "stripes").glob("*.png"))[:3] + sorted((data / "blobs").glob("*.png"))[:3]
+    images = [p for c in ("stripes", "blobs") for p in sorted((data / c).glob("*.png"))[:3]]
     assert aoc_main(["classify", "--json", "--bundle", str(out), *map(str, images)]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     backbone = coral_v1(coral)
     with Embedder(backbone) as embed:
         for line, path in zip(lines, images, strict=True):
-            expected = bundle.head(backbone.dequantize(embed(np.asarray(Image.open(path).convert("RGB")))))
+            pixels = np.asarray(Image.open(path).convert("RGB"))
+            expected = bundle.head(backbone.dequantize(embed(pixels)))
             got = {t["label"]: t["score"] for t in line["top"]}
             for k, label in enumerate(bundle.labels):
                 assert got[label] == pytest.approx(float(expected[k]), abs=1e-5)
