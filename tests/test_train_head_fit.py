@@ -54,3 +54,35 @@ def test_fit_is_deterministic() -> None:
     b = fit_head(x, y, w, 2, HeadConfig(hidden=4, steps=20))
     for p, q in zip(a.weights, b.weights, strict=True):
         np.testing.assert_array_equal(p, q)
+
+
+def test_lda_head_from_source_sums_equals_a_direct_fit() -> None:
+    """Leaving a source out by subtracting its sums gives the head fitted without it."""
+    from aoc_train.head_fit import lda_head, source_stats
+
+    rng = np.random.default_rng(3)
+    centres = rng.normal(0, 2, (2, 6))
+    labels = np.repeat([0, 0, 1, 1], 25)
+    sources = np.repeat(["a1", "a2", "b1", "b2"], 25)
+    emb = (centres[labels][:, None, :] + rng.normal(0, 1, (100, 2, 6))).astype(np.float32)
+    stats = source_stats(emb, labels, list(sources), (0, 1))
+    keep = np.array([n != "a2" for n in stats.names])
+    left_out = lda_head(stats, keep, 2)
+    kept = sources != "a2"
+    direct = lda_head(source_stats(emb[kept], labels[kept], list(sources[kept]), (0, 1)),
+                      np.ones(3, bool), 2)
+    x = emb[:, 0]
+    np.testing.assert_allclose(left_out(x), direct(x), atol=1e-4)
+    assert np.mean(left_out(x).argmax(1) == labels) > 0.9
+
+
+def test_temperature_softens_overconfident_logits() -> None:
+    from aoc_train.head_fit import fit_temperature
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 400)
+    right = rng.random(400) < 0.75  # 75 % right, each with a huge margin
+    pred = np.where(right, labels, 1 - labels)
+    logits = np.zeros((400, 2))
+    logits[np.arange(400), pred] = 20.0
+    assert fit_temperature(logits, labels) > 5

@@ -20,11 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from aoc.head import DenseHead
+
 from . import head_report
 from .data import Dataset, read_rgb, scan_dataset
 from .embed import CLEAN, Backbone, cache_key, coral_v1, embed_records
 from .errors import DataError
-from .head_fit import HeadConfig, fit_head, sample_weights
+from .head_fit import HeadConfig, fit_head, lda_head, sample_weights, source_stats
 from .loso import HeldOut, fold_names, run_loso, summarise, training_rows
 from .quality import require_quality
 
@@ -65,10 +67,11 @@ def _loso_cached(work: Path, key: str, emb: np.ndarray, labels: np.ndarray, sour
     path = work / f"loso-{tag.hexdigest()[:16]}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
-            return HeldOut(classes, labels, tuple(sources), z["clean"], z["tv"])
+            return HeldOut(classes, labels, tuple(sources), z["clean"], z["tv"],
+                           float(z["temperature"]))
     held = run_loso(emb, labels, sources, classes, config=config, progress=progress)
     tmp = path.with_suffix(".partial.npz")
-    np.savez(tmp, clean=held.clean, tv=held.tv)
+    np.savez(tmp, clean=held.clean, tv=held.tv, temperature=held.temperature)
     tmp.replace(path)
     return held
 
@@ -153,6 +156,20 @@ def prepare(cfg: HeadBuildConfig, *, progress: Callable[[Iterable], Iterable] = 
     return Prepared(ds, classes, labels, sources, backbone, emb, held, summary)
 
 
+def final_head(pre: Prepared, config: HeadConfig) -> DenseHead:
+    """The head on every source (the LDA head with the held-out temperature)."""
+    k = len(pre.classes)
+    if config.kind == "lda":
+        stats = source_stats(pre.emb, pre.labels, pre.sources, config.views)
+        return lda_head(stats, np.ones(len(stats.names), bool), k, shrinkage=config.shrinkage,
+                        source_power=config.source_power, temperature=pre.held.temperature)
+    nv = len(config.views)
+    weights = np.repeat(sample_weights(pre.labels, pre.sources, k,
+                                       source_power=config.source_power), nv)
+    rows = training_rows(pre.emb, np.arange(len(pre.labels)), config.views)
+    return fit_head(rows, np.repeat(pre.labels, nv), weights, k, config)
+
+
 def build(cfg: HeadBuildConfig, *, progress: Callable[[Iterable], Iterable] = lambda it: it,
           say: Callable[[str], None] = log.info) -> Path:
     """Run the whole build; return the bundle folder. Raises DegenerateModelError (no bundle
@@ -162,18 +179,13 @@ def build(cfg: HeadBuildConfig, *, progress: Callable[[Iterable], Iterable] = la
     t0 = time.monotonic()
     work = Path(cfg.work_dir)
     pre = prepare(cfg, progress=progress, say=say)
-    ds, classes, labels, sources = pre.dataset, pre.classes, pre.labels, pre.sources
+    ds, classes, labels = pre.dataset, pre.classes, pre.labels
     backbone, emb, held, summary = pre.backbone, pre.emb, pre.held, pre.summary
     records = list(ds.records)
     require_quality(held.clean, labels, classes,
                     where=f"leave-one-source-out estimate on {cfg.data_dir}")
 
-    nv = len(cfg.head.views)
-    idx = np.arange(len(records))
-    weights = np.repeat(sample_weights(labels, sources, len(classes),
-                                       source_power=cfg.head.source_power), nv)
-    head = fit_head(training_rows(emb, idx, cfg.head.views), np.repeat(labels, nv), weights,
-                    len(classes), cfg.head)
+    head = final_head(pre, cfg.head)
     train_probs = head(emb[:, CLEAN[0]])
     require_quality(train_probs, labels, classes, where="the final head on its training images")
 

@@ -21,8 +21,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class HeadConfig:
-    """How the head is fitted."""
+    """How the head is fitted: ``kind`` "lda" (closed form, see :func:`lda_head`) or
+    "softmax" (cross-entropy by full-batch Adam, optionally with a hidden layer)."""
 
+    kind: str = "lda"
+    shrinkage: float = 0.1
     hidden: int = 0  # 0: linear softmax regression; else one ReLU layer of this width
     l2: float = 1e-3
     steps: int = 300
@@ -111,3 +114,79 @@ def fit_head(x: np.ndarray, y: np.ndarray, w: np.ndarray, num_classes: int,
     weights = params[0::2]
     biases = params[1::2]
     return make_head(shift, scale, list(weights), list(biases))
+
+
+@dataclass(frozen=True)
+class SourceStats:
+    """Per-source sums of centred embeddings: what a shared-covariance (LDA) head needs, so a
+    fold that leaves sources out is a subtraction and one D x D solve, not a new pass."""
+
+    names: tuple[str, ...]
+    label: np.ndarray  # (S,) class of each source
+    n: np.ndarray  # (S,) rows
+    s1: np.ndarray  # (S, D) sum of rows
+    s2: np.ndarray  # (S, D, D) sum of outer products
+    centre: np.ndarray  # (D,) subtracted from every row first (numerical range)
+
+
+def source_stats(emb: np.ndarray, labels: np.ndarray, sources: Sequence[str],
+                 views: Sequence[int]) -> SourceStats:
+    """Sums over ``views`` of (N, V, D) embeddings for every source (float64)."""
+    src = np.asarray(sources)
+    names = tuple(sorted(set(sources)))
+    d = emb.shape[-1]
+    centre = emb[:, list(views)].reshape(-1, d).mean(0).astype(np.float64)
+    n = np.zeros(len(names))
+    label = np.zeros(len(names), int)
+    s1 = np.zeros((len(names), d))
+    s2 = np.zeros((len(names), d, d))
+    for k, name in enumerate(names):
+        idx = np.flatnonzero(src == name)
+        x = emb[idx][:, list(views)].reshape(-1, d).astype(np.float64) - centre
+        n[k], label[k] = len(x), int(labels[idx[0]])
+        s1[k] = x.sum(0)
+        s2[k] = x.T @ x
+    return SourceStats(names, label, n, s1, s2, centre)
+
+
+def lda_head(stats: SourceStats, keep: np.ndarray, num_classes: int, *,
+             shrinkage: float = 0.1, source_power: float = 0.5,
+             temperature: float = 1.0) -> DenseHead:
+    """A linear head from the sources ``keep`` (bool mask): shared-covariance Gaussian
+    classes (LDA) with equal priors, each class weighing the same and, within a class, a
+    source of n rows weighing ``n ** source_power``; covariance shrunk towards its mean
+    variance by ``shrinkage``; logits divided by ``temperature``."""
+    d = stats.s1.shape[1]
+    means = np.zeros((num_classes, d))
+    scatter = np.zeros((d, d))
+    for c in range(num_classes):
+        sel = np.flatnonzero(keep & (stats.label == c))
+        if not len(sel):
+            raise ValueError(f"class {c} has no training source left")
+        share = stats.n[sel] ** source_power
+        a = share / share.sum() / stats.n[sel]  # per-row weight, the class sums to 1
+        m = (a[:, None] * stats.s1[sel]).sum(0)
+        means[c] = m
+        scatter += np.tensordot(a, stats.s2[sel], axes=1) - np.outer(m, m)
+    cov = scatter / num_classes
+    cov = (1 - shrinkage) * cov + shrinkage * (np.trace(cov) / d) * np.eye(d)
+    w = np.linalg.solve(cov, means.T)  # (D, C)
+    b = -0.5 * np.einsum("cd,dc->c", means, w)
+    # logits on centred rows: (x - centre) @ w + b
+    return make_head(stats.centre, np.ones(d), [w / temperature],
+                     [(b / temperature).astype(np.float32)])
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray,
+                    grid: Sequence[float] = tuple(np.geomspace(0.25, 16, 49))) -> float:
+    """The temperature that minimises the class-balanced cross-entropy of ``logits``."""
+    best, best_t = np.inf, 1.0
+    classes = np.unique(labels)
+    for t in grid:
+        z = logits / t
+        z = z - z.max(1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+        nll = np.mean([-logp[labels == c, c].mean() for c in classes])
+        if nll < best:
+            best, best_t = nll, float(t)
+    return best_t

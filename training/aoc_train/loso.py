@@ -16,7 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .embed import CLEAN, TV
-from .head_fit import HeadConfig, fit_head, sample_weights
+from .head_fit import (
+    HeadConfig,
+    fit_head,
+    fit_temperature,
+    lda_head,
+    sample_weights,
+    source_stats,
+)
 from .quality import predictions
 
 log = logging.getLogger(__name__)
@@ -31,6 +38,7 @@ class HeldOut:
     sources: tuple[str, ...]
     clean: np.ndarray
     tv: np.ndarray
+    temperature: float = 1.0  # applied to the LDA head's logits, fitted on these scores
 
 
 def fold_names(labels: np.ndarray, sources: Sequence[str], *, seed: int = 0,
@@ -69,21 +77,38 @@ def run_loso(emb: np.ndarray, labels: np.ndarray, sources: Sequence[str],
     tv = np.full((len(labels), len(TV), num_classes), np.nan, np.float32)
     train_views = config.views
     nv = len(train_views)
+    stats = source_stats(emb, labels, sources, train_views) if config.kind == "lda" else None
     for source in progress(sorted(set(sources)) if folds is None else folds):
         held = src == source
-        train = np.flatnonzero(~held)
-        x = training_rows(emb, train, train_views)
-        y = np.repeat(labels[train], nv)
-        w = np.repeat(sample_weights(labels[train], src[train], num_classes,
-                                     source_power=config.source_power), nv)
-        head = fit_head(x, y, w, num_classes, config)
+        if stats is not None:
+            head = lda_head(stats, np.array([n != source for n in stats.names]), num_classes,
+                            shrinkage=config.shrinkage, source_power=config.source_power)
+        else:
+            train = np.flatnonzero(~held)
+            x = training_rows(emb, train, train_views)
+            y = np.repeat(labels[train], nv)
+            w = np.repeat(sample_weights(labels[train], src[train], num_classes,
+                                         source_power=config.source_power), nv)
+            head = fit_head(x, y, w, num_classes, config)
         test = np.flatnonzero(held)
         clean[test] = head(emb[test][:, list(CLEAN)].reshape(-1, emb.shape[-1]))
         tv[test] = head(emb[test][:, list(TV)].reshape(-1, emb.shape[-1])).reshape(
             len(test), len(TV), num_classes)
         log.info("fold %s: clean %.3f", source,
                  float(np.mean(predictions(clean[test]) == labels[test])))
-    return HeldOut(tuple(classes), labels, tuple(sources), clean, tv)
+    temperature = 1.0
+    if stats is not None:  # one scalar for calibrated percentages, from held-out scores
+        logits = np.log(np.concatenate([clean, tv.reshape(-1, num_classes)]) + 1e-30)
+        temperature = fit_temperature(logits, np.concatenate([labels, np.repeat(labels, len(TV))]))
+        clean, tv = (_soften(p, temperature) for p in (clean, tv))
+    return HeldOut(tuple(classes), labels, tuple(sources), clean, tv, temperature)
+
+
+def _soften(probs: np.ndarray, temperature: float) -> np.ndarray:
+    z = np.log(probs + 1e-30) / temperature
+    z -= z.max(-1, keepdims=True)
+    p = np.exp(z)
+    return (p / p.sum(-1, keepdims=True)).astype(np.float32)
 
 
 def _recalls(pred: np.ndarray, labels: np.ndarray, num_classes: int) -> list[float | None]:
