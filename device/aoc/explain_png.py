@@ -95,7 +95,7 @@ def explanation_image(
     img = Image.new("RGB", (width, height), PAPER)
     top_label = expl.labels[expl.top]
     title = f"{name}: " if name else ""
-    draw_text(img, 8, 6, _clip_text(f"{title}{top_label} {expl.scores[expl.top]:.1%}",
+    draw_text(img, 8, 6, _clip_text(f"{title}{expl.scores[expl.top]:.1%} {top_label}",
                                     width - 16, 2), scale=2, fill=INK)
     y = 8 + 2 * LINE + 4
     img.paste(Image.fromarray(small), (8, y))
