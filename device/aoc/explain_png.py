@@ -28,6 +28,7 @@ BLUE = np.array((20, 70, 200), dtype=np.float32)
 INK = (0, 0, 0)
 PAPER = (255, 255, 255)
 LINE = 11  # pixels per text line at scale 1
+MIN_WIDTH = 560  # room for the caption lines
 EMPTY_TEXT = "No misclassified images: nothing to explain."
 
 
@@ -90,7 +91,7 @@ def explanation_image(
     others = [c for c in expl.classes if c != expl.top][:4]
     tw, th = max(1, pw * 3 // 8), max(1, ph * 3 // 8)
     limit = _limit(expl.maps)
-    width = 3 * 8 + 2 * pw
+    width = max(3 * 8 + 2 * pw, MIN_WIDTH)
     height = 8 + 2 * LINE + 4 + ph + 6 + (LINE + th + LINE + 6 if others else 0) + 7 * LINE
     img = Image.new("RGB", (width, height), PAPER)
     top_label = expl.labels[expl.top]
@@ -160,11 +161,11 @@ def _tile(item: GridItem, tile: int) -> Image.Image:
     ph, pw = small.shape[:2]
     limit = _limit(expl.map_of(expl.top))
     said = expl.labels[expl.top]
-    img = Image.new("RGB", (tile, tile + 3 * LINE + 2), PAPER)
+    img = Image.new("RGB", (tile, tile + 4 * LINE + 2), PAPER)
     img.paste(Image.fromarray(overlay(small, expl.on_image(expl.top, (pw, ph)), limit)),
               ((tile - pw) // 2, (tile - ph) // 2))
-    lines = [f"true {item.true_label}", f"said {said} {expl.scores[expl.top]:.0%}",
-             f"{item.name} +/-{limit:.2f}" if item.name else f"+/-{limit:.2f}"]
+    lines = [f"true: {item.true_label}", f"said: {expl.scores[expl.top]:.0%} {said}",
+             f"scale +/-{limit:.3f}", item.name]
     _lines(img, 0, tile + 2, lines, tile)
     return img
 
