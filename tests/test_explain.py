@@ -44,9 +44,14 @@ def share_in(cells: np.ndarray, rows: slice, cols: slice) -> float:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_a_model_that_sees_one_quadrant_gets_a_map_on_that_quadrant(seed):
     clf = FakeClassifier(top_left_brightness)
-    expl = explain(clf, noise_with_bright_top_left(), budget=256, seed=seed)
+    expl = explain(clf, noise_with_bright_top_left(), seed=seed)  # the default budget
     cells = expl.map_of("red")
-    assert share_in(cells, slice(0, 4), slice(0, 4)) > 0.85
+    # nearly all the weight is on the quadrant; what is not leaks into the next cells
+    assert share_in(cells, slice(0, 4), slice(0, 4)) > 0.82
+    assert share_in(cells, slice(0, 5), slice(0, 5)) > 0.88
+    outside = np.abs(cells).copy()
+    outside[:4, :4] = 0
+    assert cells[:4, :4].min() > 3 * outside.max()
     assert cells[:4, :4].mean() > 0.02  # showing the bright quadrant raises the score
     assert np.allclose(expl.map_of("other"), -cells, atol=1e-6)  # the scores sum to 1
 

@@ -11,8 +11,8 @@ over a grid of cells, as LIME and KernelSHAP do with superpixels):
 1. the picture is fitted to the model exactly as the device does (``resize_frame`` with the
    bundle's resize policy and resampling), so the map is about what the model sees;
 2. ``budget`` soft masks are drawn, seeded: a ``mask_cells`` x ``mask_cells`` grid kept with
-   probability ``keep``, upsampled bilinearly and shifted by a random sub-cell offset;
-   letterbox padding is never masked;
+   probability ``keep``, upsampled bilinearly and shifted by a random sub-cell offset, each
+   followed by its complement (paired sampling); letterbox padding is never masked;
 3. each masked copy (hidden parts blended to grey ``fill``) is classified once, so the cost
    is ``budget + 1`` invocations per image (one for the unmasked picture);
 4. the model input is split into ``grid`` x ``grid`` cells; per class, a ridge regression of
@@ -46,10 +46,10 @@ from aoc.preprocess import check_frame, check_policy, crop_box, resize_frame
 log = logging.getLogger(__name__)
 
 METHOD = "rise"
-DEFAULT_BUDGET = 256
+DEFAULT_BUDGET = 384
 DEFAULT_GRID = 8
 DEFAULT_MASK_CELLS = 7
-DEFAULT_RIDGE = 0.1
+DEFAULT_RIDGE = 0.3
 DEFAULT_KEEP = 0.5
 DEFAULT_FILL = 128
 MAX_CLASSES = 5  # classes mapped by default when a bundle has more than 8 (ImageNet)
@@ -219,6 +219,7 @@ class Explanation:
     keep: float = DEFAULT_KEEP
     fill: int = DEFAULT_FILL
     ridge: float = DEFAULT_RIDGE
+    paired: bool = True
     seconds: float = 0.0
     invocations: int = field(default=0)
 
@@ -275,6 +276,7 @@ def explain(
     keep: float = DEFAULT_KEEP,
     fill: int = DEFAULT_FILL,
     ridge: float = DEFAULT_RIDGE,
+    paired: bool = True,
     classes: Sequence[int] | None = None,
     policy: str | None = None,
     chunk: int = 32,
@@ -283,8 +285,9 @@ def explain(
     """Signed cell effects of ``frame`` through ``classifier.classify`` (see the module doc).
 
     ``policy`` and resampling default to the classifier's own ``preprocess_spec`` (stretch
-    and lanczos when it has none). ``classes`` default to :func:`default_classes`. Costs
-    ``budget + 1`` calls of ``classify``.
+    and lanczos when it has none). ``classes`` default to :func:`default_classes`.
+    ``paired`` follows each mask with its complement (what one hides the other shows),
+    which cancels much of the sampling noise. Costs ``budget + 1`` calls of ``classify``.
     """
     check_frame(frame)
     if budget < 2 or grid < 1 or mask_cells < 1 or not 0.0 < keep < 1.0 or ridge < 0:
@@ -308,9 +311,13 @@ def explain(
     outside[dt:db, dl:dr] = False
     features = np.empty((budget, grid * grid))
     scores = np.empty((budget, len(picked)))
+    chunk += chunk % 2  # whole pairs per chunk, so chunking never changes the masks
     for first in range(0, budget, chunk):
-        masks = rise_masks(min(chunk, budget - first), input_size, rng=rng, cells=mask_cells,
-                           keep=keep)
+        n = min(chunk, budget - first)
+        masks = rise_masks((n + 1) // 2 if paired else n, input_size, rng=rng,
+                           cells=mask_cells, keep=keep)
+        if paired:
+            masks = np.stack([masks, 1.0 - masks], axis=1).reshape(-1, *masks.shape[1:])[:n]
         masks[:, outside] = 1.0
         for i, mask in enumerate(masks):
             out = np.asarray(classifier.classify(masked(fitted_f, mask, fill)))
@@ -323,6 +330,6 @@ def explain(
     return Explanation(
         labels=tuple(classifier.labels), scores=base.astype(np.float32), classes=picked,
         maps=effects.astype(np.float32), placement=where, budget=budget, seed=seed,
-        mask_cells=mask_cells, keep=keep, fill=fill, ridge=ridge, seconds=seconds,
+        mask_cells=mask_cells, keep=keep, fill=fill, ridge=ridge, paired=paired, seconds=seconds,
         invocations=budget + 1,
     )
