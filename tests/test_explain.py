@@ -7,21 +7,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fakes.explain_models import FakeClassifier, mean_redness, redness, top_left_brightness
+from fakes.explain_models import FakeClassifier, mean_redness, top_left_brightness
 
 from aoc.bundle import bare_bundle, load_bundle
 from aoc.classifier import open_classifier
 from aoc.explain import (
     ExplainError,
+    MapBuilder,
     cell_means,
     cells_to_input,
     explain,
-    input_box_to_image,
-    map_to_image,
-    placement,
     rise_masks,
 )
-from aoc.preprocess import RESIZE_POLICIES, resize_frame
+from aoc.preprocess import RESIZE_POLICIES
 
 MODELS = Path(__file__).parent / "data" / "models"
 RED, GREY = (255, 0, 0), (128, 128, 128)
@@ -97,34 +95,6 @@ def test_cell_helpers():
 
 
 @pytest.mark.parametrize("policy", RESIZE_POLICIES)
-@pytest.mark.parametrize("size", [(300, 120), (90, 200), (64, 64), (33, 17)])
-def test_a_map_of_what_the_model_saw_lands_back_where_it_was(policy, size):
-    """The redness of the fitted frame, mapped back, is the redness of the original."""
-    w, h = size
-    img = np.full((h, w, 3), GREY, np.uint8)
-    img[h // 4 : h // 2, w // 3 : w // 2] = RED  # inside any centre crop
-    fitted = resize_frame(img, (48, 48), policy, resample="nearest")
-    where = placement((w, h), (48, 48), policy)
-    back = map_to_image(redness(fitted), where)
-    seen = ~np.isnan(back)
-    left, t, r, b = where.src_box
-    assert seen[t:b, left:r].all() and seen.sum() == (r - left) * (b - t)
-    truth = redness(img)
-    assert np.abs(back[seen] - truth[seen]).mean() < 0.08
-
-
-def test_placement_boxes():
-    assert placement((300, 100), (50, 50), "stretch").src_box == (0, 0, 300, 100)
-    crop = placement((300, 100), (50, 50), "center_crop")
-    assert crop.src_box == (100, 0, 200, 100) and crop.dst_box == (0, 0, 50, 50)
-    box = placement((300, 100), (60, 60), "letterbox")
-    assert box.src_box == (0, 0, 300, 100) and box.dst_box == (0, 20, 60, 40)
-    assert input_box_to_image((0, 0, 60, 20), box) is None  # padding only
-    assert input_box_to_image((0, 0, 30, 30), box) == (0, 0, 150, 50)
-    assert input_box_to_image((0, 0, 25, 25), crop) == (100, 0, 150, 50)
-
-
-@pytest.mark.parametrize("policy", RESIZE_POLICIES)
 def test_the_map_of_a_wide_picture_points_at_the_red_patch(policy):
     w, h = 320, 120
     img = np.full((h, w, 3), GREY, np.uint8)
@@ -178,3 +148,14 @@ def test_coral_bare_classifier_maps_its_five_best_classes(coral):
     assert len(expl.classes) == 5 and expl.top in expl.classes
     assert "cat" in expl.labels[expl.top]
     assert np.isfinite(expl.maps).all() and expl.on_image().shape == cat.shape[:2]
+
+
+def test_map_builder_in_small_steps_gives_the_same_map():
+    img = noise_with_bright_top_left()
+    builder = MapBuilder(FakeClassifier(top_left_brightness), img, budget=30, seed=4)
+    steps = 0
+    while not builder.step(7):
+        steps += 1
+    assert steps == 4 and builder.classified == 30 and builder.done
+    whole = explain(FakeClassifier(top_left_brightness), img, budget=30, seed=4)
+    assert np.array_equal(builder.result().maps, whole.maps)

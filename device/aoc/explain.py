@@ -35,13 +35,19 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from aoc.errors import AocError
-from aoc.preprocess import check_frame, check_policy, crop_box, resize_frame
+from aoc.explain_place import Placement, input_box_to_image, map_to_image, placement
+from aoc.preprocess import check_frame, resize_frame
+
+__all__ = [
+    "DEFAULT_BUDGET", "ExplainError", "Explanation", "MapBuilder", "Placement", "explain",
+    "input_box_to_image", "map_to_image", "placement", "rise_masks",
+]
 
 log = logging.getLogger(__name__)
 
@@ -57,63 +63,6 @@ MAX_CLASSES = 5  # classes mapped by default when a bundle has more than 8 (Imag
 
 class ExplainError(AocError, ValueError):
     """An explanation was asked for with impossible settings."""
-
-
-class Placement(NamedTuple):
-    """Where the original picture lands in the model input (the device's resize policy).
-
-    ``src_box``: the region of the original (left, top, right, bottom, original pixels) the
-    model sees; ``dst_box``: where that region lies in the model input (input pixels).
-    """
-
-    policy: str
-    image_size: tuple[int, int]
-    input_size: tuple[int, int]
-    src_box: tuple[int, int, int, int]
-    dst_box: tuple[int, int, int, int]
-
-
-def placement(image_size: tuple[int, int], input_size: tuple[int, int], policy: str) -> Placement:
-    """The :class:`Placement` of ``resize_frame(frame, input_size, policy)`` for a frame of
-    ``image_size`` = (width, height)."""
-    check_policy(policy)
-    (sw, sh), (w, h) = image_size, input_size
-    full_src, full_dst = (0, 0, sw, sh), (0, 0, w, h)
-    if (sw, sh) == (w, h) or policy == "stretch":
-        return Placement(policy, (sw, sh), (w, h), full_src, full_dst)
-    if policy == "center_crop":
-        return Placement(policy, (sw, sh), (w, h), crop_box((sw, sh), (w, h)), full_dst)
-    factor = min(w / sw, h / sh)  # letterbox: same arithmetic as resize_frame
-    fw, fh = max(1, round(sw * factor)), max(1, round(sh * factor))
-    left, top = (w - fw) // 2, (h - fh) // 2
-    return Placement(policy, (sw, sh), (w, h), full_src, (left, top, left + fw, top + fh))
-
-
-def map_to_image(
-    values: np.ndarray, where: Placement, out_size: tuple[int, int] | None = None
-) -> np.ndarray:
-    """A model-input map ``(h, w)`` put back onto the original picture, float32 ``(H, W)``.
-
-    ``out_size`` = (width, height) draws onto the original scaled to that size (default:
-    the original size). Pixels the model did not see are NaN; letterbox padding is dropped.
-    """
-    values = np.asarray(values, dtype=np.float32)
-    if values.shape != (where.input_size[1], where.input_size[0]):
-        raise ExplainError(
-            f"map of shape {values.shape} does not match the model input "
-            f"{where.input_size[0]}x{where.input_size[1]}"
-        )
-    ow, oh = out_size or where.image_size
-    sx, sy = ow / where.image_size[0], oh / where.image_size[1]
-    dl, dt, dr, db = where.dst_box
-    sl, st, sr, sb = where.src_box
-    left, top = round(sl * sx), round(st * sy)
-    right, bottom = max(left + 1, round(sr * sx)), max(top + 1, round(sb * sy))
-    seen = Image.fromarray(np.ascontiguousarray(values[dt:db, dl:dr]), mode="F")
-    seen = seen.resize((right - left, bottom - top), Image.Resampling.BILINEAR)
-    out = np.full((oh, ow), np.nan, dtype=np.float32)
-    out[top:bottom, left:right] = np.asarray(seen)[: oh - top, : ow - left]
-    return out
 
 
 def rise_masks(
@@ -180,21 +129,6 @@ def cells_to_input(cells: np.ndarray, input_size: tuple[int, int]) -> np.ndarray
     rows = np.repeat(np.arange(grid), np.diff(cell_edges(h, grid)))
     cols = np.repeat(np.arange(grid), np.diff(cell_edges(w, grid)))
     return np.asarray(cells, dtype=np.float32)[np.ix_(rows, cols)]
-
-
-def input_box_to_image(
-    box: tuple[int, int, int, int], where: Placement
-) -> tuple[int, int, int, int] | None:
-    """A box of the model input in original-picture pixels (``None`` if none of it is seen)."""
-    dl, dt, dr, db = where.dst_box
-    sl, st, sr, sb = where.src_box
-    left, top = max(box[0], dl), max(box[1], dt)
-    right, bottom = min(box[2], dr), min(box[3], db)
-    if right <= left or bottom <= top:
-        return None
-    fx, fy = (sr - sl) / (dr - dl), (sb - st) / (db - dt)
-    return (round(sl + (left - dl) * fx), round(st + (top - dt) * fy),
-            round(sl + (right - dl) * fx), round(st + (bottom - dt) * fy))
 
 
 @dataclass(frozen=True)
@@ -265,71 +199,118 @@ def default_classes(scores: np.ndarray, max_classes: int = MAX_CLASSES) -> tuple
     return tuple(sorted(int(i) for i in order[:max_classes]))
 
 
-def explain(
-    classifier: Any,
-    frame: np.ndarray,
-    *,
-    budget: int = DEFAULT_BUDGET,
-    seed: int = 0,
-    grid: int = DEFAULT_GRID,
-    mask_cells: int = DEFAULT_MASK_CELLS,
-    keep: float = DEFAULT_KEEP,
-    fill: int = DEFAULT_FILL,
-    ridge: float = DEFAULT_RIDGE,
-    paired: bool = True,
-    classes: Sequence[int] | None = None,
-    policy: str | None = None,
-    chunk: int = 32,
-    clock: Callable[[], float] = time.perf_counter,
-) -> Explanation:
-    """Signed cell effects of ``frame`` through ``classifier.classify`` (see the module doc).
+class MapBuilder:
+    """:func:`explain` in steps, for callers that must stay responsive (the device's
+    frozen-frame map works a few invocations per loop tick).
 
-    ``policy`` and resampling default to the classifier's own ``preprocess_spec`` (stretch
-    and lanczos when it has none). ``classes`` default to :func:`default_classes`.
-    ``paired`` follows each mask with its complement (what one hides the other shows),
-    which cancels much of the sampling noise. Costs ``budget + 1`` calls of ``classify``.
+    The constructor classifies the unmasked picture; :meth:`step` classifies up to ``n``
+    more masked copies and says whether all ``budget`` are done; :meth:`result` gives the
+    :class:`Explanation`. Same settings and seed give the same result however it is stepped.
     """
-    check_frame(frame)
-    if budget < 2 or grid < 1 or mask_cells < 1 or not 0.0 < keep < 1.0 or ridge < 0:
-        raise ExplainError(
-            f"explain needs budget >= 2, grid and mask_cells >= 1, 0 < keep < 1 and "
-            f"ridge >= 0 (got {budget}, {grid}, {mask_cells}, {keep}, {ridge}); "
-            f"the default budget is {DEFAULT_BUDGET}"
-        )
-    start = clock()
-    spec = getattr(classifier, "preprocess_spec", None)
-    policy = policy or getattr(spec, "resize", "stretch")
-    input_size = (int(classifier.input_size[0]), int(classifier.input_size[1]))
-    where = placement((frame.shape[1], frame.shape[0]), input_size, policy)
-    fitted = resize_frame(frame, input_size, policy, resample=getattr(spec, "resample", "lanczos"))
-    base = np.array(classifier.classify(fitted), dtype=np.float64)
-    picked = tuple(default_classes(base) if classes is None else (int(c) for c in classes))
-    rng = np.random.default_rng(seed)
-    fitted_f = fitted.astype(np.float32)
-    outside = np.ones((input_size[1], input_size[0]), dtype=bool)  # letterbox padding:
-    dl, dt, dr, db = where.dst_box  # always shown as it is, so it gets no effect
-    outside[dt:db, dl:dr] = False
-    features = np.empty((budget, grid * grid))
-    scores = np.empty((budget, len(picked)))
-    chunk += chunk % 2  # whole pairs per chunk, so chunking never changes the masks
-    for first in range(0, budget, chunk):
-        n = min(chunk, budget - first)
-        masks = rise_masks((n + 1) // 2 if paired else n, input_size, rng=rng,
-                           cells=mask_cells, keep=keep)
+
+    def __init__(
+        self,
+        classifier: Any,
+        frame: np.ndarray,
+        *,
+        budget: int = DEFAULT_BUDGET,
+        seed: int = 0,
+        grid: int = DEFAULT_GRID,
+        mask_cells: int = DEFAULT_MASK_CELLS,
+        keep: float = DEFAULT_KEEP,
+        fill: int = DEFAULT_FILL,
+        ridge: float = DEFAULT_RIDGE,
+        paired: bool = True,
+        classes: Sequence[int] | None = None,
+        policy: str | None = None,
+        chunk: int = 32,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        check_frame(frame)
+        if budget < 2 or grid < 1 or mask_cells < 1 or not 0.0 < keep < 1.0 or ridge < 0:
+            raise ExplainError(
+                f"explain needs budget >= 2, grid and mask_cells >= 1, 0 < keep < 1 and "
+                f"ridge >= 0 (got {budget}, {grid}, {mask_cells}, {keep}, {ridge}); "
+                f"the default budget is {DEFAULT_BUDGET}"
+            )
+        self.classifier, self.clock, self._start = classifier, clock, clock()
+        self.settings = dict(budget=budget, seed=seed, mask_cells=mask_cells, keep=keep,
+                             fill=fill, ridge=ridge, paired=paired)
+        self.grid, self.chunk = grid, chunk + chunk % 2  # whole pairs per chunk
+        spec = getattr(classifier, "preprocess_spec", None)
+        policy = policy or getattr(spec, "resize", "stretch")
+        self.input_size = (int(classifier.input_size[0]), int(classifier.input_size[1]))
+        self.placement = placement((frame.shape[1], frame.shape[0]), self.input_size, policy)
+        fitted = resize_frame(frame, self.input_size, policy,
+                              resample=getattr(spec, "resample", "lanczos"))
+        self.base = np.array(classifier.classify(fitted), dtype=np.float64)
+        self.classes = tuple(default_classes(self.base) if classes is None
+                             else (int(c) for c in classes))
+        self._fitted = fitted.astype(np.float32)
+        self._rng = np.random.default_rng(seed)
+        self._outside = np.ones((self.input_size[1], self.input_size[0]), dtype=bool)
+        dl, dt, dr, db = self.placement.dst_box  # letterbox padding is always shown as it is,
+        self._outside[dt:db, dl:dr] = False  # so it gets no effect
+        self._features = np.empty((budget, grid * grid))
+        self._scores = np.empty((budget, len(self.classes)))
+        self._queue = np.empty((0, self.input_size[1], self.input_size[0]), np.float32)
+        self.generated = self.classified = 0
+
+    @property
+    def done(self) -> bool:
+        """True when every masked copy has been classified."""
+        return self.classified >= self.settings["budget"]
+
+    def _refill(self) -> None:
+        n = min(self.chunk, self.settings["budget"] - self.generated)
+        paired = self.settings["paired"]
+        masks = rise_masks((n + 1) // 2 if paired else n, self.input_size, rng=self._rng,
+                           cells=self.settings["mask_cells"], keep=self.settings["keep"])
         if paired:
             masks = np.stack([masks, 1.0 - masks], axis=1).reshape(-1, *masks.shape[1:])[:n]
-        masks[:, outside] = 1.0
-        for i, mask in enumerate(masks):
-            out = np.asarray(classifier.classify(masked(fitted_f, mask, fill)))
-            scores[first + i] = out[list(picked)]
-        features[first : first + len(masks)] = cell_means(masks, grid)
-    effects = ridge_effects(features, scores, ridge).reshape(len(picked), grid, grid)
-    seconds = clock() - start
-    log.debug("explained %dx%d in %.2f s (%d invocations)", frame.shape[1], frame.shape[0],
-              seconds, budget + 1)
-    return Explanation(
-        labels=tuple(classifier.labels), scores=base.astype(np.float32), classes=picked,
-        maps=effects.astype(np.float32), placement=where, budget=budget, seed=seed,
-        mask_cells=mask_cells, keep=keep, fill=fill, ridge=ridge, paired=paired, seconds=seconds,
-        invocations=budget + 1,
-    )
+        masks[:, self._outside] = 1.0
+        self._features[self.generated : self.generated + n] = cell_means(masks, self.grid)
+        self.generated += n
+        self._queue = masks
+
+    def step(self, n: int) -> bool:
+        """Classify up to ``n`` more masked copies; return :attr:`done`."""
+        picked = list(self.classes)
+        while n > 0 and not self.done:
+            if not len(self._queue):
+                self._refill()
+            mask, self._queue = self._queue[0], self._queue[1:]
+            out = np.asarray(self.classifier.classify(
+                masked(self._fitted, mask, self.settings["fill"])))
+            self._scores[self.classified] = out[picked]
+            self.classified += 1
+            n -= 1
+        return self.done
+
+    def result(self) -> Explanation:
+        """The :class:`Explanation` (finishes the remaining steps first)."""
+        self.step(self.settings["budget"])
+        effects = ridge_effects(self._features, self._scores, self.settings["ridge"])
+        seconds = self.clock() - self._start
+        log.debug("explained in %.2f s (%d invocations)", seconds, self.classified + 1)
+        return Explanation(
+            labels=tuple(self.classifier.labels), scores=self.base.astype(np.float32),
+            classes=self.classes,
+            maps=effects.reshape(len(self.classes), self.grid, self.grid).astype(np.float32),
+            placement=self.placement, seconds=seconds, invocations=self.classified + 1,
+            **self.settings,
+        )
+
+
+def explain(classifier: Any, frame: np.ndarray, **settings: Any) -> Explanation:
+    """Signed cell effects of ``frame`` through ``classifier.classify`` (see the module doc).
+
+    Keywords (all optional) are those of :class:`MapBuilder`: ``budget`` (default
+    :data:`DEFAULT_BUDGET`), ``seed``, ``grid``, ``mask_cells``, ``keep``, ``fill``,
+    ``ridge``, ``paired``, ``classes``, ``policy``, ``chunk``, ``clock``. ``policy`` and
+    resampling default to the classifier's own ``preprocess_spec`` (stretch and lanczos
+    when it has none); ``classes`` to :func:`default_classes`. ``paired`` follows each mask
+    with its complement (what one hides the other shows), which cancels much of the
+    sampling noise. Costs ``budget + 1`` calls of ``classify``.
+    """
+    return MapBuilder(classifier, frame, **settings).result()
