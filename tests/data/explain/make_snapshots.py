@@ -19,6 +19,8 @@ HERE = Path(__file__).resolve().parent
 SNAPSHOTS = HERE / "snapshots"
 sys.path.insert(0, str(HERE.parents[2] / "device"))
 
+from aoc.display.render import render  # noqa: E402
+from aoc.display.state import DisplayState  # noqa: E402
 from aoc.explain import Explanation, placement  # noqa: E402
 from aoc.explain_png import explanation_image, grid_png  # noqa: E402
 
@@ -60,6 +62,25 @@ CASES = {
 }
 
 
+def _oled_state() -> DisplayState:
+    cells = np.zeros((8, 8))
+    cells[2:4, 2:5] = 0.1
+    cells[3, 3] = 0.2
+    cells[6:, :] = -0.08
+    cells[0, 7] = 0.03  # too small to draw
+    return DisplayState(anime=0.8, cartoon=0.1, verdict="anime", backend="cpu", fps=9.0,
+                        frozen=True, map_cells=tuple(tuple(float(v) for v in row)
+                                                     for row in cells), map_label="cartoon")
+
+
+# name -> (state, size): the OLED's frozen-frame map (tests/test_explain_view.py)
+OLED_CASES = {
+    "oled_map_128x64": (_oled_state(), (128, 64)),
+    "oled_map_128x32": (_oled_state(), (128, 32)),
+    "oled_map_long_label_128x64": (_oled_state().replace(map_label="academic gown"), (128, 64)),
+}
+
+
 def grid_cases(folder: Path) -> dict[str, Path]:
     """Write the grid snapshots (some items, none) into ``folder``; name -> path."""
     grid_png(_grid_items(), folder / "grid_two.png", title="Most confident mistakes: anime",
@@ -73,7 +94,10 @@ def main() -> None:
     for name, make in CASES.items():
         make().save(SNAPSHOTS / f"{name}.png", optimize=True)
     grid_cases(SNAPSHOTS)
-    sys.stdout.write(f"wrote {len(CASES) + 2} snapshots to {SNAPSHOTS}\n")
+    for name, (state, size) in OLED_CASES.items():
+        render(state, size).save(SNAPSHOTS / f"{name}.png", optimize=True)
+    count = len(CASES) + 2 + len(OLED_CASES)
+    sys.stdout.write(f"wrote {count} snapshots to {SNAPSHOTS}\n")
 
 
 if __name__ == "__main__":
