@@ -60,3 +60,11 @@ def test_most_wrong_picks_the_most_confident_mistakes_per_class():
     assert most_wrong(truth, scores, per_class=1) == [0, 3]
     assert most_wrong(truth, scores) == [0, 2, 3]
     assert most_wrong([0, 1], np.eye(2)) == []
+
+
+def test_mapped_classes_that_share_a_label_keep_apart():
+    expl = hand_made("stretch", (64, 64))
+    twins = Explanation(labels=("crane", "crane"), scores=expl.scores, classes=(0, 1),
+                        maps=expl.maps, placement=expl.placement)
+    summary = summarize(twins)
+    assert summary.top == "crane #0" and set(summary.scores) == {"crane #0", "crane #1"}

@@ -59,12 +59,21 @@ class Summary:
         }
 
 
+def class_names(expl: Explanation) -> dict[int, str]:
+    """JSON key of each mapped class: its label, or ``label #id`` where mapped classes share
+    a label (ImageNet lists 'crane' twice)."""
+    labels = [expl.labels[c] for c in expl.classes]
+    return {c: (expl.labels[c] if labels.count(expl.labels[c]) == 1 else f"{expl.labels[c]} #{c}")
+            for c in expl.classes}
+
+
 def summarize(expl: Explanation, *, top: int = 5) -> Summary:
     """The ``top`` cells with the largest effect on the top class (by absolute value), each
     with its box in original-picture pixels and its effect on every mapped class. Cells the
     model saw none of the picture in (letterbox padding) are left out."""
     where = expl.placement
     grid = expl.grid
+    names = class_names(expl)
     xs, ys = cell_edges(where.input_size[0], grid), cell_edges(where.input_size[1], grid)
     regions = []
     for r in range(grid):
@@ -73,16 +82,16 @@ def summarize(expl: Explanation, *, top: int = 5) -> Summary:
                                      where)
             if box is None:
                 continue
-            effects = {expl.labels[k]: float(expl.maps[i, r, c])
+            effects = {names[k]: float(expl.maps[i, r, c])
                        for i, k in enumerate(expl.classes)}
             regions.append(Region(r, c, box, effects))
-    best = expl.labels[expl.top]
+    best = names[expl.top]
     regions.sort(key=lambda reg: -abs(reg.effects[best]))
     return Summary(
         method=expl.method, budget=expl.budget, seed=expl.seed, invocations=expl.invocations,
         seconds=expl.seconds, policy=where.policy, image_size=where.image_size,
         input_size=where.input_size, seen_box=where.src_box, grid=(grid, grid), top=best,
-        scores={expl.labels[c]: float(expl.scores[c]) for c in expl.classes},
+        scores={names[c]: float(expl.scores[c]) for c in expl.classes},
         regions=tuple(regions[:top]),
     )
 
