@@ -77,3 +77,24 @@ def test_explanation_png_is_written(tmp_path):
     path = explanation_png(SNAP.picture(), SNAP.explanation(), tmp_path / "p.png", name="p")
     with Image.open(path) as img:
         assert img.format == "PNG" and img.width >= 2 * 160
+
+
+def test_mistakes_grid_explains_the_most_confident_mistakes_or_says_there_are_none(tmp_path):
+    from fakes.explain_models import FakeClassifier, mean_redness
+
+    from aoc.explain_png import mistakes_grid
+
+    red = np.full((30, 40, 3), 128, np.uint8)
+    red[:, :20] = (255, 0, 0)
+    grey = np.full((30, 40, 3), 128, np.uint8)
+    Image.fromarray(red).save(tmp_path / "red.png")
+    clf = FakeClassifier(mean_redness, input_size=(32, 32))
+    truth = [1, 0, 1]  # "red" is 0: picture 0 (red, said red) is wrong, so is picture 2
+    scores = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4]])
+    result = mistakes_grid(clf, [tmp_path / "red.png", grey, red], truth, scores,
+                           tmp_path / "m.png", budget=16)
+    assert result.count == 2 and result.path.is_file()
+    assert clf.calls == 2 * 17  # only the mistakes are explained
+    none = mistakes_grid(clf, [red], [0], np.array([[0.9, 0.1]]), tmp_path / "n.png",
+                         empty_text="No mistakes among 1 picture.")
+    assert none.count == 0 and none.text == "No mistakes among 1 picture."

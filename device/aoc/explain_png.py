@@ -19,7 +19,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from aoc.display.render import draw_text, text_width
-from aoc.explain import Explanation
+from aoc.explain import DEFAULT_BUDGET, Explanation, explain
+from aoc.explain_summary import most_wrong
 
 log = logging.getLogger(__name__)
 
@@ -209,3 +210,42 @@ def grid_png(
     img.save(path, optimize=True)
     log.info("wrote %s (%d pictures)", path, len(tiles))
     return GridResult(path, len(tiles), text)
+
+
+def _frame(picture: np.ndarray | str | os.PathLike[str]) -> np.ndarray:
+    if isinstance(picture, np.ndarray):
+        return picture
+    with Image.open(picture) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def mistakes_grid(
+    classifier: object,
+    pictures: Sequence[np.ndarray | str | os.PathLike[str]],
+    truth: Sequence[int],
+    scores: np.ndarray,
+    path: str | os.PathLike[str],
+    *,
+    per_class: int = 3,
+    budget: int = DEFAULT_BUDGET,
+    seed: int = 0,
+    title: str = "Most confident mistakes",
+    empty_text: str = EMPTY_TEXT,
+    columns: int = 4,
+) -> GridResult:
+    """The report's grid in one call: pick the ``per_class`` most confident mistakes of each
+    true class from ``scores`` (``(n, classes)``, e.g. the evaluation's), explain each
+    picture through ``classifier`` and draw them with :func:`grid_png`.
+
+    ``pictures`` are RGB arrays or image files (only the picked ones are read); names in the
+    grid are the files' names. With no mistakes, the PNG and ``text`` say so.
+    """
+    labels = tuple(classifier.labels)  # type: ignore[attr-defined]
+    items = []
+    for i in most_wrong(truth, scores, per_class=per_class):
+        picture = pictures[i]
+        name = "" if isinstance(picture, np.ndarray) else Path(picture).name
+        frame = _frame(picture)
+        items.append(GridItem(frame, labels[truth[i]],
+                              explain(classifier, frame, budget=budget, seed=seed), name))
+    return grid_png(items, path, title=title, empty_text=empty_text, columns=columns)
