@@ -17,8 +17,9 @@ over a grid of cells, as LIME and KernelSHAP do with superpixels):
    is ``budget + 1`` invocations per image (one for the unmasked picture);
 4. the model input is split into ``grid`` x ``grid`` cells; per class, a ridge regression of
    the class probability on how visible each cell was gives each cell's effect: how much
-   showing that cell rather than grey raises (+) or lowers (-) the probability. The effects
-   add up to roughly score(picture) - score(all grey).
+   showing that cell rather than grey raises (+) or lowers (-) the probability, with about
+   half of the rest of the picture shown. The model is not linear, so the effects do not
+   add up to score(picture) - score(all grey), though their signs mostly agree with it.
 
 For a given seed the masks of a smaller budget are the first masks of a larger one, and the
 result does not depend on ``chunk``. :func:`map_to_image` puts a map back onto the original
