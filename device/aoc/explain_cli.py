@@ -25,6 +25,9 @@ from aoc.explain_summary import summarize
 
 log = logging.getLogger(__name__)
 
+# What reading a bad, truncated or absurdly large image raises.
+_UNREADABLE = (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError)
+
 
 def add_parser(
     sub: Any, *, common: Callable[[argparse.ArgumentParser], None],
@@ -80,7 +83,7 @@ def cmd_explain(
         for path in args.images:
             try:
                 frame = _read(path)
-            except (OSError, UnidentifiedImageError, ValueError) as exc:
+            except _UNREADABLE as exc:
                 failed += 1
                 sys.stderr.write(f"aoc explain: cannot read image {path}: {exc}; skipped\n")
                 continue
