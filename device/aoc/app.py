@@ -110,6 +110,15 @@ def peak_rss_mb() -> float:
 
 
 
+def frozen_map(config: Config) -> Any:
+    """The frozen frame's map maker when ``display.freeze_map`` is on, else ``None``."""
+    if not config.display.freeze_map:
+        return None
+    from aoc.explain_live import FrozenMap
+
+    return FrozenMap(budget=config.display.freeze_map_budget)
+
+
 def run(config: Config, host: Host, *, max_frames: int | None = None,
         duration_s: float | None = None, stop: threading.Event | None = None,
         hooks: Sequence[LoopHook] = (), display_kind: str | None = None,
@@ -173,7 +182,8 @@ def run(config: Config, host: Host, *, max_frames: int | None = None,
                  classifier.reason, described[0] if described else source.name, kind)
         stats = run_loop(source, classifier, smoother, screen, max_frames=max_frames,
                          duration_s=duration_s, stop=stop, hooks=all_hooks, health=health,
-                         controls=controls_state, max_fps=config.camera.max_fps)
+                         controls=controls_state, max_fps=config.camera.max_fps,
+                         frozen_view=frozen_map(config))
         stats.reason = classifier.reason
         result = RunResult(stats=stats, model=f"{bundle.name} ({bundle.root})",
                            source=described[0] if described else str(source.name),

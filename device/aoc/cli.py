@@ -1,6 +1,7 @@
 """``aoc``: run the appliance, classify images, benchmark, check the environment.
 
-``aoc run`` (the service), ``aoc classify IMAGE...``, ``aoc bench``, ``aoc doctor``.
+``aoc run`` (the service), ``aoc classify IMAGE...``, ``aoc explain IMAGE...``, ``aoc bench``,
+``aoc doctor``.
 Exit codes: 0 ok, 1 failure (e.g. an unreadable image), 2 usage, 69 no usable model,
 78 bad configuration, or `run` as root under systemd without service.allow_root
 (EX_CONFIG: the systemd unit does not restart on it).
@@ -107,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     bench.add_argument("--out", type=Path, help="also write the JSON result here")
 
+    from aoc.explain_cli import add_parser as add_explain
+
+    add_explain(sub, common=_common, model_args=_model_args)
+
     doctor = sub.add_parser("doctor", help="check TFLite, Edge TPU, camera, OLED, GPIO, model")
     _common(doctor)
     doctor.add_argument("--bundle", help="model bundle folder to verify")
@@ -161,6 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args, config, host)
         if args.command == "classify":
             return cmd_classify(args, config, host)
+        if args.command == "explain":
+            from aoc.explain_cli import cmd_explain
+
+            return cmd_explain(args, config, host, open_classifier=open_one_shot_classifier)
         if args.command == "bench":
             from aoc.bench import cmd_bench
 

@@ -93,6 +93,8 @@ class DisplayConfig:
     dim_after_s: float = option(300.0, lo=0.0, hi=86400.0)
     blank_after_s: float = option(1800.0, lo=0.0, hi=86400.0)
     change_threshold: float = option(0.03, lo=0.0, hi=1.0)
+    freeze_map: bool = False
+    freeze_map_budget: int = option(128, lo=16, hi=4096)
 
 
 @dataclass(frozen=True)

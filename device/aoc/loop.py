@@ -120,6 +120,7 @@ def run_loop(
     fps_tau_s: float = 1.0,
     timings_capacity: int = 2048,
     state_factory: Callable[..., Any] | None = None,
+    frozen_view: Any = None,
 ) -> LoopStats:
     """Run until ``stop`` is set, ``max_frames`` frames are classified or ``duration_s`` passes.
 
@@ -128,7 +129,9 @@ def run_loop(
     :class:`~aoc.display.threaded.ThreadedDisplay`) or ``show(state)``. ``health`` returns
     an extra fault line (e.g. the display's) or ``None``. ``max_fps`` caps the rate by
     waiting on ``stop`` after a frame (a demo or video source would otherwise spin a core);
-    a camera paces the loop itself. Returns the final stats.
+    a camera paces the loop itself. ``frozen_view`` (:class:`aoc.explain_live.FrozenMap`,
+    or ``None`` for nothing at all) sees each classified frame and may add to the state
+    while frozen. Returns the final stats.
     """
     min_interval = 1.0 / max_fps if max_fps else 0.0
     # Resolved once, not imported again on every frame.
@@ -177,6 +180,8 @@ def run_loop(
             extra = health() if health is not None else None
             stats.display_fault = getattr(display, "fault", None)
             if controls.frozen:
+                if frozen_view is not None:
+                    state = frozen_view.on_frozen(state, classifier)
                 state = idle(state, frozen=True, message=extra)
                 continue
 
@@ -215,6 +220,8 @@ def run_loop(
                 state = idle(state, frozen=False, message=str(exc))
                 continue
             smoothed, verdict = smoother.update(scores, t_b)
+            if frozen_view is not None:
+                frozen_view.on_frame(frame)
             t_e = clock()
 
             if last_frame_t is not None:

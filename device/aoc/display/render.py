@@ -6,7 +6,9 @@ whole pixels (nearest neighbour) for the big figures: on a 0.96" panel crisp pix
 read better than anti-aliased outlines, which a 1-bit panel cannot show anyway.
 
 Views (``state.view`` modulo :data:`NUM_VIEWS`): 0 = bars, 1 = big verdict,
-2 = details. A ``message`` replaces the bars / big verdict with a framed fault box.
+2 = details. A ``message`` replaces the bars / big verdict with a framed fault box. A
+frozen reading's map (``state.map_cells``) replaces the bars
+(:mod:`aoc.display.explain_view`).
 """
 
 from __future__ import annotations
@@ -266,7 +268,11 @@ def render(
         return img
     chosen = (state.view if view is None else view) % NUM_VIEWS
     tall = height >= 48
-    if state.message is not None and chosen != 2:
+    if state.map_cells is not None and state.frozen and state.message is None and chosen == 0:
+        from aoc.display.explain_view import draw_map  # imports this module
+
+        draw_map(img, state)
+    elif state.message is not None and chosen != 2:
         _fault(img, state)
     elif chosen == 0:
         (_bars_tall if tall else _bars_short)(img, state)

@@ -40,6 +40,9 @@ class DisplayState:
     user froze the reading; ``view`` picks the layout (taken modulo the number of views);
     ``message`` is a fault/status line (``"camera lost - retrying"``) or ``None``.
     ``dim``, ``blank`` and ``offset`` come from :class:`aoc.display.burnin.BurnInGuard`.
+    ``map_cells`` (8x8 signed effects, rows top to bottom) and ``map_label`` (the class
+    they explain) are set only on a frozen reading with ``display.freeze_map`` on
+    (:mod:`aoc.explain_live`).
     """
 
     anime: float
@@ -53,6 +56,8 @@ class DisplayState:
     dim: bool = False
     blank: bool = False
     offset: tuple[int, int] = (0, 0)
+    map_cells: tuple[tuple[float, ...], ...] | None = None
+    map_label: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "anime", _unit("anime", self.anime))

@@ -1,0 +1,71 @@
+"""aoc.explain_cli: ``aoc explain`` on a test bundle writes a PNG per image and valid JSON,
+and reports a bad image while still doing the others."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from aoc.cli import main
+
+MODELS = Path(__file__).parent / "data" / "models"
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_explain_writes_png_and_json_per_image_and_reports_a_bad_one(tmp_path, capsys):
+    red = np.full((60, 90, 3), 128, np.uint8)
+    red[:30, :45] = (255, 0, 0)
+    Image.fromarray(red).save(tmp_path / "red.png")
+    Image.fromarray(np.full((40, 40, 3), (0, 200, 0), np.uint8)).save(tmp_path / "green.jpg")
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    out = tmp_path / "maps"
+    images = [str(tmp_path / n) for n in ("red.png", "broken.png", "green.jpg")]
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    code = main(["explain", "--config", str(config), "--bundle", str(MODELS / "uint8"),
+                 "--out", str(out), "--budget", "24", "--seed", "5", "--json", *images])
+    captured = capsys.readouterr()
+    assert code == 1  # one image failed
+    assert "broken.png" in captured.err and "skipped" in captured.err
+    assert sorted(p.name for p in out.iterdir()) == ["green.json", "green.png", "red.json",
+                                                      "red.png"]
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert [r["image"] for r in lines] == [images[0], images[2]]
+    red_json = json.loads((out / "red.json").read_text())
+    assert red_json == lines[0]
+    assert red_json["top"] == "anime" and red_json["budget"] == 24 and red_json["seed"] == 5
+    assert red_json["method"] == "rise" and red_json["invocations"] == 25
+    assert red_json["image_size"] == [90, 60] and red_json["regions"]
+    with Image.open(out / "red.png") as png:
+        assert png.format == "PNG"
+
+
+def test_explain_without_json_prints_one_line_per_image(tmp_path, capsys):
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "config.toml").write_text("")
+    code = main(["explain", "--config", str(tmp_path / "config.toml"), "--bundle",
+                 str(MODELS / "int8"), "--out", str(tmp_path / "o"), "--budget", "8",
+                 str(tmp_path / "a.png"), str(tmp_path / "a.png")])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0 and len(out) == 2
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a-2.png", "a.png"]
+
+
+def test_explain_refuses_a_budget_below_two(tmp_path, capsys):
+    (tmp_path / "config.toml").write_text("")
+    code = main(["explain", "--config", str(tmp_path / "config.toml"), "--bundle",
+                 str(MODELS / "uint8"), "--out", str(tmp_path), "--budget", "1", "x.png"])
+    assert code == 2 and "--budget" in capsys.readouterr().err
