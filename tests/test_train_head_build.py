@@ -71,7 +71,8 @@ def test_tiny_build_runs_on_the_device_with_training_scores(tmp_path, coral, cap
     assert bundle.edgetpu_model is not None and bundle.edgetpu_model.name == "model_edgetpu.tflite"
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["metrics"]["device_same_top1"] == 1.0
-    assert (out / "report" / "tv_views.png").is_file()
+    for png in ("tv_views", "mistakes_clean", "mistakes_tv"):
+        assert (out / "report" / f"{png}.png").is_file()
     assert "leave one source out" in (out / "report.md").read_text()
     capsys.readouterr()
     images = [p for c in ("stripes", "blobs") for p in sorted((data / c).glob("*.png"))[:3]]

@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from aoc.head import DenseHead
 
 from . import head_report
 from .data import Dataset, read_rgb, scan_dataset
-from .embed import CLEAN, Backbone, cache_key, coral_v1, embed_records
+from .embed import CLEAN, TV, Backbone, cache_key, coral_v1, embed_records, image_seed, make_views
 from .errors import DataError
 from .head_fit import HeadConfig, fit_head, lda_head, sample_weights, source_stats
 from .loso import HeldOut, fold_names, run_loso, summarise, training_rows
@@ -74,6 +74,43 @@ def _loso_cached(work: Path, key: str, emb: np.ndarray, labels: np.ndarray, sour
     np.savez(tmp, clean=held.clean, tv=held.tv, temperature=held.temperature)
     tmp.replace(path)
     return held
+
+
+class _TvFrames(Sequence[np.ndarray]):
+    """The first camera-at-TV frame of each record, made again on demand (same seeds)."""
+
+    def __init__(self, root: Path, records: list, seed: int) -> None:
+        self.root, self.records, self.seed = root, records, seed
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        r = self.records[i]
+        image = np.asarray(read_rgb(self.root / r.file))
+        return np.ascontiguousarray(make_views(image, np.random.default_rng(
+            image_seed(self.seed, r)))[TV[0]])
+
+
+def mistake_grids(bundle_dir: Path, pre: Prepared, work: Path, seed: int) -> dict[str, Path]:
+    """Explanation grids (``aoc.explain``) of the held-out images the leave-one-source-out
+    heads got most wrong, clean and through a TV, drawn with the shipped model."""
+    from aoc.bundle import load_bundle
+    from aoc.classifier import open_classifier
+    from aoc.explain_png import mistakes_grid
+
+    records = list(pre.dataset.records)
+    out = {}
+    with open_classifier(load_bundle(bundle_dir), prefer="cpu") as clf:
+        for name, pictures, scores in (
+            ("clean", [pre.dataset.root / r.file for r in records], pre.held.clean),
+            ("tv", _TvFrames(pre.dataset.root, records, seed), pre.held.tv[:, 0]),
+        ):
+            path = work / f"mistakes_{name}.png"
+            mistakes_grid(clf, pictures, list(pre.labels), scores, path, seed=seed,
+                          title=f"Most confident held-out mistakes ({name})")
+            out[name] = path
+    return out
 
 
 def device_check(bundle_dir: Path, images: list[np.ndarray], expected: np.ndarray) -> dict:
@@ -210,12 +247,15 @@ def build(cfg: HeadBuildConfig, *, progress: Callable[[Iterable], Iterable] = la
     say(f"[device] same top-1 on {check['images']} images: {check['same_top1']:.3f}, "
         f"max |diff| {check['max_abs_diff']:.4f}; backbone "
         f"{check['backbone_invoke_ms_host_cpu']:.1f} ms, head {check['head_us_host_cpu']:.1f} us")
+    grids = mistake_grids(staging, pre, work, cfg.seed)
+    say("[explain] grids of the most confident held-out mistakes, clean and through a TV")
     facts = {
         "config": cfg, "dataset": ds, "backbone": backbone, "summary": summary,
         "device_check": check, "head": head, "wall_seconds": time.monotonic() - t0,
     }
     metrics = head_report.metrics(facts)
     extra = head_report.extra_files(facts, work, held)
+    extra.update({f"report/mistakes_{k}.png": v for k, v in grids.items()})
     out = write_bundle(cfg.out, provenance=head_report.provenance(facts), metrics=metrics,
                        extra_files=extra, **common)
     say(f"[bundle] wrote {cfg.out}")

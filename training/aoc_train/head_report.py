@@ -132,6 +132,14 @@ so a small collector counts as much as a large one.
 
 ![simulated camera-at-TV views](report/tv_views.png)
 
+### What the model looks at when it is wrong
+The held-out images the leave-one-source-out heads got most confidently wrong, per true
+class, clean and through a TV, with maps of which parts of the picture pushed the shipped
+model's top class up or down (`aoc explain`: random masks through the device's classifier).
+
+![clean mistakes](report/mistakes_clean.png)
+![TV mistakes](report/mistakes_tv.png)
+
 ## int8 against float
 The backbone is Coral's int8 graph on both targets and the head is float32, so the device
 computes exactly what training computed: the device's own loader and classifier gave the
