@@ -4,9 +4,10 @@
 thread renders it, shows it only when the picture (or dim/blank) changed (a display
 with a ``frame_key(state)`` method decides that itself), at most
 ``max_fps`` times a second. A display with ``show_rendered(state, image)`` (the OLED) is
-handed the picture rendered for that comparison, so each shown frame renders once. When the display fails (I2C glitch, unplugged panel) the
-appliance keeps running headless: the fault is logged once, exposed as ``fault``, and
-the display is reopened (or retried) every ``retry_interval_s``.
+handed the picture rendered for that comparison, so each shown frame renders once.
+When the display fails (I2C glitch, unplugged panel) the appliance keeps running
+headless: the fault is logged once, exposed as ``fault``, and the display is reopened
+(or retried) every ``retry_interval_s``.
 """
 
 from __future__ import annotations
