@@ -18,6 +18,7 @@ from aoc.preprocess import (
     PreprocessSpec,
     area_factors,
     area_linear_resize,
+    area_steps,
     check_frame,
     crop_box,
     lookup_table,
@@ -227,13 +228,22 @@ def test_device_filter_is_named_and_the_default() -> None:
 
 @pytest.mark.parametrize(("src", "dst", "factors"), [
     ((640, 480), (224, 224), (2, 2)),
-    ((1280, 720), (224, 224), (5, 3)),
-    ((1080, 1080), (224, 224), (4, 4)),  # 1080 // 224 = 4 divides 1080
+    ((1280, 720), (224, 224), (4, 2)),
+    ((720, 720), (224, 224), (2, 2)),  # a centre crop of 1280x720: 360 then bilinear
+    ((1920, 1080), (224, 224), (8, 4)),
+    ((1080, 1080), (224, 224), (4, 4)),
+    ((1002, 1002), (224, 224), (2, 2)),  # 1002 / 4 is not whole
     ((225, 224), (224, 224), (1, 1)),
     ((100, 100), (224, 224), (1, 1)),  # upscaling: bilinear only
 ])
 def test_area_factors_divide_and_keep_the_model_size(src, dst, factors) -> None:
     assert area_factors(src, dst) == factors
+
+
+def test_area_steps_are_2x2_first() -> None:
+    assert area_steps(4, 2) == [(2, 2), (2, 1)]
+    assert area_steps(8, 8) == [(2, 2)] * 3
+    assert area_steps(1, 4) == [(1, 4)] and area_steps(1, 1) == []
 
 
 @pytest.mark.parametrize("policy", ["stretch", "center_crop", "letterbox"])

@@ -105,7 +105,6 @@ class PrefetchSource(Opening):
         deadline = self._clock() + self._read_timeout
         with self._cond:
             self._in_use = None  # the loop is done with the frame it had
-            self._wanted = True
             self._cond.notify_all()
             while self._ready is None and not self._stop.is_set():
                 left = deadline - self._clock()
@@ -116,6 +115,7 @@ class PrefetchSource(Opening):
                 return None
             index, seq, error = self._ready
             self._ready = None
+            self._wanted = True  # one-ahead mode: fetch the next one now
             self._cond.notify_all()
             if error is not None:
                 raise error if isinstance(error, CameraError) else CameraError(str(error))

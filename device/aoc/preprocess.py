@@ -13,13 +13,14 @@ table lookup through preallocated scratch otherwise. Frames already at the model
 not resized at all, so the fast path allocates nothing per frame.
 
 Frames of another size are fitted with the filter named by :data:`DEVICE_RESAMPLE`,
-``"area_linear"`` (:func:`area_linear_resize`): an exact integer area reduction (every
-output pixel the mean of a ``kx`` x ``ky`` block, with ``k = source // model`` lowered
-until it divides the source) followed by one bilinear step (no antialiasing) for the
-remaining factor, which is below 2. With OpenCV both steps are one ``cv2.resize`` each
-(``INTER_AREA`` on an integer factor, ``INTER_LINEAR``) written into preallocated buffers;
-without it the same filter runs in Pillow (``Image.reduce`` and an affine ``transform``
-with ``BILINEAR``), within one grey level of OpenCV's. The Pillow filters (``lanczos``,
+``"area_linear"`` (:func:`area_linear_resize`): an exact area reduction by powers of two
+(every output pixel the mean of a ``kx`` x ``ky`` block; each ``k`` the largest power of
+two dividing the source that keeps it at least the model size) followed by one bilinear
+step (no antialiasing) for the remaining factor, which is below 2. With OpenCV these
+are ``cv2.resize`` calls (``INTER_AREA`` in exact 2x2 steps, its fast path, then
+``INTER_LINEAR``) written into preallocated buffers; without it the same filter runs in
+Pillow (``Image.reduce`` and an affine ``transform`` with ``BILINEAR``), within two grey
+levels of OpenCV's (rounding after each 2x2 step). The Pillow filters (``lanczos``,
 ``bilinear``, ...) stay available by name.
 """
 
@@ -62,18 +63,41 @@ def _opencv() -> Any:
 
 
 def area_factors(src_size: tuple[int, int], dst_size: tuple[int, int]) -> tuple[int, int]:
-    """The integer area-reduction factors ``(kx, ky)`` of :func:`area_linear_resize`.
+    """The area-reduction factors ``(kx, ky)`` of :func:`area_linear_resize`.
 
-    Each is the largest ``k <= source // model`` that divides the source, so the reduced
-    frame is still at least the model size and every block is whole.
+    Each is the largest power of two ``k`` that divides the source with ``source // k``
+    still at least the model size: every block is whole, and what is left for the
+    bilinear step is a factor below 2.
     """
     factors = []
     for src, dst in zip(src_size, dst_size, strict=True):
-        k = max(1, src // max(1, dst))
-        while k > 1 and src % k:
-            k -= 1
+        k = 1
+        while src % (2 * k) == 0 and src // (2 * k) >= max(1, dst):
+            k *= 2
         factors.append(k)
     return factors[0], factors[1]
+
+
+def area_steps(kx: int, ky: int) -> list[tuple[int, int]]:
+    """The OpenCV steps for factors ``(kx, ky)``: exact 2x2 means first (OpenCV's fast
+    path), then one step for what is left in one direction."""
+    steps = []
+    while kx > 1 and ky > 1:
+        steps.append((2, 2))
+        kx, ky = kx // 2, ky // 2
+    if kx > 1 or ky > 1:
+        steps.append((kx, ky))
+    return steps
+
+
+def _step_shapes(src_size: tuple[int, int], steps: Sequence[tuple[int, int]]
+                 ) -> list[tuple[int, int, int]]:
+    w, h = src_size
+    shapes = []
+    for fx, fy in steps:
+        w, h = w // fx, h // fy
+        shapes.append((h, w, 3))
+    return shapes
 
 
 def area_linear_resize(
@@ -81,15 +105,16 @@ def area_linear_resize(
     size: tuple[int, int],
     *,
     out: np.ndarray | None = None,
-    scratch: np.ndarray | None = None,
+    scratch: Sequence[np.ndarray] | None = None,
     cv2: Any = None,
     use_cv2: bool = True,
 ) -> np.ndarray:
     """Resize an RGB uint8 frame (any strides) to ``size`` = (width, height) by ``area_linear``.
 
     ``out`` (``(height, width, 3)`` uint8, C-contiguous) receives the result when given;
-    ``scratch`` the area-reduced frame (``(h // ky, w // kx, 3)``). ``cv2`` is the module to
-    use (found when None); ``use_cv2=False`` forces the Pillow path.
+    ``scratch`` holds one buffer per OpenCV area step (:func:`area_steps`), allocated
+    here when missing. ``cv2`` is the module to use (found when None); ``use_cv2=False``
+    forces the Pillow path.
     """
     width, height = size
     sh, sw = frame.shape[:2]
@@ -101,11 +126,14 @@ def area_linear_resize(
     kx, ky = area_factors((sw, sh), (width, height))
     rw, rh = sw // kx, sh // ky
     if use_cv2 and (cv2 := cv2 or _opencv()) is not None:
+        steps = area_steps(kx, ky)
+        shapes = _step_shapes((sw, sh), steps)
+        if scratch is None or [b.shape for b in scratch] != shapes:
+            scratch = [np.empty(shape, np.uint8) for shape in shapes]
         small = frame
-        if kx > 1 or ky > 1:
-            if scratch is None or scratch.shape != (rh, rw, 3):
-                scratch = np.empty((rh, rw, 3), np.uint8)
-            small = cv2.resize(frame, (rw, rh), dst=scratch, interpolation=cv2.INTER_AREA)
+        for buffer in scratch:
+            h, w = buffer.shape[:2]
+            small = cv2.resize(small, (w, h), dst=buffer, interpolation=cv2.INTER_AREA)
         if (rw, rh) == (width, height):
             np.copyto(out, small)
         else:
@@ -256,9 +284,8 @@ class FrameFitter:
         else:
             window, target, place = (slice(0, sh), slice(0, sw)), (width, height), None
         cw, ch = window[1].stop - window[1].start, window[0].stop - window[0].start
-        kx, ky = area_factors((cw, ch), target)
-        scratch = (np.empty((ch // ky, cw // kx, 3), np.uint8)
-                   if (kx > 1 or ky > 1) else None)
+        scratch = [np.empty(shape, np.uint8) for shape in
+                   _step_shapes((cw, ch), area_steps(*area_factors((cw, ch), target)))]
         fitted = np.empty((target[1], target[0], 3), np.uint8) if place is not None else None
         return window, target, place, scratch, fitted
 
