@@ -240,10 +240,20 @@ def test_area_factors_divide_and_keep_the_model_size(src, dst, factors) -> None:
     assert area_factors(src, dst) == factors
 
 
-def test_area_steps_are_2x2_first() -> None:
+def test_area_steps_are_exact_halvings_2x2_first() -> None:
     assert area_steps(4, 2) == [(2, 2), (2, 1)]
     assert area_steps(8, 8) == [(2, 2)] * 3
-    assert area_steps(1, 4) == [(1, 4)] and area_steps(1, 1) == []
+    assert area_steps(1, 4) == [(1, 2), (1, 2)] and area_steps(1, 1) == []
+
+
+def test_opencv_area_reduction_is_the_exact_block_mean() -> None:
+    pytest.importorskip("cv2")
+    frame = np.random.default_rng(6).integers(0, 256, (720, 1280, 3), dtype=np.uint8)
+    # 1280x720 -> 224x224: blocks of 4x2, so the area step leaves 320x360.
+    out = area_linear_resize(frame, (320, 360))
+    blocks = frame.reshape(360, 2, 320, 4, 3).astype(int)
+    # Rounded after each halving: within one level of the exact mean.
+    assert np.abs(out - blocks.mean(axis=(1, 3))).max() <= 1.0
 
 
 @pytest.mark.parametrize("policy", ["stretch", "center_crop", "letterbox"])

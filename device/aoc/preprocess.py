@@ -17,7 +17,7 @@ Frames of another size are fitted with the filter named by :data:`DEVICE_RESAMPL
 (every output pixel the mean of a ``kx`` x ``ky`` block; each ``k`` the largest power of
 two dividing the source that keeps it at least the model size) followed by one bilinear
 step (no antialiasing) for the remaining factor, which is below 2. With OpenCV these
-are ``cv2.resize`` calls (``INTER_AREA`` in exact 2x2 steps, its fast path, then
+are ``cv2.resize`` calls (exact halving steps, :func:`area_steps`, then
 ``INTER_LINEAR``) written into preallocated buffers; without it the same filter runs in
 Pillow (``Image.reduce`` and an affine ``transform`` with ``BILINEAR``), within two grey
 levels of OpenCV's (rounding after each 2x2 step). The Pillow filters (``lanczos``,
@@ -79,14 +79,15 @@ def area_factors(src_size: tuple[int, int], dst_size: tuple[int, int]) -> tuple[
 
 
 def area_steps(kx: int, ky: int) -> list[tuple[int, int]]:
-    """The OpenCV steps for factors ``(kx, ky)``: exact 2x2 means first (OpenCV's fast
-    path), then one step for what is left in one direction."""
+    """The exact halving steps for power-of-two factors ``(kx, ky)``: ``(2, 2)`` while
+    both directions need it (``INTER_AREA``'s fast path), then ``(2, 1)`` or ``(1, 2)``
+    (``INTER_LINEAR`` at exactly 2x, which samples half-way between two pixels: their
+    mean, rounded like ``INTER_AREA``)."""
     steps = []
-    while kx > 1 and ky > 1:
-        steps.append((2, 2))
-        kx, ky = kx // 2, ky // 2
-    if kx > 1 or ky > 1:
-        steps.append((kx, ky))
+    while kx > 1 or ky > 1:
+        fx, fy = (2 if kx > 1 else 1), (2 if ky > 1 else 1)
+        steps.append((fx, fy))
+        kx, ky = kx // fx, ky // fy
     return steps
 
 
@@ -131,9 +132,10 @@ def area_linear_resize(
         if scratch is None or [b.shape for b in scratch] != shapes:
             scratch = [np.empty(shape, np.uint8) for shape in shapes]
         small = frame
-        for buffer in scratch:
+        for (fx, fy), buffer in zip(steps, scratch, strict=True):
             h, w = buffer.shape[:2]
-            small = cv2.resize(small, (w, h), dst=buffer, interpolation=cv2.INTER_AREA)
+            method = cv2.INTER_AREA if fx == fy else cv2.INTER_LINEAR
+            small = cv2.resize(small, (w, h), dst=buffer, interpolation=method)
         if (rw, rh) == (width, height):
             np.copyto(out, small)
         else:
