@@ -57,7 +57,6 @@ class PrefetchSource(Opening):
     ) -> None:
         self.source = source
         self.name = f"prefetch:{getattr(source, 'name', type(source).__name__)}"
-        self.is_live = bool(getattr(source, "is_live", False))
         self.size = size
         self._fitter = FrameFitter(size, policy, use_cv2=use_cv2)
         self._buffers = [np.empty((size[1], size[0], 3), np.uint8) for _ in range(3)]
@@ -77,6 +76,11 @@ class PrefetchSource(Opening):
         self._thread: threading.Thread | None = None
 
     # -- FrameSource -------------------------------------------------------------------
+    @property
+    def is_live(self) -> bool:
+        """The wrapped source's (a resilient source learns it when its camera opens)."""
+        return bool(getattr(self.source, "is_live", False))
+
     @property
     def fault(self) -> str | None:
         """The wrapped source's fault line, if it has one."""

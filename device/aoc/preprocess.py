@@ -101,6 +101,14 @@ def _step_shapes(src_size: tuple[int, int], steps: Sequence[tuple[int, int]]
     return shapes
 
 
+def _cv2_resize(cv2: Any, src: np.ndarray, size: tuple[int, int], method: int,
+                dst: np.ndarray | None) -> np.ndarray:
+    """``cv2.resize`` into ``dst`` when there is one (no allocation), else a new array."""
+    if dst is None:
+        return cv2.resize(src, size, interpolation=method)
+    return cv2.resize(src, size, dst=dst, interpolation=method)
+
+
 def area_linear_resize(
     frame: np.ndarray,
     size: tuple[int, int],
@@ -119,6 +127,7 @@ def area_linear_resize(
     """
     width, height = size
     sh, sw = frame.shape[:2]
+    target = out
     if out is None:
         out = np.empty((height, width, 3), np.uint8)
     if (sw, sh) == (width, height):
@@ -129,19 +138,21 @@ def area_linear_resize(
     if use_cv2 and (cv2 := cv2 or _opencv()) is not None:
         steps = area_steps(kx, ky)
         shapes = _step_shapes((sw, sh), steps)
-        if scratch is None or [b.shape for b in scratch] != shapes:
-            scratch = [np.empty(shape, np.uint8) for shape in shapes]
+        buffers: Sequence[np.ndarray | None] = (
+            scratch if scratch is not None and [b.shape for b in scratch] == shapes
+            else [None] * len(steps))
         small = frame
-        for (fx, fy), buffer in zip(steps, scratch, strict=True):
-            h, w = buffer.shape[:2]
+        for (fx, fy), shape, buffer in zip(steps, shapes, buffers, strict=True):
             method = cv2.INTER_AREA if fx == fy else cv2.INTER_LINEAR
-            small = cv2.resize(small, (w, h), dst=buffer, interpolation=method)
+            small = _cv2_resize(cv2, small, (shape[1], shape[0]), method, buffer)
         if (rw, rh) == (width, height):
             np.copyto(out, small)
         else:
-            result = cv2.resize(small, (width, height), dst=out, interpolation=cv2.INTER_LINEAR)
-            if result is not out:  # pragma: no cover - OpenCV reallocated
-                np.copyto(out, result)
+            result = _cv2_resize(cv2, small, (width, height), cv2.INTER_LINEAR, target)
+            if target is None:
+                return np.ascontiguousarray(result)
+            if result is not target:  # OpenCV reallocated
+                np.copyto(target, result)
         return out
     image = Image.fromarray(np.ascontiguousarray(frame))
     if kx > 1 or ky > 1:
