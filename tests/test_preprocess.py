@@ -200,9 +200,10 @@ def test_fast_path_allocates_nothing_per_frame(spec: PreprocessSpec) -> None:
 
 
 # -- the device's resize filter: area_linear -------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
 REAL_IMAGES = [
-    Path(__file__).parent.parent / "device" / "aoc" / "assets" / "demo",
-    Path("/work/shared/reference/coral"),
+    ROOT / "device" / "aoc" / "assets" / "demo",
+    ROOT.parent / "shared" / "reference" / "coral",  # Coral's test photos, where ../shared is
 ]
 
 
