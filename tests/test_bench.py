@@ -17,6 +17,14 @@ from aoc.bench import (
     summarize_ms,
     targets_report,
 )
+from aoc.bench_extra import oled_figures, pipelined_figures
+from aoc.bench_loops import (
+    NAIVE_STAGES,
+    MemorySource,
+    camera_frames,
+    naive_loop,
+    rgb_to_yuv420,
+)
 from aoc.bundle import load_bundle
 from aoc.classifier import open_classifier
 from aoc.cli import main
@@ -34,12 +42,40 @@ def test_overhead_excludes_invoke():
 
 
 def test_targets_report_directions():
-    report = targets_report({"overhead_ms": 0.5, "baseline_ratio": 3.0, "startup_s": None,
-                             "peak_rss_mb": 200.0})
-    assert report["overhead_ms"]["met"] is True
-    assert report["baseline_ratio"]["met"] is False  # must be at least 5x
+    report = targets_report({"overhead_ms": 0.05, "baseline_ratio": 0.8, "startup_s": None,
+                             "peak_rss_mb": 200.0, "pipelined_fps": 58.0,
+                             "sizes": {"640x480": {"ratio": 12.0}, "1280x720": {"ratio": 9.0}},
+                             "oled": {"bytes_per_update": 80.0}, "backend": "cpu",
+                             "model_row": {"loop_over_invoke": 1.2}})
+    assert report["overhead_ms"]["met"] is True  # at most 0.1 ms
+    assert report["baseline_ratio"]["met"] is False  # must win at the model size too
     assert report["startup_s"]["met"] is None
     assert report["peak_rss_mb"]["met"] is False
+    assert report["ratio_640x480"]["met"] is True and report["ratio_1280x720"]["met"] is False
+    assert report["pipelined_fps"]["met"] is True
+    assert report["oled_bytes_per_update"]["met"] is True
+    assert report["loop_over_invoke"]["met"] is False
+    edgetpu = targets_report({"backend": "edgetpu", "model_row": {"loop_over_invoke": 3.0}})
+    assert edgetpu["loop_over_invoke"]["met"] is None  # only a CPU model's loop is judged
+
+
+def test_naive_loop_stages_and_yuv_conversion():
+    frames = camera_frames(list_images(DEMO_DIR)[:2], (64, 48))
+    rows = naive_loop(MODELS / "uint8" / "model.tflite", frames, 3)
+    assert rows.shape == (3, len(NAIVE_STAGES)) and (rows[:, 0] > 0).all()
+    yuv = [rgb_to_yuv420(f) for f in frames]
+    assert yuv[0].shape == (72, 64)
+    rows = naive_loop(MODELS / "uint8" / "model.tflite", yuv, 2, yuv=(64, 48))
+    assert rows.shape == (2, 4)
+
+
+def test_memory_source_converts_yuv_like_the_naive_loop():
+    frame = camera_frames(list_images(DEMO_DIR)[:1], (64, 48))[0]
+    capture = rgb_to_yuv420(frame)
+    full = MemorySource([capture], yuv=(64, 48)).read()
+    assert full.shape == (48, 64, 3) and np.abs(full.astype(int) - frame).mean() < 6
+    half = MemorySource([capture], yuv=(64, 48), half=True).read()
+    assert half.shape == (24, 32, 3)
 
 
 @pytest.mark.parametrize("name", ["uint8", "int8", "float_logits"])
@@ -53,15 +89,36 @@ def test_baseline_runs_every_model_kind(name):
 def test_run_bench_on_tiny_model():
     bundle = load_bundle(MODELS / "uint8")
     with open_classifier(bundle, prefer="cpu") as clf:
-        r = run_bench(clf, bundle, frames=12, images_dir=DEMO_DIR, measure_startup=False)
+        r = run_bench(clf, bundle, frames=12, images_dir=DEMO_DIR, measure_startup=False,
+                      sizes={"64x48": (64, 48), "32x32": (32, 32)}, extras=False)
     assert r["backend"] == "cpu" and r["frames"] == 12 and "tiny-uint8" in r["model"]
     assert set(r["stages_ms"]) == {"capture", "preprocess", "invoke", "postprocess", "display"}
     assert r["overhead_ms"] > 0 and r["baseline_overhead_ms"] > 0
     assert r["baseline_ratio"] == pytest.approx(r["baseline_overhead_ms"] / r["overhead_ms"],
                                                 rel=0.01)
     assert r["targets"]["startup_s"]["met"] is None
+    assert set(r["sizes"]) == {"64x48", "32x32"} and set(r["yuv420"]) == {"640x480"}
+    for row in [*r["sizes"].values(), *r["yuv420"].values()]:
+        assert row["overhead_ms"] > 0 and row["baseline_overhead_ms"] > 0
+        assert row["ratio"] == pytest.approx(row["baseline_overhead_ms"] / row["overhead_ms"],
+                                             rel=0.01)
+    assert r["sizes"]["32x32"]["overhead_ms"] == r["overhead_ms"]  # the model-size row
+    assert r["resize_filter"] == "area_linear" and "Method:" in r["method"]
+    assert set(r["decode"]["stages_ms"]) == {"decode_resize", "set_tensor", "invoke",
+                                             "get_dequantize"}
     text = format_result(r)
-    assert "baseline" in text and "overhead_ms" in text
+    assert "naive" in text and "overhead_ms" in text and "decode row" in text
+
+
+def test_oled_and_pipelined_figures():
+    oled = oled_figures(updates=12)
+    assert oled["full_frame_bytes"] == 1030 and 0 < oled["bytes_per_update"] < 1030
+    assert oled["ms_per_update"]["100kHz"] == pytest.approx(
+        4 * oled["ms_per_update"]["400kHz"], rel=0.05)
+    frames = camera_frames(list_images(DEMO_DIR)[:2], (64, 48))
+    pipe = pipelined_figures(frames, invoke_ms=0.5, camera_fps=500, n=10,
+                             bound_invoke_ms=0.5, bound_camera_fps=500)
+    assert pipe["pipelined_fps"] > 0 and pipe["invoke_bound"]["sequential_fps"] > 0
 
 
 def test_cli_bench_writes_json_with_startup(tmp_path, capsys, monkeypatch):
@@ -76,8 +133,12 @@ def test_cli_bench_writes_json_with_startup(tmp_path, capsys, monkeypatch):
     written = json.loads(out.read_text())
     assert printed == written
     for key in ("overhead_ms", "baseline_overhead_ms", "baseline_ratio", "startup_s",
-                "peak_rss_mb", "backend", "model"):
+                "peak_rss_mb", "backend", "model", "sizes", "oled", "pipelined_fps"):
         assert key in written
+    assert set(written["sizes"]) == {"224x224", "640x480", "1280x720"}
+    for row in written["sizes"].values():
+        assert {"overhead_ms", "baseline_overhead_ms", "ratio"} <= set(row)
+    assert {"bytes_per_update", "full_frame_bytes"} <= set(written["oled"])
     assert written["startup_s"] > 0 and written["peak_rss_mb"] > 10
 
 

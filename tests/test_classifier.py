@@ -229,7 +229,8 @@ def test_coral_reference_figures(coral: Path) -> None:
     bundle = bare_bundle(
         coral / "mobilenet_v1_0.25_128_quant.tflite", coral / "imagenet_labels.txt"
     )
-    with open_classifier(bundle, prefer="cpu") as clf:
+    # the shared README's figures were measured with a Lanczos resize
+    with open_classifier(bundle, prefer="cpu", resample="lanczos") as clf:
         assert clf.input_size == (128, 128)
         cat = rounded(top_k(clf.classify(photo(coral, "cat.bmp")), clf.labels, 3))
         # Egyptian cat and tiger cat tie at 68/256; ties keep class-id order (tiger cat, 282).
@@ -254,7 +255,7 @@ def test_edgetpu_twin_in_auto_mode_falls_back(coral: Path, runtime: Runtime) -> 
     bundle = bare_bundle(twin, coral / "imagenet_labels.txt")  # finds its CPU twin beside it
     assert bundle.edgetpu_model == twin.resolve()
     no_lib = loader_raising(OSError("libedgetpu.so.1: cannot open shared object file"))
-    with open_classifier(bundle, load_delegate=no_lib) as clf:
+    with open_classifier(bundle, load_delegate=no_lib, resample="lanczos") as clf:
         assert clf.backend == "cpu"
         assert "running CPU model mobilenet_v1_0.25_128_quant.tflite" in clf.reason
         hopper = rounded(top_k(clf.classify(photo(coral, "grace_hopper.bmp")), clf.labels, 1))

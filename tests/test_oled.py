@@ -184,3 +184,37 @@ def test_open_display_builds_an_oled():
     device = dummy(mode="1", serial_interface=RecordingSerial())
     with open_display("oled", device=device) as oled:
         assert isinstance(oled, OledDisplay)
+
+
+def test_ssd1306_gets_only_the_changed_windows_and_refresh_sends_all():
+    from luma.oled.device import ssd1306
+
+    from aoc.display.partial import RecordingSerial as Wire
+
+    wire = Wire()
+    with OledDisplay(device=ssd1306(wire), full_refresh_s=0) as oled:
+        wire.take()
+        oled.show(STATE)
+        assert oled.last_update.full and oled.last_update.data_bytes == 1024
+        oled.show(STATE.replace(anime=0.86, cartoon=0.13))
+        update = oled.last_update
+        assert not update.full and 0 < update.bytes <= 256
+        assert sum(len(b) for _, b in wire.take()[2:]) == update.bytes
+        oled.refresh()
+        oled.show(STATE.replace(anime=0.86, cartoon=0.13))  # same picture, but asked for
+        assert oled.last_update.full
+        oled.clear()
+        wire.take()
+        oled.show(STATE)  # after a clear the panel is known blank: no full frame needed
+        assert not oled.last_update.full and oled.frames_sent == 4
+
+
+def test_partial_can_be_turned_off():
+    from luma.oled.device import ssd1306
+
+    from aoc.display.partial import RecordingSerial as Wire
+
+    with OledDisplay(device=ssd1306(Wire()), partial=False) as oled:
+        oled.show(STATE)
+        oled.show(STATE.replace(anime=0.5))
+        assert oled.last_update is None and oled.frames_sent == 2

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from aoc.errors import InferenceError
 from aoc.preprocess import (
+    DEVICE_RESAMPLE,
+    RESAMPLE_NAMES,
+    FrameFitter,
     Preprocessor,
     PreprocessSpec,
+    area_factors,
+    area_linear_resize,
+    area_steps,
     check_frame,
     crop_box,
     lookup_table,
@@ -189,3 +197,120 @@ def test_fast_path_allocates_nothing_per_frame(spec: PreprocessSpec) -> None:
     finally:
         tracemalloc.stop()
     assert peak < 4096, f"{peak} bytes allocated for a {frame.nbytes}-byte frame"
+
+
+# -- the device's resize filter: area_linear -------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+REAL_IMAGES = [
+    ROOT / "device" / "aoc" / "assets" / "demo",
+    ROOT.parent / "shared" / "reference" / "coral",  # Coral's test photos, where ../shared is
+]
+
+
+def real_frames() -> list[np.ndarray]:
+    """Real photographs/drawings at camera-like sizes (skips when none are present)."""
+    paths = [p for d in REAL_IMAGES if d.is_dir() for p in sorted(d.iterdir())
+             if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp")]
+    if not paths:
+        pytest.skip("no real images found")
+    frames = []
+    for path in paths:
+        with Image.open(path) as image:
+            rgb = image.convert("RGB")
+        for size in ((640, 480), (1280, 720)):
+            frames.append(np.asarray(rgb.resize(size, Image.Resampling.BICUBIC)))
+    return frames
+
+
+def test_device_filter_is_named_and_the_default() -> None:
+    assert DEVICE_RESAMPLE == "area_linear" and DEVICE_RESAMPLE in RESAMPLE_NAMES
+    assert PreprocessSpec(224, 224).resample == DEVICE_RESAMPLE
+
+
+@pytest.mark.parametrize(("src", "dst", "factors"), [
+    ((640, 480), (224, 224), (2, 2)),
+    ((1280, 720), (224, 224), (4, 2)),
+    ((720, 720), (224, 224), (2, 2)),  # a centre crop of 1280x720: 360 then bilinear
+    ((1920, 1080), (224, 224), (8, 4)),
+    ((1080, 1080), (224, 224), (4, 4)),
+    ((1002, 1002), (224, 224), (2, 2)),  # 1002 / 4 is not whole
+    ((225, 224), (224, 224), (1, 1)),
+    ((100, 100), (224, 224), (1, 1)),  # upscaling: bilinear only
+])
+def test_area_factors_divide_and_keep_the_model_size(src, dst, factors) -> None:
+    assert area_factors(src, dst) == factors
+
+
+def test_area_steps_are_exact_halvings_2x2_first() -> None:
+    assert area_steps(4, 2) == [(2, 2), (2, 1)]
+    assert area_steps(8, 8) == [(2, 2)] * 3
+    assert area_steps(1, 4) == [(1, 2), (1, 2)] and area_steps(1, 1) == []
+
+
+def test_opencv_area_reduction_is_the_exact_block_mean() -> None:
+    pytest.importorskip("cv2")
+    frame = np.random.default_rng(6).integers(0, 256, (720, 1280, 3), dtype=np.uint8)
+    # 1280x720 -> 224x224: blocks of 4x2, so the area step leaves 320x360.
+    out = area_linear_resize(frame, (320, 360))
+    blocks = frame.reshape(360, 2, 320, 4, 3).astype(int)
+    # Rounded after each halving: within one level of the exact mean.
+    assert np.abs(out - blocks.mean(axis=(1, 3))).max() <= 1.0
+
+
+@pytest.mark.parametrize("policy", ["stretch", "center_crop", "letterbox"])
+def test_opencv_and_pillow_area_linear_agree_on_real_images(policy: str) -> None:
+    pytest.importorskip("cv2")
+    for frame in real_frames():
+        fast = FrameFitter((224, 224), policy)
+        slow = FrameFitter((224, 224), policy, use_cv2=False)
+        assert (fast.backend, slow.backend) == ("opencv", "pillow")
+        a = fast(frame, np.empty((224, 224, 3), np.uint8)).astype(int)
+        b = slow(frame, np.empty((224, 224, 3), np.uint8)).astype(int)
+        assert np.abs(a - b).max() <= 2 and np.abs(a - b).mean() < 1.0
+
+
+def test_area_linear_stays_close_to_pillow_lanczos_on_real_images() -> None:
+    # The filter training used before area_linear: close, not equal (reported in the docs).
+    for frame in real_frames():
+        ours = resize_frame(frame, (224, 224), resample=DEVICE_RESAMPLE).astype(int)
+        lanczos = resize_frame(frame, (224, 224), resample="lanczos").astype(int)
+        assert np.abs(ours - lanczos).mean() < 4.0
+
+
+def test_area_linear_reduces_exact_blocks() -> None:
+    # A 2x2 checker of two values averages to their mean in the area step.
+    frame = np.zeros((448, 448, 3), np.uint8)
+    frame[0::2, 0::2] = 200
+    frame[1::2, 1::2] = 200
+    for use_cv2 in (True, False):
+        out = area_linear_resize(frame, (224, 224), use_cv2=use_cv2)
+        assert (out == 100).all()
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8"])
+def test_preprocessor_resizes_into_the_buffer_without_allocating(dtype: str) -> None:
+    spec = (PreprocessSpec(224, 224, "uint8") if dtype == "uint8"
+            else PreprocessSpec(224, 224, "int8", 1.0, -128, (0, 255)))
+    pre = Preprocessor(spec)
+    frame = np.random.default_rng(3).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    out = np.empty((1, 224, 224, 3), dtype)
+    pre(frame, out)  # warm up: scratch for this frame shape
+    expected = quantize(area_linear_resize(frame, (224, 224)), dtype=spec.dtype,
+                        scale=spec.scale, zero_point=spec.zero_point,
+                        value_range=spec.value_range)
+    np.testing.assert_array_equal(out[0], expected)
+    tracemalloc.start()
+    try:
+        pre(frame, out)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4096, f"{peak} bytes allocated resizing a {frame.nbytes}-byte frame"
+
+
+def test_identity_path_is_unchanged_by_the_filter() -> None:
+    frame = np.random.default_rng(4).integers(0, 256, (224, 224, 3), dtype=np.uint8)
+    for resample in RESAMPLE_NAMES:
+        out = np.empty((224, 224, 3), np.uint8)
+        Preprocessor(PreprocessSpec(224, 224, resample=resample))(frame, out)
+        np.testing.assert_array_equal(out, frame)

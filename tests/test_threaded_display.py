@@ -220,3 +220,31 @@ def test_wraps_a_text_display_using_its_frame_key():
         threaded.submit(STATE.replace(verdict="both"))
         assert out.written.wait(WAIT)
         assert threaded.fault is None
+
+
+def test_an_oled_renders_each_shown_frame_once():
+    pytest.importorskip("luma.oled")
+    from luma.core.device import dummy
+
+    from aoc.display.oled import OledDisplay
+    from aoc.display.render import render
+
+    calls: list[DisplayState] = []
+    drawn = threading.Event()
+
+    def renderer(state, size):
+        calls.append(state)
+        return render(state, size)
+
+    class Panel(dummy):
+        def display(self, image):
+            super().display(image)
+            drawn.set()
+
+    panel = Panel(width=128, height=64, mode="1")
+    oled = OledDisplay(device=panel, renderer=renderer)
+    with ThreadedDisplay(oled, max_fps=0) as threaded:
+        threaded.submit(STATE)
+        assert drawn.wait(WAIT)
+        assert calls == [STATE]  # rendered for the comparison, and that picture was sent
+        assert panel.image.tobytes() == render(STATE, (128, 64)).tobytes()

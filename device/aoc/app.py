@@ -140,6 +140,11 @@ def run(config: Config, host: Host, *, max_frames: int | None = None,
         source = stack.enter_context(open_frames(config, size=classifier.input_size,
                                                  resize=source_resize(bundle)))
         described = getattr(source, "description", [])
+        if classifier.backend == "edgetpu":  # keep the TPU busy: capture during invoke
+            from aoc.pipeline import PrefetchSource
+
+            source = stack.enter_context(PrefetchSource(
+                source, size=classifier.input_size, policy=source_resize(bundle)))
         screen = open_screen(config, kind)
         stack.callback(screen.close)
         controls_state = LoopControls(views=_num_views())

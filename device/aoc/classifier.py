@@ -20,7 +20,7 @@ import numpy as np
 from aoc.errors import BundleError, ConfigError, EdgeTpuUnavailable, InferenceError
 from aoc.interpreter import REBUILD_HINT, build_interpreter, model_format
 from aoc.postprocess import dequantize, scores_from_output
-from aoc.preprocess import Preprocessor, PreprocessSpec
+from aoc.preprocess import DEVICE_RESAMPLE, Preprocessor, PreprocessSpec
 from aoc.resource import Closing
 from aoc.runtime import LoadDelegate, Runtime, find_runtime, load_edgetpu_delegate
 
@@ -211,15 +211,15 @@ def open_classifier(
     num_threads: int | None = None,
     runtime: Runtime | None = None,
     load_delegate: LoadDelegate | None = None,
-    resample: str = "lanczos",
+    resample: str = DEVICE_RESAMPLE,
 ) -> Classifier:
     """Open ``bundle`` on the Edge TPU or the CPU.
 
     ``prefer``: ``auto`` (Edge TPU when possible, else CPU; ``reason`` says why),
     ``edgetpu`` (EdgeTpuUnavailable when it cannot) or ``cpu``. ``runtime`` and
     ``load_delegate`` are injectable for tests; by default the fastest installed runtime
-    and its own ``load_delegate``. ``resample`` is the PIL filter used when a frame is not
-    already the model's size.
+    and its own ``load_delegate``. ``resample`` is the filter (one of
+    ``aoc.preprocess.RESAMPLE_NAMES``) used when a frame is not already the model's size.
     """
     if prefer not in PREFER:
         raise ConfigError(

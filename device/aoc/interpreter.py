@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from aoc.errors import BundleError
-from aoc.preprocess import INPUT_DTYPES, PreprocessSpec
+from aoc.preprocess import DEVICE_RESAMPLE, INPUT_DTYPES, PreprocessSpec
 from aoc.runtime import Runtime, make_interpreter
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def _bare_value_range(dtype: str, scale: float, zero_point: int) -> tuple[float,
 
 
 def model_format(
-    interpreter: Any, bundle: Bundle, path: Path, *, resample: str = "lanczos"
+    interpreter: Any, bundle: Bundle, path: Path, *, resample: str = DEVICE_RESAMPLE
 ) -> tuple[PreprocessSpec, str]:
     """Check the model's tensors against the bundle; return (preprocess spec, output kind)."""
     from aoc.bundle import check_label_count

@@ -1,8 +1,11 @@
 """SSD1306 / SH1106 / SSD1309 OLED over I2C or SPI, through luma.oled (imported lazily).
 
 luma sends the whole frame on every ``display()`` (about 23 ms for 128x64 at 400 kHz),
-so :class:`OledDisplay` only sends a frame whose pixels changed, and only sends
-contrast / on-off commands when dim or blank change.
+so :class:`OledDisplay` only sends a frame whose pixels changed, and on the ssd1306 family
+(ssd1306, ssd1309) only the windows of panel memory that changed
+(:class:`aoc.display.partial.PartialUpdater`: typically under 100 bytes instead of 1,030),
+with a full frame every ``full_refresh_s`` seconds and on :meth:`OledDisplay.refresh`.
+It only sends contrast / on-off commands when dim or blank change.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 from PIL import Image
 
 from aoc.display.base import BaseDisplay
+from aoc.display.partial import FULL_REFRESH_S, PartialUpdater, UpdateReport, supports_partial
 from aoc.display.render import render
 from aoc.display.state import DisplayState
 from aoc.errors import ConfigError, DisplayError
@@ -36,6 +40,9 @@ class OledDisplay(BaseDisplay):
     ``i2c_bus=`` hands luma an SMBus-like object instead of opening ``/dev/i2c-<port>``.
     ``persist=True`` (luma's ``device.persist``) leaves the last picture lit at ``close()``
     and at interpreter exit, for a message that must outlive the process.
+    ``partial=True`` sends only changed windows to an ssd1306-family panel, with a full
+    frame every ``full_refresh_s`` seconds (0 = only on :meth:`refresh`); other drivers
+    (sh1106) and other devices always get whole frames.
     Opening errors become :class:`DisplayError` naming the bus, the address and the fix.
     """
 
@@ -59,6 +66,8 @@ class OledDisplay(BaseDisplay):
         i2c_bus: Any | None = None,
         renderer: Callable[..., Image.Image] = render,
         persist: bool = False,
+        partial: bool = True,
+        full_refresh_s: float = FULL_REFRESH_S,
     ) -> None:
         if driver not in DRIVERS:
             raise ConfigError(
@@ -82,7 +91,7 @@ class OledDisplay(BaseDisplay):
         self._probe = f", then `i2cdetect -y {i2c_port}`" if interface == "i2c" else ""
         self._contrast = contrast
         self._dim_contrast = dim_contrast
-        self._render = renderer
+        self.renderer = renderer
         if device is None:
             device = _open_device(
                 driver, width=width, height=height, interface=interface, i2c_port=i2c_port,
@@ -101,16 +110,25 @@ class OledDisplay(BaseDisplay):
         self._blanked = False
         self._closed = False
         self.frames_sent = 0
+        self._updater = (PartialUpdater(device, full_refresh_s=full_refresh_s)
+                         if partial and supports_partial(device) else None)
+        self.last_update: UpdateReport | None = None  # what the last partial frame sent
         self._guard(lambda: device.contrast(contrast))
 
     # -- drawing -----------------------------------------------------------------------
     def show(self, state: DisplayState) -> None:
         """Draw ``state``; sends a frame only when its pixels changed."""
+        self.show_rendered(state, None)
+
+    def show_rendered(self, state: DisplayState, image: Image.Image | None) -> None:
+        """Draw ``state`` whose picture ``image`` was already rendered by :attr:`renderer`
+        (e.g. by :class:`~aoc.display.threaded.ThreadedDisplay`, so a frame renders once);
+        ``None`` renders it here."""
         self.blank(state.blank)
         if state.blank:
             return
         self.dim(state.dim)
-        self.show_image(self._render(state, self.size))
+        self.show_image(image if image is not None else self.renderer(state, self.size))
 
     def show_image(self, image: Image.Image) -> bool:
         """Send ``image`` (mode "1", panel size) unless it equals the last frame sent.
@@ -122,10 +140,23 @@ class OledDisplay(BaseDisplay):
         frame = image.tobytes()
         if frame == self._last_frame:
             return False
-        self._guard(lambda: self._device.display(image))
+        self._last_frame = None  # unknown until sent
+        updater = self._updater
+        if updater is not None:
+            def send() -> None:
+                self.last_update = updater.display(image)
+            self._guard(send)
+        else:
+            self._guard(lambda: self._device.display(image))
         self._last_frame = frame
         self.frames_sent += 1
         return True
+
+    def refresh(self) -> None:
+        """Send the whole frame with the next picture (guards against a corrupted panel)."""
+        self._last_frame = None
+        if self._updater is not None:
+            self._updater.refresh()
 
     # -- panel controls ----------------------------------------------------------------
     def set_contrast(self, level: int) -> None:
@@ -156,7 +187,11 @@ class OledDisplay(BaseDisplay):
         """Clear the picture and switch the panel off; the next ``show`` switches it on."""
         if self._closed:
             return
+        if self._updater is not None:
+            self._updater.refresh()  # unknown if the clear fails half-way
         self._guard(self._device.clear)
+        if self._updater is not None:
+            self._updater.assume_blank()
         self._last_frame = None
         self.blank(True)
 

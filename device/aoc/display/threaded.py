@@ -3,9 +3,11 @@
 ``submit`` drops the state in a single slot (latest wins) and returns. The drawing
 thread renders it, shows it only when the picture (or dim/blank) changed (a display
 with a ``frame_key(state)`` method decides that itself), at most
-``max_fps`` times a second. When the display fails (I2C glitch, unplugged panel) the
-appliance keeps running headless: the fault is logged once, exposed as ``fault``, and
-the display is reopened (or retried) every ``retry_interval_s``.
+``max_fps`` times a second. A display with ``show_rendered(state, image)`` (the OLED) is
+handed the picture rendered for that comparison, so each shown frame renders once.
+When the display fails (I2C glitch, unplugged panel) the appliance keeps running
+headless: the fault is logged once, exposed as ``fault``, and the display is reopened
+(or retried) every ``retry_interval_s``.
 """
 
 from __future__ import annotations
@@ -140,7 +142,7 @@ class ThreadedDisplay(Closing):
                         continue
                 if current is None:
                     continue
-                key = self._frame_key(display, current)
+                key, image = self._frame_key(display, current)
                 if key == last_key:
                     continue
                 wait = self._min_interval - (self._clock() - last_shown)
@@ -149,7 +151,11 @@ class ThreadedDisplay(Closing):
                         break
                     self._wake.set()  # go round again: a newer state may have come meanwhile
                     continue
-                display.show(current)
+                show_rendered = getattr(display, "show_rendered", None)
+                if image is not None and show_rendered is not None:
+                    show_rendered(current, image)
+                else:
+                    display.show(current)
                 last_key, last_shown = key, self._clock()
                 self.frames_shown += 1
                 self._back()
@@ -162,13 +168,18 @@ class ThreadedDisplay(Closing):
                 last_key, current = None, None
         self._shutdown()
 
-    def _frame_key(self, display: Display, state: DisplayState) -> Hashable:
+    def _frame_key(
+        self, display: Display, state: DisplayState
+    ) -> tuple[Hashable, Image.Image | None]:
         """What must differ for a state to be worth drawing: the display's own
-        ``frame_key(state)`` if it has one (text displays), else the rendered pixels."""
+        ``frame_key(state)`` if it has one (text displays), else the rendered pixels,
+        rendered by the display's own ``renderer`` when it has one; and that picture."""
         own = getattr(display, "frame_key", None)
         if own is not None:
-            return own(state)  # type: ignore[no-any-return]
-        return (self._render(state, self.size).tobytes(), state.dim, state.blank)
+            return own(state), None
+        renderer = getattr(display, "renderer", None) or self._render
+        image = renderer(state, self.size)
+        return (image.tobytes(), state.dim, state.blank), image
 
     def _lose(self, exc: OSError) -> None:
         self.errors += 1

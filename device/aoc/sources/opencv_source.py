@@ -4,7 +4,7 @@ Live sources (a webcam index or a stream URL) get a grabber thread that keeps ON
 newest frame: OpenCV's capture buffers frames, and a classifier slower than the camera
 would otherwise fall ever further behind. :meth:`OpenCVSource.read` waits for a frame newer
 than the last one it returned. Video files are read sequentially (every frame, in order),
-optionally looping. Frames are converted BGR -> RGB and resized with ``INTER_AREA``.
+optionally looping. Frames are converted BGR -> RGB and resized with the device's ``area_linear``.
 
 OpenCV is imported lazily (``pip install opencv-python-headless``); ``cv2_module=`` injects
 it (or a fake) for tests.
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from aoc.errors import CameraError, ConfigError
+from aoc.preprocess import area_linear_resize
 from aoc.sources.base import BaseSource, Size, check_size
 
 log = logging.getLogger(__name__)
@@ -223,5 +224,5 @@ class OpenCVSource(BaseSource):
         else:
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         if self.size is not None and (rgb.shape[1], rgb.shape[0]) != self.size:
-            rgb = cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA)
+            rgb = area_linear_resize(rgb, self.size, cv2=cv2)  # the device's filter
         return np.ascontiguousarray(rgb, dtype=np.uint8)

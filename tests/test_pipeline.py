@@ -1,0 +1,173 @@
+"""aoc.pipeline.PrefetchSource: frames captured and fitted ahead, newest only, in order.
+
+Every wait is on an event or a queue with a timeout, never a sleep.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+import numpy as np
+import pytest
+
+from aoc.display.null import NullDisplay
+from aoc.errors import CameraError
+from aoc.loop import run_loop
+from aoc.pipeline import PrefetchSource
+from aoc.preprocess import Preprocessor, PreprocessSpec
+from aoc.smoothing import Smoother
+
+WAIT = 5.0
+
+
+def numbered(i: int, size: tuple[int, int] = (64, 48)) -> np.ndarray:
+    """A flat frame whose every pixel is ``i``: it survives any resize as ``i``."""
+    return np.full((size[1], size[0], 3), i % 256, np.uint8)
+
+
+class HandFedCamera:
+    """A live source whose ``read`` returns what the test puts in ``frames``.
+
+    ``entered`` counts calls to ``read``: entering it again means the previous frame has
+    been fitted and published.
+    """
+
+    name = "hand-fed"
+    is_live = True
+
+    def __init__(self) -> None:
+        self.frames: queue.Queue = queue.Queue()
+        self.calls = 0
+        self.called = threading.Condition()
+
+    def read(self):
+        with self.called:
+            self.calls += 1
+            self.called.notify_all()
+        item = self.frames.get(timeout=WAIT)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    def wait_calls(self, n: int) -> None:
+        with self.called:
+            assert self.called.wait_for(lambda: self.calls >= n, WAIT), self.calls
+
+    def close(self) -> None:
+        pass
+
+
+def test_newest_frame_wins_and_no_frame_is_returned_twice():
+    camera = HandFedCamera()
+    with PrefetchSource(camera, size=(16, 16), read_timeout_s=0.2) as source:
+        camera.frames.put(numbered(1))
+        assert source.read()[0, 0, 0] == 1 and source.last_seq == 1
+        camera.frames.put(numbered(2))
+        camera.frames.put(numbered(3))
+        camera.wait_calls(4)  # 2 and 3 fitted and published; 2 replaced by 3
+        frame = source.read()
+        assert frame.shape == (16, 16, 3) and frame[0, 0, 0] == 3
+        assert source.dropped == 1
+        assert source.read() is None  # nothing newer: never the same (stale) frame again
+        camera.frames.put(None)  # let the worker out of read() for close()
+
+
+def test_none_and_camera_errors_reach_the_loop():
+    camera = HandFedCamera()
+    with PrefetchSource(camera, size=(16, 16), idle_wait_s=0) as source:
+        camera.frames.put(None)
+        assert source.read() is None
+        camera.frames.put(CameraError("camera unplugged"))
+        with pytest.raises(CameraError, match="unplugged"):
+            source.read()
+        camera.frames.put(numbered(7))
+        assert source.read()[0, 0, 0] == 7
+        camera.frames.put(None)  # let the worker out of read() for close()
+
+
+class CountingFolder:
+    """A non-live source (files, demo) counting its reads."""
+
+    name = "folder"
+    is_live = False
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def read(self):
+        self.reads += 1
+        return numbered(self.reads)
+
+
+def test_a_non_live_source_is_read_one_frame_ahead_only():
+    folder = CountingFolder()
+    with PrefetchSource(folder, size=(16, 16)) as source:
+        values = [int(source.read()[0, 0, 0]) for _ in range(5)]
+    assert values == [1, 2, 3, 4, 5]  # every frame, in order, none skipped
+    assert folder.reads <= 6
+
+
+class RecordingClassifier:
+    """Records the value of each frame it classifies; ``invoke`` waits on a gate."""
+
+    backend = "edgetpu"
+    reason = "fake"
+    labels = ("anime", "cartoon", "neither")
+    input_size = (16, 16)
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+        self.tensor = np.zeros((16, 16, 3), np.uint8)
+        self._pre = Preprocessor(PreprocessSpec(16, 16))
+
+    def preprocess(self, frame):
+        self._pre(frame, self.tensor)
+
+    def invoke(self):
+        self.seen.append(int(self.tensor[0, 0, 0]))
+
+    def postprocess(self):
+        return np.array([0.5, 0.3, 0.2], np.float32)
+
+
+class FreeRunningCamera:
+    """A live source numbering its frames 1, 2, 3, ... as fast as it is read."""
+
+    name = "free"
+    is_live = True
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def read(self):
+        self.n += 1
+        return numbered(self.n)
+
+
+def test_the_loop_gets_results_in_frame_order_and_never_a_stale_frame():
+    clf = RecordingClassifier()
+    with PrefetchSource(FreeRunningCamera(), size=(16, 16)) as source:
+        stats = run_loop(source, clf, Smoother(clf.labels), NullDisplay(), max_frames=200)
+    assert stats.frames == 200
+    seen = np.array(clf.seen) + 256 * np.cumsum(np.r_[0, np.diff(clf.seen) < 0])  # unwrap
+    assert (np.diff(seen) > 0).all()  # strictly increasing: in order, no frame twice
+
+
+def test_pipeline_numbers_equal_preprocessing_the_camera_frame_directly():
+    rng = np.random.default_rng(5)
+    frame = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    spec = PreprocessSpec(224, 224, "int8", 1.0, -128, (0, 255))
+    direct = np.empty((224, 224, 3), np.int8)
+    Preprocessor(spec)(frame, direct)
+
+    class Once:
+        name, is_live = "once", False
+
+        def read(self):
+            return frame
+
+    piped = np.empty((224, 224, 3), np.int8)
+    with PrefetchSource(Once(), size=(224, 224)) as source:
+        Preprocessor(spec)(source.read(), piped)
+    np.testing.assert_array_equal(piped, direct)
