@@ -50,6 +50,9 @@ class Backbone:
     input_scale: float = 0.0078125
     input_zero_point: int = 128
     resize: str = "center_crop"
+    # the resize filter the embeddings were computed with; the device's own is
+    # aoc.preprocess.DEVICE_RESAMPLE (the report measures how much the difference matters)
+    resample: str = "lanczos"
     dim: int = 1024
     output_scale: float = 0.023528477177023888
     output_zero_point: int = 0
@@ -65,7 +68,7 @@ class Backbone:
         """What the device does to a frame for this backbone (the manifest's input spec)."""
         return PreprocessSpec(self.width, self.height, dtype="uint8", scale=self.input_scale,
                               zero_point=self.input_zero_point, value_range=self.value_range,
-                              resize=self.resize)
+                              resize=self.resize, resample=self.resample)
 
     def manifest(self) -> dict:
         """The bundle manifest's ``backbone`` section."""
@@ -158,7 +161,7 @@ def _embed_chunk(args: tuple[Backbone, Path, list[ImageRecord], int]) -> np.ndar
 
 def cache_key(backbone: Backbone, records: Sequence[ImageRecord], seed: int) -> str:
     """Names what the cached embeddings depend on: backbone, images, seed, view recipe."""
-    h = hashlib.sha256(f"{_VERSION}|{backbone.name}|{seed}|{VIEWS}".encode())
+    h = hashlib.sha256(f"{_VERSION}|{backbone.name}|{seed}|{VIEWS}|{backbone.resample}".encode())
     for r in records:
         h.update(r.sha256.encode())
     return h.hexdigest()[:16]
