@@ -114,3 +114,31 @@ def test_crossval_command_prints_a_line_per_fold_and_a_summary(tmp_path: Path, c
     # a source that is not in the data is named, and nothing is trained
     assert main([*common, "--folds", "a2;zz"]) == 1
     assert "['zz']" in capsys.readouterr().err
+
+
+def test_build_of_a_degenerate_model_exits_65_and_writes_no_bundle(tmp_path: Path, capsys,
+                                                                   monkeypatch) -> None:
+    """The quality gate without TensorFlow: the training stages are stubbed, the evaluate
+    stage is "cached" with held-out outputs of 1/3 each, and the gate refuses them."""
+    from aoc_train.cli import EX_DEGENERATE
+    from aoc_train.pipeline import EVAL_PROBS, Pipeline
+
+    data = _tree(tmp_path / "d", classes=("x", "y", "z"), per_class=4)
+    out, work = tmp_path / "m" / "toy", tmp_path / "w"
+    for stage in ("fit", "export", "check", "compile"):
+        monkeypatch.setattr(Pipeline, stage, lambda self: None)
+
+    def cached(self, stage, key, outputs, fn):
+        n = len(self.split.test)
+        np.savez(self.work / EVAL_PROBS, true=self.labels("test"),
+                 int8=np.full((n, 3), 1 / 3, np.float32))
+        return StageResult(stage, True, 0.0, {})
+
+    monkeypatch.setattr(Pipeline, "run", cached)
+    rc = main(["--no-progress", "build", str(data), "--out", str(out), "--work-dir", str(work),
+               "--class-test-fraction", "0.5"])
+    err = capsys.readouterr().err
+    assert rc == EX_DEGENERATE == 65, err
+    assert err.startswith("aoc-train: int8 model on the ")
+    assert f"(no bundle written to {out})" in err and "constant" in err
+    assert not out.exists()

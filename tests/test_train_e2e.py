@@ -55,6 +55,17 @@ def _data(root: Path, per_class: int = 16) -> Path:
     return root
 
 
+def _skip_quality_gate(monkeypatch) -> None:
+    """These builds test the plumbing, not the model. Without --weights (no download, no
+    ../shared here) MobileNetV2 starts from random initialisation, whose activations vanish
+    (pooled features about 1e-11): the toy model's outputs are one tie for every picture,
+    which the quality gate refuses. test_build_refuses_a_model_that_learned_nothing covers
+    the gate on such a build."""
+    from aoc_train.pipeline import Pipeline
+
+    monkeypatch.setattr(Pipeline, "require_quality", lambda self: None)
+
+
 # model.save_weights() (fit.py, train_stages.py) makes Keras turn each of the ~262
 # tf.Variables into numpy with np.array(x) in keras.src.backend.tensorflow.core
 # .convert_to_numpy; TensorFlow's ResourceVariable.__array__ lacks numpy 2's `copy` keyword,
@@ -72,6 +83,7 @@ def test_build_then_device_classifies(tmp_path: Path, capsys, monkeypatch) -> No
     from aoc.classifier import open_classifier
 
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no edgetpu_compiler: CPU-only bundle
+    _skip_quality_gate(monkeypatch)
     if shutil.which("edgetpu_compiler"):
         pytest.skip("edgetpu_compiler is installed here; this test covers the CPU-only path")
     data = _data(tmp_path / "data")
@@ -138,6 +150,7 @@ def test_build_with_top_tune_members_ships_one_averaged_model(tmp_path: Path, ca
     from aoc_train.edgetpu_check import check_model
 
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    _skip_quality_gate(monkeypatch)
     if shutil.which("edgetpu_compiler"):
         pytest.skip("edgetpu_compiler is installed here; this test covers the CPU-only path")
     data = _data(tmp_path / "data")
@@ -164,3 +177,74 @@ def test_build_with_top_tune_members_ships_one_averaged_model(tmp_path: Path, ca
     with open_classifier(bundle, prefer="cpu") as clf:
         scores = clf.classify(frame)
     assert scores.shape == (3,) and abs(float(scores.sum()) - 1.0) < 0.05
+
+
+@pytest.mark.filterwarnings(
+    r"ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning:"
+    r"keras\.src\.backend\.tensorflow\.core"
+)
+@pytest.mark.slow  # about 40 s here, half of it the int8 conversion
+@pytest.mark.training
+def test_build_refuses_a_model_that_learned_nothing(tmp_path: Path, capsys,
+                                                    monkeypatch) -> None:
+    """Noise pictures with arbitrary labels, random initialisation, one head epoch: the model
+    cannot learn (here its int8 outputs are one tie for every picture, which argmax used to
+    score as class "a"), so build exits 65 naming the problems and --out keeps its old
+    bundle."""
+    pytest.importorskip("tensorflow")
+    from fakes.labelled_images import make_tree
+
+    from aoc_train.cli import EX_DEGENERATE
+
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    data = make_tree(tmp_path / "data", per_source=6)
+    out, work = tmp_path / "models" / "noise", tmp_path / "work"
+    out.mkdir(parents=True)
+    (out / "manifest.json").write_text("the old bundle")
+    args = ["--no-progress", "build", str(data), "--out", str(out), "--work-dir", str(work),
+            "--classes", "a,b,c", "--holdout-sources", "", "--class-test-fraction", "0.34",
+            "--val-fraction", "0.2", "--size", "32", "--views", "1", "--head-epochs", "1",
+            "--top-tune-from", "", "--calibration", "4", "--workers", "1"]
+    rc = main(args)
+    err = capsys.readouterr().err
+    assert rc == EX_DEGENERATE == 65, err
+    assert "the model is degenerate and must not be shipped" in err
+    assert f"no bundle written to {out}" in err and "What to do:" in err
+    assert "at or below chance" in err or "constant" in err
+    assert "started from random initialisation (no --weights)" in err
+    # the old bundle is untouched and nothing was added next to it
+    assert [p.name for p in out.iterdir()] == ["manifest.json"]
+    assert (out / "manifest.json").read_text() == "the old bundle"
+    # the evaluation ran (staged in the work folder) and a re-run refuses again, from cache
+    assert (work / "eval.json").is_file()
+    assert main(args) == EX_DEGENERATE
+    assert "degenerate" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings(
+    r"ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning:"
+    r"keras\.src\.backend\.tensorflow\.core"
+)
+@pytest.mark.slow
+@pytest.mark.training
+def test_build_from_imagenet_weights_passes_the_quality_gate(tmp_path: Path,
+                                                             shared_dir: Path) -> None:
+    """The toy build above, started from the ImageNet weights in ../shared: the gate lets a
+    model that learned through, and the bundle is written."""
+    pytest.importorskip("tensorflow")
+    from aoc.bundle import load_bundle
+
+    weights = shared_dir / "weights" / "mobilenet_v2_035_224_imagenet_no_top.weights.h5"
+    if not weights.is_file():
+        pytest.skip(f"{weights} is absent")
+    data = _data(tmp_path / "data")
+    out, work = tmp_path / "models" / "tiny", tmp_path / "work"
+    args = ["--no-progress", "build", str(data), "--out", str(out), "--work-dir", str(work),
+            "--weights", str(weights), "--size", "96", "--views", "1", "--head-epochs", "2",
+            "--top-tune-from", "Conv_1", "--top-tune-epochs", "1", "--calibration", "8",
+            "--holdout-sources", "anime_src1,cartoon_src1", "--class-test-fraction", "0.3",
+            "--val-fraction", "0.25", "--workers", "1"]
+    assert main(args) == 0
+    bundle = load_bundle(out)
+    assert min(bundle.metrics["int8_per_class"].values()) > 1 / 3
+    assert "ImageNet weights from `" in (out / "report.md").read_text()

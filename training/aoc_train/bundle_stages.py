@@ -90,8 +90,10 @@ def run_compile(p: Pipeline, model: Path, out_dir: Path) -> dict[str, Any]:
     return {"compiled": info["compiled"], "reason": info["reason"] or ""}
 
 
-def write(p: Pipeline, *, metrics: dict, extra_files: dict[str, Path]) -> Path:
-    """Write the bundle to ``config.out`` (models, labels, manifest, reports).
+def write(p: Pipeline, *, metrics: dict, extra_files: dict[str, Path],
+          out: Path | None = None) -> Path:
+    """Write the bundle to ``out`` (default ``config.out``): models, labels, manifest,
+    reports. Its name is that of ``config.out`` either way.
 
     The float model goes in too, as ``model_float.tflite``: a reference for checking the
     int8 model against float; the device never runs it.
@@ -108,8 +110,9 @@ def write(p: Pipeline, *, metrics: dict, extra_files: dict[str, Path]) -> Path:
     float_model = p.work / "export" / "model_float.tflite"
     if not float_model.is_file():  # work folders exported before the float model was kept
         log.warning("%s is missing; the bundle ships without the float model", float_model)
+    target = Path(c.out) if out is None else Path(out)
     write_bundle(
-        c.out,
+        target,
         cpu_model=p.work / "export" / "model.tflite",
         labels=list(p.dataset.classes),
         input_spec=InputSpec(width=c.side, height=c.side, dtype=ins["dtype"],
@@ -127,7 +130,7 @@ def write(p: Pipeline, *, metrics: dict, extra_files: dict[str, Path]) -> Path:
         extra_files=extra_files,
         name=c.name or Path(c.out).name,
     )
-    return Path(c.out)
+    return target
 
 
 def git_commit() -> str:

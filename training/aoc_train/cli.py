@@ -11,6 +11,10 @@
 ``build`` runs every stage; each stage is skipped when its outputs exist and its inputs and
 settings are unchanged (work folder ``.cache/aoc-train/NAME`` by default), so an interrupted
 build continues. TensorFlow is imported only by the stages that need it.
+
+Exit codes: 0 ok, 1 failure (message on stderr), 2 usage, 65 the trained model is degenerate
+(constant outputs, or a class at or below chance on the held-out images; see
+``aoc_train.quality``): nothing is written to ``--out``.
 """
 
 from __future__ import annotations
@@ -26,8 +30,12 @@ from pathlib import Path
 from aoc.errors import AocError
 
 from .config import DEFAULT_CLASSES, DEFAULT_HOLDOUT, BuildConfig
+from .errors import DegenerateModelError
 
 STAGES = ("fit", "export", "check", "compile", "evaluate")
+
+# sysexits EX_DATAERR: the data set trained a model that must not ship
+EX_OK, EX_FAIL, EX_DEGENERATE = 0, 1, 65
 
 
 def _csv(text: str) -> tuple[str, ...]:
@@ -283,10 +291,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run_crossval(a)
         else:
             _run_pipeline(a, argv)
+    except DegenerateModelError as exc:
+        print(f"aoc-train: {exc}", file=sys.stderr)
+        return EX_DEGENERATE
     except AocError as exc:
         print(f"aoc-train: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        return EX_FAIL
+    return EX_OK
 
 
 if __name__ == "__main__":

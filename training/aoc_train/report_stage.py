@@ -56,7 +56,9 @@ def _edgetpu_text(p: Pipeline) -> str:
 
 def run_report(p: Pipeline, *, command: str, wall_seconds: float,
                notes: str = "") -> dict[str, Any]:
-    """Make figures and texts under ``work/report`` and rewrite the bundle with them."""
+    """Make figures and texts under ``work/report`` and write the bundle with them to
+    ``--out``, once the quality gate passed (it raises DegenerateModelError otherwise)."""
+    p.require_quality()
     c = p.config
     ev = json.loads((p.work / "eval.json").read_text())
     history = json.loads((p.work / "history.json").read_text()) if (

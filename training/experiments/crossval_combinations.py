@@ -19,6 +19,7 @@ import numpy as np
 
 from aoc_train.config import DEFAULT_CLASSES
 from aoc_train.data import scan_dataset
+from aoc_train.quality import predictions
 
 HARD = ("pranav_anime", "ao7108_character_art", "sytwu_danbooru_faces",
         "visuallayer_tomjerry_frames", "pranav_cartoon", "techdude_human_faces")
@@ -37,7 +38,7 @@ def main() -> None:
     folds = [(recs[t[0]].source, recs[t[0]].label, labels[t]) for t in tests]
 
     def summary(pick: Callable[[int], np.ndarray]) -> tuple[dict[str, float], float, float, float]:
-        acc = {s: float((pick(i).argmax(1) == y).mean()) for i, (s, _, y) in enumerate(folds)}
+        acc = {s: float((predictions(pick(i)) == y).mean()) for i, (s, _, y) in enumerate(folds)}
         by = {c: [acc[s] for s, lab, _ in folds if lab == c] for c in DEFAULT_CLASSES}
         drawings = [acc[s] for s, lab, _ in folds if lab != "neither"]
         return (acc, float(np.mean(list(acc.values()))),

@@ -27,6 +27,7 @@ from aoc_train.cli import _config, build_parser
 from aoc_train.crossval import fit_fold_head, fold_split, parse_folds, tuned_members
 from aoc_train.crossval_arrays import _all_views, all_activations, all_features
 from aoc_train.pipeline import Pipeline
+from aoc_train.quality import predictions
 from aoc_train.split import balanced_weights
 
 HARD = ("pranav_anime", "ao7108_character_art", "sytwu_danbooru_faces",
@@ -109,7 +110,7 @@ def main() -> None:
         name = ",".join(fold)
         label_of[name] = recs[te[0]].label
         for rule, combine in RULES.items():
-            acc[rule][name] = float((combine(full, tiles).argmax(1) == labels[te]).mean())
+            acc[rule][name] = float((predictions(combine(full, tiles)) == labels[te]).mean())
         print(name, {r: round(100 * acc[r][name], 1) for r in RULES}, flush=True)
     rows = {}
     for rule, per_fold in acc.items():
