@@ -133,7 +133,9 @@ def run(config: Config, host: Host, *, max_frames: int | None = None,
         source = stack.enter_context(open_frames(config, size=classifier.input_size,
                                                  resize=source_resize(bundle)))
         described = getattr(source, "description", [])
-        screen = open_screen(config, kind)
+        # `aoc run --display terminal | head`: the reader left, so the run ends
+        screen = (open_screen(config, kind, on_output_closed=stop.set) if kind == "terminal"
+                  else open_screen(config, kind))
         stack.callback(screen.close)
         controls_state = LoopControls(views=_num_views())
 

@@ -13,7 +13,8 @@ Three measurements on the same model and the same demo images:
    timed from process start to its first result, with its peak RSS.
 
 ``overhead_ms`` is the median per-frame cost of everything except ``invoke``;
-``baseline_ratio`` is the baseline's overhead over ours. Targets are reported, never asserted.
+``baseline_ratio`` is the baseline's overhead over ours. Targets are reported; with
+``--check-targets`` a missed one makes the exit code 1.
 """
 
 from __future__ import annotations
@@ -237,4 +238,8 @@ def cmd_bench(args: argparse.Namespace, config: Any, host: Any) -> int:
     if args.out:
         args.out.write_text(text + "\n")
     print(text if args.json else format_result(result))  # noqa: T201 - CLI output
+    missed = [k for k, t in result["targets"].items() if t["met"] is False]
+    if missed and getattr(args, "check_targets", False):
+        log.error("targets not met: %s", ", ".join(missed))
+        return 1
     return 0

@@ -35,7 +35,7 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def require_regular_file(path: str | os.PathLike[str], *, what: str,
+def require_regular_file(path: str | os.PathLike[str], /, *, what: str,
                          error: type[AocError], fix: str = "give a regular file",
                          **error_kwargs: object) -> Path:
     """Return ``path`` as a Path when it names a regular file (symlinks followed).

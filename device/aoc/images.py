@@ -59,8 +59,8 @@ def load_image(path: str | os.PathLike[str], *, size: tuple[int, int] | None = N
                                 fix="give an image file (png, jpg, ...)")
     try:
         with warnings.catch_warnings():
-            # Pillow warns (and later errors) on huge images; both become our refusal.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow warns over 89 MP (our own, lower limit follows) and errors over 179 MP.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 if size is not None and image.format == "JPEG":
                     image.draft("RGB", (max(1, size[0]), max(1, size[1])))
@@ -95,7 +95,7 @@ def probe_image(path: str | os.PathLike[str], *, size: tuple[int, int] | None = 
                                 fix="give an image file (png, jpg, ...)")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 if size is not None and image.format == "JPEG":
                     image.draft("RGB", (max(1, size[0]), max(1, size[1])))
@@ -132,7 +132,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
     ``I;16*`` (16-bit greyscale PNG/TIFF): value / 257. ``I`` (32-bit int; Pillow also opens
     16-bit PNGs so): 0..255 kept, 0..65535 / 257, anything else stretched min..max. ``F``
     (float): 0..1 x 255, 0..255 kept, else stretched min..max. Alpha is dropped, other modes
-    go through Pillow's own conversion (via RGBA for the few it cannot do directly).
+    go through Pillow's own conversion (via RGBA, or the first band, for the few it cannot
+    convert directly).
     """
     mode = image.mode
     if mode == "RGB":
@@ -143,8 +144,12 @@ def to_rgb(image: Image.Image) -> Image.Image:
         return Image.fromarray(np.repeat(grey[:, :, None], 3, axis=2), "RGB")
     try:
         return image.convert("RGB")
-    except ValueError:
+    except ValueError:  # e.g. premultiplied "La": no direct path in Pillow
+        pass
+    try:
         return image.convert("RGBA").convert("RGB")
+    except ValueError:
+        return image.getchannel(0).convert("RGB")
 
 
 def _scaled_grey(values: np.ndarray, mode: str) -> np.ndarray:
