@@ -45,7 +45,8 @@ __all__ = [
     "GuardedDisplay", "Host", "LedHook", "RunResult", "classifier_opener", "display_options",
     "open_buttons", "open_frames", "open_model", "open_screen", "peak_rss_mb",
     "resolve_display_kind", "root_refusal", "run", "run_shutdown_command",
-    "show_config_error", "source_resize", "startup_checks", "stop_on_signals", "timed_process_age", "tpu_present",
+    "show_config_error", "source_resize", "startup_checks", "stop_on_signals",
+    "timed_process_age", "tpu_present",
 ]
 
 log = logging.getLogger(__name__)

@@ -149,7 +149,7 @@ class ImageFolderSource(BaseSource):
     def _remember(self, path: Path, frame: np.ndarray) -> None:
         self._cache[path] = frame
         self._cached_bytes += frame.nbytes
-        while self._cached_bytes > self.cache_bytes and len(self._cache) > 1:
+        while self._cached_bytes > self.cache_bytes and self._cache:
             _, old = self._cache.popitem(last=False)
             self._cached_bytes -= old.nbytes
 
