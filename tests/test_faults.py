@@ -527,3 +527,13 @@ def test_sigterm_subprocess_clean_exit_under_fake_systemd(tmp_path, signum) -> N
         width, height = last.size  # the emulator may scale the 128x64 panel
         assert width == 2 * height
         assert last.convert("L").getextrema()[1] > 0  # a reading was on screen, not a crash
+
+
+def test_start_up_faults_damaged_state_and_bad_configs(tmp_path) -> None:
+    from aoc.faults import BAD_CONFIGS, DAMAGED_STATE_RECORDS, start_up_faults
+
+    counts = start_up_faults(tmp_path, MODEL)
+    assert counts == {"damaged_state_records": len(DAMAGED_STATE_RECORDS),
+                      "state_records_survived": len(DAMAGED_STATE_RECORDS),
+                      "bad_configs": len(BAD_CONFIGS),
+                      "bad_configs_refused": len(BAD_CONFIGS)}
