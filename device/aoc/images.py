@@ -153,6 +153,12 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def _scaled_grey(values: np.ndarray, mode: str) -> np.ndarray:
+    # Corrupt float images carry NaN/inf (even signalling NaNs): handled below, not warned.
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        return _scaled_grey_values(values, mode)
+
+
+def _scaled_grey_values(values: np.ndarray, mode: str) -> np.ndarray:
     data = values.astype(np.float64, copy=False)
     if mode in _SIXTEEN_BIT:
         data = data / 257.0
