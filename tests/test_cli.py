@@ -130,6 +130,14 @@ def test_classify_goes_on_after_every_kind_of_bad_image(tmp_path, capsys):
     assert "4 of 6 image(s) failed" in captured.err and "Traceback" not in captured.err
 
 
+def test_config_that_is_not_utf8_exits_78_naming_file_and_offset(tmp_path, capsys):
+    config = tmp_path / "config.toml"
+    config.write_bytes(b'[camera]\nsource = "demo" # caf\xe9\n')
+    assert main(["run", "--config", str(config), "--max-frames", "1"]) == EX_CONFIG
+    err = capsys.readouterr().err
+    assert str(config) in err and "byte offset 30" in err and "line 2" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("args", [
     ["run", "--max-frames", "-1"], ["run", "--max-frames", "0"], ["run", "--duration", "nan"],
     ["run", "--duration", "-5"], ["run", "--duration", "inf"], ["bench", "--frames", "0"],
