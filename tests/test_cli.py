@@ -130,6 +130,28 @@ def test_classify_goes_on_after_every_kind_of_bad_image(tmp_path, capsys):
     assert "4 of 6 image(s) failed" in captured.err and "Traceback" not in captured.err
 
 
+def test_failed_shutdown_command_keeps_the_appliance_running(monkeypatch, capsys):
+    import aoc.app
+
+    runs = []
+
+    class Result:
+        def __init__(self, failed):
+            self.shutdown_failed = failed
+
+        def to_dict(self):
+            return {"runs": len(runs)}
+
+    def fake_run(config, host, **kwargs):
+        runs.append(1)
+        return Result(failed=len(runs) == 1)  # the first button press: command fails
+
+    monkeypatch.setattr(aoc.app, "run", fake_run)
+    monkeypatch.setattr("aoc.cli.format_summary", lambda s: f"runs {s['runs']}")
+    assert main(["run", "--source", "demo", "--display", "null"]) == 0
+    assert len(runs) == 2 and "runs 2" in capsys.readouterr().out
+
+
 def test_config_that_is_not_utf8_exits_78_naming_file_and_offset(tmp_path, capsys):
     config = tmp_path / "config.toml"
     config.write_bytes(b'[camera]\nsource = "demo" # caf\xe9\n')

@@ -197,8 +197,9 @@ def run_shutdown_command(command: str, *,
                          runner: Callable[..., Any] = subprocess.run) -> str | None:
     """Run ``service.shutdown_command`` (checked at config load); the error line or ``None``.
 
-    A failure (program gone since, non-zero exit) is logged, never raised: the caller
-    exits non-zero so that systemd restarts the appliance instead of leaving it dark.
+    A failure (program gone since, non-zero exit) is logged, never raised, and marked in
+    the result (``shutdown_failed``): ``aoc run`` then starts the appliance again instead
+    of leaving it dark.
     """
     log.warning("power button: running %r", command)
     try:
