@@ -166,6 +166,7 @@ def test_check_source_spec_refuses_a_fifo_and_a_file_as_folder(tmp_path: Path):
     os.mkfifo(tmp_path / "cam")
     with pytest.raises(ConfigError, match="FIFO"):
         check_source_spec(str(tmp_path / "cam"))
+    check_source_spec("/dev/null")  # a character device, as /dev/video0 is: OpenCV opens it
     (tmp_path / "f.png").write_bytes(b"x")
     with pytest.raises(ConfigError, match="not a folder"):
         check_source_spec(f"folder:{tmp_path / 'f.png'}")

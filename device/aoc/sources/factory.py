@@ -152,8 +152,9 @@ def check_source_spec(spec: object, *, key: str = "camera.source") -> None:
         raise refuse("is not a camera name, a URL, or an existing file or folder")
     if kind == "folder" and not path.is_dir():
         raise refuse("is not a folder")
-    if not path.is_dir() and not path.is_file():
-        raise refuse("is neither a regular file nor a folder (a FIFO or device?)")
+    if path.is_fifo() or path.is_socket() or path.is_block_device():
+        # a FIFO would block the reader forever; a V4L2 node (/dev/video0) is fine
+        raise refuse("is a FIFO, socket or block device, not a file, folder or camera node")
 
 
 def _guess_kind(text: str) -> str:
