@@ -202,3 +202,13 @@ def test_start_up_checks_refuse_what_no_retry_fixes(tmp_path):
         startup_checks(bad_path, "emulated")
     startup_checks(bad_path, "null")  # only the emulated display writes there
     startup_checks(make_config(display={"path": str(tmp_path / "x.png")}), "emulated")
+
+
+def test_stream_url_under_systemd_is_warned_about(caplog):
+    from aoc.app import startup_checks
+
+    url = make_config(camera={"source": "rtsp://192.0.2.10/stream"})
+    startup_checks(url, "null", host=Host())
+    assert "stream URL" not in caplog.text  # by hand: the network is allowed
+    startup_checks(url, "null", host=Host(under_systemd=True))
+    assert "forbids IP sockets" in caplog.text and "systemctl edit" in caplog.text

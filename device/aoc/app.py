@@ -120,7 +120,7 @@ def run(config: Config, host: Host, *, max_frames: int | None = None,
     """Open everything from ``config``, run the loop, close everything; return the result."""
     stop = stop or threading.Event()
     kind = resolve_display_kind(display_kind or config.display.kind, host)
-    startup_checks(config, kind)
+    startup_checks(config, kind, host=host)
     warnings: list[str] = []
     startup: list[float] = []
     shutdown = threading.Event()
@@ -215,17 +215,23 @@ def run_shutdown_command(command: str, *,
     return error
 
 
-def startup_checks(config: Config, kind: str) -> None:
+def startup_checks(config: Config, kind: str, *, host: Host | None = None) -> None:
     """Refuse, before anything is opened, settings that no retry could fix.
 
     ``camera.source`` must name a source (a typo would otherwise be retried forever as
     "camera lost"); the emulated display's ``display.path`` must be in an existing folder
     (it would otherwise fail on every frame). Raises :class:`~aoc.errors.ConfigError`.
+    Under systemd a stream-URL source gets a warning: the unit forbids IP sockets.
     """
     from aoc.errors import ConfigError
     from aoc.sources.factory import check_source_spec
+    from aoc.sources.opencv_source import is_stream_url
 
     check_source_spec(config.camera.source)
+    if host is not None and host.under_systemd and is_stream_url(config.camera.source.strip()):
+        log.warning("camera.source is a stream URL, but the service unit forbids IP sockets "
+                    "(RestrictAddressFamilies=AF_UNIX AF_NETLINK): it cannot connect unless a "
+                    "drop-in allows it (`systemctl edit anime-or-cartoon`, see headless.md)")
     if kind == "emulated":
         target = Path(config.display.path).expanduser()
         folder = target.parent
