@@ -28,17 +28,29 @@ CONFIG_DIR="$ROOT/etc/$APP"
 CONFIG_FILE="$CONFIG_DIR/config.toml"
 UNIT_FILE="$ROOT/etc/systemd/system/$APP.service"
 UDEV_RULES="$ROOT/etc/udev/rules.d/99-$APP-edgetpu.rules"
+STATE_DIR="$ROOT/var/lib/$APP"
+# What the installer itself created (e.g. the apex group), so --purge removes only that.
+INSTALL_RECORD_DIR="$ROOT/var/lib/$APP-installer"
 POLKIT_RULES="$ROOT/etc/polkit-1/rules.d/50-$APP.rules"
 JOURNALD_DROPIN="$ROOT/etc/systemd/journald.conf.d/50-$APP.conf"
 KEYRING_DIR="$ROOT/etc/apt/keyrings"
 CORAL_KEYRING="$KEYRING_DIR/coral-edgetpu.gpg"
 CORAL_LIST="$ROOT/etc/apt/sources.list.d/coral-edgetpu.list"
 CORAL_KEY_URL="https://packages.cloud.google.com/apt/doc/apt-key.gpg"
+# The published fingerprint of the key that signs packages.cloud.google.com/apt (the
+# "Google Cloud Artifact Registry" signing key served at CORAL_KEY_URL). The download must
+# contain a key with exactly this fingerprint or the installer stops. If Google rotates
+# the key, check the new fingerprint against Google's announcement and update it here.
+CORAL_KEY_FINGERPRINT="35BAA0B33E9EB396F59CA838C0BA5CE6DC6315A3"
 CORAL_REPO_URL="https://packages.cloud.google.com/apt"
 
 APT_PACKAGES=(python3-venv python3-pip python3-picamera2 python3-lgpio i2c-tools
     ca-certificates curl gpg)
 SERVICE_GROUPS=(video i2c gpio spi plugdev apex)
+# The Coral USB Accelerator's IDs: before the runtime uploads its firmware, and after.
+CORAL_USB_IDS=(1a6e:089a 18d1:9302)
+# Temporary folders removed on any exit, also when a download fails under set -e.
+CLEANUP_DIRS=()
 
 DRY_RUN=0
 UNINSTALL=0
@@ -62,8 +74,9 @@ Options:
   --dry-run            print every step, change nothing
   --uninstall          remove the service, venv, model, udev/polkit rules (keeps your
                        config, the aoc user, apt packages and the Coral repository)
-  --purge              with --uninstall: also remove the config, the aoc user and the
-                       Coral apt repository and key
+  --purge              with --uninstall: also remove the config, the state folder
+                       /var/lib/anime-or-cartoon, the aoc user, the apex group (if this
+                       installer created it) and the Coral apt repository and key
   --target pi|dev      force the target instead of detecting a Raspberry Pi
   --max-frequency      install libedgetpu1-max (faster, but the USB Accelerator gets hot)
   --i2c-baudrate HZ    set the I2C bus speed, e.g. 400000 (an SSD1306 frame then takes ~23 ms)
@@ -85,6 +98,14 @@ die() {
     printf 'ERROR: %s\n' "$*" >&2
     exit 1
 }
+
+cleanup() {
+    local dir
+    for dir in "${CLEANUP_DIRS[@]}"; do
+        rm -rf -- "$dir"
+    done
+}
+trap cleanup EXIT
 
 # Print a command, then run it unless this is a dry run.
 run() {
@@ -266,14 +287,18 @@ install_coral_repo() {
         tmp=/tmp/aoc-coral-key.XXXXXX
         if [ "$DRY_RUN" -eq 0 ]; then
             tmp="$(mktemp -d)"
+            CLEANUP_DIRS+=("$tmp")  # removed on exit, also when curl or gpg fails
         fi
-        # Downloaded to a file (never piped into a shell), dearmored, then installed.
+        # Downloaded to a file (never piped into a shell), its fingerprint compared with
+        # the published one, dearmored, then installed.
         run curl -fsSL --proto '=https' --tlsv1.2 -o "$tmp/coral-key.asc" "$CORAL_KEY_URL"
+        printf '+ check %s has a key with fingerprint %s\n' "$tmp/coral-key.asc" \
+            "$CORAL_KEY_FINGERPRINT"
+        if [ "$DRY_RUN" -eq 0 ]; then
+            check_key_fingerprint "$tmp/coral-key.asc" "$CORAL_KEY_FINGERPRINT"
+        fi
         run gpg --batch --yes --dearmor -o "$tmp/coral-edgetpu.gpg" "$tmp/coral-key.asc"
         run install -m 0644 "$tmp/coral-edgetpu.gpg" "$CORAL_KEYRING"
-        if [ "$DRY_RUN" -eq 0 ]; then
-            rm -rf -- "$tmp"
-        fi
     fi
     local line="deb [signed-by=/etc/apt/keyrings/coral-edgetpu.gpg] $CORAL_REPO_URL coral-edgetpu-stable main"
     if [ -f "$CORAL_LIST" ] && [ "$(cat "$CORAL_LIST")" = "$line" ]; then
@@ -287,6 +312,28 @@ install_coral_repo() {
         fi
     fi
     run apt-get update
+}
+
+# key_fingerprints FILE GPGHOME: the fingerprint of every primary key in an OpenPGP key
+# file, read with a throw-away gpg home (nothing is imported anywhere).
+key_fingerprints() {
+    gpg --homedir "$2" --batch --with-colons --import-options show-only --import "$1" \
+        2>/dev/null | awk -F: '$1 == "pub" { want = 1; next }
+            $1 == "fpr" && want { print $10; want = 0 }'
+}
+
+# check_key_fingerprint FILE FINGERPRINT: stop unless FILE holds a key with FINGERPRINT.
+check_key_fingerprint() {
+    local file="$1" expected="$2" found home
+    home="$(mktemp -d)"
+    CLEANUP_DIRS+=("$home")
+    found="$(key_fingerprints "$file" "$home" | tr '\n' ' ')"
+    case " $found " in
+        *" $expected "*) say "key fingerprint $expected matches the published one" ;;
+        *) die "the key downloaded from $CORAL_KEY_URL has fingerprint(s) '${found% }', not" \
+            "the published $expected: not trusting it. Check your network (a proxy?) and" \
+            "Coral's/Google's announcements; nothing was installed" ;;
+    esac
 }
 
 install_edgetpu_runtime() {
@@ -334,14 +381,13 @@ set_i2c_baudrate() {
         say "$file already has $want"
         return
     fi
+    local new="$file.aoc-new"
     if grep -q '^dtparam=i2c_arm_baudrate=' "$file"; then
         printf '+ replace dtparam=i2c_arm_baudrate=... with %s in %s\n' "$want" "$file"
         if [ "$DRY_RUN" -eq 0 ]; then
             # The first such line gets the new value, any later duplicates go.
             awk -v want="$want" '/^dtparam=i2c_arm_baudrate=/ { if (!done) print want; done = 1; next }
-                { print }' "$file" >"$file.aoc-new"
-            cat "$file.aoc-new" >"$file"
-            rm -f -- "$file.aoc-new"
+                { print }' "$file" >"$new"
         fi
     else
         local section
@@ -350,16 +396,30 @@ set_i2c_baudrate() {
             # The file ends in a conditional section ([pi4], [cm5], ...): open [all] first.
             printf '+ append [all] and %s to %s\n' "$want" "$file"
             if [ "$DRY_RUN" -eq 0 ]; then
-                printf '\n[all]\n%s\n' "$want" >>"$file"
+                { cat -- "$file"; printf '\n[all]\n%s\n' "$want"; } >"$new"
             fi
         else
             printf '+ append %s to %s\n' "$want" "$file"
             if [ "$DRY_RUN" -eq 0 ]; then
-                printf '%s\n' "$want" >>"$file"
+                { cat -- "$file"; printf '%s\n' "$want"; } >"$new"
             fi
         fi
     fi
+    if [ "$DRY_RUN" -eq 0 ]; then
+        replace_file "$new" "$file"
+    fi
     say "the I2C bus speed ($hz Hz) takes effect after a reboot"
+}
+
+# replace_file NEW FILE: FILE becomes NEW atomically (rename in the same folder, synced),
+# the previous FILE kept as FILE.aoc-backup. A power cut leaves the old or the new file.
+replace_file() {
+    local new="$1" file="$2"
+    cp -p -- "$file" "$file.aoc-backup"
+    sync -- "$new" 2>/dev/null || sync
+    mv -f -- "$new" "$file"
+    sync -- "$(dirname "$file")" 2>/dev/null || sync
+    say "$file updated (previous version kept as $file.aoc-backup)"
 }
 
 create_user() {
@@ -368,6 +428,12 @@ create_user() {
         say "group apex exists"
     else
         run groupadd --system apex
+        # Recorded, so that --uninstall --purge removes the group only if we created it.
+        run install -d -m 0755 "$INSTALL_RECORD_DIR"
+        printf '+ record in %s: created group apex\n' "$INSTALL_RECORD_DIR/created-groups"
+        if [ "$DRY_RUN" -eq 0 ]; then
+            printf 'apex\n' >>"$INSTALL_RECORD_DIR/created-groups"
+        fi
     fi
     if id "$SERVICE_USER" >/dev/null 2>&1; then
         say "user $SERVICE_USER exists"
@@ -395,7 +461,13 @@ install_udev_rules() {
     say "udev rules for the Edge TPU (USB 1a6e:089a and 18d1:9302, PCIe apex)"
     install_file "$REPO_DIR/systemd/99-$APP-edgetpu.rules" "$UDEV_RULES" 0644
     run udevadm control --reload-rules
-    run udevadm trigger --subsystem-match=usb --subsystem-match=apex
+    # Re-apply the rules to the Coral devices only, not to every USB device on the bus.
+    local id
+    for id in "${CORAL_USB_IDS[@]}"; do
+        run udevadm trigger --action=add --subsystem-match=usb \
+            --attr-match="idVendor=${id%%:*}" --attr-match="idProduct=${id##*:}"
+    done
+    run udevadm trigger --action=add --subsystem-match=apex
 }
 
 install_app() {
@@ -410,6 +482,8 @@ install_app() {
     run "$VENV/bin/pip" install -q --upgrade pip
     # A copy (not an editable install): the service cannot read a checkout in /home
     # (ProtectHome=yes), and the appliance must not change when the checkout does.
+    # The device extra bounds every dependency's version (pyproject.toml); to pin exact
+    # versions run the installer with PIP_CONSTRAINT=/path/constraints.txt (README).
     run "$VENV/bin/pip" install --upgrade "${REPO_DIR}[device]"
 }
 
@@ -519,9 +593,19 @@ uninstall_pi() {
     remove_path "$SHARE_DIR"
     if [ "$PURGE" -eq 1 ]; then
         remove_path "$CONFIG_DIR"
+        # The app's state (the last good bundle): the unit's StateDirectory=.
+        remove_path "$STATE_DIR"
         if id "$SERVICE_USER" >/dev/null 2>&1; then
             run userdel "$SERVICE_USER"
         fi
+        if grep -qx apex "$INSTALL_RECORD_DIR/created-groups" 2>/dev/null; then
+            if getent group apex >/dev/null 2>&1 || [ "$DRY_RUN" -eq 1 ]; then
+                run groupdel apex
+            fi
+        else
+            say "group apex was not created by this installer: kept"
+        fi
+        remove_path "$INSTALL_RECORD_DIR"
         remove_path "$CORAL_LIST"
         remove_path "$CORAL_KEYRING"
         say "apt packages (libedgetpu, picamera2, i2c-tools) are left installed; remove them" \

@@ -175,3 +175,40 @@ def test_power_button_hold_requests_shutdown(screen, tmp_path):
     assert marker.exists()
 
 
+
+
+def test_failing_shutdown_command_is_logged_and_reported(caplog):
+    from aoc.app import run_shutdown_command
+
+    def gone(argv, check):
+        raise FileNotFoundError(2, "No such file or directory", argv[0])
+
+    assert "could not run" in run_shutdown_command("halt-it now", runner=gone)
+    failed = subprocess.CompletedProcess(["false"], 1)
+    assert "exit status 1" in run_shutdown_command("false", runner=lambda a, check: failed)
+    assert "keeps running" in caplog.text
+    ok = subprocess.CompletedProcess(["true"], 0)
+    assert run_shutdown_command("true", runner=lambda a, check: ok) is None
+
+
+def test_start_up_checks_refuse_what_no_retry_fixes(tmp_path):
+    from aoc.app import startup_checks
+    from aoc.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="camera.source"):
+        startup_checks(make_config(camera={"source": "dmeo"}), "null")
+    bad_path = make_config(display={"path": str(tmp_path / "missing" / "x.png")})
+    with pytest.raises(ConfigError, match="display.path.*does not exist"):
+        startup_checks(bad_path, "emulated")
+    startup_checks(bad_path, "null")  # only the emulated display writes there
+    startup_checks(make_config(display={"path": str(tmp_path / "x.png")}), "emulated")
+
+
+def test_stream_url_under_systemd_is_warned_about(caplog):
+    from aoc.app import startup_checks
+
+    url = make_config(camera={"source": "rtsp://192.0.2.10/stream"})
+    startup_checks(url, "null", host=Host())
+    assert "stream URL" not in caplog.text  # by hand: the network is allowed
+    startup_checks(url, "null", host=Host(under_systemd=True))
+    assert "forbids IP sockets" in caplog.text and "systemctl edit" in caplog.text

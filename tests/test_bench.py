@@ -163,3 +163,22 @@ def test_baseline_applies_the_head(tmp_path):
 
     baseline_loop(bundle.cpu_model, list_images(DEMO_DIR), 3, head=head)
     assert calls == [(8,)] * 3
+
+
+def test_check_targets_makes_a_missed_target_exit_1(tmp_path, capsys, monkeypatch):
+    import aoc.bench
+
+    def fake_run_bench(clf, bundle, **kwargs):
+        result = {"overhead_ms": 9.0, "baseline_ratio": 1.0, "startup_s": None,
+                  "peak_rss_mb": 50.0}
+        result["targets"] = aoc.bench.targets_report(result)
+        return result
+
+    monkeypatch.setattr(aoc.bench, "run_bench", fake_run_bench)
+    monkeypatch.setattr(aoc.bench, "format_result", lambda r: "table")
+    empty = tmp_path / "config.toml"
+    empty.write_text("")
+    args = ["bench", "--config", str(empty), "--frames", "1", "--bundle", str(MODELS / "uint8")]
+    assert main(args) == 0  # reported, not judged
+    assert main([*args, "--check-targets"]) == 1  # overhead_ms 9.0 > 1.0 is a miss
+    capsys.readouterr()

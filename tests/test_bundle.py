@@ -309,6 +309,23 @@ def test_bare_missing_files(tmp_path: Path) -> None:
         bare_bundle(tmp_path / "net.tflite", tmp_path / "missing.txt")
 
 
+def test_fifos_and_devices_are_refused_never_read(tmp_path: Path, bundle_dir: Path) -> None:
+    import os
+
+    fifo = tmp_path / "pipe.tflite"
+    os.mkfifo(fifo)
+    with pytest.raises(BundleError, match="FIFO"):
+        bare_bundle(fifo, labels_file(tmp_path))
+    (tmp_path / "net.tflite").write_bytes(CPU_BYTES)
+    with pytest.raises(BundleError, match="character device"):
+        bare_bundle(tmp_path / "net.tflite", "/dev/zero")
+    manifest = bundle_dir / "manifest.json"
+    manifest.unlink()
+    os.mkfifo(manifest)
+    with pytest.raises(BundleError, match="manifest.*FIFO"):
+        load_bundle(bundle_dir)
+
+
 # ---------------------------------------------------------------- label count
 
 

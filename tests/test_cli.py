@@ -109,6 +109,125 @@ def test_classify_missing_bundle_is_clear(tmp_path, capsys):
     assert "nope" in capsys.readouterr().err
 
 
+def test_classify_goes_on_after_every_kind_of_bad_image(tmp_path, capsys):
+    import numpy as np
+    from fakes.hostile_images import png_header_only
+    from PIL import Image
+
+    bomb = png_header_only(tmp_path / "bomb.png", 20000, 20000)  # Pillow's bomb error
+    big = png_header_only(tmp_path / "big.png", 12000, 12000)  # over the device limit
+    fifo = tmp_path / "fifo.png"
+    os.mkfifo(fifo)  # would block open() forever
+    deep = tmp_path / "deep.png"  # 16-bit grey: mid-grey, not all white
+    Image.fromarray(np.full((40, 40), 32768, dtype=np.uint16)).save(deep)
+    images = [str(bomb), str(big), str(fifo), str(tmp_path / "gone.png"), str(deep),
+              str(DEMO[0])]
+    code = main(["classify", "--json", "--bundle", str(MODELS / "uint8"), *images])
+    captured = capsys.readouterr()
+    assert code == 1  # some failed
+    assert [json.loads(line)["image"] for line in captured.out.splitlines()] == images[4:]
+    for name, why in (("bomb.png", "too large"), ("big.png", "limit"),
+                      ("fifo.png", "FIFO"), ("gone.png", "does not exist")):
+        assert name in captured.err and why in captured.err
+    assert "4 of 6 image(s) failed" in captured.err and "Traceback" not in captured.err
+
+
+def test_failed_shutdown_command_keeps_the_appliance_running(monkeypatch, capsys):
+    import aoc.app
+
+    runs = []
+
+    class Result:
+        def __init__(self, failed):
+            self.shutdown_failed = failed
+
+        def to_dict(self):
+            return {"runs": len(runs)}
+
+    def fake_run(config, host, **kwargs):
+        runs.append(1)
+        return Result(failed=len(runs) == 1)  # the first button press: command fails
+
+    monkeypatch.setattr(aoc.app, "run", fake_run)
+    monkeypatch.setattr("aoc.cli.format_summary", lambda s: f"runs {s['runs']}")
+    assert main(["run", "--source", "demo", "--display", "null"]) == 0
+    assert len(runs) == 2 and "runs 2" in capsys.readouterr().out
+
+
+def test_config_that_is_not_utf8_exits_78_naming_file_and_offset(tmp_path, capsys):
+    config = tmp_path / "config.toml"
+    config.write_bytes(b'[camera]\nsource = "demo" # caf\xe9\n')
+    assert main(["run", "--config", str(config), "--max-frames", "1"]) == EX_CONFIG
+    err = capsys.readouterr().err
+    assert str(config) in err and "byte offset 30" in err and "line 2" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("args", [
+    ["run", "--max-frames", "-1"], ["run", "--max-frames", "0"], ["run", "--duration", "nan"],
+    ["run", "--duration", "-5"], ["run", "--duration", "inf"], ["bench", "--frames", "0"],
+    ["classify", "--top", "0", "x.png"],
+])
+def test_nonsense_counts_are_usage_errors(args, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 2
+    assert "must be" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args,key", [
+    (["--source", "dmeo"], "camera.source"),
+    (["--set", 'camera.source=""'], "camera.source"),
+    (["--set", "inference.edgetpu_device=usb0"], "inference.edgetpu_device"),
+    (["--bundle", "x", "--model", "m.tflite", "--labels", "l.txt"], "--bundle"),
+    (["--display", "emulated", "--set", "display.path=/nonexistent/dir/x.png"],
+     "display.path"),
+])
+def test_run_refuses_at_start_up_with_78(tmp_path, args, key, capsys):
+    empty = tmp_path / "config.toml"
+    empty.write_text("")
+    code = main(["run", "--config", str(empty), "--display", "null", "--max-frames", "1",
+                 *args])
+    err = capsys.readouterr().err
+    assert code == EX_CONFIG and key in err
+    if key == "camera.source":
+        assert "auto, demo, picamera2" in err  # the list of valid sources
+
+
+def test_output_file_in_a_missing_folder_is_refused_before_the_run(tmp_path, capsys):
+    missing = tmp_path / "no" / "stats.json"
+    code = main(["run", "--source", "demo", "--display", "null", "--max-frames", "1",
+                 "--stats-json", str(missing)])
+    assert code == 2 and "does not exist" in capsys.readouterr().err
+    code = main(["bench", "--frames", "1", "--out", str(tmp_path)])
+    assert code == 2 and "is a folder" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_start_up_is_quiet_130(monkeypatch, capsys):
+    import aoc.config
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(aoc.config, "load_config", interrupted)
+    assert main(["run", "--max-frames", "1"]) == 130
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_closed_output_pipe_is_quiet(tmp_path):
+    """`aoc classify ... | head -1` and `aoc run --display terminal | head -1`."""
+    for args in (["classify", *map(str, DEMO)],
+                 ["run", "--source", "demo", "--display", "terminal", "--set",
+                  "display.kind=terminal"]):
+        proc = subprocess.Popen([sys.executable, "-m", "aoc", *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=ENV, cwd=ROOT)
+        first = proc.stdout.readline()
+        proc.stdout.close()  # the reader goes away, as `head -1` does
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=120) == 141, err
+        assert first and "Traceback" not in err and "BrokenPipe" not in err
+
+
 def test_journald_logging_has_no_timestamps(capsys):
     setup_logging("INFO", journald=True)
     logging.getLogger("aoc.test").warning("camera lost")

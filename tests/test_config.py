@@ -123,3 +123,61 @@ def test_apply_overrides_does_not_touch_input():
     assert merged == {"display": {"kind": "null"}, "logging": {"level": "DEBUG"}}
 
 
+
+
+def test_config_that_is_not_utf8_names_the_file_and_byte_offset(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_bytes(b'# caf\xe9 corner\n[camera]\nsource = "demo"\n')  # Latin-1, in a comment
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    text = str(info.value)
+    assert str(path) in text and "byte offset 5" in text and "line 1" in text
+    assert "UTF-8" in text
+
+
+def test_utf8_bom_is_accepted(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_bytes(b'\xef\xbb\xbf[camera]\nsource = "demo"\n')
+    assert load_config(path).camera.source == "demo"
+
+
+def test_config_that_is_a_fifo_or_folder_is_refused(tmp_path):
+    import os
+
+    fifo = tmp_path / "config.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="FIFO"):
+        load_config(fifo)
+    with pytest.raises(ConfigError, match="FIFO"):
+        load_config(default_path=fifo)  # the default path too: never a silent default
+    with pytest.raises(ConfigError, match="folder"):
+        load_config(tmp_path)
+
+
+@pytest.mark.parametrize("device", ["usb", "usb:0", "usb:12", "pci", "pci:1"])
+def test_edgetpu_device_names_accepted(device):
+    assert config_from_dict({"inference": {"edgetpu_device": device}}).inference
+
+
+@pytest.mark.parametrize("device", ["", "usb0", "USB", "usb:", "pci:x", "/dev/apex_0",
+                                    "usb:0 "])
+def test_edgetpu_device_names_refused(device):
+    with pytest.raises(ConfigError, match="'usb', 'usb:N', 'pci' or 'pci:N'") as info:
+        config_from_dict({"inference": {"edgetpu_device": device}})
+    assert info.value.key == "inference.edgetpu_device"
+
+
+@pytest.mark.parametrize("command,words", [
+    ('systemctl "poweroff', "cannot be parsed"),
+    ("/nonexistent/bin/halt now", "not found"),
+    ("no-such-program-aoc --now", "not found"),
+])
+def test_shutdown_command_is_checked_at_load(command, words):
+    with pytest.raises(ConfigError, match=words) as info:
+        config_from_dict({"service": {"shutdown_command": command}})
+    assert info.value.key == "service.shutdown_command"
+
+
+def test_shutdown_command_empty_or_existing_is_fine():
+    assert config_from_dict({"service": {"shutdown_command": ""}}).service
+    assert config_from_dict({"service": {"shutdown_command": "true --now"}}).service

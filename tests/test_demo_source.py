@@ -99,3 +99,30 @@ def test_make_demo_is_deterministic_and_matches_committed(tmp_path: Path):
         assert np.abs(fresh.astype(int) - committed.astype(int)).mean() < 2.0, path.name
     digest = hashlib.sha256(written[0].read_bytes()).hexdigest()
     assert digest == hashlib.sha256(module.make_all(tmp_path / "again")[0].read_bytes()).hexdigest()
+
+
+DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "models" / "default"
+
+
+@pytest.mark.parametrize("pan_at", [0.0, 0.7])
+def test_default_model_shows_every_verdict_on_the_demo(pan_at: float):
+    """With the shipped model, one demo cycle shows anime, cartoon, both and neither: each
+    scene's frame (still, and panned) gets the verdict its name promises."""
+    from aoc.bundle import load_bundle
+    from aoc.classifier import open_classifier
+    from aoc.smoothing import UNCERTAIN, VerdictRules, decide, label_index, summarize
+
+    bundle = load_bundle(DEFAULT_BUNDLE)
+    index = label_index(bundle.labels)
+    clock = Clock()
+    got, want = {}, {}
+    with open_classifier(bundle, prefer="cpu") as clf, DemoSource(
+        size=(320, 240), frame_period_s=10.0, clock=clock, pan=pan_at > 0
+    ) as src:
+        for k, path in enumerate(src.paths):
+            clock.now = 10.0 * k + pan_at
+            scores = clf.classify(src.read())
+            verdict = decide(summarize(scores, bundle.labels, index), UNCERTAIN, VerdictRules())
+            got[path.name], want[path.name] = verdict.state, expected_label(path)
+    assert got == want
+    assert set(got.values()) == {"anime", "cartoon", "both", "neither"}

@@ -21,6 +21,7 @@ from aoc.doctor import (
     check_model,
     check_oled,
     check_runtime,
+    check_state,
     check_tpu,
     cmd_doctor,
     find_edgetpus,
@@ -136,7 +137,7 @@ def test_cmd_doctor_exit_codes_and_lines(fake_sys, capsys):
     out = capsys.readouterr().out.splitlines()
     names = [line.split()[1] for line in out[:-1]]
     assert names == ["runtime", "libedgetpu", "tpu", "camera", "oled", "gpio", "model",
-                     "config"]
+                     "config", "state"]
     code = cmd_doctor(args, Config(), None, probes=probes(fake_sys),
                       config_error="display.kind = 'hdmi' is not allowed")
     out = capsys.readouterr().out
@@ -161,3 +162,23 @@ def test_model_check_names_backbone_and_head(fake_sys, tmp_path):
     (bundle.root / "head.npz").write_bytes(b"changed")
     check = check_model(probes(fake_sys), Config(), str(bundle.root))
     assert check.status == FAIL and "head.npz is corrupt or changed" in check.detail
+
+
+def test_state_check_reports_a_damaged_last_good_record(tmp_path):
+    assert check_state(tmp_path).status == OK  # nothing recorded yet
+    (tmp_path / "last-good-bundle").write_bytes(b"/opt/\xff\x00bundle\n")
+    check = check_state(tmp_path)
+    assert check.status == WARN and "last-good-bundle" in check.detail
+    assert "delete" in check.fix
+    (tmp_path / "last-good-bundle").write_text(f"{MODELS / 'uint8'}\n")
+    assert check_state(tmp_path).status == OK
+
+
+def test_doctor_cli_reports_a_damaged_state_file(tmp_path, monkeypatch, capsys):
+    from aoc.cli import main
+
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path))
+    (tmp_path / "last-good-bundle").write_bytes(b"\xe9t\xe9\n")
+    main(["doctor", "--config", str(tmp_path / "missing.toml")])
+    out = capsys.readouterr().out
+    assert "WARN state" in out and "not UTF-8" in out

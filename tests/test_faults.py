@@ -444,11 +444,21 @@ def test_sigterm_in_process_clears_and_closes_the_display(tmp_path, monkeypatch)
     assert panel.cleared >= 1  # the screen is blanked on the way out
 
 
-def _python_env() -> dict[str, str]:
+def _python_env(tmp_path: Path) -> dict[str, str]:
+    """The app's environment with HOME, XDG_* and STATE_DIRECTORY in ``tmp_path``: a run
+    records its last good bundle there, never in the real home."""
     import os
 
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(ROOT / "device"), os.environ.get("PYTHONPATH", "")])}
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("INVOCATION_ID", "JOURNAL_STREAM", "NOTIFY_SOCKET", "WATCHDOG_USEC",
+                        "WATCHDOG_PID")}
+    return {**env, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "device"), os.environ.get("PYTHONPATH", "")]),
+        "HOME": str(home), "STATE_DIRECTORY": str(tmp_path / "state"),
+        "XDG_STATE_HOME": str(home / ".local/state"), "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_CONFIG_HOME": str(home / ".config"), "XDG_DATA_HOME": str(home / ".local/share")}
 
 
 def test_bad_config_refuses_to_start_naming_the_key(tmp_path) -> None:
@@ -458,12 +468,13 @@ def test_bad_config_refuses_to_start_naming_the_key(tmp_path) -> None:
     bad = tmp_path / "config.toml"
     bad.write_text('[display]\nkind = "hologram"\n')
     proc = subprocess.run([sys.executable, "-m", "aoc", "run", "--config", str(bad)],
-                          capture_output=True, text=True, timeout=120, env=_python_env())
+                          capture_output=True, text=True, timeout=120, env=_python_env(tmp_path))
     assert proc.returncode == 78  # EX_CONFIG: RestartPreventExitStatus=78, no crash loop
     assert "display.kind" in proc.stderr
 
 
-def test_sigterm_subprocess_clean_exit_under_fake_systemd(tmp_path) -> None:
+@pytest.mark.parametrize("signum", [15, 1], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_subprocess_clean_exit_under_fake_systemd(tmp_path, signum) -> None:
     import socket
     import subprocess
     import sys
@@ -480,7 +491,7 @@ def test_sigterm_subprocess_clean_exit_under_fake_systemd(tmp_path) -> None:
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(tmp_path / "notify.sock"))
     notify.settimeout(60.0)
-    env = {**_python_env(), "NOTIFY_SOCKET": str(tmp_path / "notify.sock"),
+    env = {**_python_env(tmp_path), "NOTIFY_SOCKET": str(tmp_path / "notify.sock"),
            "WATCHDOG_USEC": "2000000"}
     proc = subprocess.Popen([sys.executable, "-m", "aoc", "run", "--config", str(config)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -494,7 +505,7 @@ def test_sigterm_subprocess_clean_exit_under_fake_systemd(tmp_path) -> None:
         conns = psutil.Process(proc.pid).net_connections(kind="all")
         assert [c for c in conns if c.family.name in ("AF_INET", "AF_INET6")
                 or c.status == psutil.CONN_LISTEN] == []
-        proc.send_signal(15)
+        proc.send_signal(signum)
         while not any("STOPPING=1" in m for m in messages):
             messages.append(notify.recv(4096).decode())
         out, err = proc.communicate(timeout=60)
@@ -504,8 +515,10 @@ def test_sigterm_subprocess_clean_exit_under_fake_systemd(tmp_path) -> None:
             proc.communicate()
         notify.close()
     assert proc.returncode == 0, err
-    assert "SIGTERM received" in err
+    assert f"{'SIGTERM' if signum == 15 else 'SIGHUP'} received" in err
     assert out.startswith("frames: ")
+    # the run recorded its bundle in the isolated state folder, not in the real home
+    assert (tmp_path / "state" / "last-good-bundle").read_text().strip() == str(MODEL.resolve())
     shots = sorted(frames.glob("frame_*.png"))
     assert shots  # the emulated OLED drew the readings
     from PIL import Image
@@ -514,3 +527,13 @@ def test_sigterm_subprocess_clean_exit_under_fake_systemd(tmp_path) -> None:
         width, height = last.size  # the emulator may scale the 128x64 panel
         assert width == 2 * height
         assert last.convert("L").getextrema()[1] > 0  # a reading was on screen, not a crash
+
+
+def test_start_up_faults_damaged_state_and_bad_configs(tmp_path) -> None:
+    from aoc.faults import BAD_CONFIGS, DAMAGED_STATE_RECORDS, start_up_faults
+
+    counts = start_up_faults(tmp_path, MODEL)
+    assert counts == {"damaged_state_records": len(DAMAGED_STATE_RECORDS),
+                      "state_records_survived": len(DAMAGED_STATE_RECORDS),
+                      "bad_configs": len(BAD_CONFIGS),
+                      "bad_configs_refused": len(BAD_CONFIGS)}

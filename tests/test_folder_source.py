@@ -118,3 +118,42 @@ def test_close_twice(folder: Path):
     src.close()
     with pytest.raises(CameraError, match="not open"):
         src.read()
+
+
+def test_memory_is_bounded_by_the_cache_budget(tmp_path: Path):
+    write_images(tmp_path / "many", {f"img{i}.png": (i, 0, 0) for i in range(40)})
+    frame_bytes = 16 * 16 * 3
+    with ImageFolderSource(tmp_path / "many", size=(16, 16), cache_bytes=5 * frame_bytes) as src:
+        assert len(src.paths) == 40 and len(src._cache) <= 5
+        seen = [int(src.read()[0, 0, 0]) for _ in range(45)]
+        assert len(src._cache) <= 5 and src._cached_bytes <= 5 * frame_bytes
+    assert seen[:40] == list(range(40)) and seen[40:] == list(range(5))  # decoded on demand
+
+
+def test_oversize_and_fifo_files_are_skipped_per_image(tmp_path: Path, caplog):
+    import os
+
+    from fakes.hostile_images import png_header_only
+
+    write_images(tmp_path / "d", {"a.png": (1, 2, 3)})
+    png_header_only(tmp_path / "d" / "huge.png", 20000, 20000)
+    png_header_only(tmp_path / "d" / "big.png", 12000, 12000)
+    os.mkfifo(tmp_path / "d" / "pipe.png")  # not listed: not a regular file
+    caplog.set_level(logging.WARNING)
+    with ImageFolderSource(tmp_path / "d", size=(8, 8)) as src:
+        assert [p.name for p in src.paths] == ["a.png"]
+        assert sorted(p.name for p in src.skipped) == ["big.png", "huge.png"]
+        assert src.read().shape == (8, 8, 3)
+    assert "huge.png" in caplog.text and "big.png" in caplog.text
+
+
+def test_a_file_that_goes_bad_later_is_skipped_then_the_next_shown(tmp_path: Path):
+    write_images(tmp_path / "d", {f"img{i}.png": (i * 10, 0, 0) for i in range(3)})
+    with ImageFolderSource(tmp_path / "d", size=(4, 4), cache_bytes=0) as src:
+        (tmp_path / "d" / "img1.png").write_bytes(b"now junk")
+        values = [int(src.read()[0, 0, 0]) for _ in range(3)]
+        assert values == [0, 20, 0] and [p.name for p in src.skipped] == ["img1.png"]
+        for p in list(src.paths):
+            p.write_bytes(b"junk")
+        with pytest.raises(CameraError, match="no readable image"):
+            src.read()

@@ -249,6 +249,113 @@ def test_i2c_baudrate_after_a_conditional_section_opens_all(tmp_path: Path) -> N
     assert config_txt.read_text() == before
 
 
+def test_config_txt_is_replaced_atomically_with_a_backup(tmp_path: Path) -> None:
+    config_txt = tmp_path / "config.txt"
+    original = "[all]\ndtparam=i2c_arm_baudrate=100000\n"
+    config_txt.write_text(original)
+    out = set_baudrate(config_txt, "400000")
+    assert config_txt.read_text() == "[all]\ndtparam=i2c_arm_baudrate=400000\n"
+    assert (tmp_path / "config.txt.aoc-backup").read_text() == original
+    assert "aoc-backup" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.txt", "config.txt.aoc-backup"]
+    # no write through the old file: the new content arrives by a rename (new inode)
+    inode = config_txt.stat().st_ino
+    set_baudrate(config_txt, "1000000")
+    assert config_txt.stat().st_ino != inode
+
+
+# -- the Coral key, temporary files, udev, purge ------------------------------------------
+
+
+def _source_and_run(tmp_path: Path, body: str, *args: str,
+                    path_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"),
+           "AOC_INSTALL_ROOT": str(tmp_path / "root")}
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    if path_dir is not None:
+        env["PATH"] = f"{path_dir}:{env['PATH']}"
+    return subprocess.run(["bash", "-c", f'source "$1"; shift; {body}', "bash", str(INSTALL),
+                           *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+@pytest.fixture
+def signing_key(tmp_path: Path) -> tuple[Path, str]:
+    """An armored OpenPGP public key made for the test, and its fingerprint."""
+    if shutil.which("gpg") is None:
+        pytest.skip("gpg is not installed")
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    gpg = ["gpg", "--homedir", str(home), "--batch", "--passphrase", ""]
+    subprocess.run([*gpg, "--quick-gen-key", "aoc-test <test@example.invalid>", "ed25519",
+                    "sign", "1d"], check=True, capture_output=True, timeout=60)
+    listing = subprocess.run([*gpg, "--with-colons", "--list-keys"], check=True,
+                             capture_output=True, text=True).stdout
+    fpr = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr"))
+    key = tmp_path / "key.asc"
+    key.write_text(subprocess.run([*gpg, "--armor", "--export", fpr], check=True,
+                                  capture_output=True, text=True).stdout)
+    return key, fpr
+
+
+def test_coral_key_fingerprint_is_compared_and_a_mismatch_stops(tmp_path: Path,
+                                                               signing_key) -> None:
+    key, fpr = signing_key
+    ok = _source_and_run(tmp_path, 'check_key_fingerprint "$1" "$2"', str(key), fpr)
+    assert ok.returncode == 0 and "matches the published one" in ok.stdout
+    bad = _source_and_run(tmp_path, 'check_key_fingerprint "$1" "$CORAL_KEY_FINGERPRINT"',
+                          str(key))
+    assert bad.returncode != 0 and "not trusting it" in bad.stderr and fpr in bad.stderr
+    junk = tmp_path / "junk.asc"
+    junk.write_text("<html>captive portal</html>")
+    assert _source_and_run(tmp_path, 'check_key_fingerprint "$1" X', str(junk)).returncode != 0
+    assert list((tmp_path / "tmp").iterdir()) == []  # the throw-away gpg homes are gone
+    assert re.search(r'^CORAL_KEY_FINGERPRINT="[0-9A-F]{40}"$', INSTALL.read_text(), re.M)
+
+
+def test_failed_download_leaves_no_temporary_folder(tmp_path: Path) -> None:
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "curl").write_text("#!/bin/sh\necho 'curl: (6) Could not resolve host' >&2\n"
+                               "exit 6\n")
+    (fake / "curl").chmod(0o755)
+    proc = _source_and_run(tmp_path, "DRY_RUN=0; install_coral_repo", path_dir=fake)
+    assert proc.returncode != 0 and "Could not resolve host" in proc.stderr
+    assert list((tmp_path / "tmp").iterdir()) == []  # cleaned up by the EXIT trap
+    assert not (tmp_path / "root/etc/apt/keyrings/coral-edgetpu.gpg").exists()
+
+
+def test_dry_run_shows_the_fingerprint_check_and_udev_trigger_for_coral_ids_only(
+        tmp_path: Path) -> None:
+    cmds = steps(run_install(tmp_path, "--dry-run"))
+    assert any(c.startswith("check ") and "35BAA0B33E9EB396F59CA838C0BA5CE6DC6315A3" in c
+               for c in cmds)
+    triggers = [c for c in cmds if c.startswith("udevadm trigger")]
+    assert triggers == [
+        "udevadm trigger --action=add --subsystem-match=usb --attr-match=idVendor=1a6e "
+        "--attr-match=idProduct=089a",
+        "udevadm trigger --action=add --subsystem-match=usb --attr-match=idVendor=18d1 "
+        "--attr-match=idProduct=9302",
+        "udevadm trigger --action=add --subsystem-match=apex",
+    ]
+
+
+def test_purge_removes_state_and_only_a_group_the_installer_created(tmp_path: Path) -> None:
+    root = f"{tmp_path}/root"
+    proc = run_install(tmp_path, "--dry-run", "--uninstall", "--purge")
+    cmds = steps(proc)
+    assert f"rm -rf -- {root}/var/lib/anime-or-cartoon" in cmds or \
+        f"{root}/var/lib/anime-or-cartoon is already absent" in proc.stdout
+    assert "groupdel apex" not in cmds and "not created by this installer" in proc.stdout
+    record = tmp_path / "root/var/lib/anime-or-cartoon-installer/created-groups"
+    record.parent.mkdir(parents=True)
+    record.write_text("apex\n")
+    (tmp_path / "root/var/lib/anime-or-cartoon").mkdir()
+    cmds = steps(run_install(tmp_path, "--dry-run", "--uninstall", "--purge"))
+    assert "groupdel apex" in cmds
+    assert f"rm -rf -- {root}/var/lib/anime-or-cartoon" in cmds
+    assert f"rm -rf -- {root}/var/lib/anime-or-cartoon-installer" in cmds
+
+
 # -- what the script must never do ----------------------------------------------------------
 
 

@@ -81,6 +81,15 @@ def test_external_sigkill(isolated: IsolatedClassifier) -> None:
         isolated.classify(solid(BLUE))
 
 
+def test_child_ignores_ctrl_c_and_hangup_of_the_terminal(isolated: IsolatedClassifier) -> None:
+    """Ctrl-C / a closed terminal reach the whole process group; the parent handles them."""
+    assert int(np.argmax(isolated.classify(solid(RED)))) == 0
+    os.kill(isolated.pid, signal.SIGINT)
+    os.kill(isolated.pid, signal.SIGHUP)
+    assert int(np.argmax(isolated.classify(solid(GREEN)))) == 1
+    assert isolated.alive
+
+
 def test_hung_child_times_out_and_is_killed(bundle: Bundle) -> None:
     opener = functools.partial(open_classifier, bundle, prefer="cpu")
     with IsolatedClassifier(opener, call_timeout_s=0.5) as clf:

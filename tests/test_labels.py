@@ -96,8 +96,8 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_unreadable_file_is_a_bundle_error(tmp_path: Path) -> None:
-    with pytest.raises(BundleError, match="cannot be read"):
-        read_labels(tmp_path)  # a directory: OSError on read
+    with pytest.raises(BundleError, match="is a folder, not a regular file"):
+        read_labels(tmp_path)  # a directory: refused before any read
 
 
 def test_not_utf8(tmp_path: Path) -> None:
@@ -137,3 +137,12 @@ def test_write_refuses_names_that_would_not_read_back(
     with pytest.raises(BundleError, match=problem):
         write_labels(tmp_path / "labels.txt", labels)  # type: ignore[arg-type]
     assert not (tmp_path / "labels.txt").exists()
+
+
+def test_a_fifo_as_labels_file_is_refused_without_blocking(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "labels.txt"
+    os.mkfifo(fifo)
+    with pytest.raises(BundleError, match="labels file .*FIFO"):
+        read_labels(fifo)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from aoc.model_select import (
     Candidate,
     candidates,
     find_default_bundle,
+    inspect_last_good,
     read_last_good,
     remember_good,
     select,
@@ -133,3 +136,40 @@ def test_last_good_file_edge_cases(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     remember_good(blocker / "sub" / "f", Candidate(CONFIGURED, UINT8))  # never raises
+
+
+@pytest.mark.parametrize("content", [
+    b"\xff\xfe/not/utf8\n", b"/opt/x\x00y\n", b"relative/path\n", b"/a\n/b\n", b"x" * 5000,
+])
+def test_damaged_last_good_record_is_no_record_with_one_warning(tmp_path, caplog, content):
+    state = tmp_path / "last-good-bundle"
+    state.write_bytes(content)
+    caplog.set_level(logging.WARNING, logger="aoc.model_select")
+    assert read_last_good(state) is None
+    assert len(caplog.records) == 1 and str(state) in caplog.text
+    # the app goes on: the configured bundle is used and the record rewritten
+    sel = select(candidates(bundle=str(UINT8), last_good=read_last_good(state),
+                            default_dirs=[INT8]), identity, state_file=state)
+    assert sel.candidate.kind == CONFIGURED
+    assert read_last_good(state) == UINT8.resolve()
+
+
+def test_last_good_record_that_is_a_fifo_is_ignored_without_blocking(tmp_path):
+    state = tmp_path / "last-good-bundle"
+    os.mkfifo(state)
+    path, problem = inspect_last_good(state)
+    assert path is None and "not a regular file" in problem
+    remember_good(state, Candidate(CONFIGURED, UINT8))  # refuses to write, never blocks
+    assert stat.S_ISFIFO(state.stat().st_mode)
+
+
+def test_last_good_is_written_atomically(tmp_path, monkeypatch):
+    state = tmp_path / "last-good-bundle"
+    remember_good(state, Candidate(CONFIGURED, UINT8))
+    calls = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (calls.append((a, b)), real_replace(a, b)))
+    remember_good(state, Candidate(CONFIGURED, INT8))
+    assert calls and Path(calls[0][1]) == state and Path(calls[0][0]).parent == tmp_path
+    assert [p.name for p in tmp_path.iterdir()] == ["last-good-bundle"]  # no temp left
+    assert read_last_good(state) == INT8.resolve()

@@ -40,6 +40,9 @@ def test_short_soak_with_every_fault(tmp_path: Path) -> None:
     assert report["frames"] == 2000
     assert report["rss_growth_mb"] < 5.0
     assert report["listening_sockets"] == []  # no network listener
+    start = faults["start_up"]
+    assert start["state_records_survived"] == start["damaged_state_records"] >= 5
+    assert start["bad_configs_refused"] == start["bad_configs"] >= 5
 
 
 def test_soak_survives_killed_inference_children() -> None:

@@ -19,6 +19,7 @@ from aoc.sources import (
     Picamera2Source,
     open_source,
 )
+from aoc.sources.factory import check_source_spec
 
 PI5 = "Raspberry Pi 5 Model B Rev 1.0"
 
@@ -133,3 +134,39 @@ def test_bad_specs():
         open_source("webcam:x")
     with pytest.raises(ConfigError):
         open_source(1.5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("spec", ["auto", "demo", "picamera2", "picamera2:1", "webcam:0", "0",
+                                  3, "rtsp://cam/x", "http://h/v.mjpg", "/data/*.jpg",
+                                  "folder:/nowhere/*.png"])
+def test_check_source_spec_accepts_the_valid_forms(spec):
+    check_source_spec(spec)
+
+
+def test_check_source_spec_accepts_existing_paths(tmp_path: Path):
+    (tmp_path / "a.png").write_bytes(b"x")
+    for spec in (str(tmp_path), str(tmp_path / "a.png"), f"image:{tmp_path / 'a.png'}"):
+        check_source_spec(spec)
+
+
+@pytest.mark.parametrize("spec,why", [
+    ("dmeo", "not a camera name"), ("", "is empty"), ("   ", "is empty"),
+    ("picamera2:x", "picamera2:N"), ("webcam:x", "webcam:N"), ("/no/such.png", "existing"),
+    (True, "not a string"), (-1, "webcam index"),
+])
+def test_check_source_spec_refuses_with_the_list(spec, why):
+    with pytest.raises(ConfigError, match=why) as info:
+        check_source_spec(spec)
+    assert info.value.key == "camera.source" and "auto, demo, picamera2" in str(info.value)
+
+
+def test_check_source_spec_refuses_a_fifo_and_a_file_as_folder(tmp_path: Path):
+    import os
+
+    os.mkfifo(tmp_path / "cam")
+    with pytest.raises(ConfigError, match="FIFO"):
+        check_source_spec(str(tmp_path / "cam"))
+    check_source_spec("/dev/null")  # a character device, as /dev/video0 is: OpenCV opens it
+    (tmp_path / "f.png").write_bytes(b"x")
+    with pytest.raises(ConfigError, match="not a folder"):
+        check_source_spec(f"folder:{tmp_path / 'f.png'}")

@@ -158,3 +158,19 @@ def test_journald_dropin_keeps_logs_in_ram() -> None:
     conf = parse_unit((SYSTEMD / "journald-anime-or-cartoon.conf").read_text())
     assert conf["Journal"]["Storage"] == ["volatile"]
     assert conf["Journal"]["RuntimeMaxUse"]
+
+
+def test_explicit_config_and_its_documented_consequence(unit) -> None:
+    """The unit passes --config, so a deleted config is exit 78; the docs must say so."""
+    assert "--config /etc/anime-or-cartoon/config.toml" in unit["Service"]["ExecStart"][0]
+    docs = (ROOT / "device" / "docs" / "configuration.md").read_text()
+    assert "passes\n  `--config /etc/anime-or-cartoon/config.toml` explicitly" in docs
+    assert "the service passes --config" in (ROOT / "device/aoc/config.example.toml").read_text()
+
+
+def test_stream_url_limit_is_documented_next_to_the_source(unit) -> None:
+    assert unit["Service"]["RestrictAddressFamilies"] == ["AF_UNIX AF_NETLINK"]
+    example = (ROOT / "device/aoc/config.example.toml").read_text()
+    camera = example.split("[camera]")[1].split("source =")[0]
+    assert "does NOT work under the systemd service" in camera and "AF_INET" in camera
+    assert "cannot work under the\n  service" in (ROOT / "device/docs/headless.md").read_text()

@@ -104,3 +104,25 @@ def test_open_display_builds_terminal_and_null():
         null.show(STATE)
         assert null.last == STATE and null.shown == 1
     assert null.closed
+
+
+class ClosedPipe(io.StringIO):
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_closed_pipe_calls_on_output_closed_once():
+    calls = []
+    term = TerminalDisplay(ClosedPipe(), width=80, on_output_closed=lambda: calls.append(1))
+    term.show(STATE)
+    term.show(STATE.replace(verdict="both"))
+    term.close()
+    assert calls == [1]
+
+
+def test_closed_pipe_without_a_callback_raises():
+    import pytest
+
+    term = TerminalDisplay(ClosedPipe(), width=80)
+    with pytest.raises(BrokenPipeError):
+        term.show(STATE)

@@ -44,8 +44,9 @@ from aoc.smoothing import Smoother, VerdictRules
 __all__ = [
     "GuardedDisplay", "Host", "LedHook", "RunResult", "classifier_opener", "display_options",
     "open_buttons", "open_frames", "open_model", "open_screen", "peak_rss_mb",
-    "resolve_display_kind", "root_refusal", "run", "show_config_error", "source_resize",
-    "stop_on_signals", "timed_process_age", "tpu_present",
+    "resolve_display_kind", "root_refusal", "run", "run_shutdown_command",
+    "show_config_error", "source_resize", "startup_checks", "stop_on_signals",
+    "timed_process_age", "tpu_present",
 ]
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ class RunResult:
     peak_rss_mb: float
     warnings: list[str] = field(default_factory=list)
     shutdown_requested: bool = False
+    shutdown_failed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
@@ -127,6 +129,7 @@ def run(config: Config, host: Host, *, max_frames: int | None = None,
     """Open everything from ``config``, run the loop, close everything; return the result."""
     stop = stop or threading.Event()
     kind = resolve_display_kind(display_kind or config.display.kind, host)
+    startup_checks(config, kind, host=host)
     warnings: list[str] = []
     startup: list[float] = []
     shutdown = threading.Event()
@@ -145,7 +148,9 @@ def run(config: Config, host: Host, *, max_frames: int | None = None,
 
             source = stack.enter_context(PrefetchSource(
                 source, size=classifier.input_size, policy=source_resize(bundle)))
-        screen = open_screen(config, kind)
+        # `aoc run --display terminal | head`: the reader left, so the run ends
+        screen = (open_screen(config, kind, on_output_closed=stop.set) if kind == "terminal"
+                  else open_screen(config, kind))
         stack.callback(screen.close)
         controls_state = LoopControls(views=_num_views())
 
@@ -196,9 +201,63 @@ def run(config: Config, host: Host, *, max_frames: int | None = None,
                            peak_rss_mb=peak_rss_mb(), warnings=warnings,
                            shutdown_requested=shutdown.is_set())
     if result.shutdown_requested and config.service.shutdown_command:
-        log.warning("power button: running %r", config.service.shutdown_command)
-        subprocess.run(shlex.split(config.service.shutdown_command), check=False)  # noqa: S603
+        error = run_shutdown_command(config.service.shutdown_command)
+        if error is not None:
+            result.warnings.append(error)
+            result.shutdown_failed = True
     return result
+
+
+def run_shutdown_command(command: str, *,
+                         runner: Callable[..., Any] = subprocess.run) -> str | None:
+    """Run ``service.shutdown_command`` (checked at config load); the error line or ``None``.
+
+    A failure (program gone since, non-zero exit) is logged, never raised, and marked in
+    the result (``shutdown_failed``): ``aoc run`` then starts the appliance again instead
+    of leaving it dark.
+    """
+    log.warning("power button: running %r", command)
+    try:
+        done = runner(shlex.split(command), check=False)  # noqa: S603 - the configured command
+    except (OSError, ValueError) as exc:
+        error = f"shutdown command {command!r} could not run: {exc}"
+    else:
+        if done.returncode == 0:
+            return None
+        error = f"shutdown command {command!r} failed with exit status {done.returncode}"
+    log.error("%s; the appliance keeps running (check service.shutdown_command and the "
+              "polkit rule)", error)
+    return error
+
+
+def startup_checks(config: Config, kind: str, *, host: Host | None = None) -> None:
+    """Refuse, before anything is opened, settings that no retry could fix.
+
+    ``camera.source`` must name a source (a typo would otherwise be retried forever as
+    "camera lost"); the emulated display's ``display.path`` must be in an existing folder
+    (it would otherwise fail on every frame). Raises :class:`~aoc.errors.ConfigError`.
+    Under systemd a stream-URL source gets a warning: the unit forbids IP sockets.
+    """
+    from aoc.errors import ConfigError
+    from aoc.sources.factory import check_source_spec
+    from aoc.sources.opencv_source import is_stream_url
+
+    check_source_spec(config.camera.source)
+    if host is not None and host.under_systemd and is_stream_url(config.camera.source.strip()):
+        log.warning("camera.source is a stream URL, but the service unit forbids IP sockets "
+                    "(RestrictAddressFamilies=AF_UNIX AF_NETLINK): it cannot connect unless a "
+                    "drop-in allows it (`systemctl edit anime-or-cartoon`, see headless.md)")
+    if kind == "emulated":
+        target = Path(config.display.path).expanduser()
+        folder = target.parent
+        if not folder.is_dir():
+            raise ConfigError(
+                f"display.path = {config.display.path!r}: folder {folder} does not exist; "
+                "create it or pick a path in an existing folder", key="display.path")
+        if target.is_dir():
+            raise ConfigError(
+                f"display.path = {config.display.path!r} is a folder; give a file name "
+                "ending in .png or .gif", key="display.path")
 
 
 def _num_views() -> int:

@@ -57,14 +57,20 @@ def display_options(config: Config, kind: str) -> dict[str, Any]:
     return {}
 
 
-def open_screen(config: Config, kind: str) -> GuardedDisplay:
-    """The display of ``kind`` in a drawing thread, with burn-in protection."""
+def open_screen(config: Config, kind: str, *,
+                on_output_closed: Callable[[], None] | None = None) -> GuardedDisplay:
+    """The display of ``kind`` in a drawing thread, with burn-in protection.
+
+    ``on_output_closed`` (terminal only) is called when its output pipe is closed.
+    """
     from aoc.display import open_display
     from aoc.display.burnin import BurnInGuard
     from aoc.display.threaded import ThreadedDisplay
 
     d = config.display
     opts = display_options(config, kind)
+    if kind == "terminal" and on_output_closed is not None:
+        opts["on_output_closed"] = on_output_closed
     display = open_display(kind, **opts)
     threaded = ThreadedDisplay(display, max_fps=d.max_fps, retry_interval_s=d.retry_interval_s,
                                reopen=(lambda: open_display(kind, **opts)))

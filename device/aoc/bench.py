@@ -20,7 +20,8 @@ memory at each camera size before any clock starts):
 The top-level ``overhead_ms``, ``baseline_overhead_ms`` and ``baseline_ratio`` are those
 of the row whose frames are already the model's size. Targets are reported, never asserted.
 For a "compiled backbone + head" bundle the head runs inside both loops' postprocess
-(``get_dequantize`` in the naive ones) and ``head_ms`` times it alone.
+(``get_dequantize`` in the naive ones) and ``head_ms`` times it alone. With ``--check-targets``
+a missed target makes the exit code 1.
 """
 
 from __future__ import annotations
@@ -362,4 +363,8 @@ def cmd_bench(args: argparse.Namespace, config: Any, host: Any) -> int:
     if args.out:
         args.out.write_text(text + "\n")
     print(text if args.json else format_result(result))  # noqa: T201 - CLI output
+    missed = [k for k, t in result["targets"].items() if t["met"] is False]
+    if missed and getattr(args, "check_targets", False):
+        log.error("targets not met: %s", ", ".join(missed))
+        return 1
     return 0

@@ -46,6 +46,7 @@ from aoc.bundle_spec import (
 )
 from aoc.bundle_write import write_bundle
 from aoc.errors import BundleError
+from aoc.filecheck import require_regular_file
 from aoc.labels import read_labels
 
 if TYPE_CHECKING:
@@ -150,6 +151,9 @@ def load_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
     checks that the files exist, stay inside the bundle and the labels agree).
     """
     manifest_file = _manifest_path(Path(path))
+    if manifest_file.exists() and not manifest_file.is_file():  # FIFO/device: never read
+        require_regular_file(manifest_file, what="bundle manifest", error=BundleError,
+                             fix="rebuild the bundle with aoc-train", path=manifest_file)
     root = manifest_file.parent.resolve()
     manifest = read_manifest(manifest_file)
     where = manifest_file
@@ -253,6 +257,9 @@ def load_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
 def bare_bundle(model: str | os.PathLike[str], labels: str | os.PathLike[str]) -> Bundle:
     """A Bundle for a bare Coral-style model and labels file (see the module docstring)."""
     model = Path(model)
+    if model.exists() and not model.is_file():  # a FIFO or device node: never opened
+        require_regular_file(model, what="model file", error=BundleError,
+                             fix="pass a .tflite file with --model", path=model)
     if not model.is_file():
         raise BundleError(
             f"model file {model} does not exist: pass an existing .tflite file with --model",

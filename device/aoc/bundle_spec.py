@@ -221,6 +221,9 @@ def read_manifest(path: Path) -> dict[str, Any]:
         ) from exc
     try:
         manifest = json.loads(text)
+    except RecursionError:  # "[[[[...": nested deeper than the parser's stack
+        raise BundleError(f"{path} is nested too deeply to be a manifest: re-copy the bundle "
+                          "or rebuild it with aoc-train", path=path) from None
     except json.JSONDecodeError as exc:
         raise BundleError(
             f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}): "

@@ -1,10 +1,13 @@
 """``aoc``: run the appliance, classify images, benchmark, check the environment.
 
-``aoc run`` (the service), ``aoc classify IMAGE...``, ``aoc explain IMAGE...``, ``aoc bench``,
-``aoc doctor``.
-Exit codes: 0 ok, 1 failure (e.g. an unreadable image), 2 usage, 69 no usable model,
-78 bad configuration, or `run` as root under systemd without service.allow_root
-(EX_CONFIG: the systemd unit does not restart on it).
+``aoc run`` (the service), ``aoc classify IMAGE...``, ``aoc explain IMAGE...``,
+``aoc bench``, ``aoc doctor``.
+Exit codes: 0 ok, 1 failure (e.g. an unreadable image, a bench target missed with
+``--check-targets``), 2 usage (incl. nonsense counts and an
+output file in a missing folder), 69 no usable model, 78 bad configuration, or `run` as
+root under systemd without service.allow_root (EX_CONFIG: the systemd unit does not
+restart on it), 130 interrupted by Ctrl-C, 141 output pipe closed (``| head``): both quiet,
+like Unix tools.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +29,44 @@ from aoc.repeat_filter import RepeatFilter
 log = logging.getLogger("aoc")
 
 EX_OK, EX_FAIL, EX_USAGE, EX_UNAVAILABLE, EX_CONFIG = 0, 1, 2, 69, 78
+EX_INTERRUPTED, EX_PIPE = 130, 141  # 128 + SIGINT, 128 + SIGPIPE, as a shell reports them
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (frame counts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds > 0 (no nan, inf or negative)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number of seconds > 0")
+    return value
+
+
+def output_file_problem(path: Path | None, flag: str) -> str | None:
+    """Why ``path`` cannot be written after the run (missing folder, a folder itself,
+    not writable), or ``None``; checked before the run so its summary is not lost."""
+    if path is None:
+        return None
+    folder = path.parent
+    if path.is_dir():
+        return f"{flag} {path} is a folder; give a file name"
+    if not folder.is_dir():
+        return f"{flag} {path}: folder {folder} does not exist; create it first"
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return f"{flag} {path} is not writable; pick another path"
+    return None
 
 
 def setup_logging(level: str, *, journald: bool) -> None:
@@ -90,21 +132,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--display", choices=("auto", "oled", "terminal", "emulated", "null"),
                      help="display (default: display.kind; auto = OLED on a Pi / under "
                      "systemd, terminal on a TTY, else null)")
-    run.add_argument("--max-frames", type=int, help="stop after N classified frames")
-    run.add_argument("--duration", type=float, help="stop after S seconds")
+    run.add_argument("--max-frames", type=positive_int, help="stop after N classified frames")
+    run.add_argument("--duration", type=positive_seconds, help="stop after S seconds")
     run.add_argument("--stats-json", type=Path, help="write the run summary as JSON here")
 
     cls = sub.add_parser("classify", help="classify image files once")
     _common(cls)
     _model_args(cls)
     cls.add_argument("--json", action="store_true", help="one JSON object per line")
-    cls.add_argument("--top", type=int, default=3, help="how many labels (default 3)")
+    cls.add_argument("--top", type=positive_int, default=3, help="how many labels (default 3)")
     cls.add_argument("images", nargs="+", type=Path)
 
     bench = sub.add_parser("bench", help="benchmark the loop against a naive baseline")
     _common(bench)
     _model_args(bench)
-    bench.add_argument("--frames", type=int, default=200, help="frames per run (default 200)")
+    bench.add_argument("--frames", type=positive_int, default=200,
+                       help="frames per run (default 200)")
+    bench.add_argument("--check-targets", action="store_true",
+                       help="exit 1 when a reported target is not met")
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     bench.add_argument("--out", type=Path, help="also write the JSON result here")
 
@@ -119,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _overrides(args: argparse.Namespace) -> list[str | tuple[str, Any]]:
+    if getattr(args, "bundle", None) and getattr(args, "model", None):
+        raise ConfigError("--bundle and --model are both given; use a bundle folder OR a "
+                          "bare --model with --labels, not both", key="model.model")
     out: list[str | tuple[str, Any]] = list(args.overrides)
     for attr, key in (("source", "camera.source"), ("display", "display.kind"),
                       ("backend", "inference.backend"), ("bundle", "model.bundle"),
@@ -133,7 +181,32 @@ def _overrides(args: argparse.Namespace) -> list[str | tuple[str, Any]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``aoc``; returns the exit code."""
+    """Entry point of ``aoc``; returns the exit code.
+
+    A closed output pipe (``aoc classify ... | head -1``) and Ctrl-C end the command
+    quietly with 141 and 130, as Unix tools do, instead of a traceback.
+    """
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("aoc: interrupted", file=sys.stderr)
+        return EX_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EX_PIPE
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError) as exc:  # stdout without a file descriptor (tests)
+        log.debug("cannot redirect stdout: %s", exc)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     from aoc.app import Host, show_config_error
     from aoc.config import load_config
 
@@ -154,6 +227,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             show_config_error(exc, host)
         return EX_CONFIG
     logging.getLogger().setLevel(config.logging.level)
+    for attr, flag in (("stats_json", "--stats-json"), ("out", "--out")):
+        problem = output_file_problem(getattr(args, attr, None), flag)
+        if problem is not None:
+            print(f"aoc: {problem}", file=sys.stderr)
+            return EX_USAGE
     if args.command == "run":
         from aoc.app import root_refusal
 
@@ -178,7 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return cmd_doctor(args, config, host)
     except ConfigError as exc:
+        log.error("configuration error: %s", exc)
         print(f"aoc: configuration error: {exc}", file=sys.stderr)
+        if args.command == "run":
+            show_config_error(exc, host)
         return EX_CONFIG
     except BundleError as exc:
         print(f"aoc: no usable model: {exc}", file=sys.stderr)
@@ -189,11 +270,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace, config: Any, host: Any) -> int:
-    """``aoc run``: the appliance loop; prints a summary at the end."""
+    """``aoc run``: the appliance loop; prints a summary at the end.
+
+    When the power button's shutdown command fails, the appliance starts again and keeps
+    running (the error is logged and listed in the summary's warnings).
+    """
     from aoc.app import run, timed_process_age
 
-    result = run(config, host, max_frames=args.max_frames, duration_s=args.duration,
-                 process_age=timed_process_age())
+    age = timed_process_age()
+    while True:
+        result = run(config, host, max_frames=args.max_frames, duration_s=args.duration,
+                     process_age=age)
+        if not result.shutdown_failed:
+            break
+        log.error("the shutdown command failed: starting the appliance again")
     summary = result.to_dict()
     if args.stats_json:
         args.stats_json.write_text(json.dumps(summary, indent=2) + "\n")
@@ -231,9 +321,8 @@ def open_one_shot_classifier(config: Any, host: Any) -> Any:
 
 def cmd_classify(args: argparse.Namespace, config: Any, host: Any) -> int:
     """``aoc classify``: one line (or JSON object) per image; errors on stderr."""
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
+    from aoc.errors import ImageReadError, InferenceError
+    from aoc.images import load_frame
     from aoc.postprocess import top_k
 
     selection = open_one_shot_classifier(config, host)
@@ -241,13 +330,13 @@ def cmd_classify(args: argparse.Namespace, config: Any, host: Any) -> int:
     with contextlib.closing(selection.opened) as clf:
         for path in args.images:
             try:
-                with Image.open(path) as img:
-                    frame = np.asarray(img.convert("RGB"))
-            except (OSError, UnidentifiedImageError, ValueError) as exc:
+                frame = load_frame(path, size=clf.input_size)
+                scores = clf.classify(frame)
+            except (ImageReadError, InferenceError) as exc:
+                # one bad image never stops the others; the exit code says some failed
                 failed += 1
-                print(f"aoc classify: cannot read image {path}: {exc}", file=sys.stderr)
+                print(f"aoc classify: {path}: {exc}", file=sys.stderr, flush=True)
                 continue
-            scores = clf.classify(frame)
             top = top_k(scores, clf.labels, max(1, args.top))
             if args.json:
                 print(json.dumps({"image": str(path), "backend": clf.backend,
@@ -256,6 +345,8 @@ def cmd_classify(args: argparse.Namespace, config: Any, host: Any) -> int:
             else:
                 shown = ", ".join(f"{t.label} {t.score:.1%}" for t in top)
                 print(f"{path}: {shown} [{clf.backend}]", flush=True)
+    if failed:
+        print(f"aoc classify: {failed} of {len(args.images)} image(s) failed", file=sys.stderr)
     return EX_FAIL if failed else EX_OK
 
 

@@ -15,6 +15,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import re
+import shlex
+import shutil
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -35,6 +38,7 @@ from aoc.config_sections import (
     section_keys,
 )
 from aoc.errors import ConfigError
+from aoc.filecheck import require_regular_file
 
 __all__ = [
     "DEFAULT_CONFIG_PATH", "EXAMPLE_CONFIG_PATH", "SECTIONS", "CameraConfig", "Config",
@@ -164,12 +168,57 @@ def _check_consistency(config: Config) -> None:
                     "button and the LED its own GPIO pin (-1 = not fitted)",
                     key=f"controls.{key}",
                 )
+    _check_edgetpu_device(config.inference.edgetpu_device)
+    _check_shutdown_command(config.service.shutdown_command)
     s = config.smoothing
     if s.both_min > s.enter:
         raise ConfigError(
             f"smoothing.both_min = {s.both_min} is above smoothing.enter = {s.enter}; "
             "both_min must be at most enter",
             key="smoothing.both_min",
+        )
+
+
+EDGETPU_DEVICE = re.compile(r"(usb|pci)(:\d{1,3})?")
+
+
+def _check_edgetpu_device(device: str) -> None:
+    """libedgetpu's device names: ``usb``, ``usb:N``, ``pci``, ``pci:N``."""
+    if not EDGETPU_DEVICE.fullmatch(device):
+        raise ConfigError(
+            f"inference.edgetpu_device = {device!r} is not an Edge TPU device name; use "
+            "'usb', 'usb:N', 'pci' or 'pci:N' (N = 0 for the first one)",
+            key="inference.edgetpu_device",
+        )
+
+
+def _check_shutdown_command(command: str, *, which: Any = shutil.which) -> None:
+    """``service.shutdown_command`` must parse as a command line whose program exists.
+
+    Empty means "the power button does not shut down". The program is looked up on PATH
+    (or taken as given when it contains a ``/``).
+    """
+    if not command.strip():
+        return
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise ConfigError(
+            f"service.shutdown_command = {command!r} cannot be parsed ({exc}); write it as a "
+            "command line, e.g. \"systemctl poweroff\"",
+            key="service.shutdown_command",
+        ) from exc
+    if which(argv[0]) is None:
+        if command == ServiceConfig.shutdown_command:
+            # The default on a machine without systemd (a desktop): not the user's mistake.
+            log.debug("service.shutdown_command: %s not found; the power button will only "
+                      "log", argv[0])
+            return
+        raise ConfigError(
+            f"service.shutdown_command = {command!r}: program {argv[0]!r} not found (on PATH "
+            "or as a path); install it, give its full path, or set \"\" to disable the "
+            "power button's shutdown",
+            key="service.shutdown_command",
         )
 
 
@@ -213,18 +262,43 @@ def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str | tuple[str
     return merged
 
 
+MAX_CONFIG_BYTES = 1024 * 1024
+"""A config file is a few KB; anything over 1 MiB is refused rather than parsed."""
+
+
 def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file; errors name the file and the line."""
+    """Parse a TOML file; errors name the file and the line (or byte offset).
+
+    Only a regular file is read (a FIFO would block start-up forever). The text must be
+    UTF-8, as TOML requires; a UTF-8 byte-order mark (written by some Windows editors) is
+    accepted and skipped.
+    """
+    require_regular_file(path, what="config file", error=ConfigError,
+                         fix="pass a TOML file to --config")
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}; fix the file") from exc
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(
             f"cannot read config file {path}: {exc.strerror or exc}; check the path and "
             "permissions"
         ) from exc
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is over {MAX_CONFIG_BYTES // 1024} KiB; it is "
+                          "not a config file: pass the right file")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text: byte 0x{raw[exc.start]:02x} at byte "
+            f"offset {exc.start} (line {line}) is not valid UTF-8; save the file as UTF-8 "
+            "(e.g. `iconv -f latin1 -t utf-8`)"
+        ) from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}; fix the file") from exc
 
 
 def load_config(
@@ -239,7 +313,7 @@ def load_config(
     (logged at INFO); an explicit ``path`` that does not exist is a :class:`ConfigError`.
     """
     if path is None:
-        if default_path.is_file():
+        if default_path.exists():
             data = read_toml(default_path)
             log.info("config: %s", default_path)
         else:
@@ -247,7 +321,7 @@ def load_config(
             log.info("config: %s not found, using the built-in defaults", default_path)
     else:
         path = Path(path)
-        if not path.is_file():
+        if not path.exists():
             raise ConfigError(
                 f"config file {path} does not exist; pass an existing file to --config or "
                 f"copy {EXAMPLE_CONFIG_PATH.name} there"

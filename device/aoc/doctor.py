@@ -219,8 +219,26 @@ def check_model(p: Probes, config: Any, bundle: str | None = None) -> Check:
                  f"checksums verified; {tpu}")
 
 
+def check_state(state_dir: Path | None) -> Check:
+    """The last-good-bundle record: absent or usable is OK, damaged is a WARN (the app
+    ignores it with one warning and rewrites it when the configured bundle next works)."""
+    from aoc.model_select import inspect_last_good
+
+    if state_dir is None:
+        return Check("state", OK, "no state folder (nothing recorded)")
+    state_file = state_dir / "last-good-bundle"
+    path, problem = inspect_last_good(state_file)
+    if problem is not None:
+        return Check("state", WARN, f"last-good-bundle record unusable: {problem}",
+                     f"delete {state_file}; it is rewritten when the configured bundle works")
+    if path is None:
+        return Check("state", OK, f"no last-good bundle recorded ({state_file})")
+    return Check("state", OK, f"last good bundle: {path}")
+
+
 def run_checks(config: Any, probes: Probes, *, config_error: str | None = None,
-               config_path: str = "", bundle: str | None = None) -> list[Check]:
+               config_path: str = "", bundle: str | None = None,
+               state_dir: Path | None = None) -> list[Check]:
     """Every check, in order."""
     if config_error:
         conf = Check("config", FAIL, config_error, "fix the key named above")
@@ -228,7 +246,7 @@ def run_checks(config: Any, probes: Probes, *, config_error: str | None = None,
         conf = Check("config", OK, config_path or "built-in defaults")
     return [check_runtime(probes), check_libedgetpu(probes), check_tpu(probes),
             check_camera(probes), check_oled(probes, config), check_gpio(probes, config),
-            check_model(probes, config, bundle), conf]
+            check_model(probes, config, bundle), conf, check_state(state_dir)]
 
 
 def cmd_doctor(args: argparse.Namespace, config: Any, host: Any, *,
@@ -240,7 +258,8 @@ def cmd_doctor(args: argparse.Namespace, config: Any, host: Any, *,
     where = str(args.config) if getattr(args, "config", None) else (
         str(DEFAULT_CONFIG_PATH) if DEFAULT_CONFIG_PATH.is_file() else "")
     checks = run_checks(config, probes, config_error=config_error, config_path=where,
-                        bundle=getattr(args, "bundle", None))
+                        bundle=getattr(args, "bundle", None),
+                        state_dir=getattr(host, "state_dir", None))
     for c in checks:
         print(c.line())  # noqa: T201 - CLI output
     failed = [c.name for c in checks if c.status == FAIL]

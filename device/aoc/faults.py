@@ -237,3 +237,67 @@ class FaultyDisplay(_Wrapper):
 def fault_counts(**schedules: FaultSchedule) -> dict[str, int]:
     """``{"camera": 12, ...}``: how many faults each named schedule injected."""
     return {name: s.injected for name, s in schedules.items()}
+
+
+DAMAGED_STATE_RECORDS: tuple[bytes, ...] = (
+    b"/opt/bundles/caf\xe9\n",  # Latin-1, not UTF-8
+    b"/opt/bun\x00dle\n",  # a NUL byte (what a torn write on FAT can leave)
+    b"\x00" * 64,  # a block of zeros after a power cut
+    b"relative/path\n",
+    b"/a\n/b\n",
+    b"x" * 10_000,
+)
+"""Contents a damaged ``last-good-bundle`` record may have; each must mean "no record"."""
+
+BAD_CONFIGS: tuple[bytes, ...] = (
+    b"# caf\xe9\n[camera]\nsource = \"demo\"\n",  # Latin-1 in a comment
+    b"[camera]\nsource = \"dmeo\"\n",  # unknown source: refused at start-up
+    b"[inference]\nedgetpu_device = \"usb0\"\n",
+    b"[service]\nshutdown_command = \"/nonexistent/poweroff\"\n",
+    b"[display\nkind = 1\n",  # not TOML
+    b"\x00\x01\x02",
+)
+"""Config files that must be refused with a :class:`~aoc.errors.ConfigError`, never a crash."""
+
+
+def start_up_faults(folder: Any, bundle_dir: Any) -> dict[str, Any]:
+    """Start the app's model selection on every :data:`DAMAGED_STATE_RECORDS` and its config
+    loading on every :data:`BAD_CONFIGS`, in ``folder`` (a temporary directory).
+
+    Config reload is not implemented (a new config needs a restart), so both faults are
+    tried the way a restart meets them. Returns the counts: each damaged record must give
+    the configured bundle and be rewritten clean; each bad config must be a ConfigError.
+    """
+    from pathlib import Path
+
+    from aoc.app_host import Host
+    from aoc.app_model import open_model
+    from aoc.config import load_config
+    from aoc.config_sections import Config, ModelConfig
+    from aoc.model_select import CONFIGURED, read_last_good
+    from aoc.sources.factory import check_source_spec
+
+    folder, bundle_dir = Path(folder), Path(bundle_dir)
+    state_dir = folder / "state"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    record = state_dir / "last-good-bundle"
+    config = Config(model=ModelConfig(bundle=str(bundle_dir)))
+    survived = 0
+    for content in DAMAGED_STATE_RECORDS:
+        record.write_bytes(content)
+        selection = open_model(config, Host(state_dir=state_dir), opener=lambda b: b)
+        if (selection.candidate.kind == CONFIGURED
+                and read_last_good(record) == bundle_dir.resolve()):
+            survived += 1
+    refused = 0
+    for i, content in enumerate(BAD_CONFIGS):
+        path = folder / f"config-{i}.toml"
+        path.write_bytes(content)
+        try:
+            loaded = load_config(path)
+            check_source_spec(loaded.camera.source)
+        except ConfigError:
+            refused += 1
+    return {"damaged_state_records": len(DAMAGED_STATE_RECORDS),
+            "state_records_survived": survived,
+            "bad_configs": len(BAD_CONFIGS), "bad_configs_refused": refused}

@@ -45,6 +45,11 @@ def _fault(kind: str) -> None:
 
 def child_main(opener: Callable[[], Classifier], conn: Connection) -> None:
     """The child: open the classifier, then serve commands until told to close."""
+    # Ctrl-C and a closed terminal reach the whole process group: the parent handles them
+    # (it stops the loop and closes this child); the child must not die with a traceback.
+    if threading.current_thread() is threading.main_thread():  # tests serve from a thread
+        for signum in (signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
     try:
         clf = opener()
     except AocError as exc:

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from aoc.errors import BundleError
+from aoc.filecheck import require_regular_file
 
 __all__ = ["parse_labels", "read_labels", "write_labels"]
 
@@ -104,6 +105,9 @@ def _from_pairs(pairs: list[re.Match[str]], source: str | os.PathLike[str]) -> t
 def read_labels(path: str | os.PathLike[str]) -> tuple[str, ...]:
     """Read a labels file; raise :class:`BundleError` naming the file and the fix."""
     path = Path(path)
+    if path.exists() and not path.is_file():  # a FIFO or device would block or never end
+        require_regular_file(path, what="labels file", error=BundleError,
+                             fix="pass the labels file that came with the model", path=path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -11,6 +11,7 @@ bundle copied onto the appliance shows an error on screen instead of a dead devi
 from __future__ import annotations
 
 import logging
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Generic, TypeVar
 
 from aoc.bundle import Bundle, bare_bundle, load_bundle
 from aoc.errors import BundleError
+from aoc.filecheck import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -87,35 +89,84 @@ def find_default_bundle(dirs: Sequence[Path] | None = None) -> Path:
     )
 
 
-def read_last_good(state_file: Path | None) -> Path | None:
-    """The bundle folder recorded as last good, or ``None``."""
+MAX_STATE_BYTES = 4096
+"""The last-good record is one path; anything bigger is not ours."""
+
+
+def inspect_last_good(state_file: Path | None) -> tuple[Path | None, str | None]:
+    """``(bundle folder, None)`` from a usable record, else ``(None, why not)``.
+
+    ``why`` is ``None`` too when there is simply no record yet. Anything unusable -- not a
+    regular file, unreadable, too big, not UTF-8, a NUL byte, several lines, a relative
+    path -- is a problem described in ``why``, never an exception.
+    """
     if state_file is None:
-        return None
+        return None, None
     try:
-        text = state_file.read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    return Path(text) if text else None
+        mode = state_file.stat().st_mode
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"{state_file} cannot be read ({exc.strerror or exc})"
+    if not stat.S_ISREG(mode):
+        return None, f"{state_file} is not a regular file"
+    try:
+        with open(state_file, "rb") as handle:
+            raw = handle.read(MAX_STATE_BYTES + 1)
+    except OSError as exc:
+        return None, f"{state_file} cannot be read ({exc.strerror or exc})"
+    if len(raw) > MAX_STATE_BYTES:
+        return None, f"{state_file} is over {MAX_STATE_BYTES} bytes"
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        return None, f"{state_file} is not UTF-8 (byte offset {exc.start})"
+    if not text:
+        return None, None
+    if "\0" in text:
+        return None, f"{state_file} contains a NUL byte"
+    if "\n" in text or "\r" in text:
+        return None, f"{state_file} holds several lines, not one path"
+    path = Path(text)
+    if not path.is_absolute():
+        return None, f"{state_file} holds a relative path {text[:80]!r}"
+    return path, None
+
+
+def read_last_good(state_file: Path | None) -> Path | None:
+    """The bundle folder recorded as last good, or ``None``.
+
+    A damaged record means "no last good bundle": one warning naming the file, and the
+    appliance goes on (the record is rewritten when a configured bundle next works).
+    """
+    path, problem = inspect_last_good(state_file)
+    if problem is not None:
+        log.warning("ignoring the last-good-bundle record: %s; it is rewritten when the "
+                    "configured bundle next works (or delete it)", problem)
+    return path
 
 
 def remember_good(state_file: Path | None, candidate: Candidate) -> None:
     """Record a configured bundle that loaded and opened (best effort; never raises).
 
-    The file is written only when its content changes.
+    The file is written only when its content changes, and atomically (temp file, fsync,
+    rename, fsync of the folder): a power cut leaves the old record or the new one.
     """
     if state_file is None or candidate.kind != CONFIGURED or candidate.labels is not None:
         return
-    text = f"{candidate.path.resolve()}\n"
+    target = candidate.path.resolve()
+    current, _ = inspect_last_good(state_file)
+    if current == target:
+        return  # unchanged: no write, so normal start-ups do not wear the SD card
     try:
-        if state_file.read_text(encoding="utf-8") == text:
-            return  # unchanged: no write, so normal start-ups do not wear the SD card
-    except (OSError, UnicodeDecodeError):
-        pass
-    try:
+        if state_file.exists() and not state_file.is_file():
+            log.warning("cannot record the last good bundle: %s is not a regular file; "
+                        "remove it", state_file)
+            return
         state_file.parent.mkdir(parents=True, exist_ok=True)
-        state_file.write_text(text, encoding="utf-8")
+        atomic_write_text(state_file, f"{target}\n")
     except OSError as exc:
-        log.debug("cannot record last good bundle in %s: %s", state_file, exc)
+        log.warning("cannot record last good bundle in %s: %s", state_file, exc)
 
 
 def candidates(

@@ -5,9 +5,13 @@ the production recovery wrappers -- :class:`~aoc.sources.resilient.ResilientSour
 :class:`~aoc.failover.FailoverClassifier` (a CPU model standing in for the Edge TPU, a
 second one as the CPU fallback), :class:`~aoc.display.threaded.ThreadedDisplay` -- around
 :mod:`aoc.faults` wrappers that fail camera reads and opens, "TPU" inference and opens,
-CPU inference and display writes. It passes when every frame is classified, the loop never
-stalls, the last state reaches the screen, every fault was recovered from, RSS grew by less
-than the limit between warm-up and the end, and the process listened on no network socket.
+CPU inference and display writes. Before the loop it starts the model selection on damaged
+``last-good-bundle`` records and loads broken configs (:func:`aoc.faults.start_up_faults`;
+config reload is not implemented, so these are start-up faults). It passes when every
+frame is classified, the loop never stalls, the last state reaches the screen, every fault
+was recovered from, every damaged record meant "no record" and every bad config was
+refused, RSS grew by less than the limit between warm-up and the end, and the process
+listened on no network socket.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -23,7 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from aoc.errors import AocError, EdgeTpuUnavailable
-from aoc.faults import FaultSchedule, FaultyClassifier, FaultyDisplay, FaultySource
+from aoc.faults import (
+    FaultSchedule,
+    FaultyClassifier,
+    FaultyDisplay,
+    FaultySource,
+    start_up_faults,
+)
 from aoc.model_select import REPO_DEFAULT_BUNDLE, SYSTEM_DEFAULT_BUNDLE
 from aoc.repeat_filter import RepeatFilter
 from aoc.soak_doubles import RecordingDisplay, SyntheticSource
@@ -92,6 +103,9 @@ def run_soak(config: SoakConfig) -> dict[str, Any]:
 
     warmup = config.warmup or max(500, config.frames // 10)
     bundle = load_bundle(find_model(config.model))
+    # Start-up faults first: a damaged last-good record, configs that must be refused.
+    with tempfile.TemporaryDirectory(prefix="aoc-soak-") as scratch:
+        start_up = start_up_faults(scratch, bundle.root)
     sched = {
         name: FaultSchedule(rate, seed=config.seed + i, name=name)
         for i, (name, rate) in enumerate((
@@ -167,6 +181,7 @@ def run_soak(config: SoakConfig) -> dict[str, Any]:
         "display": {"injected": sched["display"].injected, "errors_seen": display.errors,
                     "frames_shown": display.frames_shown, "fault_at_end": display_fault,
                     "final_state_shown": final_shown},
+        "start_up": start_up,
     }
     checks = {
         "all_frames": stats.frames == config.frames,
@@ -180,6 +195,9 @@ def run_soak(config: SoakConfig) -> dict[str, Any]:
         "rss_growth": rss_growth_mb < config.rss_limit_mb,
         "no_listeners": monitor.listeners == [],
         "hooks_ok": stats.faults["hook"] == 0,
+        "damaged_state_survived": start_up["state_records_survived"]
+        == start_up["damaged_state_records"],
+        "bad_configs_refused": start_up["bad_configs_refused"] == start_up["bad_configs"],
     }
     return {
         "passed": all(checks.values()),

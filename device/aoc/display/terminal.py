@@ -6,6 +6,7 @@ plain lines, at most one per ``min_interval_s`` unless the verdict or message ch
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -15,6 +16,8 @@ from typing import TextIO
 from aoc.display.base import BaseDisplay
 from aoc.display.render import VERDICT_TEXT, fps_text, percent
 from aoc.display.state import DisplayState
+
+log = logging.getLogger(__name__)
 
 _BADGE = {"edgetpu": "TPU", "cpu": "CPU", "": "---"}
 _BOLD, _RESET, _ERASE = "\x1b[1m", "\x1b[0m", "\x1b[K"
@@ -55,6 +58,9 @@ class TerminalDisplay(BaseDisplay):
 
     ``ansi=None`` means: use ANSI bold and erase-to-end-of-line when ``stream`` is a TTY.
     ``width=None`` asks the TTY for its width (80 otherwise).
+    ``on_output_closed`` is called once when the reader of a pipe goes away (``aoc run
+    --display terminal | head``): the app stops the run, as Unix tools do; without it the
+    ``BrokenPipeError`` propagates (the drawer then reports "display lost").
     """
 
     def __init__(
@@ -65,8 +71,10 @@ class TerminalDisplay(BaseDisplay):
         ansi: bool | None = None,
         min_interval_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        on_output_closed: Callable[[], None] | None = None,
     ) -> None:
         self._stream = sys.stdout if stream is None else stream
+        self._on_output_closed = on_output_closed
         isatty = getattr(self._stream, "isatty", None)
         self._tty = bool(isatty and isatty())
         self._ansi = self._tty if ansi is None else ansi
@@ -98,6 +106,19 @@ class TerminalDisplay(BaseDisplay):
         """Write the state's line if it differs from the last one (and, for pipes, rate-capped)."""
         if self._closed:
             return
+        try:
+            self._show(state)
+        except BrokenPipeError:
+            self._pipe_closed()
+
+    def _pipe_closed(self) -> None:
+        if self._on_output_closed is None:
+            raise BrokenPipeError("the terminal display's output was closed")
+        self._closed = True
+        log.info("terminal display: the output pipe was closed; stopping")
+        self._on_output_closed()
+
+    def _show(self, state: DisplayState) -> None:
         line = self.frame_key(state)
         if line == self._last_line:
             return
@@ -119,8 +140,11 @@ class TerminalDisplay(BaseDisplay):
         """Erase the in-place line on a TTY; nothing to do for pipes."""
         if self._tty and self._open_line and not self._closed:
             blank = _ERASE if self._ansi else " " * len(self._last_line or "")
-            self._stream.write("\r" + blank + "\r")
-            self._stream.flush()
+            try:
+                self._stream.write("\r" + blank + "\r")
+                self._stream.flush()
+            except BrokenPipeError:
+                self._pipe_closed()
         self._last_line = None
 
     def close(self) -> None:
@@ -129,5 +153,8 @@ class TerminalDisplay(BaseDisplay):
             return
         self._closed = True
         if self._tty and self._open_line:
-            self._stream.write("\n")
-            self._stream.flush()
+            try:
+                self._stream.write("\n")
+                self._stream.flush()
+            except BrokenPipeError:
+                log.debug("terminal display: output closed before the last line ended")

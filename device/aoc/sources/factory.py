@@ -104,6 +104,59 @@ def open_source(
     return _opened(cv(text, looping=loop), f"video file {text}")
 
 
+VALID_SOURCES = ("auto, demo, picamera2, picamera2:N, webcam:N (or N), an rtsp:// or "
+                 "http(s):// URL, an existing video file, image file or image folder, or a "
+                 "glob such as /data/*.jpg (folder:, image: and video: force the kind)")
+"""The source specs, for messages refusing one."""
+
+
+def check_source_spec(spec: object, *, key: str = "camera.source") -> None:
+    """Refuse at start-up a source spec no retry can fix, naming the valid ones.
+
+    A typo (``dmeo``), an empty string or a path that does not exist would otherwise be
+    retried forever as "camera lost". Cameras that are merely unplugged are not checked
+    here (they are retried); globs are not checked either (files may appear later).
+    """
+    def refuse(why: str) -> ConfigError:
+        return ConfigError(f"{key} = {spec!r} {why}; use one of: {VALID_SOURCES}", key=key)
+
+    if isinstance(spec, bool) or not isinstance(spec, int | str):
+        raise refuse("is not a string")
+    if isinstance(spec, int):
+        if spec < 0:
+            raise refuse("is not a webcam index (0, 1, ...)")
+        return
+    text = spec.strip()
+    lower = text.lower()
+    if not text:
+        raise refuse("is empty")
+    if "\0" in text:
+        raise refuse("contains a NUL character")
+    if lower in ("auto", "demo") or is_stream_url(text):
+        return
+    if lower == "picamera2" or lower.startswith("picamera2:"):
+        if _int_or_none(lower.partition(":")[2] or "0") is None:
+            raise refuse("is not picamera2 or picamera2:N")
+        return
+    if lower.startswith("webcam:") or _int_or_none(text) is not None:
+        if _int_or_none(text.partition(":")[2] if ":" in text else text) is None:
+            raise refuse("is not webcam:N")
+        return
+    kind, _, rest = text.partition(":")
+    if kind in ("folder", "image", "video") and rest:
+        text = rest
+    if GLOB_CHARS & set(text):
+        return
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise refuse("is not a camera name, a URL, or an existing file or folder")
+    if kind == "folder" and not path.is_dir():
+        raise refuse("is not a folder")
+    if path.is_fifo() or path.is_socket() or path.is_block_device():
+        # a FIFO would block the reader forever; a V4L2 node (/dev/video0) is fine
+        raise refuse("is a FIFO, socket or block device, not a file, folder or camera node")
+
+
 def _guess_kind(text: str) -> str:
     path = Path(text).expanduser()
     if path.is_dir() or GLOB_CHARS & set(text):

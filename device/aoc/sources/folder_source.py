@@ -1,9 +1,13 @@
-"""Still images from a folder or a glob pattern, looped, decoded once.
+"""Still images from a folder or a glob pattern, looped, with bounded memory.
 
-Every image is decoded and scaled to ``size`` once, in :meth:`ImageFolderSource.open`, and
-the frames are cached (read-only), so a loop over them costs almost nothing per frame:
-the benchmark measures the classifier, not JPEG decoding. Unreadable files are skipped with
-a warning naming them. Files are taken in natural order (``img2`` before ``img10``).
+Images are decoded by :func:`aoc.images.load_image` (pixel limit, JPEG draft scaling, every
+mode to RGB) and scaled to ``size``. The scaled frames are kept read-only in an LRU cache
+of at most ``cache_bytes`` (64 MiB by default): a folder that fits is decoded once, so a
+loop over it costs almost nothing per frame (the benchmark measures the classifier, not
+JPEG decoding); a bigger folder is decoded on demand and memory stays bounded whatever
+its size. :meth:`ImageFolderSource.open` decodes what fits in the cache and checks the
+header of the rest; unreadable or oversize files are skipped with a warning naming them,
+also when met later. Files are taken in natural order (``img2`` before ``img10``).
 """
 
 from __future__ import annotations
@@ -12,19 +16,22 @@ import glob
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from aoc.errors import CameraError
+from aoc.errors import CameraError, ImageReadError
+from aoc.images import MAX_IMAGE_PIXELS, load_image, probe_image
 from aoc.sources.base import BaseSource, Size, check_resize_mode, check_size, fit_image, frozen
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 GLOB_CHARS = frozenset("*?[")
+CACHE_BYTES = 64 * 1024 * 1024
+"""Default budget of decoded frames kept in memory by :class:`ImageFolderSource`."""
 
 
 def natural_key(path: Path) -> tuple[object, ...]:
@@ -68,6 +75,8 @@ class ImageFolderSource(BaseSource):
         resize: str = "stretch",
         hold_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        cache_bytes: int = CACHE_BYTES,
+        max_pixels: int = MAX_IMAGE_PIXELS,
     ) -> None:
         self.pattern = str(pattern_or_dir)
         self.size = check_size(size)
@@ -75,48 +84,102 @@ class ImageFolderSource(BaseSource):
         self.resize = check_resize_mode(resize)
         self.hold_s = hold_s
         self._clock = clock
+        self.cache_bytes = max(0, int(cache_bytes))
+        self.max_pixels = max_pixels
         self.name = f"folder:{self.pattern}"
         self.paths: list[Path] = []
-        """The images actually decoded, in the order they are shown."""
+        """The images shown, in order (files found unreadable are dropped from it)."""
         self.skipped: list[Path] = []
-        """Files that could not be decoded."""
-        self._frames: list[np.ndarray] = []
+        """Files that could not be decoded or are over the pixel limit."""
+        self._cache: OrderedDict[Path, np.ndarray] = OrderedDict()
+        self._cached_bytes = 0
+        self._open = False
         self._index = 0
         self._t0 = 0.0
 
     def open(self) -> None:
-        """Decode and cache every readable image; ``CameraError`` if there is none."""
-        if self._frames:
+        """List the images, decode what fits in the cache, check the rest's headers.
+
+        ``CameraError`` if no image is usable.
+        """
+        if self._open:
             return
         candidates = list_images(self.pattern)
         if not candidates:
             raise CameraError(
                 f"no image files (png, jpg, ...) at {self.pattern}: check the folder or glob"
             )
-        frames, paths, skipped = [], [], []
+        self._cache.clear()
+        self._cached_bytes = 0
+        paths, skipped = [], []
         for path in candidates:
             try:
-                with Image.open(path) as image:
-                    frames.append(frozen(fit_image(image, self.size, self.resize)))
-                paths.append(path)
-            except (OSError, UnidentifiedImageError, ValueError) as exc:
-                log.warning("skipping unreadable image %s: %s", path, exc)
+                if self._cached_bytes < self.cache_bytes:
+                    self._remember(path, self._decode(path))
+                else:
+                    self._probe(path)
+            except ImageReadError as exc:
+                log.warning("skipping image: %s", exc)
                 skipped.append(path)
-        if not frames:
+                continue
+            paths.append(path)
+        if not paths:
+            self._cache.clear()
             raise CameraError(
                 f"none of the {len(candidates)} image file(s) at {self.pattern} could be "
                 f"decoded (first: {candidates[0]}): check they are valid images"
             )
-        self._frames, self.paths, self.skipped = frames, paths, skipped
+        self.paths, self.skipped = paths, skipped
+        self._open = True
         self._index = 0
         self._t0 = self._clock()
-        log.info("%s: %d image(s) cached, %d skipped", self.name, len(frames), len(skipped))
+        log.info("%s: %d image(s), %d cached, %d skipped", self.name, len(paths),
+                 len(self._cache), len(skipped))
+
+    def _decode(self, path: Path) -> np.ndarray:
+        image = load_image(path, size=self.size, max_pixels=self.max_pixels)
+        try:
+            return frozen(fit_image(image, self.size, self.resize))
+        finally:
+            image.close()
+
+    def _probe(self, path: Path) -> None:
+        probe_image(path, size=self.size, max_pixels=self.max_pixels)
+
+    def _remember(self, path: Path, frame: np.ndarray) -> None:
+        self._cache[path] = frame
+        self._cached_bytes += frame.nbytes
+        while self._cached_bytes > self.cache_bytes and self._cache:
+            _, old = self._cache.popitem(last=False)
+            self._cached_bytes -= old.nbytes
+
+    def _frame(self, index: int) -> np.ndarray:
+        """The frame of ``self.paths[index]``, from the cache or decoded now; a file that
+        has become unreadable is dropped (warning) and the next one is used."""
+        while self.paths:
+            index %= len(self.paths)
+            path = self.paths[index]
+            cached = self._cache.get(path)
+            if cached is not None:
+                self._cache.move_to_end(path)
+                return cached
+            try:
+                frame = self._decode(path)
+            except ImageReadError as exc:
+                log.warning("skipping image: %s", exc)
+                self.paths.pop(index)
+                self.skipped.append(path)
+                continue
+            self._remember(path, frame)
+            return frame
+        raise CameraError(f"{self.name}: no readable image is left (all {len(self.skipped)} "
+                          "failed to decode): check the files")
 
     def read(self) -> np.ndarray:
-        """Return the next (or, with ``hold_s``, the current) cached frame; read-only."""
-        if not self._frames:
+        """Return the next (or, with ``hold_s``, the current) frame; read-only."""
+        if not self._open:
             raise CameraError(f"{self.name} is not open: call open() first")
-        count = len(self._frames)
+        count = len(self.paths)
         if self.hold_s is not None and self.hold_s > 0:
             index = int((self._clock() - self._t0) // self.hold_s)
         else:
@@ -129,9 +192,11 @@ class ImageFolderSource(BaseSource):
             index %= count
             if self.hold_s is None or self.hold_s <= 0:
                 self._index = index + 1
-        return self._frames[index]
+        return self._frame(index)
 
     def close(self) -> None:
         """Drop the cached frames; safe twice."""
-        self._frames = []
+        self._cache.clear()
+        self._cached_bytes = 0
+        self._open = False
         self._index = 0

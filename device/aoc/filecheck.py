@@ -1,0 +1,89 @@
+"""Small file-system guards every reader of user-supplied paths shares.
+
+* :func:`require_regular_file`: a FIFO, a device node or a socket given where a file is
+  expected would block ``open()``/``read()`` forever (a FIFO with no writer) or read
+  endless data (``/dev/zero``); only regular files are accepted, with a clear error.
+* :func:`atomic_write_text`: temp file in the same folder, ``fsync``, ``rename``, ``fsync``
+  of the folder -- after a power cut the file holds the old or the new text, never a mix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from aoc.errors import AocError
+
+log = logging.getLogger(__name__)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def require_regular_file(path: str | os.PathLike[str], /, *, what: str,
+                         error: type[AocError], fix: str = "give a regular file",
+                         **error_kwargs: object) -> Path:
+    """Return ``path`` as a Path when it names a regular file (symlinks followed).
+
+    Otherwise raise ``error`` (an :class:`~aoc.errors.AocError` subclass) with a message
+    naming ``what`` (``"image"``, ``"labels file"``), the path, what it is instead and
+    ``fix``. ``error_kwargs`` go to the error's constructor (e.g. ``path=`` for BundleError).
+    """
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise error(f"{what} {path} does not exist: {fix}", **error_kwargs) from None
+    except OSError as exc:
+        raise error(f"{what} {path} cannot be read ({exc.strerror or exc}): {fix}",
+                    **error_kwargs) from exc
+    if not stat.S_ISREG(mode):
+        raise error(f"{what} {path} is {_kind(mode)}, not a regular file: {fix}",
+                    **error_kwargs)
+    return path
+
+
+def atomic_write_text(target: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``target`` atomically and durably.
+
+    Temp file in ``target``'s folder, flush + ``fsync``, ``os.replace``, then ``fsync`` of
+    the folder so the rename itself survives a power cut. Raises ``OSError``.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    try:
+        dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:  # some file systems do not open folders; the data is synced
+        log.debug("cannot open %s to fsync it: %s", target.parent, exc)
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError as exc:
+        log.debug("fsync of folder %s failed: %s", target.parent, exc)
+    finally:
+        os.close(dir_fd)
+

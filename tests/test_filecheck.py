@@ -1,0 +1,52 @@
+"""Tests for aoc.filecheck: regular files only; atomic, durable text writes."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from aoc.errors import BundleError, ConfigError
+from aoc.filecheck import atomic_write_text, require_regular_file
+
+
+def test_regular_files_pass_and_everything_else_is_named(tmp_path):
+    good = tmp_path / "a.txt"
+    good.write_text("x")
+    assert require_regular_file(str(good), what="thing", error=ConfigError) == good
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    cases = [(fifo, "FIFO"), (tmp_path, "a folder"), ("/dev/null", "character device"),
+             (tmp_path / "gone", "does not exist")]
+    for path, what in cases:
+        with pytest.raises(BundleError, match=what) as info:
+            require_regular_file(path, what="labels file", error=BundleError,
+                                 fix="pass the labels", path=path)
+        assert "labels file" in str(info.value) and "pass the labels" in str(info.value)
+        assert info.value.path == path
+
+
+def test_atomic_write_replaces_and_leaves_no_temp(tmp_path, monkeypatch):
+    target = tmp_path / "state"
+    atomic_write_text(target, "one\n")
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    atomic_write_text(target, "two\n")
+    assert target.read_text() == "two\n"
+    assert len(synced) == 2  # the file, then its folder
+    assert [p.name for p in tmp_path.iterdir()] == ["state"]
+
+
+def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "state"
+    atomic_write_text(target, "old\n")
+
+    def broken(a, b):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", broken)
+    with pytest.raises(OSError):
+        atomic_write_text(target, "new\n")
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["state"]
