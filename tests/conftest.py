@@ -26,9 +26,10 @@ ISOLATED_VARS = ("HOME", "STATE_DIRECTORY", "XDG_CONFIG_HOME", "XDG_CACHE_HOME",
                  "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR")
 """Where the app, its libraries and subprocesses could write state: all point into a
 temporary folder for the session."""
-CACHE_NAMES = frozenset({"__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache",
+CACHE_NAMES = frozenset({"__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".cache",
                          ".hypothesis", ".git", ".venv", "venv", "build", "dist"})
-"""Folders of the repository that tools legitimately write (not the tests' business)."""
+"""Folders of the repository that tools legitimately write (not the tests' business);
+``.cache`` holds aoc-train work folders, which a developer's build may fill meanwhile."""
 APP_HOME_DIRS = (".local/state/anime-or-cartoon", ".config/anime-or-cartoon",
                  ".local/share/anime-or-cartoon", ".cache/anime-or-cartoon")
 """The appliance's folders in a real home (outside systemd the last-good record lives in
