@@ -9,8 +9,10 @@ the real home before the run and FAILS the run if any of them changed after it.
 
 from __future__ import annotations
 
+import importlib.abc
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,9 +85,11 @@ def _changes(before: dict[str, dict[str, tuple[int, int]]],
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Point HOME, XDG_* and STATE_DIRECTORY at a temporary folder before collection."""
+    """Point HOME, XDG_* and STATE_DIRECTORY at a temporary folder before collection, and
+    in a quick run refuse TensorFlow imports."""
     if _SESSION:
         return
+    _guard_tensorflow(config)
     real_home = Path(os.environ.get("HOME") or Path.home())
     base = Path(tempfile.mkdtemp(prefix="aoc-test-home-"))
     saved = {var: os.environ.get(var) for var in ISOLATED_VARS}
@@ -130,6 +134,30 @@ def no_writes_outside_tmp() -> Iterator[Path]:
         pytest.fail("tests wrote outside the temporary folders (isolate HOME, STATE_DIRECTORY "
                     "and XDG_*, write under tmp_path):\n  " + "\n  ".join(changed[:20]),
                     pytrace=False)
+
+
+class TensorFlowInQuickRun(RuntimeError):
+    """A test without the ``training`` marker imported TensorFlow or Keras."""
+
+
+class _NoTensorFlow(importlib.abc.MetaPathFinder):
+    """Refuses TensorFlow and Keras. Not an ImportError on purpose: importorskip and the
+    code's optional imports would swallow that, and a test that needs TensorFlow but lacks
+    the ``training`` marker would slip into the quick run (and make it slow where
+    TensorFlow is installed) unnoticed."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("tensorflow", "keras"):
+            raise TensorFlowInQuickRun(
+                f"{name} imported in a run that excludes 'training' tests: mark the test "
+                "with pytest.mark.training (or the file with pytestmark)")
+        return None
+
+
+def _guard_tensorflow(config: pytest.Config) -> None:
+    # the quick command (-m "not training and not slow") must not import TensorFlow at all
+    if "not training" in (config.option.markexpr or ""):
+        sys.meta_path.insert(0, _NoTensorFlow())
 
 
 @pytest.fixture(scope="session")

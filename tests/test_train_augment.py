@@ -121,22 +121,6 @@ def test_training_views_differ_between_draws() -> None:
     assert not np.array_equal(a, b)
 
 
-def test_training_view_collages_only_when_asked() -> None:
-    img = _image()
-    other = np.zeros_like(img)  # a black partner: its pixels show where a collage put it
-    plain = augment.training_view(img, np.random.default_rng(3), 32, screen_strength=0)
-    # off (share 0, or no partners): the same random stream, the same view as before
-    for kwargs in ({"partners": [other], "collage_p": 0.0}, {"partners": [], "collage_p": 1.0}):
-        np.testing.assert_array_equal(
-            augment.training_view(img, np.random.default_rng(3), 32, screen_strength=0,
-                                  **kwargs), plain)
-    darks = [np.mean(augment.training_view(img, np.random.default_rng(s), 32, colour=False,
-                                           screen_strength=0, downscale_p=0,
-                                           partners=[other], collage_p=1.0).sum(-1) < 30)
-             for s in range(8)]
-    assert min(darks) > 0.1  # every view holds part of the partner
-
-
 def test_palette_changes_keep_lightness_structure() -> None:
     img = _image()
     np.testing.assert_array_equal(augment.saturation(img, 1.0), img)

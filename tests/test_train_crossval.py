@@ -21,6 +21,7 @@ from aoc_train.crossval import (
 )
 from aoc_train.data import scan_dataset
 from aoc_train.errors import DataError
+from aoc_train.quality import predictions
 
 CLASSES = ("a", "b", "c")
 
@@ -158,49 +159,11 @@ def test_run_crossval_top_tunes_each_fold_from_fresh_weights(tree: Path, tmp_pat
     assert len(cached) == 1
     with np.load(cached[0]) as z:
         assert z["augmented"].shape == (40, 1, 3, 3, 112) and z["clean"].shape == (40, 3, 3, 112)
-
-
-@pytest.mark.training
-def test_run_crossval_scores_the_mean_of_top_tune_members(tree: Path, tmp_path: Path) -> None:
-    """With top_tune_members=2 each fold tunes two members (own seed and first view); the
-    fold is scored on their mean, and every member's probabilities are kept. (An untrained
-    backbone gives near-constant outputs here, so the members' differences are covered in
-    test_train_ensemble and test_train_top_tune instead.)"""
-    pytest.importorskip("keras")
-    from aoc_train.config import BuildConfig
-    from aoc_train.crossval import run_crossval
-    from aoc_train.fit import FitConfig
-    from aoc_train.pipeline import Pipeline
-
-    cfg = BuildConfig(data_dir=tree, out=tmp_path / "bundle", work_dir=tmp_path / "work",
-                      classes=CLASSES, val_fraction=0.2, side=96, views=2, workers=1,
-                      fit=replace(FitConfig(), head_epochs=2, top_tune_from="Conv_1",
-                                  top_tune_epochs=1, top_tune_lr=1e-2, top_tune_members=2))
-    p = Pipeline(cfg, progress=False)
-    p.scan()
-    summary = run_crossval(p, [("a2",), ("b2",)])
+    # every fold's held-out probabilities, head only and top-tuned; scored on the latter
     with np.load(tmp_path / "work" / "crossval-probs.npz") as z:
         assert sorted(z.files) == sorted(f"{i}_{kind}" for i in (0, 1)
-                                         for kind in ("test", "head", "member0", "member1"))
+                                         for kind in ("test", "head", "top"))
         for i, fold in enumerate(summary.folds):
-            m0, m1 = z[f"{i}_member0"], z[f"{i}_member1"]
-            assert m0.shape == m1.shape == z[f"{i}_head"].shape == (8, 3)
-            pred = ((m0 + m1) / 2).argmax(axis=1)
+            assert z[f"{i}_top"].shape == z[f"{i}_head"].shape == (8, 3)
+            pred = predictions(z[f"{i}_top"])
             assert fold.predicted == {c: int((pred == k).sum()) for k, c in enumerate(CLASSES)}
-            assert len(z[f"{i}_test"]) == 8
-
-
-def test_run_crossval_refuses_members_without_conv_1(tree: Path, tmp_path: Path) -> None:
-    from aoc_train.config import BuildConfig
-    from aoc_train.crossval import run_crossval
-    from aoc_train.errors import TrainError
-    from aoc_train.fit import FitConfig
-    from aoc_train.pipeline import Pipeline
-
-    cfg = BuildConfig(data_dir=tree, out=tmp_path / "bundle", work_dir=tmp_path / "work",
-                      classes=CLASSES, fit=replace(FitConfig(), top_tune_from="block_16_expand",
-                                                   top_tune_members=3))
-    p = Pipeline(cfg, progress=False)
-    p.scan()
-    with pytest.raises(TrainError, match="--top-tune-members 3 needs --top-tune-from Conv_1"):
-        run_crossval(p, [("a2",)])

@@ -89,7 +89,7 @@ def test_build_then_device_classifies(tmp_path: Path, capsys, monkeypatch) -> No
     data = _data(tmp_path / "data")
     out, work = tmp_path / "models" / "tiny", tmp_path / "work"
     args = ["--json", "build", str(data), "--out", str(out), "--work-dir", str(work),
-            "--size", "96", "--views", "1", "--head-epochs", "2", "--finetune-epochs", "1",
+            "--size", "96", "--views", "1", "--head-epochs", "2",
             "--top-tune-from", "Conv_1", "--top-tune-epochs", "1",
             "--calibration", "8", "--holdout-sources", "anime_src1,cartoon_src1",
             "--class-test-fraction", "0.3", "--val-fraction", "0.25", "--workers", "1"]
@@ -101,7 +101,7 @@ def test_build_then_device_classifies(tmp_path: Path, capsys, monkeypatch) -> No
     assert by["export"]["input_scale"] == pytest.approx(1.0, abs=0.01)
     assert by["export"]["input_zero_point"] == 0
     assert by["compile"]["compiled"] is False
-    assert by["fit"]["finetune_epochs"] == 1 and by["fit"]["top_tune_epochs"] == 1
+    assert by["fit"]["top_tune_epochs"] == 1
 
     bundle = load_bundle(out)
     assert bundle.labels == CLASSES
@@ -132,51 +132,6 @@ def test_build_then_device_classifies(tmp_path: Path, capsys, monkeypatch) -> No
     assert all(again[s]["skipped"] for s in ("fit", "export", "compile", "evaluate"))
     if again["check"].get("ok") is not None:  # the Edge TPU check ran, so it is cached too
         assert again["check"]["skipped"]
-
-
-@pytest.mark.filterwarnings(
-    r"ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning:"
-    r"keras\.src\.backend\.tensorflow\.core"
-)
-@pytest.mark.slow
-@pytest.mark.training
-def test_build_with_top_tune_members_ships_one_averaged_model(tmp_path: Path, capsys,
-                                                             monkeypatch) -> None:
-    """--top-tune-members 2: the fit stage tunes two tops, saves their ensemble, and export,
-    check, evaluate and the device all run that one graph."""
-    pytest.importorskip("tensorflow")
-    from aoc.bundle import load_bundle
-    from aoc.classifier import open_classifier
-    from aoc_train.edgetpu_check import check_model
-
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    _skip_quality_gate(monkeypatch)
-    if shutil.which("edgetpu_compiler"):
-        pytest.skip("edgetpu_compiler is installed here; this test covers the CPU-only path")
-    data = _data(tmp_path / "data")
-    out, work = tmp_path / "models" / "pair", tmp_path / "work"
-    args = ["--json", "build", str(data), "--out", str(out), "--work-dir", str(work),
-            "--size", "96", "--views", "2", "--head-epochs", "2",
-            "--top-tune-from", "Conv_1", "--top-tune-epochs", "1", "--top-tune-members", "2",
-            "--calibration", "8", "--holdout-sources", "anime_src1,cartoon_src1",
-            "--class-test-fraction", "0.3", "--val-fraction", "0.25", "--workers", "1"]
-    assert main(args) == 0, capsys.readouterr().err
-    by = {s["stage"]: s for s in map(json.loads, capsys.readouterr().out.splitlines())}
-    assert by["fit"]["top_tune_members"] == 2
-    history = json.loads((work / "history.json").read_text())
-    assert len(history["top_tune"]["loss"]) == 1 and len(history["top_tune_members"]) == 1
-    check = check_model(out / "model.tflite")
-    assert check.ok, check.table()
-    ops = [r.op for r in check.rows]
-    # one shared backbone, two tops (the converter may merge their convolutions and dense
-    # layers into one wider op), two softmaxes, averaged by ADD and MUL
-    assert ops.count("SOFTMAX") == 2 and ops[-3:] == ["ADD", "MUL", "QUANTIZE"]
-    bundle = load_bundle(out)
-    assert bundle.manifest["provenance"]["config"]["fit"]["top_tune_members"] == 2
-    frame = np.asarray(_draw("cartoon", 777, side=120).resize((160, 120)))
-    with open_classifier(bundle, prefer="cpu") as clf:
-        scores = clf.classify(frame)
-    assert scores.shape == (3,) and abs(float(scores.sum()) - 1.0) < 0.05
 
 
 @pytest.mark.filterwarnings(

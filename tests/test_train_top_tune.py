@@ -38,13 +38,11 @@ def _images(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, SIDE, SIDE, 3), dtype=np.uint8)
 
 
-def test_split_backbone_refuses_unknown_layers_and_taps(keras) -> None:
+def test_split_backbone_refuses_unknown_layers(keras) -> None:
     from aoc_train.top_tune import split_backbone
 
     with pytest.raises(TrainError, match="'Conv_9' is not a layer of the backbone"):
         split_backbone(_model(keras), "Conv_9")
-    with pytest.raises(TrainError, match="--taps"):
-        split_backbone(_model(keras, taps=("block_13_expand_relu",)), "Conv_1")
     with pytest.raises(TrainError, match="several inputs"):
         split_backbone(_model(keras), "block_15_add")
 
@@ -95,48 +93,23 @@ def test_tune_top_trains_only_the_top_and_keeps_batchnorm(keras) -> None:
     np.testing.assert_allclose(top_probs(model, "Conv_1", raw[:, 0]), whole, atol=2e-3)
 
 
-def test_tune_top_average_keeps_the_mean_of_the_epochs(keras) -> None:
+def test_tune_top_trains_conv_1_and_is_repeatable(keras) -> None:
     from aoc_train.model import BACKBONE_LAYER
     from aoc_train.top_tune import activations, split_backbone, tune_top
 
     images = _images(16, seed=2)
     y = np.arange(16) % 3
-    kernels = {}
-    for average in (False, True):
+    kernels = []
+    for _ in range(2):
         model = _model(keras)
         lower, _ = split_backbone(model, "Conv_1")
         raw = activations(model, lower, images[:, None], dtype=np.float32)
         acts = raw / np.abs(raw).max()
         start = model.get_layer(BACKBONE_LAYER).get_layer("Conv_1").get_weights()[0].copy()
         hist = tune_top(model, acts, y, np.ones(16, np.float32), acts[:, 0], y,
-                        num_classes=3, dropout=0.0, config=_fit(seed=4, top_tune_average=average))
+                        num_classes=3, dropout=0.0, config=_fit(seed=4))
         assert len(hist["val_loss"]) == 3
-        kernels[average] = model.get_layer(BACKBONE_LAYER).get_layer("Conv_1").get_weights()[0]
-        assert not np.array_equal(kernels[average], start)
-    # same seed, same data: only the choice of weights differs
-    assert not np.allclose(kernels[False], kernels[True])
-
-
-def test_tune_top_first_view_shifts_which_view_each_epoch_shows(keras) -> None:
-    """Ensemble members differ by seed and by first view: with identical views the shift
-    changes nothing, with different views it changes what is learnt."""
-    from aoc_train.model import BACKBONE_LAYER
-    from aoc_train.top_tune import activations, split_backbone, tune_top
-
-    images = _images(12, seed=3)
-    y = np.arange(12) % 3
-    model = _model(keras)
-    lower, _ = split_backbone(model, "Conv_1")
-    raw = activations(model, lower, images[:, None], dtype=np.float32)
-    one = raw / np.abs(raw).max()
-    noise = np.random.default_rng(8).normal(0, 0.5, one.shape).astype(np.float32)
-    kernels = {}
-    for views, acts in (("same", np.concatenate([one, one], axis=1)),
-                        ("different", np.concatenate([one, one + noise], axis=1))):
-        for first in (0, 1):
-            m = _model(keras)
-            tune_top(m, acts, y, np.ones(12, np.float32), acts[:, 0], y, num_classes=3,
-                     dropout=0.0, config=replace(_fit(seed=4), top_tune_epochs=1), first_view=first)
-            kernels[views, first] = m.get_layer(BACKBONE_LAYER).get_layer("Conv_1").get_weights()[0]
-    np.testing.assert_array_equal(kernels["same", 0], kernels["same", 1])
-    assert not np.allclose(kernels["different", 0], kernels["different", 1])
+        kernels.append(model.get_layer(BACKBONE_LAYER).get_layer("Conv_1").get_weights()[0])
+        assert not np.array_equal(kernels[-1], start)
+    # same seed, same data: the same tuned weights
+    np.testing.assert_allclose(kernels[0], kernels[1], atol=1e-6)

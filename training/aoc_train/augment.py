@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageFilter
-
-from . import collage as _collage
 
 Array = np.ndarray
 
@@ -264,16 +261,10 @@ def screen_capture(image: Array, rng: np.random.Generator, *, strength: float = 
 
 def training_view(image: Array, rng: np.random.Generator, side: int, *,
                   screen_strength: float = 1.0, downscale_p: float = 0.5,
-                  colour: bool = True, partners: Sequence[Array] = (),
-                  collage_p: float = 0.0) -> Array:
-    """One augmented training view: random crop (or, with probability ``collage_p`` and
-    some ``partners`` from the same source, a collage; see :mod:`.collage`), random
-    downscale, flip, palette change, screen effects."""
-    # the extra draw only when collages are on, so views without them stay as they were
-    if collage_p > 0 and len(partners) and rng.random() < collage_p:
-        out = _collage.collage([image, *partners], rng, side)
-    else:
-        out = random_resized_crop(image, rng, side)
+                  colour: bool = True) -> Array:
+    """One augmented training view: random crop, random downscale, flip, palette change,
+    screen effects."""
+    out = random_resized_crop(image, rng, side)
     if rng.random() < downscale_p:
         out = random_downscale(out, rng, min_side=max(16, side // 8),
                                max_side=max(32, side * 3 // 4))

@@ -10,6 +10,7 @@ import json
 import logging
 import platform
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,17 +33,19 @@ SPLIT_RATIONALE = (
 )
 
 
-def run_check(p: Pipeline, model: Path) -> dict[str, Any]:
-    """Per-operator Edge TPU compatibility of ``model``; raises when an op would run on CPU."""
+def run_check(model: Path, table_file: Path, *,
+              say: Callable[[str], object]) -> dict[str, Any]:
+    """Per-operator Edge TPU compatibility of ``model``, its table written to ``table_file``
+    and passed to ``say``; raises when an op would run on CPU."""
     try:
         from . import edgetpu_check
     except ImportError as exc:  # written by another engineer; absent in early checkouts
         log.warning("Edge TPU check skipped: %s", exc)
         return {"ok": None, "note": f"aoc_train.edgetpu_check unavailable: {exc}"}
     report = edgetpu_check.check_model(model)
-    table = _table_text(report)
-    (p.work / "edgetpu_check.txt").write_text(table + "\n")
-    p.messages.append(table)
+    table = table_text(report)
+    table_file.write_text(table + "\n")
+    say(table)
     ok = bool(getattr(report, "ok", True))
     if not ok:
         raise TrainError(f"Edge TPU check of {model} failed: some operators would fall back "
@@ -50,7 +53,8 @@ def run_check(p: Pipeline, model: Path) -> dict[str, Any]:
     return {"ok": ok, "ops": _op_count(report)}
 
 
-def _table_text(report: Any) -> str:
+def table_text(report: Any) -> str:
+    """The printable operator table of an :mod:`aoc_train.edgetpu_check` report."""
     for name in ("table", "format_table", "to_text"):
         attr = getattr(report, name, None)
         if callable(attr):
@@ -65,7 +69,7 @@ def _op_count(report: Any) -> int:
     return len(ops)
 
 
-def run_compile(p: Pipeline, model: Path, out_dir: Path) -> dict[str, Any]:
+def run_compile(model: Path, out_dir: Path) -> dict[str, Any]:
     """Run edgetpu_compiler when present; otherwise record why the bundle is CPU-only."""
     out_dir.mkdir(parents=True, exist_ok=True)
     info: dict[str, Any] = {"compiled": False, "reason": None, "compiler_version": None,

@@ -1,7 +1,7 @@
 """``aoc-train``: build a model bundle from a folder of images, or run one stage of it.
 
     aoc-train build DATA_DIR --out models/NAME [--weights FILE.weights.h5]
-    aoc-train fit DATA_DIR --out models/NAME      # views, features, head, fine-tune
+    aoc-train fit DATA_DIR --out models/NAME      # views, features, head, top-tune
     aoc-train export DATA_DIR --out models/NAME   # int8 + float TFLite (needs fit)
     aoc-train check MODEL.tflite                  # Edge TPU operator table
     aoc-train compile MODEL.tflite --out DIR      # edgetpu_compiler, when installed
@@ -48,80 +48,63 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
     d = FitConfig()
     p.add_argument("data_dir", type=Path, help="folder with one sub-folder per class "
                    "(optional manifest.csv with file,source columns)")
-    p.add_argument("--out", type=Path, required=True, help="bundle folder, e.g. models/default")
-    p.add_argument("--work-dir", type=Path, help="caches and checkpoints "
-                   "(default .cache/aoc-train/<bundle name>)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="bundle folder, e.g. models/default")
+    p.add_argument("--work-dir", type=Path, metavar="DIR",
+                   help="caches (default .cache/aoc-train/<bundle name>)")
     p.add_argument("--backbone", choices=("mobilenet-v2", "coral-mobilenet-v1-embedding"),
                    default="mobilenet-v2",
                    help="mobilenet-v2: Keras transfer learning, int8 export, edgetpu_compiler; "
-                   "coral-mobilenet-v1-embedding: a numpy head on Coral's own compiled "
-                   "embedding extractor (runs on the Edge TPU with no compiler; build only)")
+                   "coral-mobilenet-v1-embedding: a numpy head on Coral's compiled embedding "
+                   "extractor (build only)")
     p.add_argument("--backbone-dir", type=Path, default=Path("../shared/reference/coral"),
-                   help="folder with Coral's mobilenet_v1_1.0_224_quant_embedding_extractor"
-                   "(_edgetpu).tflite (default: %(default)s)")
-    p.add_argument("--weights", help="no-top MobileNetV2 .weights.h5 matching --alpha, "
-                   "'imagenet' to let Keras download them, or omit for random init")
-    p.add_argument("--classes", type=_csv, default=DEFAULT_CLASSES,
-                   help="comma-separated label order (default: %(default)s; '' = sorted folders)")
-    p.add_argument("--holdout-sources", type=_csv, default=DEFAULT_HOLDOUT,
-                   help="sources held out whole as the test split (default: %(default)s)")
-    p.add_argument("--val-fraction", type=float, default=0.1)
-    p.add_argument("--class-test-fraction", type=float, default=0.2,
+                   metavar="DIR", help="folder of Coral's mobilenet_v1_1.0_224_quant_embedding"
+                   "_extractor(_edgetpu).tflite (%(default)s)")
+    p.add_argument("--weights", metavar="FILE", help="no-top MobileNetV2 .weights.h5 matching "
+                   "--alpha, 'imagenet' to let Keras download them, or omit for random init")
+    p.add_argument("--classes", type=_csv, default=DEFAULT_CLASSES, metavar="A,B,C",
+                   help="label order ('' = sorted folders; default: anime,cartoon,neither)")
+    p.add_argument("--holdout-sources", type=_csv, default=DEFAULT_HOLDOUT, metavar="S,T",
+                   help="sources held out whole as the test split (default: models/default's)")
+    p.add_argument("--val-fraction", type=float, default=0.1, metavar="F")
+    p.add_argument("--class-test-fraction", type=float, default=0.2, metavar="F",
                    help="test share of each source of a class with no held-out source")
-    p.add_argument("--seed", type=int, default=1234,
+    p.add_argument("--seed", type=int, default=1234, metavar="N",
                    help="seed of the split, the augmented views and training")
-    p.add_argument("--fit-seed", type=int,
-                   help="seed of head and top-tune training only (default: --seed); views "
-                   "and features stay cached, so seed spread is cheap to measure")
-    p.add_argument("--size", type=int, default=224, help="input side in pixels")
-    p.add_argument("--alpha", type=float, default=0.35, help="MobileNetV2 width")
-    p.add_argument("--views", type=int, default=6, help="augmented views per training image")
-    p.add_argument("--screen-strength", type=float, default=1.0)
-    p.add_argument("--collage", type=float, default=0.0,
-                   help="share of augmented views that are collages of the image with others "
-                   "of its source (0..1), so framing cannot stand in for style")
-    p.add_argument("--taps", type=_csv, default=(),
-                   help="comma-separated MobileNetV2 layers whose pooled outputs join the "
-                   "final features (multi-scale head), e.g. "
-                   "block_6_expand_relu,block_13_expand_relu; '' = final features only")
-    p.add_argument("--source-power", type=float, default=0.5,
-                   help="within a class, a source's weight grows as count**POWER "
-                   "(1 = by size, 0 = every source equal)")
-    p.add_argument("--head-epochs", type=int, default=d.head_epochs)
-    p.add_argument("--head-l2", type=float, default=d.head_l2,
-                   help="L2 penalty on the softmax head's kernel")
-    p.add_argument("--dropout", type=float, default=0.5,
-                   help="dropout before the softmax head")
-    p.add_argument("--finetune-epochs", type=int, default=d.finetune_epochs)
-    p.add_argument("--finetune-layers", type=int, default=d.finetune_layers)
-    p.add_argument("--top-tune-from", default=d.top_tune_from,
-                   help="also train the backbone from this layer on (e.g. Conv_1), on cached "
-                   "activations of the frozen layers below; '' = off (default: %(default)r)")
-    p.add_argument("--top-tune-epochs", type=int, default=d.top_tune_epochs)
-    p.add_argument("--top-tune-lr", type=float, default=d.top_tune_lr)
-    p.add_argument("--top-tune-average", action=argparse.BooleanOptionalAction,
-                   default=d.top_tune_average,
-                   help="keep the mean of the top-tune epochs' weights, not the best epoch")
-    p.add_argument("--top-tune-members", type=int, default=d.top_tune_members,
-                   help="top-tunes with seeds seed, seed+1, ...; the model averages their "
-                   "probabilities (each adds one Conv_1 copy)")
-    p.add_argument("--calibration", type=int, default=300, help="int8 calibration images")
-    p.add_argument("--workers", type=int, default=2, help="augmentation processes")
-    p.add_argument("--max-images", type=int, default=0, help="use at most N images (smoke runs)")
-    p.add_argument("--notes", type=Path, help="markdown file appended to report.md as 'Notes'")
+    p.add_argument("--size", type=int, default=224, metavar="PX", help="input side")
+    p.add_argument("--alpha", type=float, default=0.35, metavar="W", help="MobileNetV2 width")
+    p.add_argument("--views", type=int, default=6, metavar="K",
+                   help="augmented views per training image")
+    p.add_argument("--screen-strength", type=float, default=1.0, metavar="S")
+    p.add_argument("--source-power", type=float, default=0.5, metavar="P",
+                   help="a source's weight in its class grows as count**P")
+    p.add_argument("--head-epochs", type=int, default=d.head_epochs, metavar="N")
+    p.add_argument("--head-l2", type=float, default=d.head_l2, metavar="X",
+                   help="L2 on the head's kernel")
+    p.add_argument("--dropout", type=float, default=0.5, metavar="X",
+                   help="dropout before the head")
+    p.add_argument("--top-tune-from", default=d.top_tune_from, metavar="LAYER",
+                   help="also train the backbone from LAYER on ('' = off; %(default)s)")
+    p.add_argument("--top-tune-epochs", type=int, default=d.top_tune_epochs, metavar="N")
+    p.add_argument("--top-tune-lr", type=float, default=d.top_tune_lr, metavar="X")
+    p.add_argument("--calibration", type=int, default=300, metavar="N",
+                   help="int8 calibration images")
+    p.add_argument("--workers", type=int, default=2, metavar="N", help="augmentation processes")
+    p.add_argument("--max-images", type=int, default=0, metavar="N",
+                   help="use at most N images (smoke runs)")
+    p.add_argument("--notes", type=Path, metavar="FILE",
+                   help="markdown file appended to report.md as 'Notes'")
 
 
-def _config(a: argparse.Namespace) -> BuildConfig:
+def config_from_args(a: argparse.Namespace) -> BuildConfig:
+    """The build settings of parsed ``aoc-train`` arguments (also for experiment scripts)."""
     from dataclasses import replace
 
     from .fit import FitConfig
 
-    fit_seed = a.seed if a.fit_seed is None else a.fit_seed
-    fit = replace(FitConfig(seed=fit_seed), head_epochs=a.head_epochs, head_l2=a.head_l2,
-                  finetune_epochs=a.finetune_epochs, finetune_layers=a.finetune_layers,
+    fit = replace(FitConfig(seed=a.seed), head_epochs=a.head_epochs, head_l2=a.head_l2,
                   top_tune_from=a.top_tune_from, top_tune_epochs=a.top_tune_epochs,
-                  top_tune_lr=a.top_tune_lr, top_tune_average=a.top_tune_average,
-                  top_tune_members=a.top_tune_members)
+                  top_tune_lr=a.top_tune_lr)
     work = a.work_dir or Path(".cache") / "aoc-train" / a.out.resolve().name
     classes = a.classes
     if a.data_dir.is_dir() and classes == DEFAULT_CLASSES and not all(
@@ -134,10 +117,8 @@ def _config(a: argparse.Namespace) -> BuildConfig:
                        classes=tuple(classes), holdout_sources=tuple(holdout),
                        val_fraction=a.val_fraction, class_test_fraction=a.class_test_fraction,
                        seed=a.seed, side=a.size, alpha=a.alpha, views=a.views,
-                       taps=tuple(a.taps), dropout=a.dropout,
-                       screen_strength=a.screen_strength, collage=a.collage,
-                       calibration=a.calibration,
-                       source_power=a.source_power,
+                       dropout=a.dropout, screen_strength=a.screen_strength,
+                       calibration=a.calibration, source_power=a.source_power,
                        workers=a.workers, max_images=a.max_images, fit=fit)
 
 
@@ -149,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("build", "run every stage (resumable)"),
-                       ("fit", "augmented views, cached features, head, fine-tune"),
+                       ("fit", "augmented views, cached features, head, top-tune"),
                        ("export", "int8 and float TFLite from the fitted model"),
                        ("evaluate", "held-out scores via the device code, report, bundle")):
         _pipeline_args(sub.add_parser(name, help=text))
@@ -182,7 +163,7 @@ def _run_head_build(a: argparse.Namespace, argv: Sequence[str]) -> None:
     if a.command != "build":
         raise SystemExit(f"aoc-train {a.command}: --backbone {a.backbone} has one stage; "
                          "run 'aoc-train build' (its stages are cached and resume)")
-    cfg = _config(a)
+    cfg = config_from_args(a)
     notes = a.notes.read_text(encoding="utf-8") if a.notes else ""
     head_cfg = HeadBuildConfig(data_dir=a.data_dir, out=a.out, work_dir=cfg.work_dir,
                                backbone_dir=a.backbone_dir, classes=cfg.classes, seed=a.seed,
@@ -210,7 +191,7 @@ def _run_pipeline(a: argparse.Namespace, argv: Sequence[str]) -> None:
         return
 
     t0 = time.monotonic()
-    p = Pipeline(_config(a), progress=not a.no_progress and not a.json,
+    p = Pipeline(config_from_args(a), progress=not a.no_progress and not a.json,
                  on_result=lambda r: _print_result(r, a.json))
     p.scan()
     p.make_split()
@@ -230,9 +211,9 @@ def _run_check(a: argparse.Namespace) -> None:
     from . import edgetpu_check
 
     report = edgetpu_check.check_model(a.model)
-    from .bundle_stages import _table_text
+    from .bundle_stages import table_text
 
-    text = _table_text(report)
+    text = table_text(report)
     if a.json:
         print(json.dumps({"stage": "check", "model": str(a.model),
                           "ok": bool(getattr(report, "ok", True)), "table": text}))
@@ -254,7 +235,7 @@ def _run_crossval(a: argparse.Namespace) -> None:
     from .crossval import parse_folds, run_crossval
     from .pipeline import Pipeline
 
-    p = Pipeline(_config(a), progress=not a.no_progress and not a.json,
+    p = Pipeline(config_from_args(a), progress=not a.no_progress and not a.json,
                  on_result=lambda r: _print_result(r, a.json))
     p.scan()
     folds = parse_folds(a.folds, [r.source for r in p.dataset.records])

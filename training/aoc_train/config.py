@@ -34,9 +34,7 @@ class BuildConfig:
     dropout: float = 0.5  # before the head; see FitConfig.head_l2
     source_power: float = 0.5  # per-source weight ~ count**power within a class
     views: int = 6
-    taps: tuple[str, ...] = ()  # backbone layers pooled into the features (see ModelSpec)
     screen_strength: float = 1.0
-    collage: float = 0.0  # share of training views that are collages of one source
     calibration: int = 300
     workers: int = 2
     max_images: int = 0  # 0 = all; a cap for smoke runs
@@ -49,11 +47,6 @@ class BuildConfig:
         return hashlib.sha256(json.dumps([d[n] for n in names], sort_keys=True,
                                          default=str).encode()).hexdigest()[:12]
 
-    def augment_suffix(self) -> str:
-        """Cache-key suffix for augmentation options added after the first caches were
-        made: empty when they are off, so those caches stay valid."""
-        return f"-c{self.collage:g}" if self.collage > 0 else ""
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -61,5 +54,4 @@ class BuildConfig:
         for k in ("data_dir", "out", "work_dir"):
             d[k] = str(d[k])
         d["classes"], d["holdout_sources"] = list(self.classes), list(self.holdout_sources)
-        d["taps"] = list(self.taps)
         return d

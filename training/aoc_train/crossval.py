@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -188,26 +188,22 @@ def fit_fold_head(p: Pipeline, split: FoldSplit, features: tuple[np.ndarray, np.
     return head_w
 
 
-def tuned_members(p: Pipeline, split: FoldSplit, head_w: Sequence[np.ndarray],
+def tune_fold_top(p: Pipeline, split: FoldSplit, head_w: Sequence[np.ndarray],
                   weights: np.ndarray, acts: tuple[np.ndarray, np.ndarray],
-                  labels: np.ndarray) -> Iterator:
-    """The build's top-tune step on one fold, from fresh ImageNet weights: yields the model
-    tuned as each of the ``top_tune_members`` members in turn (ensemble.tune_member, as in
-    the build). It is one model re-tuned: score it before asking for the next member."""
-    from .ensemble import tune_member
+                  labels: np.ndarray):
+    """The build's top-tune step on one fold, from fresh ImageNet weights and the fold's
+    head ``head_w``: returns the tuned Keras model."""
     from .model import HEAD_LAYER, build_model
+    from .top_tune import tune_top
 
     c = p.config
     a_aug, a_clean = acts
     tr, va = list(split.train), list(split.val)
-    model = build_model(p.model_spec())  # once per fold: members restart from its weights
+    model = build_model(p.model_spec())
     model.get_layer(HEAD_LAYER).set_weights(list(head_w))
-    start = model.get_weights()
-    for m in range(c.fit.top_tune_members):
-        model.set_weights(start)
-        tune_member(model, m, a_aug[tr], labels[tr], weights, a_clean[va], labels[va],
-                    num_classes=len(p.dataset.classes), dropout=c.dropout, config=c.fit)
-        yield model
+    tune_top(model, a_aug[tr], labels[tr], weights, a_clean[va], labels[va],
+             num_classes=len(p.dataset.classes), dropout=c.dropout, config=c.fit)
+    return model
 
 
 def run_crossval(p: Pipeline, folds: Sequence[Sequence[str]], *,
@@ -215,25 +211,18 @@ def run_crossval(p: Pipeline, folds: Sequence[Sequence[str]], *,
                  features: tuple[np.ndarray, np.ndarray] | None = None) -> CrossvalSummary:
     """Train the head on all but each fold and score it on the fold; writes crossval.json,
     crossval.md and crossval-probs.npz (per fold ``I``: ``I_test`` record indices, ``I_head``
-    and ``I_memberM`` held-out probabilities)."""
-    from .ensemble import check_members
+    and, with a top-tune, ``I_top`` held-out probabilities)."""
     from .top_tune import top_probs
 
     c = p.config
-    if c.fit.top_tune_from:
-        check_members(c.fit.top_tune_members, top_tune_from=c.fit.top_tune_from, taps=c.taps)
     recs = list(p.dataset.records)
     classes = list(p.dataset.classes)
     labels = p.dataset.label_ids()
     f_aug, f_clean = features if features is not None else all_features(p)
     acts = all_activations(p, c.fit.top_tune_from) if c.fit.top_tune_from else None
-    if c.fit.finetune_epochs:
-        # a full fine-tune per fold would cost hours here; say so rather than score it silently
-        log.warning("crossval scores the head%s only; --finetune-epochs %d is not applied",
-                    " and top-tune" if acts is not None else "", c.fit.finetune_epochs)
     results: list[FoldResult] = []
-    # every fold's held-out record indices and probabilities (head only, each top-tune
-    # member), so combinations can be scored later without refitting
+    # every fold's held-out record indices and probabilities (head only, top-tuned), so
+    # combinations can be scored later without refitting
     dump: dict[str, np.ndarray] = {}
     for i, fold in enumerate(folds):
         split = fold_split(recs, fold, classes, seed=c.seed, val_fraction=c.val_fraction)
@@ -243,10 +232,8 @@ def run_crossval(p: Pipeline, folds: Sequence[Sequence[str]], *,
         dump[f"{i}_test"] = np.asarray(test, dtype=np.int64)
         dump[f"{i}_head"] = probs = head_probs(f_clean[test], head_w)
         if acts is not None:
-            members = [top_probs(model, c.fit.top_tune_from, acts[1][test])
-                       for model in tuned_members(p, split, head_w, w, acts, labels)]
-            dump.update({f"{i}_member{m}": pm for m, pm in enumerate(members)})
-            probs = np.mean(members, axis=0)  # what the exported ensemble outputs
+            model = tune_fold_top(p, split, head_w, w, acts, labels)
+            dump[f"{i}_top"] = probs = top_probs(model, c.fit.top_tune_from, acts[1][test])
         result = score_fold(split, probs, labels, recs, classes)
         log.info("fold %s: %.1f %% of %d", ",".join(fold), 100 * result.accuracy,
                  result.images)

@@ -18,22 +18,24 @@ if TYPE_CHECKING:
     from .pipeline import Pipeline
 
 
-def _cache_path(p: Pipeline, kind: str) -> Path:
+def cache_path(p: Pipeline, kind: str) -> Path:
+    """Where the cross-validation array ``kind`` of ``p``'s data and settings is cached."""
     from .views import AUGMENT_VERSION
 
     key = p.dataset.fingerprint() + p.config.key("side", "alpha", "weights", "views", "seed",
-                                                 "screen_strength", "max_images", "taps")
-    return p.work / f"crossval-{kind}-{key}-a{AUGMENT_VERSION}{p.config.augment_suffix()}.npz"
+                                                 "screen_strength", "max_images")
+    return p.work / f"crossval-{kind}-{key}-a{AUGMENT_VERSION}.npz"
 
 
-def _all_views(p: Pipeline) -> tuple[np.ndarray, np.ndarray]:
+def all_views(p: Pipeline) -> tuple[np.ndarray, np.ndarray]:
+    """The augmented (n, k, s, s, 3) and clean (n, s, s, 3) views of every image, cached."""
     from .views import build_views
 
     c = p.config
     recs = list(p.dataset.records)
     common = dict(side=c.side, cache_dir=p.work / "views", seed=c.seed,
                   screen_strength=c.screen_strength, workers=c.workers)
-    augmented = build_views(c.data_dir, recs, mode="augmented", k=c.views, collage_p=c.collage,
+    augmented = build_views(c.data_dir, recs, mode="augmented", k=c.views,
                             progress=lambda _it, n: p.bar(n, "augmented views"), **common)
     clean = build_views(c.data_dir, recs, mode="clean",
                         progress=lambda _it, n: p.bar(n, "clean views"), **common)
@@ -48,7 +50,7 @@ def all_features(p: Pipeline) -> tuple[np.ndarray, np.ndarray]:
     from .views import cached_arrays
 
     def compute() -> dict[str, np.ndarray]:
-        augmented, clean = _all_views(p)
+        augmented, clean = all_views(p)
         set_seeds(p.config.seed)
         feats = feature_model(build_model(p.model_spec()))
         return {"augmented": compute_features(feats, augmented,
@@ -56,7 +58,7 @@ def all_features(p: Pipeline) -> tuple[np.ndarray, np.ndarray]:
                 "clean": compute_features(feats, clean,
                                           progress=lambda n: p.bar(n, "features clean"))}
 
-    arrays = cached_arrays(_cache_path(p, "features"), compute)
+    arrays = cached_arrays(cache_path(p, "features"), compute)
     return arrays["augmented"], arrays["clean"]
 
 
@@ -68,12 +70,12 @@ def all_activations(p: Pipeline, first: str) -> tuple[np.ndarray, np.ndarray]:
     from .views import cached_arrays
 
     def compute() -> dict[str, np.ndarray]:
-        augmented, clean = _all_views(p)
+        augmented, clean = all_views(p)
         model = build_model(p.model_spec())
         lower, _ = split_backbone(model, first)
         return {"augmented": activations(model, lower, augmented,
                                          progress=lambda n: p.bar(n, "activations")),
                 "clean": activations(model, lower, clean)}
 
-    arrays = cached_arrays(_cache_path(p, f"activations-{first}"), compute)
+    arrays = cached_arrays(cache_path(p, f"activations-{first}"), compute)
     return arrays["augmented"], arrays["clean"]

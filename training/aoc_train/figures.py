@@ -46,12 +46,12 @@ def confusion_png(matrices: dict[str, list[list[int]]], classes: Sequence[str], 
 
 
 def curves_png(history: dict[str, dict[str, list[float]]], path: Path) -> Path:
-    """Loss and accuracy per epoch for the head and fine-tuning phases."""
+    """Loss and accuracy per epoch for the head and top-tune phases."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
     offset = 0
     for phase, hist in history.items():
-        if not isinstance(hist, dict) or "loss" not in hist:  # e.g. extra top-tune members
+        if not isinstance(hist, dict) or "loss" not in hist:  # a phase that did not run
             continue
         epochs = np.arange(1, len(hist["loss"]) + 1) + offset
         for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
@@ -95,17 +95,13 @@ def synthetic_picture(rng: np.random.Generator, side: int = 224) -> np.ndarray:
 
 
 def augmentation_grid_png(path: Path, *, side: int = 128, rows: int = 3, cols: int = 6,
-                          seed: int = 0, screen_strength: float = 1.0,
-                          collage_p: float = 0.0) -> Path:
-    """Each row: one synthetic picture, then augmented training views of it (with
-    ``collage_p``, some are collages with other synthetic pictures)."""
+                          seed: int = 0, screen_strength: float = 1.0) -> Path:
+    """Each row: one synthetic picture, then augmented training views of it."""
     rng = np.random.default_rng(seed)
     tiles = []
     for _ in range(rows):
         base = synthetic_picture(rng, side)
-        partners = [synthetic_picture(rng, side) for _ in range(3)] if collage_p > 0 else []
-        row = [base] + [augment.training_view(base, rng, side, screen_strength=screen_strength,
-                                              partners=partners, collage_p=collage_p)
+        row = [base] + [augment.training_view(base, rng, side, screen_strength=screen_strength)
                         for _ in range(cols - 1)]
         tiles.append(np.concatenate(row, axis=1))
     Image.fromarray(np.concatenate(tiles, axis=0)).save(path)

@@ -30,10 +30,6 @@ class ModelSpec:
     num_classes: int = 3
     dropout: float = 0.2
     weights: str | None = None  # path to a no-top .weights.h5, "imagenet", or None (random)
-    # Backbone layers whose global-average-pooled outputs join the final features: mid-level
-    # texture statistics (line art, cel shading, flat colour) carry drawing style better
-    # than the last, semantic layer. () = final features only.
-    taps: tuple[str, ...] = ()
 
 
 def set_seeds(seed: int) -> None:
@@ -87,34 +83,17 @@ def build_model(spec: ModelSpec):
     """A Keras model: uint8-range RGB in, class probabilities out.
 
     Layers named ``backbone`` (the MobileNetV2 functional model), ``features`` (global
-    average pool, or the concatenation of the pooled ``spec.taps`` and final outputs) and
-    ``head`` (the softmax Dense) are used by feature caching and
-    fine-tuning.
+    average pool) and ``head`` (the softmax Dense) are used by feature caching and the
+    top-tune.
     """
     import keras
 
     backbone = mobilenet_backbone(spec)
-    if spec.taps:
-        missing = [t for t in spec.taps if t not in {la.name for la in backbone.layers}]
-        if missing:
-            raise TrainError(f"--taps names {missing} are not MobileNetV2 layers; use names "
-                             "such as block_6_expand_relu or block_13_expand_relu")
-        # one nested model with several outputs, so fine-tuning still sees ``backbone``
-        backbone = keras.Model(backbone.input,
-                               [backbone.get_layer(t).output for t in spec.taps]
-                               + [backbone.output])
     backbone.name = BACKBONE_LAYER
     inputs = keras.Input((spec.side, spec.side, 3), name="image")
     # The model scales pixels itself: MobileNet expects [-1, 1].
-    x = unit_range(inputs)
-    x = backbone(x)
-    if spec.taps:
-        names = [*spec.taps, "final"]
-        pooled = [keras.layers.GlobalAveragePooling2D(name=f"pool_{n}")(t)
-                  for n, t in zip(names, x, strict=True)]
-        x = keras.layers.Concatenate(name=FEATURES_LAYER)(pooled)
-    else:
-        x = keras.layers.GlobalAveragePooling2D(name=FEATURES_LAYER)(x)
+    x = backbone(unit_range(inputs))
+    x = keras.layers.GlobalAveragePooling2D(name=FEATURES_LAYER)(x)
     x = keras.layers.Dropout(spec.dropout, name="dropout")(x)
     outputs = keras.layers.Dense(spec.num_classes, activation="softmax", name=HEAD_LAYER)(x)
     return keras.Model(inputs, outputs, name="aoc_mobilenet_v2")
@@ -136,19 +115,3 @@ def head_model(num_features: int, num_classes: int, dropout: float, l2: float = 
     outputs = keras.layers.Dense(num_classes, activation="softmax", name=HEAD_LAYER,
                                  kernel_regularizer=keras.regularizers.l2(l2))(x)
     return keras.Model(inputs, outputs)
-
-
-def set_trainable_top(model, num_layers: int) -> int:
-    """Freeze the backbone except its last ``num_layers`` layers; BatchNorm stays frozen
-    (inference mode) because small, skewed batches would wreck its statistics.
-    Returns the number of trainable backbone layers."""
-    backbone = model.get_layer(BACKBONE_LAYER)
-    backbone.trainable = True
-    layers = backbone.layers
-    cut = max(0, len(layers) - num_layers)
-    count = 0
-    for i, layer in enumerate(layers):
-        is_bn = layer.__class__.__name__ == "BatchNormalization"
-        layer.trainable = i >= cut and not is_bn
-        count += int(layer.trainable and bool(layer.weights))
-    return count

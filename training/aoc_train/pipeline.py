@@ -177,7 +177,7 @@ class Pipeline:
         bar = self.bar
         return build_views(c.data_dir, recs, mode=mode, side=c.side, cache_dir=self.work / "views",
                            k=c.views, seed=c.seed, screen_strength=c.screen_strength,
-                           collage_p=c.collage, workers=c.workers,
+                           workers=c.workers,
                            progress=lambda _it, n: bar(n, f"{mode} views {name}"))
 
     # -- training -----------------------------------------------------------------------
@@ -186,35 +186,34 @@ class Pipeline:
 
         c = self.config
         return ModelSpec(side=c.side, alpha=c.alpha, num_classes=len(self.dataset.classes),
-                         dropout=c.dropout, weights=c.weights, taps=c.taps)
+                         dropout=c.dropout, weights=c.weights)
 
     def data_key(self) -> str:
         return self.dataset.fingerprint() + self.config.key(
             "holdout_sources", "val_fraction", "class_test_fraction", "seed", "max_images")
 
     def fit(self) -> StageResult:
-        """Augmented views, cached features, head training, fine-tuning -> model.weights.h5."""
+        """Augmented views, cached features, head training, top-tune -> model.weights.h5."""
         from .train_stages import run_fit
-
-        c = self.config
         from .views import AUGMENT_VERSION
 
+        c = self.config
         key = self.data_key() + c.key("side", "alpha", "dropout", "weights", "views",
                                       "screen_strength", "source_power", "fit")
-        key += f"-a{AUGMENT_VERSION}" + c.augment_suffix()
-        if c.taps:  # keyed only when set, so final-only builds keep their cached fits
-            key += "-t" + c.key("taps")
+        key += f"-a{AUGMENT_VERSION}"
         out = self.work / "model.weights.h5"
-        # checkpoints belong to one set of settings: resume only the same fit
-        ckpt = self.work / "finetune" / hashlib.sha256(key.encode()).hexdigest()[:12]
-        return self.run("fit", key, [out], lambda: run_fit(self, out, ckpt))
+
+        def body() -> dict:
+            summary, self._model = run_fit(self, out)
+            return summary
+
+        return self.run("fit", key, [out], body)
 
     def load_model(self):
         """The trained Keras model from the work folder."""
         if self._model is None:
             from dataclasses import replace
 
-            from .ensemble import build_ensemble
             from .model import build_model
 
             path = self.work / "model.weights.h5"
@@ -222,32 +221,37 @@ class Pipeline:
                 from .errors import TrainError
 
                 raise TrainError(f"no trained weights at {path}; run 'aoc-train fit' first")
-            members = self.config.fit.top_tune_members if self.config.fit.top_tune_from else 1
-            spec = replace(self.model_spec(), weights=None)
-            model = build_ensemble(spec, members) if members > 1 else build_model(spec)
+            model = build_model(replace(self.model_spec(), weights=None))
             model.load_weights(path)
             self._model = model
         return self._model
 
     def export(self) -> StageResult:
         """model.tflite (int8, uint8 I/O) and model_float.tflite under export/."""
-        from .train_stages import run_export
+        from .train_stages import calibration_images, run_export
 
         # keyed by the weights' content too, so a re-fit always means a re-export
         weights = self.work / "model.weights.h5"
         digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12] if weights.is_file() else ""
         key = self._stamp_key("fit") + digest + self.config.key("calibration")
         out = self.work / "export"
-        return self.run("export", key, [out / "model.tflite", out / "model_float.tflite"],
-                        lambda: run_export(self, out))
+        c = self.config
+
+        def body() -> dict:
+            calibration = calibration_images(self.records("train"), self.views("train", "clean"),
+                                             seed=c.seed, count=c.calibration)
+            return run_export(self.load_model(), out, calibration)
+
+        return self.run("export", key, [out / "model.tflite", out / "model_float.tflite"], body)
 
     def check(self) -> StageResult:
         """Edge TPU operator check of the int8 model (fails when an op would run on CPU)."""
         from .bundle_stages import run_check
 
         model = self.work / "export" / "model.tflite"
-        return self.run("check", self._stamp_key("export"), [self.work / "edgetpu_check.txt"],
-                        lambda: run_check(self, model))
+        table = self.work / "edgetpu_check.txt"
+        return self.run("check", self._stamp_key("export"), [table],
+                        lambda: run_check(model, table, say=self.messages.append))
 
     def compile(self) -> StageResult:
         """edgetpu_compiler when on PATH, else a CPU-only note for the manifest."""
@@ -258,7 +262,7 @@ class Pipeline:
         key = self._stamp_key("export") + str(shutil.which("edgetpu_compiler"))
         out = self.work / "edgetpu"
         return self.run("compile", key, [out / "compile.json"],
-                        lambda: run_compile(self, self.work / "export" / "model.tflite", out))
+                        lambda: run_compile(self.work / "export" / "model.tflite", out))
 
     def evaluate(self) -> StageResult:
         """Score the int8 model through the device's code path, then the quality gate.

@@ -31,38 +31,16 @@ def score_tables(ev: Mapping[str, Any], classes: Sequence[str],
     return f"{overall}\n\n{per_source}"
 
 
-def _features_text(cfg: dict) -> str:
-    taps = cfg.get("taps") or []
-    if not taps:
-        return "global average pool of the last layer"
-    names = ", ".join(f"`{t}`" for t in taps)
-    return f"global average pools of {names} and the last layer, concatenated"
-
-
-def _members_text(fit: Mapping[str, Any]) -> str:
-    k = int(fit.get("top_tune_members") or 1)
-    if k == 1:
-        return ""
-    return (f" This was done {k} times (seeds {fit['seed']} to {fit['seed'] + k - 1}, each "
-            "starting at another augmented view); the model runs the shared backbone once "
-            f"and outputs the mean of the {k} tuned tops' probabilities.")
-
-
-def _finetune_text(cfg: Mapping[str, Any]) -> str:
+def _top_tune_text(cfg: Mapping[str, Any]) -> str:
     fit = cfg["fit"]
     top = fit.get("top_tune_from")
-    top_text = (f" The backbone from `{top}` on (BatchNorm frozen) was then trained with the "
-                f"head for up to {fit['top_tune_epochs']} epochs at learning rate "
-                f"{fit['top_tune_lr']:g}, on cached activations of the frozen layers below, "
-                + ("keeping the mean of the epochs' weights." if fit.get("top_tune_average")
-                   else "keeping the epoch with the lowest validation loss.")
-                + _members_text(fit)) if top else ""
-    if not fit["finetune_epochs"]:
-        return ("no fine-tuning of the lower backbone (see the notes for why)." + top_text
-                if top else "no fine-tuning (backbone frozen; see the notes for why).")
-    return (f"then the last {fit['finetune_layers']} backbone layers (BatchNorm frozen) "
-            f"fine-tuned for up to {fit['finetune_epochs']} epochs, cycling through the same "
-            "views." + top_text)
+    if not top:
+        return "no fine-tuning (backbone frozen; see the notes for why)."
+    return (f"no fine-tuning of the lower backbone (see the notes for why). The backbone from "
+            f"`{top}` on (BatchNorm frozen) was then trained with the head for up to "
+            f"{fit['top_tune_epochs']} epochs at learning rate {fit['top_tune_lr']:g}, on cached "
+            "activations of the frozen layers below, keeping the epoch with the lowest "
+            "validation loss.")
 
 
 def _pretrained(cfg: Mapping[str, Any]) -> bool:
@@ -115,18 +93,8 @@ def _skipped_list(skipped: Sequence[Mapping[str, str]]) -> str:
     return "".join(f"\n- `{s['file']}`: {s['reason']}" for s in skipped[:50])
 
 
-def report_md(facts: Mapping[str, Any]) -> str:
-    """The bundle's report.md. ``facts`` is assembled by the pipeline's report stage."""
-    ev, split, cfg = facts["evaluation"], facts["split"], facts["config"]
-    classes = facts["classes"]
-    fit = facts.get("fit", {})
-    stage_rows = [[r["stage"], "cached" if r["skipped"] else f"{r['seconds']:.0f} s"]
-                  for r in facts.get("stages", [])]
-    dup = split.get("duplicates", [])
-    skipped = facts.get("skipped", [])
-    counts = _table(["source", "class", "train", "val", "test (held out)"],
-                    [[s, v["label"], v["train"], v["val"], v["test"]]
-                     for s, v in sorted(facts["source_split"].items())])
+def _header_md(facts: Mapping[str, Any]) -> str:
+    ev, fit = facts["evaluation"], facts.get("fit", {})
     return f"""# {facts['name']}: training report
 
 Built {facts['created']} with `{facts['command']}`
@@ -147,11 +115,20 @@ device never runs it.
 | robustness drop (clean minus screen) | {100 * ev['robustness_drop']:.2f} points |
 | int8 invoke time, this CPU ({ev.get('runtime', '')}, 2 threads) | {ev['int8_invoke_ms']:.2f} ms |
 | in-source validation accuracy (early-stopping split) | {_pct(fit.get('val_acc'))} |
+"""
 
-## Data and split
 
-Data: `{cfg['data_dir']}` ({facts['num_images']} readable images, {len(skipped)} skipped).
-Classes (label order): {', '.join(classes)}.
+def _data_md(facts: Mapping[str, Any]) -> str:
+    split, cfg = facts["split"], facts["config"]
+    dup = split.get("duplicates", [])
+    counts = _table(["source", "class", "train", "val", "test (held out)"],
+                    [[s, v["label"], v["train"], v["val"], v["test"]]
+                     for s, v in sorted(facts["source_split"].items())])
+    return f"""## Data and split
+
+Data: `{cfg['data_dir']}` ({facts['num_images']} readable images, \
+{len(facts.get('skipped', []))} skipped).
+Classes (label order): {', '.join(facts['classes'])}.
 
 Held-out **test** split = every image of the sources
 {', '.join(f'`{s}`' for s in split['holdout_sources']) or '(none)'}, plus
@@ -165,10 +142,14 @@ the evaluation side: **{len(dup)}** ({sum(1 for d in dup if d['kind'] == 'exact'
 {sum(1 for d in dup if d['kind'] == 'near')} near).
 
 {counts}
+"""
 
-## Held-out results
 
-{score_tables(ev, classes, facts['source_labels'])}
+def _results_md(facts: Mapping[str, Any]) -> str:
+    ev = facts["evaluation"]
+    return f"""## Held-out results
+
+{score_tables(ev, facts['classes'], facts['source_labels'])}
 
 Agreement between int8 and float predictions: {_pct(ev['agreement_int8_float'])}.{_ties_text(ev)}
 The int8 figures come from the bundle opened by the device's own loader
@@ -181,14 +162,19 @@ fixed seed per image.
 ![confusion](report/confusion.png)
 
 ![curves](report/curves.png)
+"""
 
-## Training
+
+def _training_md(facts: Mapping[str, Any]) -> str:
+    cfg = facts["config"]
+    return f"""## Training
 
 MobileNetV2 alpha {cfg['alpha']}, {cfg['side']} px, {_weights_text(cfg)};
-[-1, 1] rescaling inside the model (input = RGB 0..255). Features: {_features_text(cfg)}.
+[-1, 1] rescaling inside the model (input = RGB 0..255). Features: global average pool of \
+the last layer.
 Head: dropout {cfg['dropout']} + softmax (L2 {cfg['fit'].get('head_l2', 1e-4):g} on its kernel),
 trained on cached backbone features of {cfg['views']} fixed augmented views per
-image; {_finetune_text(cfg)}
+image; {_top_tune_text(cfg)}
 Loss: cross-entropy with label smoothing {cfg['fit']['label_smoothing']}; per-sample weights
 give each class equal weight and, within a class, each source a weight proportional to
 (its image count) ** {cfg['source_power']}; early stopping on val loss. Seed {cfg['seed']}.
@@ -207,8 +193,14 @@ input (scale {facts['export']['input_scale']:.4g}, zero point
 {facts['export']['input_zero_point']}) and uint8 softmax output, static batch 1, calibrated
 on {cfg['calibration']} training images spread over all sources.
 Edge TPU: {facts.get('edgetpu_text', 'n/a')}
+"""
 
-## Stages
+
+def _stages_md(facts: Mapping[str, Any]) -> str:
+    stage_rows = [[r["stage"], "cached" if r["skipped"] else f"{r['seconds']:.0f} s"]
+                  for r in facts.get("stages", [])]
+    skipped = facts.get("skipped", [])
+    return f"""## Stages
 
 {_table(['stage', 'time'], stage_rows)}
 
@@ -216,13 +208,15 @@ Skipped files: {len(skipped)}{_skipped_list(skipped)}
 {_notes(facts)}"""
 
 
+def report_md(facts: Mapping[str, Any]) -> str:
+    """The bundle's report.md. ``facts`` is assembled by the pipeline's report stage."""
+    return "\n".join([_header_md(facts), _data_md(facts), _results_md(facts),
+                      _training_md(facts), _stages_md(facts)])
+
+
 def _training_words(fit: Mapping[str, Any]) -> str:
-    if fit.get("finetune_epochs"):
-        return "fine-tuned"
     if fit.get("top_tune_from"):
-        k = int(fit.get("top_tune_members") or 1)
-        members = f" ({k} tuned copies of it and the head, their outputs averaged)" if k > 1 else ""
-        return f"frozen below `{fit['top_tune_from']}`, which was fine-tuned with the head{members}"
+        return f"frozen below `{fit['top_tune_from']}`, which was fine-tuned with the head"
     return "frozen, with a trained softmax head"
 
 

@@ -73,8 +73,7 @@ def run_report(p: Pipeline, *, command: str, wall_seconds: float,
             classes, rdir / "confusion.png"),
         "report/curves.png": figures.curves_png(history, rdir / "curves.png"),
         "report/augmentation.png": figures.augmentation_grid_png(
-            rdir / "augmentation.png", seed=c.seed, screen_strength=c.screen_strength,
-            collage_p=c.collage),
+            rdir / "augmentation.png", seed=c.seed, screen_strength=c.screen_strength),
     }
     split_json = json.loads((p.work / "split.json").read_text())
     source_split = _source_split(p)

@@ -1,11 +1,9 @@
 """Fine-tuning only the top of the backbone, on cached activations of the layer below it.
 
-Full fine-tuning of the last 56 layers made the model worse on styles it had not seen
-(notes/default_model.md); retraining just the final 1x1 convolution (``Conv_1``) with the
-head helped held-out anime sources and real faces on every leave-source-out fold tried.
-Everything below the first tuned layer stays frozen (BatchNorm in inference mode), so its
-output is cached once per augmented view and each epoch costs only the top layers: about
-half a minute on a 2-core CPU for the default data.
+The recipe retrains the final 1x1 convolution (``Conv_1``) with the head (why: see
+training/NOTES.md). Everything below the first tuned layer stays frozen (BatchNorm in
+inference mode), so its output is cached once per augmented view and each epoch costs only
+the top layers.
 
 * :func:`split_backbone` -- the frozen ``lower`` part and the shared ``upper`` part.
 * :func:`activations` -- ``lower`` outputs of uint8 images, float16.
@@ -37,9 +35,6 @@ def split_backbone(model, first: str):
     import keras
 
     backbone = model.get_layer(BACKBONE_LAYER)
-    if len(backbone.outputs) != 1:
-        raise TrainError("--top-tune-from cannot be combined with --taps (a multi-output "
-                         "backbone); use one or the other")
     names = [layer.name for layer in backbone.layers]
     if first not in names:
         raise TrainError(f"--top-tune-from {first!r} is not a layer of the backbone; use "
@@ -87,15 +82,13 @@ def _top_model(upper, num_classes: int, dropout: float, l2: float):
 
 def tune_top(model, train_acts: np.ndarray, y: np.ndarray, w: np.ndarray,
              val_acts: np.ndarray, val_y: np.ndarray, *, num_classes: int, dropout: float,
-             config: FitConfig, batch: int = 64, first_view: int = 0,
-             verbose: int = 0) -> dict[str, list[float]]:
+             config: FitConfig, batch: int = 64, verbose: int = 0) -> dict[str, list[float]]:
     """Train ``model``'s backbone from layer ``config.top_tune_from`` on, and its head, in
     place (``top_tune_epochs``, ``top_tune_lr``, the head's L2 and label smoothing, ``seed``).
 
     ``train_acts`` are (n, k, ...) activations of k augmented views: epoch e shows view
-    (first_view + e + i) mod k of image i. Keeps the epoch with the lowest validation loss, or, with
-    ``config.top_tune_average``, the mean of every epoch's weights (which smooths the
-    epoch-to-epoch swing that the validation loss hardly sees). Returns the per-epoch history.
+    (e + i) mod k of image i. Keeps the epoch with the lowest validation loss. Returns the
+    per-epoch history.
     """
     import keras
 
@@ -120,9 +113,8 @@ def tune_top(model, train_acts: np.ndarray, y: np.ndarray, w: np.ndarray,
     k = train_acts.shape[1]
     history: dict[str, list[float]] = {}
     best, best_weights = None, None
-    total: list[np.ndarray] | None = None
     for epoch in range(config.top_tune_epochs):
-        view = (first_view + epoch + np.arange(len(y))) % k
+        view = (epoch + np.arange(len(y))) % k
         hist = top.fit(np.asarray(train_acts[np.arange(len(y)), view], np.float32), eye[y],
                        sample_weight=w, batch_size=batch, epochs=1, shuffle=True,
                        validation_data=val, verbose=verbose)
@@ -131,11 +123,7 @@ def tune_top(model, train_acts: np.ndarray, y: np.ndarray, w: np.ndarray,
         vloss = float(hist.history["val_loss"][-1])
         log.info("top-tune epoch %d: val_loss %.4f val_acc %.4f", epoch + 1, vloss,
                  hist.history["val_accuracy"][-1])
-        if config.top_tune_average:
-            now = top.get_weights()
-            total = now if total is None else [t + v for t, v in zip(total, now, strict=True)]
-            best_weights = [t / (epoch + 1) for t in total]
-        elif best is None or vloss < best:
+        if best is None or vloss < best:
             best, best_weights = vloss, [v.copy() for v in top.get_weights()]
     if best_weights is not None:
         top.set_weights(best_weights)  # upper shares model's layers: restored there too

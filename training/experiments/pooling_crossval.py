@@ -23,7 +23,7 @@ import sys
 
 import numpy as np
 
-from aoc_train.cli import _config, build_parser
+from aoc_train.cli import build_parser, config_from_args
 from aoc_train.crossval import all_activations, all_features, parse_folds, run_crossval
 from aoc_train.model import build_model
 from aoc_train.pipeline import Pipeline
@@ -56,7 +56,7 @@ def main() -> None:
         del argv[i:i + 2]
     # head only: the activations below Conv_1 are fetched by name, whatever the fit does
     a = build_parser().parse_args(["crossval", *argv, "--top-tune-from", ""])
-    p = Pipeline(_config(a), progress=False)
+    p = Pipeline(config_from_args(a), progress=False)
     p.scan()
     folds = parse_folds(a.folds, [r.source for r in p.dataset.records])
     acts_aug, acts_clean = all_activations(p, "Conv_1")

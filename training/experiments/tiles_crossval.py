@@ -5,7 +5,7 @@ small, and on the backbone's 7x7 grid they cover less than a cell. Reading the p
 again as four overlapping corner tiles (each ``--tile`` of the side, resized to the input)
 shows the small faces at the size training saw them. This script asks whether that helps on
 unseen sources: per fold it trains the head and the ``Conv_1`` top-tune exactly as
-``aoc-train crossval --top-tune-from Conv_1`` does (member 0), scores the held-out clean
+``aoc-train crossval --top-tune-from Conv_1`` does, scores the held-out clean
 views and their tiles, and prints the accuracy of several ways of combining them. Tile
 activations are cached beside the crossval caches::
 
@@ -23,9 +23,9 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from aoc_train.cli import _config, build_parser
-from aoc_train.crossval import fit_fold_head, fold_split, parse_folds, tuned_members
-from aoc_train.crossval_arrays import _all_views, all_activations, all_features
+from aoc_train.cli import build_parser, config_from_args
+from aoc_train.crossval import fit_fold_head, fold_split, parse_folds, tune_fold_top
+from aoc_train.crossval_arrays import all_activations, all_features, all_views
 from aoc_train.pipeline import Pipeline
 from aoc_train.quality import predictions
 from aoc_train.split import balanced_weights
@@ -47,13 +47,13 @@ def corner_tiles(view: np.ndarray, share: float) -> np.ndarray:
 
 def tile_activations(p: Pipeline, share: float) -> np.ndarray:
     """(n, 4, h, w, c) activations below ``Conv_1`` of every clean view's tiles, cached."""
-    from aoc_train.crossval_arrays import _cache_path
+    from aoc_train.crossval_arrays import cache_path
     from aoc_train.model import build_model
     from aoc_train.top_tune import activations, split_backbone
     from aoc_train.views import cached_arrays
 
     def compute() -> dict[str, np.ndarray]:
-        _, clean = _all_views(p)
+        _, clean = all_views(p)
         model = build_model(p.model_spec())
         lower, _ = split_backbone(model, "Conv_1")
         parts = []
@@ -63,7 +63,7 @@ def tile_activations(p: Pipeline, share: float) -> np.ndarray:
             print(f"tiles {s + len(tiles)} / {len(clean)}", flush=True)
         return {"tiles": np.concatenate(parts)}
 
-    path = _cache_path(p, f"tiles{int(100 * share)}-Conv_1")
+    path = cache_path(p, f"tiles{int(100 * share)}-Conv_1")
     return cached_arrays(path, compute)["tiles"]
 
 
@@ -85,7 +85,7 @@ def main() -> None:
         share = float(argv[i + 1])
         del argv[i:i + 2]
     a = build_parser().parse_args(["crossval", *argv])
-    c = _config(a)
+    c = config_from_args(a)
     p = Pipeline(c, progress=False)
     p.scan()
     recs, classes, labels = list(p.dataset.records), list(p.dataset.classes), p.dataset.label_ids()
@@ -103,7 +103,7 @@ def main() -> None:
         te = list(split.test)
         w = balanced_weights(recs, list(split.train), classes, source_power=c.source_power)
         head_w = fit_fold_head(p, split, (f_aug, f_clean), labels, w)
-        model = next(tuned_members(p, split, head_w, w, (a_aug, a_clean), labels))  # member 0
+        model = tune_fold_top(p, split, head_w, w, (a_aug, a_clean), labels)
         full = top_probs(model, c.fit.top_tune_from, a_clean[te])
         tiles = top_probs(model, c.fit.top_tune_from,
                           a_tiles[te].reshape(-1, *a_tiles.shape[2:])).reshape(len(te), 4, -1)
