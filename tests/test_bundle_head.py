@@ -108,8 +108,8 @@ def test_sections_parse_and_print_back() -> None:
 @pytest.mark.parametrize(
     ("change", "match"),
     [
-        (lambda m: m["head"].__setitem__("format", "dense-v2"),
-         r"head format 'dense-v2' \(key 'head.format'\) is unknown.*upgrade the device software"),
+        (lambda m: m["head"].__setitem__("format", "dense-v9"),
+         r"head format 'dense-v9' \(key 'head.format'\) is unknown.*upgrade the device software"),
         (lambda m: m.pop("head"), "key 'backbone' is given without key 'head'"),
         (lambda m: m.pop("backbone"), "key 'head' is given without key 'backbone'"),
         (lambda m: m["head"].__setitem__("layers", [8]), "key 'head.layers' must list"),
@@ -184,3 +184,16 @@ def test_coral_pair_loads_and_refuses_the_compiled_twin_as_cpu(
     assert sha256_file(bundle.edgetpu_model) == sha256_file(coral / f"{CORAL_NAME}_edgetpu.tflite")
     edit_manifest(bundle.root, lambda m: m["models"].__setitem__("cpu", "model_edgetpu.tflite"))
     refused(bundle.root, "compiled for the Edge TPU; a backbone \\+ head bundle needs")
+
+
+def test_head_format_must_match_the_file(standin: Bundle) -> None:
+    """A head with an input power is format dense-v2; a manifest saying dense-v1 (which an
+    older build would run without the power) is refused, and so is the reverse."""
+    from aoc.head import make_head
+
+    old = random_head(STANDIN_DIM, hidden=5, seed=3)
+    powered = make_head(old.shift, old.scale, old.weights, old.biases, power=0.5)
+    replace_head(standin.root, powered)
+    refused(standin.root, r"format dense-v2 but .* says head.format 'dense-v1'")
+    edit_manifest(standin.root, lambda m: m["head"].update(format="dense-v2"))
+    assert load_bundle(standin.root).head.power == 0.5

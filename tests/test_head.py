@@ -74,3 +74,18 @@ def test_time_head_uses_the_clock() -> None:
     times = time_head(two_layer(), calls=4, clock=lambda: next(ticks))
     np.testing.assert_array_equal(times, [0.5] * 4)
     assert time_head(two_layer(), calls=0).size == 0
+
+
+def test_input_power_round_trip_and_forward(tmp_path) -> None:
+    head = make_head(np.zeros(2), np.ones(2), [np.eye(2)], [np.zeros(2)], power=0.5)
+    assert head.format == "dense-v2"
+    x = np.array([4.0, 9.0], np.float32)
+    expected = np.exp([2.0, 3.0]) / np.exp([2.0, 3.0]).sum()
+    np.testing.assert_allclose(head(x), expected, rtol=1e-5)
+    back = load_head(save_head(head, tmp_path / "head.npz"))
+    assert back.power == 0.5 and back.format == "dense-v2"
+    np.testing.assert_allclose(back(x), head(x))
+    plain = make_head(np.zeros(2), np.ones(2), [np.eye(2)], [np.zeros(2)])
+    assert plain.format == "dense-v1" and "power" not in plain.arrays()
+    with pytest.raises(BundleError, match="power"):
+        make_head(np.zeros(2), np.ones(2), [np.eye(2)], [np.zeros(2)], power=0.0)

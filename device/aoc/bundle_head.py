@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 #: The head's file name inside a bundle folder.
 HEAD_FILE = "head.npz"
 #: Head formats this build can run (see :mod:`aoc.head`).
-HEAD_FORMATS = ("dense-v1",)
+HEAD_FORMATS = ("dense-v1", "dense-v2")
 _EMBEDDING_DTYPES = ("uint8", "int8", "float32")
 _FIX = "rebuild the bundle with aoc-train"
 
@@ -217,6 +217,12 @@ def load_backbone_head(
             f"the bundle or {_FIX}",
             path=head_path,
         )
+    if head.format != info.format:
+        raise BundleError(
+            f"head file {head_path} is of format {head.format} but {where} says head.format "
+            f"{info.format!r}: the file and the manifest disagree; re-copy the bundle or {_FIX}",
+            path=head_path,
+        )
     check_head_fits(head, backbone, labels, output, where=where, head_path=head_path)
     log.debug("bundle %s: backbone %s + head %s", where.parent, backbone.name, info.layers)
     return backbone, head
@@ -232,5 +238,5 @@ def head_sections(backbone: Mapping[str, Any] | BackboneInfo, head: DenseHead) -
         section["output"] = {**dict(backbone["output"]), **section["output"]}
     return {
         "backbone": section,
-        "head": HeadInfo(HEAD_FILE, HEAD_FORMATS[0], head.layer_sizes).to_dict(),
+        "head": HeadInfo(HEAD_FILE, head.format, head.layer_sizes).to_dict(),
     }

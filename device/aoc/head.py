@@ -4,7 +4,10 @@ Bundles of kind "compiled backbone + head" run a backbone that Coral compiled fo
 TPU (or its CPU twin) and then this head on the CPU. The head is plain numpy weights in
 ``head.npz`` (no pickles), loaded with :func:`load_head`:
 
-* ``shift`` and ``scale`` (``(D,)`` float32): the embedding is standardised first,
+* ``power`` (optional scalar, format ``dense-v2``): the embedding is first raised to this
+  power, ``x = max(x, 0) ** power`` (0.5: the square root, which evens out the pooled
+  activations; a linear head separates the classes better on it);
+* ``shift`` and ``scale`` (``(D,)`` float32): the embedding is standardised,
   ``z = (x - shift) * scale``, where ``x`` is the backbone's dequantized output;
 * ``w0, b0, w1, b1, ...``: dense layers, ``(D_in, D_out)`` and ``(D_out,)``, with ReLU
   between them and softmax after the last.
@@ -29,6 +32,7 @@ from aoc.errors import BundleError
 log = logging.getLogger(__name__)
 
 HEAD_FORMAT = "dense-v1"
+HEAD_FORMAT_POWER = "dense-v2"  # dense-v1 with an input power
 MAX_LAYERS = 4
 
 
@@ -40,6 +44,12 @@ class DenseHead:
     scale: np.ndarray
     weights: tuple[np.ndarray, ...]
     biases: tuple[np.ndarray, ...]
+    power: float = 1.0
+
+    @property
+    def format(self) -> str:
+        """The ``head.format`` this head needs: ``dense-v2`` only with an input power."""
+        return HEAD_FORMAT if self.power == 1.0 else HEAD_FORMAT_POWER
 
     @property
     def input_dim(self) -> int:
@@ -58,7 +68,10 @@ class DenseHead:
 
     def logits(self, embedding: np.ndarray) -> np.ndarray:
         """Pre-softmax scores for one ``(D,)`` or a batch ``(N, D)`` of float embeddings."""
-        x = (np.asarray(embedding, dtype=np.float32) - self.shift) * self.scale
+        x = np.asarray(embedding, dtype=np.float32)
+        if self.power != 1.0:
+            x = np.power(np.maximum(x, 0.0), np.float32(self.power))
+        x = (x - self.shift) * self.scale
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             x = x @ w + b
@@ -77,6 +90,8 @@ class DenseHead:
     def arrays(self) -> dict[str, np.ndarray]:
         """The ``head.npz`` arrays, by name."""
         out = {"shift": self.shift, "scale": self.scale}
+        if self.power != 1.0:
+            out["power"] = np.asarray(self.power, dtype=np.float32)
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             out[f"w{i}"], out[f"b{i}"] = w, b
         return out
@@ -88,6 +103,7 @@ def make_head(
     weights: list[np.ndarray] | tuple[np.ndarray, ...],
     biases: list[np.ndarray] | tuple[np.ndarray, ...],
     *,
+    power: float = 1.0,
     where: object = "head",
 ) -> DenseHead:
     """A checked :class:`DenseHead` (float32, contiguous, shapes that chain)."""
@@ -118,7 +134,9 @@ def make_head(
     for name, a in named:
         if not np.isfinite(a).all():
             raise bad(f"array {name} holds NaN or infinity")
-    return DenseHead(shift, scale, ws, bs)
+    if not (np.isfinite(power) and 0.0 < power <= 2.0):
+        raise bad(f"input power {power} must be in (0, 2]")
+    return DenseHead(shift, scale, ws, bs, float(power))
 
 
 def load_head(path: str | os.PathLike[str]) -> DenseHead:
@@ -145,7 +163,12 @@ def load_head(path: str | os.PathLike[str]) -> DenseHead:
         n += 1
     weights = [arrays[f"w{i}"] for i in range(n)]
     biases = [arrays.get(f"b{i}", np.zeros(0)) for i in range(n)]
-    return make_head(arrays["shift"], arrays["scale"], weights, biases, where=path)
+    power = arrays.get("power")
+    if power is not None and power.shape != ():
+        raise BundleError(f"head file {path}: array 'power' must be a scalar, has shape "
+                          f"{power.shape}; rebuild the bundle with aoc-train", path=path)
+    return make_head(arrays["shift"], arrays["scale"], weights, biases,
+                     power=1.0 if power is None else float(power), where=path)
 
 
 def save_head(head: DenseHead, path: str | os.PathLike[str]) -> Path:

@@ -26,7 +26,14 @@ from . import head_report
 from .data import Dataset, read_rgb, scan_dataset
 from .embed import CLEAN, TV, Backbone, cache_key, coral_v1, embed_records, image_seed, make_views
 from .errors import DataError
-from .head_fit import HeadConfig, fit_head, lda_head, sample_weights, source_stats
+from .head_fit import (
+    HeadConfig,
+    fit_head,
+    lda_head,
+    sample_weights,
+    source_stats,
+    transform,
+)
 from .loso import HeldOut, fold_names, run_loso, summarise, training_rows
 from .quality import require_quality
 
@@ -197,9 +204,11 @@ def final_head(pre: Prepared, config: HeadConfig) -> DenseHead:
     """The head on every source (the LDA head with the held-out temperature)."""
     k = len(pre.classes)
     if config.kind == "lda":
-        stats = source_stats(pre.emb, pre.labels, pre.sources, config.views)
+        stats = source_stats(transform(pre.emb, config.power), pre.labels, pre.sources,
+                             config.views)
         return lda_head(stats, np.ones(len(stats.names), bool), k, shrinkage=config.shrinkage,
-                        source_power=config.source_power, temperature=pre.held.temperature)
+                        source_power=config.source_power, temperature=pre.held.temperature,
+                        power=config.power)
     nv = len(config.views)
     weights = np.repeat(sample_weights(pre.labels, pre.sources, k,
                                        source_power=config.source_power), nv)

@@ -25,14 +25,22 @@ class HeadConfig:
     "softmax" (cross-entropy by full-batch Adam, optionally with a hidden layer)."""
 
     kind: str = "lda"
-    shrinkage: float = 0.1
+    power: float = 0.5  # the head takes max(x, 0) ** power of the embedding (aoc.head)
+    shrinkage: float = 0.3
     hidden: int = 0  # 0: linear softmax regression; else one ReLU layer of this width
     l2: float = 1e-3
     steps: int = 300
     learning_rate: float = 0.05
-    source_power: float = 0.5  # a source's weight within its class grows as n ** power
+    source_power: float = 1.0  # a source's weight within its class grows as n ** power
     views: tuple[int, ...] = (0, 1, 2, 3)  # which of embed.VIEWS the head learns from
     seed: int = 1234
+
+
+def transform(emb: np.ndarray, power: float) -> np.ndarray:
+    """What the head does to an embedding before its first layer (see aoc.head)."""
+    if power == 1.0:
+        return emb
+    return np.power(np.maximum(emb, 0.0), np.float32(power)).astype(np.float32)
 
 
 def sample_weights(labels: np.ndarray, sources: Sequence[str], num_classes: int, *,
@@ -76,7 +84,7 @@ def fit_head(x: np.ndarray, y: np.ndarray, w: np.ndarray, num_classes: int,
              config: HeadConfig = HeadConfig()) -> DenseHead:
     """Fit a :class:`~aoc.head.DenseHead` on float embeddings ``x`` (N, D), labels ``y``
     and sample weights ``w`` by full-batch Adam on the weighted cross-entropy + L2."""
-    x = np.asarray(x, np.float32)
+    x = transform(np.asarray(x, np.float32), config.power)
     w = np.asarray(w, np.float32)
     shift, scale = standardise(x, w)
     z = (x - shift) * scale
@@ -113,7 +121,7 @@ def fit_head(x: np.ndarray, y: np.ndarray, w: np.ndarray, num_classes: int,
         _adam(params, grads, state, step, config.learning_rate)
     weights = params[0::2]
     biases = params[1::2]
-    return make_head(shift, scale, list(weights), list(biases))
+    return make_head(shift, scale, list(weights), list(biases), power=config.power)
 
 
 @dataclass(frozen=True)
@@ -151,11 +159,12 @@ def source_stats(emb: np.ndarray, labels: np.ndarray, sources: Sequence[str],
 
 def lda_head(stats: SourceStats, keep: np.ndarray, num_classes: int, *,
              shrinkage: float = 0.1, source_power: float = 0.5,
-             temperature: float = 1.0) -> DenseHead:
+             temperature: float = 1.0, power: float = 1.0) -> DenseHead:
     """A linear head from the sources ``keep`` (bool mask): shared-covariance Gaussian
     classes (LDA) with equal priors, each class weighing the same and, within a class, a
     source of n rows weighing ``n ** source_power``; covariance shrunk towards its mean
-    variance by ``shrinkage``; logits divided by ``temperature``."""
+    variance by ``shrinkage``; logits divided by ``temperature``. ``stats`` are of
+    embeddings already raised to ``power``, which the head then applies itself."""
     d = stats.s1.shape[1]
     means = np.zeros((num_classes, d))
     scatter = np.zeros((d, d))
@@ -174,7 +183,7 @@ def lda_head(stats: SourceStats, keep: np.ndarray, num_classes: int, *,
     b = -0.5 * np.einsum("cd,dc->c", means, w)
     # logits on centred rows: (x - centre) @ w + b
     return make_head(stats.centre, np.ones(d), [w / temperature],
-                     [(b / temperature).astype(np.float32)])
+                     [(b / temperature).astype(np.float32)], power=power)
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray,

@@ -23,6 +23,7 @@ from .head_fit import (
     lda_head,
     sample_weights,
     source_stats,
+    transform,
 )
 from .quality import predictions
 
@@ -77,12 +78,14 @@ def run_loso(emb: np.ndarray, labels: np.ndarray, sources: Sequence[str],
     tv = np.full((len(labels), len(TV), num_classes), np.nan, np.float32)
     train_views = config.views
     nv = len(train_views)
-    stats = source_stats(emb, labels, sources, train_views) if config.kind == "lda" else None
+    stats = (source_stats(transform(emb, config.power), labels, sources, train_views)
+             if config.kind == "lda" else None)
     for source in progress(sorted(set(sources)) if folds is None else folds):
         held = src == source
         if stats is not None:
             head = lda_head(stats, np.array([n != source for n in stats.names]), num_classes,
-                            shrinkage=config.shrinkage, source_power=config.source_power)
+                            shrinkage=config.shrinkage, source_power=config.source_power,
+                            power=config.power)
         else:
             train = np.flatnonzero(~held)
             x = training_rows(emb, train, train_views)

@@ -25,11 +25,12 @@ from aoc_train.head_fit import HeadConfig
 SHIPPED = HeadConfig()
 VARIANTS = {
     "shipped": SHIPPED,
+    "no-sqrt": replace(SHIPPED, power=1.0),
     "no-tv": replace(SHIPPED, views=(0, 1)),
     "clean-only": replace(SHIPPED, views=(0,)),
-    "shrink-0.01": replace(SHIPPED, shrinkage=0.01),
-    "shrink-0.3": replace(SHIPPED, shrinkage=0.3),
-    "by-size": replace(SHIPPED, source_power=1.0),
+    "tv-twice": replace(SHIPPED, views=(0, 1, 2, 3, 2, 3)),
+    "shrink-0.1": replace(SHIPPED, shrinkage=0.1),
+    "sources-sqrt": replace(SHIPPED, source_power=0.5),
     "sources-equal": replace(SHIPPED, source_power=0.0),
     # cross-entropy by Adam instead of the closed form: minutes per fold, not seconds
     "softmax": replace(SHIPPED, kind="softmax", steps=150),
@@ -57,11 +58,14 @@ def main() -> None:
         s = prepare(cfg).summary
         out[name] = s
         classes = s["classes"]
+        src_mean = {k: sum(s[k]["source_mean"].values()) / len(classes) for k in ("clean", "tv")}
         rows.append([name, _pct(s["clean"]["class_mean"]), _pct(s["tv"]["class_mean"]),
+                     _pct(src_mean["clean"]), _pct(src_mean["tv"]),
                      *(_pct(s["clean"]["recall"][c]) for c in classes),
                      *(_pct(s["tv"]["recall"][c]) for c in classes)])
         print(f"done {name}", flush=True)
-    head = ["variant", "clean class mean", "TV class mean",
+    head = ["variant", "clean class mean", "TV class mean", "clean source mean",
+            "TV source mean",
             *(f"clean {c}" for c in classes), *(f"TV {c}" for c in classes)]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for r in rows:
