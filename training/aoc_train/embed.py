@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from aoc.interpreter import build_interpreter
-from aoc.preprocess import Preprocessor, PreprocessSpec
+from aoc.preprocess import DEVICE_RESAMPLE, Preprocessor, PreprocessSpec
 from aoc.runtime import find_runtime
 
 from . import augment as aug
@@ -50,9 +50,9 @@ class Backbone:
     input_scale: float = 0.0078125
     input_zero_point: int = 128
     resize: str = "center_crop"
-    # the resize filter the embeddings were computed with; the device's own is
-    # aoc.preprocess.DEVICE_RESAMPLE (the report measures how much the difference matters)
-    resample: str = "lanczos"
+    # the resize filter of the embeddings: the device's own, so that training sees exactly
+    # the tensor the device will feed the backbone
+    resample: str = DEVICE_RESAMPLE
     dim: int = 1024
     output_scale: float = 0.023528477177023888
     output_zero_point: int = 0
