@@ -1,8 +1,9 @@
 """Draw the built-in demo scenes (320x240 PNG) procedurally, with Pillow and numpy.
 
 The demo source (``aoc.sources.demo_source``) cycles through these so a machine with no
-camera still runs the whole pipeline. Everything here is drawn by this script: no third
-party artwork, photographs or fonts, so the PNGs are the project's own work under its
+camera still runs the whole pipeline. Everything here is drawn by this script (no third
+party artwork or fonts) except one public-domain photograph in ``assets/photos`` (see
+``demo/CREDITS.md``), so the PNGs are the project's own work under its
 licence (Apache-2.0; see ``demo/CREDITS.md``). Output is deterministic (fixed seeds).
 
 Run from the repository root::
@@ -27,6 +28,7 @@ SIZE = (320, 240)
 SCALE = 2  # draw at 2x and downsample: cheap anti-aliasing
 W, H = SIZE[0] * SCALE, SIZE[1] * SCALE
 OUT_DIR = Path(__file__).resolve().parent / "demo"
+PHOTO_DIR = Path(__file__).resolve().parent / "photos"
 
 RGB = tuple[int, int, int]
 
@@ -192,26 +194,6 @@ def draw_cartoon(rng: np.random.Generator) -> Image.Image:
 
 # -- photo-like scenes -----------------------------------------------------------------
 
-def draw_landscape(rng: np.random.Generator) -> Image.Image:
-    """A photo-like landscape: hazy sky, noisy mountain ridges, textured grass."""
-    sky = np.asarray(vertical_gradient((W, H), (120, 160, 205), (215, 220, 225)), np.float32)
-    clouds = fractal_noise((W, H), rng)
-    a = sky + (np.clip(clouds - 0.5, 0, 1) * 120)[..., None]
-    xs = np.arange(W)
-    for base, amp, colour, cells in ((250, 90, (95, 105, 125), 3), (320, 60, (60, 80, 70), 6)):
-        ridge = base + amp * (value_noise((W, 1), cells, rng)[0] - 0.5) * 2
-        tex = fractal_noise((W, H), rng)[..., None]
-        mask = np.arange(H)[:, None] > ridge[None, :]
-        a = np.where(mask[..., None], np.array(colour, np.float32) * (0.75 + 0.5 * tex), a)
-    grass_top = 380 + 10 * np.sin(xs / 60.0)
-    mask = np.arange(H)[:, None] > grass_top[None, :]
-    tex = fractal_noise((W, H), rng, octaves=6)[..., None]
-    blades = rng.random((H, W, 1)).astype(np.float32)
-    grass = np.array((70, 120, 45), np.float32) * (0.6 + 0.5 * tex + 0.25 * blades)
-    a = np.where(mask[..., None], grass, a)
-    return photo_finish(Image.fromarray(np.clip(a, 0, 255).astype(np.uint8), "RGB"), rng)
-
-
 def draw_room(rng: np.random.Generator) -> Image.Image:
     """A photo-like room corner: lit plaster wall, wooden floor grain, a potted plant."""
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
@@ -238,14 +220,28 @@ def draw_room(rng: np.random.Generator) -> Image.Image:
 # -- combinations ----------------------------------------------------------------------
 
 def draw_mix(rng: np.random.Generator) -> Image.Image:
-    """Half anime, half cartoon: an honest 'both' for the classifier."""
-    left = draw_anime(np.random.default_rng(1)).crop((80, 0, 240, 240))
-    right = draw_cartoon(np.random.default_rng(2)).crop((80, 0, 240, 240))
+    """The anime character and the cartoon cat side by side: an honest 'both'. The split
+    sits left of centre because the anime half alone already pulls harder."""
+    split = 150
+    left = draw_anime(np.random.default_rng(1)).resize(SIZE, Image.Resampling.LANCZOS)
+    right = draw_cartoon(np.random.default_rng(2)).resize(SIZE, Image.Resampling.LANCZOS)
     img = Image.new("RGB", SIZE)
-    img.paste(left, (0, 0))
-    img.paste(right, (160, 0))
-    ImageDraw.Draw(img).line((160, 0, 160, 240), fill=(0, 0, 0), width=3)
+    img.paste(left.crop((160 - split // 2, 0, 160 - split // 2 + split, 240)), (0, 0))
+    rest = SIZE[0] - split
+    img.paste(right.crop((160 - rest // 2, 0, 160 - rest // 2 + rest, 240)), (split, 0))
+    ImageDraw.Draw(img).line((split, 0, split, 240), fill=(0, 0, 0), width=3)
     return img
+
+
+def photo(name: str = "grace_hopper.jpg") -> Image.Image:
+    """A real photograph from ``assets/photos`` (public domain, see ``demo/CREDITS.md``),
+    cropped to the demo's 4:3."""
+    with Image.open(PHOTO_DIR / name) as img:
+        picture = img.convert("RGB")
+    w, h = picture.size
+    ch = min(h, round(w * SIZE[1] / SIZE[0]))
+    top = (h - ch) // 3  # keep the face: a little above centre
+    return picture.crop((0, top, w, top + ch)).resize(SIZE, Image.Resampling.LANCZOS)
 
 
 def draw_tv(content: Image.Image, rng: np.random.Generator) -> Image.Image:
@@ -265,8 +261,8 @@ SCENES: dict[str, Callable[[np.random.Generator], Image.Image]] = {
     "01_anime_character.png": draw_anime,
     "02_cartoon_character.png": draw_cartoon,
     "03_mix_anime_cartoon.png": draw_mix,
-    "04_landscape_photo.png": draw_landscape,
-    "05_room_photo.png": draw_room,
+    "04_portrait_photo.png": lambda rng: photo(),
+    "05_tv_live_action.png": lambda rng: draw_tv(photo(), rng),
     "06_tv_anime.png": lambda rng: draw_tv(draw_anime(np.random.default_rng(1)), rng),
     "07_tv_cartoon.png": lambda rng: draw_tv(draw_cartoon(np.random.default_rng(2)), rng),
 }
