@@ -3,8 +3,8 @@
 The int8 figures come from the written bundle opened with ``aoc.bundle.load_bundle`` and
 ``aoc.classifier.open_classifier(prefer="cpu")``: the same resize, quantization and
 dequantization the appliance runs. The float figures run ``model_float.tflite`` on the same
-preprocessed pixels. Robustness: the same images first pass through the screen-capture chain
-(fixed seed per image), then the same classifier.
+preprocessed pixels. Robustness: the same images are also shown to the same classifier as a
+simulated camera frame of a TV in a room (:mod:`.tvsim`, fixed seed per image).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from . import augment
+from . import tvsim
 from .data import ImageRecord, read_rgb
 from .quality import predictions
 from .views import image_rng
@@ -134,8 +134,8 @@ def evaluate(
         runtime = getattr(clf, "runtime_name", "")
         for r in records:
             image = np.asarray(read_rgb(root / r.file))
-            screened = augment.screen_capture(image, image_rng(seed + 31, r.sha256, 0),
-                                              strength=screen_strength)
+            screened = (tvsim.tv_view(image, image_rng(seed + 31, r.sha256, 0)).frame
+                        if screen_strength > 0 else image)
             probs["int8"].append(np.asarray(clf.classify(image), np.float32))
             probs["int8_screen"].append(np.asarray(clf.classify(screened), np.float32))
             probs["float"].append(fmodel.classify(image))
