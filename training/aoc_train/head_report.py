@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from aoc.preprocess import DEVICE_RESAMPLE
+
 from .bundle_stages import git_commit
 from .data import read_rgb, source_counts
 from .embed import VIEWS
@@ -66,6 +68,9 @@ def provenance(facts: Mapping[str, Any]) -> dict[str, Any]:
         "backbone": {"name": bb.name, "origin": bb.origin},
         "head": {**cfg.head.__dict__, "layers": list(facts["head"].layer_sizes)},
         "views": list(VIEWS), "command": cfg.command,
+        # the filter the embeddings were computed with; the device resizes with
+        # aoc.preprocess.DEVICE_RESAMPLE, so they match when this is that name
+        "resize_filter": bb.resample,
     }
 
 
@@ -142,9 +147,11 @@ model's top class up or down (`aoc explain`: random masks through the device's c
 
 ## int8 against float
 The backbone is Coral's int8 graph on both targets and the head is float32, so the device
-computes exactly what training computed: the device's own loader and classifier gave the
-same top-1 on {check['images']} of {check['images']} images checked
-(largest score difference {check['max_abs_diff']:.5f}).
+computes exactly what training computed. The embeddings were computed through the device's
+own preprocessing with the resize filter `{bb.resample}` (the device's is
+`{DEVICE_RESAMPLE}`), and the device's own loader and classifier gave the same top-1 on
+{round(check['same_top1'] * check['images'])} of {check['images']} images checked (largest
+score difference {check['max_abs_diff']:.5f}).
 
 ## Speed
 {_speed_table(check)}
