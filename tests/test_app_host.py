@@ -1,4 +1,4 @@
-"""Tests for aoc.app_host: probing the machine, display auto-resolution, root refusal."""
+"""Tests for aoc.app.host: probing the machine, display auto-resolution, root refusal."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from aoc.app_host import Host, resolve_display_kind, root_refusal
-from aoc.config import Config, config_from_dict
+from aoc.app.host import Host, resolve_display_kind, root_refusal
+from aoc.config import config_from_dict
+from aoc.config_sections import Config
 
 
 def make_config(**sections) -> Config:

@@ -1,4 +1,4 @@
-"""Tests for aoc.bundle: round trip, every refusal of load_bundle, bare models, label count."""
+"""inference/bundle: round trip, every refusal of load_bundle, bare models, label count."""
 
 from __future__ import annotations
 
@@ -12,17 +12,10 @@ import numpy as np
 import pytest
 from fakes.bundle_parts import CPU_BYTES, LABELS, TPU_BYTES, make
 
-from aoc.bundle import (
-    SCHEMA_VERSION,
-    EdgeTpuInfo,
-    InputSpec,
-    OutputSpec,
-    bare_bundle,
-    check_label_count,
-    load_bundle,
-    sha256_file,
-)
 from aoc.errors import AocError, BundleError
+from aoc.inference.bundle import bare_bundle, check_label_count, load_bundle
+from aoc.inference.bundle_files import sha256_file
+from aoc.inference.bundle_spec import SCHEMA_VERSION, EdgeTpuInfo, InputSpec, OutputSpec
 
 
 def edit_manifest(bundle_dir: Path, change: Any) -> None:

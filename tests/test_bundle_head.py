@@ -1,4 +1,4 @@
-"""aoc.bundle_head: the backbone/head manifest sections, and every refusal of a bad head bundle
+"""inference/bundle_head: backbone/head manifest sections, and every refusal of a bad head bundle
 by load_bundle (on the stand-in backbone; Coral's real pair where ../shared exists)."""
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from fakes.head_bundles import (
     standin_bundle,
 )
 
-from aoc.bundle import BackboneInfo, Bundle, load_bundle, sha256_file
-from aoc.bundle_head import HEAD_FILE, HeadInfo, head_sections
 from aoc.errors import BundleError
-from aoc.head import save_head
+from aoc.inference.bundle import Bundle, load_bundle
+from aoc.inference.bundle_files import sha256_file
+from aoc.inference.bundle_head import HEAD_FILE, BackboneInfo, HeadInfo, head_sections
+from aoc.inference.head import save_head
 
 
 def edit_manifest(root: Path, change: Any) -> None:

@@ -108,9 +108,9 @@ DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "models" / "default"
 def test_default_model_shows_every_verdict_on_the_demo(pan_at: float):
     """With the shipped model, one demo cycle shows anime, cartoon, both and neither: each
     scene's frame (still, and panned) gets the verdict its name promises."""
-    from aoc.bundle import load_bundle
-    from aoc.classifier import open_classifier
-    from aoc.smoothing import UNCERTAIN, VerdictRules, decide, label_index, summarize
+    from aoc.app.smoothing import UNCERTAIN, VerdictRules, decide, label_index, summarize
+    from aoc.inference.bundle import load_bundle
+    from aoc.inference.classifier import open_classifier
 
     bundle = load_bundle(DEFAULT_BUNDLE)
     index = label_index(bundle.labels)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from fakes.head_bundles import standin_bundle
 
-from aoc.config import Config, config_from_dict
+from aoc.config import config_from_dict
+from aoc.config_sections import Config
 from aoc.doctor import (
     FAIL,
     OK,

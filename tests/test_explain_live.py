@@ -1,4 +1,4 @@
-"""aoc.explain_live: the frozen frame's map, alone and inside the real loop."""
+"""aoc.explain.live: the frozen frame's map, alone and inside the real loop."""
 
 from __future__ import annotations
 
@@ -9,15 +9,16 @@ import numpy as np
 import pytest
 from fakes.explain_models import FakeClassifier, top_left_brightness
 
-from aoc.app import frozen_map
-from aoc.bundle import load_bundle
-from aoc.classifier import open_classifier
-from aoc.config import Config, load_config
+from aoc.app.loop import LoopControls, run_loop
+from aoc.app.smoothing import Smoother
+from aoc.app.wiring import frozen_map
+from aoc.config import load_config
+from aoc.config_sections import Config
 from aoc.display.state import DisplayState
 from aoc.errors import InferenceError
-from aoc.explain_live import FrozenMap
-from aoc.loop import LoopControls, run_loop
-from aoc.smoothing import Smoother
+from aoc.explain.live import FrozenMap
+from aoc.inference.bundle import load_bundle
+from aoc.inference.classifier import open_classifier
 
 MODELS = Path(__file__).parent / "data" / "models"
 STATE = DisplayState(anime=0.9, cartoon=0.1, verdict="anime", frozen=True)

@@ -1,4 +1,4 @@
-"""Tests for aoc.loop with a real CPU classifier on the tiny test model."""
+"""Tests for aoc.app.loop with a real CPU classifier on the tiny test model."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aoc.bundle import load_bundle
-from aoc.classifier import open_classifier
+from aoc.app.loop import LoopControls, run_loop
+from aoc.app.loop_stats import LoopStats
+from aoc.app.smoothing import Smoother
 from aoc.errors import CameraError, InferenceError
-from aoc.loop import LoopControls, LoopStats, run_loop
-from aoc.smoothing import Smoother
+from aoc.inference.bundle import load_bundle
+from aoc.inference.classifier import open_classifier
 
 MODELS = Path(__file__).parent / "data" / "models"
 RED = np.zeros((48, 64, 3), np.uint8)
@@ -208,7 +209,7 @@ def test_failing_hook_never_stops_the_loop(classifier, caplog):
     stats = run_loop(ListSource(), classifier, make_smoother(classifier), RecordingDisplay(),
                      max_frames=4, hooks=[Broken()])
     assert stats.frames == 4 and stats.faults["hook"] == 4
-    assert len([r for r in caplog.records if r.name == "aoc.loop"]) == 1  # logged once
+    assert len([r for r in caplog.records if r.name == "aoc.app.loop"]) == 1  # logged once
 
 
 def test_health_message_and_show_only_display(classifier):

@@ -1,4 +1,4 @@
-"""Tests for aoc.model_select: candidate order, fallback on corrupt bundles, last good."""
+"""Tests for aoc.inference.model_select: candidate order, fallback on corrupt bundles, last good."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from aoc.bundle import Bundle
 from aoc.errors import BundleError
-from aoc.model_select import (
+from aoc.inference.bundle import Bundle
+from aoc.inference.model_select import (
     CONFIGURED,
     DEFAULT,
     LAST_GOOD,
@@ -144,7 +144,7 @@ def test_last_good_file_edge_cases(tmp_path):
 def test_damaged_last_good_record_is_no_record_with_one_warning(tmp_path, caplog, content):
     state = tmp_path / "last-good-bundle"
     state.write_bytes(content)
-    caplog.set_level(logging.WARNING, logger="aoc.model_select")
+    caplog.set_level(logging.WARNING, logger="aoc.inference.model_select")
     assert read_last_good(state) is None
     assert len(caplog.records) == 1 and str(state) in caplog.text
     # the app goes on: the configured bundle is used and the record rewritten

@@ -67,7 +67,7 @@ def test_fit_image_stretch_crop_pad():
 
 
 def test_resize_modes_are_the_bundle_manifest_names():
-    from aoc.preprocess import RESIZE_POLICIES
+    from aoc.inference.preprocess import RESIZE_POLICIES
 
     assert set(RESIZE_MODES) == set(RESIZE_POLICIES)
 

@@ -58,7 +58,7 @@ def find_edgetpus(usb_root: Path = Path("/sys/bus/usb/devices"),
 
 
 def _runtime_label() -> str:
-    from aoc.runtime import find_runtime
+    from aoc.inference.runtime import find_runtime
 
     return find_runtime().label
 
@@ -197,7 +197,7 @@ def check_gpio(p: Probes, config: Any) -> Check:
 
 def check_model(p: Probes, config: Any, bundle: str | None = None) -> Check:
     from aoc.errors import BundleError
-    from aoc.model_select import candidates, load_candidate
+    from aoc.inference.model_select import candidates, load_candidate
 
     m = config.model
     cands = candidates(bundle=bundle or m.bundle, model=m.model, labels=m.labels,
@@ -222,7 +222,7 @@ def check_model(p: Probes, config: Any, bundle: str | None = None) -> Check:
 def check_state(state_dir: Path | None) -> Check:
     """The last-good-bundle record: absent or usable is OK, damaged is a WARN (the app
     ignores it with one warning and rewrites it when the configured bundle next works)."""
-    from aoc.model_select import inspect_last_good
+    from aoc.inference.model_select import inspect_last_good
 
     if state_dir is None:
         return Check("state", OK, "no state folder (nothing recorded)")

@@ -102,7 +102,8 @@ def write(p: Pipeline, *, metrics: dict, extra_files: dict[str, Path],
     The float model goes in too, as ``model_float.tflite``: a reference for checking the
     int8 model against float; the device never runs it.
     """
-    from aoc.bundle import EdgeTpuInfo, InputSpec, OutputSpec, write_bundle
+    from aoc.inference.bundle_spec import EdgeTpuInfo, InputSpec, OutputSpec
+    from aoc.inference.bundle_write import write_bundle
 
     c = p.config
     export = json.loads((p.work / "export" / "export.json").read_text())

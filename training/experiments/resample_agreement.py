@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from aoc.bundle import load_bundle
-from aoc.preprocess import DEVICE_RESAMPLE
+from aoc.inference.bundle import load_bundle
+from aoc.inference.preprocess import DEVICE_RESAMPLE
 from aoc_train.data import read_rgb, scan_dataset
 from aoc_train.embed import TV, Embedder, coral_v1, image_seed, make_views
 

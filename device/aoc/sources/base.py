@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from aoc.errors import CameraError, ConfigError
-from aoc.preprocess import RESIZE_POLICIES
+from aoc.inference.preprocess import RESIZE_POLICIES
 from aoc.resource import Opening
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ Size = tuple[int, int]
 """(width, height) in pixels: PIL's order, not numpy's."""
 
 RESIZE_MODES: tuple[str, ...] = RESIZE_POLICIES
-"""The bundle manifest's ``input.resize`` names, the ones :mod:`aoc.preprocess` knows."""
+"""The bundle manifest's ``input.resize`` names, the ones :mod:`aoc.inference.preprocess` knows."""
 RESIZE_ALIASES: dict[str, str] = {"crop": "center_crop", "pad": "letterbox"}
 """Older names still accepted, mapped to the manifest's."""
 

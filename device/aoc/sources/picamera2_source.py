@@ -28,7 +28,7 @@ import numpy as np
 
 from aoc.errors import CameraError, ConfigError
 from aoc.sources.base import BaseSource, Size, as_frame, check_size
-from aoc.yuv import yuv420_to_rgb_full
+from aoc.sources.yuv import yuv420_to_rgb_full
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ class Picamera2Source(BaseSource):
             ) from exc
         if self.stream_format == "YUV420":
             lw, lh = self._lores_size or self.main_size
-            if self._full_range:  # one cv2.cvtColor when OpenCV is installed (aoc.yuv)
+            if self._full_range:  # one cv2.cvtColor when OpenCV is installed (aoc.sources.yuv)
                 frame = yuv420_to_rgb_full(array, lw, lh)
             else:
                 frame = yuv420_to_rgb(array, lw, lh, full_range=False)
