@@ -170,48 +170,10 @@ def load_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
     metrics = manifest_key(manifest, "metrics", dict, where)
     input_spec, output_spec, edgetpu = parse_specs(manifest, where)
 
-    for rel, digest in files.items():
-        if not isinstance(digest, str) or len(digest) != 64:
-            raise BundleError(
-                f"{where}: files[{rel!r}] must be a 64-digit sha256 hex string; "
-                "rebuild the bundle with aoc-train",
-                path=where,
-            )
     needed = [rel for rel in (cpu_rel, edgetpu_rel, float_rel, labels_rel) if rel is not None]
-    for rel in needed:
-        if rel not in files:
-            raise BundleError(
-                f"{where}: '{rel}' is not listed under 'files' so it cannot be verified; "
-                "rebuild the bundle with aoc-train",
-                path=where,
-            )
-    checked = {rel: safe_path(root, rel, where) for rel in files}
-    for rel, file in checked.items():
-        if not file.is_file():
-            raise BundleError(
-                f"bundle file {file} is missing (listed in {where}): re-copy the whole bundle "
-                "folder or rebuild it with aoc-train",
-                path=file,
-            )
-        if verify:
-            actual = sha256_file(file)
-            if actual != files[rel].lower():
-                raise BundleError(
-                    f"bundle file {file} is corrupt or changed (sha256 {actual[:12]}... but "
-                    f"{where.name} says {files[rel][:12]}...): re-copy the bundle or rebuild it "
-                    "with aoc-train",
-                    path=file,
-                )
-
+    checked = _checked_files(files, needed, root, where, verify=verify)
     labels_file = checked[labels_rel]
-    labels = read_labels(labels_file)
-    if list(labels) != labels_list:
-        raise BundleError(
-            f"labels file {labels_file} ({len(labels)} labels: {list(labels)[:5]}) does not "
-            f"match the labels in {where} ({len(labels_list)}: {labels_list[:5]}): re-copy the "
-            "bundle or rebuild it with aoc-train",
-            path=labels_file,
-        )
+    labels = _checked_labels(labels_file, labels_list, where)
     edgetpu_model = checked[edgetpu_rel] if edgetpu_rel is not None else None
     if edgetpu.compiled != (edgetpu_model is not None):
         raise BundleError(
@@ -240,6 +202,56 @@ def load_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
         backbone=backbone,
         head=head,
     )
+
+
+def _checked_files(files: dict[str, Any], needed: list[str], root: Path, where: Path, *,
+                   verify: bool) -> dict[str, Path]:
+    """Every listed file, inside the bundle and present (and unchanged, with ``verify``)."""
+    for rel, digest in files.items():
+        if not isinstance(digest, str) or len(digest) != 64:
+            raise BundleError(
+                f"{where}: files[{rel!r}] must be a 64-digit sha256 hex string; "
+                "rebuild the bundle with aoc-train",
+                path=where,
+            )
+    for rel in needed:
+        if rel not in files:
+            raise BundleError(
+                f"{where}: '{rel}' is not listed under 'files' so it cannot be verified; "
+                "rebuild the bundle with aoc-train",
+                path=where,
+            )
+    checked = {rel: safe_path(root, rel, where) for rel in files}
+    for rel, file in checked.items():
+        if not file.is_file():
+            raise BundleError(
+                f"bundle file {file} is missing (listed in {where}): re-copy the whole bundle "
+                "folder or rebuild it with aoc-train",
+                path=file,
+            )
+        if verify:
+            actual = sha256_file(file)
+            if actual != files[rel].lower():
+                raise BundleError(
+                    f"bundle file {file} is corrupt or changed (sha256 {actual[:12]}... but "
+                    f"{where.name} says {files[rel][:12]}...): re-copy the bundle or rebuild it "
+                    "with aoc-train",
+                    path=file,
+                )
+    return checked
+
+
+def _checked_labels(labels_file: Path, labels_list: list[str], where: Path) -> tuple[str, ...]:
+    """The labels file's labels, which must be the manifest's."""
+    labels = read_labels(labels_file)
+    if list(labels) != labels_list:
+        raise BundleError(
+            f"labels file {labels_file} ({len(labels)} labels: {list(labels)[:5]}) does not "
+            f"match the labels in {where} ({len(labels_list)}: {labels_list[:5]}): re-copy the "
+            "bundle or rebuild it with aoc-train",
+            path=labels_file,
+        )
+    return labels
 
 
 def bare_bundle(model: str | os.PathLike[str], labels: str | os.PathLike[str]) -> Bundle:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aoc.errors import BundleError
+from aoc.inference.bundle import Bundle, load_bundle
 from aoc.inference.bundle_files import (
     atomic_copy,
     atomic_write_bytes,
@@ -34,7 +35,6 @@ from aoc.inference.bundle_spec import (
 from aoc.inference.labels import write_labels
 
 if TYPE_CHECKING:
-    from aoc.inference.bundle import Bundle
     from aoc.inference.head import DenseHead
 
 log = logging.getLogger(__name__)
@@ -69,15 +69,52 @@ def write_bundle(
     ``report/confusion.png``) to a source file (a ``Path``), ``bytes`` or ``str`` (text)
     content. A "compiled backbone + head" bundle passes ``backbone`` (the manifest section:
     ``name``, ``origin``, ``output`` = ``dim``/``dtype``/``scale``/``zero_point`` of the
-    embedding) and ``head`` (a :class:`~aoc.inference.head.DenseHead`, saved as ``head.npz``), both
-    or
-    neither; the models are then the backbone's twins and ``output_spec`` the head's
-    float32 probabilities (see :mod:`aoc.inference.bundle_head`). The manifest is written last,
-    atomically (temp file + ``os.replace``), so a reader never sees a manifest whose files
-    are not in place yet.
+    embedding) and ``head`` (a :class:`~aoc.inference.head.DenseHead`, saved as
+    ``head.npz``), both or neither; the models are then the backbone's twins and
+    ``output_spec`` the head's float32 probabilities (see :mod:`aoc.inference.bundle_head`).
+    The manifest is written last, atomically (temp file + ``os.replace``), so a reader never
+    sees a manifest whose files are not in place yet.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    info, sections = _checked_sections(out, labels, output_spec, edgetpu_model, edgetpu_info,
+                                       backbone, head)
+    written = _write_models(out, cpu_model, edgetpu_model, float_model, head)
+    write_labels(out / LABELS, labels)
+    written.append(LABELS)
+    written += _write_extra_files(out, extra_files or {})
+
+    when = (created or datetime.now(UTC)).astimezone(UTC)
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "name": name or out.resolve().name,
+        "created": when.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "labels": list(labels),
+        "labels_file": LABELS,
+        "models": {
+            "cpu": CPU_MODEL,
+            "edgetpu": EDGETPU_MODEL if edgetpu_model else None,
+            "float": FLOAT_MODEL if float_model is not None else None,
+        },
+        "edgetpu": info.to_dict(),
+        "input": input_spec.to_dict(),
+        "output": output_spec.to_dict(),
+        **sections,
+        "files": {rel: sha256_file(out / rel) for rel in sorted(written)},
+        "provenance": dict(provenance),
+        "metrics": dict(metrics),
+    }
+    atomic_write_bytes(out / MANIFEST, dump_json(manifest, out / MANIFEST))
+    log.info("wrote bundle %s (%d files)", out, len(written))
+    return load_bundle(out, verify=True)
+
+
+def _checked_sections(
+    out: Path, labels: Sequence[str], output_spec: OutputSpec,
+    edgetpu_model: str | os.PathLike[str] | None, edgetpu_info: EdgeTpuInfo | None,
+    backbone: Mapping[str, Any] | BackboneInfo | None, head: DenseHead | None,
+) -> tuple[EdgeTpuInfo, dict[str, Any]]:
+    """The ``edgetpu`` info and the backbone/head sections, refused when inconsistent."""
     if isinstance(labels, str | os.PathLike):
         raise BundleError(
             f"write_bundle({out}): labels must be a sequence of class names, not a path; "
@@ -108,6 +145,14 @@ def write_bundle(
             output_spec, where=f"write_bundle({out})", head_path=out,
             head_desc="the head passed to write_bundle",
         )
+    return info, sections
+
+
+def _write_models(
+    out: Path, cpu_model: str | os.PathLike[str], edgetpu_model: str | os.PathLike[str] | None,
+    float_model: str | os.PathLike[str] | None, head: DenseHead | None,
+) -> list[str]:
+    """Copy the models (and save the head); stale ones from an earlier write are removed."""
     written: list[str] = []
     atomic_copy(Path(cpu_model), out / CPU_MODEL)
     written.append(CPU_MODEL)
@@ -128,9 +173,14 @@ def write_bundle(
     elif (out / HEAD_FILE).exists():
         log.info("removing stale %s from %s", HEAD_FILE, out)
         (out / HEAD_FILE).unlink()
-    write_labels(out / LABELS, labels)
-    written.append(LABELS)
-    for rel, source in (extra_files or {}).items():
+    return written
+
+
+def _write_extra_files(out: Path, extra_files: Mapping[str, str | bytes | os.PathLike[str]]
+                       ) -> list[str]:
+    """Write ``extra_files`` (reports, figures) under ``out``; reserved names are refused."""
+    written: list[str] = []
+    for rel, source in extra_files.items():
         target = safe_path(out.resolve(), rel, out)
         if rel in _RESERVED or target.name == MANIFEST:
             raise BundleError(
@@ -145,30 +195,4 @@ def write_bundle(
         else:
             atomic_copy(Path(source), target)
         written.append(Path(rel).as_posix())
-
-    when = (created or datetime.now(UTC)).astimezone(UTC)
-    manifest = {
-        "schema_version": SCHEMA_VERSION,
-        "name": name or out.resolve().name,
-        "created": when.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "labels": list(labels),
-        "labels_file": LABELS,
-        "models": {
-            "cpu": CPU_MODEL,
-            "edgetpu": EDGETPU_MODEL if edgetpu_model else None,
-            "float": FLOAT_MODEL if float_model is not None else None,
-        },
-        "edgetpu": info.to_dict(),
-        "input": input_spec.to_dict(),
-        "output": output_spec.to_dict(),
-        **sections,
-        "files": {rel: sha256_file(out / rel) for rel in sorted(written)},
-        "provenance": dict(provenance),
-        "metrics": dict(metrics),
-    }
-    atomic_write_bytes(out / MANIFEST, dump_json(manifest, out / MANIFEST))
-    log.info("wrote bundle %s (%d files)", out, len(written))
-    # aoc.inference.bundle imports this module; importing it here, at call time, avoids the cycle.
-    from aoc.inference.bundle import load_bundle
-
-    return load_bundle(out, verify=True)
+    return written
