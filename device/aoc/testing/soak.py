@@ -109,15 +109,7 @@ def run_soak(config: SoakConfig) -> dict[str, Any]:
     # Start-up faults first: a damaged last-good record, configs that must be refused.
     with tempfile.TemporaryDirectory(prefix="aoc-soak-") as scratch:
         start_up = start_up_faults(scratch, bundle.root)
-    sched = {
-        name: FaultSchedule(rate, seed=config.seed + i, name=name)
-        for i, (name, rate) in enumerate((
-            ("camera_read", config.camera_rate), ("camera_open", config.camera_open_rate),
-            ("tpu_invoke", config.kill_rate or config.tpu_rate),
-            ("tpu_open", config.tpu_open_rate), ("cpu_invoke", config.cpu_rate),
-            ("display", config.display_rate),
-        ))
-    }
+    sched = _fault_schedules(config)
     fallback = open_classifier(bundle, prefer="cpu")
     size = fallback.input_size
     opened = {"tpu": 0}
@@ -165,6 +157,30 @@ def run_soak(config: SoakConfig) -> dict[str, Any]:
         classifier.close()
         fallback.close()
     elapsed = time.perf_counter() - t0
+    return _report(config, bundle_root=bundle.root, warmup=warmup, sched=sched, source=source,
+                   classifier=classifier, display=display, display_fault=display_fault,
+                   final_shown=final_shown, monitor=monitor, stats=stats, start_up=start_up,
+                   tpu_opened=opened["tpu"], elapsed=elapsed)
+
+
+def _fault_schedules(config: SoakConfig) -> dict[str, FaultSchedule]:
+    """One seeded schedule per injected fault, at the configured rates."""
+    return {
+        name: FaultSchedule(rate, seed=config.seed + i, name=name)
+        for i, (name, rate) in enumerate((
+            ("camera_read", config.camera_rate), ("camera_open", config.camera_open_rate),
+            ("tpu_invoke", config.kill_rate or config.tpu_rate),
+            ("tpu_open", config.tpu_open_rate), ("cpu_invoke", config.cpu_rate),
+            ("display", config.display_rate),
+        ))
+    }
+
+
+def _report(config: SoakConfig, *, bundle_root: Path, warmup: int,
+            sched: dict[str, FaultSchedule], source: Any, classifier: Any, display: Any,
+            display_fault: str | None, final_shown: bool, monitor: SoakMonitor, stats: Any,
+            start_up: dict[str, Any], tpu_opened: int, elapsed: float) -> dict[str, Any]:
+    """The soak's report: what was injected, what was seen, and the pass/fail checks."""
     rss_growth_mb = ((monitor.rss_end or 0) - (monitor.rss_warm or 0)) / 2**20
     counts = {
         "camera": {"injected": sched["camera_read"].injected + sched["camera_open"].injected,
@@ -177,7 +193,7 @@ def run_soak(config: SoakConfig) -> dict[str, Any]:
                     sched["tpu_invoke"].injected,
                 "open_errors": sched["tpu_open"].injected,
                 "failovers": classifier.failovers, "reprobes": classifier.reprobes,
-                "recovered": max(0, opened["tpu"] - 1) if stats.frames else 0,
+                "recovered": max(0, tpu_opened - 1) if stats.frames else 0,
                 "backend_at_end": stats.backend},
         "cpu_inference": {"injected": sched["cpu_invoke"].injected,
                           "frames_skipped": stats.faults["inference"]},
@@ -205,7 +221,7 @@ def run_soak(config: SoakConfig) -> dict[str, Any]:
     return {
         "passed": all(checks.values()),
         "checks": checks,
-        "config": asdict(config) | {"warmup": warmup, "model": str(bundle.root)},
+        "config": asdict(config) | {"warmup": warmup, "model": str(bundle_root)},
         "frames": stats.frames,
         "seconds": round(elapsed, 2),
         "fps": round(stats.frames / elapsed, 1) if elapsed > 0 else 0.0,
