@@ -52,28 +52,32 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class OpenedSource:
+    """What the camera factory opened last: the sentence for the user, and whether the
+    demo stands in for a missing camera."""
+
+    description: str
+    demo_for_missing_camera: bool = False
+
+
 def open_frames(config: Config, *, size: tuple[int, int], resize: str = "stretch") -> Any:
     """A :class:`~aoc.sources.ResilientSource` around :func:`~aoc.sources.open_source`.
 
     ``auto`` without a camera runs the demo (and says so) unless
     ``camera.demo_when_missing`` is false; then it waits for a camera.
     """
-    from aoc.errors import CameraError
     from aoc.sources import DemoSource, ResilientSource, open_source
 
     cam = config.camera
-    described: list[str] = []
+    described: list[OpenedSource] = []
 
     def factory() -> Any:
         source, description = open_source(
             cam.source, size=size, resize=resize, main_size=(cam.width, cam.height),
-            demo_period_s=cam.demo_period_s)
-        if isinstance(source, DemoSource) and cam.source == "auto" and not cam.demo_when_missing:
-            source.close()
-            found = description.split(": using")[0]
-            raise CameraError(f"{found}; camera.demo_when_missing is false, so waiting for a "
-                              "camera: connect one")
-        described[:] = [description]
+            demo_period_s=cam.demo_period_s, demo_when_missing=cam.demo_when_missing)
+        stand_in = isinstance(source, DemoSource) and cam.source == "auto"
+        described[:] = [OpenedSource(description, demo_for_missing_camera=stand_in)]
         return source
 
     resilient = ResilientSource(factory, backoff=cam.backoff, name=f"camera:{cam.source}")
@@ -166,37 +170,22 @@ def run(config: Config, host: Host, *, max_frames: int | None = None,
 
         def health() -> str | None:
             note = screen.fault or model_note
-            if note is None and described and described[0].startswith("no camera"):
+            if note is None and described and described[0].demo_for_missing_camera:
                 note = "no camera - demo"
             return note
 
-        class StartupHook:
-            def on_result(self, stats: LoopStats, first: bool) -> None:
-                if first and process_age is not None:
-                    startup.append(process_age())
-
-        all_hooks = [StartupHook(), LedHook(buttons), *hooks]
-        if host.notify_socket:
-            from aoc.app.notify import SystemdNotifier
-
-            notifier = SystemdNotifier(host.notify_socket, watchdog_usec=host.watchdog_usec,
-                                       status_interval_s=config.service.status_interval_s,
-                                       ready_grace_s=config.service.ready_grace_s)
-            stack.callback(notifier.close)
-            all_hooks.append(notifier)
-        s = config.smoothing
-        smoother = Smoother(classifier.labels, tau_s=s.tau_s, rules=VerdictRules(
-            enter=s.enter, both_min=s.both_min, hysteresis=s.hysteresis,
-            top1_enter=s.top1_enter))
+        all_hooks = _loop_hooks(config, host, stack, buttons, hooks, process_age, startup)
+        smoother = _make_smoother(config, classifier.labels)
         log.info("running: model %s (%s), source %s, display %s", bundle.name,
-                 classifier.reason, described[0] if described else source.name, kind)
+                 classifier.reason, described[0].description if described else source.name,
+                 kind)
         stats = run_loop(source, classifier, smoother, screen, max_frames=max_frames,
                          duration_s=duration_s, stop=stop, hooks=all_hooks, health=health,
                          controls=controls_state, max_fps=config.camera.max_fps,
                          frozen_view=frozen_map(config))
         stats.reason = classifier.reason
         result = RunResult(stats=stats, model=f"{bundle.name} ({bundle.root})",
-                           source=described[0] if described else str(source.name),
+                           source=described[0].description if described else str(source.name),
                            display=kind, startup_s=startup[0] if startup else None,
                            peak_rss_mb=peak_rss_mb(), warnings=warnings,
                            shutdown_requested=shutdown.is_set())
@@ -206,6 +195,40 @@ def run(config: Config, host: Host, *, max_frames: int | None = None,
             result.warnings.append(error)
             result.shutdown_failed = True
     return result
+
+
+class _StartupHook:
+    """Records the process's age at the first result (start-up time)."""
+
+    def __init__(self, process_age: Callable[[], float] | None, startup: list[float]) -> None:
+        self.process_age, self.startup = process_age, startup
+
+    def on_result(self, stats: LoopStats, first: bool) -> None:
+        if first and self.process_age is not None:
+            self.startup.append(self.process_age())
+
+
+def _loop_hooks(config: Config, host: Host, stack: contextlib.ExitStack, buttons: Any,
+                hooks: Sequence[LoopHook], process_age: Callable[[], float] | None,
+                startup: list[float]) -> list[Any]:
+    """Start-up timing, the LED, the caller's hooks, and sd_notify under systemd."""
+    all_hooks: list[Any] = [_StartupHook(process_age, startup), LedHook(buttons), *hooks]
+    if host.notify_socket:
+        from aoc.app.notify import SystemdNotifier
+
+        notifier = SystemdNotifier(host.notify_socket, watchdog_usec=host.watchdog_usec,
+                                   status_interval_s=config.service.status_interval_s,
+                                   ready_grace_s=config.service.ready_grace_s)
+        stack.callback(notifier.close)
+        all_hooks.append(notifier)
+    return all_hooks
+
+
+def _make_smoother(config: Config, labels: Sequence[str]) -> Smoother:
+    """The smoother ``[smoothing]`` describes."""
+    s = config.smoothing
+    return Smoother(labels, tau_s=s.tau_s, rules=VerdictRules(
+        enter=s.enter, both_min=s.both_min, hysteresis=s.hysteresis, top1_enter=s.top1_enter))
 
 
 def run_shutdown_command(command: str, *,

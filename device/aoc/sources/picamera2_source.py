@@ -251,7 +251,8 @@ class Picamera2Source(BaseSource):
             raise CameraError(
                 f"camera {self.camera_num} not found ({len(cameras)} camera(s) listed): check "
                 "the ribbon cable (contacts facing the right way, latch closed) and "
-                "`rpicam-hello --list-cameras`"
+                "`rpicam-hello --list-cameras`",
+                brief=f"picamera2 lists no camera {self.camera_num}",
             )
         self.model = str(cameras[self.camera_num].get("Model", "")) or None
 
@@ -299,7 +300,7 @@ def _import_picamera2() -> Any:
     try:
         from picamera2 import Picamera2  # type: ignore[import-not-found]
     except ImportError as exc:
-        raise CameraError(NOT_INSTALLED) from exc
+        raise CameraError(NOT_INSTALLED, brief="picamera2 not installed") from exc
     return Picamera2
 
 
