@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from aoc.app.host import Host, resolve_display_kind, root_refusal
+from aoc.app.host import Host, read_pi_model, resolve_display_kind, root_refusal
 from aoc.config import config_from_dict
 from aoc.config_sections import Config
 
@@ -59,3 +59,10 @@ def test_root_under_systemd_is_refused_unless_allowed(caplog):
     assert root_refusal(make_config(service={"allow_root": True}), root) is None
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 2 and "root" in errors[0].getMessage()  # logged loudly both times
+
+
+def test_pi_model_is_read_from_the_device_tree(tmp_path: Path):
+    model = tmp_path / "model"
+    model.write_bytes(b"Raspberry Pi 5 Model B Rev 1.0\x00")
+    assert read_pi_model(model) == "Raspberry Pi 5 Model B Rev 1.0"
+    assert read_pi_model(tmp_path / "missing") is None

@@ -25,8 +25,8 @@ from aoc.doctor import (
     check_state,
     check_tpu,
     cmd_doctor,
-    find_edgetpus,
 )
+from aoc.inference.runtime import find_edgetpus
 
 MODELS = Path(__file__).parent / "data" / "models"
 

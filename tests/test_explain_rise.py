@@ -18,8 +18,8 @@ from aoc.explain.rise import (
     rise_masks,
 )
 from aoc.inference.bundle import bare_bundle, load_bundle
+from aoc.inference.bundle_spec import RESIZE_POLICIES
 from aoc.inference.classifier import open_classifier
-from aoc.inference.preprocess import RESIZE_POLICIES
 
 MODELS = Path(__file__).parent / "data" / "models"
 RED, GREY = (255, 0, 0), (128, 128, 128)

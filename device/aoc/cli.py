@@ -24,6 +24,7 @@ from typing import Any
 
 from aoc import __version__
 from aoc.app.repeat_filter import RepeatFilter
+from aoc.config_sections import DISPLAY_KINDS
 from aoc.errors import AocError, BundleError, ConfigError
 
 log = logging.getLogger("aoc")
@@ -130,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(run)
     run.add_argument("--source", help="frame source: auto, demo, picamera2[:N], webcam:N, "
                      "a video file, a URL or an image folder/glob (default: camera.source)")
-    run.add_argument("--display", choices=("auto", "oled", "terminal", "emulated", "null"),
+    run.add_argument("--display", choices=("auto", *DISPLAY_KINDS),
                      help="display (default: display.kind; auto = OLED on a Pi / under "
                      "systemd, terminal on a TTY, else null)")
     run.add_argument("--max-frames", type=positive_int, help="stop after N classified frames")

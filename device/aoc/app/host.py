@@ -18,6 +18,17 @@ from aoc.config_sections import Config
 log = logging.getLogger(__name__)
 
 
+PI_MODEL_PATH = Path("/proc/device-tree/model")
+
+
+def read_pi_model(path: Path = PI_MODEL_PATH) -> str | None:
+    """Return the board model string (``"Raspberry Pi 5 Model B Rev 1.0"``) or ``None``."""
+    try:
+        return path.read_bytes().rstrip(b"\x00\n").decode("ascii", "replace") or None
+    except OSError:
+        return None
+
+
 @dataclass(frozen=True)
 class Host:
     """Facts about where the appliance runs (probed by :meth:`probe`, injectable in tests)."""
@@ -25,6 +36,7 @@ class Host:
     under_systemd: bool = False
     stdout_tty: bool = False
     is_pi: bool = False
+    pi_model: str | None = None  # "Raspberry Pi 5 Model B Rev 1.0"; None when unknown
     state_dir: Path | None = None
     notify_socket: str | None = None
     watchdog_usec: int | None = None
@@ -44,18 +56,15 @@ class Host:
         from aoc.app.notify import notifier_settings
 
         env = os.environ if environ is None else environ
-        model = Path("/proc/device-tree/model")
-        try:
-            is_pi = "raspberry pi" in model.read_text(errors="replace").lower()
-        except OSError:
-            is_pi = False
+        pi_model = read_pi_model()
         state = env.get("STATE_DIRECTORY", "").split(":")[0]
         home_state = Path(env.get("HOME", "/nonexistent")) / ".local/state/anime-or-cartoon"
         notify = notifier_settings(env, pid=os.getpid() if pid is None else pid)
         return cls(
             under_systemd=bool(env.get("INVOCATION_ID") or env.get("JOURNAL_STREAM")),
             stdout_tty=sys.stdout.isatty(),
-            is_pi=is_pi,
+            is_pi="raspberry pi" in (pi_model or "").lower(),
+            pi_model=pi_model,
             state_dir=Path(state) if state else home_state,
             notify_socket=notify.socket_path,
             watchdog_usec=notify.watchdog_usec,

@@ -17,7 +17,7 @@ from aoc.inference.model_select import Selection, candidates, read_last_good, se
 
 def tpu_present() -> bool:
     """An Edge TPU is attached (USB IDs or /dev/apex_0): cheap check before spawning."""
-    from aoc.doctor import find_edgetpus
+    from aoc.inference.runtime import find_edgetpus
 
     return bool(find_edgetpus())
 

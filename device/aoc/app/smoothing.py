@@ -19,14 +19,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from aoc.display.state import VERDICTS
 from aoc.errors import ConfigError
 
-ANIME = "anime"
-CARTOON = "cartoon"
-BOTH = "both"
-NEITHER = "neither"
-UNCERTAIN = "uncertain"
-VERDICTS: tuple[str, ...] = (ANIME, CARTOON, BOTH, NEITHER, UNCERTAIN)
+ANIME, CARTOON, BOTH, NEITHER, UNCERTAIN = VERDICTS
 
 
 @dataclass(frozen=True, slots=True)

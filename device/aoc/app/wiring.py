@@ -61,7 +61,8 @@ class OpenedSource:
     demo_for_missing_camera: bool = False
 
 
-def open_frames(config: Config, *, size: tuple[int, int], resize: str = "stretch") -> Any:
+def open_frames(config: Config, *, size: tuple[int, int], resize: str = "stretch",
+                pi_model: str | None = None) -> Any:
     """A :class:`~aoc.sources.ResilientSource` around :func:`~aoc.sources.open_source`.
 
     ``auto`` without a camera runs the demo (and says so) unless
@@ -75,7 +76,8 @@ def open_frames(config: Config, *, size: tuple[int, int], resize: str = "stretch
     def factory() -> Any:
         source, description = open_source(
             cam.source, size=size, resize=resize, main_size=(cam.width, cam.height),
-            demo_period_s=cam.demo_period_s, demo_when_missing=cam.demo_when_missing)
+            demo_period_s=cam.demo_period_s, demo_when_missing=cam.demo_when_missing,
+            pi_model=pi_model)
         stand_in = isinstance(source, DemoSource) and cam.source == "auto"
         described[:] = [OpenedSource(description, demo_for_missing_camera=stand_in)]
         return source
@@ -145,7 +147,8 @@ def run(config: Config, host: Host, *, max_frames: int | None = None,
         warnings += selection.errors
         bundle = selection.bundle
         source = stack.enter_context(open_frames(config, size=classifier.input_size,
-                                                 resize=source_resize(bundle)))
+                                                 resize=source_resize(bundle),
+                                                 pi_model=host.pi_model))
         described = getattr(source, "description", [])
         if classifier.backend == "edgetpu":  # keep the TPU busy: capture during invoke
             from aoc.app.pipeline import PrefetchSource

@@ -26,8 +26,8 @@ EDGETPU_MODEL = "model_edgetpu.tflite"
 FLOAT_MODEL = "model_float.tflite"
 LABELS = "labels.txt"
 SUPPORTED_SCHEMA_VERSIONS = (1,)
-_DTYPES = ("uint8", "int8", "float32")
-_RESIZES = ("stretch", "center_crop", "letterbox")
+INPUT_DTYPES = ("uint8", "int8", "float32")
+RESIZE_POLICIES = ("stretch", "center_crop", "letterbox")
 _KINDS = ("probabilities", "logits")
 _ZERO_POINT_RANGE = {"uint8": (0, 255), "int8": (-128, 127), "float32": (-(2**31), 2**31 - 1)}
 
@@ -50,7 +50,7 @@ def _check_choice(key: str, value: object, choices: Sequence[str]) -> None:
 
 
 def _check_quant(prefix: str, dtype: str, scale: object, zero_point: object) -> None:
-    _check_choice(f"{prefix}.dtype", dtype, _DTYPES)
+    _check_choice(f"{prefix}.dtype", dtype, INPUT_DTYPES)
     _require(_is_number(scale) and scale > 0, f"{prefix}.scale", "a positive number", scale)  # type: ignore[operator]
     lo, hi = _ZERO_POINT_RANGE[dtype]
     _require(
@@ -84,7 +84,7 @@ class InputSpec:
         _require(channels == 3 and _is_int(channels), "input.channels", "3", channels)
         _check_choice("input.layout", self.layout, ("NHWC",))
         _check_choice("input.color_order", self.color_order, ("RGB",))
-        _check_choice("input.resize", self.resize, _RESIZES)
+        _check_choice("input.resize", self.resize, RESIZE_POLICIES)
         _check_quant("input", self.dtype, self.scale, self.zero_point)
         rng = self.value_range
         _require(

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from aoc.errors import BundleError
-from aoc.inference.preprocess import DEVICE_RESAMPLE, INPUT_DTYPES, PreprocessSpec
+from aoc.inference.bundle_spec import INPUT_DTYPES
+from aoc.inference.preprocess import DEVICE_RESAMPLE, PreprocessSpec
 from aoc.inference.runtime import Runtime, make_interpreter
 
 if TYPE_CHECKING:

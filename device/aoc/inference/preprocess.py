@@ -35,11 +35,10 @@ import numpy as np
 from PIL import Image
 
 from aoc.errors import InferenceError
+from aoc.inference.bundle_spec import INPUT_DTYPES, RESIZE_POLICIES
 
 log = logging.getLogger(__name__)
 
-RESIZE_POLICIES = ("stretch", "center_crop", "letterbox")
-INPUT_DTYPES = ("uint8", "int8", "float32")
 RESAMPLING = {
     "nearest": Image.Resampling.NEAREST,
     "bilinear": Image.Resampling.BILINEAR,
