@@ -160,15 +160,6 @@ class OledDisplay(BaseDisplay):
             self._updater.refresh()
 
     # -- panel controls ----------------------------------------------------------------
-    def set_contrast(self, level: int) -> None:
-        """Set the normal (undimmed) contrast, 0..255."""
-        if not 0 <= level <= 255:
-            raise ConfigError(f"display.contrast {level} is out of range; use 0..255",
-                              key="display.contrast")
-        self._contrast = level
-        if not self._dimmed:
-            self._guard(lambda: self._device.contrast(level))
-
     def dim(self, on: bool) -> None:
         """Lower the contrast (burn-in care) or restore it."""
         if on == self._dimmed:

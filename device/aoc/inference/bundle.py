@@ -90,11 +90,6 @@ class Bundle:
     backbone: BackboneInfo | None = None
     head: DenseHead | None = field(default=None, compare=False, repr=False)
 
-    @property
-    def is_bare(self) -> bool:
-        """True for a bare model + labels pair (no manifest)."""
-        return not self.manifest
-
     def require_cpu_model(self) -> Path:
         """The CPU model, or :class:`BundleError` saying why there is none and what to do."""
         if self.cpu_model is None:

@@ -56,11 +56,6 @@ class Selection(Generic[T]):
     opened: T
     errors: list[str] = field(default_factory=list)
 
-    @property
-    def fell_back(self) -> bool:
-        """True when the configured model was not the one used."""
-        return bool(self.errors)
-
     def warning(self) -> str | None:
         """A short line for the screen when a fallback happened, else ``None``."""
         if not self.errors:

@@ -234,11 +234,6 @@ class FaultyDisplay(_Wrapper):
         self.inner.clear()
 
 
-def fault_counts(**schedules: FaultSchedule) -> dict[str, int]:
-    """``{"camera": 12, ...}``: how many faults each named schedule injected."""
-    return {name: s.injected for name, s in schedules.items()}
-
-
 DAMAGED_STATE_RECORDS: tuple[bytes, ...] = (
     b"/opt/bundles/caf\xe9\n",  # Latin-1, not UTF-8
     b"/opt/bun\x00dle\n",  # a NUL byte (what a torn write on FAT can leave)
