@@ -16,6 +16,7 @@ from aoc.app.host import Host
 from aoc.app.wiring import run
 from aoc.config import config_from_dict
 from aoc.config_sections import Config
+from aoc.testing.soak_doubles import RecordingDisplay
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "tests" / "data" / "models"
@@ -30,22 +31,9 @@ def make_config(**sections) -> Config:
     return config_from_dict(base)
 
 
-class Recording:
-    """Stands in for the threaded screen: records every state, has a fault slot."""
-
-    def __init__(self):
-        self.states, self.fault, self.closed = [], None, 0
-
-    def submit(self, state):
-        self.states.append(state)
-
-    def close(self):
-        self.closed += 1
-
-
 @pytest.fixture
 def screen(monkeypatch):
-    rec = Recording()
+    rec = RecordingDisplay()
     monkeypatch.setattr(app_module, "open_screen", lambda config, kind: rec)
     return rec
 

@@ -19,6 +19,7 @@ from aoc.errors import InferenceError
 from aoc.explain.live import FrozenMap
 from aoc.inference.bundle import load_bundle
 from aoc.inference.classifier import open_classifier
+from aoc.testing.soak_doubles import RecordingDisplay
 
 MODELS = Path(__file__).parent / "data" / "models"
 STATE = DisplayState(anime=0.9, cartoon=0.1, verdict="anime", frozen=True)
@@ -78,14 +79,6 @@ def classifier():
         yield c
 
 
-class Display:
-    def __init__(self):
-        self.states = []
-
-    def submit(self, state):
-        self.states.append(state)
-
-
 class FreezeAfterFirst:
     def __init__(self, controls, stop, ticks):
         self.controls, self.stop, self.left = controls, stop, ticks
@@ -116,7 +109,7 @@ def test_in_the_loop_a_frozen_reading_gets_its_map(classifier, with_map):
         def read(self):
             return frame
 
-    stop, controls, display = threading.Event(), LoopControls(views=3), Display()
+    stop, controls, display = threading.Event(), LoopControls(views=3), RecordingDisplay()
     live = FrozenMap(budget=96, per_tick=16) if with_map else None
     stats = run_loop(Source(), classifier, Smoother(classifier.labels, tau_s=0.0), display,
                      stop=stop, hooks=[FreezeAfterFirst(controls, stop, 8)],

@@ -136,7 +136,7 @@ def run_soak(config: SoakConfig) -> dict[str, Any]:
         open_tpu, lambda: FaultyClassifier(fallback, faults=sched["cpu_invoke"]),
         reprobe_interval_s=config.reprobe_s,
     )
-    screen = RecordingDisplay()
+    screen = RecordingDisplay(keep=1)
     display = ThreadedDisplay(FaultyDisplay(screen, faults=sched["display"]), max_fps=0,
                               retry_interval_s=0.005)
     monitor = SoakMonitor(warmup, final=config.frames,

@@ -1,12 +1,14 @@
 """Stand-ins the soak benchmark and the fault tests run the loop with.
 
 :class:`SyntheticSource` cycles preallocated frames (so RSS growth measured in a soak is
-the appliance's, not the source's); :class:`RecordingDisplay` keeps the last state and
-lets a test wait on it instead of sleeping.
+the appliance's, not the source's); :class:`RecordingDisplay` records the states shown
+(the last ``keep``; all by default) and lets a test wait on one instead of sleeping. It is
+the one recording display of the tests too.
 """
 
 from __future__ import annotations
 
+import collections
 import threading
 from typing import Any
 
@@ -45,12 +47,20 @@ class SyntheticSource:
 
 
 class RecordingDisplay:
-    """A display that keeps the last state shown and signals each one."""
+    """A display that records the states shown and signals each one.
 
-    def __init__(self, size: tuple[int, int] = (128, 64)) -> None:
+    ``states`` holds the last ``keep`` states (all when ``None``; the soak keeps one so
+    its RSS stays flat); ``fault`` is the slot a threaded display fills; ``closed`` counts
+    ``close()`` calls.
+    """
+
+    def __init__(self, size: tuple[int, int] = (128, 64), *, keep: int | None = None) -> None:
         self.size = size
         self.last: Any = None
         self.shown = 0
+        self.states: collections.deque[Any] = collections.deque(maxlen=keep)
+        self.fault: str | None = None
+        self.closed = 0
         self.changed = threading.Condition()
 
     def frame_key(self, state: Any) -> Any:
@@ -62,13 +72,15 @@ class RecordingDisplay:
         with self.changed:
             self.last = state
             self.shown += 1
+            self.states.append(state)
             self.changed.notify_all()
 
     def clear(self) -> None:
         """Nothing drawn, nothing to clear."""
 
     def close(self) -> None:
-        """Nothing to release; safe twice."""
+        """Nothing to release; safe twice (counted)."""
+        self.closed += 1
 
     def wait_for(self, predicate: Any, timeout: float) -> bool:
         """Wait until ``predicate(last state)`` holds."""
