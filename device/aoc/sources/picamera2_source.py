@@ -26,7 +26,7 @@ import numpy as np
 
 from aoc.errors import CameraError, ConfigError
 from aoc.sources.base import BaseSource, Size, as_frame, check_size
-from aoc.sources.yuv import yuv420_to_rgb_full
+from aoc.sources.yuv import yuv420_planes, yuv420_to_rgb_full
 
 log = logging.getLogger(__name__)
 
@@ -75,19 +75,8 @@ def yuv420_to_rgb(
     repetition. ``full_range`` selects JPEG-style BT.601 (libcamera's sYCC, picamera2's
     default for preview configurations); ``False`` selects limited-range BT.601 (16-235).
     """
-    if array.ndim != 2 or array.shape[0] * 2 != height * 3 or width % 2 or height % 2:
-        raise CameraError(
-            f"YUV420 capture of shape {array.shape} does not match {width}x{height}: "
-            "lores sizes must be even; check the camera configuration"
-        )
-    stride = array.shape[1]
-    flat = array.reshape(-1)
-    y_size = height * stride
-    c_rows, c_stride = height // 2, stride // 2
-    c_size = c_rows * c_stride
-    y = array[:height, :width].astype(np.float32)
-    u = flat[y_size : y_size + c_size].reshape(c_rows, c_stride)[:, : width // 2]
-    v = flat[y_size + c_size : y_size + 2 * c_size].reshape(c_rows, c_stride)[:, : width // 2]
+    y8, u, v = yuv420_planes(array, width, height)
+    y = y8.astype(np.float32)
     u = u.astype(np.float32).repeat(2, axis=0).repeat(2, axis=1) - 128.0
     v = v.astype(np.float32).repeat(2, axis=0).repeat(2, axis=1) - 128.0
     if full_range:
