@@ -1,1 +1,3 @@
-"""app"""
+"""What runs the appliance: the wiring (``wiring.run``), the capture loop, smoothing,
+buttons, sd_notify.
+"""

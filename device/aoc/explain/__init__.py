@@ -1,1 +1,3 @@
-"""explain"""
+"""Explanation maps (RISE) of what made the model say what it said: maps, placement,
+PNGs, ``aoc explain``.
+"""

@@ -1,1 +1,3 @@
-"""inference"""
+"""Model bundle -> scores: bundles, the TFLite runtime, pre/postprocessing, the classifier,
+Edge TPU failover.
+"""
