@@ -1,4 +1,4 @@
-"""Tests for aoc.app_host: probing the machine, display auto-resolution, root refusal."""
+"""Tests for aoc.app.host: probing the machine, display auto-resolution, root refusal."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from aoc.app_host import Host, resolve_display_kind, root_refusal
-from aoc.config import Config, config_from_dict
+from aoc.app.host import Host, read_pi_model, resolve_display_kind, root_refusal
+from aoc.config import config_from_dict
+from aoc.config_sections import Config
 
 
 def make_config(**sections) -> Config:
@@ -58,3 +59,10 @@ def test_root_under_systemd_is_refused_unless_allowed(caplog):
     assert root_refusal(make_config(service={"allow_root": True}), root) is None
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 2 and "root" in errors[0].getMessage()  # logged loudly both times
+
+
+def test_pi_model_is_read_from_the_device_tree(tmp_path: Path):
+    model = tmp_path / "model"
+    model.write_bytes(b"Raspberry Pi 5 Model B Rev 1.0\x00")
+    assert read_pi_model(model) == "Raspberry Pi 5 Model B Rev 1.0"
+    assert read_pi_model(tmp_path / "missing") is None

@@ -1,4 +1,4 @@
-"""Tests for aoc.app_model: the classifier opener per [inference], resize from the bundle."""
+"""Tests for aoc.app.model: the classifier opener per [inference], resize from the bundle."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aoc.app_model import classifier_opener, source_resize
-from aoc.config import Config, config_from_dict
+from aoc.app.model import classifier_opener, source_resize
+from aoc.config import config_from_dict
+from aoc.config_sections import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "tests" / "data" / "models"
@@ -23,7 +24,7 @@ def test_cpu_backend_never_probes_the_tpu():
         raise AssertionError("TPU probed")
 
     opener = classifier_opener(make_config(inference={"backend": "cpu"}), tpu_probe=probe)
-    from aoc.bundle import load_bundle
+    from aoc.inference.bundle import load_bundle
 
     with opener(load_bundle(MODELS / "uint8")) as clf:
         assert clf.backend == "cpu"
@@ -34,7 +35,7 @@ def test_tpu_bundle_without_a_tpu_fails_over_to_cpu(probe, isolate):
     """A bundle with an Edge TPU model on a machine without TPU/libedgetpu runs on the CPU."""
     import dataclasses
 
-    from aoc.bundle import load_bundle
+    from aoc.inference.bundle import load_bundle
 
     bundle = load_bundle(MODELS / "uint8")
     tpu_bundle = dataclasses.replace(bundle, edgetpu_model=bundle.cpu_model)

@@ -1,10 +1,10 @@
-"""Tests for aoc.app_screen: guarded display, display options, buttons, config-error screen."""
+"""Tests for aoc.app.screen: guarded display, display options, buttons, config-error screen."""
 
 from __future__ import annotations
 
-from aoc.app_host import Host
-from aoc.app_screen import GuardedDisplay, display_options, open_buttons, show_config_error
-from aoc.config import Config
+from aoc.app.host import Host
+from aoc.app.screen import GuardedDisplay, display_options, open_buttons, show_config_error
+from aoc.config_sections import Config
 from aoc.errors import ConfigError
 
 
@@ -57,9 +57,9 @@ def test_show_config_error_is_best_effort():
 def test_open_buttons_needs_a_pi_or_a_pin_factory():
     from gpiozero.pins.mock import MockFactory
 
+    from aoc.app.controls import NullControls
+    from aoc.app.loop import LoopControls
     from aoc.config import config_from_dict
-    from aoc.controls import NullControls
-    from aoc.loop import LoopControls
 
     def opened(config: Config, host: Host, **kw):
         return open_buttons(config, host, kind="null", controls=LoopControls(views=2),

@@ -1,4 +1,4 @@
-"""Tests for aoc.app_signals: SIGTERM sets the stop event; handlers come back after."""
+"""Tests for aoc.app.signals: SIGTERM sets the stop event; handlers come back after."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import signal
 import threading
 
-from aoc.app_signals import stop_on_signals
+from aoc.app.signals import stop_on_signals
 
 
 def test_sigterm_sets_stop_and_handlers_are_restored():

@@ -1,4 +1,4 @@
-"""Tests for aoc.bundle: round trip, every refusal of load_bundle, bare models, label count."""
+"""inference/bundle: round trip, every refusal of load_bundle, bare models, label count."""
 
 from __future__ import annotations
 
@@ -12,17 +12,10 @@ import numpy as np
 import pytest
 from fakes.bundle_parts import CPU_BYTES, LABELS, TPU_BYTES, make
 
-from aoc.bundle import (
-    SCHEMA_VERSION,
-    EdgeTpuInfo,
-    InputSpec,
-    OutputSpec,
-    bare_bundle,
-    check_label_count,
-    load_bundle,
-    sha256_file,
-)
 from aoc.errors import AocError, BundleError
+from aoc.inference.bundle import bare_bundle, check_label_count, load_bundle
+from aoc.inference.bundle_files import sha256_file
+from aoc.inference.bundle_spec import SCHEMA_VERSION, EdgeTpuInfo, InputSpec, OutputSpec
 
 
 def edit_manifest(bundle_dir: Path, change: Any) -> None:
@@ -66,7 +59,7 @@ def test_round_trip(tmp_path: Path, sources: dict[str, Path]) -> None:
     assert loaded.edgetpu == EdgeTpuInfo(True, None, "16.0.384591198", {"ops_on_tpu": 70})
     assert loaded.metrics == {"accuracy": 0.5, "per_class": [1, 2, 3]}
     assert loaded.provenance == {"seed": 1, "data_dir": "/data"}
-    assert not loaded.is_bare
+    assert loaded.manifest  # not a bare model
     manifest = loaded.manifest
     assert manifest["schema_version"] == SCHEMA_VERSION == 1
     assert manifest["created"] == "2026-11-25T06:00:00Z"
@@ -273,7 +266,7 @@ def labels_file(tmp_path: Path) -> Path:
 def test_bare_cpu_model(tmp_path: Path) -> None:
     (tmp_path / "net.tflite").write_bytes(CPU_BYTES)
     bundle = bare_bundle(tmp_path / "net.tflite", labels_file(tmp_path))
-    assert bundle.is_bare and bundle.name == "net" and bundle.labels == LABELS
+    assert not bundle.manifest and bundle.name == "net" and bundle.labels == LABELS
     assert bundle.cpu_model == (tmp_path / "net.tflite").resolve()
     assert bundle.edgetpu_model is None and not bundle.edgetpu.compiled
     assert bundle.input is None and bundle.output is None

@@ -1,4 +1,4 @@
-"""aoc.bundle_head: the backbone/head manifest sections, and every refusal of a bad head bundle
+"""inference/bundle_head: backbone/head manifest sections, and every refusal of a bad head bundle
 by load_bundle (on the stand-in backbone; Coral's real pair where ../shared exists)."""
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from fakes.head_bundles import (
     standin_bundle,
 )
 
-from aoc.bundle import BackboneInfo, Bundle, load_bundle, sha256_file
-from aoc.bundle_head import HEAD_FILE, HeadInfo, head_sections
 from aoc.errors import BundleError
-from aoc.head import save_head
+from aoc.inference.bundle import Bundle, load_bundle
+from aoc.inference.bundle_files import sha256_file
+from aoc.inference.bundle_head import HEAD_FILE, BackboneInfo, HeadInfo, head_sections
+from aoc.inference.head import save_head
 
 
 def edit_manifest(root: Path, change: Any) -> None:
@@ -189,7 +190,7 @@ def test_coral_pair_loads_and_refuses_the_compiled_twin_as_cpu(
 def test_head_format_must_match_the_file(standin: Bundle) -> None:
     """A head with an input power is format dense-v2; a manifest saying dense-v1 (which an
     older build would run without the power) is refused, and so is the reverse."""
-    from aoc.head import make_head
+    from aoc.inference.head import make_head
 
     old = random_head(STANDIN_DIM, hidden=5, seed=3)
     powered = make_head(old.shift, old.scale, old.weights, old.biases, power=0.5)

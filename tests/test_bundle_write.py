@@ -1,4 +1,4 @@
-"""Tests for aoc.bundle_write: writing bundles, rewriting in place, every write refusal."""
+"""Tests for inference/bundle_write: writing bundles, rewriting in place, every write refusal."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import pytest
 from fakes.bundle_parts import LABELS, make
 from fakes.head_bundles import backbone_section, random_head
 
-from aoc.bundle import EdgeTpuInfo, InputSpec, OutputSpec, write_bundle
 from aoc.errors import BundleError
+from aoc.inference.bundle_spec import EdgeTpuInfo, InputSpec, OutputSpec
+from aoc.inference.bundle_write import write_bundle
 
 
 def test_without_edgetpu_model(tmp_path: Path, sources: dict[str, Path]) -> None:

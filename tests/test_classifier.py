@@ -1,4 +1,4 @@
-"""aoc.classifier: real CPU inference on the tiny test models and Coral's reference model;
+"""aoc.inference.classifier: real CPU inference on the tiny test models and Coral's reference model;
 the Edge TPU path with fake delegate loaders; every way a model file can be wrong."""
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from fakes.head_bundles import (
 )
 from PIL import Image
 
-from aoc.bundle import Bundle, bare_bundle, load_bundle
-from aoc.classifier import Classifier, open_classifier
 from aoc.errors import BundleError, ConfigError, EdgeTpuUnavailable, InferenceError
-from aoc.postprocess import LabelScore, top_k
-from aoc.runtime import Runtime, find_runtime
+from aoc.inference.bundle import Bundle, bare_bundle, load_bundle
+from aoc.inference.classifier import Classifier, open_classifier
+from aoc.inference.postprocess import LabelScore, top_k
+from aoc.inference.runtime import Runtime, find_runtime
 
 pytest.importorskip("ai_edge_litert")
 

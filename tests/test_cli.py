@@ -133,7 +133,7 @@ def test_classify_goes_on_after_every_kind_of_bad_image(tmp_path, capsys):
 
 
 def test_failed_shutdown_command_keeps_the_appliance_running(monkeypatch, capsys):
-    import aoc.app
+    import aoc.app.wiring
 
     runs = []
 
@@ -148,7 +148,7 @@ def test_failed_shutdown_command_keeps_the_appliance_running(monkeypatch, capsys
         runs.append(1)
         return Result(failed=len(runs) == 1)  # the first button press: command fails
 
-    monkeypatch.setattr(aoc.app, "run", fake_run)
+    monkeypatch.setattr(aoc.app.wiring, "run", fake_run)
     monkeypatch.setattr("aoc.cli.format_summary", lambda s: f"runs {s['runs']}")
     assert main(["run", "--source", "demo", "--display", "null"]) == 0
     assert len(runs) == 2 and "runs 2" in capsys.readouterr().out
@@ -258,9 +258,9 @@ def test_run_as_root_under_systemd_is_refused(tmp_path, monkeypatch, capsys):
             "--max-frames", "2"]
     assert main(args) == EX_CONFIG
     err = capsys.readouterr().err
-    assert "refusing to run as root" in err and "<3>aoc.app_host: running as root" in err
+    assert "refusing to run as root" in err and "<3>aoc.app.host: running as root" in err
     assert main([*args, "--set", "service.allow_root=true"]) == 0
-    assert "<3>aoc.app_host: running as root" in capsys.readouterr().err
+    assert "<3>aoc.app.host: running as root" in capsys.readouterr().err
 
 
 def test_version_and_usage():

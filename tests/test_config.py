@@ -9,14 +9,13 @@ import pytest
 
 from aoc.config import (
     EXAMPLE_CONFIG_PATH,
-    Config,
     apply_overrides,
     config_from_dict,
     load_config,
     parse_override,
     read_toml,
-    section_keys,
 )
+from aoc.config_sections import Config, section_keys
 from aoc.errors import ConfigError
 
 

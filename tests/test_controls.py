@@ -13,7 +13,7 @@ from gpiozero import Device  # noqa: E402
 from gpiozero.exc import BadPinFactory  # noqa: E402
 from gpiozero.pins.mock import MockFactory  # noqa: E402
 
-from aoc.controls import Controls, NullControls, open_controls  # noqa: E402
+from aoc.app.controls import Controls, NullControls, open_controls  # noqa: E402
 from aoc.errors import ControlsError  # noqa: E402
 
 WAIT = 5.0
@@ -139,7 +139,7 @@ def test_no_gpio_gives_a_controls_error_and_open_controls_a_null(factory, caplog
     with pytest.raises(ControlsError, match="no GPIO access") as info:
         Controls(pin_factory=NoGpioFactory())
     assert isinstance(info.value, OSError)
-    caplog.set_level(logging.WARNING, logger="aoc.controls")
+    caplog.set_level(logging.WARNING, logger="aoc.app.controls")
     controls = open_controls(pin_factory=NoGpioFactory())
     assert isinstance(controls, NullControls) and "no GPIO access" in controls.reason
     with controls:

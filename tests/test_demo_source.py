@@ -108,9 +108,9 @@ def test_default_model_shows_every_verdict_in_one_demo_cycle():
     """With the shipped model, one demo cycle through the appliance's own smoothing shows
     anime, cartoon, both and neither: each scene, panning for its whole period, ends on
     the verdict its name promises."""
-    from aoc.bundle import load_bundle
-    from aoc.classifier import open_classifier
-    from aoc.smoothing import Smoother
+    from aoc.app.smoothing import Smoother
+    from aoc.inference.bundle import load_bundle
+    from aoc.inference.classifier import open_classifier
 
     bundle = load_bundle(DEFAULT_BUNDLE)
     clock = Clock()

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from fakes.head_bundles import standin_bundle
 
-from aoc.config import Config, config_from_dict
+from aoc.config import config_from_dict
+from aoc.config_sections import Config
 from aoc.doctor import (
     FAIL,
     OK,
@@ -24,8 +25,8 @@ from aoc.doctor import (
     check_state,
     check_tpu,
     cmd_doctor,
-    find_edgetpus,
 )
+from aoc.inference.runtime import find_edgetpus
 
 MODELS = Path(__file__).parent / "data" / "models"
 

@@ -1,4 +1,4 @@
-"""aoc.explain_bench: the figures (seconds per map, seed-to-seed correlation per budget)."""
+"""aoc.explain.bench: the figures (seconds per map, seed-to-seed correlation per budget)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from fakes.explain_models import FakeClassifier, top_left_brightness
 from PIL import Image
 
-from aoc.explain_bench import bench_explain, correlation, format_bench, main
+from aoc.explain.bench import bench_explain, correlation, format_bench, main
 
 MODELS = Path(__file__).parent / "data" / "models"
 

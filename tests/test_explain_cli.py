@@ -1,4 +1,4 @@
-"""aoc.explain_cli: ``aoc explain`` on a test bundle writes a PNG per image and valid JSON,
+"""aoc.explain.cli: ``aoc explain`` on a test bundle writes a PNG per image and valid JSON,
 and reports a bad image while still doing the others."""
 
 from __future__ import annotations

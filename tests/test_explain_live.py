@@ -1,4 +1,4 @@
-"""aoc.explain_live: the frozen frame's map, alone and inside the real loop."""
+"""aoc.explain.live: the frozen frame's map, alone and inside the real loop."""
 
 from __future__ import annotations
 
@@ -9,15 +9,17 @@ import numpy as np
 import pytest
 from fakes.explain_models import FakeClassifier, top_left_brightness
 
-from aoc.app import frozen_map
-from aoc.bundle import load_bundle
-from aoc.classifier import open_classifier
-from aoc.config import Config, load_config
+from aoc.app.loop import LoopControls, run_loop
+from aoc.app.smoothing import Smoother
+from aoc.app.wiring import frozen_map
+from aoc.config import load_config
+from aoc.config_sections import Config
 from aoc.display.state import DisplayState
 from aoc.errors import InferenceError
-from aoc.explain_live import FrozenMap
-from aoc.loop import LoopControls, run_loop
-from aoc.smoothing import Smoother
+from aoc.explain.live import FrozenMap
+from aoc.inference.bundle import load_bundle
+from aoc.inference.classifier import open_classifier
+from aoc.testing.soak_doubles import RecordingDisplay
 
 MODELS = Path(__file__).parent / "data" / "models"
 STATE = DisplayState(anime=0.9, cartoon=0.1, verdict="anime", frozen=True)
@@ -77,14 +79,6 @@ def classifier():
         yield c
 
 
-class Display:
-    def __init__(self):
-        self.states = []
-
-    def submit(self, state):
-        self.states.append(state)
-
-
 class FreezeAfterFirst:
     def __init__(self, controls, stop, ticks):
         self.controls, self.stop, self.left = controls, stop, ticks
@@ -115,7 +109,7 @@ def test_in_the_loop_a_frozen_reading_gets_its_map(classifier, with_map):
         def read(self):
             return frame
 
-    stop, controls, display = threading.Event(), LoopControls(views=3), Display()
+    stop, controls, display = threading.Event(), LoopControls(views=3), RecordingDisplay()
     live = FrozenMap(budget=96, per_tick=16) if with_map else None
     stats = run_loop(Source(), classifier, Smoother(classifier.labels, tau_s=0.0), display,
                      stop=stop, hooks=[FreezeAfterFirst(controls, stop, 8)],

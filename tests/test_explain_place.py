@@ -1,4 +1,4 @@
-"""aoc.explain_place: where the picture lands in the model input and how maps go back."""
+"""aoc.explain.place: where the picture lands in the model input and how maps go back."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from fakes.explain_models import redness
 
-from aoc.explain_place import PlacementError, input_box_to_image, map_to_image, placement
-from aoc.preprocess import RESIZE_POLICIES, resize_frame
+from aoc.explain.place import PlacementError, input_box_to_image, map_to_image, placement
+from aoc.inference.bundle_spec import RESIZE_POLICIES
+from aoc.inference.preprocess import resize_frame
 
 RED, GREY = (255, 0, 0), (128, 128, 128)
 

@@ -1,4 +1,4 @@
-"""aoc.explain_png: pixel-exact snapshots of an explanation and of the report grid (with
+"""aoc.explain.png: pixel-exact snapshots of an explanation and of the report grid (with
 pictures, and the statement that there are none), plus properties of the drawing.
 
 Regenerate snapshots with ``PYTHONPATH=device python3 tests/data/explain/make_snapshots.py``.
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aoc.explain_png import EMPTY_TEXT, GridItem, explanation_png, grid_png, overlay
+from aoc.explain.png import EMPTY_TEXT, GridItem, explanation_png, grid_png, overlay
 
 DATA = Path(__file__).parent / "data" / "explain"
 
@@ -82,7 +82,7 @@ def test_explanation_png_is_written(tmp_path):
 def test_mistakes_grid_explains_the_most_confident_mistakes_or_says_there_are_none(tmp_path):
     from fakes.explain_models import FakeClassifier, mean_redness
 
-    from aoc.explain_png import mistakes_grid
+    from aoc.explain.png import mistakes_grid
 
     red = np.full((30, 40, 3), 128, np.uint8)
     red[:, :20] = (255, 0, 0)

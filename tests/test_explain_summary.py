@@ -1,4 +1,4 @@
-"""aoc.explain_summary: the JSON summary (cells in original-picture pixels) and most_wrong."""
+"""aoc.explain.summary: the JSON summary (cells in original-picture pixels) and most_wrong."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import json
 import numpy as np
 from fakes.explain_models import FakeClassifier, mean_redness
 
-from aoc.explain import Explanation, explain, placement
-from aoc.explain_summary import most_wrong, summarize
+from aoc.explain.place import placement
+from aoc.explain.rise import Explanation, explain
+from aoc.explain.summary import most_wrong, summarize
 
 
 def hand_made(policy: str, size: tuple[int, int]) -> Explanation:

@@ -1,4 +1,4 @@
-"""aoc.failover: fake Edge TPU classifiers over the real CPU classifier; an injectable clock."""
+"""inference/failover: fake Edge TPU classifiers over the real CPU one; an injectable clock."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from fakes.head_bundles import open_on_fake_tpu, reference_scores, standin_bundle
 
-from aoc.bundle import Bundle, load_bundle
-from aoc.classifier import Classifier, open_classifier
 from aoc.errors import EdgeTpuUnavailable, InferenceError
-from aoc.failover import FAULT_NO_TPU, FAULT_TPU_LOST, FailoverClassifier
-from aoc.isolated import IsolatedClassifier
+from aoc.inference.bundle import Bundle, load_bundle
+from aoc.inference.classifier import Classifier, open_classifier
+from aoc.inference.failover import FAULT_NO_TPU, FAULT_TPU_LOST, FailoverClassifier
+from aoc.inference.isolated import IsolatedClassifier
 
 pytest.importorskip("ai_edge_litert")
 

@@ -1,6 +1,6 @@
-"""Faults the appliance survives, driven through the real loop (and app) with aoc.faults.
+"""Faults the appliance survives, driven through the real loop (and app) with aoc.testing.faults.
 
-Each test runs :func:`aoc.loop.run_loop` with the tiny real CPU model and the production
+Each test runs :func:`aoc.app.loop.run_loop` with the tiny real CPU model and the production
 recovery wrappers (ResilientSource, FailoverClassifier, ThreadedDisplay) around fault
 injectors, and a scripted hook that changes the fault situation from inside the loop (no
 sleeps) and stops the loop when the script is done. Each fault must show on the screen
@@ -18,16 +18,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from aoc.bundle import load_bundle
-from aoc.classifier import open_classifier
+from aoc.app.loop import run_loop
+from aoc.app.smoothing import Smoother
 from aoc.display.threaded import ThreadedDisplay
 from aoc.errors import CameraError, ConfigError, DisplayError, EdgeTpuUnavailable, InferenceError
-from aoc.failover import FAULT_NO_TPU, FAULT_TPU_LOST, FailoverClassifier
-from aoc.faults import FaultSchedule, FaultyClassifier, FaultyDisplay, FaultySource
-from aoc.loop import run_loop
-from aoc.smoothing import Smoother
-from aoc.soak import RecordingDisplay, SyntheticSource
+from aoc.inference.bundle import load_bundle
+from aoc.inference.classifier import open_classifier
+from aoc.inference.failover import FAULT_NO_TPU, FAULT_TPU_LOST, FailoverClassifier
 from aoc.sources.resilient import ResilientSource
+from aoc.testing.faults import FaultSchedule, FaultyClassifier, FaultyDisplay, FaultySource
+from aoc.testing.soak_doubles import RecordingDisplay, SyntheticSource
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "tests" / "data" / "models" / "uint8"
@@ -209,7 +209,7 @@ def failover(bundle, tpu_faults: FaultSchedule, tpu_open: FaultSchedule, *, kind
         if tpu_open.fire():
             raise EdgeTpuUnavailable("injected fault: no Edge TPU found on usb")
         if kind == "kill":
-            from aoc.isolated import open_isolated_classifier
+            from aoc.inference.isolated import open_isolated_classifier
 
             inner = open_isolated_classifier(bundle, prefer="cpu")
         else:
@@ -392,8 +392,8 @@ def corrupt_copy(tmp_path: Path) -> Path:
 
 
 def test_corrupt_bundle_falls_back_to_the_default_with_a_clear_error(tmp_path, caplog) -> None:
-    from aoc.app import Host
-    from aoc.app import run as run_app
+    from aoc.app.host import Host
+    from aoc.app.wiring import run as run_app
 
     config = app_config(tmp_path, model={"bundle": str(corrupt_copy(tmp_path))})
     with caplog.at_level(logging.ERROR):
@@ -405,8 +405,8 @@ def test_corrupt_bundle_falls_back_to_the_default_with_a_clear_error(tmp_path, c
 
 
 def test_missing_bundle_without_fallback_is_a_clear_error(tmp_path) -> None:
-    from aoc.app import Host
-    from aoc.app import run as run_app
+    from aoc.app.host import Host
+    from aoc.app.wiring import run as run_app
     from aoc.errors import BundleError
 
     config = app_config(tmp_path, model={"bundle": str(tmp_path / "gone"), "fallback": False})
@@ -420,8 +420,8 @@ def test_sigterm_in_process_clears_and_closes_the_display(tmp_path, monkeypatch)
     import signal
 
     import aoc.display
-    from aoc.app import Host
-    from aoc.app import run as run_app
+    from aoc.app.host import Host
+    from aoc.app.wiring import run as run_app
 
     panels: list[History] = []
 
@@ -530,7 +530,7 @@ def test_sigterm_subprocess_clean_exit_under_fake_systemd(tmp_path, signum) -> N
 
 
 def test_start_up_faults_damaged_state_and_bad_configs(tmp_path) -> None:
-    from aoc.faults import BAD_CONFIGS, DAMAGED_STATE_RECORDS, start_up_faults
+    from aoc.testing.faults import BAD_CONFIGS, DAMAGED_STATE_RECORDS, start_up_faults
 
     counts = start_up_faults(tmp_path, MODEL)
     assert counts == {"damaged_state_records": len(DAMAGED_STATE_RECORDS),

@@ -3,7 +3,7 @@
 Hundreds of byte-flipped, truncated, spliced and oversize inputs go through the same entry
 points the appliance uses -- :func:`aoc.images.load_frame` (``aoc classify`` and the image
 folder source), :class:`~aoc.sources.ImageFolderSource`, :func:`aoc.config.load_config`
-and :func:`aoc.bundle.load_bundle`. Each must give a correct answer or a clear refusal
+and :func:`aoc.inference.bundle.load_bundle`. Each must give a correct answer or a clear refusal
 (the project's own error, an :class:`~aoc.errors.AocError`) and nothing else: no other
 exception type, no hang, no huge allocation. The mutations are seeded (``random.Random``),
 so a failure names the case and repeats. The results are tabulated in
@@ -26,11 +26,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aoc.bundle import load_bundle
-from aoc.config import EXAMPLE_CONFIG_PATH, Config, load_config
+from aoc.config import EXAMPLE_CONFIG_PATH, load_config
+from aoc.config_sections import Config
 from aoc.errors import AocError, BundleError, CameraError, ConfigError, ImageReadError
 from aoc.images import load_frame
-from aoc.labels import read_labels
+from aoc.inference.bundle import load_bundle
+from aoc.inference.labels import read_labels
 from aoc.sources import ImageFolderSource
 
 MODELS = Path(__file__).parent / "data" / "models"

@@ -1,4 +1,4 @@
-"""aoc.head: the dense numpy head; checked construction, head.npz round trip, timing helper."""
+"""inference/head: the dense numpy head; checked construction, head.npz round trip, timing."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from aoc.errors import BundleError
-from aoc.head import DenseHead, load_head, make_head, save_head, time_head
+from aoc.inference.head import DenseHead, load_head, make_head, save_head, time_head
 
 
 def two_layer() -> DenseHead:

@@ -412,7 +412,7 @@ def run_step(tmp_path: Path, *functions: str) -> str:
 
 
 def test_installed_default_bundle_verifies(tmp_path: Path) -> None:
-    from aoc.bundle import load_bundle
+    from aoc.inference.bundle import load_bundle
 
     if not (ROOT / "models" / "default" / "manifest.json").is_file():
         pytest.skip("models/default is not in this checkout")

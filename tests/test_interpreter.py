@@ -1,4 +1,4 @@
-"""Tests for aoc.interpreter: every way a model file can be wrong, tensors vs manifest."""
+"""Tests for aoc.inference.interpreter: every way a model file can be wrong, tensors vs manifest."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from fakes.head_bundles import random_head, standin_bundle
 
-from aoc.bundle import Bundle, bare_bundle, load_bundle
 from aoc.errors import BundleError
-from aoc.interpreter import build_interpreter, model_format
-from aoc.runtime import Runtime, find_runtime
+from aoc.inference.bundle import Bundle, bare_bundle, load_bundle
+from aoc.inference.interpreter import build_interpreter, model_format
+from aoc.inference.runtime import Runtime, find_runtime
 
 pytest.importorskip("ai_edge_litert")
 

@@ -1,4 +1,4 @@
-"""aoc.isolated: real CPU inference in a child process; faults that really kill the child."""
+"""inference/isolated: real CPU inference in a child process; faults that really kill the child."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from fakes.head_bundles import open_on_fake_tpu, reference_scores, standin_bundle
 
-from aoc.bundle import Bundle, load_bundle
-from aoc.classifier import open_classifier
 from aoc.errors import BackendError, BundleError, EdgeTpuUnavailable, InferenceError
-from aoc.isolated import IsolatedClassifier, describe_exit, open_isolated_classifier
+from aoc.inference.bundle import Bundle, load_bundle
+from aoc.inference.classifier import open_classifier
+from aoc.inference.isolated import IsolatedClassifier, describe_exit, open_isolated_classifier
 
 pytest.importorskip("ai_edge_litert")
 

@@ -1,4 +1,4 @@
-"""Tests for aoc.isolated_child: the child's command protocol, run in a thread on a pipe."""
+"""Tests for inference/isolated_child: the child's command protocol, run in a thread on a pipe."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from aoc.errors import BundleError
-from aoc.isolated_child import child_main
+from aoc.inference.isolated_child import child_main
 
 
 class FakeClassifier:

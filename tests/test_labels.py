@@ -1,4 +1,4 @@
-"""Tests for aoc.labels: both file formats, every refusal, and the write/read round trip."""
+"""Tests for inference/labels: both file formats, every refusal, and the write/read round trip."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from aoc.errors import AocError, BundleError
-from aoc.labels import parse_labels, read_labels, write_labels
+from aoc.inference.labels import parse_labels, read_labels, write_labels
 
 DATA = Path(__file__).parent / "data" / "bundle"
 
@@ -107,7 +107,7 @@ def test_not_utf8(tmp_path: Path) -> None:
 
 
 def test_repeated_names_only_warn(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="aoc.labels"):
+    with caplog.at_level(logging.WARNING, logger="aoc.inference.labels"):
         assert parse_labels("crane\nbird\ncrane\n") == ("crane", "bird", "crane")
     assert "repeats class names ['crane']" in caplog.text
 

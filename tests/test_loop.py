@@ -1,4 +1,4 @@
-"""Tests for aoc.loop with a real CPU classifier on the tiny test model."""
+"""Tests for aoc.app.loop with a real CPU classifier on the tiny test model."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aoc.bundle import load_bundle
-from aoc.classifier import open_classifier
+from aoc.app.loop import LoopControls, run_loop
+from aoc.app.loop_stats import LoopStats
+from aoc.app.smoothing import Smoother
+from aoc.display.null import NullDisplay
 from aoc.errors import CameraError, InferenceError
-from aoc.loop import LoopControls, LoopStats, run_loop
-from aoc.smoothing import Smoother
+from aoc.inference.bundle import load_bundle
+from aoc.inference.classifier import open_classifier
+from aoc.testing.soak_doubles import RecordingDisplay
 
 MODELS = Path(__file__).parent / "data" / "models"
 RED = np.zeros((48, 64, 3), np.uint8)
@@ -47,14 +50,6 @@ class ListSource:
             return item
         self.fault = None
         return RED
-
-
-class RecordingDisplay:
-    def __init__(self):
-        self.states = []
-
-    def submit(self, state):
-        self.states.append(state)
 
 
 class Recorder:
@@ -208,7 +203,7 @@ def test_failing_hook_never_stops_the_loop(classifier, caplog):
     stats = run_loop(ListSource(), classifier, make_smoother(classifier), RecordingDisplay(),
                      max_frames=4, hooks=[Broken()])
     assert stats.frames == 4 and stats.faults["hook"] == 4
-    assert len([r for r in caplog.records if r.name == "aoc.loop"]) == 1  # logged once
+    assert len([r for r in caplog.records if r.name == "aoc.app.loop"]) == 1  # logged once
 
 
 def test_health_message_and_show_only_display(classifier):
@@ -272,17 +267,10 @@ def test_memory_stays_bounded_over_many_frames(classifier):
 
     hook = Measure()
     try:
-        stats = run_loop(ListSource(), classifier, make_smoother(classifier), NullSink(),
+        stats = run_loop(ListSource(), classifier, make_smoother(classifier), NullDisplay(),
                          max_frames=3300, hooks=[hook], timings_capacity=256)
     finally:
         tracemalloc.stop()
     assert stats.frames == 3300
     grown = hook.at_end - hook.at_warm
     assert grown < 16 * 1024, f"{grown} bytes kept after 3000 frames"
-
-
-class NullSink:
-    """A display that keeps nothing (RecordingDisplay would grow by design)."""
-
-    def submit(self, state):
-        pass

@@ -1,10 +1,10 @@
-"""Tests for aoc.loop_stats: the stage-timing ring buffer and LoopStats' summary."""
+"""Tests for aoc.app.loop_stats: the stage-timing ring buffer and LoopStats' summary."""
 
 from __future__ import annotations
 
 import pytest
 
-from aoc.loop_stats import STAGES, LoopStats, StageTimings
+from aoc.app.loop_stats import STAGES, LoopStats, StageTimings
 
 
 def test_stage_timings_summary():

@@ -1,4 +1,4 @@
-"""Tests for aoc.model_select: candidate order, fallback on corrupt bundles, last good."""
+"""Tests for aoc.inference.model_select: candidate order, fallback on corrupt bundles, last good."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from aoc.bundle import Bundle
 from aoc.errors import BundleError
-from aoc.model_select import (
+from aoc.inference.bundle import Bundle
+from aoc.inference.model_select import (
     CONFIGURED,
     DEFAULT,
     LAST_GOOD,
@@ -58,7 +58,7 @@ def test_configured_bundle_is_used_and_remembered(tmp_path):
     state = tmp_path / "state" / "last-good-bundle"
     sel = select(candidates(bundle=str(UINT8), default_dirs=[INT8]), identity, state_file=state)
     assert sel.candidate.kind == CONFIGURED and sel.bundle.name == "tiny-uint8"
-    assert not sel.fell_back and sel.warning() is None
+    assert not sel.errors and sel.warning() is None
     assert read_last_good(state) == UINT8.resolve()
 
 
@@ -67,7 +67,7 @@ def test_corrupt_bundle_falls_back_to_default_with_error(corrupt, tmp_path):
     sel = select(candidates(bundle=str(corrupt), default_dirs=[INT8]), identity,
                  state_file=state)
     assert sel.candidate.kind == DEFAULT and sel.bundle.root == INT8.resolve()
-    assert sel.fell_back and "model.tflite" in sel.errors[0]
+    assert sel.errors and "model.tflite" in sel.errors[0]
     assert sel.warning() == "model error - using packaged default model"
     assert not state.exists()  # a default is never recorded as "last good"
 
@@ -125,7 +125,7 @@ def test_bare_model_candidate():
     cands = candidates(model=str(UINT8 / "model.tflite"), labels=str(UINT8 / "labels.txt"),
                        default_dirs=[])
     sel = select(cands, identity)
-    assert sel.bundle.is_bare and sel.bundle.labels == ("anime", "cartoon", "neither")
+    assert not sel.bundle.manifest and sel.bundle.labels == ("anime", "cartoon", "neither")
 
 
 def test_last_good_file_edge_cases(tmp_path):
@@ -144,7 +144,7 @@ def test_last_good_file_edge_cases(tmp_path):
 def test_damaged_last_good_record_is_no_record_with_one_warning(tmp_path, caplog, content):
     state = tmp_path / "last-good-bundle"
     state.write_bytes(content)
-    caplog.set_level(logging.WARNING, logger="aoc.model_select")
+    caplog.set_level(logging.WARNING, logger="aoc.inference.model_select")
     assert read_last_good(state) is None
     assert len(caplog.records) == 1 and str(state) in caplog.text
     # the app goes on: the configured bundle is used and the record rewritten

@@ -1,7 +1,7 @@
-"""aoc.notify: sd_notify over a real datagram socket, driven by the real capture loop.
+"""aoc.app.notify: sd_notify over a real datagram socket, driven by the real capture loop.
 
 systemd is stood in for by an ``AF_UNIX``/``SOCK_DGRAM`` socket bound in ``tmp_path`` (and
-one in the abstract namespace). The watchdog test drives :func:`aoc.loop.run_loop` with the
+one in the abstract namespace). The watchdog test drives :func:`aoc.app.loop.run_loop` with the
 tiny real CPU model and a source whose ``read`` blocks on an Event, and checks that the
 WATCHDOG feed stops while the loop is stalled and resumes after.
 """
@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from aoc.notify import SystemdNotifier, format_status, notifier_settings
+from aoc.app.notify import SystemdNotifier, format_status, notifier_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "tests" / "data" / "models" / "uint8"
@@ -186,7 +186,7 @@ def test_abstract_namespace_socket() -> None:
 
 def test_send_failure_is_logged_once_and_never_raised(tmp_path, caplog) -> None:
     notifier = SystemdNotifier(str(tmp_path / "nobody-listens.sock"), watchdog_usec=1)
-    with caplog.at_level(logging.WARNING, logger="aoc.notify"):
+    with caplog.at_level(logging.WARNING, logger="aoc.app.notify"):
         for _ in range(5):
             assert notifier.notify(WATCHDOG=1) is False
     assert len([r for r in caplog.records if "cannot notify systemd" in r.message]) == 1
@@ -220,11 +220,11 @@ class StallingSource:
 
 
 def test_real_loop_ready_watchdog_stall_and_resume(systemd_socket) -> None:
-    from aoc.bundle import load_bundle
-    from aoc.classifier import open_classifier
+    from aoc.app.loop import run_loop
+    from aoc.app.smoothing import Smoother
     from aoc.display.null import NullDisplay
-    from aoc.loop import run_loop
-    from aoc.smoothing import Smoother
+    from aoc.inference.bundle import load_bundle
+    from aoc.inference.classifier import open_classifier
 
     sock, path = systemd_socket
     source = StallingSource()

@@ -85,14 +85,6 @@ def test_dim_and_blank_send_contrast_and_power_commands_once(panel):
     assert (DISPLAYON,) in serial.commands and (SETCONTRAST, 0xCF) in serial.commands
 
 
-def test_set_contrast_validates(panel):
-    oled, _, serial = panel
-    oled.set_contrast(0x40)
-    assert serial.commands[-1] == (SETCONTRAST, 0x40)
-    with pytest.raises(ConfigError, match="0..255"):
-        oled.set_contrast(300)
-
-
 def test_clear_and_close_switch_off_and_are_safe_twice(panel):
     oled, device, serial = panel
     oled.show(STATE)

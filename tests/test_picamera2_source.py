@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from fakes.picamera2_fake import QUADRANTS, make_picamera2, rgb_to_i420, scene_rgb
@@ -13,7 +11,6 @@ from aoc.sources.picamera2_source import (
     Picamera2Source,
     bgr_to_rgb,
     lores_rgb_capable,
-    read_pi_model,
     yuv420_to_rgb,
 )
 
@@ -84,11 +81,7 @@ def test_bgr_to_rgb_swaps_channels():
     assert out.flags.c_contiguous and tuple(out[0, 0]) == (0, 0, 255)
 
 
-def test_pi_model_detection(tmp_path: Path):
-    model = tmp_path / "model"
-    model.write_bytes(PI5.encode() + b"\x00")
-    assert read_pi_model(model) == PI5
-    assert read_pi_model(tmp_path / "missing") is None
+def test_pi_model_detection():
     assert lores_rgb_capable(PI5)
     assert lores_rgb_capable("Raspberry Pi Compute Module 5 Rev 1.0")
     assert not lores_rgb_capable(PI4)
@@ -132,19 +125,10 @@ def test_no_size_reads_main_stream_in_rgb_order():
     assert quadrant_colours(frame) == list(QUADRANTS)
 
 
-def test_model_is_read_at_open_through_the_injected_reader():
-    calls = []
-
-    def reader() -> str:
-        calls.append(1)
-        return PI4
-
+def test_unknown_board_gets_the_yuv_lores_stream():
     fake = make_picamera2(platform="vc4")
-    src = Picamera2Source(size=(224, 224), pi_model_reader=reader, picamera2_factory=fake)
-    assert calls == []  # the constructor reads nothing
-    with src:
-        assert src.stream_format == "YUV420" and src.board == PI4
-    assert calls == [1]
+    with Picamera2Source(size=(224, 224), pi_model=None, picamera2_factory=fake) as src:
+        assert src.stream_format == "YUV420" and src.board is None
 
 
 def test_odd_size_on_pi4_is_evened_then_cropped():

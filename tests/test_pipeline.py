@@ -1,4 +1,4 @@
-"""aoc.pipeline.PrefetchSource: frames captured and fitted ahead, newest only, in order.
+"""aoc.app.pipeline.PrefetchSource: frames captured and fitted ahead, newest only, in order.
 
 Every wait is on an event or a queue with a timeout, never a sleep.
 """
@@ -11,12 +11,12 @@ import threading
 import numpy as np
 import pytest
 
+from aoc.app.loop import run_loop
+from aoc.app.pipeline import PrefetchSource
+from aoc.app.smoothing import Smoother
 from aoc.display.null import NullDisplay
 from aoc.errors import CameraError
-from aoc.loop import run_loop
-from aoc.pipeline import PrefetchSource
-from aoc.preprocess import Preprocessor, PreprocessSpec
-from aoc.smoothing import Smoother
+from aoc.inference.preprocess import Preprocessor, PreprocessSpec
 
 WAIT = 5.0
 

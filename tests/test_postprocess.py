@@ -1,4 +1,4 @@
-"""aoc.postprocess: dequantize, softmax only for logits, top-k."""
+"""aoc.inference.postprocess: dequantize, softmax only for logits, top-k."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from aoc.errors import InferenceError
-from aoc.postprocess import LabelScore, dequantize, scores_from_output, softmax, top_k
+from aoc.inference.postprocess import LabelScore, dequantize, scores_from_output, softmax, top_k
 
 LABELS = ("anime", "cartoon", "neither")
 

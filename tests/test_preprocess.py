@@ -1,4 +1,4 @@
-"""aoc.preprocess: resize policies, quantization formula, fast paths writing in place."""
+"""aoc.inference.preprocess: resize policies, quantization formula, fast paths writing in place."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from aoc.errors import InferenceError
-from aoc.preprocess import (
+from aoc.inference.preprocess import (
     DEVICE_RESAMPLE,
     RESAMPLE_NAMES,
     FrameFitter,

@@ -131,7 +131,7 @@ def test_display_package_imports_no_hardware_library():
 
     code = (
         "import sys, aoc.display, aoc.display.oled, aoc.display.emulated, aoc.display.threaded,"
-        " aoc.display.terminal, aoc.display.burnin, aoc.controls;"
+        " aoc.display.terminal, aoc.display.burnin, aoc.app.controls;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in"
         " ('luma', 'gpiozero', 'pygame', 'smbus2', 'tensorflow')))"
     )

@@ -1,10 +1,10 @@
-"""aoc.repeat_filter: a flood of one message is held after a burst and later summarised."""
+"""aoc.app.repeat_filter: a flood of one message is held after a burst and later summarised."""
 
 from __future__ import annotations
 
 import logging
 
-from aoc.repeat_filter import RepeatFilter
+from aoc.app.repeat_filter import RepeatFilter
 
 
 class FakeClock:

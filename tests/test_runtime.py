@@ -1,4 +1,4 @@
-"""aoc.runtime: runtime discovery order and the Edge TPU delegate path, with fake loaders."""
+"""inference/runtime: runtime discovery order and the Edge TPU delegate path, with fake loaders."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from aoc.errors import BackendError, EdgeTpuUnavailable
-from aoc.runtime import (
+from aoc.inference.runtime import (
     Runtime,
     RuntimeNotFound,
     find_runtime,
@@ -87,8 +87,11 @@ def test_device_imports_never_pull_in_tensorflow(repo_root) -> None:
     code = textwrap.dedent(
         """
         import sys
-        import aoc.runtime, aoc.classifier, aoc.preprocess, aoc.postprocess
-        aoc.runtime.find_runtime()
+        import aoc.inference.classifier
+        import aoc.inference.postprocess
+        import aoc.inference.preprocess
+        import aoc.inference.runtime
+        aoc.inference.runtime.find_runtime()
         assert "tensorflow" not in sys.modules, "TensorFlow was imported"
         """
     )

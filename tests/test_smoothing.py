@@ -1,4 +1,4 @@
-"""Tests for aoc.smoothing: time-based EMA, hysteresis verdicts, label mapping."""
+"""Tests for aoc.app.smoothing: time-based EMA, hysteresis verdicts, label mapping."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from aoc.errors import ConfigError
-from aoc.smoothing import (
+from aoc.app.smoothing import (
     ANIME,
     BOTH,
     CARTOON,
@@ -24,6 +23,7 @@ from aoc.smoothing import (
     label_index,
     summarize,
 )
+from aoc.errors import ConfigError
 
 LABELS = ("anime", "cartoon", "neither")
 RULES = VerdictRules()

@@ -1,6 +1,6 @@
-"""aoc.soak: a short soak through the real loop, with every kind of fault injected.
+"""aoc.testing.soak: a short soak through the real loop, with every kind of fault injected.
 
-The full benchmark (``python -m aoc.soak --frames 100000``) is run by hand; here 2,000
+The full benchmark (``python -m aoc.testing.soak --frames 100000``) is run by hand; here 2,000
 frames run with fault rates high enough that every kind fires, and the same checks apply:
 every frame classified, no stall, the last state on screen, all faults recovered, RSS
 growth under 5 MB, and no network socket in the process.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fakes.head_bundles import standin_bundle
 
-from aoc.soak import SoakConfig, run_soak
+from aoc.testing.soak import SoakConfig, run_soak
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "tests" / "data" / "models" / "uint8"
@@ -66,7 +66,7 @@ def test_cli_writes_json_and_prints_counts(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "device"),
                                                          os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run(
-        [sys.executable, "-m", "aoc.soak", "--frames", "600", "--warmup", "200", "--model",
+        [sys.executable, "-m", "aoc.testing.soak", "--frames", "600", "--warmup", "200", "--model",
          str(MODEL), "--json", str(out), "--quiet"],
         capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
     )
@@ -81,7 +81,8 @@ def test_cli_writes_json_and_prints_counts(tmp_path: Path) -> None:
 def test_cli_names_the_missing_model(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "device")}
     proc = subprocess.run(
-        [sys.executable, "-m", "aoc.soak", "--frames", "10", "--model", str(tmp_path / "nope")],
+        [sys.executable, "-m", "aoc.testing.soak", "--frames", "10",
+         "--model", str(tmp_path / "nope")],
         capture_output=True, text=True, timeout=120, env=env,
     )
     assert proc.returncode == 2

@@ -1,10 +1,10 @@
-"""Tests for aoc.soak_doubles: the synthetic source and the recording display."""
+"""Tests for aoc.testing.soak_doubles: the synthetic source and the recording display."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from aoc.soak_doubles import RecordingDisplay, SyntheticSource
+from aoc.testing.soak_doubles import RecordingDisplay, SyntheticSource
 
 
 def test_synthetic_source_reuses_its_frames() -> None:

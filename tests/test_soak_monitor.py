@@ -1,4 +1,4 @@
-"""Tests for aoc.soak_monitor: stall gaps, RSS samples, socket listing."""
+"""Tests for aoc.testing.soak_monitor: stall gaps, RSS samples, socket listing."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from aoc.soak_monitor import SoakMonitor, listening_sockets, rss_bytes
+from aoc.testing.soak_monitor import SoakMonitor, listening_sockets, rss_bytes
 
 
 def test_monitor_tracks_the_longest_gap() -> None:

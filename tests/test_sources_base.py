@@ -9,7 +9,6 @@ from PIL import Image
 from aoc.errors import CameraError, ConfigError
 from aoc.sources import DemoSource, FrameSource, ImageFolderSource, OpenCVSource, Picamera2Source
 from aoc.sources.base import (
-    RESIZE_MODES,
     as_frame,
     check_resize_mode,
     check_size,
@@ -64,12 +63,6 @@ def test_fit_image_stretch_crop_pad():
     assert np.array_equal(fit_image(image, (50, 50), "pad"), pad)
     with pytest.raises(ConfigError, match="letterbox"):
         fit_image(image, (50, 50), "zoom")
-
-
-def test_resize_modes_are_the_bundle_manifest_names():
-    from aoc.preprocess import RESIZE_POLICIES
-
-    assert set(RESIZE_MODES) == set(RESIZE_POLICIES)
 
 
 def test_fit_image_without_size_converts_mode():

@@ -79,8 +79,8 @@ def _skip_quality_gate(monkeypatch) -> None:
 @pytest.mark.training
 def test_build_then_device_classifies(tmp_path: Path, capsys, monkeypatch) -> None:
     pytest.importorskip("tensorflow")
-    from aoc.bundle import load_bundle
-    from aoc.classifier import open_classifier
+    from aoc.inference.bundle import load_bundle
+    from aoc.inference.classifier import open_classifier
 
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no edgetpu_compiler: CPU-only bundle
     _skip_quality_gate(monkeypatch)
@@ -187,7 +187,7 @@ def test_build_from_imagenet_weights_passes_the_quality_gate(tmp_path: Path,
     """The toy build above, started from the ImageNet weights in ../shared: the gate lets a
     model that learned through, and the bundle is written."""
     pytest.importorskip("tensorflow")
-    from aoc.bundle import load_bundle
+    from aoc.inference.bundle import load_bundle
 
     weights = shared_dir / "weights" / "mobilenet_v2_035_224_imagenet_no_top.weights.h5"
     if not weights.is_file():

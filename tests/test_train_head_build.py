@@ -59,8 +59,8 @@ def coral(shared_dir: Path) -> Path:
 
 
 def test_tiny_build_runs_on_the_device_with_training_scores(tmp_path, coral, capsys) -> None:
-    from aoc.bundle import load_bundle
     from aoc.cli import main as aoc_main
+    from aoc.inference.bundle import load_bundle
     from aoc_train.embed import Embedder, coral_v1
 
     data = _tree(tmp_path / "data", {"blobs": _blob, "stripes": _stripes})

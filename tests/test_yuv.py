@@ -1,4 +1,4 @@
-"""aoc.yuv: YUV420 to RGB at full and half size, OpenCV and numpy, against picamera2's."""
+"""aoc.sources.yuv: YUV420 to RGB at full and half size, OpenCV and numpy, against picamera2's."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from aoc.errors import CameraError
 from aoc.sources.picamera2_source import yuv420_to_rgb
-from aoc.yuv import yuv420_planes, yuv420_to_rgb_full, yuv420_to_rgb_half
+from aoc.sources.yuv import yuv420_planes, yuv420_to_rgb_full, yuv420_to_rgb_half
 
 
 def capture(width: int = 64, height: int = 48, stride: int | None = None) -> np.ndarray:

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from aoc import __version__
+from aoc.app.repeat_filter import RepeatFilter
+from aoc.config_sections import DISPLAY_KINDS
 from aoc.errors import AocError, BundleError, ConfigError
-from aoc.repeat_filter import RepeatFilter
 
 log = logging.getLogger("aoc")
 
@@ -72,7 +73,8 @@ def output_file_problem(path: Path | None, flag: str) -> str | None:
 def setup_logging(level: str, *, journald: bool) -> None:
     """Log to stderr; without timestamps under systemd (journald adds its own).
 
-    Repeats are held back by :class:`aoc.repeat_filter.RepeatFilter` so the journal is not flooded.
+    Repeats are held back by :class:`aoc.app.repeat_filter.RepeatFilter` so the journal is not
+    flooded.
     """
     fmt = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     root = logging.getLogger()
@@ -129,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(run)
     run.add_argument("--source", help="frame source: auto, demo, picamera2[:N], webcam:N, "
                      "a video file, a URL or an image folder/glob (default: camera.source)")
-    run.add_argument("--display", choices=("auto", "oled", "terminal", "emulated", "null"),
+    run.add_argument("--display", choices=("auto", *DISPLAY_KINDS),
                      help="display (default: display.kind; auto = OLED on a Pi / under "
                      "systemd, terminal on a TTY, else null)")
     run.add_argument("--max-frames", type=positive_int, help="stop after N classified frames")
@@ -153,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     bench.add_argument("--out", type=Path, help="also write the JSON result here")
 
-    from aoc.explain_cli import add_parser as add_explain
+    from aoc.explain.cli import add_parser as add_explain
 
     add_explain(sub, common=_common, model_args=_model_args)
 
@@ -207,7 +209,8 @@ def _silence_stdout() -> None:
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
-    from aoc.app import Host, show_config_error
+    from aoc.app.host import Host
+    from aoc.app.screen import show_config_error
     from aoc.config import load_config
 
     args = build_parser().parse_args(argv)
@@ -218,7 +221,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         if args.command == "doctor":  # doctor reports the bad key among its checks
-            from aoc.config import Config
+            from aoc.config_sections import Config
             from aoc.doctor import cmd_doctor
 
             return cmd_doctor(args, Config(), host, config_error=str(exc))
@@ -236,7 +239,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
             print(f"aoc: {problem}", file=sys.stderr)
             return EX_USAGE
     if args.command == "run":
-        from aoc.app import root_refusal
+        from aoc.app.host import root_refusal
 
         refusal = root_refusal(config, host)
         if refusal is not None:
@@ -248,11 +251,12 @@ def _main(argv: Sequence[str] | None = None) -> int:
         if args.command == "classify":
             return cmd_classify(args, config, host)
         if args.command == "explain":
-            from aoc.explain_cli import cmd_explain
+            from aoc.app.model import open_one_shot_classifier
+            from aoc.explain.cli import cmd_explain
 
             return cmd_explain(args, config, host, open_classifier=open_one_shot_classifier)
         if args.command == "bench":
-            from aoc.bench import cmd_bench
+            from aoc.bench.run import cmd_bench
 
             return cmd_bench(args, config, host)
         from aoc.doctor import cmd_doctor
@@ -278,7 +282,7 @@ def cmd_run(args: argparse.Namespace, config: Any, host: Any) -> int:
     When the power button's shutdown command fails, the appliance starts again and keeps
     running (the error is logged and listed in the summary's warnings).
     """
-    from aoc.app import run, timed_process_age
+    from aoc.app.wiring import run, timed_process_age
 
     age = timed_process_age()
     while True:
@@ -312,23 +316,14 @@ def format_summary(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def open_one_shot_classifier(config: Any, host: Any) -> Any:
-    """The classifier ``classify``/``bench`` use: the configured model, no fallback."""
-    from aoc.app import classifier_opener
-    from aoc.model_select import candidates, select
-
-    m = config.model
-    cands = candidates(bundle=m.bundle, model=m.model, labels=m.labels)
-    return select(cands, classifier_opener(config), fallback=False)
-
-
 def cmd_classify(args: argparse.Namespace, config: Any, host: Any) -> int:
     """``aoc classify``: one line (or JSON object) per image; errors on stderr."""
+    from aoc.app.model import open_one_shot_classifier
     from aoc.errors import ImageReadError, InferenceError
     from aoc.images import load_frame
-    from aoc.postprocess import top_k
+    from aoc.inference.postprocess import top_k
 
-    selection = open_one_shot_classifier(config, host)
+    selection = open_one_shot_classifier(config)
     failed = 0
     with contextlib.closing(selection.opened) as clf:
         for path in args.images:

@@ -6,8 +6,8 @@ Every key is documented in ``config.example.toml`` next to this module. Validati
 at load: unknown keys, wrong types, out-of-range values and bad choices raise
 :class:`~aoc.errors.ConfigError` naming the dotted key, the bad value and what is allowed.
 Command-line overrides (``--set section.key=value``) are applied before validation.
-The sections themselves (dataclasses with defaults) are in :mod:`aoc.config_sections`
-and re-exported here.
+The sections themselves (dataclasses with defaults) live in :mod:`aoc.config_sections`;
+import them from there.
 """
 
 from __future__ import annotations
@@ -26,25 +26,20 @@ from typing import Any, get_type_hints
 from aoc.config_sections import (
     CONTROL_PINS,
     SECTIONS,
-    CameraConfig,
     Config,
-    ControlsConfig,
-    DisplayConfig,
-    InferenceConfig,
-    LoggingConfig,
-    ModelConfig,
     ServiceConfig,
-    SmoothingConfig,
-    section_keys,
 )
 from aoc.errors import ConfigError
 from aoc.filecheck import require_regular_file
 
 __all__ = [
-    "DEFAULT_CONFIG_PATH", "EXAMPLE_CONFIG_PATH", "SECTIONS", "CameraConfig", "Config",
-    "ControlsConfig", "DisplayConfig", "InferenceConfig", "LoggingConfig", "ModelConfig",
-    "ServiceConfig", "SmoothingConfig", "apply_overrides", "config_from_dict", "load_config",
-    "parse_override", "read_toml", "section_keys",
+    "DEFAULT_CONFIG_PATH",
+    "EXAMPLE_CONFIG_PATH",
+    "apply_overrides",
+    "config_from_dict",
+    "load_config",
+    "parse_override",
+    "read_toml",
 ]
 
 log = logging.getLogger(__name__)

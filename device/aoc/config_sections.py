@@ -22,6 +22,12 @@ def option(default: Any, *, choices: tuple[Any, ...] = (), lo: float | None = No
     return field(default=default, metadata=meta)
 
 
+DISPLAY_KINDS = ("oled", "terminal", "emulated", "null")
+"""The displays ``display.kind`` names (plus ``auto``), built by ``aoc.display.open_display``."""
+OLED_DRIVERS = ("ssd1306", "sh1106", "ssd1309")
+"""The OLED controllers :class:`aoc.display.oled.OledDisplay` drives."""
+
+
 @dataclass(frozen=True)
 class CameraConfig:
     """Where frames come from (``[camera]``)."""
@@ -71,8 +77,8 @@ class SmoothingConfig:
 class DisplayConfig:
     """The screen (``[display]``)."""
 
-    kind: str = option("auto", choices=("auto", "oled", "terminal", "emulated", "null"))
-    driver: str = option("ssd1306", choices=("ssd1306", "sh1106", "ssd1309"))
+    kind: str = option("auto", choices=("auto", *DISPLAY_KINDS))
+    driver: str = option("ssd1306", choices=OLED_DRIVERS)
     interface: str = option("i2c", choices=("i2c", "spi"))
     width: int = option(128, lo=32, hi=256)
     height: int = option(64, lo=16, hi=128)

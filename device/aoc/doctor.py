@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from aoc.inference.runtime import find_edgetpus
+
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
-EDGETPU_USB_IDS = (("1a6e", "089a"), ("18d1", "9302"))
 
 
 class Check(NamedTuple):
@@ -36,29 +37,8 @@ class Check(NamedTuple):
         return f"{text} -> {self.fix}" if self.fix and self.status != OK else text
 
 
-def find_edgetpus(usb_root: Path = Path("/sys/bus/usb/devices"),
-                  dev_root: Path = Path("/dev")) -> list[str]:
-    """Attached Edge TPUs: ``usb:1a6e:089a`` (not yet initialised), ``usb:18d1:9302``,
-    ``pci:/dev/apex_0``."""
-    found: list[str] = []
-    try:
-        entries = sorted(usb_root.iterdir())
-    except OSError:
-        entries = []
-    for entry in entries:
-        try:
-            vid = (entry / "idVendor").read_text().strip()
-            pid = (entry / "idProduct").read_text().strip()
-        except OSError:
-            continue
-        if (vid, pid) in EDGETPU_USB_IDS:
-            found.append(f"usb:{vid}:{pid}")
-    found += [f"pci:{p}" for p in sorted(dev_root.glob("apex_*"))]
-    return found
-
-
 def _runtime_label() -> str:
-    from aoc.runtime import find_runtime
+    from aoc.inference.runtime import find_runtime
 
     return find_runtime().label
 
@@ -197,7 +177,7 @@ def check_gpio(p: Probes, config: Any) -> Check:
 
 def check_model(p: Probes, config: Any, bundle: str | None = None) -> Check:
     from aoc.errors import BundleError
-    from aoc.model_select import candidates, load_candidate
+    from aoc.inference.model_select import candidates, load_candidate
 
     m = config.model
     cands = candidates(bundle=bundle or m.bundle, model=m.model, labels=m.labels,
@@ -222,7 +202,7 @@ def check_model(p: Probes, config: Any, bundle: str | None = None) -> Check:
 def check_state(state_dir: Path | None) -> Check:
     """The last-good-bundle record: absent or usable is OK, damaged is a WARN (the app
     ignores it with one warning and rewrites it when the configured bundle next works)."""
-    from aoc.model_select import inspect_last_good
+    from aoc.inference.model_select import inspect_last_good
 
     if state_dir is None:
         return Check("state", OK, "no state folder (nothing recorded)")

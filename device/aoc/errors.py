@@ -47,7 +47,15 @@ class InferenceError(AocError, RuntimeError):
 
 
 class CameraError(AocError, OSError):
-    """A frame source could not be opened or stopped delivering frames."""
+    """A frame source could not be opened or stopped delivering frames.
+
+    ``brief``, when given, is the reason in a few words for a summary line
+    ("OpenCV not installed"), so no caller has to cut it out of the message.
+    """
+
+    def __init__(self, message: str, *, brief: str | None = None) -> None:
+        super().__init__(message)
+        self.brief = brief
 
 
 class ImageReadError(AocError, OSError):

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aoc.bundle import Bundle, InputSpec, OutputSpec, write_bundle
+from aoc.inference.bundle import Bundle
+from aoc.inference.bundle_spec import InputSpec, OutputSpec
+from aoc.inference.bundle_write import write_bundle
 
 LABELS = ("anime", "cartoon", "neither")
 # Fake model bytes: the bundle never parses models, only hashes them. The Edge TPU one

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from aoc.preprocess import PreprocessSpec
+from aoc.inference.preprocess import PreprocessSpec
 
 
 def redness(frame: np.ndarray) -> np.ndarray:

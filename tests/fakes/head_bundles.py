@@ -5,7 +5,8 @@ The stand-in backbone (``tests/data/models/backbone/backbone.tflite``, made by
 (scale 1/128, zero point 128, so the quantized input is the raw pixel) and outputs a uint8
 ``1x1x1x8`` embedding. Coral's real pair lives in ``../shared/reference/coral`` on the
 developers' machines only. :func:`reference_scores` is the two-step path written out by hand
-(the runtime's own interpreter, then numpy), independent of ``aoc.classifier``/``aoc.head``.
+(the runtime's own interpreter, then numpy), independent of
+``aoc.inference.classifier``/``aoc.inference.head``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from aoc.bundle import Bundle, EdgeTpuInfo, InputSpec, OutputSpec, write_bundle
-from aoc.head import DenseHead, make_head
+from aoc.inference.bundle import Bundle
+from aoc.inference.bundle_spec import EdgeTpuInfo, InputSpec, OutputSpec
+from aoc.inference.bundle_write import write_bundle
+from aoc.inference.head import DenseHead, make_head
 
 LABELS = ("anime", "cartoon", "neither")
 BACKBONE = Path(__file__).resolve().parents[1] / "data" / "models" / "backbone" / "backbone.tflite"
@@ -135,9 +138,9 @@ class TwinModule:
 def open_on_fake_tpu(bundle: Bundle, **kwargs: Any) -> Any:
     """``open_classifier(bundle, prefer="edgetpu")`` with :class:`TwinModule` and a delegate
     that loads: the compiled twin is the model opened. Module level, so a ``spawn``-ed
-    inference child (aoc.isolated) can unpickle it."""
-    from aoc.classifier import open_classifier
-    from aoc.runtime import Runtime, find_runtime
+    inference child (aoc.inference.isolated) can unpickle it."""
+    from aoc.inference.classifier import open_classifier
+    from aoc.inference.runtime import Runtime, find_runtime
 
     real = find_runtime()
     runtime = Runtime(real.name, real.version, TwinModule(real.module))

@@ -1,7 +1,7 @@
 """Stages after export: Edge TPU check, compile, bundle, evaluate, report.
 
 The Edge TPU check and the compiler live in :mod:`aoc_train.edgetpu_check` and
-:mod:`aoc_train.compiler`; the bundle is written and read with :mod:`aoc.bundle`.
+:mod:`aoc_train.compiler`; the bundle is written and read with :mod:`aoc.inference.bundle`.
 """
 
 from __future__ import annotations
@@ -102,7 +102,8 @@ def write(p: Pipeline, *, metrics: dict, extra_files: dict[str, Path],
     The float model goes in too, as ``model_float.tflite``: a reference for checking the
     int8 model against float; the device never runs it.
     """
-    from aoc.bundle import EdgeTpuInfo, InputSpec, OutputSpec, write_bundle
+    from aoc.inference.bundle_spec import EdgeTpuInfo, InputSpec, OutputSpec
+    from aoc.inference.bundle_write import write_bundle
 
     c = p.config
     export = json.loads((p.work / "export" / "export.json").read_text())

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from aoc.interpreter import build_interpreter
-from aoc.preprocess import DEVICE_RESAMPLE, Preprocessor, PreprocessSpec
-from aoc.runtime import find_runtime
+from aoc.inference.interpreter import build_interpreter
+from aoc.inference.preprocess import DEVICE_RESAMPLE, Preprocessor, PreprocessSpec
+from aoc.inference.runtime import find_runtime
 
 from . import augment as aug
 from . import tvsim

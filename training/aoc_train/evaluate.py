@@ -1,7 +1,7 @@
 """Evaluation on held-out images, through the device's own code path.
 
-The int8 figures come from the written bundle opened with ``aoc.bundle.load_bundle`` and
-``aoc.classifier.open_classifier(prefer="cpu")``: the same resize, quantization and
+The int8 figures come from the written bundle opened with ``aoc.inference.bundle.load_bundle`` and
+``aoc.inference.classifier.open_classifier(prefer="cpu")``: the same resize, quantization and
 dequantization the appliance runs. The float figures run ``model_float.tflite`` on the same
 preprocessed pixels. Robustness: the same images are also shown to the same classifier as a
 simulated camera frame of a TV in a room (:mod:`.tvsim`, fixed seed per image).
@@ -79,7 +79,7 @@ class FloatModel:
         self.resize = resize
 
     def classify(self, image: np.ndarray) -> np.ndarray:
-        from aoc.preprocess import resize_frame
+        from aoc.inference.preprocess import resize_frame
 
         x = resize_frame(image, (self.side, self.side), self.resize, resample="lanczos")
         self.interpreter.set_tensor(self.index, x[None].astype(np.float32))
@@ -118,8 +118,8 @@ def evaluate(
     probabilities (``true`` class ids and one array per model: ``int8``, ``float``,
     ``int8_screen``, ``float_screen``) as an ``.npz``, for the quality gate.
     """
-    from aoc.bundle import load_bundle
-    from aoc.classifier import open_classifier
+    from aoc.inference.bundle import load_bundle
+    from aoc.inference.classifier import open_classifier
 
     bundle = load_bundle(bundle_dir)
     resize = bundle.input.resize if bundle.input is not None else "stretch"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aoc.head import DenseHead
+from aoc.inference.head import DenseHead
 
 from . import head_report
 from .data import Dataset, read_rgb, scan_dataset
@@ -102,9 +102,9 @@ class _TvFrames(Sequence[np.ndarray]):
 def mistake_grids(bundle_dir: Path, pre: Prepared, work: Path, seed: int) -> dict[str, Path]:
     """Explanation grids (``aoc.explain``) of the held-out images the leave-one-source-out
     heads got most wrong, clean and through a TV, drawn with the shipped model."""
-    from aoc.bundle import load_bundle
-    from aoc.classifier import open_classifier
-    from aoc.explain_png import mistakes_grid
+    from aoc.explain.png import mistakes_grid
+    from aoc.inference.bundle import load_bundle
+    from aoc.inference.classifier import open_classifier
 
     records = list(pre.dataset.records)
     out = {}
@@ -123,8 +123,8 @@ def mistake_grids(bundle_dir: Path, pre: Prepared, work: Path, seed: int) -> dic
 def device_check(bundle_dir: Path, images: list[np.ndarray], expected: np.ndarray) -> dict:
     """Classify ``images`` through the device's own bundle loader and classifier (CPU) and
     compare with the training-time scores; also time the backbone invoke and the head."""
-    from aoc.bundle import load_bundle
-    from aoc.classifier import open_classifier
+    from aoc.inference.bundle import load_bundle
+    from aoc.inference.classifier import open_classifier
 
     bundle = load_bundle(bundle_dir)
     with open_classifier(bundle, prefer="cpu") as clf:
@@ -220,7 +220,8 @@ def build(cfg: HeadBuildConfig, *, progress: Callable[[Iterable], Iterable] = la
           say: Callable[[str], None] = log.info) -> Path:
     """Run the whole build; return the bundle folder. Raises DegenerateModelError (no bundle
     written) when the held-out estimate is at or below chance for a class."""
-    from aoc.bundle import EdgeTpuInfo, InputSpec, OutputSpec, write_bundle
+    from aoc.inference.bundle_spec import EdgeTpuInfo, InputSpec, OutputSpec
+    from aoc.inference.bundle_write import write_bundle
 
     t0 = time.monotonic()
     work = Path(cfg.work_dir)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aoc.head import DenseHead, make_head
+from aoc.inference.head import DenseHead, make_head
 
 log = logging.getLogger(__name__)
 

@@ -153,7 +153,7 @@ def _results_md(facts: Mapping[str, Any]) -> str:
 
 Agreement between int8 and float predictions: {_pct(ev['agreement_int8_float'])}.{_ties_text(ev)}
 The int8 figures come from the bundle opened by the device's own loader
-(`aoc.bundle.load_bundle` + `aoc.classifier.open_classifier(prefer="cpu")`): same resize
+(`aoc.inference.bundle.load_bundle` + `aoc.inference.classifier.open_classifier(prefer="cpu")`): same resize
 (centre crop, Lanczos), quantization and dequantization as on the appliance.
 "Camera at a TV" = each held-out image shown on a simulated TV in a room and captured by a
 simulated camera (`aoc_train.tvsim`: 40-90 % of the frame, bezel and room, up to 25 degrees,

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from aoc.bundle import load_bundle
-from aoc.classifier import open_classifier
+from aoc.inference.bundle import load_bundle
+from aoc.inference.classifier import open_classifier
 from aoc_train.data import read_rgb
 from aoc_train.embed import image_seed, make_views
 from aoc_train.head_build import HeadBuildConfig, prepare

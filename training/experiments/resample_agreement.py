@@ -1,7 +1,7 @@
 """Does the device's resize filter change what the shipped head says?
 
 The default bundle's embeddings were computed with a Lanczos resize; the device resizes with
-``aoc.preprocess.DEVICE_RESAMPLE`` (area steps then bilinear), which is several times
+``aoc.inference.preprocess.DEVICE_RESAMPLE`` (area steps then bilinear), which is several times
 faster on a Pi. This re-embeds a sample of images, clean and through a TV (the same seeded
 frames), with both filters, runs the shipped head on both, and prints how often the top
 class agrees and how far the scores move.
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from aoc.bundle import load_bundle
-from aoc.preprocess import DEVICE_RESAMPLE
+from aoc.inference.bundle import load_bundle
+from aoc.inference.preprocess import DEVICE_RESAMPLE
 from aoc_train.data import read_rgb, scan_dataset
 from aoc_train.embed import TV, Embedder, coral_v1, image_seed, make_views
 

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from aoc.config_sections import DISPLAY_KINDS
 from aoc.display.base import Display
 from aoc.display.render import NUM_VIEWS, render
 from aoc.display.state import STARTING, VERDICTS, DisplayState, InvalidDisplayState
 from aoc.errors import ConfigError
 
-KINDS = ("oled", "terminal", "emulated", "null")
-
 __all__ = [
-    "KINDS",
     "NUM_VIEWS",
     "STARTING",
     "VERDICTS",
@@ -56,5 +54,6 @@ def open_display(kind: str, **opts: Any) -> Display:
 
         return NullDisplay(**opts)
     raise ConfigError(
-        f"display kind {kind!r} is unknown; use one of {', '.join(KINDS)}", key="display.kind"
+        f"display kind {kind!r} is unknown; use one of {', '.join(DISPLAY_KINDS)}",
+        key="display.kind"
     )

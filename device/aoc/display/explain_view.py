@@ -1,5 +1,5 @@
 """The OLED's frozen-frame map: 8x8 cells of which parts of the picture raised or lowered
-the class the model said (see :mod:`aoc.explain` and :mod:`aoc.explain_live`).
+the class the model said (see :mod:`aoc.explain.rise` and :mod:`aoc.explain.live`).
 
 A 1-bit panel cannot show colour, so each cell is a square centred in its place whose size
 is the effect's size (relative to the largest in the map): **filled** where showing that

@@ -16,6 +16,7 @@ from typing import Any
 
 from PIL import Image
 
+from aoc.config_sections import OLED_DRIVERS
 from aoc.display.base import BaseDisplay
 from aoc.display.partial import FULL_REFRESH_S, PartialUpdater, UpdateReport, supports_partial
 from aoc.display.render import render
@@ -24,7 +25,6 @@ from aoc.errors import ConfigError, DisplayError
 
 log = logging.getLogger(__name__)
 
-DRIVERS = ("ssd1306", "sh1106", "ssd1309")
 INTERFACES = ("i2c", "spi")
 DEFAULT_CONTRAST = 0xCF  # luma's power-on value for the SSD1306
 DIM_CONTRAST = 0x10
@@ -69,9 +69,10 @@ class OledDisplay(BaseDisplay):
         partial: bool = True,
         full_refresh_s: float = FULL_REFRESH_S,
     ) -> None:
-        if driver not in DRIVERS:
+        if driver not in OLED_DRIVERS:
             raise ConfigError(
-                f"display.driver {driver!r} is not supported; use one of {', '.join(DRIVERS)}",
+                f"display.driver {driver!r} is not supported; "
+                f"use one of {', '.join(OLED_DRIVERS)}",
                 key="display.driver",
             )
         if interface not in INTERFACES:
@@ -159,15 +160,6 @@ class OledDisplay(BaseDisplay):
             self._updater.refresh()
 
     # -- panel controls ----------------------------------------------------------------
-    def set_contrast(self, level: int) -> None:
-        """Set the normal (undimmed) contrast, 0..255."""
-        if not 0 <= level <= 255:
-            raise ConfigError(f"display.contrast {level} is out of range; use 0..255",
-                              key="display.contrast")
-        self._contrast = level
-        if not self._dimmed:
-            self._guard(lambda: self._device.contrast(level))
-
     def dim(self, on: bool) -> None:
         """Lower the contrast (burn-in care) or restore it."""
         if on == self._dimmed:

@@ -42,7 +42,7 @@ class DisplayState:
     ``dim``, ``blank`` and ``offset`` come from :class:`aoc.display.burnin.BurnInGuard`.
     ``map_cells`` (8x8 signed effects, rows top to bottom) and ``map_label`` (the class
     they explain) are set only on a frozen reading with ``display.freeze_map`` on
-    (:mod:`aoc.explain_live`).
+    (:mod:`aoc.explain.live`).
     """
 
     anime: float

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from aoc.errors import CameraError, ConfigError
-from aoc.preprocess import RESIZE_POLICIES
+from aoc.inference.bundle_spec import RESIZE_POLICIES
 from aoc.resource import Opening
 
 log = logging.getLogger(__name__)
@@ -22,8 +22,6 @@ log = logging.getLogger(__name__)
 Size = tuple[int, int]
 """(width, height) in pixels: PIL's order, not numpy's."""
 
-RESIZE_MODES: tuple[str, ...] = RESIZE_POLICIES
-"""The bundle manifest's ``input.resize`` names, the ones :mod:`aoc.preprocess` knows."""
 RESIZE_ALIASES: dict[str, str] = {"crop": "center_crop", "pad": "letterbox"}
 """Older names still accepted, mapped to the manifest's."""
 
@@ -82,9 +80,9 @@ def check_size(size: object, *, key: str = "camera.size") -> Size | None:
 def check_resize_mode(mode: str, *, key: str = "camera.resize") -> str:
     """Validate a resize policy name; returns the manifest's name (aliases mapped)."""
     canonical = RESIZE_ALIASES.get(mode, mode)
-    if canonical not in RESIZE_MODES:
+    if canonical not in RESIZE_POLICIES:
         raise ConfigError(
-            f"{key} must be one of {', '.join(RESIZE_MODES)}, got {mode!r}", key=key
+            f"{key} must be one of {', '.join(RESIZE_POLICIES)}, got {mode!r}", key=key
         )
     return canonical
 

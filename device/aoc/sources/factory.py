@@ -42,6 +42,7 @@ def open_source(
     cv2_module: Any = None,
     demo_period_s: float = 4.0,
     timeout_s: float = 5.0,
+    demo_when_missing: bool = True,
 ) -> tuple[FrameSource, str]:
     """Build and OPEN the source ``spec`` names; return ``(source, description)``.
 
@@ -49,7 +50,8 @@ def open_source(
     ``auto`` fell back to the demo). Raises ``CameraError`` (device + fix) when an explicit
     source cannot be opened and ``ConfigError`` for a spec it cannot parse. ``open()`` on
     the returned source is a no-op, so ``with source:`` still works.
-    ``picamera2_importer`` returns the ``Picamera2`` class (tests inject a fake).
+    ``picamera2_importer`` returns the ``Picamera2`` class (tests inject a fake). Without
+    ``demo_when_missing``, ``auto`` finding no camera raises ``CameraError`` instead.
     """
     size = check_size(size)
     importer = picamera2_importer
@@ -74,7 +76,8 @@ def open_source(
     text = spec.strip()
     lower = text.lower()
     if lower == "auto":
-        return _auto(picam, cv, size=size, demo_period_s=demo_period_s)
+        return _auto(picam, cv, size=size, demo_period_s=demo_period_s,
+                     demo_when_missing=demo_when_missing)
     if lower == "demo":
         return _opened(DemoSource(size=size, frame_period_s=demo_period_s),
                        "the built-in demo source")
@@ -183,6 +186,7 @@ def _auto(
     *,
     size: Size | None,
     demo_period_s: float,
+    demo_when_missing: bool = True,
 ) -> tuple[FrameSource, str]:
     reasons: list[str] = []
     try:
@@ -203,23 +207,20 @@ def _auto(
         description = f"webcam 0 ({'; '.join(reasons)})"
         log.info("auto source: %s", description)
         return webcam, description
+    found = f"no camera found ({'; '.join(reasons)})"
+    if not demo_when_missing:
+        raise CameraError(f"{found}; camera.demo_when_missing is false, so waiting for a "
+                          "camera: connect one", brief=found)
     demo = DemoSource(size=size, frame_period_s=demo_period_s)
     demo.open()
-    description = f"no camera found ({'; '.join(reasons)}): using the built-in demo source"
+    description = f"{found}: using the built-in demo source"
     log.warning("auto source: %s", description)
     return demo, description
 
 
 def _short_reason(kind: str, exc: CameraError) -> str:
-    text = str(exc)
-    if kind == "picamera2":
-        if "not installed" in text:
-            return "picamera2 not installed"
-        if "not found" in text:
-            return "picamera2 lists no camera 0"
-        return f"picamera2 camera 0 failed: {text.split(':')[0]}"
-    if "not installed" in text:
-        return "OpenCV not installed"
-    if "no webcam" in text:
-        return "no webcam at index 0"
-    return f"webcam 0 failed: {text.split(':')[0]}"
+    """The error's own ``brief``, else the first clause of its message."""
+    if exc.brief:
+        return exc.brief
+    name = "picamera2 camera 0" if kind == "picamera2" else "webcam 0"
+    return f"{name} failed: {str(exc).split(':')[0]}"

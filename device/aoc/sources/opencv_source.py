@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from aoc.errors import CameraError, ConfigError
-from aoc.preprocess import area_linear_resize
+from aoc.inference.preprocess import area_linear_resize
 from aoc.sources.base import BaseSource, Size, check_size
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def import_cv2() -> Any:
     try:
         import cv2
     except ImportError as exc:
-        raise CameraError(NOT_INSTALLED) from exc
+        raise CameraError(NOT_INSTALLED, brief="OpenCV not installed") from exc
     return cv2
 
 
@@ -103,7 +103,8 @@ class OpenCVSource(BaseSource):
         cap = cv2.VideoCapture(self.target)
         if not cap.isOpened():
             cap.release()
-            raise CameraError(self._open_failure())
+            brief = f"no webcam at index {self.target}" if isinstance(self.target, int) else None
+            raise CameraError(self._open_failure(), brief=brief)
         self._cap = cap
         if self.is_live:
             # Ask the backend for a 1-frame buffer (not every backend honours it; the thread

@@ -4,9 +4,9 @@ The camera is configured with a preview configuration: a ``main`` stream (``RGB8
 arrays arrive in **BGR** order) and, when a model input ``size`` is given, a ``lores``
 stream of exactly that size, so the ISP scales for free. A Pi 5 can deliver an RGB lores
 stream; on a Pi 4 (and older) the lores stream must be ``YUV420``, converted here with
-numpy (:func:`yuv420_to_rgb`). The Pi model comes from ``pi_model=`` or an injectable
-reader of ``/proc/device-tree/model``, read in :meth:`Picamera2Source.open`, never in the
-constructor.
+numpy (:func:`yuv420_to_rgb`). The Pi model comes from ``pi_model=`` (the app passes
+:attr:`aoc.app.host.Host.pi_model`); an unknown board gets the YUV420 lores stream, which
+works on every Pi.
 
 Anti-flicker: filming a screen or a room lit by mains lamps gives rolling bands unless the
 exposure is a multiple of the light's period. ``anti_flicker="50hz"`` / ``"60hz"`` sets
@@ -20,19 +20,16 @@ picamera2 is imported lazily; it comes from apt (``python3-picamera2``), not PyP
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from aoc.errors import CameraError, ConfigError
 from aoc.sources.base import BaseSource, Size, as_frame, check_size
-from aoc.yuv import yuv420_to_rgb_full
+from aoc.sources.yuv import yuv420_planes, yuv420_to_rgb_full
 
 log = logging.getLogger(__name__)
 
-PI_MODEL_PATH = Path("/proc/device-tree/model")
 
 #: libcamera AeFlickerMode values (controls::AeFlickerModeEnum).
 AE_FLICKER_MODE_OFF = 0
@@ -44,14 +41,6 @@ NOT_INSTALLED = (
     "picamera2 is not installed: on Raspberry Pi OS `sudo apt install python3-picamera2` "
     "and create the venv with --system-site-packages"
 )
-
-
-def read_pi_model(path: Path = PI_MODEL_PATH) -> str | None:
-    """Return the board model string (``"Raspberry Pi 5 Model B Rev 1.0"``) or ``None``."""
-    try:
-        return path.read_bytes().rstrip(b"\x00\n").decode("ascii", "replace") or None
-    except OSError:
-        return None
 
 
 def lores_rgb_capable(model: str | None) -> bool:
@@ -86,19 +75,8 @@ def yuv420_to_rgb(
     repetition. ``full_range`` selects JPEG-style BT.601 (libcamera's sYCC, picamera2's
     default for preview configurations); ``False`` selects limited-range BT.601 (16-235).
     """
-    if array.ndim != 2 or array.shape[0] * 2 != height * 3 or width % 2 or height % 2:
-        raise CameraError(
-            f"YUV420 capture of shape {array.shape} does not match {width}x{height}: "
-            "lores sizes must be even; check the camera configuration"
-        )
-    stride = array.shape[1]
-    flat = array.reshape(-1)
-    y_size = height * stride
-    c_rows, c_stride = height // 2, stride // 2
-    c_size = c_rows * c_stride
-    y = array[:height, :width].astype(np.float32)
-    u = flat[y_size : y_size + c_size].reshape(c_rows, c_stride)[:, : width // 2]
-    v = flat[y_size + c_size : y_size + 2 * c_size].reshape(c_rows, c_stride)[:, : width // 2]
+    y8, u, v = yuv420_planes(array, width, height)
+    y = y8.astype(np.float32)
     u = u.astype(np.float32).repeat(2, axis=0).repeat(2, axis=1) - 128.0
     v = v.astype(np.float32).repeat(2, axis=0).repeat(2, axis=1) - 128.0
     if full_range:
@@ -122,8 +100,8 @@ class Picamera2Source(BaseSource):
 
     ``picamera2_factory`` is the ``Picamera2`` class (or a fake with the same API: callable
     with the camera number, with a ``global_camera_info()`` static method); ``None`` imports
-    picamera2 on :meth:`open`. ``pi_model_reader`` returns the board model string when
-    ``pi_model`` is not given.
+    picamera2 on :meth:`open`. ``pi_model`` is the board model string
+    (``"Raspberry Pi 5 Model B Rev 1.0"``) or ``None`` when unknown.
     """
 
     is_live = True
@@ -136,7 +114,6 @@ class Picamera2Source(BaseSource):
         main_size: Size = (640, 480),
         anti_flicker: str | None = None,
         pi_model: str | None = None,
-        pi_model_reader: Callable[[], str | None] = read_pi_model,
         picamera2_factory: Any = None,
         buffer_count: int = 4,
         yuv_full_range: bool = True,
@@ -155,7 +132,6 @@ class Picamera2Source(BaseSource):
         self.main_size: Size = main
         self.anti_flicker = anti_flicker
         self._pi_model = pi_model
-        self._pi_model_reader = pi_model_reader
         self._factory = picamera2_factory
         self._buffer_count = int(buffer_count)
         self._full_range = yuv_full_range
@@ -219,7 +195,7 @@ class Picamera2Source(BaseSource):
             ) from exc
         if self.stream_format == "YUV420":
             lw, lh = self._lores_size or self.main_size
-            if self._full_range:  # one cv2.cvtColor when OpenCV is installed (aoc.yuv)
+            if self._full_range:  # one cv2.cvtColor when OpenCV is installed (aoc.sources.yuv)
                 frame = yuv420_to_rgb_full(array, lw, lh)
             else:
                 frame = yuv420_to_rgb(array, lw, lh, full_range=False)
@@ -251,12 +227,13 @@ class Picamera2Source(BaseSource):
             raise CameraError(
                 f"camera {self.camera_num} not found ({len(cameras)} camera(s) listed): check "
                 "the ribbon cable (contacts facing the right way, latch closed) and "
-                "`rpicam-hello --list-cameras`"
+                "`rpicam-hello --list-cameras`",
+                brief=f"picamera2 lists no camera {self.camera_num}",
             )
         self.model = str(cameras[self.camera_num].get("Model", "")) or None
 
     def _configure(self, camera: Any) -> None:
-        self.board = self._pi_model if self._pi_model is not None else self._pi_model_reader()
+        self.board = self._pi_model
         properties = getattr(camera, "camera_properties", None) or {}
         self.model = properties.get("Model", self.model)
         main = {"size": self.main_size, "format": "RGB888"}
@@ -299,7 +276,7 @@ def _import_picamera2() -> Any:
     try:
         from picamera2 import Picamera2  # type: ignore[import-not-found]
     except ImportError as exc:
-        raise CameraError(NOT_INSTALLED) from exc
+        raise CameraError(NOT_INSTALLED, brief="picamera2 not installed") from exc
     return Picamera2
 
 

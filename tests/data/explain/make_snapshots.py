@@ -21,8 +21,9 @@ sys.path.insert(0, str(HERE.parents[2] / "device"))
 
 from aoc.display.render import render  # noqa: E402
 from aoc.display.state import DisplayState  # noqa: E402
-from aoc.explain import Explanation, placement  # noqa: E402
-from aoc.explain_png import explanation_image, grid_png  # noqa: E402
+from aoc.explain.place import placement  # noqa: E402
+from aoc.explain.png import explanation_image, grid_png  # noqa: E402
+from aoc.explain.rise import Explanation  # noqa: E402
 
 LABELS = ("anime", "cartoon", "neither")
 

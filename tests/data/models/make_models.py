@@ -129,8 +129,10 @@ def _tensor_quant(model: bytes) -> tuple[tuple[float, int], tuple[float, int]]:
 
 
 def write_test_bundle(folder: Path, name: str, model: bytes, size: int, dtype: str) -> None:
-    """Write a schema-1 bundle with :func:`aoc.bundle.write_bundle` (reloads and verifies)."""
-    from aoc.bundle import EdgeTpuInfo, InputSpec, OutputSpec, write_bundle
+    """Write a schema-1 bundle with :func:`aoc.inference.bundle.write_bundle` (reloads and
+    verifies)."""
+    from aoc.inference.bundle_spec import EdgeTpuInfo, InputSpec, OutputSpec
+    from aoc.inference.bundle_write import write_bundle
 
     quantized = dtype != "float32"
     (in_scale, in_zp), (out_scale, out_zp) = _tensor_quant(model)

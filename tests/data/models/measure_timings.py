@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from aoc.bundle import bare_bundle, load_bundle
-from aoc.classifier import open_classifier
+from aoc.inference.bundle import bare_bundle, load_bundle
+from aoc.inference.classifier import open_classifier
 
 
 def _time(fn, repeat: int) -> tuple[float, float]:

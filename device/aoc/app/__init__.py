@@ -1,0 +1,3 @@
+"""What runs the appliance: the wiring (``wiring.run``), the capture loop, smoothing,
+buttons, sd_notify.
+"""

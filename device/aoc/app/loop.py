@@ -1,0 +1,330 @@
+"""The capture loop: newest frame -> classify -> smooth -> display, with per-stage timings.
+
+:func:`run_loop` always asks the source for its newest frame (never a queue), times each
+stage into a preallocated ring buffer (:mod:`aoc.app.loop_stats`; memory stays bounded over
+months of running) and
+calls :class:`LoopHook` objects (systemd notify, benchmarks, tests) at start, after each
+classified frame, on every iteration and at stop. While the camera is down
+(``source.read()`` returns ``None``) the last reading stays on screen with the fault
+message, and hooks keep ticking so the watchdog is fed as long as the loop is alive.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from aoc.app.loop_stats import STAGES, LoopInfo, LoopStats, StageTimings
+from aoc.app.smoothing import Smoother, ema_alpha
+from aoc.errors import CameraError, InferenceError
+
+if TYPE_CHECKING:
+    from aoc.display.base import Display
+    from aoc.inference.failover import ClassifierLike
+    from aoc.sources.base import FrameSource
+
+__all__ = [
+    "LoopControls",
+    "LoopHook",
+    "LoopOptions",
+    "run_loop",
+]
+
+log = logging.getLogger(__name__)
+
+_CAPTURE, _PRE, _INVOKE, _POST, _DISPLAY = range(len(STAGES))
+
+
+class LoopHook(Protocol):
+    """Something that follows the loop (sd_notify, stats recorders, tests).
+
+    ``on_result(stats, first)`` runs after each classified frame (``first`` is True once,
+    the moment to say READY); ``on_tick`` on every iteration, including while the camera
+    is down or the reading is frozen. A hook that raises is logged and counted, never
+    allowed to stop the loop.
+    """
+
+    def on_start(self, info: LoopInfo) -> None: ...
+
+    def on_result(self, stats: LoopStats, first: bool) -> None: ...
+
+    def on_tick(self, stats: LoopStats) -> None: ...
+
+    def on_stop(self, stats: LoopStats) -> None: ...
+
+
+class LoopControls:
+    """Freeze and view state the buttons change (from gpiozero's threads) and the loop reads.
+
+    Plain attribute writes are atomic under the GIL, so no lock is needed.
+    """
+
+    def __init__(self, *, views: int = 3) -> None:
+        if views < 1:
+            raise ValueError("LoopControls needs at least one view")
+        self.views = views
+        self.frozen = False
+        self.view = 0
+
+    def toggle_freeze(self) -> None:
+        """Freeze the reading, or unfreeze it."""
+        self.frozen = not self.frozen
+        log.info("reading %s", "frozen" if self.frozen else "live")
+
+    def next_view(self) -> None:
+        """Show the next screen layout."""
+        self.view = (self.view + 1) % self.views
+
+
+def _display_state() -> Callable[..., Any]:
+    from aoc.display.state import DisplayState  # display imports only numpy/Pillow
+
+    return DisplayState
+
+
+class _Hooks:
+    """Calls every hook, logging (once per hook and method) and counting failures."""
+
+    def __init__(self, hooks: Sequence[LoopHook], stats: LoopStats) -> None:
+        # Bound methods looked up once, not on every frame.
+        self._fns = {
+            method: tuple((i, hook, fn) for i, hook in enumerate(hooks)
+                          if (fn := getattr(hook, method, None)) is not None)
+            for method in ("on_start", "on_result", "on_tick", "on_stop")
+        }
+        self._stats = stats
+        self._failed: set[tuple[int, str]] = set()
+
+    def call(self, method: str, *args: Any) -> None:
+        for i, hook, fn in self._fns[method]:
+            try:
+                fn(*args)
+            except Exception:  # a hook must never stop the appliance
+                self._stats.faults["hook"] += 1
+                if (i, method) not in self._failed:
+                    self._failed.add((i, method))
+                    log.exception("loop hook %r failed in %s; continuing", hook, method)
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    """How :func:`run_loop` runs: when it stops, how fast, and who follows it.
+
+    ``max_frames`` / ``duration_s`` end the run (``stop`` too, from any thread); ``clock``
+    is injectable for tests. ``hooks`` follow the loop (:class:`LoopHook`); ``health``
+    returns an extra fault line (e.g. the display's) or ``None``. ``max_fps`` caps the rate
+    by waiting on ``stop`` after a frame (a demo or video source would otherwise spin a
+    core); a camera paces the loop itself. ``idle_wait_s`` is the wait when there is no
+    new reading. ``frozen_view`` (:class:`aoc.explain.live.FrozenMap`, or ``None``) sees
+    each classified frame and may add to the state while frozen.
+    """
+
+    max_frames: int | None = None
+    duration_s: float | None = None
+    stop: threading.Event | None = None
+    clock: Callable[[], float] = time.perf_counter
+    hooks: Sequence[LoopHook] = ()
+    health: Callable[[], str | None] | None = None
+    controls: LoopControls | None = None
+    idle_wait_s: float = 0.05
+    max_fps: float | None = None
+    fps_tau_s: float = 1.0
+    timings_capacity: int = 2048
+    state_factory: Callable[..., Any] | None = None
+    frozen_view: Any = None
+
+
+def run_loop(
+    source: FrameSource,
+    classifier: ClassifierLike,
+    smoother: Smoother,
+    display: Display,
+    options: LoopOptions | None = None,
+    **option_fields: Any,
+) -> LoopStats:
+    """Run until ``stop`` is set, ``max_frames`` frames are classified or ``duration_s`` passes.
+
+    ``source.read()`` returns the newest RGB frame or ``None`` (camera down; a raised
+    :class:`CameraError` is treated the same). ``display`` has ``submit(state)`` (a
+    :class:`~aoc.display.threaded.ThreadedDisplay`) or ``show(state)``. The options are a
+    :class:`LoopOptions`, or its fields as keywords. Returns the final stats.
+    """
+    if options is None:
+        options = LoopOptions(**option_fields)
+    elif option_fields:
+        raise TypeError("run_loop takes a LoopOptions or its fields as keywords, not both")
+    return _Loop(source, classifier, smoother, display, options).run()
+
+
+class _Loop:
+    """One run of the loop: the frame step, the idle step, and what they share."""
+
+    def __init__(self, source: FrameSource, classifier: ClassifierLike, smoother: Smoother,
+                 display: Display, options: LoopOptions) -> None:
+        self.source, self.classifier, self.smoother = source, classifier, smoother
+        self.display, self.opt = display, options
+        self.clock = options.clock
+        self.min_interval = 1.0 / options.max_fps if options.max_fps else 0.0
+        # Resolved once, not imported again on every frame.
+        self.state_factory = options.state_factory or _display_state()
+        self.stop = options.stop if options.stop is not None else threading.Event()
+        self.controls = options.controls if options.controls is not None else LoopControls()
+        self.submit = getattr(display, "submit", None) or display.show
+        self.stats = LoopStats(
+            backend=classifier.backend, reason=getattr(classifier, "reason", ""),
+            timings=StageTimings(capacity=options.timings_capacity),
+        )
+        self.hooks = _Hooks(options.hooks, self.stats)
+        self.animation_model = smoother.index.is_animation_model
+        self.state = self.state_factory(anime=0.0, cartoon=0.0, verdict="uncertain",
+                                        backend=_backend(self.stats.backend), message="starting")
+        self.camera_down = False
+        self.interval = 0.0  # smoothed seconds between classified frames
+        self.last_frame_t: float | None = None
+        self.t0 = 0.0
+
+    def run(self) -> LoopStats:
+        stats, clf, opt = self.stats, self.classifier, self.opt
+        self.hooks.call("on_start", LoopInfo(
+            backend=clf.backend, reason=stats.reason, labels=tuple(clf.labels),
+            source=str(getattr(self.source, "name", type(self.source).__name__)),
+            input_size=tuple(getattr(clf, "input_size", (0, 0))),  # type: ignore[arg-type]
+        ))
+        self.t0 = self.clock()
+        try:
+            while not self.stop.is_set():
+                stats.seconds = self.clock() - self.t0
+                stats.iterations += 1
+                if opt.duration_s is not None and stats.seconds >= opt.duration_s:
+                    break
+                if opt.max_frames is not None and stats.frames >= opt.max_frames:
+                    break
+                extra = opt.health() if opt.health is not None else None
+                stats.display_fault = getattr(self.display, "fault", None)
+                if self.controls.frozen:
+                    if opt.frozen_view is not None:
+                        self.state = opt.frozen_view.on_frozen(self.state, clf)
+                    self.idle(frozen=True, message=extra)
+                    continue
+                self.frame_step(extra)
+        finally:
+            stats.seconds = self.clock() - self.t0
+            stats.fps = stats.frames / stats.seconds if stats.seconds > 0 else 0.0
+            stats.summarize()
+            self.hooks.call("on_stop", stats)
+        return stats
+
+    def idle(self, *, frozen: bool, message: str | None) -> None:
+        """No new reading (frozen, camera down, inference failed): refresh the screen's
+        message, keep the hooks ticking, wait a little."""
+        self.state = _update(self.state, frozen=frozen, view=self.controls.view, message=message)
+        self.submit(self.state)
+        self.hooks.call("on_tick", self.stats)
+        self.stop.wait(self.opt.idle_wait_s)
+
+    def frame_step(self, extra: str | None) -> None:
+        """Read, classify, smooth and show one frame, timing each stage."""
+        stats, clf, clock = self.stats, self.classifier, self.clock
+        t_a = clock()
+        frame = self._read()
+        t_b = clock()
+        if frame is None:
+            return
+        try:
+            clf.preprocess(frame)
+            t_c = clock()
+            clf.invoke()
+            t_d = clock()
+            scores = clf.postprocess()
+        except InferenceError as exc:
+            stats.timings.discard()
+            stats.faults["inference"] += 1
+            stats.classifier_fault = str(exc)
+            log.warning("frame not classified: %s", exc)
+            self.idle(frozen=False, message=str(exc))
+            return
+        smoothed, verdict = self.smoother.update(scores, t_b)
+        if self.opt.frozen_view is not None:
+            self.opt.frozen_view.on_frame(frame)
+        t_e = clock()
+        self._show(smoothed, verdict, t_b, extra)
+        t_f = clock()
+        for stage, seconds in ((_CAPTURE, t_b - t_a), (_PRE, t_c - t_b), (_INVOKE, t_d - t_c),
+                               (_POST, t_e - t_d), (_DISPLAY, t_f - t_e)):
+            stats.timings.put(stage, seconds)
+        stats.timings.commit()
+        stats.frames += 1
+        stats.verdict = verdict.state
+        stats.anime, stats.cartoon = smoothed.anime, smoothed.cartoon
+        stats.seconds = t_f - self.t0
+        first = stats.first_result_s is None
+        if first:
+            stats.first_result_s = stats.seconds
+        self.hooks.call("on_result", stats, first)
+        self.hooks.call("on_tick", stats)
+        if self.min_interval:
+            rest = t_a + self.min_interval - clock()
+            if rest > 0:
+                self.stop.wait(rest)
+
+    def _read(self) -> Any:
+        """The newest frame, or ``None`` after the camera-down idle step."""
+        stats = self.stats
+        error: str | None = None
+        try:
+            frame = self.source.read()
+        except CameraError as exc:
+            frame, error = None, str(exc)
+        if frame is None:
+            fault = (error or getattr(self.source, "fault", None)
+                     or "camera: no frame - retrying")
+            if not self.camera_down:
+                self.camera_down = True
+                stats.faults["camera"] += 1
+                log.warning("no frame from the source: %s", fault)
+            stats.source_fault = fault
+            self.idle(frozen=False, message=fault)
+            return None
+        if self.camera_down:
+            self.camera_down = False
+            stats.source_fault = None
+            log.info("frames are back")
+        return frame
+
+    def _show(self, smoothed: Any, verdict: Any, t_b: float, extra: str | None) -> None:
+        """Update the frame rate and the backend, then submit the new state."""
+        stats, clf = self.stats, self.classifier
+        if self.last_frame_t is not None:
+            dt = t_b - self.last_frame_t
+            alpha = ema_alpha(dt, self.opt.fps_tau_s) if self.interval else 1.0
+            self.interval += alpha * (dt - self.interval)
+        self.last_frame_t = t_b
+        stats.fps = 1.0 / self.interval if self.interval > 0 else 0.0
+        if clf.backend != stats.backend:  # a failover switched backends
+            stats.backend = clf.backend
+            stats.reason = getattr(clf, "reason", stats.reason)
+        stats.classifier_fault = getattr(clf, "fault", None)
+        message = extra or stats.classifier_fault
+        if message is None and not self.animation_model:
+            message = f"{verdict.label} {verdict.confidence:.0%}"
+        self.state = self.state_factory(
+            anime=smoothed.anime, cartoon=smoothed.cartoon, verdict=verdict.state,
+            backend=_backend(stats.backend), fps=stats.fps, frozen=False,
+            view=self.controls.view, message=message,
+        )
+        self.submit(self.state)
+
+
+def _backend(name: str) -> str:
+    return name if name in ("edgetpu", "cpu") else ""
+
+
+def _update(state: Any, *, frozen: bool, view: int, message: str | None) -> Any:
+    """``state`` with these fields, reusing the same object when nothing changed."""
+    if (state.frozen, state.view, state.message) == (frozen, view, message):
+        return state
+    return state.replace(frozen=frozen, view=view, message=message)

@@ -1,0 +1,96 @@
+"""Wiring of the model: which bundle (with fallback) and which classifier runs it.
+
+Part of the app's wiring (:mod:`aoc.app.wiring`): ``[model]`` and ``[inference]`` of the config
+become a :class:`~aoc.inference.model_select.Selection` whose ``opened`` is the classifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from aoc.app.host import Host
+from aoc.config_sections import Config
+from aoc.inference.model_select import Selection, candidates, read_last_good, select
+
+
+def tpu_present() -> bool:
+    """An Edge TPU is attached (USB IDs or /dev/apex_0): cheap check before spawning."""
+    from aoc.inference.runtime import find_edgetpus
+
+    return bool(find_edgetpus())
+
+
+def classifier_opener(
+    config: Config, *, tpu_probe: Callable[[], bool] = tpu_present
+) -> Callable[[Any], Any]:
+    """bundle -> classifier following ``[inference]``.
+
+    ``cpu``: the CPU model. ``auto``/``edgetpu`` with an Edge TPU model in the bundle: a
+    :class:`~aoc.inference.failover.FailoverClassifier` whose primary is the TPU (in a child process
+    when ``isolate_tpu``) and whose fallback is the CPU; it re-probes the TPU every
+    ``reprobe_interval_s``. Without a TPU model: the CPU, with the reason.
+    """
+    from aoc.errors import EdgeTpuUnavailable
+    from aoc.inference.classifier import open_classifier
+
+    inf = config.inference
+    threads = inf.num_threads or None
+
+    def cpu(bundle: Any) -> Any:
+        return open_classifier(bundle, prefer="cpu", num_threads=threads)
+
+    def opener(bundle: Any) -> Any:
+        if inf.backend == "cpu":
+            return cpu(bundle)
+        if bundle.edgetpu_model is None:
+            # "auto" fails over at once and its reason says why there is no TPU model.
+            return open_classifier(bundle, prefer="auto", num_threads=threads)
+        from aoc.inference.failover import FailoverClassifier
+
+        def primary() -> Any:
+            if not tpu_probe():
+                raise EdgeTpuUnavailable(
+                    "no Edge TPU found (USB 1a6e:089a / 18d1:9302 or /dev/apex_0); plug in "
+                    "the Coral accelerator"
+                )
+            if inf.isolate_tpu:
+                from aoc.inference.isolated import open_isolated_classifier
+
+                return open_isolated_classifier(
+                    bundle, prefer="edgetpu", edgetpu_device=inf.edgetpu_device,
+                    num_threads=threads)
+            return open_classifier(bundle, prefer="edgetpu",
+                                   edgetpu_device=inf.edgetpu_device, num_threads=threads)
+
+        return FailoverClassifier(primary, lambda: cpu(bundle),
+                                  reprobe_interval_s=inf.reprobe_interval_s)
+
+    return opener
+
+
+def open_one_shot_classifier(config: Config, host: Host | None = None) -> Selection:
+    """The classifier ``classify``/``bench``/``explain`` use: the configured model, no fallback."""
+    m = config.model
+    cands = candidates(bundle=m.bundle, model=m.model, labels=m.labels)
+    return select(cands, classifier_opener(config), fallback=False)
+
+
+def open_model(config: Config, host: Host, *, opener: Callable[[Any], Any] | None = None,
+               default_dirs: Sequence[Path] | None = None) -> Selection[Any]:
+    """Select, load and open the model with fallback (see :mod:`aoc.inference.model_select`)."""
+    state_file = host.state_dir / "last-good-bundle" if host.state_dir else None
+    m = config.model
+    cands = candidates(bundle=m.bundle, model=m.model, labels=m.labels,
+                       last_good=read_last_good(state_file), default_dirs=default_dirs)
+    return select(cands, opener or classifier_opener(config), fallback=m.fallback,
+                  state_file=state_file)
+
+
+def source_resize(bundle: Any) -> str:
+    """How a source should fit frames to the model: the bundle's ``input.resize`` (the
+    sources take the manifest's names), ``stretch`` for a bare model."""
+    spec = getattr(bundle, "input", None)
+    return spec.resize if spec is not None else "stretch"
+

@@ -1,0 +1,145 @@
+"""Wiring of what the user sees and touches: the display (threaded, burn-in care),
+the buttons and status LED, and the config-error message on the OLED.
+
+Part of the app's wiring (:mod:`aoc.app.wiring`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aoc.app.host import Host
+from aoc.app.loop import LoopControls
+from aoc.app.loop_stats import LoopStats
+from aoc.config_sections import CONTROL_PINS, Config
+from aoc.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class GuardedDisplay:
+    """:class:`~aoc.display.threaded.ThreadedDisplay` with burn-in care applied per state."""
+
+    def __init__(self, threaded: Any, guard: Any) -> None:
+        self.threaded = threaded
+        self.guard = guard
+
+    @property
+    def fault(self) -> str | None:
+        """The drawer's fault (``display lost``) or ``None``."""
+        return self.threaded.fault
+
+    def submit(self, state: Any) -> None:
+        """Hand ``state`` (with offset/dim/blank) to the drawing thread."""
+        self.threaded.submit(self.guard.apply(state))
+
+    def close(self) -> None:
+        """Clear the screen and stop the drawer (safe twice)."""
+        self.threaded.clear()
+        self.threaded.close()
+
+
+def display_options(config: Config, kind: str) -> dict[str, Any]:
+    """Constructor keywords of the display ``kind`` from ``[display]``."""
+    d = config.display
+    if kind == "oled":
+        return dict(driver=d.driver, width=d.width, height=d.height, interface=d.interface,
+                    i2c_port=d.i2c_port, i2c_address=d.i2c_address, spi_port=d.spi_port,
+                    spi_device=d.spi_device, gpio_dc=d.gpio_dc, gpio_rst=d.gpio_rst,
+                    rotate=d.rotate, contrast=d.contrast, dim_contrast=d.dim_contrast)
+    if kind == "emulated":
+        fmt = "gif" if d.path.lower().endswith(".gif") else "png"
+        return dict(path=d.path, fmt=fmt, width=d.width, height=d.height)
+    if kind == "null":
+        return dict(width=d.width, height=d.height)
+    return {}
+
+
+def open_screen(config: Config, kind: str, *,
+                on_output_closed: Callable[[], None] | None = None) -> GuardedDisplay:
+    """The display of ``kind`` in a drawing thread, with burn-in protection.
+
+    ``on_output_closed`` (terminal only) is called when its output pipe is closed.
+    """
+    from aoc.display import open_display
+    from aoc.display.burnin import BurnInGuard
+    from aoc.display.threaded import ThreadedDisplay
+
+    d = config.display
+    opts = display_options(config, kind)
+    if kind == "terminal" and on_output_closed is not None:
+        opts["on_output_closed"] = on_output_closed
+    display = open_display(kind, **opts)
+    threaded = ThreadedDisplay(display, max_fps=d.max_fps, retry_interval_s=d.retry_interval_s,
+                               reopen=(lambda: open_display(kind, **opts)))
+    guard = BurnInGuard(shift_every_s=d.shift_every_s if kind == "oled" else 0,
+                        max_shift=d.max_shift, dim_after_s=d.dim_after_s,
+                        blank_after_s=d.blank_after_s, change_threshold=d.change_threshold)
+    return GuardedDisplay(threaded, guard)
+
+
+class LedHook:
+    """LoopHook: status LED starting / running / fault, set only on change."""
+
+    def __init__(self, controls: Any) -> None:
+        self.controls = controls
+        self.status = ""
+
+    def _set(self, status: str) -> None:
+        if status != self.status:
+            self.status = status
+            self.controls.set_status(status)
+
+    def on_start(self, info: Any) -> None:
+        self._set("starting")
+
+    def on_result(self, stats: LoopStats, first: bool) -> None:
+        self._set("fault" if stats.classifier_fault or stats.display_fault else "running")
+
+    def on_tick(self, stats: LoopStats) -> None:
+        if stats.source_fault:
+            self._set("fault")
+
+    def on_stop(self, stats: LoopStats) -> None:
+        self._set("off")
+
+
+
+def open_buttons(config: Config, host: Host, *, kind: str, controls: LoopControls,
+                 on_shutdown: Callable[[], None], pin_factory: Any = None) -> Any:
+    """The buttons and LED of ``[controls]`` (gpiozero), or ``NullControls`` saying why not.
+
+    GPIO is used on a Raspberry Pi, or anywhere when a ``pin_factory`` (e.g. gpiozero's
+    ``MockFactory``) is passed in.
+    """
+    from aoc.app.controls import NullControls, open_controls
+
+    c = config.controls
+    if not (c.enabled and (host.is_pi or pin_factory is not None)):
+        return NullControls("disabled in config" if not c.enabled else "not a Pi")
+    pins = {k: (v if (v := getattr(c, k)) >= 0 else None) for k in CONTROL_PINS}
+    return open_controls(
+        **pins, hold_time_s=c.hold_time_s, on_freeze=controls.toggle_freeze,
+        on_view=controls.next_view, on_shutdown=on_shutdown,
+        i2c_in_use=(kind == "oled" and config.display.interface == "i2c"),
+        pin_factory=pin_factory)
+
+
+def show_config_error(error: ConfigError, host: Host) -> None:
+    """Best effort: put the bad key on the OLED (default settings) and leave it there."""
+    if not (host.is_pi or host.under_systemd):
+        return
+    from aoc.display.oled import OledDisplay
+    from aoc.display.state import DisplayState
+
+    text = f"config error: {error.key}" if error.key else "config error - see log"
+    try:
+        # persist: the message stays lit after the process exits.
+        with OledDisplay(persist=True) as display:
+            display.show(DisplayState(anime=0.0, cartoon=0.0, verdict="uncertain",
+                                      message=text))
+    except Exception as exc:  # noqa: BLE001 - the log already has the error; screen is extra
+        log.debug("could not show the config error on the OLED: %s", exc)
+

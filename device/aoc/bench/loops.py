@@ -1,0 +1,230 @@
+"""The two loops :mod:`aoc.bench.run` compares per camera size, on the same in-memory frames.
+
+* :func:`naive_loop`: Coral's ``examples-camera`` / pycoral's ``common.set_input`` and
+  ``classify.get_classes`` way: ``Image.fromarray(frame).resize(size, Image.LANCZOS)``
+  (pycoral's ``classify_image`` filter), copy into the input tensor, ``invoke``,
+  dequantize, sort. No file decoding. A YUV420 frame is first converted the way one
+  would write it, ``cv2.cvtColor(frame, cv2.COLOR_YUV2RGB_I420)`` (the numpy converter
+  of :mod:`aoc.sources.picamera2_source` without OpenCV).
+* :func:`our_loop`: :func:`aoc.app.loop.run_loop` with the real classifier (resize straight
+  into the input tensor with ``area_linear``), smoothing and a threaded null display; a
+  YUV420 frame is converted by :mod:`aoc.sources.yuv` (fused with the first 2x area step when
+  the model is at most half the frame size).
+
+Both read the same list of frames, prepared before the clock starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+NAIVE_STAGES = ("resize", "set_input", "invoke", "get_classes")
+
+
+def summarize_ms(values_s: np.ndarray) -> dict[str, float]:
+    """Median and p95 in milliseconds."""
+    if values_s.size == 0:
+        return {"median": 0.0, "p95": 0.0}
+    return {"median": round(float(np.median(values_s)) * 1e3, 4),
+            "p95": round(float(np.percentile(values_s, 95)) * 1e3, 4)}
+
+
+def camera_frames(images: Sequence[Path], size: tuple[int, int]) -> list[np.ndarray]:
+    """The images as RGB frames of ``size`` (stretched, bicubic): what a camera hands over."""
+    frames = []
+    for path in images:
+        with Image.open(path) as image:
+            rgb = image.convert("RGB").resize(size, Image.Resampling.BICUBIC)
+        frames.append(np.ascontiguousarray(np.asarray(rgb)))
+    return frames
+
+
+def rgb_to_yuv420(frame: np.ndarray) -> np.ndarray:
+    """A full-range BT.601 I420 capture of ``frame``, laid out like picamera2's YUV420."""
+    rgb = frame.astype(np.float32)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    u = (b - y) / 1.772 + 128.0
+    v = (r - y) / 1.402 + 128.0
+    h, w = y.shape
+
+    def sub(c: np.ndarray) -> np.ndarray:
+        return c.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+
+    planes = [np.clip(np.rint(p), 0, 255).astype(np.uint8).reshape(-1)
+              for p in (y, sub(u), sub(v))]
+    return np.concatenate(planes).reshape(h * 3 // 2, w)
+
+
+class MemorySource:
+    """Cycles through frames prepared in memory; ``read`` hands them over without a copy.
+
+    ``yuv=(width, height)`` means the frames are YUV420 captures of that size, converted
+    to RGB by :mod:`aoc.sources.yuv` into a preallocated buffer (at half size when
+    ``half=True``).
+    """
+
+    is_live = False
+
+    def __init__(self, frames: Sequence[np.ndarray], *, name: str = "memory",
+                 yuv: tuple[int, int] | None = None, half: bool = False) -> None:
+        self.frames = list(frames)
+        self.name = name
+        self._i = 0
+        self._yuv = yuv
+        self._half = half
+        self._rgb: np.ndarray | None = None
+        if yuv is not None:
+            w, h = (yuv[0] // 2, yuv[1] // 2) if half else yuv
+            self._rgb = np.empty((h, w, 3), np.uint8)
+
+    def read(self) -> np.ndarray:
+        """The next frame (RGB)."""
+        frame = self.frames[self._i % len(self.frames)]
+        self._i += 1
+        if self._yuv is None:
+            return frame
+        from aoc.sources.yuv import yuv420_to_rgb_full, yuv420_to_rgb_half
+
+        convert = yuv420_to_rgb_half if self._half else yuv420_to_rgb_full
+        return convert(frame, *self._yuv, out=self._rgb)
+
+    def open(self) -> None:
+        """Nothing to open."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+    def __enter__(self) -> MemorySource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def naive_yuv_converter(width: int, height: int) -> Callable[[np.ndarray], np.ndarray]:
+    """How a naive loop turns a YUV420 capture into RGB: one cv2 call, else numpy."""
+    try:
+        import cv2
+    except ImportError:
+        from aoc.sources.picamera2_source import yuv420_to_rgb
+
+        return lambda frame: yuv420_to_rgb(frame, width, height)
+    return lambda frame: cv2.cvtColor(frame, cv2.COLOR_YUV2RGB_I420)
+
+
+def naive_loop(model_path: Path, frames: Sequence[np.ndarray], n: int, *,
+               delegates: Sequence[Any] = (), num_threads: int | None = None,
+               yuv: tuple[int, int] | None = None, head: Any = None,
+               clock: Callable[[], float] = time.perf_counter) -> np.ndarray:
+    """Seconds per stage (rows = frames, columns = :data:`NAIVE_STAGES`)."""
+    from aoc.inference.runtime import find_runtime, make_interpreter
+
+    interpreter = make_interpreter(find_runtime(), model_path, delegates=delegates,
+                                   num_threads=num_threads)
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]
+    out = interpreter.get_output_details()[0]
+    _, height, width, _ = (int(d) for d in inp["shape"])
+    in_scale, in_zp = inp["quantization"]
+    out_scale, out_zp = out["quantization"]
+    to_rgb = naive_yuv_converter(*yuv) if yuv is not None else None
+    rows = np.zeros((n, len(NAIVE_STAGES)), dtype=np.float64)
+    for i in range(n):
+        frame = frames[i % len(frames)]
+        t0 = clock()
+        if to_rgb is not None:
+            frame = to_rgb(frame)
+        image = Image.fromarray(frame).resize((width, height), Image.Resampling.LANCZOS)
+        t1 = clock()
+        pixels = np.asarray(image)
+        if inp["dtype"] == np.float32:
+            data = pixels.astype(np.float32)
+        elif in_scale and not (inp["dtype"] == np.uint8 and in_scale == 1.0 and in_zp == 0):
+            info = np.iinfo(inp["dtype"])
+            data = np.clip(np.round(pixels.astype(np.float32) / in_scale + in_zp),
+                           info.min, info.max).astype(inp["dtype"])
+        else:
+            data = pixels
+        interpreter.tensor(inp["index"])()[0][:, :] = data  # pycoral common.set_input
+        t2 = clock()
+        interpreter.invoke()
+        t3 = clock()
+        raw = interpreter.get_tensor(out["index"])[0]  # pycoral classify.get_classes
+        scores = (raw.astype(np.float32) - out_zp) * out_scale if out_scale else raw.copy()
+        if head is not None:  # a backbone's embedding: the bundle's head makes the scores
+            scores = head(scores.reshape(-1))
+        top = np.argsort(-scores)[:3]
+        _ = [(int(c), float(scores[c])) for c in top]
+        t4 = clock()
+        rows[i] = (t1 - t0, t2 - t1, t3 - t2, t4 - t3)
+    return rows
+
+
+def our_loop(clf: Any, source: Any, n: int) -> np.ndarray:
+    """Seconds per stage of :func:`aoc.app.loop.run_loop` (columns = ``loop.STAGES``)."""
+    from aoc.app.loop import run_loop
+    from aoc.app.smoothing import Smoother
+    from aoc.display.null import NullDisplay
+    from aoc.display.threaded import ThreadedDisplay
+
+    with ThreadedDisplay(NullDisplay()) as display:
+        stats = run_loop(source, clf, Smoother(clf.labels), display, max_frames=n,
+                         timings_capacity=max(n, 1))
+    return stats.timings.samples()
+
+
+def compare(clf: Any, model_path: Path, frames: Sequence[np.ndarray], n: int, *,
+            delegates: Sequence[Any] = (), yuv: tuple[int, int] | None = None,
+            head: Any = None,
+            rounds: int = 3) -> dict[str, Any]:
+    """Both loops on ``frames``, alternating in ``rounds`` chunks (the load drifts), ->
+    per-stage and overhead median/p95 (ms), ratio and loop-over-invoke."""
+    from aoc.app.loop_stats import STAGES
+
+    half = False
+    if yuv is not None:
+        width, height = clf.input_size
+        half = 2 * width <= yuv[0] and 2 * height <= yuv[1]
+    chunk = max(1, n // rounds)
+    ours, naive = [], []
+    for _ in range(rounds):
+        ours.append(our_loop(clf, MemorySource(frames, yuv=yuv, half=half), chunk))
+        naive.append(naive_loop(model_path, frames, chunk, delegates=delegates, yuv=yuv,
+                                head=head))
+    o, b = np.concatenate(ours), np.concatenate(naive)
+    inv_o, inv_b = STAGES.index("invoke"), NAIVE_STAGES.index("invoke")
+    over_o = o.sum(axis=1) - o[:, inv_o]
+    over_b = b.sum(axis=1) - b[:, inv_b]
+    row: dict[str, Any] = {
+        "frames": int(o.shape[0]),
+        "stages_ms": {name: summarize_ms(o[:, k]) for k, name in enumerate(STAGES)},
+        "baseline_stages_ms": {name: summarize_ms(b[:, k])
+                               for k, name in enumerate(NAIVE_STAGES)},
+        "overhead": summarize_ms(over_o),
+        "baseline_overhead": summarize_ms(over_b),
+    }
+    row["overhead_ms"] = row["overhead"]["median"]
+    row["overhead_p95_ms"] = row["overhead"]["p95"]
+    row["baseline_overhead_ms"] = row["baseline_overhead"]["median"]
+    row["baseline_overhead_p95_ms"] = row["baseline_overhead"]["p95"]
+    row["ratio"] = (round(row["baseline_overhead_ms"] / row["overhead_ms"], 2)
+                    if row["overhead_ms"] > 0 else None)
+    invoke = float(np.median(o[:, inv_o]))
+    row["invoke_ms"] = round(invoke * 1e3, 4)
+    row["loop_over_invoke"] = (round(float(np.median(o.sum(axis=1))) / invoke, 3)
+                               if invoke > 0 else None)
+    row["fps"] = round(1.0 / float(np.median(o.sum(axis=1))), 1)
+    row["baseline_fps"] = round(1.0 / float(np.median(b.sum(axis=1))), 1)
+    if yuv is not None:
+        row["yuv_conversion"] = "half" if half else "full"
+    return row

@@ -1,0 +1,379 @@
+"""``aoc bench``: how much the appliance adds around ``invoke()``, against a naive loop.
+
+Measured in one run, on the same model and the same frames (the demo images, prepared in
+memory at each camera size before any clock starts):
+
+1. **sizes**: at 224x224 (picamera2 scaling in its ISP), 640x480 and 1280x720 RGB (a
+   webcam or capture card), and a 640x480 YUV420 row (a Pi 4 lores stream), **ours**
+   (:func:`aoc.app.loop.run_loop` with the real classifier, smoothing and a threaded null
+   display) against the **naive** loop of Coral's examples (:mod:`aoc.bench.loops`),
+   alternating in chunks; per-stage median / p95, overhead (everything but ``invoke``)
+   and their ratio;
+2. **decode**: the naive loop as pycoral's ``classify_image.py`` runs it, decoding a
+   file per frame (a separate row: a camera never hands over files);
+3. **oled**: bytes and I2C milliseconds per display update, partial against full;
+4. **pipelined_fps**: a fake 60 fps camera and a fake 3 ms invoke, with capture and
+   fitting overlapped with invoke (:mod:`aoc.bench.extra`);
+5. **start-up and memory**: a separate ``aoc run --source demo --display null``
+   process, timed from process start to its first result, with its peak RSS.
+
+The top-level ``overhead_ms``, ``baseline_overhead_ms`` and ``baseline_ratio`` are those
+of the row whose frames are already the model's size. Targets are reported, never asserted.
+For a "compiled backbone + head" bundle the head runs inside both loops' postprocess
+(``get_dequantize`` in the naive ones) and ``head_ms`` times it alone. With ``--check-targets``
+a missed target makes the exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aoc.bench.loops import summarize_ms
+
+__all__ = [
+    "METHOD",
+    "SIZES",
+    "TARGETS",
+    "baseline_loop",
+    "cmd_bench",
+    "format_result",
+    "overhead_of",
+    "run_bench",
+    "targets_report",
+]
+
+log = logging.getLogger(__name__)
+
+TARGETS = {
+    "overhead_ms": 0.1,  # at the model's size (224x224 for the default model)
+    "baseline_ratio": 1.0,  # win at the model's size too
+    "ratio_640x480": 10.0,
+    "ratio_1280x720": 10.0,
+    "loop_over_invoke": 1.10,  # CPU model: the whole loop within 10 % of invoke alone
+    "pipelined_fps": 55.0,  # 60 fps camera, 3 ms invoke
+    "oled_bytes_per_update": 256.0,
+    "startup_s": 2.0,
+    "peak_rss_mb": 150.0,
+}
+AT_LEAST = {"baseline_ratio", "ratio_640x480", "ratio_1280x720", "pipelined_fps"}
+SIZES = {"224x224": (224, 224), "640x480": (640, 480), "1280x720": (1280, 720)}
+YUV_SIZE = (640, 480)
+METHOD = (
+    "Method: both loops run in this one process on the same model and the same frames "
+    "(the demo images, converted to each camera size in memory before any clock "
+    "starts), alternating in chunks so that a changing machine load hits both. Ours is "
+    "aoc.app.loop.run_loop with the real classifier (frames resized straight into the input "
+    "tensor with the 'area_linear' filter), smoothing and a threaded null display; the "
+    "naive loop follows Coral's examples-camera and pycoral's common.set_input / "
+    "classify.get_classes: Image.fromarray(frame).resize(size, LANCZOS), copy into the "
+    "input tensor, invoke, dequantize, sort, with no file decoding (decoding a file per "
+    "frame, as pycoral's classify_image does, is the separate 'decode' row). A YUV420 "
+    "frame is converted inside the measured time, by one cv2.cvtColor(I420) call in the "
+    "naive loop and by aoc.sources.yuv in ours. Overhead is every stage but invoke; figures are "
+    "medians and 95th percentiles over all frames; ratio = naive overhead / ours. OLED "
+    "bytes come from luma's real ssd1306 driver on a recording serial interface, I2C "
+    "times are computed from those bytes (9 clocks a byte plus address and control "
+    "bytes per transaction); pipelined_fps uses a fake camera paced at 60 fps and a fake "
+    "3 ms invoke that waits like an Edge TPU."
+)
+
+
+def overhead_of(samples: np.ndarray, invoke_column: int) -> np.ndarray:
+    """Per-frame seconds of every stage but ``invoke`` (rows = frames, columns = stages)."""
+    return samples.sum(axis=1) - samples[:, invoke_column]
+
+
+def baseline_loop(model_path: Path, images: Sequence[Path], frames: int, *,
+                  delegates: Sequence[Any] = (), num_threads: int | None = None,
+                  clock: Any = time.perf_counter, head: Any = None) -> dict[str, Any]:
+    """The naive pycoral-example loop; returns per-stage and overhead timings (ms)."""
+    from PIL import Image
+
+    from aoc.inference.runtime import find_runtime, make_interpreter
+
+    interpreter = make_interpreter(find_runtime(), model_path, delegates=delegates,
+                                   num_threads=num_threads)
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]
+    out = interpreter.get_output_details()[0]
+    _, height, width, _ = inp["shape"]
+    in_scale, in_zp = inp["quantization"]
+    out_scale, out_zp = out["quantization"]
+    rows = np.zeros((frames, 4), dtype=np.float64)  # decode+resize, set, invoke, get+deq
+    for i in range(frames):
+        path = images[i % len(images)]
+        t0 = clock()
+        image = Image.open(path).convert("RGB").resize((int(width), int(height)),
+                                                       Image.LANCZOS)
+        t1 = clock()
+        pixels = np.asarray(image)
+        if inp["dtype"] == np.float32:
+            tensor = np.expand_dims(pixels.astype(np.float32), 0)
+        elif in_scale and not (inp["dtype"] == np.uint8 and in_scale == 1.0 and in_zp == 0):
+            info = np.iinfo(inp["dtype"])
+            q = np.round(pixels.astype(np.float32) / in_scale + in_zp)
+            tensor = np.expand_dims(np.clip(q, info.min, info.max).astype(inp["dtype"]), 0)
+        else:
+            tensor = np.expand_dims(pixels, 0).astype(inp["dtype"])
+        interpreter.set_tensor(inp["index"], tensor)
+        t2 = clock()
+        interpreter.invoke()
+        t3 = clock()
+        raw = interpreter.get_tensor(out["index"])[0]
+        scores = (raw.astype(np.float32) - out_zp) * out_scale if out_scale else raw.copy()
+        if head is not None:  # a backbone's embedding: the bundle's head makes the scores
+            scores = head(scores.reshape(-1))
+        np.argsort(-scores)[:3]  # pycoral's get_classes sorts the scores
+        t4 = clock()
+        rows[i] = (t1 - t0, t2 - t1, t3 - t2, t4 - t3)
+    return {
+        "stages_ms": {name: summarize_ms(rows[:, k]) for k, name in
+                      enumerate(("decode_resize", "set_tensor", "invoke", "get_dequantize"))},
+        "overhead_ms": summarize_ms(overhead_of(rows, 2)),
+        "fps": round(frames / float(rows.sum()), 2) if rows.sum() > 0 else 0.0,
+    }
+
+
+def startup_and_rss(cli_args: Sequence[str], frames: int) -> dict[str, Any]:
+    """Run ``aoc run`` in a fresh process; its start-up to first result and peak RSS."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "stats.json"
+        cmd = [sys.executable, "-m", "aoc", "run", "--source", "demo", "--display", "null",
+               "--max-frames", str(frames), "--stats-json", str(out), *cli_args]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH", "")]).rstrip(
+            os.pathsep)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)  # noqa: S603
+        if proc.returncode != 0 or not out.exists():
+            log.warning("aoc run for start-up timing failed (%d): %s", proc.returncode,
+                        proc.stderr.strip()[-500:])
+            return {"startup_s": None, "peak_rss_mb": None}
+        stats = json.loads(out.read_text())
+    return {"startup_s": stats.get("startup_s"), "peak_rss_mb": stats.get("peak_rss_mb")}
+
+
+def targets_report(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each target with its value and whether it is met (None when not measured)."""
+    sizes = result.get("sizes") or {}
+    values = dict(result)
+    for key in ("640x480", "1280x720"):
+        values[f"ratio_{key}"] = (sizes.get(key) or {}).get("ratio")
+    model_row = result.get("model_row") or {}
+    if result.get("backend") == "cpu":
+        values["loop_over_invoke"] = model_row.get("loop_over_invoke")
+    values["oled_bytes_per_update"] = (result.get("oled") or {}).get("bytes_per_update")
+    report = {}
+    for key, target in TARGETS.items():
+        value = values.get(key)
+        if key in AT_LEAST:
+            met = None if value is None else value >= target
+        else:
+            met = None if value is None else value <= target
+        report[key] = {"value": value, "target": target, "met": met,
+                       "direction": ">=" if key in AT_LEAST else "<="}
+    return report
+
+
+def run_bench(clf: Any, bundle: Any, *, frames: int, images_dir: Path,
+              cli_args: Sequence[str] = (), measure_startup: bool = True,
+              sizes: dict[str, tuple[int, int]] | None = None,
+              extras: bool = True) -> dict[str, Any]:
+    """All measurements; returns the JSON-ready result. ``extras=False`` skips the OLED
+    and pipelining figures (tests)."""
+    from aoc.bench.loops import camera_frames, compare, rgb_to_yuv420
+    from aoc.sources import list_images
+
+    images = list_images(images_dir)
+    sizes = dict(SIZES if sizes is None else sizes)
+    current = getattr(clf, "current", clf)
+    model_path = Path(current.model_path)
+    delegates: list[Any] = []
+    if clf.backend == "edgetpu":
+        from aoc.inference.runtime import load_edgetpu_delegate
+
+        delegates.append(load_edgetpu_delegate())
+    head = getattr(bundle, "head", None)
+    model_key = f"{clf.input_size[0]}x{clf.input_size[1]}"
+    rows: dict[str, Any] = {}
+    for key, size in {**sizes, model_key: tuple(clf.input_size)}.items():
+        if key in rows:
+            continue
+        log.info("bench: %s frames", key)
+        rows[key] = compare(clf, model_path, camera_frames(images, size), frames,
+                            delegates=delegates, head=head)
+    yuv_frames = [rgb_to_yuv420(f) for f in camera_frames(images, YUV_SIZE)]
+    yuv_key = f"{YUV_SIZE[0]}x{YUV_SIZE[1]}"
+    yuv = {yuv_key: compare(clf, model_path, yuv_frames, frames, delegates=delegates,
+                            yuv=YUV_SIZE, head=head)}
+    model_row = rows[model_key]
+    decode = baseline_loop(model_path, images, frames, delegates=delegates, head=head)
+    result: dict[str, Any] = {
+        "model": f"{bundle.name} ({model_path})",
+        "backend": clf.backend,
+        "reason": clf.reason,
+        "input_size": list(clf.input_size),
+        "resize_filter": _resize_filter(clf),
+        "frames": frames,
+        "images": len(images),
+        "machine": _machine(),
+        "method": METHOD,
+        "fps": model_row["fps"],
+        "stages_ms": model_row["stages_ms"],
+        "overhead_ms": model_row["overhead_ms"],
+        "overhead_p95_ms": model_row["overhead_p95_ms"],
+        "baseline": {"stages_ms": model_row["baseline_stages_ms"],
+                     "overhead_ms": model_row["baseline_overhead"],
+                     "fps": model_row["baseline_fps"]},
+        "baseline_overhead_ms": model_row["baseline_overhead_ms"],
+        "baseline_fps": model_row["baseline_fps"],
+        "baseline_ratio": model_row["ratio"],
+        "model_row": model_row,
+        "sizes": {key: rows[key] for key in sizes},
+        "yuv420": yuv,
+        "decode": decode,
+    }
+    if head is not None:
+        from aoc.inference.head import time_head
+
+        result["head_ms"] = summarize_ms(time_head(head, calls=max(frames, 50)))
+    if extras:
+        from aoc.bench.extra import oled_figures, pipelined_figures
+
+        result["oled"] = oled_figures()
+        pipe = pipelined_figures(camera_frames(images, (640, 480)), n=max(30, frames))
+        result["pipeline"] = pipe
+        result["pipelined_fps"] = pipe["pipelined_fps"]
+    else:
+        result.update(oled=None, pipeline=None, pipelined_fps=None)
+    if measure_startup:
+        result.update(startup_and_rss(cli_args, max(frames, 20)))
+    else:
+        result.update(startup_s=None, peak_rss_mb=None)
+    result["targets"] = targets_report(result)
+    return result
+
+
+def _resize_filter(clf: Any) -> str:
+    spec = getattr(getattr(clf, "current", clf), "preprocess_spec", None)
+    from aoc.inference.preprocess import DEVICE_RESAMPLE
+
+    return str(getattr(spec, "resample", DEVICE_RESAMPLE))
+
+
+def _machine() -> dict[str, Any]:
+    """What ran the bench: CPU count and load (the figures are only as quiet as it was)."""
+    import platform
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
+    try:
+        import cv2
+
+        opencv: str | None = cv2.__version__
+    except ImportError:
+        opencv = None
+    return {"machine": platform.machine(), "cpus": os.cpu_count(),
+            "loadavg_1min": round(load[0], 2) if load[0] is not None else None,
+            "python": platform.python_version(), "opencv": opencv}
+
+
+def _stage_lines(stages: dict[str, dict[str, float]]) -> list[str]:
+    return [f"    {stage:<14} median {v['median']:8.3f} ms  p95 {v['p95']:8.3f} ms"
+            for stage, v in stages.items()]
+
+
+def format_result(r: dict[str, Any]) -> str:
+    """Human-readable bench figures."""
+    m = r.get("machine") or {}
+    lines = [f"model: {r['model']}", f"backend: {r['backend']} ({r['reason']})",
+             f"input {r['input_size'][0]}x{r['input_size'][1]}, resize filter "
+             f"{r.get('resize_filter')}, {r['frames']} frames per row over {r['images']} "
+             "images",
+             f"machine: {m.get('machine')}, {m.get('cpus')} CPUs, load {m.get('loadavg_1min')}"
+             f" (1 min), OpenCV {m.get('opencv')}",
+             f"loop at the model size: {r['fps']:.1f} fps (naive {r['baseline_fps']:.1f})"]
+    if "head_ms" in r:
+        v = r["head_ms"]
+        lines.append(f"  {'head':<14} median {v['median']:8.3f} ms  p95 {v['p95']:8.3f} ms"
+                     "  (numpy, part of postprocess)")
+    rows = [(f"{k} RGB", v) for k, v in (r.get("sizes") or {}).items()]
+    rows += [(f"{k} YUV420", v) for k, v in (r.get("yuv420") or {}).items()]
+    lines.append(f"{'frames':<16} {'ours ms':>16} {'naive ms':>16} {'ratio':>7}"
+                 f" {'invoke ms':>9} {'loop/invoke':>11}")
+    for name, row in rows:
+        lines.append(
+            f"{name:<16} {row['overhead_ms']:7.3f} (p95 {row['overhead_p95_ms']:6.3f})"
+            f" {row['baseline_overhead_ms']:6.3f} (p95 {row['baseline_overhead_p95_ms']:6.3f})"
+            f" {row['ratio'] if row['ratio'] is not None else '-':>7}"
+            f" {row['invoke_ms']:9.3f} {row['loop_over_invoke']:>11}")
+    for name, row in rows:
+        lines.append(f"  {name}: ours")
+        lines += _stage_lines(row["stages_ms"])
+        lines.append(f"  {name}: naive (Coral examples-camera / pycoral style)")
+        lines += _stage_lines(row["baseline_stages_ms"])
+    lines.append("decode row (pycoral classify_image: a file decoded per frame):")
+    lines += _stage_lines(r["decode"]["stages_ms"])
+    oled = r.get("oled")
+    if oled and "bytes_per_update" in oled:
+        lines.append(
+            f"oled: {oled['bytes_per_update']:.0f} bytes per update (p95 "
+            f"{oled['bytes_per_update_p95']:.0f}; full frame {oled['full_frame_bytes']}), "
+            f"{oled['ms_per_update']['100kHz']} ms at 100 kHz, "
+            f"{oled['ms_per_update']['400kHz']} ms at 400 kHz (full frame "
+            f"{oled['full_frame_ms']['100kHz']} / {oled['full_frame_ms']['400kHz']} ms)")
+    pipe = r.get("pipeline")
+    if pipe:
+        for label, p in (("camera-bound", pipe), ("invoke-bound", pipe["invoke_bound"])):
+            lines.append(
+                f"pipeline ({label}: {p['camera_fps']:.0f} fps camera, {p['invoke_ms']} ms "
+                f"invoke, measured {p['measured_invoke_ms']} ms): pipelined "
+                f"{p['pipelined_fps']} fps, sequential {p['sequential_fps']} fps, expected "
+                f"{p['expected_fps']} fps")
+    for key, t in r["targets"].items():
+        state = "not measured" if t["met"] is None else ("met" if t["met"] else "NOT met")
+        lines.append(f"{key}: {t['value']} (target {t['direction']} {t['target']}) {state}")
+    lines.append(r.get("method", ""))
+    return "\n".join(lines)
+
+
+def cmd_bench(args: argparse.Namespace, config: Any, host: Any) -> int:
+    """``aoc bench``: print figures, write JSON to ``--out``."""
+    from aoc.app.model import open_one_shot_classifier
+    from aoc.sources.demo_source import DEMO_DIR
+
+    selection = open_one_shot_classifier(config, host)
+    cli_args: list[str] = []
+    for flag in ("bundle", "model", "labels", "backend"):
+        value = getattr(args, flag, None)
+        if value:
+            cli_args += [f"--{flag}", str(value)]
+    if args.config:
+        cli_args += ["--config", str(args.config)]
+    for item in args.overrides:
+        cli_args += ["--set", item]
+    try:
+        result = run_bench(selection.opened, selection.bundle, frames=max(1, args.frames),
+                           images_dir=DEMO_DIR, cli_args=cli_args)
+    finally:
+        selection.opened.close()
+    text = json.dumps(result, indent=2)
+    if args.out:
+        args.out.write_text(text + "\n")
+    print(text if args.json else format_result(result))  # noqa: T201 - CLI output
+    missed = [k for k, t in result["targets"].items() if t["met"] is False]
+    if missed and getattr(args, "check_targets", False):
+        log.error("targets not met: %s", ", ".join(missed))
+        return 1
+    return 0

@@ -1,0 +1,3 @@
+"""Explanation maps (RISE) of what made the model say what it said: maps, placement,
+PNGs, ``aoc explain``.
+"""

@@ -1,0 +1,101 @@
+"""``aoc explain IMAGE... --out DIR``: which parts of each picture made the model say what
+it said, as a PNG per image (and a JSON summary with ``--json``).
+
+Runs through the configured model exactly like ``aoc classify`` (any bundle, any backend);
+see :mod:`aoc.explain.rise` for the method and ``device/docs/explain.md`` for how to read a map.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from aoc.explain.png import explanation_png
+from aoc.explain.rise import DEFAULT_BUDGET, explain
+from aoc.explain.summary import summarize
+
+log = logging.getLogger(__name__)
+
+# What reading a bad, truncated or absurdly large image raises.
+_UNREADABLE = (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError)
+
+
+def add_parser(
+    sub: Any, *, common: Callable[[argparse.ArgumentParser], None],
+    model_args: Callable[[argparse.ArgumentParser], None],
+) -> argparse.ArgumentParser:
+    """Add ``explain`` to ``aoc``'s subcommands (``common``/``model_args`` add the shared
+    options)."""
+    p = sub.add_parser("explain", help="show which parts of each image made its scores")
+    common(p)
+    model_args(p)
+    p.add_argument("--out", type=Path, required=True, help="folder for the PNGs (and JSON)")
+    p.add_argument("--budget", type=int, default=DEFAULT_BUDGET,
+                   help=f"model invocations per image, besides one unmasked (default "
+                   f"{DEFAULT_BUDGET}); more is steadier and slower")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random masks (default 0)")
+    p.add_argument("--json", action="store_true",
+                   help="also write NAME.json per image and print one JSON line per image")
+    p.add_argument("images", nargs="+", type=Path)
+    return p
+
+
+def _read(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def _out_name(path: Path, taken: set[str]) -> str:
+    """``photo`` for ``photo.jpg``; ``photo-2`` if another image already had that name."""
+    stem, n = path.stem, 1
+    name = stem
+    while name in taken:
+        n += 1
+        name = f"{stem}-{n}"
+    taken.add(name)
+    return name
+
+
+def cmd_explain(
+    args: argparse.Namespace, config: Any, host: Any, *, open_classifier: Callable[..., Any]
+) -> int:
+    """``aoc explain``: one PNG per readable image; unreadable ones are reported on stderr
+    and the rest still processed (exit 1 if any failed). ``open_classifier(config, host)``
+    returns a model selection whose ``opened`` is the classifier."""
+    if args.budget < 2:
+        sys.stderr.write(f"aoc explain: --budget {args.budget} is too small: use 2 or more "
+                         f"(default {DEFAULT_BUDGET})\n")
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    selection = open_classifier(config, host)
+    failed = 0
+    taken: set[str] = set()
+    with contextlib.closing(selection.opened) as clf:
+        for path in args.images:
+            try:
+                frame = _read(path)
+            except _UNREADABLE as exc:
+                failed += 1
+                sys.stderr.write(f"aoc explain: cannot read image {path}: {exc}; skipped\n")
+                continue
+            expl = explain(clf, frame, budget=args.budget, seed=args.seed)
+            name = _out_name(path, taken)
+            png = explanation_png(frame, expl, args.out / f"{name}.png", name=path.name)
+            line = f"{path}: {expl.labels[expl.top]} {expl.scores[expl.top]:.1%} -> {png}"
+            if args.json:
+                record = {"image": str(path), "png": str(png), "backend": clf.backend,
+                          **summarize(expl).to_dict()}
+                (args.out / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+                line = json.dumps(record)
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+    return 1 if failed else 0

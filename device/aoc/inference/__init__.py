@@ -1,0 +1,3 @@
+"""Model bundle -> scores: bundles, the TFLite runtime, pre/postprocessing, the classifier,
+Edge TPU failover.
+"""

@@ -1,0 +1,198 @@
+"""Writing a model bundle (what ``aoc_train`` calls): models, labels, extra files, and the
+manifest last, atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aoc.errors import BundleError
+from aoc.inference.bundle import Bundle, load_bundle
+from aoc.inference.bundle_files import (
+    atomic_copy,
+    atomic_write_bytes,
+    dump_json,
+    safe_path,
+    sha256_file,
+)
+from aoc.inference.bundle_head import HEAD_FILE, BackboneInfo, check_head_fits, head_sections
+from aoc.inference.bundle_spec import (
+    CPU_MODEL,
+    EDGETPU_MODEL,
+    FLOAT_MODEL,
+    LABELS,
+    MANIFEST,
+    SCHEMA_VERSION,
+    EdgeTpuInfo,
+    InputSpec,
+    OutputSpec,
+)
+from aoc.inference.labels import write_labels
+
+if TYPE_CHECKING:
+    from aoc.inference.head import DenseHead
+
+log = logging.getLogger(__name__)
+
+_RESERVED = {MANIFEST, CPU_MODEL, EDGETPU_MODEL, FLOAT_MODEL, LABELS, HEAD_FILE}
+
+
+def write_bundle(
+    out_dir: str | os.PathLike[str],
+    *,
+    cpu_model: str | os.PathLike[str],
+    labels: Sequence[str],
+    input_spec: InputSpec,
+    output_spec: OutputSpec,
+    edgetpu_model: str | os.PathLike[str] | None = None,
+    edgetpu_info: EdgeTpuInfo | None = None,
+    float_model: str | os.PathLike[str] | None = None,
+    provenance: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    extra_files: Mapping[str, str | bytes | os.PathLike[str]] | None = None,
+    name: str | None = None,
+    created: datetime | None = None,
+    backbone: Mapping[str, Any] | BackboneInfo | None = None,
+    head: DenseHead | None = None,
+) -> Bundle:
+    """Write a bundle into ``out_dir`` and return it re-loaded and verified.
+
+    Models are copied to ``model.tflite`` / ``model_edgetpu.tflite``, labels written to
+    ``labels.txt``. ``float_model``, if given, is copied to ``model_float.tflite`` and named
+    by ``models.float``: a reference for checking int8 against float that the device never
+    runs. ``extra_files`` maps a relative name in the bundle (``report.md``,
+    ``report/confusion.png``) to a source file (a ``Path``), ``bytes`` or ``str`` (text)
+    content. A "compiled backbone + head" bundle passes ``backbone`` (the manifest section:
+    ``name``, ``origin``, ``output`` = ``dim``/``dtype``/``scale``/``zero_point`` of the
+    embedding) and ``head`` (a :class:`~aoc.inference.head.DenseHead`, saved as
+    ``head.npz``), both or neither; the models are then the backbone's twins and
+    ``output_spec`` the head's float32 probabilities (see :mod:`aoc.inference.bundle_head`).
+    The manifest is written last, atomically (temp file + ``os.replace``), so a reader never
+    sees a manifest whose files are not in place yet.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    info, sections = _checked_sections(out, labels, output_spec, edgetpu_model, edgetpu_info,
+                                       backbone, head)
+    written = _write_models(out, cpu_model, edgetpu_model, float_model, head)
+    write_labels(out / LABELS, labels)
+    written.append(LABELS)
+    written += _write_extra_files(out, extra_files or {})
+
+    when = (created or datetime.now(UTC)).astimezone(UTC)
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "name": name or out.resolve().name,
+        "created": when.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "labels": list(labels),
+        "labels_file": LABELS,
+        "models": {
+            "cpu": CPU_MODEL,
+            "edgetpu": EDGETPU_MODEL if edgetpu_model else None,
+            "float": FLOAT_MODEL if float_model is not None else None,
+        },
+        "edgetpu": info.to_dict(),
+        "input": input_spec.to_dict(),
+        "output": output_spec.to_dict(),
+        **sections,
+        "files": {rel: sha256_file(out / rel) for rel in sorted(written)},
+        "provenance": dict(provenance),
+        "metrics": dict(metrics),
+    }
+    atomic_write_bytes(out / MANIFEST, dump_json(manifest, out / MANIFEST))
+    log.info("wrote bundle %s (%d files)", out, len(written))
+    return load_bundle(out, verify=True)
+
+
+def _checked_sections(
+    out: Path, labels: Sequence[str], output_spec: OutputSpec,
+    edgetpu_model: str | os.PathLike[str] | None, edgetpu_info: EdgeTpuInfo | None,
+    backbone: Mapping[str, Any] | BackboneInfo | None, head: DenseHead | None,
+) -> tuple[EdgeTpuInfo, dict[str, Any]]:
+    """The ``edgetpu`` info and the backbone/head sections, refused when inconsistent."""
+    if isinstance(labels, str | os.PathLike):
+        raise BundleError(
+            f"write_bundle({out}): labels must be a sequence of class names, not a path; "
+            "read it with aoc.inference.labels.read_labels first",
+            path=out,
+        )
+    info = edgetpu_info or EdgeTpuInfo(
+        compiled=edgetpu_model is not None,
+        reason=None if edgetpu_model is not None else "no Edge TPU model was given",
+    )
+    if info.compiled != (edgetpu_model is not None):
+        raise BundleError(
+            f"write_bundle({out}): edgetpu_info.compiled={info.compiled} but edgetpu_model is "
+            f"{edgetpu_model!r}; pass the compiled model exactly when compiled is True",
+            path=out,
+        )
+    sections: dict[str, Any] = {}
+    if (backbone is None) != (head is None):
+        raise BundleError(
+            f"write_bundle({out}): backbone and head go together (a compiled backbone + head "
+            f"bundle); got backbone={backbone is not None}, head={head is not None}",
+            path=out,
+        )
+    if head is not None and backbone is not None:
+        sections = head_sections(backbone, head)
+        check_head_fits(
+            head, BackboneInfo.from_manifest(sections["backbone"], out), tuple(labels),
+            output_spec, where=f"write_bundle({out})", head_path=out,
+            head_desc="the head passed to write_bundle",
+        )
+    return info, sections
+
+
+def _write_models(
+    out: Path, cpu_model: str | os.PathLike[str], edgetpu_model: str | os.PathLike[str] | None,
+    float_model: str | os.PathLike[str] | None, head: DenseHead | None,
+) -> list[str]:
+    """Copy the models (and save the head); stale ones from an earlier write are removed."""
+    written: list[str] = []
+    atomic_copy(Path(cpu_model), out / CPU_MODEL)
+    written.append(CPU_MODEL)
+    for model_file, source in ((EDGETPU_MODEL, edgetpu_model), (FLOAT_MODEL, float_model)):
+        if source is not None:
+            atomic_copy(Path(source), out / model_file)
+            written.append(model_file)
+        elif (out / model_file).exists():
+            # a rewrite without this model must not leave the old one to be verified or run
+            log.info("removing stale %s from %s", model_file, out)
+            (out / model_file).unlink()
+    if head is not None:
+        from aoc.inference.head import save_head  # numpy: only for bundles that have a head
+
+        tmp = save_head(head, out / f".{HEAD_FILE}.tmp")
+        os.replace(tmp, out / HEAD_FILE)  # atomic, like every other file in the bundle
+        written.append(HEAD_FILE)
+    elif (out / HEAD_FILE).exists():
+        log.info("removing stale %s from %s", HEAD_FILE, out)
+        (out / HEAD_FILE).unlink()
+    return written
+
+
+def _write_extra_files(out: Path, extra_files: Mapping[str, str | bytes | os.PathLike[str]]
+                       ) -> list[str]:
+    """Write ``extra_files`` (reports, figures) under ``out``; reserved names are refused."""
+    written: list[str] = []
+    for rel, source in extra_files.items():
+        target = safe_path(out.resolve(), rel, out)
+        if rel in _RESERVED or target.name == MANIFEST:
+            raise BundleError(
+                f"write_bundle({out}): extra file name {rel!r} is reserved; choose another name",
+                path=out,
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(source, bytes):
+            atomic_write_bytes(target, source)
+        elif isinstance(source, str):
+            atomic_write_bytes(target, source.encode("utf-8"))
+        else:
+            atomic_copy(Path(source), target)
+        written.append(Path(rel).as_posix())
+    return written

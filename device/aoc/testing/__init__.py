@@ -1,0 +1,3 @@
+"""Shipped but outside the product path: the soak benchmark (``python -m aoc.testing.soak``)
+and fault injection.
+"""

@@ -1,0 +1,202 @@
+"""Tests for aoc.app.wiring: wiring, fallbacks, controls, signals, no TensorFlow import."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from aoc.app import wiring as app_module
+from aoc.app.host import Host
+from aoc.app.wiring import run
+from aoc.config import config_from_dict
+from aoc.config_sections import Config
+from aoc.testing.soak_doubles import RecordingDisplay
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "tests" / "data" / "models"
+HOST = Host()  # not a Pi, not systemd, no TTY, no state dir
+
+
+def make_config(**sections) -> Config:
+    base = {"camera": {"source": "demo"}, "display": {"kind": "null"},
+            "controls": {"enabled": False}}
+    for name, values in sections.items():
+        base.setdefault(name, {}).update(values)
+    return config_from_dict(base)
+
+
+@pytest.fixture
+def screen(monkeypatch):
+    rec = RecordingDisplay()
+    monkeypatch.setattr(app_module, "open_screen", lambda config, kind: rec)
+    return rec
+
+
+def test_importing_app_and_cli_does_not_import_tensorflow():
+    code = ("import sys, aoc.app.wiring, aoc.cli, aoc.app.loop, aoc.config; "
+            "import aoc.inference.model_select; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('tensorflow', 'ai_edge_litert', 'tflite_runtime', 'cv2', 'gpiozero')))")
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'device'}:{ROOT / 'training'}"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_run_end_to_end_on_demo(screen, tmp_path):
+    config = make_config()
+    host = Host(state_dir=tmp_path)
+    result = run(config, host, max_frames=5, default_dirs=[MODELS / "uint8"],
+                 process_age=lambda: 1.25)
+    assert result.stats.frames == 5 and result.stats.backend == "cpu"
+    assert result.startup_s == 1.25 and result.peak_rss_mb > 0
+    assert result.source == "the built-in demo source" and result.display == "null"
+    assert "tiny-uint8" in result.model and not result.warnings
+    assert len(screen.states) >= 5 and screen.closed == 1
+    d = result.to_dict()
+    assert {"frames", "fps", "backend", "reason", "stages_ms", "startup_s",
+            "peak_rss_mb"} <= set(d)
+
+
+def test_corrupt_configured_bundle_falls_back_with_message(screen, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(MODELS / "uint8", bad)
+    (bad / "labels.txt").write_text("anime\ncartoon\n")
+    config = make_config(model={"bundle": str(bad)})
+    result = run(config, Host(), max_frames=2, default_dirs=[MODELS / "int8"])
+    assert "tiny-int8" in result.model
+    assert result.warnings and "labels" in result.warnings[0]
+    assert screen.states[-1].message == "model error - using packaged default model"
+
+
+def test_fallback_off_refuses(screen, tmp_path):
+    from aoc.errors import BundleError
+
+    config = make_config(model={"bundle": str(tmp_path / "absent"), "fallback": False})
+    with pytest.raises(BundleError):
+        run(config, Host(), max_frames=1, default_dirs=[MODELS / "int8"])
+
+
+def test_missing_camera_runs_demo_and_says_so(screen):
+    config = make_config(camera={"source": "auto"})
+    result = run(config, Host(), max_frames=2, default_dirs=[MODELS / "uint8"])
+    assert result.source.startswith("no camera found")
+    assert screen.states[-1].message == "no camera - demo"
+
+
+def test_camera_required_waits_instead_of_demo(screen, caplog):
+    stop = threading.Event()
+
+    class StopAfterTicks:
+        n = 0
+
+        def on_tick(self, stats):
+            self.n += 1
+            if self.n >= 3:
+                stop.set()
+
+    config = make_config(camera={"source": "auto", "demo_when_missing": False,
+                                 "backoff": [60.0]})
+    result = run(config, Host(), stop=stop, hooks=[StopAfterTicks()],
+                 default_dirs=[MODELS / "uint8"])
+    assert result.stats.frames == 0 and result.stats.faults["camera"] == 1
+    assert "camera unavailable" in screen.states[-1].message
+    assert "demo_when_missing is false" in caplog.text
+
+
+def test_buttons_freeze_and_view_with_mock_pins(screen):
+    from gpiozero.pins.mock import MockFactory
+
+    factory = MockFactory()
+    stop = threading.Event()
+
+    class Press:
+        def __init__(self):
+            self.ticks = 0
+
+        def on_result(self, stats, first):
+            if first:
+                factory.pin(17).drive_low()  # freeze
+                factory.pin(27).drive_low()  # view
+
+        def on_tick(self, stats):
+            self.ticks += 1
+            if self.ticks >= 5:
+                stop.set()
+
+    config = make_config(controls={"enabled": True})
+    try:
+        result = run(config, Host(), stop=stop, hooks=[Press()], pin_factory=factory,
+                     default_dirs=[MODELS / "uint8"])
+    finally:
+        factory.reset()
+    assert result.stats.frames == 1
+    assert screen.states[-1].frozen and screen.states[-1].view == 1
+
+
+def test_power_button_hold_requests_shutdown(screen, tmp_path):
+    from gpiozero.pins.mock import MockFactory
+
+    factory = MockFactory()
+    marker = tmp_path / "shutdown-ran"
+
+    class Hold:
+        def on_result(self, stats, first):
+            if first:
+                factory.pin(26).drive_low()
+
+    config = make_config(controls={"enabled": True, "hold_time_s": 0.5},
+                         service={"shutdown_command": f"touch {marker}"})
+    stop = threading.Event()
+    try:
+        result = run(config, Host(), stop=stop, hooks=[Hold()], pin_factory=factory,
+                     default_dirs=[MODELS / "uint8"], duration_s=30.0)
+    finally:
+        factory.reset()
+    assert result.shutdown_requested and stop.is_set()
+    assert marker.exists()
+
+
+
+
+def test_failing_shutdown_command_is_logged_and_reported(caplog):
+    from aoc.app.wiring import run_shutdown_command
+
+    def gone(argv, check):
+        raise FileNotFoundError(2, "No such file or directory", argv[0])
+
+    assert "could not run" in run_shutdown_command("halt-it now", runner=gone)
+    failed = subprocess.CompletedProcess(["false"], 1)
+    assert "exit status 1" in run_shutdown_command("false", runner=lambda a, check: failed)
+    assert "keeps running" in caplog.text
+    ok = subprocess.CompletedProcess(["true"], 0)
+    assert run_shutdown_command("true", runner=lambda a, check: ok) is None
+
+
+def test_start_up_checks_refuse_what_no_retry_fixes(tmp_path):
+    from aoc.app.wiring import startup_checks
+    from aoc.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="camera.source"):
+        startup_checks(make_config(camera={"source": "dmeo"}), "null")
+    bad_path = make_config(display={"path": str(tmp_path / "missing" / "x.png")})
+    with pytest.raises(ConfigError, match="display.path.*does not exist"):
+        startup_checks(bad_path, "emulated")
+    startup_checks(bad_path, "null")  # only the emulated display writes there
+    startup_checks(make_config(display={"path": str(tmp_path / "x.png")}), "emulated")
+
+
+def test_stream_url_under_systemd_is_warned_about(caplog):
+    from aoc.app.wiring import startup_checks
+
+    url = make_config(camera={"source": "rtsp://192.0.2.10/stream"})
+    startup_checks(url, "null", host=Host())
+    assert "stream URL" not in caplog.text  # by hand: the network is allowed
+    startup_checks(url, "null", host=Host(under_systemd=True))
+    assert "forbids IP sockets" in caplog.text and "systemctl edit" in caplog.text

@@ -1,0 +1,178 @@
+"""Tests for aoc.bench.run: pure helpers, both loops on the tiny models, the CLI command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fakes.head_bundles import standin_bundle
+
+from aoc.bench.extra import oled_figures, pipelined_figures
+from aoc.bench.loops import (
+    NAIVE_STAGES,
+    MemorySource,
+    camera_frames,
+    naive_loop,
+    rgb_to_yuv420,
+    summarize_ms,
+)
+from aoc.bench.run import baseline_loop, format_result, overhead_of, run_bench, targets_report
+from aoc.cli import main
+from aoc.inference.bundle import load_bundle
+from aoc.inference.classifier import open_classifier
+from aoc.sources import list_images
+from aoc.sources.demo_source import DEMO_DIR
+
+MODELS = Path(__file__).parent / "data" / "models"
+
+
+def test_overhead_excludes_invoke():
+    rows = np.array([[0.001, 0.002, 0.100, 0.003], [0.002, 0.002, 0.200, 0.002]])
+    np.testing.assert_allclose(overhead_of(rows, 2), [0.006, 0.006])
+    assert summarize_ms(np.array([0.001, 0.002, 0.003])) == {"median": 2.0, "p95": 2.9}
+    assert summarize_ms(np.array([])) == {"median": 0.0, "p95": 0.0}
+
+
+def test_targets_report_directions():
+    report = targets_report({"overhead_ms": 0.05, "baseline_ratio": 0.8, "startup_s": None,
+                             "peak_rss_mb": 200.0, "pipelined_fps": 58.0,
+                             "sizes": {"640x480": {"ratio": 12.0}, "1280x720": {"ratio": 9.0}},
+                             "oled": {"bytes_per_update": 80.0}, "backend": "cpu",
+                             "model_row": {"loop_over_invoke": 1.2}})
+    assert report["overhead_ms"]["met"] is True  # at most 0.1 ms
+    assert report["baseline_ratio"]["met"] is False  # must win at the model size too
+    assert report["startup_s"]["met"] is None
+    assert report["peak_rss_mb"]["met"] is False
+    assert report["ratio_640x480"]["met"] is True and report["ratio_1280x720"]["met"] is False
+    assert report["pipelined_fps"]["met"] is True
+    assert report["oled_bytes_per_update"]["met"] is True
+    assert report["loop_over_invoke"]["met"] is False
+    edgetpu = targets_report({"backend": "edgetpu", "model_row": {"loop_over_invoke": 3.0}})
+    assert edgetpu["loop_over_invoke"]["met"] is None  # only a CPU model's loop is judged
+
+
+def test_naive_loop_stages_and_yuv_conversion():
+    frames = camera_frames(list_images(DEMO_DIR)[:2], (64, 48))
+    rows = naive_loop(MODELS / "uint8" / "model.tflite", frames, 3)
+    assert rows.shape == (3, len(NAIVE_STAGES)) and (rows[:, 0] > 0).all()
+    yuv = [rgb_to_yuv420(f) for f in frames]
+    assert yuv[0].shape == (72, 64)
+    rows = naive_loop(MODELS / "uint8" / "model.tflite", yuv, 2, yuv=(64, 48))
+    assert rows.shape == (2, 4)
+
+
+def test_memory_source_converts_yuv_like_the_naive_loop():
+    frame = camera_frames(list_images(DEMO_DIR)[:1], (64, 48))[0]
+    capture = rgb_to_yuv420(frame)
+    full = MemorySource([capture], yuv=(64, 48)).read()
+    assert full.shape == (48, 64, 3) and np.abs(full.astype(int) - frame).mean() < 6
+    half = MemorySource([capture], yuv=(64, 48), half=True).read()
+    assert half.shape == (24, 32, 3)
+
+
+@pytest.mark.parametrize("name", ["uint8", "int8", "float_logits"])
+def test_baseline_runs_every_model_kind(name):
+    result = baseline_loop(MODELS / name / "model.tflite", list_images(DEMO_DIR), 4)
+    assert set(result["stages_ms"]) == {"decode_resize", "set_tensor", "invoke",
+                                        "get_dequantize"}
+    assert result["stages_ms"]["decode_resize"]["median"] > 0 and result["fps"] > 0
+
+
+def test_run_bench_on_tiny_model():
+    bundle = load_bundle(MODELS / "uint8")
+    with open_classifier(bundle, prefer="cpu") as clf:
+        r = run_bench(clf, bundle, frames=12, images_dir=DEMO_DIR, measure_startup=False,
+                      sizes={"64x48": (64, 48), "32x32": (32, 32)}, extras=False)
+    assert r["backend"] == "cpu" and r["frames"] == 12 and "tiny-uint8" in r["model"]
+    assert set(r["stages_ms"]) == {"capture", "preprocess", "invoke", "postprocess", "display"}
+    assert r["overhead_ms"] > 0 and r["baseline_overhead_ms"] > 0
+    assert r["baseline_ratio"] == pytest.approx(r["baseline_overhead_ms"] / r["overhead_ms"],
+                                                rel=0.01)
+    assert r["targets"]["startup_s"]["met"] is None
+    assert set(r["sizes"]) == {"64x48", "32x32"} and set(r["yuv420"]) == {"640x480"}
+    for row in [*r["sizes"].values(), *r["yuv420"].values()]:
+        assert row["overhead_ms"] > 0 and row["baseline_overhead_ms"] > 0
+        assert row["ratio"] == pytest.approx(row["baseline_overhead_ms"] / row["overhead_ms"],
+                                             rel=0.01)
+    assert r["sizes"]["32x32"]["overhead_ms"] == r["overhead_ms"]  # the model-size row
+    assert r["resize_filter"] == "area_linear" and "Method:" in r["method"]
+    assert set(r["decode"]["stages_ms"]) == {"decode_resize", "set_tensor", "invoke",
+                                             "get_dequantize"}
+    text = format_result(r)
+    assert "naive" in text and "overhead_ms" in text and "decode row" in text
+
+
+def test_oled_and_pipelined_figures():
+    oled = oled_figures(updates=12)
+    assert oled["full_frame_bytes"] == 1030 and 0 < oled["bytes_per_update"] < 1030
+    assert oled["ms_per_update"]["100kHz"] == pytest.approx(
+        4 * oled["ms_per_update"]["400kHz"], rel=0.05)
+    frames = camera_frames(list_images(DEMO_DIR)[:2], (64, 48))
+    pipe = pipelined_figures(frames, invoke_ms=0.5, camera_fps=500, n=10,
+                             bound_invoke_ms=0.5, bound_camera_fps=500)
+    assert pipe["pipelined_fps"] > 0 and pipe["invoke_bound"]["sequential_fps"] > 0
+
+
+def test_cli_bench_writes_json_with_startup(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))  # the child's last-good file
+    out = tmp_path / "bench.json"
+    empty = tmp_path / "config.toml"
+    empty.write_text("")
+    code = main(["bench", "--config", str(empty), "--frames", "5", "--bundle",
+                 str(MODELS / "uint8"), "--json", "--out", str(out)])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    written = json.loads(out.read_text())
+    assert printed == written
+    for key in ("overhead_ms", "baseline_overhead_ms", "baseline_ratio", "startup_s",
+                "peak_rss_mb", "backend", "model", "sizes", "oled", "pipelined_fps"):
+        assert key in written
+    assert set(written["sizes"]) == {"224x224", "640x480", "1280x720"}
+    for row in written["sizes"].values():
+        assert {"overhead_ms", "baseline_overhead_ms", "ratio"} <= set(row)
+    assert {"bytes_per_update", "full_frame_bytes"} <= set(written["oled"])
+    assert written["startup_s"] > 0 and written["peak_rss_mb"] > 10
+
+
+def test_bench_on_a_head_bundle_times_the_head(tmp_path):
+    bundle = standin_bundle(tmp_path)
+    with open_classifier(bundle, prefer="cpu") as clf:
+        r = run_bench(clf, bundle, frames=12, images_dir=DEMO_DIR, measure_startup=False)
+    assert r["backend"] == "cpu" and "then head 8-5-3 on the CPU" in r["reason"]
+    assert set(r["head_ms"]) == {"median", "p95"} and r["head_ms"]["median"] > 0
+    assert r["stages_ms"]["postprocess"]["median"] > 0  # the head runs inside postprocess
+    text = format_result(r)
+    assert "head" in text and "part of postprocess" in text
+
+
+def test_baseline_applies_the_head(tmp_path):
+    bundle = standin_bundle(tmp_path)
+    calls = []
+
+    def head(embedding):
+        calls.append(embedding.shape)
+        return bundle.head(embedding)
+
+    baseline_loop(bundle.cpu_model, list_images(DEMO_DIR), 3, head=head)
+    assert calls == [(8,)] * 3
+
+
+def test_check_targets_makes_a_missed_target_exit_1(tmp_path, capsys, monkeypatch):
+    import aoc.bench.run
+
+    def fake_run_bench(clf, bundle, **kwargs):
+        result = {"overhead_ms": 9.0, "baseline_ratio": 1.0, "startup_s": None,
+                  "peak_rss_mb": 50.0}
+        result["targets"] = aoc.bench.run.targets_report(result)
+        return result
+
+    monkeypatch.setattr(aoc.bench.run, "run_bench", fake_run_bench)
+    monkeypatch.setattr(aoc.bench.run, "format_result", lambda r: "table")
+    empty = tmp_path / "config.toml"
+    empty.write_text("")
+    args = ["bench", "--config", str(empty), "--frames", "1", "--bundle", str(MODELS / "uint8")]
+    assert main(args) == 0  # reported, not judged
+    assert main([*args, "--check-targets"]) == 1  # overhead_ms 9.0 > 1.0 is a miss
+    capsys.readouterr()
