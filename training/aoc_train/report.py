@@ -153,8 +153,9 @@ def _results_md(facts: Mapping[str, Any]) -> str:
 
 Agreement between int8 and float predictions: {_pct(ev['agreement_int8_float'])}.{_ties_text(ev)}
 The int8 figures come from the bundle opened by the device's own loader
-(`aoc.inference.bundle.load_bundle` + `aoc.inference.classifier.open_classifier(prefer="cpu")`): same resize
-(centre crop, Lanczos), quantization and dequantization as on the appliance.
+(`aoc.inference.bundle.load_bundle` + `aoc.inference.classifier.open_classifier`, CPU):
+same resize (centre crop, the device's filter), quantization and dequantization as on the
+appliance.
 "Camera at a TV" = each held-out image shown on a simulated TV in a room and captured by a
 simulated camera (`aoc_train.tvsim`: 40-90 % of the frame, bezel and room, up to 25 degrees,
 moire and subpixels, glare, white balance and exposure, blur, noise, 320x240-640x480 capture,
