@@ -126,7 +126,8 @@ def test_sections_parse_and_print_back() -> None:
         (lambda m: m["files"].pop("head.npz"),
          r"head file 'head.npz' \(key 'head.file'\) is not listed under 'files'"),
         (lambda m: m["head"].__setitem__("layers", [8, 3]),
-         r"head.npz has layers \[8, 5, 3\] but .*manifest.json says head.layers \[8, 3\]"),
+         r"head.npz has layers \[8, 5, 3\] and format dense-v1 but .*manifest.json says "
+         r"head.layers \[8, 3\]"),
         (lambda m: m["backbone"]["output"].__setitem__("dim", 16),
          r"head.npz takes a 8-long embedding but .* gives 16 \(backbone.output.dim\)"),
         (lambda m: m["output"].update(dtype="uint8", scale=1 / 256),
@@ -195,6 +196,6 @@ def test_head_format_must_match_the_file(standin: Bundle) -> None:
     old = random_head(STANDIN_DIM, hidden=5, seed=3)
     powered = make_head(old.shift, old.scale, old.weights, old.biases, power=0.5)
     replace_head(standin.root, powered)
-    refused(standin.root, r"format dense-v2 but .* says head.format 'dense-v1'")
+    refused(standin.root, r"format dense-v2 but .* and head.format 'dense-v1'")
     edit_manifest(standin.root, lambda m: m["head"].update(format="dense-v2"))
     assert load_bundle(standin.root).head.power == 0.5

@@ -24,12 +24,16 @@ import os
 import struct
 import warnings
 import zlib
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from aoc.errors import ImageReadError
 from aoc.filecheck import require_regular_file
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +51,10 @@ _DECODE_ERRORS: tuple[type[BaseException], ...] = (
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I;16BS", "I;16LS")
 
 
-def load_image(path: str | os.PathLike[str], *, size: tuple[int, int] | None = None,
-               max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
-    """Open, check and decode ``path`` into an RGB PIL image (first frame).
-
-    ``size`` (width, height) is the size the picture will be scaled to: a JPEG is then
-    decoded at the smallest DCT scale still at least that big. Raises
-    :class:`ImageReadError` for anything that is not a readable image within ``max_pixels``.
-    """
+def _checked(path: str | os.PathLike[str], size: tuple[int, int] | None, max_pixels: int,
+             read: Callable[[Image.Image], T]) -> T:
+    """Open ``path`` (a regular file), draft a JPEG near ``size``, check its pixel count,
+    then ``read`` it; every decoder error becomes an :class:`ImageReadError`."""
     path = require_regular_file(path, what="image", error=ImageReadError,
                                 fix="give an image file (png, jpg, ...)")
     try:
@@ -65,12 +65,27 @@ def load_image(path: str | os.PathLike[str], *, size: tuple[int, int] | None = N
                 if size is not None and image.format == "JPEG":
                     image.draft("RGB", (max(1, size[0]), max(1, size[1])))
                 check_pixels(image.size, path=path, max_pixels=max_pixels)
-                image.load()
-                return to_rgb(image)
+                return read(image)
     except ImageReadError:
         raise
     except _DECODE_ERRORS as exc:
         raise _refusal(path, exc, max_pixels) from exc
+
+
+def load_image(path: str | os.PathLike[str], *, size: tuple[int, int] | None = None,
+               max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    """Open, check and decode ``path`` into an RGB PIL image (first frame).
+
+    ``size`` (width, height) is the size the picture will be scaled to: a JPEG is then
+    decoded at the smallest DCT scale still at least that big. Raises
+    :class:`ImageReadError` for anything that is not a readable image within ``max_pixels``.
+    """
+
+    def decode(image: Image.Image) -> Image.Image:
+        image.load()
+        return to_rgb(image)
+
+    return _checked(path, size, max_pixels, decode)
 
 
 def _refusal(path: object, exc: BaseException, max_pixels: int) -> ImageReadError:
@@ -91,20 +106,7 @@ def probe_image(path: str | os.PathLike[str], *, size: tuple[int, int] | None = 
                 max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:
     """Check ``path`` as :func:`load_image` would, reading the header only; its decoded
     (width, height). Cheap: for files decoded later, on demand."""
-    path = require_regular_file(path, what="image", error=ImageReadError,
-                                fix="give an image file (png, jpg, ...)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                if size is not None and image.format == "JPEG":
-                    image.draft("RGB", (max(1, size[0]), max(1, size[1])))
-                check_pixels(image.size, path=path, max_pixels=max_pixels)
-                return image.size
-    except ImageReadError:
-        raise
-    except _DECODE_ERRORS as exc:
-        raise _refusal(path, exc, max_pixels) from exc
+    return _checked(path, size, max_pixels, lambda image: image.size)
 
 
 def load_frame(path: str | os.PathLike[str], *, size: tuple[int, int] | None = None,

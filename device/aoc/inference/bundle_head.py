@@ -211,16 +211,10 @@ def load_backbone_head(
 
     head_path = checked[info.file]
     head = load_head(head_path)
-    if head.layer_sizes != info.layers:
+    if (head.layer_sizes, head.format) != (info.layers, info.format):
         raise BundleError(
-            f"head file {head_path} has layers {list(head.layer_sizes)} but {where} says "
-            f"head.layers {list(info.layers)}: the file and the manifest disagree; re-copy "
-            f"the bundle or {_FIX}",
-            path=head_path,
-        )
-    if head.format != info.format:
-        raise BundleError(
-            f"head file {head_path} is of format {head.format} but {where} says head.format "
+            f"head file {head_path} has layers {list(head.layer_sizes)} and format "
+            f"{head.format} but {where} says head.layers {list(info.layers)} and head.format "
             f"{info.format!r}: the file and the manifest disagree; re-copy the bundle or {_FIX}",
             path=head_path,
         )
