@@ -37,10 +37,12 @@ KEYRING_DIR="$ROOT/etc/apt/keyrings"
 CORAL_KEYRING="$KEYRING_DIR/coral-edgetpu.gpg"
 CORAL_LIST="$ROOT/etc/apt/sources.list.d/coral-edgetpu.list"
 CORAL_KEY_URL="https://packages.cloud.google.com/apt/doc/apt-key.gpg"
-# The published fingerprint of the key that signs packages.cloud.google.com/apt (the
-# "Google Cloud Artifact Registry" signing key served at CORAL_KEY_URL). The download must
-# contain a key with exactly this fingerprint or the installer stops. If Google rotates
-# the key, check the new fingerprint against Google's announcement and update it here.
+# The fingerprint of Google's "Artifact Registry Repository Signer" key, one of the keys
+# served at CORAL_KEY_URL (gpg --show-keys of that file lists it beside the "Rapture
+# Automatic Signing Key" A362B822F6DEDC652817EA46B53DC80D13EDEF05; see kubernetes/release
+# issue 3102). The download must contain a key with exactly this fingerprint or the
+# installer stops. If Google rotates the key, check the new fingerprint against Google's
+# announcement and update it here.
 CORAL_KEY_FINGERPRINT="35BAA0B33E9EB396F59CA838C0BA5CE6DC6315A3"
 CORAL_REPO_URL="https://packages.cloud.google.com/apt"
 
