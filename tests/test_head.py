@@ -89,3 +89,23 @@ def test_input_power_round_trip_and_forward(tmp_path) -> None:
     assert plain.format == "dense-v1" and "power" not in plain.arrays()
     with pytest.raises(BundleError, match="power"):
         make_head(np.zeros(2), np.ones(2), [np.eye(2)], [np.zeros(2)], power=0.0)
+
+
+@pytest.mark.parametrize("dtype, zero_point", [("uint8", 0), ("uint8", 7), ("int8", -3)])
+@pytest.mark.parametrize("power, hidden", [(1.0, 0), (0.5, 0), (0.5, 4)])
+def test_quantized_head_equals_dequantize_then_head(dtype, zero_point, power, hidden) -> None:
+    from aoc.inference.head import QuantizedHead
+    from aoc.inference.postprocess import dequantize
+
+    rng = np.random.default_rng(5)
+    sizes = [16, hidden, 3] if hidden else [16, 3]
+    weights = [rng.normal(0, 1, (a, b)) for a, b in itertools.pairwise(sizes)]
+    biases = [rng.normal(0, 1, b) for b in sizes[1:]]
+    head = make_head(rng.normal(1, 0.3, 16), rng.uniform(0.5, 2, 16), weights, biases,
+                     power=power)
+    info = np.iinfo(dtype)
+    fast = QuantizedHead(head, scale=0.05, zero_point=zero_point, dtype=dtype)
+    for _ in range(20):
+        raw = rng.integers(info.min, info.max + 1, (1, 1, 1, 16)).astype(dtype)
+        slow = head(dequantize(raw.reshape(-1), scale=0.05, zero_point=zero_point))
+        np.testing.assert_allclose(fast(raw), slow, rtol=1e-4, atol=1e-6)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from aoc.errors import BundleError, ConfigError, EdgeTpuUnavailable, InferenceError
+from aoc.inference.head import QuantizedHead
 from aoc.inference.interpreter import REBUILD_HINT, build_interpreter, model_format
 from aoc.inference.postprocess import dequantize, scores_from_output
 from aoc.inference.preprocess import DEVICE_RESAMPLE, Preprocessor, PreprocessSpec
@@ -80,6 +81,14 @@ class Classifier(Closing):
         out = interpreter.get_output_details()[0]
         self._output_index = out["index"]
         self._output_scale, self._output_zero_point = out["quantization"]
+        # the head as the loop runs it: a table lookup instead of dequantize + power
+        self._head_fast = (
+            QuantizedHead(head, scale=self._output_scale, zero_point=self._output_zero_point,
+                          dtype=np.dtype(out["dtype"]).name)
+            if head is not None and np.dtype(out["dtype"]).name in ("uint8", "int8")
+            and self._output_scale
+            else None
+        )
         # tensor() returns a function; its arrays view the input buffer and must not be held
         # across invoke(), so each frame takes a fresh view.
         self._input_view = interpreter.tensor(self._input_index)
@@ -129,6 +138,8 @@ class Classifier(Closing):
     def postprocess(self) -> np.ndarray:
         """The scores of the last invoke: float32 probabilities, one per label."""
         raw = self._live().get_tensor(self._output_index)
+        if self._head_fast is not None:
+            return self._head_fast(raw)
         if self.head is not None:
             embedding = dequantize(
                 raw.reshape(-1), scale=self._output_scale, zero_point=self._output_zero_point

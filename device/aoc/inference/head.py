@@ -179,6 +179,45 @@ def save_head(head: DenseHead, path: str | os.PathLike[str]) -> Path:
     return path
 
 
+class QuantizedHead:
+    """``head`` for one quantized embedding tensor (uint8 or int8 bytes), as the device runs
+    it after every invoke: a 256-entry table replaces dequantizing and the input power, and
+    the standardisation is folded into the first layer. Same scores as
+    ``head(dequantize(raw))`` up to float rounding; a few microseconds per call."""
+
+    def __init__(self, head: DenseHead, *, scale: float, zero_point: int, dtype: str) -> None:
+        if dtype not in ("uint8", "int8"):
+            raise BundleError(f"a quantized head needs a uint8 or int8 embedding, not {dtype}")
+        self.head = head
+        self._signed = dtype == "int8"
+        codes = np.arange(256, dtype=np.float64)
+        if self._signed:  # the table is indexed by the byte pattern of the int8 value
+            codes = np.where(codes > 127, codes - 256, codes)
+        x = (codes - zero_point) * scale
+        if head.power != 1.0:
+            x = np.power(np.maximum(x, 0.0), head.power)
+        self._table = x.astype(np.float32)
+        w0 = head.weights[0].astype(np.float64)
+        self._w0 = (w0 * head.scale[:, None]).astype(np.float32)
+        self._b0 = (head.biases[0] - (head.shift.astype(np.float64) * head.scale) @ w0).astype(
+            np.float32
+        )
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        """Probabilities (float32) for one raw embedding tensor (any shape of D bytes)."""
+        codes = raw.reshape(-1)
+        if self._signed:
+            codes = codes.view(np.uint8)
+        x = self._table[codes] @ self._w0 + self._b0
+        for w, b in zip(self.head.weights[1:], self.head.biases[1:], strict=True):
+            np.maximum(x, 0.0, out=x)
+            x = x @ w + b
+        x = x - x.max()
+        np.exp(x, out=x)
+        x /= x.sum()
+        return x
+
+
 def time_head(
     head: DenseHead,
     *,
