@@ -18,10 +18,10 @@ from .data import read_rgb, source_counts
 from .embed import VIEWS
 from .loso import HeldOut
 
-# Coral's published time for MobileNet V1 (224) on the USB Accelerator over USB 3 (Edge TPU
-# FAQ / benchmarks table), and on its "embedded CPU" (quad Cortex-A53 at 1.5 GHz).
-CORAL_V1_TPU_MS = 2.2
-CORAL_V1_EMBEDDED_CPU_MS = 179
+# Coral's published time for MobileNet V1 (224) on the USB Accelerator over USB 3, and on
+# its "embedded CPU" (quad Cortex-A53), from coral.ai's Edge TPU benchmarks table.
+CORAL_V1_TPU_MS = 2.4
+CORAL_V1_EMBEDDED_CPU_MS = 164
 # Assumed ratio of one Pi 4 Cortex-A72 core to one core of this x86-64 host for XNNPACK int8
 # convolutions: an estimate, not a measurement (no Pi here).
 PI4_CPU_FACTOR = 4.0
