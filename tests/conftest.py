@@ -10,6 +10,7 @@ the real home before the run and FAILS the run if any of them changed after it.
 from __future__ import annotations
 
 import importlib.abc
+import logging
 import os
 import shutil
 import sys
@@ -171,6 +172,25 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is absent (only the developers' machines have it)")
     return SHARED
+
+
+@pytest.fixture()
+def coral(shared_dir: Path) -> Path:
+    """Coral's reference models in ../shared (classifier and embedding extractor), or skip."""
+    folder = shared_dir / "reference" / "coral"
+    if not (folder / "mobilenet_v1_0.25_128_quant.tflite").is_file():
+        pytest.skip("Coral reference model absent from ../shared")
+    return folder
+
+
+@pytest.fixture()
+def restore_logging() -> Iterator[None]:
+    """Put the root logger's handlers and level back (the CLIs configure logging)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture

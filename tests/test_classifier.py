@@ -209,14 +209,6 @@ def test_bare_model_takes_quantization_from_tensors(kind: str) -> None:
 # --- Coral's reference classifier (only where ../shared exists) ---------------------------
 
 
-@pytest.fixture()
-def coral(shared_dir: Path) -> Path:
-    folder = shared_dir / "reference" / "coral"
-    if not (folder / "mobilenet_v1_0.25_128_quant.tflite").is_file():
-        pytest.skip("Coral reference model absent from ../shared")
-    return folder
-
-
 def photo(coral: Path, name: str) -> np.ndarray:
     return np.asarray(Image.open(coral / name).convert("RGB"))
 

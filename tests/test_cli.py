@@ -23,14 +23,7 @@ ENV["STATE_DIRECTORY"] = "/nonexistent/aoc-test-state"  # never record a "last g
 for var in ("INVOCATION_ID", "JOURNAL_STREAM", "NOTIFY_SOCKET", "WATCHDOG_USEC"):
     ENV.pop(var, None)
 
-
-@pytest.fixture(autouse=True)
-def restore_logging():
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 def aoc(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:

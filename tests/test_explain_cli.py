@@ -4,7 +4,6 @@ and reports a bad image while still doing the others."""
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +14,7 @@ from aoc.cli import main
 
 MODELS = Path(__file__).parent / "data" / "models"
 
-
-@pytest.fixture(autouse=True)
-def restore_logging():
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 def test_explain_writes_png_and_json_per_image_and_reports_a_bad_one(tmp_path, capsys):

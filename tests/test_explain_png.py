@@ -6,11 +6,11 @@ Regenerate snapshots with ``PYTHONPATH=device python3 tests/data/explain/make_sn
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes.snapshots import load_snapshot_maker
 from PIL import Image
 
 from aoc.explain.png import EMPTY_TEXT, GridItem, explanation_png, grid_png, overlay
@@ -18,14 +18,7 @@ from aoc.explain.png import EMPTY_TEXT, GridItem, explanation_png, grid_png, ove
 DATA = Path(__file__).parent / "data" / "explain"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("make_explain", DATA / "make_snapshots.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-SNAP = _load()
+SNAP = load_snapshot_maker(DATA, "make_explain")
 
 
 def same_as_snapshot(actual: Image.Image, name: str, tmp_path: Path) -> None:

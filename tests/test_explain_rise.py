@@ -129,14 +129,6 @@ def test_real_int8_model_maps_the_red_quadrant():
     assert (expl.map_of("cartoon")[:4, :4] < 0).all()
 
 
-@pytest.fixture()
-def coral(shared_dir: Path) -> Path:
-    folder = shared_dir / "reference" / "coral"
-    if not (folder / "mobilenet_v1_0.25_128_quant.tflite").is_file():
-        pytest.skip("Coral reference model absent from ../shared")
-    return folder
-
-
 def test_coral_bare_classifier_maps_its_five_best_classes(coral):
     from PIL import Image
 

@@ -6,10 +6,10 @@ Regenerate snapshots with ``PYTHONPATH=device python3 tests/data/explain/make_sn
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from fakes.snapshots import load_snapshot_maker
 from PIL import Image
 
 from aoc.display.explain_view import cell_square
@@ -18,14 +18,7 @@ from aoc.display.render import render, to_text
 DATA = Path(__file__).parent / "data" / "explain"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("make_explain", DATA / "make_snapshots.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-SNAP = _load()
+SNAP = load_snapshot_maker(DATA, "make_explain")
 
 
 @pytest.mark.parametrize("name", sorted(SNAP.OLED_CASES))

@@ -5,10 +5,10 @@ Regenerate snapshots with ``PYTHONPATH=device python3 tests/data/display/make_sn
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from fakes.snapshots import load_snapshot_maker
 from PIL import Image, ImageChops
 
 from aoc.display.render import NUM_VIEWS, fps_text, percent, render, text_width, to_text
@@ -19,10 +19,7 @@ DATA = Path(__file__).parent / "data" / "display"
 
 
 def _load_cases():
-    spec = importlib.util.spec_from_file_location("make_snapshots", DATA / "make_snapshots.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.CASES
+    return load_snapshot_maker(DATA, "make_snapshots").CASES
 
 
 CASES = _load_cases()

@@ -53,11 +53,6 @@ def _build(data: Path, out: Path, work: Path, coral: Path) -> int:
                        "--backbone-dir", str(coral), "--classes", "", "--workers", "1"])
 
 
-@pytest.fixture
-def coral(shared_dir: Path) -> Path:
-    return shared_dir / "reference" / "coral"
-
-
 def test_tiny_build_runs_on_the_device_with_training_scores(tmp_path, coral, capsys) -> None:
     from aoc.cli import main as aoc_main
     from aoc.inference.bundle import load_bundle

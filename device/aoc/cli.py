@@ -230,10 +230,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
             show_config_error(exc, host)
         return EX_CONFIG
     logging.getLogger().setLevel(config.logging.level)
-    # explain's --out is a folder it creates; the others name a file written after the run
-    files = (("stats_json", "--stats-json"),) + ((("out", "--out"),)
-                                                 if args.command != "explain" else ())
-    for attr, flag in files:
+    for attr, flag in (("stats_json", "--stats-json"), ("out", "--out")):
         problem = output_file_problem(getattr(args, attr, None), flag)
         if problem is not None:
             print(f"aoc: {problem}", file=sys.stderr)

@@ -24,7 +24,8 @@ def _to_pil(image: Array) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8), "RGB")
 
 
-def _clip(image: Array) -> Array:
+def clip_uint8(image: Array) -> Array:
+    """Round and clip to uint8."""
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
@@ -85,7 +86,7 @@ def random_downscale(image: Array, rng: np.random.Generator, *,
     return resize(small, (w, h), resample=up[int(rng.integers(len(up)))])
 
 
-def _perspective_coeffs(src: list[tuple[float, float]], dst: list[tuple[float, float]]) -> list:
+def perspective_coeffs(src: list[tuple[float, float]], dst: list[tuple[float, float]]) -> list:
     """Coefficients for PIL's PERSPECTIVE transform mapping output ``dst`` to input ``src``."""
     rows = []
     for (x, y), (u, v) in zip(dst, src, strict=True):
@@ -104,7 +105,7 @@ def perspective(image: Array, rng: np.random.Generator, *, strength: float = 0.1
     corners = [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)]
     dst = [(x + rng.uniform(-strength, strength) * w, y + rng.uniform(-strength, strength) * h)
            for x, y in corners]
-    coeffs = _perspective_coeffs(corners, dst)
+    coeffs = perspective_coeffs(corners, dst)
     out = _to_pil(image).transform((w, h), Image.Transform.PERSPECTIVE, coeffs,
                                    Image.Resampling.BILINEAR, fillcolor=fill)
     return np.asarray(out)
@@ -129,7 +130,7 @@ def motion_blur(image: Array, length: int, angle: float) -> Array:
         t = k - (length - 1) / 2
         dx, dy = int(round(t * math.cos(angle))), int(round(t * math.sin(angle)))
         acc += padded[length + dy:length + dy + h, length + dx:length + dx + w]
-    return _clip(acc / length)
+    return clip_uint8(acc / length)
 
 
 def moire(image: Array, rng: np.random.Generator, *, amplitude: float = 0.12) -> Array:
@@ -142,7 +143,7 @@ def moire(image: Array, rng: np.random.Generator, *, amplitude: float = 0.12) ->
     wave = (xx * math.cos(theta) + yy * math.sin(theta)) * (2 * math.pi / period)
     phases = rng.uniform(0, 2 * math.pi) + np.array([0.0, 2.1, 4.2], dtype=np.float32)
     pattern = 1.0 + amplitude * np.sin(wave[..., None] + phases)
-    return _clip(image.astype(np.float32) * pattern)
+    return clip_uint8(image.astype(np.float32) * pattern)
 
 
 def scanlines(image: Array, rng: np.random.Generator, *, depth: float = 0.25) -> Array:
@@ -152,7 +153,7 @@ def scanlines(image: Array, rng: np.random.Generator, *, depth: float = 0.25) ->
     offset = int(rng.integers(period))
     rows = np.ones(h, dtype=np.float32)
     rows[offset::period] = 1.0 - depth
-    return _clip(image.astype(np.float32) * rows[:, None, None])
+    return clip_uint8(image.astype(np.float32) * rows[:, None, None])
 
 
 def glare(image: Array, rng: np.random.Generator, *, strength: float = 0.6) -> Array:
@@ -164,18 +165,18 @@ def glare(image: Array, rng: np.random.Generator, *, strength: float = 0.6) -> A
     blob = np.exp(-(((yy - cy) / sy) ** 2 + ((xx - cx) / sx) ** 2) / 2)
     tint = rng.uniform(0.85, 1.0, size=3).astype(np.float32)
     out = image.astype(np.float32) + 255.0 * strength * blob[..., None] * tint
-    return _clip(out)
+    return clip_uint8(out)
 
 
 def white_balance(image: Array, gains: tuple[float, float, float]) -> Array:
     """Per-channel gains (colour cast of the camera's white balance)."""
-    return _clip(image.astype(np.float32) * np.asarray(gains, dtype=np.float32))
+    return clip_uint8(image.astype(np.float32) * np.asarray(gains, dtype=np.float32))
 
 
 def exposure(image: Array, gain: float, gamma: float) -> Array:
     """Brightness ``gain`` and tone ``gamma`` (auto-exposure and screen brightness)."""
     x = np.clip(image.astype(np.float32) / 255.0 * gain, 0.0, 1.0)
-    return _clip(255.0 * x**gamma)
+    return clip_uint8(255.0 * x**gamma)
 
 
 def sensor_noise(image: Array, rng: np.random.Generator, *, sigma: float = 6.0) -> Array:
@@ -183,7 +184,7 @@ def sensor_noise(image: Array, rng: np.random.Generator, *, sigma: float = 6.0) 
     x = image.astype(np.float32)
     shot = rng.normal(0.0, 1.0, x.shape).astype(np.float32) * np.sqrt(np.maximum(x, 1.0)) * 0.5
     read = rng.normal(0.0, sigma, x.shape[:2] + (1,)).astype(np.float32)
-    return _clip(x + shot * sigma / 6.0 + read)
+    return clip_uint8(x + shot * sigma / 6.0 + read)
 
 
 def jpeg(image: Array, quality: int) -> Array:
@@ -206,7 +207,7 @@ def saturation(image: Array, factor: float) -> Array:
     """Scale colourfulness around each pixel's grey value (0 = greyscale)."""
     x = image.astype(np.float32)
     grey = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    return _clip(grey[..., None] + factor * (x - grey[..., None]))
+    return clip_uint8(grey[..., None] + factor * (x - grey[..., None]))
 
 
 def colour_shift(image: Array, rng: np.random.Generator) -> Array:

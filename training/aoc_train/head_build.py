@@ -17,10 +17,11 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from aoc.inference.head import DenseHead
+from aoc.inference.head import DenseHead, input_power
 
 from . import head_report
 from .data import Dataset, read_rgb, scan_dataset
@@ -32,7 +33,6 @@ from .head_fit import (
     lda_head,
     sample_weights,
     source_stats,
-    transform,
 )
 from .loso import HeldOut, fold_names, run_loso, summarise, training_rows
 from .quality import require_quality
@@ -99,56 +99,41 @@ class _TvFrames(Sequence[np.ndarray]):
             image_seed(self.seed, r)))[TV[0]])
 
 
-def mistake_grids(bundle_dir: Path, pre: Prepared, work: Path, seed: int) -> dict[str, Path]:
+def mistake_grids(clf: Any, pre: Prepared, work: Path, seed: int) -> dict[str, Path]:
     """Explanation grids (``aoc.explain``) of the held-out images the leave-one-source-out
-    heads got most wrong, clean and through a TV, drawn with the shipped model."""
+    heads got most wrong, clean and through a TV, drawn with the shipped model ``clf``."""
     from aoc.explain.png import mistakes_grid
-    from aoc.inference.bundle import load_bundle
-    from aoc.inference.classifier import open_classifier
 
     records = list(pre.dataset.records)
     out = {}
-    with open_classifier(load_bundle(bundle_dir), prefer="cpu") as clf:
-        for name, pictures, scores in (
-            ("clean", [pre.dataset.root / r.file for r in records], pre.held.clean),
-            ("tv", _TvFrames(pre.dataset.root, records, seed), pre.held.tv[:, 0]),
-        ):
-            path = work / f"mistakes_{name}.png"
-            mistakes_grid(clf, pictures, list(pre.labels), scores, path, seed=seed,
-                          title=f"Most confident held-out mistakes ({name})")
-            out[name] = path
+    for name, pictures, scores in (
+        ("clean", [pre.dataset.root / r.file for r in records], pre.held.clean),
+        ("tv", _TvFrames(pre.dataset.root, records, seed), pre.held.tv[:, 0]),
+    ):
+        path = work / f"mistakes_{name}.png"
+        mistakes_grid(clf, pictures, list(pre.labels), scores, path, seed=seed,
+                      title=f"Most confident held-out mistakes ({name})")
+        out[name] = path
     return out
 
 
-def device_check(bundle_dir: Path, images: list[np.ndarray], expected: np.ndarray) -> dict:
-    """Classify ``images`` through the device's own bundle loader and classifier (CPU) and
-    compare with the training-time scores; also time the backbone invoke and the head."""
-    from aoc.inference.bundle import load_bundle
-    from aoc.inference.classifier import open_classifier
+def device_check(clf: Any, head: DenseHead, images: list[np.ndarray],
+                 expected: np.ndarray) -> dict:
+    """Classify ``images`` with the device's own classifier ``clf`` (opened on the written
+    bundle) and compare with the training-time scores; time the backbone invoke and the
+    head."""
+    from aoc.inference.head import time_head
 
-    bundle = load_bundle(bundle_dir)
-    with open_classifier(bundle, prefer="cpu") as clf:
-        got = np.stack([clf.classify(im) for im in images])
-        frame = images[0]
-        clf.classify(frame)
-        times = []
-        for _ in range(30):
-            clf.preprocess(frame)
-            t = time.perf_counter()
-            clf.invoke()
-            times.append(time.perf_counter() - t)
-    head = bundle.head
-    emb = np.random.default_rng(0).random((1, head.input_dim), dtype=np.float32)
-    head(emb)
-    t = time.perf_counter()
-    for _ in range(1000):
-        head(emb)
-    head_us = (time.perf_counter() - t) / 1000 * 1e6
+    from .evaluate import invoke_ms
+
+    got = np.stack([clf.classify(im) for im in images])
+    backbone_ms = invoke_ms(clf, images[0], runs=30)
+    head_us = float(np.median(time_head(head, calls=1000))) * 1e6
     return {
         "images": len(images),
         "max_abs_diff": float(np.max(np.abs(got - expected))),
         "same_top1": float(np.mean(got.argmax(1) == expected.argmax(1))),
-        "backbone_invoke_ms_host_cpu": float(np.median(times) * 1000),
+        "backbone_invoke_ms_host_cpu": backbone_ms,
         "head_us_host_cpu": head_us,
     }
 
@@ -204,7 +189,7 @@ def final_head(pre: Prepared, config: HeadConfig) -> DenseHead:
     """The head on every source (the LDA head with the held-out temperature)."""
     k = len(pre.classes)
     if config.kind == "lda":
-        stats = source_stats(transform(pre.emb, config.power), pre.labels, pre.sources,
+        stats = source_stats(input_power(pre.emb, config.power), pre.labels, pre.sources,
                              config.views)
         return lda_head(stats, np.ones(len(stats.names), bool), k, shrinkage=config.shrinkage,
                         source_power=config.source_power, temperature=pre.held.temperature,
@@ -220,8 +205,10 @@ def build(cfg: HeadBuildConfig, *, progress: Callable[[Iterable], Iterable] = la
           say: Callable[[str], None] = log.info) -> Path:
     """Run the whole build; return the bundle folder. Raises DegenerateModelError (no bundle
     written) when the held-out estimate is at or below chance for a class."""
+    from aoc.inference.bundle import load_bundle
     from aoc.inference.bundle_spec import EdgeTpuInfo, InputSpec, OutputSpec
     from aoc.inference.bundle_write import write_bundle
+    from aoc.inference.classifier import open_classifier
 
     t0 = time.monotonic()
     work = Path(cfg.work_dir)
@@ -252,12 +239,15 @@ def build(cfg: HeadBuildConfig, *, progress: Callable[[Iterable], Iterable] = la
     write_bundle(staging, provenance={}, metrics={}, **common)
     pick = np.random.default_rng(cfg.seed).choice(len(records), min(32, len(records)),
                                                   replace=False)
-    check = device_check(staging, [np.asarray(read_rgb(ds.root / records[i].file))
-                                   for i in pick], train_probs[pick])
-    say(f"[device] same top-1 on {check['images']} images: {check['same_top1']:.3f}, "
-        f"max |diff| {check['max_abs_diff']:.4f}; backbone "
-        f"{check['backbone_invoke_ms_host_cpu']:.1f} ms, head {check['head_us_host_cpu']:.1f} us")
-    grids = mistake_grids(staging, pre, work, cfg.seed)
+    images = [np.asarray(read_rgb(ds.root / records[i].file)) for i in pick]
+    # the written bundle through the device's own loader and classifier, opened once
+    with open_classifier(load_bundle(staging), prefer="cpu") as clf:
+        check = device_check(clf, head, images, train_probs[pick])
+        say(f"[device] same top-1 on {check['images']} images: {check['same_top1']:.3f}, "
+            f"max |diff| {check['max_abs_diff']:.4f}; backbone "
+            f"{check['backbone_invoke_ms_host_cpu']:.1f} ms, head "
+            f"{check['head_us_host_cpu']:.1f} us")
+        grids = mistake_grids(clf, pre, work, cfg.seed)
     say("[explain] grids of the most confident held-out mistakes, clean and through a TV")
     facts = {
         "config": cfg, "dataset": ds, "backbone": backbone, "summary": summary,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aoc.inference.head import DenseHead, make_head
+from aoc.inference.head import DenseHead, input_power, make_head
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +34,6 @@ class HeadConfig:
     source_power: float = 1.0  # a source's weight within its class grows as n ** power
     views: tuple[int, ...] = (0, 1, 2, 3)  # which of embed.VIEWS the head learns from
     seed: int = 1234
-
-
-def transform(emb: np.ndarray, power: float) -> np.ndarray:
-    """What the head does to an embedding before its first layer (see aoc.head)."""
-    if power == 1.0:
-        return emb
-    return np.power(np.maximum(emb, 0.0), np.float32(power)).astype(np.float32)
 
 
 def sample_weights(labels: np.ndarray, sources: Sequence[str], num_classes: int, *,
@@ -84,7 +77,7 @@ def fit_head(x: np.ndarray, y: np.ndarray, w: np.ndarray, num_classes: int,
              config: HeadConfig = HeadConfig()) -> DenseHead:
     """Fit a :class:`~aoc.head.DenseHead` on float embeddings ``x`` (N, D), labels ``y``
     and sample weights ``w`` by full-batch Adam on the weighted cross-entropy + L2."""
-    x = transform(np.asarray(x, np.float32), config.power)
+    x = input_power(np.asarray(x, np.float32), config.power)
     w = np.asarray(w, np.float32)
     shift, scale = standardise(x, w)
     z = (x - shift) * scale

@@ -17,6 +17,7 @@ from .bundle_stages import git_commit
 from .data import read_rgb, source_counts
 from .embed import VIEWS
 from .loso import HeldOut
+from .report import md_table, pct
 
 # Coral's published time for MobileNet V1 (224) on the USB Accelerator over USB 3, and on
 # its "embedded CPU" (quad Cortex-A53), from coral.ai's Edge TPU benchmarks table.
@@ -25,16 +26,6 @@ CORAL_V1_EMBEDDED_CPU_MS = 164
 # Assumed ratio of one Pi 4 Cortex-A72 core to one core of this x86-64 host for XNNPACK int8
 # convolutions: an estimate, not a measurement (no Pi here).
 PI4_CPU_FACTOR = 4.0
-
-
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{100 * v:.1f} %"
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(out)
 
 
 def metrics(facts: Mapping[str, Any]) -> dict[str, Any]:
@@ -91,7 +82,7 @@ def _tv_grid_png(facts: Mapping[str, Any]) -> bytes:
 
 def _speed_table(check: Mapping[str, Any]) -> str:
     cpu_ms = check["backbone_invoke_ms_host_cpu"]
-    return _table(["stage", "where", "time"], [
+    return md_table(["stage", "where", "time"], [
         ["backbone invoke, CPU twin", "this host, 1 thread (measured)", f"{cpu_ms:.1f} ms"],
         ["backbone invoke, CPU twin",
          f"Pi 4 CPU, 1 thread (estimate: this host x{PI4_CPU_FACTOR:.0f}, an assumed ratio)",
@@ -108,11 +99,11 @@ def report_md(facts: Mapping[str, Any]) -> str:
     """report.md: what the model is, its honest held-out figures, timings, how to rebuild."""
     s, check, cfg, bb = facts["summary"], facts["device_check"], facts["config"], facts["backbone"]
     classes = s["classes"]
-    head_rows = [[name, _pct(s[name]["accuracy"]), _pct(s[name]["class_mean"]),
-                  *(_pct(s[name]["recall"][c]) for c in classes),
-                  *(_pct(s[name]["source_mean"][c]) for c in classes)]
+    head_rows = [[name, pct(s[name]["accuracy"]), pct(s[name]["class_mean"]),
+                  *(pct(s[name]["recall"][c]) for c in classes),
+                  *(pct(s[name]["source_mean"][c]) for c in classes)]
                  for name in ("clean", "tv")]
-    src_rows = [[name, v["label"], v["images"], _pct(v["clean"]), _pct(v["tv"])]
+    src_rows = [[name, v["label"], v["images"], pct(v["clean"]), pct(v["tv"])]
                 for name, v in sorted(s["sources"].items(), key=lambda kv: (kv[1]["label"], kv[0]))]
     layers = " -> ".join(str(n) for n in facts["head"].layer_sizes)
     return f"""# Model report: {Path(cfg.out).name}
@@ -129,11 +120,11 @@ camera-at-TV simulation (two simulated camera frames per image, see `report/tv_v
 Ties count as misses. "recall" pools images; "source mean" averages the sources of a class,
 so a small collector counts as much as a large one.
 
-{_table(["view", "accuracy", "class mean", *(f"recall {c}" for c in classes),
+{md_table(["view", "accuracy", "class mean", *(f"recall {c}" for c in classes),
          *(f"source mean {c}" for c in classes)], head_rows)}
 
 ### Per held-out source
-{_table(["source", "class", "images", "clean", "through a TV"], src_rows)}
+{md_table(["source", "class", "images", "clean", "through a TV"], src_rows)}
 
 ![simulated camera-at-TV views](report/tv_views.png)
 
@@ -176,8 +167,8 @@ def model_card_md(facts: Mapping[str, Any]) -> str:
   Apache-2.0) plus a {' -> '.join(str(n) for n in facts['head'].layer_sizes)} numpy head.
 - **Data**: {len(ds.records)} images from {len(source_counts(ds.records))} sources
   (research data, not shipped).
-- **Held-out figures** (leave one source out, class mean): clean {_pct(s['clean']['class_mean'])},
-  through a simulated camera at a TV {_pct(s['tv']['class_mean'])}.
+- **Held-out figures** (leave one source out, class mean): clean {pct(s['clean']['class_mean'])},
+  through a simulated camera at a TV {pct(s['tv']['class_mean'])}.
 - **Limits**: the sources are few per style (two anime TV series, Western cartoons still
   mostly The Simpsons); figures on shows unlike any source will be lower. "Both" is shown
   when anime and cartoon scores are close, not learnt as a class.

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aoc.inference.head import input_power
+from aoc.inference.postprocess import softmax
+
 from .embed import CLEAN, TV
 from .head_fit import (
     HeadConfig,
@@ -23,9 +26,8 @@ from .head_fit import (
     lda_head,
     sample_weights,
     source_stats,
-    transform,
 )
-from .quality import predictions
+from .quality import check_quality, predictions
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ def run_loso(emb: np.ndarray, labels: np.ndarray, sources: Sequence[str],
     tv = np.full((len(labels), len(TV), num_classes), np.nan, np.float32)
     train_views = config.views
     nv = len(train_views)
-    stats = (source_stats(transform(emb, config.power), labels, sources, train_views)
+    stats = (source_stats(input_power(emb, config.power), labels, sources, train_views)
              if config.kind == "lda" else None)
     for source in progress(sorted(set(sources)) if folds is None else folds):
         held = src == source
@@ -103,23 +105,8 @@ def run_loso(emb: np.ndarray, labels: np.ndarray, sources: Sequence[str],
     if stats is not None:  # one scalar for calibrated percentages, from held-out scores
         logits = np.log(np.concatenate([clean, tv.reshape(-1, num_classes)]) + 1e-30)
         temperature = fit_temperature(logits, np.concatenate([labels, np.repeat(labels, len(TV))]))
-        clean, tv = (_soften(p, temperature) for p in (clean, tv))
+        clean, tv = (softmax(np.log(p + 1e-30) / temperature) for p in (clean, tv))
     return HeldOut(tuple(classes), labels, tuple(sources), clean, tv, temperature)
-
-
-def _soften(probs: np.ndarray, temperature: float) -> np.ndarray:
-    z = np.log(probs + 1e-30) / temperature
-    z -= z.max(-1, keepdims=True)
-    p = np.exp(z)
-    return (p / p.sum(-1, keepdims=True)).astype(np.float32)
-
-
-def _recalls(pred: np.ndarray, labels: np.ndarray, num_classes: int) -> list[float | None]:
-    out: list[float | None] = []
-    for c in range(num_classes):
-        mask = labels == c
-        out.append(float(np.mean(pred[mask] == c)) if mask.any() else None)
-    return out
 
 
 def summarise(h: HeldOut) -> dict:
@@ -133,13 +120,11 @@ def summarise(h: HeldOut) -> dict:
         ("clean", h.clean[scored], h.labels[scored]),
         ("tv", h.tv[scored].reshape(-1, k), np.repeat(h.labels[scored], h.tv.shape[1])),
     ):
-        pred = predictions(probs)
-        rec = _recalls(pred, labels, k)
-        known = [r for r in rec if r is not None]
+        q = check_quality(probs, labels, h.classes)
         out[name] = {
-            "accuracy": float(np.mean(pred == labels)),
-            "recall": dict(zip(h.classes, rec, strict=True)),
-            "class_mean": float(np.mean(known)) if known else None,
+            "accuracy": q.accuracy,
+            "recall": {c: None if np.isnan(r) else r for c, r in q.recall.items()},
+            "class_mean": None if np.isnan(q.class_mean) else q.class_mean,
         }
     for s in sorted(set(src[scored])):
         m = (src == s) & scored

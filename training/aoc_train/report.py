@@ -6,11 +6,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 
-def _pct(v: float | None) -> str:
+def pct(v: float | None) -> str:
+    """A share as "12.3 %", or "n/a" when there is none."""
     return "n/a" if v is None or v != v else f"{100 * v:.1f} %"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
@@ -21,12 +23,12 @@ def score_tables(ev: Mapping[str, Any], classes: Sequence[str],
     """Per-class and per-source tables: float, int8, int8 through a simulated camera at a TV."""
     names = [("float", "float"), ("int8", "int8 (device path)"),
              ("int8_screen", "int8, camera at a TV")]
-    overall = _table(["", *[t for _, t in names]],
-                     [["top-1 (all held-out)", *[_pct(ev[n]["accuracy"]) for n, _ in names]]] +
-                     [[c, *[_pct(ev[n]["per_class"].get(c)) for n, _ in names]] for c in classes])
+    overall = md_table(["", *[t for _, t in names]],
+                     [["top-1 (all held-out)", *[pct(ev[n]["accuracy"]) for n, _ in names]]] +
+                     [[c, *[pct(ev[n]["per_class"].get(c)) for n, _ in names]] for c in classes])
     sources = sorted(ev["int8"]["per_source"])
-    per_source = _table(["source", "class", *[t for _, t in names]],
-                        [[s, source_labels.get(s, "?"), *[_pct(ev[n]["per_source"].get(s))
+    per_source = md_table(["source", "class", *[t for _, t in names]],
+                        [[s, source_labels.get(s, "?"), *[pct(ev[n]["per_source"].get(s))
                                                           for n, _ in names]] for s in sources])
     return f"{overall}\n\n{per_source}"
 
@@ -108,20 +110,20 @@ device never runs it.
 
 | figure | value |
 |---|---|
-| float top-1, source-held-out test | {_pct(ev['float']['accuracy'])} |
-| int8 top-1, same images, device code path | {_pct(ev['int8']['accuracy'])} |
+| float top-1, source-held-out test | {pct(ev['float']['accuracy'])} |
+| int8 top-1, same images, device code path | {pct(ev['int8']['accuracy'])} |
 | int8 minus float | {100 * ev['int8_vs_float']:+.2f} points |
-| int8 top-1 through a simulated camera at a TV | {_pct(ev['int8_screen']['accuracy'])} |
+| int8 top-1 through a simulated camera at a TV | {pct(ev['int8_screen']['accuracy'])} |
 | robustness drop (clean minus TV) | {100 * ev['robustness_drop']:.2f} points |
 | int8 invoke time, this CPU ({ev.get('runtime', '')}, 2 threads) | {ev['int8_invoke_ms']:.2f} ms |
-| in-source validation accuracy (early-stopping split) | {_pct(fit.get('val_acc'))} |
+| in-source validation accuracy (early-stopping split) | {pct(fit.get('val_acc'))} |
 """
 
 
 def _data_md(facts: Mapping[str, Any]) -> str:
     split, cfg = facts["split"], facts["config"]
     dup = split.get("duplicates", [])
-    counts = _table(["source", "class", "train", "val", "test (held out)"],
+    counts = md_table(["source", "class", "train", "val", "test (held out)"],
                     [[s, v["label"], v["train"], v["val"], v["test"]]
                      for s, v in sorted(facts["source_split"].items())])
     return f"""## Data and split
@@ -132,9 +134,9 @@ Classes (label order): {', '.join(facts['classes'])}.
 
 Held-out **test** split = every image of the sources
 {', '.join(f'`{s}`' for s in split['holdout_sources']) or '(none)'}, plus
-{_pct(cfg['class_test_fraction'])} of each source of any class with no held-out source
+{pct(cfg['class_test_fraction'])} of each source of any class with no held-out source
 (chosen by a hash of seed {cfg['seed']} and the image's sha256). **val** (early stopping only)
-is {_pct(cfg['val_fraction'])} of the remaining images; **train** is the rest.
+is {pct(cfg['val_fraction'])} of the remaining images; **train** is the rest.
 {facts.get('split_rationale', '')}
 
 Cross-split duplicates (exact sha256 or 256-bit difference hash within 12 bits) removed from
@@ -151,7 +153,7 @@ def _results_md(facts: Mapping[str, Any]) -> str:
 
 {score_tables(ev, facts['classes'], facts['source_labels'])}
 
-Agreement between int8 and float predictions: {_pct(ev['agreement_int8_float'])}.{_ties_text(ev)}
+Agreement between int8 and float predictions: {pct(ev['agreement_int8_float'])}.{_ties_text(ev)}
 The int8 figures come from the bundle opened by the device's own loader
 (`aoc.inference.bundle.load_bundle` + `aoc.inference.classifier.open_classifier`, CPU):
 same resize (centre crop, the device's filter), quantization and dequantization as on the
@@ -204,7 +206,7 @@ def _stages_md(facts: Mapping[str, Any]) -> str:
     skipped = facts.get("skipped", [])
     return f"""## Stages
 
-{_table(['stage', 'time'], stage_rows)}
+{md_table(['stage', 'time'], stage_rows)}
 
 Skipped files: {len(skipped)}{_skipped_list(skipped)}
 {_notes(facts)}"""
@@ -270,8 +272,8 @@ no image or thumbnail of them is part of this bundle. Check the data owners' ter
 any commercial use of the weights.
 
 **Evaluation.** Source-held-out test ({ev['int8']['count']} images): float
-{_pct(ev['float']['accuracy'])}, int8 {_pct(ev['int8']['accuracy'])}, int8 through a simulated
-camera at a TV {_pct(ev['int8_screen']['accuracy'])}. See report.md for per-class and
+{pct(ev['float']['accuracy'])}, int8 {pct(ev['int8']['accuracy'])}, int8 through a simulated
+camera at a TV {pct(ev['int8_screen']['accuracy'])}. See report.md for per-class and
 per-source figures.
 
 **Limits and known biases.**

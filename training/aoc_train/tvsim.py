@@ -119,7 +119,7 @@ def _screen_surface(broadcast: Array, rng: np.random.Generator) -> Array:
         mask = np.ones((x.shape[1], 3), np.float32) * (1 - depth)
         mask[np.arange(x.shape[1]), cols] = 1.0
         x = x * mask[None]
-    out = aug._clip(x)
+    out = aug.clip_uint8(x)
     if rng.random() < 0.7:
         out = aug.moire(out, rng, amplitude=rng.uniform(0.03, 0.14))
     return out
@@ -151,7 +151,7 @@ def _room(size: tuple[int, int], rng: np.random.Generator) -> Array:
         warm = np.array([1.0, 0.92, 0.75], np.float32)
         room += 255 * rng.uniform(0.6, 1.4) * blob[..., None] * warm
     room += rng.standard_normal((qh, qw, 1), dtype=np.float32) * rng.uniform(1, 8)
-    small = Image.fromarray(aug._clip(room))
+    small = Image.fromarray(aug.clip_uint8(room))
     return np.asarray(small.resize(size, Image.Resampling.BILINEAR))
 
 
@@ -184,7 +184,7 @@ def _tv_quad(size: tuple[int, int], tv: tuple[int, int], rng: np.random.Generato
 def _warp(image: Image.Image, quad: list[tuple[float, float]], size: tuple[int, int]
           ) -> Image.Image:
     w, h = image.size
-    coeffs = aug._perspective_coeffs([(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)], quad)
+    coeffs = aug.perspective_coeffs([(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)], quad)
     return image.transform(size, Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BILINEAR)
 
 
@@ -215,7 +215,8 @@ def _camera(frame: Array, rng: np.random.Generator, scale: float) -> Array:
     if rng.random() < 0.5:  # vignetting
         yy, xx = np.ogrid[0:h, 0:w]
         r2 = ((xx - w / 2) / (w / 2)) ** 2 + ((yy - h / 2) / (h / 2)) ** 2
-        out = aug._clip(out * (1 - rng.uniform(0.1, 0.4) * r2 / 2).astype(np.float32)[..., None])
+        falloff = (1 - rng.uniform(0.1, 0.4) * r2 / 2).astype(np.float32)
+        out = aug.clip_uint8(out * falloff[..., None])
     blur = rng.random()
     if blur < 0.45:
         out = aug.defocus_blur(out, rng.uniform(0.4, 2.5) * scale)
@@ -227,7 +228,7 @@ def _camera(frame: Array, rng: np.random.Generator, scale: float) -> Array:
     noisy = out.astype(np.float32)
     noisy += rng.standard_normal(out.shape, dtype=np.float32) * np.sqrt(noisy + 1.0) * (sigma / 12)
     noisy += rng.standard_normal((h, w, 1), dtype=np.float32) * sigma
-    return aug.jpeg(aug._clip(noisy), int(rng.integers(35, 91)))
+    return aug.jpeg(aug.clip_uint8(noisy), int(rng.integers(35, 91)))
 
 
 def tv_view(picture: Array, rng: np.random.Generator) -> TvShot:
@@ -262,7 +263,7 @@ def tv_view(picture: Array, rng: np.random.Generator) -> TvShot:
     if rng.random() < 0.55:  # a lamp or window reflected on the glass, only on the screen
         lit = aug.glare(frame, rng, strength=rng.uniform(0.1, 0.5))
         m = np.asarray(mask, np.float32)[..., None] / 255
-        frame = aug._clip(frame * (1 - m) + lit * m)
+        frame = aug.clip_uint8(frame * (1 - m) + lit * m)
     frame = _camera(frame, rng, cw / 640)
     return TvShot(np.ascontiguousarray(frame), screen_quad, fill, yaw, pitch, bars, subtitles, logo)
 

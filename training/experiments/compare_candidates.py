@@ -25,11 +25,7 @@ from aoc.inference.classifier import open_classifier
 from aoc_train.data import read_rgb
 from aoc_train.embed import image_seed, make_views
 from aoc_train.head_build import HeadBuildConfig, prepare
-from aoc_train.quality import predictions
-
-
-def _recalls(pred: np.ndarray, y: np.ndarray, classes: tuple[str, ...]) -> dict[str, float]:
-    return {c: float(np.mean(pred[y == k] == k)) for k, c in enumerate(classes) if (y == k).any()}
+from aoc_train.quality import check_quality
 
 
 def main() -> None:
@@ -66,23 +62,19 @@ def main() -> None:
             old_clean.append(clf.classify(image))
             old_tv.append([clf.classify(np.ascontiguousarray(v)) for v in views[2:]])
     k = len(classes)
-
-    def top1(probs: np.ndarray) -> np.ndarray:  # ties are misses; one row per frame
-        return predictions(np.asarray(probs).reshape(-1, k)).reshape(np.shape(probs)[:-1])
-
     table = {
-        "previous default (MobileNetV2 0.35 fine-tuned)": (top1(old_clean), top1(old_tv)),
+        "previous default (MobileNetV2 0.35 fine-tuned)": (np.array(old_clean), np.array(old_tv)),
         "Coral V1 embedding + head (leave-one-source-out)": (
-            top1(pre.held.clean[pick]), top1(pre.held.tv[pick])),
+            pre.held.clean[pick], pre.held.tv[pick]),
     }
     out = {"images": len(pick), "sources": sorted(set(pre.sources) - seen), "candidates": {}}
     head = ["candidate", "clean class mean", "TV class mean",
             *(f"clean {c}" for c in classes), *(f"TV {c}" for c in classes)]
     print(f"{len(pick)} images from {len(out['sources'])} sources the previous default never saw")
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
-    for name, (pc, pt) in table.items():
-        rc = _recalls(pc, y, classes)
-        rt = _recalls(pt.reshape(-1), np.repeat(y, pt.shape[1]), classes)
+    for name, (pc, pt) in table.items():  # recall with ties as misses, as the gate counts
+        rc = check_quality(pc, y, classes).recall
+        rt = check_quality(pt.reshape(-1, k), np.repeat(y, pt.shape[1]), classes).recall
         out["candidates"][name] = {"clean": rc, "tv": rt}
         cells = [f"{100 * np.mean(list(r.values())):.1f}" for r in (rc, rt)]
         cells += [f"{100 * r[c]:.1f}" for r in (rc, rt) for c in classes]

@@ -38,7 +38,8 @@ def add_parser(
     p = sub.add_parser("explain", help="show which parts of each image made its scores")
     common(p)
     model_args(p)
-    p.add_argument("--out", type=Path, required=True, help="folder for the PNGs (and JSON)")
+    p.add_argument("--out", dest="out_dir", type=Path, required=True,
+                   help="folder for the PNGs (and JSON)")
     p.add_argument("--budget", type=int, default=DEFAULT_BUDGET,
                    help=f"model invocations per image, besides one unmasked (default "
                    f"{DEFAULT_BUDGET}); more is steadier and slower")
@@ -75,7 +76,7 @@ def cmd_explain(
         sys.stderr.write(f"aoc explain: --budget {args.budget} is too small: use 2 or more "
                          f"(default {DEFAULT_BUDGET})\n")
         return 2
-    args.out.mkdir(parents=True, exist_ok=True)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
     selection = open_classifier(config, host)
     failed = 0
     taken: set[str] = set()
@@ -89,12 +90,12 @@ def cmd_explain(
                 continue
             expl = explain(clf, frame, budget=args.budget, seed=args.seed)
             name = _out_name(path, taken)
-            png = explanation_png(frame, expl, args.out / f"{name}.png", name=path.name)
+            png = explanation_png(frame, expl, args.out_dir / f"{name}.png", name=path.name)
             line = f"{path}: {expl.labels[expl.top]} {expl.scores[expl.top]:.1%} -> {png}"
             if args.json:
                 record = {"image": str(path), "png": str(png), "backend": clf.backend,
                           **summarize(expl).to_dict()}
-                (args.out / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+                (args.out_dir / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
                 line = json.dumps(record)
             sys.stdout.write(line + "\n")
             sys.stdout.flush()

@@ -36,6 +36,14 @@ HEAD_FORMAT_POWER = "dense-v2"  # dense-v1 with an input power
 MAX_LAYERS = 4
 
 
+def input_power(x: np.ndarray, power: float) -> np.ndarray:
+    """What a head does to the embedding before its first layer: ``max(x, 0) ** power``
+    (``x`` itself for power 1). Training calls this too, so both sides agree."""
+    if power == 1.0:
+        return x
+    return np.power(np.maximum(x, 0.0), power).astype(x.dtype, copy=False)
+
+
 @dataclass(frozen=True)
 class DenseHead:
     """Standardise, dense layers with ReLU between, softmax: ``(..., D) -> (..., classes)``."""
@@ -69,8 +77,7 @@ class DenseHead:
     def logits(self, embedding: np.ndarray) -> np.ndarray:
         """Pre-softmax scores for one ``(D,)`` or a batch ``(N, D)`` of float embeddings."""
         x = np.asarray(embedding, dtype=np.float32)
-        if self.power != 1.0:
-            x = np.power(np.maximum(x, 0.0), np.float32(self.power))
+        x = input_power(x, self.power)
         x = (x - self.shift) * self.scale
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
@@ -194,8 +201,7 @@ class QuantizedHead:
         if self._signed:  # the table is indexed by the byte pattern of the int8 value
             codes = np.where(codes > 127, codes - 256, codes)
         x = (codes - zero_point) * scale
-        if head.power != 1.0:
-            x = np.power(np.maximum(x, 0.0), head.power)
+        x = input_power(x, head.power)
         self._table = x.astype(np.float32)
         w0 = head.weights[0].astype(np.float64)
         self._w0 = (w0 * head.scale[:, None]).astype(np.float32)
