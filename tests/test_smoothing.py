@@ -55,11 +55,15 @@ def test_same_feel_at_any_frame_rate(fps):
 
 
 def test_ema_step_is_in_place():
-    avg = scores(0.0, 0.0, 1.0)
-    scratch = np.empty_like(avg)
-    out = ema_step(avg, scores(1.0, 0.0, 0.0), 0.25, scratch=scratch)
+    avg = [0.0, 0.0, 1.0]
+    out = ema_step(avg, [1.0, 0.0, 0.0], 0.25)
     assert out is avg
     np.testing.assert_allclose(avg, [0.25, 0.0, 0.75])
+
+
+def test_summarize_takes_the_first_maximum_like_argmax():
+    tied = [0.4, 0.4, 0.2]
+    assert summarize(tied, LABELS, label_index(LABELS)).top_label == LABELS[int(np.argmax(tied))]
 
 
 def test_first_update_takes_scores_as_they_are():

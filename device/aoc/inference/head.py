@@ -19,6 +19,7 @@ scores a build reports are the ones the device shows. numpy only.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -208,20 +209,28 @@ class QuantizedHead:
         self._b0 = (head.biases[0] - (head.shift.astype(np.float64) * head.scale) @ w0).astype(
             np.float32
         )
+        self._b0_list = self._b0.tolist()
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
         """Probabilities (float32) for one raw embedding tensor (any shape of D bytes)."""
         codes = raw.reshape(-1)
         if self._signed:
             codes = codes.view(np.uint8)
-        x = self._table[codes] @ self._w0 + self._b0
-        for w, b in zip(self.head.weights[1:], self.head.biases[1:], strict=True):
-            np.maximum(x, 0.0, out=x)
-            x = x @ w + b
-        x = x - x.max()
-        np.exp(x, out=x)
-        x /= x.sum()
-        return x
+        x = self._table.take(codes) @ self._w0
+        if len(self.head.weights) > 1:
+            x += self._b0
+            for w, b in zip(self.head.weights[1:], self.head.biases[1:], strict=True):
+                np.maximum(x, 0.0, out=x)
+                x = x @ w + b
+            logits = x.tolist()
+        else:
+            logits = [v + b for v, b in zip(x.tolist(), self._b0_list, strict=True)]
+        # the softmax of a few classes in plain floats: right after an invoke numpy's code
+        # is out of the CPU caches, and each small array call costs tens of microseconds
+        top = max(logits)
+        e = [math.exp(v - top) for v in logits]
+        total = sum(e)
+        return np.array([v / total for v in e], np.float32)
 
 
 def time_head(
