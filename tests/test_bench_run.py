@@ -1,4 +1,5 @@
-"""Tests for aoc.bench.run: pure helpers, both loops on the tiny models, the CLI command."""
+"""Tests for aoc.bench.run: pure helpers, both loops on the tiny models, the CLI command.
+(aoc.bench.loops and aoc.bench.extra are exercised here too: they are run's parts.)"""
 
 from __future__ import annotations
 
@@ -9,16 +10,17 @@ import numpy as np
 import pytest
 from fakes.head_bundles import standin_bundle
 
-from aoc.bench.extra import oled_figures, pipelined_figures
+from aoc.bench.extra import oled_figures, pipelined_figures, tpu_like_rows
 from aoc.bench.loops import (
     NAIVE_STAGES,
     MemorySource,
+    WaitingInvoke,
     camera_frames,
     naive_loop,
     rgb_to_yuv420,
     summarize_ms,
 )
-from aoc.bench.run import baseline_loop, format_result, overhead_of, run_bench, targets_report
+from aoc.bench.run import baseline_loop, overhead_of, run_bench, targets_report
 from aoc.cli import main
 from aoc.inference.bundle import load_bundle
 from aoc.inference.classifier import open_classifier
@@ -100,8 +102,6 @@ def test_run_bench_on_tiny_model():
     assert r["resize_filter"] == "area_linear" and "Method:" in r["method"]
     assert set(r["decode"]["stages_ms"]) == {"decode_resize", "set_tensor", "invoke",
                                              "get_dequantize"}
-    text = format_result(r)
-    assert "naive" in text and "overhead_ms" in text and "decode row" in text
 
 
 def test_oled_and_pipelined_figures():
@@ -113,6 +113,48 @@ def test_oled_and_pipelined_figures():
     pipe = pipelined_figures(frames, invoke_ms=0.5, camera_fps=500, n=10,
                              bound_invoke_ms=0.5, bound_camera_fps=500)
     assert pipe["pipelined_fps"] > 0 and pipe["invoke_bound"]["sequential_fps"] > 0
+
+
+class CountingClassifier:
+    """A real classifier that counts its invokes."""
+
+    def __init__(self, clf):
+        self.clf, self.invokes = clf, 0
+
+    def __getattr__(self, name):
+        return getattr(self.clf, name)
+
+    def invoke(self):
+        self.invokes += 1
+        self.clf.invoke()
+
+
+def test_waiting_invoke_invokes_once_then_waits():
+    bundle = load_bundle(MODELS / "uint8")
+    with open_classifier(bundle, prefer="cpu") as clf:
+        counting = CountingClassifier(clf)
+        waiting = WaitingInvoke(counting, wait_ms=2.0)
+        frame = camera_frames(list_images(DEMO_DIR)[:1], (64, 48))[0]
+        first = None
+        for _ in range(3):
+            waiting.preprocess(frame)
+            waiting.invoke()
+            scores = waiting.postprocess()
+            first = scores if first is None else first
+            np.testing.assert_array_equal(scores, first)  # the one real invoke's output
+        assert counting.invokes == 1
+        assert waiting.labels == clf.labels  # everything else is the classifier's
+
+
+def test_tpu_like_rows_time_a_wait_for_invoke():
+    bundle = load_bundle(MODELS / "uint8")
+    with open_classifier(bundle, prefer="cpu") as clf:
+        rows = tpu_like_rows(clf, bundle.cpu_model, list_images(DEMO_DIR), {"64x48": (64, 48)},
+                             6, wait_ms=3.0)
+    row = rows["sizes"]["64x48"]
+    assert rows["invoke_wait_ms"] == 3.0
+    assert row["stages_ms"]["invoke"]["median"] >= 2.9  # the wait, not the tiny model
+    assert row["overhead_ms"] > 0 and row["baseline_overhead_ms"] > 0
 
 
 def test_cli_bench_writes_json_with_startup(tmp_path, capsys, monkeypatch):
@@ -133,6 +175,7 @@ def test_cli_bench_writes_json_with_startup(tmp_path, capsys, monkeypatch):
     for row in written["sizes"].values():
         assert {"overhead_ms", "baseline_overhead_ms", "ratio"} <= set(row)
     assert {"bytes_per_update", "full_frame_bytes"} <= set(written["oled"])
+    assert set(written["tpu_like"]["sizes"]) == {"224x224", "640x480", "1280x720"}
     assert written["startup_s"] > 0 and written["peak_rss_mb"] > 10
 
 
@@ -143,8 +186,6 @@ def test_bench_on_a_head_bundle_times_the_head(tmp_path):
     assert r["backend"] == "cpu" and "then head 8-5-3 on the CPU" in r["reason"]
     assert set(r["head_ms"]) == {"median", "p95"} and r["head_ms"]["median"] > 0
     assert r["stages_ms"]["postprocess"]["median"] > 0  # the head runs inside postprocess
-    text = format_result(r)
-    assert "head" in text and "part of postprocess" in text
 
 
 def test_baseline_applies_the_head(tmp_path):
@@ -161,6 +202,7 @@ def test_baseline_applies_the_head(tmp_path):
 
 def test_check_targets_makes_a_missed_target_exit_1(tmp_path, capsys, monkeypatch):
     import aoc.bench.run
+    import aoc.bench.text
 
     def fake_run_bench(clf, bundle, **kwargs):
         result = {"overhead_ms": 9.0, "baseline_ratio": 1.0, "startup_s": None,
@@ -169,7 +211,7 @@ def test_check_targets_makes_a_missed_target_exit_1(tmp_path, capsys, monkeypatc
         return result
 
     monkeypatch.setattr(aoc.bench.run, "run_bench", fake_run_bench)
-    monkeypatch.setattr(aoc.bench.run, "format_result", lambda r: "table")
+    monkeypatch.setattr(aoc.bench.text, "format_result", lambda r: "table")
     empty = tmp_path / "config.toml"
     empty.write_text("")
     args = ["bench", "--config", str(empty), "--frames", "1", "--bundle", str(MODELS / "uint8")]

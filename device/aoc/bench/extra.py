@@ -4,6 +4,8 @@
   and the frame rate, in every view) rendered by the real renderer and sent by
   :class:`aoc.display.partial.PartialUpdater` through luma's real ssd1306 driver onto a
   recording serial interface: bytes per update, and the I2C time at 100 and 400 kHz.
+* :func:`tpu_like_rows`: both loops of :mod:`aoc.bench.loops` per size with invoke
+  replaced by a wait as long as Coral's published Edge TPU invoke.
 * :func:`pipelined_figures`: a fake camera paced at ``camera_fps`` and a fake invoke of
   ``invoke_ms`` (a wait, as an Edge TPU's invoke is: the CPU is free meanwhile), run by
   :func:`aoc.app.loop.run_loop` with and without :class:`aoc.app.pipeline.PrefetchSource`.
@@ -15,11 +17,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+# Coral's published invoke of MobileNet V1 1.0 224 on the USB Accelerator (coral.ai/docs/
+# edgetpu/benchmarks): the wait of the tpu_like rows
+TPU_LIKE_WAIT_MS = 2.4
 
 
 def oled_figures(*, updates: int = 120, seed: int = 0) -> dict[str, Any]:
@@ -182,3 +189,20 @@ def pipelined_figures(frames: Sequence[np.ndarray], *, invoke_ms: float = 3.0,
     result["frame_size"] = f"{frames[0].shape[1]}x{frames[0].shape[0]}"
     result["invoke_bound"] = case(bound_camera_fps, bound_invoke_ms)
     return result
+
+
+def tpu_like_rows(clf: Any, model_path: Path, images: Sequence[Path],
+                  sizes: dict[str, tuple[int, int]], frames: int, *, head: Any = None,
+                  wait_ms: float = TPU_LIKE_WAIT_MS) -> dict[str, Any]:
+    """Both loops per size with invoke replaced by a ``wait_ms`` wait (see the module)."""
+    from aoc.bench.loops import camera_frames, compare
+
+    keep = ("overhead_ms", "overhead_p95_ms", "baseline_overhead_ms",
+            "baseline_overhead_p95_ms", "ratio", "stages_ms")
+    rows = {}
+    for key, size in sizes.items():
+        log.info("bench: %s frames, Edge-TPU-like invoke", key)
+        row = compare(clf, model_path, camera_frames(images, size), frames, head=head,
+                      wait_ms=wait_ms)
+        rows[key] = {k: row[k] for k in keep}
+    return {"invoke_wait_ms": wait_ms, "sizes": rows}

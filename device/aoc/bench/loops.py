@@ -17,6 +17,7 @@ Both read the same list of frames, prepared before the clock starts.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -125,8 +126,11 @@ def naive_yuv_converter(width: int, height: int) -> Callable[[np.ndarray], np.nd
 def naive_loop(model_path: Path, frames: Sequence[np.ndarray], n: int, *,
                delegates: Sequence[Any] = (), num_threads: int | None = None,
                yuv: tuple[int, int] | None = None, head: Any = None,
+               invoke: Callable[[], None] | None = None,
                clock: Callable[[], float] = time.perf_counter) -> np.ndarray:
-    """Seconds per stage (rows = frames, columns = :data:`NAIVE_STAGES`)."""
+    """Seconds per stage (rows = frames, columns = :data:`NAIVE_STAGES`). ``invoke``
+    replaces the interpreter's after one real invoke (the Edge-TPU-like rows: a wait that
+    leaves the CPU and its caches alone); the output read is then that real invoke's."""
     from aoc.inference.runtime import find_runtime, make_interpreter
 
     interpreter = make_interpreter(find_runtime(), model_path, delegates=delegates,
@@ -138,6 +142,9 @@ def naive_loop(model_path: Path, frames: Sequence[np.ndarray], n: int, *,
     in_scale, in_zp = inp["quantization"]
     out_scale, out_zp = out["quantization"]
     to_rgb = naive_yuv_converter(*yuv) if yuv is not None else None
+    if invoke is not None:
+        interpreter.invoke()
+    run = interpreter.invoke if invoke is None else invoke
     rows = np.zeros((n, len(NAIVE_STAGES)), dtype=np.float64)
     for i in range(n):
         frame = frames[i % len(frames)]
@@ -157,7 +164,7 @@ def naive_loop(model_path: Path, frames: Sequence[np.ndarray], n: int, *,
             data = pixels
         interpreter.tensor(inp["index"])()[0][:, :] = data  # pycoral common.set_input
         t2 = clock()
-        interpreter.invoke()
+        run()
         t3 = clock()
         raw = interpreter.get_tensor(out["index"])[0]  # pycoral classify.get_classes
         scores = (raw.astype(np.float32) - out_zp) * out_scale if out_scale else raw.copy()
@@ -168,6 +175,33 @@ def naive_loop(model_path: Path, frames: Sequence[np.ndarray], n: int, *,
         t4 = clock()
         rows[i] = (t1 - t0, t2 - t1, t3 - t2, t4 - t3)
     return rows
+
+
+class WaitingInvoke:
+    """``clf`` with its invoke replaced by a wait of ``wait_ms`` (as an Edge TPU's invoke
+    is: the CPU and its caches are left alone meanwhile). Preprocess and postprocess are
+    the real classifier's; postprocess reads the output of one real invoke made first."""
+
+    def __init__(self, clf: Any, wait_ms: float) -> None:
+        self._clf = clf
+        self._wait_s = wait_ms / 1e3
+        self._event = threading.Event()
+        self._primed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._clf, name)
+
+    def invoke(self) -> None:
+        """One real invoke the first time (so postprocess has an output), then waits."""
+        if not self._primed:
+            self._clf.invoke()
+            self._primed = True
+            return
+        self._event.wait(self._wait_s)
+
+    def wait(self) -> None:
+        """The wait alone (the naive loop's replacement invoke)."""
+        self._event.wait(self._wait_s)
 
 
 def our_loop(clf: Any, source: Any, n: int) -> np.ndarray:
@@ -185,10 +219,11 @@ def our_loop(clf: Any, source: Any, n: int) -> np.ndarray:
 
 def compare(clf: Any, model_path: Path, frames: Sequence[np.ndarray], n: int, *,
             delegates: Sequence[Any] = (), yuv: tuple[int, int] | None = None,
-            head: Any = None,
+            head: Any = None, wait_ms: float | None = None,
             rounds: int = 3) -> dict[str, Any]:
     """Both loops on ``frames``, alternating in ``rounds`` chunks (the load drifts), ->
-    per-stage and overhead median/p95 (ms), ratio and loop-over-invoke."""
+    per-stage and overhead median/p95 (ms), ratio and loop-over-invoke. With ``wait_ms``
+    both loops' invoke is a wait of that long (:class:`WaitingInvoke`)."""
     from aoc.app.loop_stats import STAGES
 
     half = False
@@ -197,10 +232,11 @@ def compare(clf: Any, model_path: Path, frames: Sequence[np.ndarray], n: int, *,
         half = 2 * width <= yuv[0] and 2 * height <= yuv[1]
     chunk = max(1, n // rounds)
     ours, naive = [], []
+    waiting = None if wait_ms is None else WaitingInvoke(clf, wait_ms)  # one real invoke
     for _ in range(rounds):
-        ours.append(our_loop(clf, MemorySource(frames, yuv=yuv, half=half), chunk))
+        ours.append(our_loop(waiting or clf, MemorySource(frames, yuv=yuv, half=half), chunk))
         naive.append(naive_loop(model_path, frames, chunk, delegates=delegates, yuv=yuv,
-                                head=head))
+                                head=head, invoke=None if waiting is None else waiting.wait))
     o, b = np.concatenate(ours), np.concatenate(naive)
     inv_o, inv_b = STAGES.index("invoke"), NAIVE_STAGES.index("invoke")
     over_o = o.sum(axis=1) - o[:, inv_o]
