@@ -44,6 +44,9 @@ def test_tpu_bundle_without_a_tpu_fails_over_to_cpu(probe, isolate):
         assert clf.backend == "cpu"
         assert clf.fault == "no TPU - on CPU"
         assert "Edge TPU unavailable" in clf.reason
+        # nobody asked for the CPU: the reason says the CPU model stands in
+        assert "the CPU model stands in; running CPU model" in clf.reason
+        assert "requested" not in clf.reason
         assert clf.classify(np.zeros((32, 32, 3), np.uint8)).shape == (3,)
 
 

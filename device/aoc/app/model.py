@@ -64,7 +64,11 @@ def classifier_opener(
             return open_classifier(bundle, prefer="edgetpu",
                                    edgetpu_device=inf.edgetpu_device, num_threads=threads)
 
-        return FailoverClassifier(primary, lambda: cpu(bundle),
+        def stand_in() -> Any:
+            return open_classifier(bundle, prefer="cpu", num_threads=threads,
+                                   cpu_why="the CPU model stands in")
+
+        return FailoverClassifier(primary, stand_in,
                                   reprobe_interval_s=inf.reprobe_interval_s)
 
     return opener

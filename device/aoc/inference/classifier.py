@@ -226,11 +226,13 @@ def open_classifier(
     runtime: Runtime | None = None,
     load_delegate: LoadDelegate | None = None,
     resample: str = DEVICE_RESAMPLE,
+    cpu_why: str = "CPU backend requested",
 ) -> Classifier:
     """Open ``bundle`` on the Edge TPU or the CPU.
 
     ``prefer``: ``auto`` (Edge TPU when possible, else CPU; ``reason`` says why),
-    ``edgetpu`` (EdgeTpuUnavailable when it cannot) or ``cpu``. ``runtime`` and
+    ``edgetpu`` (EdgeTpuUnavailable when it cannot) or ``cpu`` (``reason`` starts with
+    ``cpu_why``: a failover's stand-in says so instead of "requested"). ``runtime`` and
     ``load_delegate`` are injectable for tests; by default the fastest installed runtime
     and its own ``load_delegate``. ``resample`` is the filter (one of
     ``aoc.inference.preprocess.RESAMPLE_NAMES``) used when a frame is not already the model's size.
@@ -241,7 +243,7 @@ def open_classifier(
         )
     runtime = runtime or find_runtime()
     kw: dict[str, Any] = {"num_threads": num_threads, "resample": resample}
-    tpu_reason = "CPU backend requested"
+    tpu_reason = cpu_why
     if prefer in ("auto", "edgetpu"):
         try:
             classifier = _open_edgetpu(
