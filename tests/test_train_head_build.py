@@ -53,7 +53,8 @@ def _build(data: Path, out: Path, work: Path, coral: Path) -> int:
                        "--backbone-dir", str(coral), "--classes", "", "--workers", "1"])
 
 
-def test_tiny_build_runs_on_the_device_with_training_scores(tmp_path, coral, capsys) -> None:
+def test_tiny_build_runs_on_the_device_with_training_scores(tmp_path, coral, capsys,
+                                                           monkeypatch) -> None:
     from aoc.cli import main as aoc_main
     from aoc.inference.bundle import load_bundle
     from aoc_train.embed import Embedder, coral_v1
@@ -69,6 +70,18 @@ def test_tiny_build_runs_on_the_device_with_training_scores(tmp_path, coral, cap
     for png in ("tv_views", "mistakes_clean", "mistakes_tv"):
         assert (out / "report" / f"{png}.png").is_file()
     assert "leave one source out" in (out / "report.md").read_text()
+    # a resumed build reuses every cached step, the explanation grids included
+    import aoc.explain.png
+
+    def no_redraw(*args, **kwargs):
+        raise AssertionError("the grids were drawn again")
+
+    monkeypatch.setattr(aoc.explain.png, "mistakes_grid", no_redraw)
+    again = tmp_path / "again"
+    assert _build(data, again, tmp_path / "work", coral) == 0
+    for png in ("mistakes_clean", "mistakes_tv"):
+        assert (again / "report" / f"{png}.png").read_bytes() == (
+            out / "report" / f"{png}.png").read_bytes()
     capsys.readouterr()
     images = [p for c in ("stripes", "blobs") for p in sorted((data / c).glob("*.png"))[:3]]
     assert aoc_main(["classify", "--json", "--bundle", str(out), *map(str, images)]) == 0

@@ -99,20 +99,40 @@ class _TvFrames(Sequence[np.ndarray]):
             image_seed(self.seed, r)))[TV[0]])
 
 
+def _grids_tag(clf: Any, pre: Prepared, seed: int) -> str:
+    """Names what the grids depend on: the held-out scores, the images, the backbone, the
+    head the device runs and the seed."""
+    h = hashlib.sha256(f"grids-v1|{pre.backbone.name}|{seed}".encode())
+    for a in (pre.held.clean, pre.held.tv, pre.labels):
+        h.update(np.ascontiguousarray(a).tobytes())
+    for r in pre.dataset.records:
+        h.update(r.sha256.encode())
+    head = getattr(clf, "head", None)
+    for name, a in sorted((head.arrays() if head is not None else {}).items()):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
 def mistake_grids(clf: Any, pre: Prepared, work: Path, seed: int) -> dict[str, Path]:
     """Explanation grids (``aoc.explain``) of the held-out images the leave-one-source-out
-    heads got most wrong, clean and through a TV, drawn with the shipped model ``clf``."""
+    heads got most wrong, clean and through a TV, drawn with the shipped model ``clf``.
+    Cached in ``work`` (they take a minute or two; a resumed build reuses them)."""
     from aoc.explain.png import mistakes_grid
 
     records = list(pre.dataset.records)
+    tag = _grids_tag(clf, pre, seed)
     out = {}
     for name, pictures, scores in (
         ("clean", [pre.dataset.root / r.file for r in records], pre.held.clean),
         ("tv", _TvFrames(pre.dataset.root, records, seed), pre.held.tv[:, 0]),
     ):
-        path = work / f"mistakes_{name}.png"
-        mistakes_grid(clf, pictures, list(pre.labels), scores, path, seed=seed,
-                      title=f"Most confident held-out mistakes ({name})")
+        path = work / f"mistakes_{name}-{tag}.png"
+        if not path.is_file():
+            tmp = work / f"mistakes_{name}-{tag}.partial.png"
+            mistakes_grid(clf, pictures, list(pre.labels), scores, tmp, seed=seed,
+                          title=f"Most confident held-out mistakes ({name})")
+            tmp.replace(path)
         out[name] = path
     return out
 
