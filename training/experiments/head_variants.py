@@ -35,7 +35,7 @@ VARIANTS = {
     "sources-equal": replace(SHIPPED, source_power=0.0),
     # cross-entropy by Adam instead of the closed form: minutes per fold, not seconds
     "softmax": replace(SHIPPED, kind="softmax", steps=150),
-    # one hidden ReLU layer of 64 (dense-v2 runs it); about 45 s per fold on this machine
+    # one hidden ReLU layer of 64 (dense-v2 runs it): about 40 s per fold on this machine
     "mlp-64": replace(SHIPPED, kind="softmax", hidden=64, steps=150),
 }
 
