@@ -189,6 +189,23 @@ TRAIN_SETS = {  # name: the transforms whose views the head also learns from
 }
 
 
+def source_delta(s: dict, base: dict, name: str, *, draws: int = 2000,
+                 seed: int = 0) -> tuple[float, float, float]:
+    """Change of the ``name`` ("clean"/"tv") source mean of summary ``s`` over ``base``, with
+    a 95 % interval from resampling the sources within each class (paired: the same sources
+    for both)."""
+    rng = np.random.default_rng(seed)
+    by_class: dict[str, list[float]] = {}
+    for src, v in s["sources"].items():
+        by_class.setdefault(v["label"], []).append(v[name] - base["sources"][src][name])
+    diffs = [np.array(v) for v in by_class.values()]
+    point = float(np.mean([d.mean() for d in diffs]))
+    boot = np.mean([[d[rng.integers(0, len(d), len(d))].mean() for d in diffs]
+                    for _ in range(draws)], axis=1)
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return point, float(lo), float(hi)
+
+
 def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.1f}"
 
@@ -249,10 +266,13 @@ def main() -> None:
                 out[name] = s
                 src_mean = {n: float(np.mean(list(s[n]["source_mean"].values())))
                             for n in ("clean", "tv")}
+                base = out.get("train shipped / test single", s)
+                d, lo, hi = source_delta(s, base, "tv")
                 rows.append([train_name, test_name, how if transforms else "-",
                              str(1 + len(transforms)),
                              _pct(s["clean"]["class_mean"]), _pct(s["tv"]["class_mean"]),
                              _pct(src_mean["clean"]), _pct(src_mean["tv"]),
+                             f"{100 * d:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]",
                              *(_pct(s["clean"]["recall"][c]) for c in classes),
                              *(_pct(s["tv"]["recall"][c]) for c in classes)])
                 print("| " + " | ".join(rows[-1]) + " |", flush=True)
@@ -266,6 +286,7 @@ def main() -> None:
                         temperature, pre.held.temperature)
     head = ["train views", "test views", "average", "invokes", "clean class mean",
             "TV class mean", "clean source mean", "TV source mean",
+            "TV source mean vs shipped [95 % CI]",
             *(f"clean {c}" for c in classes), *(f"TV {c}" for c in classes)]
     print("\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for r in rows:
