@@ -6,7 +6,8 @@ same at 10 fps and at 300 fps. The verdict (``anime``, ``cartoon``, ``both``, ``
 ``uncertain``) is decided on the smoothed scores with hysteresis so it does not flicker
 at a threshold. The rules and thresholds are documented in ``device/docs/verdict.md``.
 
-Everything here is a pure function over arrays except :class:`Smoother`, a small stateful
+Everything here is a pure function over score vectors (plain floats: see :func:`ema_step`)
+except :class:`Smoother`, a small stateful
 wrapper the loop keeps one of.
 """
 
