@@ -6,22 +6,17 @@ import os
 import signal
 import threading
 
+import pytest
+
 from aoc.app.signals import stop_on_signals
 
 
-def test_sigterm_sets_stop_and_handlers_are_restored():
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_signal_sets_stop_and_handlers_are_restored(signum):
+    """SIGTERM stops the loop; SIGHUP is handled like it."""
     stop = threading.Event()
-    before = signal.getsignal(signal.SIGTERM)
+    before = signal.getsignal(signum)
     with stop_on_signals(stop):
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signum)
         assert stop.wait(5)
-    assert signal.getsignal(signal.SIGTERM) is before
-
-
-def test_sighup_is_handled_like_sigterm():
-    stop = threading.Event()
-    before = signal.getsignal(signal.SIGHUP)
-    with stop_on_signals(stop):
-        os.kill(os.getpid(), signal.SIGHUP)
-        assert stop.wait(5)
-    assert signal.getsignal(signal.SIGHUP) is before
+    assert signal.getsignal(signum) is before

@@ -4,12 +4,12 @@ cannot learn is refused and writes no bundle. Needs ../shared's Coral backbone."
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes.labelled_images import write_tree
 from PIL import Image
 
 from aoc_train.cli import main as train_main
@@ -31,20 +31,9 @@ def _blob(seed: int, size: int = 96) -> Image.Image:
 
 
 def _tree(root: Path, draw: dict[str, callable], per_source: int = 6) -> Path:
-    rows, seed = [], 0
-    for label, fn in draw.items():
-        (root / label).mkdir(parents=True)
-        for src in (f"{label}1", f"{label}2"):
-            for i in range(per_source):
-                seed += 1
-                name = f"{label}/{src}_{i}.png"
-                fn(seed).save(root / name)
-                rows.append({"file": name, "label": label, "source": src})
-    with (root / "manifest.csv").open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["file", "label", "source"])
-        w.writeheader()
-        w.writerows(rows)
-    return root
+    sources = {label: [f"{label}1", f"{label}2"] for label in draw}
+    return write_tree(root, sources, lambda label, seed: draw[label](seed),
+                      per_source=per_source, ext="png")
 
 
 def _build(data: Path, out: Path, work: Path, coral: Path) -> int:
