@@ -149,7 +149,8 @@ def test_waiting_invoke_invokes_once_then_waits():
 def test_tpu_like_rows_time_a_wait_for_invoke():
     bundle = load_bundle(MODELS / "uint8")
     with open_classifier(bundle, prefer="cpu") as clf:
-        rows = tpu_like_rows(clf, bundle.cpu_model, list_images(DEMO_DIR), {"64x48": (64, 48)},
+        frames = camera_frames(list_images(DEMO_DIR), (64, 48))
+        rows = tpu_like_rows(clf, bundle.cpu_model, {"64x48": frames},
                              6, wait_ms=3.0)
     row = rows["sizes"]["64x48"]
     assert rows["invoke_wait_ms"] == 3.0

@@ -191,18 +191,18 @@ def pipelined_figures(frames: Sequence[np.ndarray], *, invoke_ms: float = 3.0,
     return result
 
 
-def tpu_like_rows(clf: Any, model_path: Path, images: Sequence[Path],
-                  sizes: dict[str, tuple[int, int]], frames: int, *, head: Any = None,
+def tpu_like_rows(clf: Any, model_path: Path, by_size: dict[str, Sequence[np.ndarray]],
+                  frames: int, *, head: Any = None,
                   wait_ms: float = TPU_LIKE_WAIT_MS) -> dict[str, Any]:
-    """Both loops per size with invoke replaced by a ``wait_ms`` wait (see the module)."""
-    from aoc.bench.loops import camera_frames, compare
+    """Both loops per size (``by_size``: key -> camera frames) with invoke replaced by a
+    ``wait_ms`` wait (see the module)."""
+    from aoc.bench.loops import compare
 
     keep = ("overhead_ms", "overhead_p95_ms", "baseline_overhead_ms",
             "baseline_overhead_p95_ms", "ratio", "stages_ms")
     rows = {}
-    for key, size in sizes.items():
+    for key, size_frames in by_size.items():
         log.info("bench: %s frames, Edge-TPU-like invoke", key)
-        row = compare(clf, model_path, camera_frames(images, size), frames, head=head,
-                      wait_ms=wait_ms)
+        row = compare(clf, model_path, size_frames, frames, head=head, wait_ms=wait_ms)
         rows[key] = {k: row[k] for k in keep}
     return {"invoke_wait_ms": wait_ms, "sizes": rows}

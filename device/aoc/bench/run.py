@@ -214,14 +214,16 @@ def run_bench(clf: Any, bundle: Any, *, frames: int, images_dir: Path,
     head = getattr(bundle, "head", None)
     model_key = f"{clf.input_size[0]}x{clf.input_size[1]}"
     rows: dict[str, Any] = {}
-    for key, size in {**sizes, model_key: tuple(clf.input_size)}.items():
-        if key in rows:
-            continue
+    # each size's frames are decoded and converted once, for every row that uses them
+    by_size = {key: camera_frames(images, size)
+               for key, size in {**sizes, model_key: tuple(clf.input_size)}.items()}
+    for key, size_frames in by_size.items():
         log.info("bench: %s frames", key)
-        rows[key] = compare(clf, model_path, camera_frames(images, size), frames,
+        rows[key] = compare(clf, model_path, size_frames, frames,
                             delegates=delegates, head=head)
-    yuv_frames = [rgb_to_yuv420(f) for f in camera_frames(images, YUV_SIZE)]
     yuv_key = f"{YUV_SIZE[0]}x{YUV_SIZE[1]}"
+    rgb_640 = by_size.get(yuv_key) or camera_frames(images, YUV_SIZE)
+    yuv_frames = [rgb_to_yuv420(f) for f in rgb_640]
     yuv = {yuv_key: compare(clf, model_path, yuv_frames, frames, delegates=delegates,
                             yuv=YUV_SIZE, head=head)}
     model_row = rows[model_key]
@@ -259,11 +261,12 @@ def run_bench(clf: Any, bundle: Any, *, frames: int, images_dir: Path,
         from aoc.bench.extra import oled_figures, pipelined_figures, tpu_like_rows
 
         result["oled"] = oled_figures()
-        pipe = pipelined_figures(camera_frames(images, (640, 480)), n=max(30, frames))
+        pipe = pipelined_figures(rgb_640, n=max(30, frames))
         result["pipeline"] = pipe
         result["pipelined_fps"] = pipe["pipelined_fps"]
         result["tpu_like"] = (None if clf.backend == "edgetpu" else
-                              tpu_like_rows(clf, model_path, images, sizes, frames, head=head))
+                              tpu_like_rows(clf, model_path, {k: by_size[k] for k in sizes},
+                                            frames, head=head))
     else:
         result.update(oled=None, pipeline=None, pipelined_fps=None, tpu_like=None)
     if measure_startup:
