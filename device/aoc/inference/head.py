@@ -205,7 +205,10 @@ class QuantizedHead:
         x = input_power(x, head.power)
         self._table = x.astype(np.float32)
         w0 = head.weights[0].astype(np.float64)
-        self._w0 = (w0 * head.scale[:, None]).astype(np.float32)
+        # stored transposed, (out, D) C-contiguous: right after an invoke (cold caches)
+        # ``w0t.dot(x)`` costs less than ``x @ w0`` (measured: the whole call 119 against
+        # 132 us, medians of 160 alternating calls)
+        self._w0t = np.ascontiguousarray((w0 * head.scale[:, None]).T.astype(np.float32))
         self._b0 = (head.biases[0] - (head.shift.astype(np.float64) * head.scale) @ w0).astype(
             np.float32
         )
@@ -216,7 +219,7 @@ class QuantizedHead:
         codes = raw.reshape(-1)
         if self._signed:
             codes = codes.view(np.uint8)
-        x = self._table.take(codes) @ self._w0
+        x = self._w0t.dot(self._table.take(codes))
         if len(self.head.weights) > 1:
             x += self._b0
             for w, b in zip(self.head.weights[1:], self.head.biases[1:], strict=True):
