@@ -8,7 +8,7 @@ from fakes.explain_models import redness
 
 from aoc.explain.place import PlacementError, input_box_to_image, map_to_image, placement
 from aoc.inference.bundle_spec import RESIZE_POLICIES
-from aoc.inference.preprocess import resize_frame
+from aoc.inference.resize import resize_frame
 
 RED, GREY = (255, 0, 0), (128, 128, 128)
 

@@ -90,6 +90,7 @@ def test_device_imports_never_pull_in_tensorflow(repo_root) -> None:
         import aoc.inference.classifier
         import aoc.inference.postprocess
         import aoc.inference.preprocess
+        import aoc.inference.resize
         import aoc.inference.runtime
         aoc.inference.runtime.find_runtime()
         assert "tensorflow" not in sys.modules, "TensorFlow was imported"

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from aoc.inference.interpreter import build_interpreter
-from aoc.inference.preprocess import DEVICE_RESAMPLE, Preprocessor, PreprocessSpec
+from aoc.inference.preprocess import Preprocessor, PreprocessSpec
+from aoc.inference.resize import DEVICE_RESAMPLE
 from aoc.inference.runtime import find_runtime
 
 from . import augment as aug

@@ -79,7 +79,7 @@ class FloatModel:
         self.resize = resize
 
     def classify(self, image: np.ndarray) -> np.ndarray:
-        from aoc.inference.preprocess import resize_frame
+        from aoc.inference.resize import resize_frame
 
         x = resize_frame(image, (self.side, self.side), self.resize, resample="lanczos")
         self.interpreter.set_tensor(self.index, x[None].astype(np.float32))

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from aoc.inference.preprocess import DEVICE_RESAMPLE
+from aoc.inference.resize import DEVICE_RESAMPLE
 
 from .bundle_stages import git_commit
 from .data import read_rgb, source_counts
@@ -60,7 +60,7 @@ def provenance(facts: Mapping[str, Any]) -> dict[str, Any]:
         "head": {**cfg.head.__dict__, "layers": list(facts["head"].layer_sizes)},
         "views": list(VIEWS), "command": cfg.command,
         # the filter the embeddings were computed with; the device resizes with
-        # aoc.inference.preprocess.DEVICE_RESAMPLE, so they match when this is that name
+        # aoc.inference.resize.DEVICE_RESAMPLE, so they match when this is that name
         "resize_filter": bb.resample,
     }
 

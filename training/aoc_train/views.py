@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aoc.inference.preprocess import resize_frame
+from aoc.inference.resize import resize_frame
 
 from . import augment
 from .data import ImageRecord, read_rgb

@@ -1,7 +1,7 @@
 """Keep the TPU busy: capture and fit frame N+1 while frame N is being invoked.
 
 :class:`PrefetchSource` wraps any frame source. A worker thread reads the source and fits
-each frame to the model size (:class:`aoc.inference.preprocess.FrameFitter`, the device's
+each frame to the model size (:class:`aoc.inference.resize.FrameFitter`, the device's
 ``area_linear`` filter, straight into one of three preallocated buffers) while the loop
 thread runs ``invoke()``; ``read()`` then hands over the newest fitted frame, and the
 classifier's own preprocessing is the exact copy / XOR / table path of a model-size
@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from aoc.errors import CameraError
-from aoc.inference.preprocess import FrameFitter, check_frame
+from aoc.inference.preprocess import check_frame
+from aoc.inference.resize import FrameFitter
 from aoc.resource import Opening
 
 log = logging.getLogger(__name__)

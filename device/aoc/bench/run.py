@@ -279,7 +279,7 @@ def run_bench(clf: Any, bundle: Any, *, frames: int, images_dir: Path,
 
 def _resize_filter(clf: Any) -> str:
     spec = getattr(getattr(clf, "current", clf), "preprocess_spec", None)
-    from aoc.inference.preprocess import DEVICE_RESAMPLE
+    from aoc.inference.resize import DEVICE_RESAMPLE
 
     return str(getattr(spec, "resample", DEVICE_RESAMPLE))
 

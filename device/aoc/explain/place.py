@@ -2,7 +2,7 @@
 :mod:`aoc.explain.rise` (the device's resize policies: stretch, center_crop, letterbox).
 
 Pure numpy and Pillow; the arithmetic is the same as
-:func:`aoc.inference.preprocess.resize_frame`'s.
+:func:`aoc.inference.resize.resize_frame`'s.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from aoc.errors import AocError
-from aoc.inference.preprocess import check_policy, crop_box
+from aoc.inference.resize import check_policy, crop_box
 
 
 class PlacementError(AocError, ValueError):

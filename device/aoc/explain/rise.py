@@ -43,7 +43,8 @@ from PIL import Image
 
 from aoc.errors import AocError
 from aoc.explain.place import Placement, map_to_image, placement
-from aoc.inference.preprocess import check_frame, resize_frame
+from aoc.inference.preprocess import check_frame
+from aoc.inference.resize import resize_frame
 
 __all__ = [
     "DEFAULT_BUDGET",

@@ -22,7 +22,8 @@ from aoc.errors import BundleError, ConfigError, EdgeTpuUnavailable, InferenceEr
 from aoc.inference.head import QuantizedHead
 from aoc.inference.interpreter import REBUILD_HINT, build_interpreter, model_format
 from aoc.inference.postprocess import dequantize, scores_from_output
-from aoc.inference.preprocess import DEVICE_RESAMPLE, Preprocessor, PreprocessSpec
+from aoc.inference.preprocess import Preprocessor, PreprocessSpec
+from aoc.inference.resize import DEVICE_RESAMPLE
 from aoc.inference.runtime import LoadDelegate, Runtime, find_runtime, load_edgetpu_delegate
 from aoc.resource import Closing
 
@@ -235,7 +236,7 @@ def open_classifier(
     ``cpu_why``: a failover's stand-in says so instead of "requested"). ``runtime`` and
     ``load_delegate`` are injectable for tests; by default the fastest installed runtime
     and its own ``load_delegate``. ``resample`` is the filter (one of
-    ``aoc.inference.preprocess.RESAMPLE_NAMES``) used when a frame is not already the model's size.
+    ``aoc.inference.resize.RESAMPLE_NAMES``) used when a frame is not already the model's size.
     """
     if prefer not in PREFER:
         raise ConfigError(

@@ -17,7 +17,8 @@ import numpy as np
 
 from aoc.errors import BundleError
 from aoc.inference.bundle_spec import INPUT_DTYPES
-from aoc.inference.preprocess import DEVICE_RESAMPLE, PreprocessSpec
+from aoc.inference.preprocess import PreprocessSpec
+from aoc.inference.resize import DEVICE_RESAMPLE
 from aoc.inference.runtime import Runtime, make_interpreter
 
 if TYPE_CHECKING:

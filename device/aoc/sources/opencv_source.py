@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from aoc.errors import CameraError, ConfigError
-from aoc.inference.preprocess import area_linear_resize
+from aoc.inference.resize import area_linear_resize
 from aoc.sources.base import BaseSource, Size, check_size
 
 log = logging.getLogger(__name__)

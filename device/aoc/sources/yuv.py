@@ -11,7 +11,7 @@ matrix (coefficients equal to 3 decimals, results within one grey level).
   ``cv2.merge`` and one ``cv2.cvtColor``.
 * :func:`yuv420_to_rgb_half` converts at the chroma's resolution, half the size each
   way: each output pixel is the mean of a 2x2 luma block with that block's chroma sample.
-  That is exactly the first 2x area step of :func:`aoc.inference.preprocess.area_linear_resize`
+  That is exactly the first 2x area step of :func:`aoc.inference.resize.area_linear_resize`
   done before the colour conversion (linear, so the order only changes rounding), and
   it converts a quarter of the pixels. Use it whenever the model is at most half the
   capture size each way.
