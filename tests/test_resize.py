@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,8 @@ def test_unknown_policy() -> None:
 ROOT = Path(__file__).resolve().parents[1]
 REAL_IMAGES = [
     ROOT / "device" / "aoc" / "assets" / "demo",
-    ROOT.parent / "shared" / "reference" / "coral",  # Coral's test photos, where ../shared is
+    # Coral's test photos, where ../shared is (AOC_SHARED as in conftest.py, for worktrees)
+    Path(os.environ.get("AOC_SHARED") or ROOT.parent / "shared") / "reference" / "coral",
 ]
 
 
