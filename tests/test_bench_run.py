@@ -17,6 +17,7 @@ from aoc.bench.loops import (
     WaitingInvoke,
     camera_frames,
     naive_loop,
+    our_source,
     rgb_to_yuv420,
     summarize_ms,
 )
@@ -24,6 +25,7 @@ from aoc.bench.run import baseline_loop, overhead_of, run_bench, targets_report
 from aoc.cli import main
 from aoc.inference.bundle import load_bundle
 from aoc.inference.classifier import open_classifier
+from aoc.inference.preprocess import Preprocessor
 from aoc.sources import list_images
 from aoc.sources.demo_source import DEMO_DIR
 
@@ -154,8 +156,21 @@ def test_tpu_like_rows_time_a_wait_for_invoke():
                              6, wait_ms=3.0)
     row = rows["sizes"]["64x48"]
     assert rows["invoke_wait_ms"] == 3.0
+    assert rows["ours"] == "prefetch"  # as aoc run does on an Edge TPU
     assert row["stages_ms"]["invoke"]["median"] >= 2.9  # the wait, not the tiny model
     assert row["overhead_ms"] > 0 and row["baseline_overhead_ms"] > 0
+
+
+def test_our_source_prefetches_fitted_frames_as_aoc_run_does_on_a_tpu():
+    bundle = load_bundle(MODELS / "uint8")
+    with open_classifier(bundle, prefer="cpu") as clf:
+        frames = camera_frames(list_images(DEMO_DIR), (64, 48))
+        fit = Preprocessor(clf.preprocess_spec).fit
+        with our_source(clf, frames) as source:
+            assert source.read() is frames[0]  # in turn: the loop fits it itself
+        with our_source(clf, frames, prefetch=True) as source:
+            for frame in frames[:3]:  # fitted by the worker, in order
+                np.testing.assert_array_equal(source.read(), fit(frame))
 
 
 def test_cli_bench_writes_json_with_startup(tmp_path, capsys, monkeypatch):

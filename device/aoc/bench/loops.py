@@ -217,13 +217,27 @@ def our_loop(clf: Any, source: Any, n: int) -> np.ndarray:
     return stats.timings.samples()
 
 
+def our_source(clf: Any, frames: Sequence[np.ndarray], *, yuv: tuple[int, int] | None = None,
+               half: bool = False, prefetch: bool = False) -> Any:
+    """Our loop's source of ``frames``; with ``prefetch`` wrapped in
+    :class:`aoc.app.pipeline.PrefetchSource`, as ``aoc run`` does on an Edge TPU (frames are
+    then fitted by its worker thread while the loop waits in invoke)."""
+    source = MemorySource(frames, yuv=yuv, half=half)
+    if not prefetch:
+        return source
+    from aoc.app.pipeline import PrefetchSource
+
+    return PrefetchSource(source, size=clf.input_size, policy=clf.preprocess_spec.resize)
+
+
 def compare(clf: Any, model_path: Path, frames: Sequence[np.ndarray], n: int, *,
             delegates: Sequence[Any] = (), yuv: tuple[int, int] | None = None,
-            head: Any = None, wait_ms: float | None = None,
+            head: Any = None, wait_ms: float | None = None, prefetch: bool = False,
             rounds: int = 3) -> dict[str, Any]:
     """Both loops on ``frames``, alternating in ``rounds`` chunks (the load drifts), ->
     per-stage and overhead median/p95 (ms), ratio and loop-over-invoke. With ``wait_ms``
-    both loops' invoke is a wait of that long (:class:`WaitingInvoke`)."""
+    both loops' invoke is a wait of that long (:class:`WaitingInvoke`); ``prefetch``
+    runs ours as ``aoc run`` does on an Edge TPU (:func:`our_source`)."""
     from aoc.app.loop_stats import STAGES
 
     half = False
@@ -234,7 +248,8 @@ def compare(clf: Any, model_path: Path, frames: Sequence[np.ndarray], n: int, *,
     ours, naive = [], []
     waiting = None if wait_ms is None else WaitingInvoke(clf, wait_ms)  # one real invoke
     for _ in range(rounds):
-        ours.append(our_loop(waiting or clf, MemorySource(frames, yuv=yuv, half=half), chunk))
+        with our_source(clf, frames, yuv=yuv, half=half, prefetch=prefetch) as source:
+            ours.append(our_loop(waiting or clf, source, chunk))
         naive.append(naive_loop(model_path, frames, chunk, delegates=delegates, yuv=yuv,
                                 head=head, invoke=None if waiting is None else waiting.wait))
     o, b = np.concatenate(ours), np.concatenate(naive)

@@ -43,8 +43,8 @@ def format_result(r: dict[str, Any]) -> str:
         lines += _stage_lines(row["baseline_stages_ms"])
     tpu = r.get("tpu_like")
     if tpu:
-        lines.append(f"with an Edge-TPU-like invoke (a {tpu['invoke_wait_ms']} ms wait; "
-                     "information, not a target):")
+        lines.append(f"with an Edge-TPU-like invoke (a {tpu['invoke_wait_ms']} ms wait; ours "
+                     "prefetching as aoc run does on an Edge TPU; information, not a target):")
         for name, row in tpu["sizes"].items():
             lines.append(
                 f"{name + ' RGB':<16} {row['overhead_ms']:7.3f} (p95 {row['overhead_p95_ms']:6.3f})"
