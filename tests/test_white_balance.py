@@ -12,6 +12,7 @@ from aoc.inference.white_balance import (
     GAIN_RANGE,
     GrayWorld,
     check_white_balance,
+    grayworld_gains,
     grayworld_table,
 )
 from aoc.sources import list_images
@@ -54,11 +55,20 @@ def test_a_colour_cast_is_taken_out(cv2) -> None:
 
 
 def test_gains_are_limited() -> None:
-    table = grayworld_table([200 * 100, 0, 0], 100)  # all red: no green or blue to lift
-    assert table[255, 0] == round(255 * GAIN_RANGE[0])
-    assert table[100, 1] == table[100, 2] == round(100 * GAIN_RANGE[1])
-    np.testing.assert_array_equal(grayworld_table([0, 0, 0], 100),  # black: unchanged
-                                  np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, 1))
+    gains = grayworld_gains([200 * 100, 0, 0], 100)  # all red: no green or blue to lift
+    assert gains == (GAIN_RANGE[0], GAIN_RANGE[1], GAIN_RANGE[1])
+    table = grayworld_table(gains)
+    assert table[255, 0] == round(255 * GAIN_RANGE[0]) and table[255, 1] == 255
+    assert grayworld_gains([0, 0, 0], 100) == (1.0, 1.0, 1.0)  # black: unchanged
+
+
+@pytest.mark.skipif(CV2 is None, reason="no OpenCV")
+def test_opencv_transform_is_the_table_for_every_value() -> None:
+    every = np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2)
+    for gains in np.random.default_rng(4).uniform(*GAIN_RANGE, (200, 3)):
+        matrix = np.diag(gains).astype(np.float32)
+        np.testing.assert_array_equal(CV2.transform(every, matrix)[0],
+                                      grayworld_table(gains.astype(np.float32)))
 
 
 @pytest.mark.skipif(CV2 is None, reason="no OpenCV")
