@@ -195,13 +195,6 @@ def test_schema_version(bundle_dir: Path, version: object, match: str) -> None:
     refused(bundle_dir, match)
 
 
-def test_white_balance_may_be_left_out(bundle_dir: Path) -> None:
-    edit_manifest(bundle_dir, lambda m: m["input"].pop("white_balance", None))
-    assert load_bundle(bundle_dir).input.white_balance == "none"  # bundles made before it
-    edit_manifest(bundle_dir, lambda m: m["input"].update(white_balance="grayworld"))
-    assert load_bundle(bundle_dir).input.white_balance == "grayworld"
-
-
 def test_malformed_json(bundle_dir: Path) -> None:
     (bundle_dir / "manifest.json").write_text('{"schema_version": 1,\n "name": }')
     refused(bundle_dir, r"not valid JSON \(line 2")
@@ -220,7 +213,6 @@ def test_malformed_json(bundle_dir: Path) -> None:
         (lambda m: m["models"].update(edgetpu=5), "'models.edgetpu' must be str or NoneType"),
         (lambda m: m["input"].update(width="224"), "input.width"),
         (lambda m: m["input"].pop("resize"), "'input.resize' is missing"),
-        (lambda m: m["input"].update(white_balance="auto"), "input.white_balance"),
         (lambda m: m["output"].update(kind="softmax"), "output.kind"),
         (lambda m: m["edgetpu"].update(compiled="yes"), "edgetpu.compiled"),
         (lambda m: m.update(metrics=[]), "'metrics' must be dict"),

@@ -116,17 +116,6 @@ def test_resize_policy_from_the_manifest_changes_the_prediction(uint8_bundle: Bu
         assert top_k(crop.classify(frame), crop.labels, 1)[0].label == "cartoon"
 
 
-def test_white_balance_from_the_manifest_reaches_the_input(uint8_bundle: Bundle) -> None:
-    frame = (np.random.default_rng(3).integers(0, 256, (32, 32, 3)) * [1.0, 0.6, 0.4]).astype(
-        np.uint8)  # a strong warm cast
-    spec = dataclasses.replace(uint8_bundle.input, white_balance="grayworld")
-    balanced = dataclasses.replace(uint8_bundle, input=spec)
-    with open_classifier(uint8_bundle) as plain, open_classifier(balanced) as gray:
-        assert (plain.preprocess_spec.white_balance, gray.preprocess_spec.white_balance) == (
-            "none", "grayworld")
-        assert not np.array_equal(plain.classify(frame), gray.classify(frame))
-
-
 def test_reason_without_edgetpu_model(uint8_bundle: Bundle, runtime: Runtime) -> None:
     with open_classifier(uint8_bundle) as clf:
         assert clf.reason == (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tracemalloc
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -18,7 +17,6 @@ from aoc.inference.preprocess import (
     quantize,
 )
 from aoc.inference.resize import RESAMPLE_NAMES, area_linear_resize
-from aoc.inference.white_balance import GrayWorld
 
 
 @pytest.mark.parametrize(
@@ -75,7 +73,9 @@ def test_quantize_refuses_bad_dtype_and_scale() -> None:
         quantize(np.zeros(1, np.uint8), dtype="uint8", scale=0, zero_point=0)
 
 
-MODES = [
+@pytest.mark.parametrize(
+    ("spec", "mode"),
+    [
         (PreprocessSpec(16, 16, "uint8", 1.0, 0, (0, 255)), "copy"),
         (PreprocessSpec(16, 16, "uint8", 1 / 128, 128, (-1, 0.9921875)), "copy"),
         (PreprocessSpec(16, 16, "int8", 1.0, -128, (0, 255)), "xor"),
@@ -83,10 +83,8 @@ MODES = [
         (PreprocessSpec(16, 16, "uint8", 1 / 255, 0, (-1, 1)), "lut"),
         (PreprocessSpec(16, 16, "int8", 0.02, 3, (-1, 1)), "lut"),
         (PreprocessSpec(16, 16, "float32", 0.0, 0, (-1, 1)), "lut"),
-]
-
-
-@pytest.mark.parametrize(("spec", "mode"), MODES)
+    ],
+)
 def test_preprocessor_matches_quantize_in_every_mode(spec: PreprocessSpec, mode: str) -> None:
     pre = Preprocessor(spec)
     assert pre.mode == mode
@@ -173,30 +171,3 @@ def test_identity_path_is_unchanged_by_the_filter() -> None:
         out = np.empty((224, 224, 3), np.uint8)
         Preprocessor(PreprocessSpec(224, 224, resample=resample))(frame, out)
         np.testing.assert_array_equal(out, frame)
-
-
-@pytest.mark.parametrize(("spec", "mode"), MODES)
-@pytest.mark.parametrize("use_cv2", [True, False])
-def test_gray_world_balances_the_fitted_pixels_before_quantizing(
-        spec: PreprocessSpec, mode: str, use_cv2: bool) -> None:
-    spec = replace(spec, white_balance="grayworld", resize="center_crop")
-    pre = Preprocessor(spec, use_cv2=use_cv2)
-    assert pre.mode == mode
-    rng = np.random.default_rng(2)
-    cast = np.array([1.0, 0.7, 0.5])  # a warm cast for gray-world to take out
-    for shape in ((16, 16, 3), (20, 30, 3)):  # at the model's size, and fitted first
-        frame = (rng.integers(0, 256, shape) * cast).astype(np.uint8)
-        out = np.zeros((1, 16, 16, 3), spec.dtype)
-        pre(frame, out)
-        fitted = np.empty((16, 16, 3), np.uint8)  # fitted by the same library, unbalanced
-        Preprocessor(PreprocessSpec(16, 16, resize="center_crop"), use_cv2=use_cv2)(frame, fitted)
-        balanced = GrayWorld()(fitted, np.empty_like(fitted))
-        assert not np.array_equal(balanced, fitted)
-        expected = quantize(balanced, dtype=spec.dtype, scale=spec.scale,
-                            zero_point=spec.zero_point, value_range=spec.value_range)
-        np.testing.assert_array_equal(out[0], expected)
-
-
-def test_unknown_white_balance_is_refused() -> None:
-    with pytest.raises(InferenceError, match="unknown white balance 'auto'"):
-        Preprocessor(PreprocessSpec(4, 4, white_balance="auto"))

@@ -56,8 +56,6 @@ def test_tiny_build_runs_on_the_device_with_training_scores(tmp_path, coral, cap
     assert bundle.edgetpu_model is not None and bundle.edgetpu_model.name == "model_edgetpu.tflite"
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["metrics"]["device_same_top1"] == 1.0
-    # the device balances its input as the embeddings were computed
-    assert manifest["input"]["white_balance"] == coral_v1(coral).white_balance == "grayworld"
     for png in ("tv_views", "mistakes_clean", "mistakes_tv"):
         assert (out / "report" / f"{png}.png").is_file()
     assert "leave one source out" in (out / "report.md").read_text()

@@ -54,9 +54,6 @@ class Backbone:
     # the resize filter of the embeddings: the device's own, so that training sees exactly
     # the tensor the device will feed the backbone
     resample: str = DEVICE_RESAMPLE
-    # gray-world white balance of the fitted input (aoc.inference.white_balance), on the
-    # device too through the manifest's input.white_balance
-    white_balance: str = "none"
     dim: int = 1024
     output_scale: float = 0.023528477177023888
     output_zero_point: int = 0
@@ -72,8 +69,7 @@ class Backbone:
         """What the device does to a frame for this backbone (the manifest's input spec)."""
         return PreprocessSpec(self.width, self.height, dtype="uint8", scale=self.input_scale,
                               zero_point=self.input_zero_point, value_range=self.value_range,
-                              resize=self.resize, resample=self.resample,
-                              white_balance=self.white_balance)
+                              resize=self.resize, resample=self.resample)
 
     def manifest(self) -> dict:
         """The bundle manifest's ``backbone`` section."""
@@ -108,7 +104,6 @@ def coral_v1(folder: Path) -> Backbone:
         edgetpu_model=tpu,
         origin="Coral test_data mobilenet_v1_1.0_224_quant_embedding_extractor(_edgetpu).tflite, "
         "compiled by Coral for the Edge TPU; Apache-2.0",
-        white_balance="grayworld",
     )
 
 
@@ -167,10 +162,7 @@ def _embed_chunk(args: tuple[Backbone, Path, list[ImageRecord], int]) -> np.ndar
 
 def cache_key(backbone: Backbone, records: Sequence[ImageRecord], seed: int) -> str:
     """Names what the cached embeddings depend on: backbone, images, seed, view recipe."""
-    text = f"{_VERSION}|{backbone.name}|{seed}|{VIEWS}|{backbone.resample}"
-    if backbone.white_balance != "none":  # so caches made before it existed stay valid
-        text += f"|wb={backbone.white_balance}"
-    h = hashlib.sha256(text.encode())
+    h = hashlib.sha256(f"{_VERSION}|{backbone.name}|{seed}|{VIEWS}|{backbone.resample}".encode())
     for r in records:
         h.update(r.sha256.encode())
     return h.hexdigest()[:16]

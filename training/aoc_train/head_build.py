@@ -247,8 +247,7 @@ def build(cfg: HeadBuildConfig, *, progress: Callable[[Iterable], Iterable] = la
     input_spec = InputSpec(width=backbone.width, height=backbone.height, dtype="uint8",
                            resize=backbone.resize, scale=backbone.input_scale,
                            zero_point=backbone.input_zero_point,
-                           value_range=backbone.value_range,
-                           white_balance=backbone.white_balance)
+                           value_range=backbone.value_range)
     common = dict(
         cpu_model=backbone.cpu_model, edgetpu_model=backbone.edgetpu_model,
         edgetpu_info=EdgeTpuInfo(compiled=True, reason=f"backbone compiled by Coral: "

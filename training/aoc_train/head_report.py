@@ -140,9 +140,7 @@ model's top class up or down (`aoc explain`: random masks through the device's c
 The backbone is Coral's int8 graph on both targets and the head is float32, so the device
 computes exactly what training computed. The embeddings were computed through the device's
 own preprocessing with the resize filter `{bb.resample}` (the device's is
-`{DEVICE_RESAMPLE}`) and white balance `{bb.white_balance}` (the manifest's
-`input.white_balance`, so the device does the same), and the device's own loader and
-classifier gave the same top-1 on
+`{DEVICE_RESAMPLE}`), and the device's own loader and classifier gave the same top-1 on
 {round(check['same_top1'] * check['images'])} of {check['images']} images checked (largest
 score difference {check['max_abs_diff']:.5f}).
 

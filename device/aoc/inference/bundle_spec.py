@@ -28,9 +28,6 @@ LABELS = "labels.txt"
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 INPUT_DTYPES = ("uint8", "int8", "float32")
 RESIZE_POLICIES = ("stretch", "center_crop", "letterbox")
-WHITE_BALANCES = ("none", "grayworld")  # aoc.inference.white_balance
-# keys a manifest may leave out (they came later); the dataclass default applies
-OPTIONAL_KEYS = {"input": ("white_balance",)}
 _KINDS = ("probabilities", "logits")
 _ZERO_POINT_RANGE = {"uint8": (0, 255), "int8": (-128, 127), "float32": (-(2**31), 2**31 - 1)}
 
@@ -78,7 +75,6 @@ class InputSpec:
     scale: float = 1.0
     zero_point: int = 0
     value_range: tuple[float, float] = (0.0, 255.0)
-    white_balance: str = "none"  # optional in a manifest (bundles before 2026-12-07)
 
     def __post_init__(self) -> None:
         for key in ("width", "height"):
@@ -89,7 +85,6 @@ class InputSpec:
         _check_choice("input.layout", self.layout, ("NHWC",))
         _check_choice("input.color_order", self.color_order, ("RGB",))
         _check_choice("input.resize", self.resize, RESIZE_POLICIES)
-        _check_choice("input.white_balance", self.white_balance, WHITE_BALANCES)
         _check_quant("input", self.dtype, self.scale, self.zero_point)
         rng = self.value_range
         _require(
@@ -166,8 +161,7 @@ def parse_specs(
     result = []
     for key, cls in (("input", InputSpec), ("output", OutputSpec), ("edgetpu", EdgeTpuInfo)):
         section = manifest_key(manifest, key, dict, where)
-        optional = OPTIONAL_KEYS.get(key, ())
-        names = [f.name for f in fields(cls) if f.name in section or f.name not in optional]
+        names = [f.name for f in fields(cls)]
         missing = [name for name in names if name not in section]
         if missing:
             raise BundleError(

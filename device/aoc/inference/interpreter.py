@@ -139,8 +139,7 @@ def model_format(
     kind = bundle.output.kind if bundle.output is not None else "probabilities"
     value_range = (float(spec.value_range[0]), float(spec.value_range[1]))
     pre = PreprocessSpec(
-        width, height, dtype, scale, zero_point, value_range, spec.resize, resample,
-        spec.white_balance,
+        width, height, dtype, scale, zero_point, value_range, spec.resize, resample
     )
     return pre, kind
 

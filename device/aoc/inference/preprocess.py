@@ -14,9 +14,6 @@ not resized at all, so the fast path allocates nothing per frame.
 
 Fitting a frame of another size to the model (the resize policies and the device's
 filter, :data:`~aoc.inference.resize.DEVICE_RESAMPLE`) is :mod:`aoc.inference.resize`'s.
-A bundle whose ``input.white_balance`` is ``"grayworld"`` has the fitted pixels balanced
-(:mod:`aoc.inference.white_balance`) before they are quantized; for a uint8 model whose
-table is the identity, the balance's table lookup is itself the copy into the tensor.
 """
 
 from __future__ import annotations
@@ -36,10 +33,8 @@ from aoc.inference.resize import (
     FrameFitter,
     check_policy,
     check_resample,
-    opencv,
     resize_frame,
 )
-from aoc.inference.white_balance import GrayWorld, check_white_balance
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +116,6 @@ class PreprocessSpec:
     value_range: tuple[float, float] = (0.0, 255.0)
     resize: str = "stretch"
     resample: str = DEVICE_RESAMPLE
-    white_balance: str = "none"
 
 
 class Preprocessor:
@@ -158,13 +152,6 @@ class Preprocessor:
         self._fitter = (FrameFitter(self.size, spec.resize, use_cv2=use_cv2)
                         if spec.resample == AREA_LINEAR else None)
         self._fitted = np.empty(self.shape, np.uint8) if self._fitter is not None else None
-        check_white_balance(spec.white_balance)
-        # gray-world runs on the fitted pixels: in place in the input tensor (copy), else
-        # into scratch before quantizing
-        self._balance = (GrayWorld(cv2=opencv() if use_cv2 else None)
-                         if spec.white_balance == "grayworld" else None)
-        self._balanced = (np.empty(self.shape, np.uint8)
-                          if self._balance is not None and self.mode != "copy" else None)
         log.debug("preprocess %s -> %s %s via %s", spec.resize, self.shape, spec.dtype, self.mode)
 
     def fit(self, frame: np.ndarray) -> np.ndarray:
@@ -183,23 +170,15 @@ class Preprocessor:
         if out.ndim == 4:
             out = out[0]
         check_frame(frame)
-        balance = self._balance
         if self._fitter is not None and frame.shape != self.shape:
             if self.mode == "copy":  # resized straight into the input tensor
                 self._fitter(frame, out)
-                if balance is not None:
-                    balance(out, out)
                 return
             pixels = self._fitter(frame, self._fitted)
         elif frame.shape == self.shape:
             pixels = frame  # already the model's size: no resize at all
         else:
             pixels = self.fit(frame)
-        if balance is not None:
-            if self.mode == "copy":  # the table lookup is the copy
-                balance(pixels, out)
-                return
-            pixels = balance(pixels, self._balanced)
         if self.mode == "copy":
             np.copyto(out, pixels)
         elif self.mode == "xor":

@@ -40,7 +40,7 @@ this name so both match."""
 RESAMPLE_NAMES = (AREA_LINEAR, *RESAMPLING)
 
 
-def opencv() -> Any:
+def _opencv() -> Any:
     """cv2 when installed (the desktop extra), else None: the device runs without it."""
     try:
         import cv2
@@ -122,7 +122,7 @@ def area_linear_resize(
         return out
     kx, ky = area_factors((sw, sh), (width, height))
     rw, rh = sw // kx, sh // ky
-    if use_cv2 and (cv2 := cv2 or opencv()) is not None:
+    if use_cv2 and (cv2 := cv2 or _opencv()) is not None:
         steps = area_steps(kx, ky)
         shapes = _step_shapes((sw, sh), steps)
         buffers: Sequence[np.ndarray | None] = (
@@ -238,7 +238,7 @@ class FrameFitter:
         self.size = size
         self.policy = policy
         self.fill = fill
-        self._cv2 = opencv() if use_cv2 else None
+        self._cv2 = _opencv() if use_cv2 else None
         self._use_cv2 = self._cv2 is not None
         self._shape: tuple[int, ...] | None = None
         self._plan: tuple[Any, ...] = ()
