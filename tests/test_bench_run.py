@@ -173,13 +173,17 @@ def test_our_source_prefetches_fitted_frames_as_aoc_run_does_on_a_tpu():
                 np.testing.assert_array_equal(source.read(), fit(frame))
 
 
-def test_cli_bench_writes_json_with_startup(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("twin", [False, True], ids=["uint8", "head-with-edgetpu-twin"])
+def test_cli_bench_writes_json_with_startup(tmp_path, capsys, monkeypatch, twin):
     monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))  # the child's last-good file
     out = tmp_path / "bench.json"
     empty = tmp_path / "config.toml"
     empty.write_text("")
+    # with an Edge TPU twin and no TPU, the classifier is a FailoverClassifier's CPU
+    # stand-in, as for the default bundle
+    bundle = standin_bundle(tmp_path).root if twin else MODELS / "uint8"
     code = main(["bench", "--config", str(empty), "--frames", "5", "--bundle",
-                 str(MODELS / "uint8"), "--json", "--out", str(out)])
+                 str(bundle), "--json", "--out", str(out)])
     assert code == 0
     printed = json.loads(capsys.readouterr().out)
     written = json.loads(out.read_text())

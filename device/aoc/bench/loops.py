@@ -227,7 +227,9 @@ def our_source(clf: Any, frames: Sequence[np.ndarray], *, yuv: tuple[int, int] |
         return source
     from aoc.app.pipeline import PrefetchSource
 
-    return PrefetchSource(source, size=clf.input_size, policy=clf.preprocess_spec.resize)
+    # the policy of the classifier in use (a FailoverClassifier's current one)
+    policy = getattr(clf, "current", clf).preprocess_spec.resize
+    return PrefetchSource(source, size=clf.input_size, policy=policy)
 
 
 def compare(clf: Any, model_path: Path, frames: Sequence[np.ndarray], n: int, *,
