@@ -82,7 +82,7 @@ METHOD = (
     "tensor with the 'area_linear' filter), smoothing and a threaded null display, as aoc "
     "run runs it: on an Edge TPU (and in the tpu_like rows) the frames are captured and fitted "
     "by aoc.app.pipeline.PrefetchSource's worker while the loop waits in invoke, so the "
-    "capture stage is the wait for that frame; on the CPU in turn. The "
+    "capture stage is the wait for that frame; on the CPU one stage after the other. The "
     "naive loop follows Coral's examples-camera and pycoral's common.set_input / "
     "classify.get_classes: Image.fromarray(frame).resize(size, LANCZOS), copy into the "
     "input tensor, invoke, dequantize, sort, with no file decoding (decoding a file per "
@@ -212,7 +212,8 @@ def run_bench(clf: Any, bundle: Any, *, frames: int, images_dir: Path,
     model_path = Path(current.model_path)
     delegates: list[Any] = []
     # ours runs as `aoc run` does: on an Edge TPU frames are captured and fitted by a
-    # worker thread while the loop waits in invoke (aoc.app.pipeline), on the CPU in turn
+    # worker thread while the loop waits in invoke (aoc.app.pipeline); on the CPU the loop
+    # does one stage after the other
     prefetch = clf.backend == "edgetpu"
     if prefetch:
         from aoc.inference.runtime import load_edgetpu_delegate
