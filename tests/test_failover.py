@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from fakes.head_bundles import open_on_fake_tpu, reference_scores, standin_bundle
 
 from aoc.errors import EdgeTpuUnavailable, InferenceError
+from aoc.explain.rise import explain
 from aoc.inference.bundle import Bundle, load_bundle
 from aoc.inference.classifier import Classifier, open_classifier
 from aoc.inference.failover import FAULT_NO_TPU, FAULT_TPU_LOST, FailoverClassifier
@@ -228,6 +230,20 @@ def test_real_child_abort_fails_over_to_cpu(bundle: Bundle, cpu_factory) -> None
         clock.now += 5.0
         assert best(clf.classify(solid(BLUE))) == 2  # re-probed: a fresh child
         assert len(children) == 2 and children[1].alive and clf.fault is None
+
+
+def test_the_fit_is_the_current_classifiers(bundle: Bundle) -> None:
+    """Whoever fits frames outside the classifier (aoc explain, prefetching) must fit them
+    as the classifier in use does."""
+    crop = dataclasses.replace(bundle, input=dataclasses.replace(bundle.input,
+                                                                  resize="center_crop"))
+    cpu = functools.partial(open_classifier, crop, prefer="cpu")
+    with FailoverClassifier(TpuFactory(crop, [True]), cpu, clock=FakeClock()) as clf:
+        assert clf.backend == "cpu"
+        assert clf.preprocess_spec == clf.current.preprocess_spec
+        assert clf.preprocess_spec.resize == "center_crop"
+        explained = explain(clf, np.zeros((32, 96, 3), np.uint8), budget=8)
+        assert explained.placement.policy == "center_crop"
 
 
 def test_head_bundle_fails_over_from_the_tpu_twin_to_the_cpu_twin(tmp_path: Path) -> None:

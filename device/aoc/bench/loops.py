@@ -227,9 +227,7 @@ def our_source(clf: Any, frames: Sequence[np.ndarray], *, yuv: tuple[int, int] |
         return source
     from aoc.app.pipeline import PrefetchSource
 
-    # the policy of the classifier in use (a FailoverClassifier's current one)
-    policy = getattr(clf, "current", clf).preprocess_spec.resize
-    return PrefetchSource(source, size=clf.input_size, policy=policy)
+    return PrefetchSource(source, size=clf.input_size, policy=clf.preprocess_spec.resize)
 
 
 def compare(clf: Any, model_path: Path, frames: Sequence[np.ndarray], n: int, *,

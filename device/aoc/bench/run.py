@@ -287,7 +287,7 @@ def run_bench(clf: Any, bundle: Any, *, frames: int, images_dir: Path,
 
 
 def _resize_filter(clf: Any) -> str:
-    spec = getattr(getattr(clf, "current", clf), "preprocess_spec", None)
+    spec = getattr(clf, "preprocess_spec", None)
     from aoc.inference.resize import DEVICE_RESAMPLE
 
     return str(getattr(spec, "resample", DEVICE_RESAMPLE))

@@ -111,6 +111,12 @@ class FailoverClassifier(Closing):
         return self.current.input_size
 
     @property
+    def preprocess_spec(self) -> Any:
+        """The preprocessing of the classifier in use (``None`` if it has none): how frames
+        are fitted, for whoever fits them outside (``aoc explain``, prefetching)."""
+        return getattr(self.current, "preprocess_spec", None)
+
+    @property
     def runtime_name(self) -> str:
         """The TFLite runtime of the classifier in use."""
         return str(getattr(self.current, "runtime_name", "unknown"))
