@@ -197,7 +197,7 @@ class WaitingInvoke:
             self._clf.invoke()
             self._primed = True
             return
-        self._event.wait(self._wait_s)
+        self.wait()
 
     def wait(self) -> None:
         """The wait alone (the naive loop's replacement invoke)."""

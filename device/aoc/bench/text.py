@@ -12,6 +12,14 @@ def _stage_lines(stages: dict[str, dict[str, float]]) -> list[str]:
             for stage, v in stages.items()]
 
 
+def _overhead_cells(row: dict[str, Any]) -> str:
+    """Ours, naive (medians with p95) and their ratio: the columns every row shares."""
+    ratio = row["ratio"] if row["ratio"] is not None else "-"
+    return (f"{row['overhead_ms']:7.3f} (p95 {row['overhead_p95_ms']:6.3f})"
+            f" {row['baseline_overhead_ms']:6.3f} (p95 {row['baseline_overhead_p95_ms']:6.3f})"
+            f" {ratio:>7}")
+
+
 def format_result(r: dict[str, Any]) -> str:
     """Human-readable bench figures."""
     m = r.get("machine") or {}
@@ -31,11 +39,8 @@ def format_result(r: dict[str, Any]) -> str:
     lines.append(f"{'frames':<16} {'ours ms':>16} {'naive ms':>16} {'ratio':>7}"
                  f" {'invoke ms':>9} {'loop/invoke':>11}")
     for name, row in rows:
-        lines.append(
-            f"{name:<16} {row['overhead_ms']:7.3f} (p95 {row['overhead_p95_ms']:6.3f})"
-            f" {row['baseline_overhead_ms']:6.3f} (p95 {row['baseline_overhead_p95_ms']:6.3f})"
-            f" {row['ratio'] if row['ratio'] is not None else '-':>7}"
-            f" {row['invoke_ms']:9.3f} {row['loop_over_invoke']:>11}")
+        lines.append(f"{name:<16} {_overhead_cells(row)}"
+                     f" {row['invoke_ms']:9.3f} {row['loop_over_invoke']:>11}")
     for name, row in rows:
         lines.append(f"  {name}: ours")
         lines += _stage_lines(row["stages_ms"])
@@ -46,10 +51,7 @@ def format_result(r: dict[str, Any]) -> str:
         lines.append(f"with an Edge-TPU-like invoke (a {tpu['invoke_wait_ms']} ms wait; ours "
                      "prefetching as aoc run does on an Edge TPU; information, not a target):")
         for name, row in tpu["sizes"].items():
-            lines.append(
-                f"{name + ' RGB':<16} {row['overhead_ms']:7.3f} (p95 {row['overhead_p95_ms']:6.3f})"
-                f" {row['baseline_overhead_ms']:6.3f} (p95 "
-                f"{row['baseline_overhead_p95_ms']:6.3f}) {row['ratio']:>7}")
+            lines.append(f"{name + ' RGB':<16} {_overhead_cells(row)}")
     lines.append("decode row (pycoral classify_image: a file decoded per frame):")
     lines += _stage_lines(r["decode"]["stages_ms"])
     oled = r.get("oled")
