@@ -37,6 +37,15 @@ def test_host_probe_reads_the_given_environment():
     assert not Host.probe({}).under_systemd
 
 
+def test_host_probe_counts_the_cpus_this_process_may_use(monkeypatch):
+    import os
+
+    assert Host.probe({}).cpu_count == len(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3, 5})  # a cgroup's cpuset
+    assert Host.probe({}).cpu_count == 3
+    assert Host().cpu_count is None  # unknown unless probed
+
+
 def test_host_probe_honours_watchdog_pid_and_euid():
     env = {"NOTIFY_SOCKET": "/run/n", "WATCHDOG_USEC": "2000000", "WATCHDOG_PID": "42"}
     assert Host.probe(env, pid=42).watchdog_usec == 2_000_000

@@ -7,7 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aoc.app.model import classifier_opener, source_resize
+from aoc.app.host import Host
+from aoc.app.model import (
+    classifier_opener,
+    inference_threads,
+    open_one_shot_classifier,
+    source_resize,
+)
 from aoc.config import config_from_dict
 from aoc.config_sections import Config
 
@@ -47,6 +53,23 @@ def test_tpu_bundle_without_a_tpu_fails_over_to_cpu(probe, isolate):
         # nobody asked for the CPU: the reason says the CPU model stands in
         assert "the CPU model stands in; running CPU model" in clf.reason
         assert "requested" not in clf.reason
+        assert clf.classify(np.zeros((32, 32, 3), np.uint8)).shape == (3,)
+
+
+@pytest.mark.parametrize(("configured", "cpus", "expected"),
+                         [(0, 4, 4), (3, 4, 3), (0, None, None), (1, None, 1)])
+def test_threads_are_every_usable_cpu_unless_configured(configured, cpus, expected):
+    config = make_config(inference={"num_threads": configured})
+    assert inference_threads(config, Host(cpu_count=cpus)) == expected
+    assert inference_threads(config, None) == (configured or None)
+
+
+def test_the_cpu_model_runs_on_the_host_cpus_and_says_so():
+    config = make_config(inference={"backend": "cpu"},
+                         model={"bundle": str(MODELS / "uint8")})
+    selection = open_one_shot_classifier(config, Host(cpu_count=2))
+    with selection.opened as clf:
+        assert clf.reason.endswith(", 2 threads")
         assert clf.classify(np.zeros((32, 32, 3), np.uint8)).shape == (3,)
 
 

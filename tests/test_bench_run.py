@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -173,6 +174,25 @@ def test_our_source_prefetches_fitted_frames_as_aoc_run_does_on_a_tpu():
                 np.testing.assert_array_equal(source.read(), fit(frame))
 
 
+def test_the_naive_loops_run_on_the_threads_ours_does(monkeypatch):
+    import aoc.inference.runtime as runtime
+
+    seen = []
+    real = runtime.make_interpreter
+
+    def spy(*args, num_threads=None, **kwargs):
+        seen.append(num_threads)
+        return real(*args, num_threads=num_threads, **kwargs)
+
+    bundle = load_bundle(MODELS / "uint8")
+    with open_classifier(bundle, prefer="cpu", num_threads=2) as clf:
+        monkeypatch.setattr(runtime, "make_interpreter", spy)
+        r = run_bench(clf, bundle, frames=3, images_dir=DEMO_DIR, measure_startup=False,
+                      sizes={"32x32": (32, 32)}, extras=False, num_threads=2)
+    assert r["num_threads"] == 2
+    assert len(seen) == 3 * 2 + 1 and set(seen) == {2}  # 3 rounds x 2 rows, the decode row
+
+
 @pytest.mark.parametrize("twin", [False, True], ids=["uint8", "head-with-edgetpu-twin"])
 def test_cli_bench_writes_json_with_startup(tmp_path, capsys, monkeypatch, twin):
     monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))  # the child's last-good file
@@ -197,6 +217,10 @@ def test_cli_bench_writes_json_with_startup(tmp_path, capsys, monkeypatch, twin)
     assert {"bytes_per_update", "full_frame_bytes"} <= set(written["oled"])
     assert set(written["tpu_like"]["sizes"]) == {"224x224", "640x480", "1280x720"}
     assert written["startup_s"] > 0 and written["peak_rss_mb"] > 10
+    # both loops' interpreters run on the threads `aoc run` would use: every usable CPU
+    threads = len(os.sched_getaffinity(0))
+    assert written["num_threads"] == threads and written["reason"].endswith(
+        (f", {threads} threads", f", {threads} threads; then head 8-5-3 on the CPU"))
 
 
 def test_bench_on_a_head_bundle_times_the_head(tmp_path):

@@ -120,7 +120,7 @@ def test_reason_without_edgetpu_model(uint8_bundle: Bundle, runtime: Runtime) ->
     with open_classifier(uint8_bundle) as clf:
         assert clf.reason == (
             "Edge TPU: bundle tiny-uint8 has no Edge TPU model: edgetpu_compiler not found on "
-            f"PATH; running CPU model model.tflite on {runtime.label}"
+            f"PATH; running CPU model model.tflite on {runtime.label}, default threads"
         )
         assert clf.runtime_name == runtime.label
     with pytest.raises(EdgeTpuUnavailable, match="has no Edge TPU model"):
@@ -172,7 +172,8 @@ def test_auto_falls_back_to_cpu(
     with open_classifier(bundle, load_delegate=loader_raising(error)) as clf:
         assert clf.backend == "cpu"
         assert clf.reason.startswith(f"Edge TPU: {said}")
-        assert clf.reason.endswith(f"running CPU model model.tflite on {runtime.label}")
+        assert clf.reason.endswith(
+            f"running CPU model model.tflite on {runtime.label}, default threads")
         assert top_k(clf.classify(solid(RED)), clf.labels, 1)[0].label == "anime"
     with pytest.raises(EdgeTpuUnavailable, match=said):
         open_classifier(bundle, prefer="edgetpu", load_delegate=loader_raising(error))
@@ -298,8 +299,8 @@ def test_head_bundle_equals_the_two_steps_by_hand(standin: Bundle, runtime: Runt
     with open_classifier(standin, prefer="cpu") as clf:
         assert clf.backend == "cpu" and clf.head is standin.head
         assert clf.reason == (
-            f"CPU backend requested; running CPU model model.tflite on {runtime.label}; "
-            "then head 8-5-3 on the CPU"
+            f"CPU backend requested; running CPU model model.tflite on {runtime.label}, "
+            "default threads; then head 8-5-3 on the CPU"
         )
         got = []
         for colour in HEAD_COLOURS:

@@ -271,4 +271,5 @@ def test_head_bundle_fails_over_from_the_tpu_twin_to_the_cpu_twin(tmp_path: Path
         assert clf.backend == "cpu" and clf.fault == FAULT_TPU_LOST and clf.failovers == 1
         assert "killed by SIGABRT" in clf.reason
         assert clf.reason.endswith("running CPU model model.tflite on "
-                                   f"{clf.runtime_name}; then head 8-5-3 on the CPU")
+                                   f"{clf.runtime_name}, default threads; then head 8-5-3 on the "
+                                   "CPU")

@@ -320,7 +320,7 @@ def cmd_classify(args: argparse.Namespace, config: Any, host: Any) -> int:
     from aoc.images import load_frame
     from aoc.inference.postprocess import top_k
 
-    selection = open_one_shot_classifier(config)
+    selection = open_one_shot_classifier(config, host)
     failed = 0
     with contextlib.closing(selection.opened) as clf:
         for path in args.images:

@@ -29,6 +29,15 @@ def read_pi_model(path: Path = PI_MODEL_PATH) -> str | None:
         return None
 
 
+def usable_cpus() -> int | None:
+    """CPUs this process may run on (its affinity mask, e.g. a cgroup's ``cpuset``), else
+    the machine's count, else ``None``."""
+    try:
+        return len(os.sched_getaffinity(0)) or None
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count()
+
+
 @dataclass(frozen=True)
 class Host:
     """Facts about where the appliance runs (probed by :meth:`probe`, injectable in tests)."""
@@ -42,6 +51,7 @@ class Host:
     watchdog_usec: int | None = None
     as_root: bool = False
     invocation_id: str | None = None
+    cpu_count: int | None = None  # CPUs this process may run on; None when unknown
 
     @classmethod
     def probe(cls, environ: Mapping[str, str] | None = None, *, pid: int | None = None,
@@ -70,6 +80,7 @@ class Host:
             watchdog_usec=notify.watchdog_usec,
             as_root=(os.geteuid() if euid is None else euid) == 0,
             invocation_id=env.get("INVOCATION_ID") or None,
+            cpu_count=usable_cpus(),
         )
 
 

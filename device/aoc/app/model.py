@@ -22,21 +22,38 @@ def tpu_present() -> bool:
     return bool(find_edgetpus())
 
 
+def inference_threads(config: Config, host: Host | None) -> int | None:
+    """CPU threads for the interpreter: ``[inference] num_threads``, or when it is 0 every
+    CPU the process may use (``host.cpu_count``; ``None``, the runtime's default, when
+    unknown).
+
+    0 cannot be left to the runtime: LiteRT's default is one thread, and the default
+    model's CPU twin took 9.8 ms a frame on one thread against 4.9 ms on this host's two
+    (``aoc bench``, 2026-12-07); a Pi 4 or 5 has four cores.
+    """
+    if config.inference.num_threads:
+        return config.inference.num_threads
+    return host.cpu_count if host is not None else None
+
+
 def classifier_opener(
-    config: Config, *, tpu_probe: Callable[[], bool] = tpu_present
+    config: Config, *, tpu_probe: Callable[[], bool] = tpu_present,
+    num_threads: int | None = None,
 ) -> Callable[[Any], Any]:
     """bundle -> classifier following ``[inference]``.
 
     ``cpu``: the CPU model. ``auto``/``edgetpu`` with an Edge TPU model in the bundle: a
     :class:`~aoc.inference.failover.FailoverClassifier` whose primary is the TPU (in a child process
     when ``isolate_tpu``) and whose fallback is the CPU; it re-probes the TPU every
-    ``reprobe_interval_s``. Without a TPU model: the CPU, with the reason.
+    ``reprobe_interval_s``. Without a TPU model: the CPU, with the reason. CPU models run
+    on ``num_threads`` threads (see :func:`inference_threads`; ``None``: the runtime's
+    default).
     """
     from aoc.errors import EdgeTpuUnavailable
     from aoc.inference.classifier import open_classifier
 
     inf = config.inference
-    threads = inf.num_threads or None
+    threads = num_threads
 
     def cpu(bundle: Any) -> Any:
         return open_classifier(bundle, prefer="cpu", num_threads=threads)
@@ -78,7 +95,8 @@ def open_one_shot_classifier(config: Config, host: Host | None = None) -> Select
     """The classifier ``classify``/``bench``/``explain`` use: the configured model, no fallback."""
     m = config.model
     cands = candidates(bundle=m.bundle, model=m.model, labels=m.labels)
-    return select(cands, classifier_opener(config), fallback=False)
+    opener = classifier_opener(config, num_threads=inference_threads(config, host))
+    return select(cands, opener, fallback=False)
 
 
 def open_model(config: Config, host: Host, *, opener: Callable[[Any], Any] | None = None,
@@ -88,7 +106,9 @@ def open_model(config: Config, host: Host, *, opener: Callable[[Any], Any] | Non
     m = config.model
     cands = candidates(bundle=m.bundle, model=m.model, labels=m.labels,
                        last_good=read_last_good(state_file), default_dirs=default_dirs)
-    return select(cands, opener or classifier_opener(config), fallback=m.fallback,
+    if opener is None:
+        opener = classifier_opener(config, num_threads=inference_threads(config, host))
+    return select(cands, opener, fallback=m.fallback,
                   state_file=state_file)
 
 

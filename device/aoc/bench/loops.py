@@ -233,11 +233,12 @@ def our_source(clf: Any, frames: Sequence[np.ndarray], *, yuv: tuple[int, int] |
 def compare(clf: Any, model_path: Path, frames: Sequence[np.ndarray], n: int, *,
             delegates: Sequence[Any] = (), yuv: tuple[int, int] | None = None,
             head: Any = None, wait_ms: float | None = None, prefetch: bool = False,
-            rounds: int = 3) -> dict[str, Any]:
+            num_threads: int | None = None, rounds: int = 3) -> dict[str, Any]:
     """Both loops on ``frames``, alternating in ``rounds`` chunks (the load drifts), ->
     per-stage and overhead median/p95 (ms), ratio and loop-over-invoke. With ``wait_ms``
     both loops' invoke is a wait of that long (:class:`WaitingInvoke`); ``prefetch``
-    runs ours as ``aoc run`` does on an Edge TPU (:func:`our_source`)."""
+    runs ours as ``aoc run`` does on an Edge TPU (:func:`our_source`). The naive loop's
+    interpreter gets ``num_threads``: ``clf``'s, so both invokes leave the caches alike."""
     from aoc.app.loop_stats import STAGES
 
     half = False
@@ -251,7 +252,8 @@ def compare(clf: Any, model_path: Path, frames: Sequence[np.ndarray], n: int, *,
         with our_source(clf, frames, yuv=yuv, half=half, prefetch=prefetch) as source:
             ours.append(our_loop(waiting or clf, source, chunk))
         naive.append(naive_loop(model_path, frames, chunk, delegates=delegates, yuv=yuv,
-                                head=head, invoke=None if waiting is None else waiting.wait))
+                                head=head, invoke=None if waiting is None else waiting.wait,
+                                num_threads=num_threads))
     o, b = np.concatenate(ours), np.concatenate(naive)
     inv_o, inv_b = STAGES.index("invoke"), NAIVE_STAGES.index("invoke")
     over_o = o.sum(axis=1) - o[:, inv_o]

@@ -200,9 +200,10 @@ def targets_report(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def run_bench(clf: Any, bundle: Any, *, frames: int, images_dir: Path,
               cli_args: Sequence[str] = (), measure_startup: bool = True,
               sizes: dict[str, tuple[int, int]] | None = None,
-              extras: bool = True) -> dict[str, Any]:
+              extras: bool = True, num_threads: int | None = None) -> dict[str, Any]:
     """All measurements; returns the JSON-ready result. ``extras=False`` skips the OLED
-    and pipelining figures (tests)."""
+    and pipelining figures (tests). ``num_threads``: the CPU threads ``clf`` was opened
+    with; the naive loops' interpreters get the same."""
     from aoc.bench.loops import camera_frames, compare, rgb_to_yuv420
     from aoc.sources import list_images
 
@@ -227,20 +228,23 @@ def run_bench(clf: Any, bundle: Any, *, frames: int, images_dir: Path,
                for key, size in {**sizes, model_key: tuple(clf.input_size)}.items()}
     for key, size_frames in by_size.items():
         log.info("bench: %s frames", key)
-        rows[key] = compare(clf, model_path, size_frames, frames,
-                            delegates=delegates, head=head, prefetch=prefetch)
+        rows[key] = compare(clf, model_path, size_frames, frames, delegates=delegates,
+                            head=head, prefetch=prefetch, num_threads=num_threads)
     yuv_key = f"{YUV_SIZE[0]}x{YUV_SIZE[1]}"
     rgb_640 = by_size.get(yuv_key) or camera_frames(images, YUV_SIZE)
     yuv_frames = [rgb_to_yuv420(f) for f in rgb_640]
     yuv = {yuv_key: compare(clf, model_path, yuv_frames, frames, delegates=delegates,
-                            yuv=YUV_SIZE, head=head, prefetch=prefetch)}
+                            yuv=YUV_SIZE, head=head, prefetch=prefetch,
+                            num_threads=num_threads)}
     model_row = rows[model_key]
-    decode = baseline_loop(model_path, images, frames, delegates=delegates, head=head)
+    decode = baseline_loop(model_path, images, frames, delegates=delegates, head=head,
+                           num_threads=num_threads)
     result: dict[str, Any] = {
         "model": f"{bundle.name} ({model_path})",
         "backend": clf.backend,
         "reason": clf.reason,
         "ours": "prefetch" if prefetch else "sequential",
+        "num_threads": num_threads,
         "input_size": list(clf.input_size),
         "resize_filter": _resize_filter(clf),
         "frames": frames,
@@ -311,7 +315,7 @@ def _machine() -> dict[str, Any]:
 
 def cmd_bench(args: argparse.Namespace, config: Any, host: Any) -> int:
     """``aoc bench``: print figures, write JSON to ``--out``."""
-    from aoc.app.model import open_one_shot_classifier
+    from aoc.app.model import inference_threads, open_one_shot_classifier
     from aoc.bench.text import format_result
     from aoc.sources.demo_source import DEMO_DIR
 
@@ -327,7 +331,8 @@ def cmd_bench(args: argparse.Namespace, config: Any, host: Any) -> int:
         cli_args += ["--set", item]
     try:
         result = run_bench(selection.opened, selection.bundle, frames=max(1, args.frames),
-                           images_dir=DEMO_DIR, cli_args=cli_args)
+                           images_dir=DEMO_DIR, cli_args=cli_args,
+                           num_threads=inference_threads(config, host))
     finally:
         selection.opened.close()
     text = json.dumps(result, indent=2)

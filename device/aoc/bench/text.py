@@ -23,7 +23,9 @@ def _overhead_cells(row: dict[str, Any]) -> str:
 def format_result(r: dict[str, Any]) -> str:
     """Human-readable bench figures."""
     m = r.get("machine") or {}
-    lines = [f"model: {r['model']}", f"backend: {r['backend']} ({r['reason']})",
+    threads = r.get("num_threads") or "runtime default"
+    lines = [f"model: {r['model']}", f"backend: {r['backend']} ({r['reason']}), CPU threads"
+             f" {threads}",
              f"input {r['input_size'][0]}x{r['input_size'][1]}, resize filter "
              f"{r.get('resize_filter')}, {r['frames']} frames per row over {r['images']} "
              "images",

@@ -262,7 +262,8 @@ def open_classifier(
         path = bundle.require_cpu_model()
     except BundleError as exc:
         raise BundleError(f"{tpu_reason}; {exc}", path=exc.path) from exc
-    reason = f"{tpu_reason}; running CPU model {path.name} on {runtime.label}"
+    threads = f"{num_threads} threads" if num_threads else "default threads"
+    reason = f"{tpu_reason}; running CPU model {path.name} on {runtime.label}, {threads}"
     try:
         classifier = _open(
             bundle, Path(path), runtime, backend="cpu", reason=reason, delegates=(), **kw
