@@ -1,5 +1,6 @@
 """Tests for aoc.bench.run: pure helpers, both loops on the tiny models, the CLI command.
-(aoc.bench.loops and aoc.bench.extra are exercised here too: they are run's parts.)"""
+(aoc.bench.loops and aoc.bench.extra are exercised here too: they are run's parts; the
+naive loops have tests/test_bench_naive.py.)"""
 
 from __future__ import annotations
 
@@ -13,16 +14,14 @@ from fakes.head_bundles import standin_bundle
 
 from aoc.bench.extra import oled_figures, pipelined_figures, tpu_like_rows
 from aoc.bench.loops import (
-    NAIVE_STAGES,
     MemorySource,
     WaitingInvoke,
     camera_frames,
-    naive_loop,
     our_source,
     rgb_to_yuv420,
     summarize_ms,
 )
-from aoc.bench.run import baseline_loop, overhead_of, run_bench, targets_report
+from aoc.bench.run import decode_row, overhead_of, run_bench, targets_report
 from aoc.cli import main
 from aoc.inference.bundle import load_bundle
 from aoc.inference.classifier import open_classifier
@@ -58,16 +57,6 @@ def test_targets_report_directions():
     assert edgetpu["loop_over_invoke"]["met"] is None  # only a CPU model's loop is judged
 
 
-def test_naive_loop_stages_and_yuv_conversion():
-    frames = camera_frames(list_images(DEMO_DIR)[:2], (64, 48))
-    rows = naive_loop(MODELS / "uint8" / "model.tflite", frames, 3)
-    assert rows.shape == (3, len(NAIVE_STAGES)) and (rows[:, 0] > 0).all()
-    yuv = [rgb_to_yuv420(f) for f in frames]
-    assert yuv[0].shape == (72, 64)
-    rows = naive_loop(MODELS / "uint8" / "model.tflite", yuv, 2, yuv=(64, 48))
-    assert rows.shape == (2, 4)
-
-
 def test_memory_source_converts_yuv_like_the_naive_loop():
     frame = camera_frames(list_images(DEMO_DIR)[:1], (64, 48))[0]
     capture = rgb_to_yuv420(frame)
@@ -78,8 +67,8 @@ def test_memory_source_converts_yuv_like_the_naive_loop():
 
 
 @pytest.mark.parametrize("name", ["uint8", "int8", "float_logits"])
-def test_baseline_runs_every_model_kind(name):
-    result = baseline_loop(MODELS / name / "model.tflite", list_images(DEMO_DIR), 4)
+def test_decode_row_runs_every_model_kind(name):
+    result = decode_row(MODELS / name / "model.tflite", list_images(DEMO_DIR), 4)
     assert set(result["stages_ms"]) == {"decode_resize", "set_tensor", "invoke",
                                         "get_dequantize"}
     assert result["stages_ms"]["decode_resize"]["median"] > 0 and result["fps"] > 0
@@ -230,18 +219,6 @@ def test_bench_on_a_head_bundle_times_the_head(tmp_path):
     assert r["backend"] == "cpu" and "then head 8-5-3 on the CPU" in r["reason"]
     assert set(r["head_ms"]) == {"median", "p95"} and r["head_ms"]["median"] > 0
     assert r["stages_ms"]["postprocess"]["median"] > 0  # the head runs inside postprocess
-
-
-def test_baseline_applies_the_head(tmp_path):
-    bundle = standin_bundle(tmp_path)
-    calls = []
-
-    def head(embedding):
-        calls.append(embedding.shape)
-        return bundle.head(embedding)
-
-    baseline_loop(bundle.cpu_model, list_images(DEMO_DIR), 3, head=head)
-    assert calls == [(8,)] * 3
 
 
 def test_check_targets_makes_a_missed_target_exit_1(tmp_path, capsys, monkeypatch):

@@ -1,15 +1,10 @@
-"""The two loops :mod:`aoc.bench.run` compares per camera size, on the same in-memory frames.
+"""Our loop as :mod:`aoc.bench.run` measures it, and :func:`compare`, which times it against
+the naive loop (:mod:`aoc.bench.naive`) per camera size, on the same in-memory frames.
 
-* :func:`naive_loop`: Coral's ``examples-camera`` / pycoral's ``common.set_input`` and
-  ``classify.get_classes`` way: ``Image.fromarray(frame).resize(size, Image.LANCZOS)``
-  (pycoral's ``classify_image`` filter), copy into the input tensor, ``invoke``,
-  dequantize, sort. No file decoding. A YUV420 frame is first converted the way one
-  would write it, ``cv2.cvtColor(frame, cv2.COLOR_YUV2RGB_I420)`` (the numpy converter
-  of :mod:`aoc.sources.picamera2_source` without OpenCV).
-* :func:`our_loop`: :func:`aoc.app.loop.run_loop` with the real classifier (resize straight
-  into the input tensor with ``area_linear``), smoothing and a threaded null display; a
-  YUV420 frame is converted by :mod:`aoc.sources.yuv` (fused with the first 2x area step when
-  the model is at most half the frame size).
+:func:`our_loop` is :func:`aoc.app.loop.run_loop` with the real classifier (resize straight
+into the input tensor with ``area_linear``), smoothing and a threaded null display; a YUV420
+frame is converted by :mod:`aoc.sources.yuv` (fused with the first 2x area step when the
+model is at most half the frame size).
 
 Both read the same list of frames, prepared before the clock starts.
 """
@@ -18,8 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +21,6 @@ import numpy as np
 from PIL import Image
 
 log = logging.getLogger(__name__)
-
-NAIVE_STAGES = ("resize", "set_input", "invoke", "get_classes")
-
 
 def summarize_ms(values_s: np.ndarray) -> dict[str, float]:
     """Median and p95 in milliseconds."""
@@ -112,71 +103,6 @@ class MemorySource:
         self.close()
 
 
-def naive_yuv_converter(width: int, height: int) -> Callable[[np.ndarray], np.ndarray]:
-    """How a naive loop turns a YUV420 capture into RGB: one cv2 call, else numpy."""
-    try:
-        import cv2
-    except ImportError:
-        from aoc.sources.picamera2_source import yuv420_to_rgb
-
-        return lambda frame: yuv420_to_rgb(frame, width, height)
-    return lambda frame: cv2.cvtColor(frame, cv2.COLOR_YUV2RGB_I420)
-
-
-def naive_loop(model_path: Path, frames: Sequence[np.ndarray], n: int, *,
-               delegates: Sequence[Any] = (), num_threads: int | None = None,
-               yuv: tuple[int, int] | None = None, head: Any = None,
-               invoke: Callable[[], None] | None = None,
-               clock: Callable[[], float] = time.perf_counter) -> np.ndarray:
-    """Seconds per stage (rows = frames, columns = :data:`NAIVE_STAGES`). ``invoke``
-    replaces the interpreter's after one real invoke (the Edge-TPU-like rows: a wait that
-    leaves the CPU and its caches alone); the output read is then that real invoke's."""
-    from aoc.inference.runtime import find_runtime, make_interpreter
-
-    interpreter = make_interpreter(find_runtime(), model_path, delegates=delegates,
-                                   num_threads=num_threads)
-    interpreter.allocate_tensors()
-    inp = interpreter.get_input_details()[0]
-    out = interpreter.get_output_details()[0]
-    _, height, width, _ = (int(d) for d in inp["shape"])
-    in_scale, in_zp = inp["quantization"]
-    out_scale, out_zp = out["quantization"]
-    to_rgb = naive_yuv_converter(*yuv) if yuv is not None else None
-    if invoke is not None:
-        interpreter.invoke()
-    run = interpreter.invoke if invoke is None else invoke
-    rows = np.zeros((n, len(NAIVE_STAGES)), dtype=np.float64)
-    for i in range(n):
-        frame = frames[i % len(frames)]
-        t0 = clock()
-        if to_rgb is not None:
-            frame = to_rgb(frame)
-        image = Image.fromarray(frame).resize((width, height), Image.Resampling.LANCZOS)
-        t1 = clock()
-        pixels = np.asarray(image)
-        if inp["dtype"] == np.float32:
-            data = pixels.astype(np.float32)
-        elif in_scale and not (inp["dtype"] == np.uint8 and in_scale == 1.0 and in_zp == 0):
-            info = np.iinfo(inp["dtype"])
-            data = np.clip(np.round(pixels.astype(np.float32) / in_scale + in_zp),
-                           info.min, info.max).astype(inp["dtype"])
-        else:
-            data = pixels
-        interpreter.tensor(inp["index"])()[0][:, :] = data  # pycoral common.set_input
-        t2 = clock()
-        run()
-        t3 = clock()
-        raw = interpreter.get_tensor(out["index"])[0]  # pycoral classify.get_classes
-        scores = (raw.astype(np.float32) - out_zp) * out_scale if out_scale else raw.copy()
-        if head is not None:  # a backbone's embedding: the bundle's head makes the scores
-            scores = head(scores.reshape(-1))
-        top = np.argsort(-scores)[:3]
-        _ = [(int(c), float(scores[c])) for c in top]
-        t4 = clock()
-        rows[i] = (t1 - t0, t2 - t1, t3 - t2, t4 - t3)
-    return rows
-
-
 class WaitingInvoke:
     """``clf`` with its invoke replaced by a wait of ``wait_ms`` (as an Edge TPU's invoke
     is: the CPU and its caches are left alone meanwhile). Preprocess and postprocess are
@@ -240,6 +166,7 @@ def compare(clf: Any, model_path: Path, frames: Sequence[np.ndarray], n: int, *,
     runs ours as ``aoc run`` does on an Edge TPU (:func:`our_source`). The naive loop's
     interpreter gets ``num_threads``: ``clf``'s, so both invokes leave the caches alike."""
     from aoc.app.loop_stats import STAGES
+    from aoc.bench.naive import NAIVE_STAGES, naive_loop
 
     half = False
     if yuv is not None:

@@ -38,7 +38,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -51,8 +50,8 @@ __all__ = [
     "METHOD",
     "SIZES",
     "TARGETS",
-    "baseline_loop",
     "cmd_bench",
+    "decode_row",
     "overhead_of",
     "run_bench",
     "targets_report",
@@ -105,53 +104,18 @@ def overhead_of(samples: np.ndarray, invoke_column: int) -> np.ndarray:
     return samples.sum(axis=1) - samples[:, invoke_column]
 
 
-def baseline_loop(model_path: Path, images: Sequence[Path], frames: int, *,
-                  delegates: Sequence[Any] = (), num_threads: int | None = None,
-                  clock: Any = time.perf_counter, head: Any = None) -> dict[str, Any]:
-    """The naive pycoral-example loop; returns per-stage and overhead timings (ms)."""
-    from PIL import Image
+def decode_row(model_path: Path, images: Sequence[Path], frames: int, *,
+               delegates: Sequence[Any] = (), num_threads: int | None = None,
+               head: Any = None) -> dict[str, Any]:
+    """The naive loop decoding a file per frame (:func:`aoc.bench.naive.decode_loop`):
+    per-stage and overhead timings (ms) and fps."""
+    from aoc.bench.naive import DECODE_STAGES, decode_loop
 
-    from aoc.inference.runtime import find_runtime, make_interpreter
-
-    interpreter = make_interpreter(find_runtime(), model_path, delegates=delegates,
-                                   num_threads=num_threads)
-    interpreter.allocate_tensors()
-    inp = interpreter.get_input_details()[0]
-    out = interpreter.get_output_details()[0]
-    _, height, width, _ = inp["shape"]
-    in_scale, in_zp = inp["quantization"]
-    out_scale, out_zp = out["quantization"]
-    rows = np.zeros((frames, 4), dtype=np.float64)  # decode+resize, set, invoke, get+deq
-    for i in range(frames):
-        path = images[i % len(images)]
-        t0 = clock()
-        image = Image.open(path).convert("RGB").resize((int(width), int(height)),
-                                                       Image.LANCZOS)
-        t1 = clock()
-        pixels = np.asarray(image)
-        if inp["dtype"] == np.float32:
-            tensor = np.expand_dims(pixels.astype(np.float32), 0)
-        elif in_scale and not (inp["dtype"] == np.uint8 and in_scale == 1.0 and in_zp == 0):
-            info = np.iinfo(inp["dtype"])
-            q = np.round(pixels.astype(np.float32) / in_scale + in_zp)
-            tensor = np.expand_dims(np.clip(q, info.min, info.max).astype(inp["dtype"]), 0)
-        else:
-            tensor = np.expand_dims(pixels, 0).astype(inp["dtype"])
-        interpreter.set_tensor(inp["index"], tensor)
-        t2 = clock()
-        interpreter.invoke()
-        t3 = clock()
-        raw = interpreter.get_tensor(out["index"])[0]
-        scores = (raw.astype(np.float32) - out_zp) * out_scale if out_scale else raw.copy()
-        if head is not None:  # a backbone's embedding: the bundle's head makes the scores
-            scores = head(scores.reshape(-1))
-        np.argsort(-scores)[:3]  # pycoral's get_classes sorts the scores
-        t4 = clock()
-        rows[i] = (t1 - t0, t2 - t1, t3 - t2, t4 - t3)
+    rows = decode_loop(model_path, images, frames, delegates=delegates,
+                       num_threads=num_threads, head=head)
     return {
-        "stages_ms": {name: summarize_ms(rows[:, k]) for k, name in
-                      enumerate(("decode_resize", "set_tensor", "invoke", "get_dequantize"))},
-        "overhead_ms": summarize_ms(overhead_of(rows, 2)),
+        "stages_ms": {name: summarize_ms(rows[:, k]) for k, name in enumerate(DECODE_STAGES)},
+        "overhead_ms": summarize_ms(overhead_of(rows, DECODE_STAGES.index("invoke"))),
         "fps": round(frames / float(rows.sum()), 2) if rows.sum() > 0 else 0.0,
     }
 
@@ -237,7 +201,7 @@ def run_bench(clf: Any, bundle: Any, *, frames: int, images_dir: Path,
                             yuv=YUV_SIZE, head=head, prefetch=prefetch,
                             num_threads=num_threads)}
     model_row = rows[model_key]
-    decode = baseline_loop(model_path, images, frames, delegates=delegates, head=head,
+    decode = decode_row(model_path, images, frames, delegates=delegates, head=head,
                            num_threads=num_threads)
     result: dict[str, Any] = {
         "model": f"{bundle.name} ({model_path})",
