@@ -279,7 +279,8 @@ def cmd_run(args: argparse.Namespace, config: Any, host: Any) -> int:
     When the power button's shutdown command fails, the appliance starts again and keeps
     running (the error is logged and listed in the summary's warnings).
     """
-    from aoc.app.wiring import run, timed_process_age
+    from aoc.app.process_age import timed_process_age
+    from aoc.app.wiring import run
 
     age = timed_process_age()
     while True:

@@ -20,7 +20,6 @@ import resource
 import shlex
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +45,6 @@ __all__ = [
     "run",
     "run_shutdown_command",
     "startup_checks",
-    "timed_process_age",
 ]
 
 log = logging.getLogger(__name__)
@@ -290,16 +288,3 @@ def _num_views() -> int:
     from aoc.display import NUM_VIEWS
 
     return int(NUM_VIEWS)
-
-
-
-def timed_process_age(start: float | None = None) -> Callable[[], float]:
-    """Seconds since the process started (psutil when present, else since ``start``)."""
-    try:
-        import psutil
-
-        created = psutil.Process().create_time()
-        return lambda: time.time() - created
-    except (ImportError, OSError):
-        t0 = start if start is not None else time.perf_counter()
-        return lambda: time.perf_counter() - t0
