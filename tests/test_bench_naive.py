@@ -20,12 +20,15 @@ MODELS = Path(__file__).parent / "data" / "models"
 
 def test_naive_loop_stages_and_yuv_conversion():
     frames = camera_frames(list_images(DEMO_DIR)[:2], (64, 48))
-    rows = naive_loop(MODELS / "uint8" / "model.tflite", frames, 3)
-    assert rows.shape == (3, len(NAIVE_STAGES)) and (rows[:, 0] > 0).all()
+    times = naive_loop(MODELS / "uint8" / "model.tflite", frames, 3)
+    assert times.stages.shape == (3, len(NAIVE_STAGES)) and (times.stages[:, 0] > 0).all()
+    # each frame's period covers its stages; the last one's is unknown
+    assert (times.periods[:2] >= times.stages[:2].sum(axis=1)).all()
+    assert np.isnan(times.periods[2])
     yuv = [rgb_to_yuv420(f) for f in frames]
     assert yuv[0].shape == (72, 64)
-    rows = naive_loop(MODELS / "uint8" / "model.tflite", yuv, 2, yuv=(64, 48))
-    assert rows.shape == (2, 4) and (rows > 0).all()
+    times = naive_loop(MODELS / "uint8" / "model.tflite", yuv, 2, yuv=(64, 48))
+    assert times.stages.shape == (2, 4) and (times.stages > 0).all()
 
 
 @pytest.mark.parametrize("name", ["uint8", "int8", "float_logits"])

@@ -17,6 +17,7 @@ from aoc.bench.loops import (
     MemorySource,
     WaitingInvoke,
     camera_frames,
+    our_loop,
     our_source,
     rgb_to_yuv420,
     summarize_ms,
@@ -55,6 +56,52 @@ def test_targets_report_directions():
     assert report["loop_over_invoke"]["met"] is False
     edgetpu = targets_report({"backend": "edgetpu", "model_row": {"loop_over_invoke": 3.0}})
     assert edgetpu["loop_over_invoke"]["met"] is None  # only a CPU model's loop is judged
+
+
+def test_our_frame_periods_count_the_work_between_stages():
+    """A hook's work after the display stage is in no stage, but in the frame's period."""
+    import threading
+
+    class SlowHook:
+        def __init__(self):
+            self.pause = threading.Event()
+
+        def on_result(self, stats, first):
+            self.pause.wait(0.003)
+
+    bundle = load_bundle(MODELS / "uint8")
+    frames = camera_frames(list_images(DEMO_DIR)[:2], (32, 32))
+    with open_classifier(bundle, prefer="cpu") as clf:
+        times = our_loop(clf, MemorySource(frames), 5, hooks=[SlowHook()])
+    assert times.stages.shape == (5, 5) and np.isnan(times.periods[-1])
+    between = times.periods[:-1] - times.stages[:-1].sum(axis=1)
+    assert (between >= 0.003).all()
+
+
+def test_compare_takes_the_overhead_from_the_frame_periods(monkeypatch):
+    import aoc.bench.loops as loops
+    import aoc.bench.naive as naive
+    from aoc.bench.naive import LoopTimes
+
+    def ours(clf, source, n, **kw):  # stages 0.1 ms each, invoke 5 ms; a 6 ms period
+        stages = np.full((n, 5), 1e-4)
+        stages[:, 2] = 5e-3
+        return LoopTimes(stages, np.append(np.full(n - 1, 6e-3), np.nan))
+
+    def theirs(model_path, frames, n, **kw):  # 1 ms + invoke 5 ms, nothing between
+        stages = np.full((n, 4), 1e-3 / 3)
+        stages[:, 2] = 5e-3
+        return LoopTimes(stages, np.append(np.full(n - 1, 6e-3), np.nan))
+
+    monkeypatch.setattr(loops, "our_loop", ours)
+    monkeypatch.setattr(naive, "naive_loop", theirs)
+    bundle = load_bundle(MODELS / "uint8")
+    with open_classifier(bundle, prefer="cpu") as clf:
+        row = loops.compare(clf, bundle.cpu_model, [np.zeros((32, 32, 3), np.uint8)], 12)
+    # 0.4 ms in stages, but a frame takes 1 ms more than its invoke: the overhead is 1 ms
+    assert row["overhead_ms"] == pytest.approx(1.0) and row["ratio"] == pytest.approx(1.0)
+    assert row["between_stages_ms"]["median"] == pytest.approx(0.6)
+    assert row["fps"] == pytest.approx(166.7) and row["loop_over_invoke"] == pytest.approx(1.2)
 
 
 def test_memory_source_converts_yuv_like_the_naive_loop():

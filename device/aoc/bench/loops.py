@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from aoc.bench.naive import LoopTimes, periods_of
 
 log = logging.getLogger(__name__)
 
@@ -130,17 +133,39 @@ class WaitingInvoke:
         self._event.wait(self._wait_s)
 
 
-def our_loop(clf: Any, source: Any, n: int) -> np.ndarray:
-    """Seconds per stage of :func:`aoc.app.loop.run_loop` (columns = ``loop.STAGES``)."""
+class _ReadStamps:
+    """``source`` with the time of each ``read`` call kept: the start of each frame of
+    :func:`aoc.app.loop.run_loop` (its capture stage begins with the read)."""
+
+    def __init__(self, source: Any, clock: Any = time.perf_counter) -> None:
+        self._source = source
+        self._clock = clock
+        self.starts: list[float] = []
+
+    def read(self) -> Any:
+        self.starts.append(self._clock())
+        return self._source.read()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._source, name)
+
+
+def our_loop(clf: Any, source: Any, n: int, *, hooks: Sequence[Any] = ()) -> LoopTimes:
+    """Seconds per stage of :func:`aoc.app.loop.run_loop` (columns = ``loop.STAGES``) and
+    its frame periods, which also count the loop's work between stages (statistics,
+    ``hooks``)."""
     from aoc.app.loop import run_loop
     from aoc.app.smoothing import Smoother
     from aoc.display.null import NullDisplay
     from aoc.display.threaded import ThreadedDisplay
 
+    stamped = _ReadStamps(source)
     with ThreadedDisplay(NullDisplay()) as display:
-        stats = run_loop(source, clf, Smoother(clf.labels), display, max_frames=n,
-                         timings_capacity=max(n, 1))
-    return stats.timings.samples()
+        stats = run_loop(stamped, clf, Smoother(clf.labels), display, max_frames=n,
+                         timings_capacity=max(n, 1), hooks=tuple(hooks))
+    stages = stats.timings.samples()
+    # every read gave a frame (memory sources never fail), so reads and rows pair up
+    return LoopTimes(stages, periods_of(stamped.starts[: len(stages)]))
 
 
 def our_source(clf: Any, frames: Sequence[np.ndarray], *, yuv: tuple[int, int] | None = None,
@@ -172,7 +197,7 @@ def compare(clf: Any, model_path: Path, frames: Sequence[np.ndarray], n: int, *,
     if yuv is not None:
         width, height = clf.input_size
         half = 2 * width <= yuv[0] and 2 * height <= yuv[1]
-    chunk = max(1, n // rounds)
+    chunk = max(2, n // rounds)  # the last frame of a chunk has no period: two at least
     ours, naive = [], []
     waiting = None if wait_ms is None else WaitingInvoke(clf, wait_ms)  # one real invoke
     for _ in range(rounds):
@@ -181,13 +206,20 @@ def compare(clf: Any, model_path: Path, frames: Sequence[np.ndarray], n: int, *,
         naive.append(naive_loop(model_path, frames, chunk, delegates=delegates, yuv=yuv,
                                 head=head, invoke=None if waiting is None else waiting.wait,
                                 num_threads=num_threads))
-    o, b = np.concatenate(ours), np.concatenate(naive)
+    o = np.concatenate([t.stages for t in ours])
+    b = np.concatenate([t.stages for t in naive])
+    # a frame's overhead is its period (start to next start) less its invoke: the loop's
+    # work between the timed stages counts too; the last frame of each chunk has no period
+    period_o = np.concatenate([t.periods for t in ours])
+    period_b = np.concatenate([t.periods for t in naive])
     inv_o, inv_b = STAGES.index("invoke"), NAIVE_STAGES.index("invoke")
-    over_o = o.sum(axis=1) - o[:, inv_o]
-    over_b = b.sum(axis=1) - b[:, inv_b]
+    known_o, known_b = ~np.isnan(period_o), ~np.isnan(period_b)
+    over_o = period_o[known_o] - o[known_o, inv_o]
+    over_b = period_b[known_b] - b[known_b, inv_b]
     row: dict[str, Any] = {
         "frames": int(o.shape[0]),
         "stages_ms": {name: summarize_ms(o[:, k]) for k, name in enumerate(STAGES)},
+        "between_stages_ms": summarize_ms(period_o[known_o] - o[known_o].sum(axis=1)),
         "baseline_stages_ms": {name: summarize_ms(b[:, k])
                                for k, name in enumerate(NAIVE_STAGES)},
         "overhead": summarize_ms(over_o),
@@ -201,10 +233,10 @@ def compare(clf: Any, model_path: Path, frames: Sequence[np.ndarray], n: int, *,
                     if row["overhead_ms"] > 0 else None)
     invoke = float(np.median(o[:, inv_o]))
     row["invoke_ms"] = round(invoke * 1e3, 4)
-    row["loop_over_invoke"] = (round(float(np.median(o.sum(axis=1))) / invoke, 3)
+    row["loop_over_invoke"] = (round(float(np.median(period_o[known_o])) / invoke, 3)
                                if invoke > 0 else None)
-    row["fps"] = round(1.0 / float(np.median(o.sum(axis=1))), 1)
-    row["baseline_fps"] = round(1.0 / float(np.median(b.sum(axis=1))), 1)
+    row["fps"] = round(1.0 / float(np.median(period_o[known_o])), 1)
+    row["baseline_fps"] = round(1.0 / float(np.median(period_b[known_b])), 1)
     if yuv is not None:
         row["yuv_conversion"] = "half" if half else "full"
     return row

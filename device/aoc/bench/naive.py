@@ -19,15 +19,37 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image
 
-__all__ = ["DECODE_STAGES", "NAIVE_STAGES", "NaiveModel", "decode_loop", "naive_loop"]
+__all__ = [
+    "DECODE_STAGES",
+    "NAIVE_STAGES",
+    "LoopTimes",
+    "NaiveModel",
+    "decode_loop",
+    "naive_loop",
+    "periods_of",
+]
 
 NAIVE_STAGES = ("resize", "set_input", "invoke", "get_classes")
 DECODE_STAGES = ("decode_resize", "set_tensor", "invoke", "get_dequantize")
+
+
+class LoopTimes(NamedTuple):
+    """What a timed loop returns: seconds per stage (rows = frames, columns = its stages)
+    and each frame's period, from its start to the next frame's start (NaN for the last
+    frame): the period also counts the loop's own work between the timed stages."""
+
+    stages: np.ndarray
+    periods: np.ndarray
+
+
+def periods_of(starts: Sequence[float]) -> np.ndarray:
+    """Frame periods from the frames' start times (the last one unknown: NaN)."""
+    return np.append(np.diff(np.asarray(starts, dtype=np.float64)), np.nan)
 
 
 class NaiveModel:
@@ -89,8 +111,8 @@ def naive_loop(model_path: Path, frames: Sequence[np.ndarray], n: int, *,
                delegates: Sequence[Any] = (), num_threads: int | None = None,
                yuv: tuple[int, int] | None = None, head: Any = None,
                invoke: Callable[[], None] | None = None,
-               clock: Callable[[], float] = time.perf_counter) -> np.ndarray:
-    """Seconds per stage (rows = frames, columns = :data:`NAIVE_STAGES`). ``invoke``
+               clock: Callable[[], float] = time.perf_counter) -> LoopTimes:
+    """Seconds per stage (columns = :data:`NAIVE_STAGES`) and periods. ``invoke``
     replaces the interpreter's after one real invoke (the Edge-TPU-like rows: a wait that
     leaves the CPU and its caches alone); the output read is then that real invoke's."""
     model = NaiveModel(model_path, delegates=delegates, num_threads=num_threads, head=head)
@@ -99,9 +121,11 @@ def naive_loop(model_path: Path, frames: Sequence[np.ndarray], n: int, *,
         model.interpreter.invoke()
     run = model.interpreter.invoke if invoke is None else invoke
     rows = np.zeros((n, len(NAIVE_STAGES)), dtype=np.float64)
+    starts = np.zeros(n, dtype=np.float64)
     for i in range(n):
         frame = frames[i % len(frames)]
         t0 = clock()
+        starts[i] = t0
         if to_rgb is not None:
             frame = to_rgb(frame)
         image = Image.fromarray(frame).resize(model.size, Image.Resampling.LANCZOS)
@@ -113,7 +137,7 @@ def naive_loop(model_path: Path, frames: Sequence[np.ndarray], n: int, *,
         model.get_classes()
         t4 = clock()
         rows[i] = (t1 - t0, t2 - t1, t3 - t2, t4 - t3)
-    return rows
+    return LoopTimes(rows, periods_of(starts))
 
 
 def decode_loop(model_path: Path, images: Sequence[Path], n: int, *,

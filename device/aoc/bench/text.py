@@ -45,7 +45,7 @@ def format_result(r: dict[str, Any]) -> str:
                      f" {row['invoke_ms']:9.3f} {row['loop_over_invoke']:>11}")
     for name, row in rows:
         lines.append(f"  {name}: ours")
-        lines += _stage_lines(row["stages_ms"])
+        lines += _stage_lines({**row["stages_ms"], "between stages": row["between_stages_ms"]})
         lines.append(f"  {name}: naive (Coral examples-camera / pycoral style)")
         lines += _stage_lines(row["baseline_stages_ms"])
     tpu = r.get("tpu_like")
