@@ -53,17 +53,16 @@ def classifier_opener(
     from aoc.inference.classifier import open_classifier
 
     inf = config.inference
-    threads = num_threads
 
     def cpu(bundle: Any) -> Any:
-        return open_classifier(bundle, prefer="cpu", num_threads=threads)
+        return open_classifier(bundle, prefer="cpu", num_threads=num_threads)
 
     def opener(bundle: Any) -> Any:
         if inf.backend == "cpu":
             return cpu(bundle)
         if bundle.edgetpu_model is None:
             # "auto" fails over at once and its reason says why there is no TPU model.
-            return open_classifier(bundle, prefer="auto", num_threads=threads)
+            return open_classifier(bundle, prefer="auto", num_threads=num_threads)
         from aoc.inference.failover import FailoverClassifier
 
         def primary() -> Any:
@@ -77,12 +76,12 @@ def classifier_opener(
 
                 return open_isolated_classifier(
                     bundle, prefer="edgetpu", edgetpu_device=inf.edgetpu_device,
-                    num_threads=threads)
+                    num_threads=num_threads)
             return open_classifier(bundle, prefer="edgetpu",
-                                   edgetpu_device=inf.edgetpu_device, num_threads=threads)
+                                   edgetpu_device=inf.edgetpu_device, num_threads=num_threads)
 
         def stand_in() -> Any:
-            return open_classifier(bundle, prefer="cpu", num_threads=threads,
+            return open_classifier(bundle, prefer="cpu", num_threads=num_threads,
                                    cpu_why="the CPU model stands in")
 
         return FailoverClassifier(primary, stand_in,

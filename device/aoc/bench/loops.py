@@ -25,6 +25,7 @@ from aoc.bench.naive import LoopTimes, periods_of
 
 log = logging.getLogger(__name__)
 
+
 def summarize_ms(values_s: np.ndarray) -> dict[str, float]:
     """Median and p95 in milliseconds."""
     if values_s.size == 0:
