@@ -41,6 +41,17 @@ def test_guarded_display_applies_burn_in_and_clears_on_close():
     assert t.calls == ["clear", "close"]
 
 
+def test_the_screen_tells_the_loop_how_often_it_draws():
+    from aoc.app.screen import open_screen
+    from aoc.config import config_from_dict
+
+    screen = open_screen(config_from_dict({"display": {"max_fps": 4.0}}), "null")
+    try:
+        assert screen.frame_interval_s == 0.25
+    finally:
+        screen.close()
+
+
 def test_display_options_match_constructors():
     config = Config()
     assert display_options(config, "oled")["i2c_address"] == 0x3C

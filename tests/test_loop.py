@@ -274,3 +274,68 @@ def test_memory_stays_bounded_over_many_frames(classifier):
     assert stats.frames == 3300
     grown = hook.at_end - hook.at_warm
     assert grown < 16 * 1024, f"{grown} bytes kept after 3000 frames"
+
+
+class PacedSource(ListSource):
+    """RED frames, each ``period_s`` after the last on a manual clock (``jitter_s``
+    alternating sign), so the loop's timestamps are exact."""
+
+    def __init__(self, period_s, jitter_s=0.0, script=()):
+        super().__init__(script)
+        self.now, self.period_s, self.jitter_s = 0.0, period_s, jitter_s
+
+    def clock(self):
+        return self.now
+
+    def read(self):
+        sign = 1 if self.reads % 2 else -1
+        self.now += self.period_s + sign * self.jitter_s
+        return super().read()
+
+
+class SlowDisplay(RecordingDisplay):
+    frame_interval_s = 0.1  # like a ThreadedDisplay at max_fps 10
+
+
+def test_a_reading_the_display_would_not_draw_is_not_built(classifier):
+    source, display = PacedSource(0.02), SlowDisplay()
+    stats = run_loop(source, classifier, make_smoother(classifier, tau_s=1.0), display,
+                     max_frames=12, clock=source.clock)
+    # 50 fps on a 10 fps display: frames 1, 6 and 11, then the newest (12) at the end
+    assert stats.frames == 12 and len(display.states) == 4
+    assert display.states[-1].anime == stats.anime  # nothing lost: the last reading shows
+    assert [s.anime for s in display.states] == sorted(s.anime for s in display.states)
+
+
+def test_a_loop_at_the_display_rate_submits_every_frame_despite_jitter(classifier):
+    source, display = PacedSource(0.1, jitter_s=0.003), SlowDisplay()
+    run_loop(source, classifier, make_smoother(classifier), display, max_frames=8,
+             clock=source.clock)
+    assert len(display.states) == 8
+
+
+def test_the_pending_reading_shows_before_the_camera_fault(classifier):
+    source, display = PacedSource(0.02, script=[BLUE, BLUE, None, RED]), SlowDisplay()
+    run_loop(source, classifier, make_smoother(classifier), display, max_frames=3,
+             clock=source.clock, idle_wait_s=0.0)
+    # frame 1 is submitted, frame 2 held back, then flushed before the fault message
+    states = list(display.states)
+    assert [s.message for s in states[:3]] == [None, None, "camera lost - retrying"]
+    assert states[1].verdict == "neither"
+
+
+def test_an_explicit_display_interval_overrides_the_displays(classifier):
+    source, display = PacedSource(0.02), SlowDisplay()
+    run_loop(source, classifier, make_smoother(classifier), display, max_frames=5,
+             clock=source.clock, display_interval_s=0.0)
+    assert len(display.states) == 5
+
+
+def test_a_new_verdict_is_submitted_at_once(classifier):
+    source = PacedSource(0.02, script=[BLUE, BLUE, BLUE, RED, RED])
+    display = SlowDisplay()
+    run_loop(source, classifier, make_smoother(classifier), display, max_frames=5,
+             clock=source.clock, display_interval_s=10.0)
+    # tau 0: the verdict follows the frame; only frame 1 and the change at frame 4 go,
+    # and frame 5 (same verdict, pending) at the end
+    assert [s.verdict for s in display.states] == ["neither", "anime", "anime"]

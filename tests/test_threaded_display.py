@@ -109,6 +109,13 @@ def test_frame_rate_is_capped():
     assert len(fake.shown) in (2, 3)  # 0.2 is dropped unless the test thread stalled
 
 
+def test_frame_interval_tells_the_loop_how_often_a_state_can_be_drawn():
+    with ThreadedDisplay(FakeDisplay(), max_fps=20.0) as capped:
+        assert capped.frame_interval_s == pytest.approx(0.05)
+    with ThreadedDisplay(FakeDisplay(), max_fps=0) as uncapped:
+        assert uncapped.frame_interval_s == 0.0
+
+
 def test_failure_is_logged_once_exposed_and_display_reopened(caplog):
     broken = FakeDisplay(fail=True)
     fresh = FakeDisplay()

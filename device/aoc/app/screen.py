@@ -31,6 +31,11 @@ class GuardedDisplay:
         """The drawer's fault (``display lost``) or ``None``."""
         return self.threaded.fault
 
+    @property
+    def frame_interval_s(self) -> float:
+        """The drawer's shortest time between frames (the loop builds states no faster)."""
+        return float(self.threaded.frame_interval_s)
+
     def submit(self, state: Any) -> None:
         """Hand ``state`` (with offset/dim/blank) to the drawing thread."""
         self.threaded.submit(self.guard.apply(state))

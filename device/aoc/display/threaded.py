@@ -73,6 +73,12 @@ class ThreadedDisplay(Closing):
         self._thread = threading.Thread(target=self._run, name="aoc-display", daemon=True)
         self._thread.start()
 
+    @property
+    def frame_interval_s(self) -> float:
+        """The shortest time between two drawn frames (0 = no cap): a state submitted
+        sooner after the last one is never drawn, so the loop need not build it."""
+        return self._min_interval
+
     # -- caller side -------------------------------------------------------------------
     def submit(self, state: DisplayState) -> None:
         """Hand over the newest state; an older one not yet drawn is dropped."""
