@@ -203,7 +203,7 @@ def test_failing_hook_never_stops_the_loop(classifier, caplog):
     stats = run_loop(ListSource(), classifier, make_smoother(classifier), RecordingDisplay(),
                      max_frames=4, hooks=[Broken()])
     assert stats.frames == 4 and stats.faults["hook"] == 4
-    assert len([r for r in caplog.records if r.name == "aoc.app.loop"]) == 1  # logged once
+    assert len([r for r in caplog.records if r.name == "aoc.app.loop_hooks"]) == 1  # logged once
 
 
 def test_health_message_and_show_only_display(classifier):

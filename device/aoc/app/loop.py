@@ -16,8 +16,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from aoc.app.loop_hooks import HookCaller, LoopHook
 from aoc.app.loop_stats import STAGES, LoopInfo, LoopStats, StageTimings
 from aoc.app.smoothing import Smoother, ema_alpha
 from aoc.errors import CameraError, InferenceError
@@ -37,24 +38,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _CAPTURE, _PRE, _INVOKE, _POST, _DISPLAY = range(len(STAGES))
-
-
-class LoopHook(Protocol):
-    """Something that follows the loop (sd_notify, stats recorders, tests).
-
-    ``on_result(stats, first)`` runs after each classified frame (``first`` is True once,
-    the moment to say READY); ``on_tick`` on every iteration, including while the camera
-    is down or the reading is frozen. A hook that raises is logged and counted, never
-    allowed to stop the loop.
-    """
-
-    def on_start(self, info: LoopInfo) -> None: ...
-
-    def on_result(self, stats: LoopStats, first: bool) -> None: ...
-
-    def on_tick(self, stats: LoopStats) -> None: ...
-
-    def on_stop(self, stats: LoopStats) -> None: ...
 
 
 class LoopControls:
@@ -84,30 +67,6 @@ def _display_state() -> Callable[..., Any]:
     from aoc.display.state import DisplayState  # display imports only numpy/Pillow
 
     return DisplayState
-
-
-class _Hooks:
-    """Calls every hook, logging (once per hook and method) and counting failures."""
-
-    def __init__(self, hooks: Sequence[LoopHook], stats: LoopStats) -> None:
-        # Bound methods looked up once, not on every frame.
-        self._fns = {
-            method: tuple((i, hook, fn) for i, hook in enumerate(hooks)
-                          if (fn := getattr(hook, method, None)) is not None)
-            for method in ("on_start", "on_result", "on_tick", "on_stop")
-        }
-        self._stats = stats
-        self._failed: set[tuple[int, str]] = set()
-
-    def call(self, method: str, *args: Any) -> None:
-        for i, hook, fn in self._fns[method]:
-            try:
-                fn(*args)
-            except Exception:  # a hook must never stop the appliance
-                self._stats.faults["hook"] += 1
-                if (i, method) not in self._failed:
-                    self._failed.add((i, method))
-                    log.exception("loop hook %r failed in %s; continuing", hook, method)
 
 
 @dataclass(frozen=True)
@@ -191,7 +150,7 @@ class _Loop:
             backend=classifier.backend, reason=getattr(classifier, "reason", ""),
             timings=StageTimings(capacity=options.timings_capacity),
         )
-        self.hooks = _Hooks(options.hooks, self.stats)
+        self.hooks = HookCaller(options.hooks, self.stats)
         self.animation_model = smoother.index.is_animation_model
         self.state = self.state_factory(anime=0.0, cartoon=0.0, verdict="uncertain",
                                         backend=_backend(self.stats.backend), message="starting")
