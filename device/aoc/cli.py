@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from aoc import __version__
+from aoc.app.process_age import mark_start
 from aoc.app.repeat_filter import RepeatFilter
 from aoc.config_sections import DISPLAY_KINDS
 from aoc.errors import AocError, BundleError, ConfigError
@@ -31,6 +32,8 @@ log = logging.getLogger("aoc")
 
 EX_OK, EX_FAIL, EX_USAGE, EX_UNAVAILABLE, EX_CONFIG = 0, 1, 2, 69, 78
 EX_INTERRUPTED, EX_PIPE = 130, 141  # 128 + SIGINT, 128 + SIGPIPE, as a shell reports them
+# taken at import, before aoc runs any program: where the start-up figure may count from
+_STARTED = mark_start()
 
 
 def positive_int(text: str) -> int:
@@ -282,7 +285,7 @@ def cmd_run(args: argparse.Namespace, config: Any, host: Any) -> int:
     from aoc.app.process_age import timed_process_age
     from aoc.app.wiring import run
 
-    age = timed_process_age()
+    age = timed_process_age(_STARTED)
     while True:
         result = run(config, host, max_frames=args.max_frames, duration_s=args.duration,
                      process_age=age)
