@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -279,7 +280,7 @@ def _source_and_run(tmp_path: Path, body: str, *args: str,
 
 
 @pytest.fixture
-def signing_key(tmp_path: Path) -> tuple[Path, str]:
+def signing_key(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """An armored OpenPGP public key made for the test, and its fingerprint."""
     if shutil.which("gpg") is None:
         pytest.skip("gpg is not installed")
@@ -294,7 +295,11 @@ def signing_key(tmp_path: Path) -> tuple[Path, str]:
     key = tmp_path / "key.asc"
     key.write_text(subprocess.run([*gpg, "--armor", "--export", fpr], check=True,
                                   capture_output=True, text=True).stdout)
-    return key, fpr
+    yield key, fpr
+    # making the key started a gpg-agent daemon for this home: stop it, or it outlives the run
+    if shutil.which("gpgconf") is not None:
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"],
+                       capture_output=True, timeout=30)
 
 
 def test_coral_key_fingerprint_is_compared_and_a_mismatch_stops(tmp_path: Path,
