@@ -26,7 +26,9 @@ def test_age_is_the_boot_clock_minus_the_process_start(tmp_path):
     stat = tmp_path / "stat"
     stat.write_text(STAT)
     now = [1300.0]
-    age = timed_process_age(stat_path=stat, boot_clock=lambda: now[0], ticks_per_s=100)
+    # the mark says this process ran nothing before aoc, whatever started the test run
+    age = timed_process_age(StartMark(time.perf_counter()), stat_path=stat,
+                            boot_clock=lambda: now[0], ticks_per_s=100)
     assert age() == pytest.approx(1300.0 - 1234.56)
     now[0] += 2.5
     assert age() == pytest.approx(1300.0 - 1234.56 + 2.5)
@@ -35,7 +37,7 @@ def test_age_is_the_boot_clock_minus_the_process_start(tmp_path):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/stat is Linux's")
 def test_a_wall_clock_step_does_not_change_the_age(monkeypatch):
     """A Pi has no RTC: its wall clock steps when it syncs after boot. The age must not."""
-    age = timed_process_age()
+    age = timed_process_age(StartMark(time.perf_counter()))
     before = age()
     assert 0.0 < before < time.clock_gettime(time.CLOCK_BOOTTIME)
     monkeypatch.setattr(time, "time", lambda: 4e9)  # the wall clock jumps by decades

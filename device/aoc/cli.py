@@ -295,7 +295,9 @@ def cmd_run(args: argparse.Namespace, config: Any, host: Any) -> int:
     summary = result.to_dict()
     if args.stats_json:
         args.stats_json.write_text(json.dumps(summary, indent=2) + "\n")
-    print(format_summary(summary))
+    # flushed here, so a closed output pipe raises now (-> 141), not in the interpreter's
+    # final flush (exit status 120 and a traceback-like "Exception ignored")
+    print(format_summary(summary), flush=True)
     return EX_OK
 
 
