@@ -75,8 +75,8 @@ class ThreadedDisplay(Closing):
 
     @property
     def frame_interval_s(self) -> float:
-        """The shortest time between two drawn frames (0 = no cap): a state submitted
-        sooner after the last one is never drawn, so the loop need not build it."""
+        """The shortest time between two drawn frames (0 = no cap): of the states
+        submitted within it only the newest is drawn, so the loop need not build the rest."""
         return self._min_interval
 
     # -- caller side -------------------------------------------------------------------
