@@ -19,6 +19,8 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from aoc_train.head_build import HeadBuildConfig, prepare
 from aoc_train.head_fit import HeadConfig
 from aoc_train.loso import summarise
@@ -56,6 +58,18 @@ def _row(name: str, s: dict) -> list[str]:
             *(_pct(s["tv"]["recall"][c]) for c in classes)]
 
 
+def _mean_of_shots(tv: np.ndarray, *, geometric: bool) -> np.ndarray:
+    """(N, shots, C) held-out probabilities -> each picture's mean over its shots, repeated
+    so that every shot carries it."""
+    if geometric:
+        logs = np.log(tv + 1e-30).mean(axis=1, keepdims=True)
+        mean = np.exp(logs - logs.max(-1, keepdims=True))
+        mean /= mean.sum(-1, keepdims=True)
+    else:
+        mean = tv.mean(axis=1, keepdims=True)
+    return np.repeat(mean, tv.shape[1], axis=1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("data_dir", type=Path)
@@ -67,6 +81,10 @@ def main() -> None:
                     help="A+B: also a row for the mean of the held-out probabilities of two "
                          "variants run here (information only: one dense head cannot "
                          "express it)")
+    ap.add_argument("--two-shots", action="store_true",
+                    help="also rows for each variant's two camera frames of every picture "
+                         "averaged (mean and geometric mean of the held-out probabilities): "
+                         "an upper bound for what the device's smoothing adds")
     ap.add_argument("--json", type=Path, help="write the summaries here")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -77,6 +95,15 @@ def main() -> None:
         pre = prepare(cfg)
         out[name], held[name] = pre.summary, pre.held
         rows.append(_row(name, pre.summary))
+        if a.two_shots:
+            for label, tv in (("mean", _mean_of_shots(pre.held.tv, geometric=False)),
+                              ("geometric mean", _mean_of_shots(pre.held.tv, geometric=True))):
+                key = f"{name}, {label} of two camera frames"
+                out[key] = summarise(replace(pre.held, tv=tv))
+                rows.append(_row(key, out[key]))
+            shots = pre.held.tv.argmax(-1)
+            print(f"{name}: the two camera frames of a picture disagree on "
+                  f"{100 * np.mean(shots[:, 0] != shots[:, 1]):.1f} % of pictures")
         print(f"done {name}", flush=True)
     if a.average:
         first, second = (held[n] for n in a.average.split("+"))
