@@ -339,3 +339,13 @@ def test_a_new_verdict_is_submitted_at_once(classifier):
     # tau 0: the verdict follows the frame; only frame 1 and the change at frame 4 go,
     # and frame 5 (same verdict, pending) at the end
     assert [s.verdict for s in display.states] == ["neither", "anime", "anime"]
+
+
+def test_the_first_reading_after_a_fault_goes_at_once(classifier):
+    source = PacedSource(0.02, script=[RED, None, RED, RED])
+    display = SlowDisplay()
+    run_loop(source, classifier, make_smoother(classifier), display, max_frames=3,
+             clock=source.clock, idle_wait_s=0.0)
+    states = list(display.states)
+    # reading, fault, the reading that ends the fault (not held back), the last one
+    assert [s.message for s in states] == [None, "camera lost - retrying", None, None]

@@ -146,6 +146,7 @@ class _Loop:
         self.display_interval = float(interval or 0.0)
         self.last_submit_t = float("-inf")
         self.pending: tuple[Any, Any, str | None] | None = None  # reading not yet submitted
+        self.after_idle = False  # the screen shows an idle state (frozen, fault) to replace
         self.stats = LoopStats(
             backend=classifier.backend, reason=getattr(classifier, "reason", ""),
             timings=StageTimings(capacity=options.timings_capacity),
@@ -198,6 +199,7 @@ class _Loop:
         self._flush()
         self.state = _update(self.state, frozen=frozen, view=self.controls.view, message=message)
         self.submit(self.state)
+        self.after_idle = True
         self.hooks.call("on_tick", self.stats)
         self.stop.wait(self.opt.idle_wait_s)
 
@@ -285,9 +287,10 @@ class _Loop:
             stats.reason = getattr(clf, "reason", stats.reason)
         stats.classifier_fault = getattr(clf, "fault", None)
         # half a frame of slack: a loop running at the display's own rate, with jitter,
-        # still submits every frame; a new verdict goes at once
+        # still submits every frame; a new verdict, or the first reading after a frozen or
+        # fault screen, goes at once
         if (t_b - self.last_submit_t < self.display_interval - 0.5 * self.interval
-                and verdict.state == self.state.verdict):
+                and verdict.state == self.state.verdict and not self.after_idle):
             self.pending = (smoothed, verdict, extra)
             return
         self.last_submit_t = t_b
@@ -299,7 +302,7 @@ class _Loop:
             self._submit_reading(*self.pending)
 
     def _submit_reading(self, smoothed: Any, verdict: Any, extra: str | None) -> None:
-        self.pending = None
+        self.pending, self.after_idle = None, False
         stats = self.stats
         message = extra or stats.classifier_fault
         if message is None and not self.animation_model:
