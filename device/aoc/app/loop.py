@@ -81,7 +81,8 @@ class LoopOptions:
     new reading. ``frozen_view`` (:class:`aoc.explain.live.FrozenMap`, or ``None``) sees
     each classified frame and may add to the state while frozen. ``display_interval_s``:
     a new reading is built and submitted about this often (less half a frame; a new
-    verdict at once; the newest reading always before an idle step and at the end);
+    verdict and the first reading after an idle step at once; the newest reading always
+    before an idle step and at the end);
     ``None`` takes the display's own ``frame_interval_s`` (a
     :class:`~aoc.display.threaded.ThreadedDisplay` draws no faster), else every frame.
     """
