@@ -82,9 +82,9 @@ class LoopOptions:
     each classified frame and may add to the state while frozen. ``display_interval_s``:
     a new reading is built and submitted about this often (less half a frame; a new
     verdict and the first reading after an idle step at once; the newest reading always
-    before an idle step and at the end);
-    ``None`` takes the display's own ``frame_interval_s`` (a
-    :class:`~aoc.display.threaded.ThreadedDisplay` draws no faster), else every frame.
+    before an idle step and at the end); ``None`` takes the display's own
+    ``frame_interval_s`` (a :class:`~aoc.display.threaded.ThreadedDisplay` draws no
+    faster), else every frame.
     """
 
     max_frames: int | None = None
@@ -147,7 +147,6 @@ class _Loop:
         self.display_interval = float(interval or 0.0)
         self.last_submit_t = float("-inf")
         self.pending: tuple[Any, Any, str | None] | None = None  # reading not yet submitted
-        self.after_idle = False  # the screen shows an idle state (frozen, fault) to replace
         self.stats = LoopStats(
             backend=classifier.backend, reason=getattr(classifier, "reason", ""),
             timings=StageTimings(capacity=options.timings_capacity),
@@ -200,7 +199,7 @@ class _Loop:
         self._flush()
         self.state = _update(self.state, frozen=frozen, view=self.controls.view, message=message)
         self.submit(self.state)
-        self.after_idle = True
+        self.last_submit_t = float("-inf")  # the next reading replaces this screen at once
         self.hooks.call("on_tick", self.stats)
         self.stop.wait(self.opt.idle_wait_s)
 
@@ -291,7 +290,7 @@ class _Loop:
         # still submits every frame; a new verdict, or the first reading after a frozen or
         # fault screen, goes at once
         if (t_b - self.last_submit_t < self.display_interval - 0.5 * self.interval
-                and verdict.state == self.state.verdict and not self.after_idle):
+                and verdict.state == self.state.verdict):
             self.pending = (smoothed, verdict, extra)
             return
         self.last_submit_t = t_b
@@ -303,7 +302,7 @@ class _Loop:
             self._submit_reading(*self.pending)
 
     def _submit_reading(self, smoothed: Any, verdict: Any, extra: str | None) -> None:
-        self.pending, self.after_idle = None, False
+        self.pending = None
         stats = self.stats
         message = extra or stats.classifier_fault
         if message is None and not self.animation_model:
