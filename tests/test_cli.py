@@ -1,9 +1,8 @@
-"""Tests for aoc.cli: run end to end in a subprocess, classify, config errors, logging."""
+"""Tests for aoc.cli: run end to end in a subprocess, classify, config errors, exit codes."""
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 from fakes.head_bundles import CORAL_NAME, coral_bundle, reference_scores, standin_bundle
 
-from aoc.cli import EX_CONFIG, main, setup_logging
+from aoc.cli import EX_CONFIG, main
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "tests" / "data" / "models"
@@ -219,24 +218,6 @@ def test_closed_output_pipe_is_quiet(tmp_path):
         err = proc.stderr.read().decode()
         assert proc.wait(timeout=120) == 141, err
         assert first and "Traceback" not in err and "BrokenPipe" not in err
-
-
-def test_journald_logging_has_no_timestamps(capsys):
-    setup_logging("INFO", journald=True)
-    logging.getLogger("aoc.test").warning("camera lost")
-    assert capsys.readouterr().err.strip() == "<4>aoc.test: camera lost"
-    setup_logging("INFO", journald=False)
-    logging.getLogger("aoc.test").info("hello")
-    err = capsys.readouterr().err
-    assert err.endswith("INFO    aoc.test: hello\n") and err[:4].isdigit()
-
-
-def test_log_handler_holds_back_repeats(capsys):
-    setup_logging("INFO", journald=True)
-    for i in range(20):
-        logging.getLogger("aoc.test").warning("camera lost: %d", i)
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert lines == [f"<4>aoc.test: camera lost: {i}" for i in range(5)]  # burst 5
 
 
 def test_run_as_root_under_systemd_is_refused(tmp_path, monkeypatch, capsys):

@@ -19,14 +19,12 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from aoc import __version__
 from aoc.app.process_age import mark_start
-from aoc.app.repeat_filter import RepeatFilter
-from aoc.config_sections import DISPLAY_KINDS
+from aoc.cli_args import build_parser, config_overrides, output_file_problem
 from aoc.errors import AocError, BundleError, ConfigError
+from aoc.log_setup import setup_logging
 
 log = logging.getLogger("aoc")
 
@@ -34,155 +32,6 @@ EX_OK, EX_FAIL, EX_USAGE, EX_UNAVAILABLE, EX_CONFIG = 0, 1, 2, 69, 78
 EX_INTERRUPTED, EX_PIPE = 130, 141  # 128 + SIGINT, 128 + SIGPIPE, as a shell reports them
 # taken at import, before aoc runs any program: where the start-up figure may count from
 _STARTED = mark_start()
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (frame counts)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
-
-
-def positive_seconds(text: str) -> float:
-    """argparse type: a finite number of seconds > 0 (no nan, inf or negative)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not (value > 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number of seconds > 0")
-    return value
-
-
-def output_file_problem(path: Path | None, flag: str) -> str | None:
-    """Why ``path`` cannot be written after the run (missing folder, a folder itself,
-    not writable), or ``None``; checked before the run so its summary is not lost."""
-    if path is None:
-        return None
-    folder = path.parent
-    if path.is_dir():
-        return f"{flag} {path} is a folder; give a file name"
-    if not folder.is_dir():
-        return f"{flag} {path}: folder {folder} does not exist; create it first"
-    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        return f"{flag} {path} is not writable; pick another path"
-    return None
-
-
-def setup_logging(level: str, *, journald: bool) -> None:
-    """Log to stderr; without timestamps under systemd (journald adds its own).
-
-    Repeats are held back by :class:`aoc.app.repeat_filter.RepeatFilter` so the journal is not
-    flooded.
-    """
-    fmt = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-    root = logging.getLogger()
-    for h in list(root.handlers):
-        root.removeHandler(h)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_PriorityFormatter(fmt) if journald else logging.Formatter(fmt))
-    # A message repeating more than 5 times a minute is held, then counted once.
-    handler.addFilter(RepeatFilter())
-    root.addHandler(handler)
-    root.setLevel(level.upper())
-
-
-class _PriorityFormatter(logging.Formatter):
-    """sd-daemon(3) ``<N>`` priority prefix, so journald files each line at its level."""
-
-    _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,
-                 logging.CRITICAL: 2}
-
-    def format(self, record: logging.LogRecord) -> str:
-        priority = self._PRIORITY.get(record.levelno, 6)
-        text = f"<{priority}>{record.name}: {record.getMessage()}"
-        if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
-        return text
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, default=None,
-                   help="config file (default /etc/anime-or-cartoon/config.toml if present)")
-    p.add_argument("--set", dest="overrides", action="append", default=[],
-                   metavar="SECTION.KEY=VALUE", help="override a config key (repeatable)")
-    p.add_argument("--log-level", default=None,
-                   choices=("DEBUG", "INFO", "WARNING", "ERROR"), type=str.upper,
-                   help="log level (default: logging.level of the config)")
-
-
-def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--bundle", help="model bundle folder (default: the packaged default)")
-    p.add_argument("--model", help="bare .tflite model (needs --labels)")
-    p.add_argument("--labels", help="labels file for --model")
-    p.add_argument("--backend", choices=("auto", "edgetpu", "cpu"),
-                   help="inference backend (default: inference.backend of the config)")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``aoc``."""
-    parser = argparse.ArgumentParser(prog="aoc", description="Anime or Cartoon? appliance")
-    parser.add_argument("--version", action="version", version=f"aoc {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    run = sub.add_parser("run", help="run the appliance loop")
-    _common(run)
-    _model_args(run)
-    run.add_argument("--source", help="frame source: auto, demo, picamera2[:N], webcam:N, "
-                     "a video file, a URL or an image folder/glob (default: camera.source)")
-    run.add_argument("--display", choices=("auto", *DISPLAY_KINDS),
-                     help="display (default: display.kind; auto = OLED on a Pi / under "
-                     "systemd, terminal on a TTY, else null)")
-    run.add_argument("--max-frames", type=positive_int, help="stop after N classified frames")
-    run.add_argument("--duration", type=positive_seconds, help="stop after S seconds")
-    run.add_argument("--stats-json", type=Path, help="write the run summary as JSON here")
-
-    cls = sub.add_parser("classify", help="classify image files once")
-    _common(cls)
-    _model_args(cls)
-    cls.add_argument("--json", action="store_true", help="one JSON object per line")
-    cls.add_argument("--top", type=positive_int, default=3, help="how many labels (default 3)")
-    cls.add_argument("images", nargs="+", type=Path)
-
-    bench = sub.add_parser("bench", help="benchmark the loop against a naive baseline")
-    _common(bench)
-    _model_args(bench)
-    bench.add_argument("--frames", type=positive_int, default=200,
-                       help="frames per run (default 200)")
-    bench.add_argument("--check-targets", action="store_true",
-                       help="exit 1 when a reported target is not met")
-    bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    bench.add_argument("--out", type=Path, help="also write the JSON result here")
-
-    from aoc.explain.cli import add_parser as add_explain
-
-    add_explain(sub, common=_common, model_args=_model_args)
-
-    doctor = sub.add_parser("doctor", help="check TFLite, Edge TPU, camera, OLED, GPIO, model")
-    _common(doctor)
-    doctor.add_argument("--bundle", help="model bundle folder to verify")
-    return parser
-
-
-def _overrides(args: argparse.Namespace) -> list[str | tuple[str, Any]]:
-    if getattr(args, "bundle", None) and getattr(args, "model", None):
-        raise ConfigError("--bundle and --model are both given; use a bundle folder OR a "
-                          "bare --model with --labels, not both", key="model.model")
-    out: list[str | tuple[str, Any]] = list(args.overrides)
-    for attr, key in (("source", "camera.source"), ("display", "display.kind"),
-                      ("backend", "inference.backend"), ("bundle", "model.bundle"),
-                      ("model", "model.model"), ("labels", "model.labels"),
-                      ("log_level", "logging.level")):
-        value = getattr(args, attr, None)
-        if value is not None:
-            out.append((key, value))
-    if getattr(args, "model", None):
-        out.append(("model.bundle", ""))
-    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -220,7 +69,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     host = Host.probe()
     setup_logging(args.log_level or "INFO", journald=host.under_systemd)
     try:
-        config = load_config(args.config, overrides=_overrides(args))
+        config = load_config(args.config, overrides=config_overrides(args))
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         if args.command == "doctor":  # doctor reports the bad key among its checks

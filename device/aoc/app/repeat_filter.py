@@ -1,7 +1,7 @@
 """A logging filter that keeps the journal free of floods.
 
 A fault that repeats every frame is logged a few times, then summarised once per interval
-(:class:`RepeatFilter`); :func:`aoc.cli.setup_logging` puts it on the log handler.
+(:class:`RepeatFilter`); :func:`aoc.log_setup.setup_logging` puts it on the log handler.
 """
 
 from __future__ import annotations
