@@ -27,7 +27,6 @@ from .split import Split, balanced_weights, make_split
 log = logging.getLogger(__name__)
 
 EVAL_PROBS = "eval_probs.npz"  # held-out probabilities of every model, for the quality gate
-EVAL_VERSION = 2  # 2: a tied top score is a miss, and the gate reads EVAL_PROBS
 
 
 @dataclass
@@ -233,7 +232,7 @@ class Pipeline:
         # keyed by the weights' content too, so a re-fit always means a re-export
         weights = self.work / "model.weights.h5"
         digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12] if weights.is_file() else ""
-        key = self._stamp_key("fit") + digest + self.config.key("calibration")
+        key = self.stamp_key("fit") + digest + self.config.key("calibration")
         out = self.work / "export"
         c = self.config
 
@@ -250,7 +249,7 @@ class Pipeline:
 
         model = self.work / "export" / "model.tflite"
         table = self.work / "edgetpu_check.txt"
-        return self.run("check", self._stamp_key("export"), [table],
+        return self.run("check", self.stamp_key("export"), [table],
                         lambda: run_check(model, table, say=self.messages.append))
 
     def compile(self) -> StageResult:
@@ -259,79 +258,29 @@ class Pipeline:
 
         from .bundle_stages import run_compile
 
-        key = self._stamp_key("export") + str(shutil.which("edgetpu_compiler"))
+        key = self.stamp_key("export") + str(shutil.which("edgetpu_compiler"))
         out = self.work / "edgetpu"
         return self.run("compile", key, [out / "compile.json"],
                         lambda: run_compile(self.work / "export" / "model.tflite", out))
 
     def evaluate(self) -> StageResult:
-        """Score the int8 model through the device's code path, then the quality gate.
+        """Score the int8 model through the device's code path, then the quality gate
+        (see :func:`aoc_train.evaluate_stage.run_evaluate`; the gate also runs when this
+        stage is cached)."""
+        from .evaluate_stage import evaluate_key, run_evaluate
 
-        The bundle is first written to ``work/bundle`` (a staging copy that the device's
-        loader opens), never to ``--out``: the report stage writes ``--out`` only after
-        :meth:`require_quality` passed, so a degenerate model leaves an old bundle there
-        intact. The held-out probabilities go to ``eval_probs.npz`` for the gate, which also
-        runs when this stage is cached.
-        """
-        import shutil
-
-        from .bundle_stages import write
-        from .evaluate import evaluate
-
-        c = self.config
-        staged = self.work / "bundle"
-
-        def body() -> dict:
-            if staged.exists():
-                shutil.rmtree(staged)
-            write(self, metrics={}, extra_files={}, out=staged)
-            ev = evaluate(staged, self.work / "export" / "model_float.tflite", c.data_dir,
-                          self.records("test"), self.dataset.classes, seed=c.seed,
-                          screen_strength=c.screen_strength,
-                          progress=lambda n: self.bar(n, "evaluate"),
-                          probs_file=self.work / EVAL_PROBS)
-            (self.work / "eval.json").write_text(json.dumps(ev, indent=1))
-            return {"float_acc": ev["float"]["accuracy"], "int8_acc": ev["int8"]["accuracy"],
-                    "screen_acc": ev["int8_screen"]["accuracy"],
-                    "invoke_ms": ev["int8_invoke_ms"], "test_images": ev["int8"]["count"],
-                    "int8_ties": ev["int8"]["ties"]}
-
-        # EVAL_VERSION: scores of earlier versions counted tied top scores as hits
-        key = self._stamp_key("export") + self._stamp_key("compile") + c.key(
-            "seed", "screen_strength") + f"-e{EVAL_VERSION}"
-        result = self.run("evaluate", key, [self.work / "eval.json", self.work / EVAL_PROBS],
-                          body)
+        result = self.run("evaluate", evaluate_key(self),
+                          [self.work / "eval.json", self.work / EVAL_PROBS],
+                          lambda: run_evaluate(self))
         self.require_quality()
         return result
 
     def require_quality(self) -> QualityCheck:
-        """The quality gate: the int8 model's held-out (test) probabilities saved by the
-        evaluate stage must not be degenerate (see :mod:`aoc_train.quality`).
+        """The quality gate on the held-out probabilities the evaluate stage saved (see
+        :func:`aoc_train.evaluate_stage.check_quality`)."""
+        from .evaluate_stage import check_quality
 
-        Raises DegenerateModelError, saying that no bundle was written to ``--out``.
-        """
-        from .errors import DegenerateModelError, TrainError
-        from .quality import require_quality
-
-        path = self.work / EVAL_PROBS
-        if not path.is_file():
-            raise TrainError(f"no held-out probabilities at {path}; run 'aoc-train evaluate' "
-                             "(or build) so the model can be checked before it is bundled")
-        with np.load(path) as saved:
-            probs, true = saved["int8"], saved["true"]
-        where = (f"int8 model on the {len(true)} held-out test images (no bundle written to "
-                 f"{self.config.out})")
-        try:
-            return require_quality(probs, true, self.dataset.classes, where=where)
-        except DegenerateModelError as exc:
-            if self.config.weights:
-                raise
-            raise DegenerateModelError(
-                f"{exc}\nThis build started from random initialisation (no --weights): "
-                "activations vanish through the untrained MobileNetV2 layers, so the frozen "
-                "backbone's features hardly differ between pictures and nothing can be learnt "
-                "from them. Pass --weights with the no-top MobileNetV2 .weights.h5 matching "
-                "--alpha, or --weights imagenet when online.", check=exc.check) from None
+        return check_quality(self)
 
     def report(self, *, command: str = "aoc-train build", wall_seconds: float = 0.0,
                notes: str = "") -> StageResult:
@@ -344,7 +293,8 @@ class Pipeline:
         self._emit(result)
         return result
 
-    def _stamp_key(self, stage: str) -> str:
+    def stamp_key(self, stage: str) -> str:
+        """The key a stage's stamp holds ("" before it ran): later stages key on it."""
         stamp = self._stamp(stage)
         return json.loads(stamp.read_text()).get("key", "") if stamp.is_file() else ""
 
