@@ -151,32 +151,3 @@ def test_config_that_is_a_fifo_or_folder_is_refused(tmp_path):
         load_config(default_path=fifo)  # the default path too: never a silent default
     with pytest.raises(ConfigError, match="folder"):
         load_config(tmp_path)
-
-
-@pytest.mark.parametrize("device", ["usb", "usb:0", "usb:12", "pci", "pci:1"])
-def test_edgetpu_device_names_accepted(device):
-    assert config_from_dict({"inference": {"edgetpu_device": device}}).inference
-
-
-@pytest.mark.parametrize("device", ["", "usb0", "USB", "usb:", "pci:x", "/dev/apex_0",
-                                    "usb:0 "])
-def test_edgetpu_device_names_refused(device):
-    with pytest.raises(ConfigError, match="'usb', 'usb:N', 'pci' or 'pci:N'") as info:
-        config_from_dict({"inference": {"edgetpu_device": device}})
-    assert info.value.key == "inference.edgetpu_device"
-
-
-@pytest.mark.parametrize("command,words", [
-    ('systemctl "poweroff', "cannot be parsed"),
-    ("/nonexistent/bin/halt now", "not found"),
-    ("no-such-program-aoc --now", "not found"),
-])
-def test_shutdown_command_is_checked_at_load(command, words):
-    with pytest.raises(ConfigError, match=words) as info:
-        config_from_dict({"service": {"shutdown_command": command}})
-    assert info.value.key == "service.shutdown_command"
-
-
-def test_shutdown_command_empty_or_existing_is_fine():
-    assert config_from_dict({"service": {"shutdown_command": ""}}).service
-    assert config_from_dict({"service": {"shutdown_command": "true --now"}}).service

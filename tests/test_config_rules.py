@@ -1,0 +1,84 @@
+"""Tests for aoc.config_rules: keys that must agree, Edge TPU device names, the shutdown
+command; each refusal names its key."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import pytest
+
+from aoc.config import config_from_dict
+from aoc.config_rules import check_edgetpu_device, check_rules, check_shutdown_command
+from aoc.config_sections import Config, ControlsConfig, ModelConfig, ServiceConfig
+from aoc.errors import ConfigError
+
+
+def test_the_defaults_keep_every_rule():
+    check_rules(Config())
+
+
+@pytest.mark.parametrize(("change", "key"), [
+    ({"model": ModelConfig(bundle="", model="m.tflite")}, "model.labels"),
+    ({"model": ModelConfig(bundle="", labels="l.txt")}, "model.model"),
+    ({"model": ModelConfig(bundle="b", model="m.tflite", labels="l.txt")}, "model.model"),
+])
+def test_a_bare_model_needs_its_labels_and_no_bundle(change, key):
+    with pytest.raises(ConfigError) as info:
+        check_rules(dataclasses.replace(Config(), **change))
+    assert info.value.key == key and key in str(info.value)
+
+
+def test_two_controls_on_one_pin_name_the_later_key():
+    controls = dataclasses.replace(ControlsConfig(), led_pin=ControlsConfig().freeze_pin)
+    with pytest.raises(ConfigError, match="own GPIO pin") as info:
+        check_rules(dataclasses.replace(Config(), controls=controls))
+    assert info.value.key == "controls.led_pin"
+
+
+def test_unfitted_controls_may_share_minus_one():
+    controls = dataclasses.replace(ControlsConfig(), freeze_pin=-1, led_pin=-1)
+    check_rules(dataclasses.replace(Config(), controls=controls))
+
+
+@pytest.mark.parametrize("device", ["usb", "usb:0", "usb:12", "pci", "pci:1"])
+def test_edgetpu_device_names_accepted(device):
+    check_edgetpu_device(device)
+    assert config_from_dict({"inference": {"edgetpu_device": device}}).inference
+
+
+@pytest.mark.parametrize("device", ["", "usb0", "USB", "usb:", "pci:x", "/dev/apex_0",
+                                    "usb:0 "])
+def test_edgetpu_device_names_refused(device):
+    with pytest.raises(ConfigError, match="'usb', 'usb:N', 'pci' or 'pci:N'") as info:
+        check_edgetpu_device(device)
+    assert info.value.key == "inference.edgetpu_device"
+
+
+@pytest.mark.parametrize("command,words", [
+    ('systemctl "poweroff', "cannot be parsed"),
+    ("/nonexistent/bin/halt now", "not found"),
+    ("no-such-program-aoc --now", "not found"),
+])
+def test_shutdown_command_is_checked_at_load(command, words):
+    with pytest.raises(ConfigError, match=words) as info:
+        config_from_dict({"service": {"shutdown_command": command}})
+    assert info.value.key == "service.shutdown_command"
+
+
+def test_shutdown_command_empty_or_existing_is_fine():
+    check_shutdown_command("")
+    check_shutdown_command("true --now")
+
+
+def test_the_default_shutdown_command_missing_is_not_the_users_mistake(caplog):
+    """A desktop without systemctl: the default only logs; the same program named by the
+    user is refused."""
+    def nowhere(program):
+        return None
+
+    with caplog.at_level(logging.DEBUG, logger="aoc.config_rules"):
+        check_shutdown_command(ServiceConfig.shutdown_command, which=nowhere)
+    assert "power button will only log" in caplog.text
+    with pytest.raises(ConfigError, match="not found"):
+        check_shutdown_command(ServiceConfig.shutdown_command + " --force", which=nowhere)
