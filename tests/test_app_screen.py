@@ -69,7 +69,7 @@ def test_open_buttons_needs_a_pi_or_a_pin_factory():
     from gpiozero.pins.mock import MockFactory
 
     from aoc.app.controls import NullControls
-    from aoc.app.loop import LoopControls
+    from aoc.app.loop_options import LoopControls
     from aoc.config import config_from_dict
 
     def opened(config: Config, host: Host, **kw):

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from fakes.explain_models import FakeClassifier, top_left_brightness
 
-from aoc.app.loop import LoopControls, run_loop
+from aoc.app.loop import run_loop
+from aoc.app.loop_options import LoopControls
 from aoc.app.smoothing import Smoother
 from aoc.app.wiring import frozen_map
 from aoc.config import load_config

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aoc.app.loop import LoopControls, run_loop
+from aoc.app.loop import run_loop
+from aoc.app.loop_options import LoopControls
 from aoc.app.loop_stats import LoopStats
 from aoc.app.smoothing import Smoother
 from aoc.display.null import NullDisplay
@@ -157,15 +158,6 @@ def test_freeze_stops_updates_and_marks_frozen(classifier):
     assert stats.frames == 1 and source.reads == 1
     assert display.states[-1].frozen and display.states[-1].view == 1
     assert display.states[-1].verdict == "anime"
-
-
-def test_view_cycles_modulo():
-    controls = LoopControls(views=2)
-    controls.next_view()
-    controls.next_view()
-    assert controls.view == 0
-    with pytest.raises(ValueError):
-        LoopControls(views=0)
 
 
 def test_inference_error_is_counted_and_loop_continues(classifier):

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aoc.app.host import Host
-from aoc.app.loop import LoopControls
+from aoc.app.loop_options import LoopControls
 from aoc.app.loop_stats import LoopStats
 from aoc.config_sections import CONTROL_PINS, Config
 from aoc.errors import ConfigError

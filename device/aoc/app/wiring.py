@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from aoc.app.host import Host, resolve_display_kind
-from aoc.app.loop import LoopControls, LoopHook, run_loop
+from aoc.app.loop import LoopHook, run_loop
+from aoc.app.loop_options import LoopControls
 from aoc.app.loop_stats import LoopStats
 from aoc.app.model import open_model, source_resize
 from aoc.app.screen import (
