@@ -12,10 +12,7 @@ from fakes.explain_models import FakeClassifier, mean_redness, top_left_brightne
 from aoc.explain.rise import (
     ExplainError,
     MapBuilder,
-    cell_means,
-    cells_to_input,
     explain,
-    rise_masks,
 )
 from aoc.inference.bundle import bare_bundle, load_bundle
 from aoc.inference.bundle_spec import RESIZE_POLICIES
@@ -70,13 +67,6 @@ def test_same_seed_same_map_and_chunking_does_not_matter():
     assert not np.array_equal(a.maps, c.maps)
 
 
-def test_masks_of_a_smaller_budget_are_the_first_of_a_larger_one():
-    small = rise_masks(5, (40, 30), rng=np.random.default_rng(3))
-    large = rise_masks(9, (40, 30), rng=np.random.default_rng(3))
-    assert small.shape == (5, 30, 40) and np.array_equal(small, large[:5])
-    assert 0.0 <= large.min() and large.max() <= 1.0 and 0.3 < large.mean() < 0.7
-
-
 def test_bad_settings_are_refused():
     clf = FakeClassifier(top_left_brightness)
     with pytest.raises(ExplainError, match="budget"):
@@ -84,14 +74,6 @@ def test_bad_settings_are_refused():
 
 
 # --- placement and mapping back -------------------------------------------------------------
-
-
-def test_cell_helpers():
-    masks = np.zeros((1, 6, 8), np.float32)
-    masks[0, :3, :4] = 1.0
-    assert cell_means(masks, 2).tolist() == [[1.0, 0.0, 0.0, 0.0]]
-    blocks = cells_to_input(np.array([[1.0, 2.0], [3.0, 4.0]]), (8, 6))
-    assert blocks.shape == (6, 8) and blocks[0, 0] == 1 and blocks[5, 7] == 4
 
 
 @pytest.mark.parametrize("policy", RESIZE_POLICIES)

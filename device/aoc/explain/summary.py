@@ -12,8 +12,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from aoc.explain.masks import cell_edges
 from aoc.explain.place import input_box_to_image
-from aoc.explain.rise import Explanation, cell_edges
+from aoc.explain.rise import Explanation
 
 
 class Region(NamedTuple):
