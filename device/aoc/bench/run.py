@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from aoc.bench.loops import summarize_ms
+from aoc.bench.text import METHOD
 
 __all__ = [
     "METHOD",
@@ -73,36 +74,6 @@ TARGETS = {
 AT_LEAST = {"baseline_ratio", "ratio_640x480", "ratio_1280x720", "pipelined_fps"}
 SIZES = {"224x224": (224, 224), "640x480": (640, 480), "1280x720": (1280, 720)}
 YUV_SIZE = (640, 480)
-METHOD = (
-    "Method: both loops run in this one process on the same model and the same frames "
-    "(the demo images, converted to each camera size in memory before any clock "
-    "starts), alternating in chunks so that a changing machine load hits both. Ours is "
-    "aoc.app.loop.run_loop with the real classifier (frames resized straight into the input "
-    "tensor with the 'area_linear' filter), smoothing and a threaded null display (drawing "
-    "at most 10 times a second, the [display] default, so the loop builds a reading about "
-    "that often), as aoc run runs it: on an Edge TPU (and in the tpu_like rows) the frames "
-    "are captured and fitted by aoc.app.pipeline.PrefetchSource's worker while the loop "
-    "waits in invoke, so the capture stage is the wait for that frame; on the CPU one stage "
-    "after the other. The "
-    "naive loop follows Coral's examples-camera and pycoral's common.set_input / "
-    "classify.get_classes: Image.fromarray(frame).resize(size, LANCZOS), copy into the "
-    "input tensor, invoke, dequantize, sort, with no file decoding (decoding a file per "
-    "frame, as pycoral's classify_image does, is the separate 'decode' row). A YUV420 "
-    "frame is converted inside the measured time, by one cv2.cvtColor(I420) call in the "
-    "naive loop and by aoc.sources.yuv in ours. Overhead is a frame's period (from its start "
-    "to the next frame's, so the loop's own work between its timed stages counts) less its "
-    "invoke; figures are medians and 95th percentiles over all frames; ratio = naive "
-    "overhead / ours. OLED "
-    "bytes come from luma's real ssd1306 driver on a recording serial interface, I2C "
-    "times are computed from those bytes (9 clocks a byte plus address and control "
-    "bytes per transaction); pipelined_fps uses a fake camera paced at 60 fps and a fake "
-    "3 ms invoke that waits like an Edge TPU. The tpu_like rows repeat the sizes with both "
-    "loops' invoke replaced by a 2.4 ms wait (Coral's published MobileNet V1 time), after one "
-    "real invoke whose output both postprocess: the loop's cost when invoke leaves the CPU "
-    "caches alone, as an Edge TPU does; it is information, not a target."
-)
-
-
 def overhead_of(samples: np.ndarray, invoke_column: int) -> np.ndarray:
     """Per-frame seconds of every stage but ``invoke`` (rows = frames, columns = stages)."""
     return samples.sum(axis=1) - samples[:, invoke_column]

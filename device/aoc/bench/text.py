@@ -1,10 +1,40 @@
-"""The human-readable form of :func:`aoc.bench.run.run_bench`'s result."""
+"""The human-readable form of :func:`aoc.bench.run.run_bench`'s result, and the paragraph
+that says how it was measured (printed with it and stored in its JSON)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["format_result"]
+__all__ = ["METHOD", "format_result"]
+
+METHOD = (
+    "Method: both loops run in this one process on the same model and the same frames "
+    "(the demo images, converted to each camera size in memory before any clock "
+    "starts), alternating in chunks so that a changing machine load hits both. Ours is "
+    "aoc.app.loop.run_loop with the real classifier (frames resized straight into the input "
+    "tensor with the 'area_linear' filter), smoothing and a threaded null display (drawing "
+    "at most 10 times a second, the [display] default, so the loop builds a reading about "
+    "that often), as aoc run runs it: on an Edge TPU (and in the tpu_like rows) the frames "
+    "are captured and fitted by aoc.app.pipeline.PrefetchSource's worker while the loop "
+    "waits in invoke, so the capture stage is the wait for that frame; on the CPU one stage "
+    "after the other. The "
+    "naive loop follows Coral's examples-camera and pycoral's common.set_input / "
+    "classify.get_classes: Image.fromarray(frame).resize(size, LANCZOS), copy into the "
+    "input tensor, invoke, dequantize, sort, with no file decoding (decoding a file per "
+    "frame, as pycoral's classify_image does, is the separate 'decode' row). A YUV420 "
+    "frame is converted inside the measured time, by one cv2.cvtColor(I420) call in the "
+    "naive loop and by aoc.sources.yuv in ours. Overhead is a frame's period (from its start "
+    "to the next frame's, so the loop's own work between its timed stages counts) less its "
+    "invoke; figures are medians and 95th percentiles over all frames; ratio = naive "
+    "overhead / ours. OLED "
+    "bytes come from luma's real ssd1306 driver on a recording serial interface, I2C "
+    "times are computed from those bytes (9 clocks a byte plus address and control "
+    "bytes per transaction); pipelined_fps uses a fake camera paced at 60 fps and a fake "
+    "3 ms invoke that waits like an Edge TPU. The tpu_like rows repeat the sizes with both "
+    "loops' invoke replaced by a 2.4 ms wait (Coral's published MobileNet V1 time), after one "
+    "real invoke whose output both postprocess: the loop's cost when invoke leaves the CPU "
+    "caches alone, as an Edge TPU does; it is information, not a target."
+)
 
 
 def _stage_lines(stages: dict[str, dict[str, float]]) -> list[str]:
