@@ -98,9 +98,10 @@ class NaiveModel:
 
 def naive_yuv_converter(width: int, height: int) -> Callable[[np.ndarray], np.ndarray]:
     """How a naive loop turns a YUV420 capture into RGB: one cv2 call, else numpy."""
-    try:
-        import cv2
-    except ImportError:
+    from aoc.opencv import optional_cv2
+
+    cv2 = optional_cv2()
+    if cv2 is None:
         from aoc.sources.picamera2_source import yuv420_to_rgb
 
         return lambda frame: yuv420_to_rgb(frame, width, height)

@@ -241,12 +241,10 @@ def _machine() -> dict[str, Any]:
     import platform
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
-    try:
-        import cv2
+    from aoc.opencv import optional_cv2
 
-        opencv: str | None = cv2.__version__
-    except ImportError:
-        opencv = None
+    cv2 = optional_cv2()
+    opencv = cv2.__version__ if cv2 is not None else None
     return {"machine": platform.machine(), "cpus": os.cpu_count(),
             "loadavg_1min": round(load[0], 2) if load[0] is not None else None,
             "python": platform.python_version(), "opencv": opencv}

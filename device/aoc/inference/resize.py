@@ -25,6 +25,7 @@ from PIL import Image
 
 from aoc.errors import InferenceError
 from aoc.inference.bundle_spec import RESIZE_POLICIES
+from aoc.opencv import optional_cv2
 
 RESAMPLING = {
     "nearest": Image.Resampling.NEAREST,
@@ -38,15 +39,6 @@ DEVICE_RESAMPLE = AREA_LINEAR
 inputs through :class:`~aoc.inference.preprocess.Preprocessor` / :func:`resize_frame` with
 this name so both match."""
 RESAMPLE_NAMES = (AREA_LINEAR, *RESAMPLING)
-
-
-def _opencv() -> Any:
-    """cv2 when installed (the desktop extra), else None: the device runs without it."""
-    try:
-        import cv2
-    except ImportError:
-        return None
-    return cv2
 
 
 def area_factors(src_size: tuple[int, int], dst_size: tuple[int, int]) -> tuple[int, int]:
@@ -122,7 +114,7 @@ def area_linear_resize(
         return out
     kx, ky = area_factors((sw, sh), (width, height))
     rw, rh = sw // kx, sh // ky
-    if use_cv2 and (cv2 := cv2 or _opencv()) is not None:
+    if use_cv2 and (cv2 := cv2 or optional_cv2()) is not None:
         steps = area_steps(kx, ky)
         shapes = _step_shapes((sw, sh), steps)
         buffers: Sequence[np.ndarray | None] = (
@@ -238,7 +230,7 @@ class FrameFitter:
         self.size = size
         self.policy = policy
         self.fill = fill
-        self._cv2 = _opencv() if use_cv2 else None
+        self._cv2 = optional_cv2() if use_cv2 else None
         self._use_cv2 = self._cv2 is not None
         self._shape: tuple[int, ...] | None = None
         self._plan: tuple[Any, ...] = ()

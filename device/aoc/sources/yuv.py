@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from aoc.errors import CameraError
+from aoc.opencv import optional_cv2
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +51,6 @@ def yuv420_planes(array: np.ndarray, width: int, height: int
     return y, u, v
 
 
-def _opencv() -> Any:
-    try:
-        import cv2
-    except ImportError:
-        return None
-    return cv2
-
-
 def _numpy_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, out: np.ndarray) -> np.ndarray:
     yf = y.astype(np.float32)
     uf = u.astype(np.float32) - 128.0
@@ -76,7 +69,7 @@ def yuv420_to_rgb_full(
     y, u, v = yuv420_planes(array, width, height)
     if out is None:
         out = np.empty((height, width, 3), np.uint8)
-    if use_cv2 and (cv2 := cv2 or _opencv()) is not None:
+    if use_cv2 and (cv2 := cv2 or optional_cv2()) is not None:
         up = (width, height)
         ycrcb = cv2.merge((y, cv2.resize(v, up, interpolation=cv2.INTER_NEAREST),
                            cv2.resize(u, up, interpolation=cv2.INTER_NEAREST)))
@@ -95,7 +88,7 @@ def yuv420_to_rgb_half(
     hw, hh = width // 2, height // 2
     if out is None:
         out = np.empty((hh, hw, 3), np.uint8)
-    if use_cv2 and (cv2 := cv2 or _opencv()) is not None:
+    if use_cv2 and (cv2 := cv2 or optional_cv2()) is not None:
         y2 = cv2.resize(y, (hw, hh), interpolation=cv2.INTER_AREA)  # exact 2x: block means
         return cv2.cvtColor(cv2.merge((y2, v, u)), cv2.COLOR_YCrCb2RGB, dst=out)
     blocks = (y[0::2, 0::2].astype(np.uint16) + y[1::2, 0::2] + y[0::2, 1::2] + y[1::2, 1::2]
