@@ -21,6 +21,7 @@ import argparse
 import json
 import logging
 import time
+from dataclasses import replace
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -55,22 +56,26 @@ def quarters(view: np.ndarray) -> list[np.ndarray]:
 
 
 def _embed_chunk(args) -> np.ndarray:
-    backbone, root, records, seed = args
-    out = np.zeros((len(records), 5, 4, backbone.dim), np.uint8)  # image, view, whole + 4
+    backbone, root, records, seed, whole = args
+    out = np.zeros((len(records), 5, 4, backbone.dim), np.uint8)  # image, whole + 4, view
     with Embedder(backbone) as embed:
         for i, r in enumerate(records):
             image = np.asarray(read_rgb(root / r.file))
             views = make_views(image, np.random.default_rng(image_seed(seed, r)),
                                backbone.width)
             for v, view in enumerate(views):
-                out[i, 0, v] = embed(np.ascontiguousarray(view))
+                if whole:  # else taken from the build's cache (checked on the first chunk)
+                    out[i, 0, v] = embed(np.ascontiguousarray(view))
                 for t, part in enumerate(quarters(view)):
                     out[i, 1 + t, v] = embed(part)
     return out
 
 
 def embed_tiles(pre, idx: np.ndarray, cache: Path, seed: int, workers: int) -> np.ndarray:
-    """(n, 5, 4 views, dim) uint8: the whole and its four quarters, every view (cached)."""
+    """(n, 5, 4 views, dim) uint8: the whole and its four quarters, every view (cached).
+
+    On more than 3,000 images the whole is embedded for the first chunk only (the check
+    against the build's cache), and taken from that cache for the rest."""
     out_file = cache / f"tiles-{len(idx)}-{seed}.npy"
     if out_file.is_file():
         return np.load(out_file)
@@ -78,8 +83,10 @@ def embed_tiles(pre, idx: np.ndarray, cache: Path, seed: int, workers: int) -> n
     chunks = [records[i:i + 50] for i in range(0, len(records), 50)]
     t0 = time.monotonic()
     parts = []
+    every_whole = len(idx) <= 3000
     with Pool(workers) as pool:
-        jobs = [(pre.backbone, pre.dataset.root, c, seed) for c in chunks]
+        jobs = [(pre.backbone, pre.dataset.root, c, seed, every_whole or k == 0)
+                for k, c in enumerate(chunks)]
         for n, part in enumerate(pool.imap(_embed_chunk, jobs)):
             parts.append(part)
             logging.info("%d/%d chunks, %.0f s", n + 1, len(chunks), time.monotonic() - t0)
@@ -93,7 +100,8 @@ def main() -> None:
     ap.add_argument("data_dir", type=Path)
     ap.add_argument("--work-dir", type=Path, required=True)
     ap.add_argument("--backbone-dir", type=Path, required=True)
-    ap.add_argument("--per-source", type=int, default=40)
+    ap.add_argument("--per-source", type=int, default=40, help="0: every image")
+    ap.add_argument("--arms", help="comma-separated arm names (default: all)")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", type=Path)
@@ -102,29 +110,53 @@ def main() -> None:
     cfg = HeadBuildConfig(data_dir=args.data_dir, out=Path("unused"), work_dir=args.work_dir,
                           backbone_dir=args.backbone_dir, head=HeadConfig(), seed=args.seed)
     pre = prepare(cfg)
-    idx = subset(pre.sources, args.per_source, args.seed)
+    idx = (np.arange(len(pre.labels)) if args.per_source == 0
+           else subset(pre.sources, args.per_source, args.seed))
     cache = args.work_dir / "tile_features"
     cache.mkdir(exist_ok=True)
     q = embed_tiles(pre, idx, cache, args.seed, args.workers)
     cached = np.rint(pre.emb[idx] / pre.backbone.output_scale).astype(np.uint8)
-    if not np.array_equal(q[:, 0], cached):
+    checked = len(idx) if len(idx) <= 3000 else 50
+    if not np.array_equal(q[:checked, 0], cached[:checked]):
         raise SystemExit("the whole-picture embeddings do not reproduce the build's cache")
+    q[:, 0] = cached
     f = pre.backbone.dequantize(q)  # (n, 5, views, dim)
     whole, tiles = f[:, 0], f[:, 1:]
+    # built when chosen: on every image each is over a gigabyte
+    n, dim = f.shape[0], f.shape[-1]
+
+    def stacked() -> np.ndarray:  # quarters as views 4..19 (tile t of view v: 4 + 4t + v)
+        return np.concatenate([whole, tiles.reshape(n, 16, dim)], axis=1)
+
     arms = {
-        "whole (shipped)": whole,
-        "whole + mean of quarters": np.concatenate([whole, tiles.mean(axis=1)], axis=-1),
-        "whole + max of quarters": np.concatenate([whole, tiles.max(axis=1)], axis=-1),
-        "mean of whole and quarters": f.mean(axis=1),
-        "quarters' mean alone": tiles.mean(axis=1),
+        "whole (shipped)": lambda: whole,
+        "whole + mean of quarters": lambda: np.concatenate([whole, tiles.mean(axis=1)], -1),
+        "whole + max of quarters": lambda: np.concatenate([whole, tiles.max(axis=1)], -1),
+        "mean of whole and quarters": lambda: f.mean(axis=1),
+        "quarters' mean alone": lambda: tiles.mean(axis=1),
+        # quarters as extra training views only: the device still embeds the whole, once
+        "whole; learns from quarters too": stacked,
+        "whole; learns from TV views' quarters too": stacked,
+    }
+    extra_views = {
+        "whole; learns from quarters too": tuple(range(20)),
+        # quarters of the two TV views (tile t of view v is at 4 + 4 * t + v)
+        "whole; learns from TV views' quarters too": (0, 1, 2, 3, *(4 + 4 * t + v
+                                                                for t in range(4)
+                                                                for v in (2, 3))),
     }
     labels = pre.labels[idx]
     sources = [pre.sources[i] for i in idx]
     folds = fold_names(labels, sources, seed=args.seed)
     rows = {}
-    for name, emb in arms.items():
+    chosen = args.arms.split(",") if args.arms else list(arms)
+    for name in chosen:
+        emb = arms[name]()
+        config = HeadConfig()
+        if name in extra_views:
+            config = replace(config, views=extra_views[name])
         held = run_loso(np.ascontiguousarray(emb, np.float32), labels, folds, pre.classes,
-                        config=HeadConfig())
+                        config=config)
         rows[name] = summarise(held)
         logging.info("done %s", name)
     print(f"\n{len(idx)} images ({args.per_source} at most per source), "
