@@ -106,6 +106,17 @@ def test_stages_in_order_and_any_frame_size(uint8_bundle: Bundle) -> None:
         assert top_k(clf.postprocess(), clf.labels, 1)[0].label == "cartoon"
 
 
+def test_scores_outlive_the_next_invoke(bundle: Bundle) -> None:
+    """postprocess reads the output tensor through a view: the scores it returns must be
+    a copy, unchanged when the next frame is invoked into the same buffer."""
+    with open_classifier(bundle) as clf:
+        red = clf.classify(solid(RED))
+        kept = red.copy()
+        clf.classify(solid(BLUE))
+        np.testing.assert_array_equal(red, kept)
+        assert top_k(red, clf.labels, 1)[0].label == "anime"
+
+
 def test_resize_policy_from_the_manifest_changes_the_prediction(uint8_bundle: Bundle) -> None:
     frame = solid(RED, 96, 32)
     frame[:, 32:64] = GREEN  # red | green | red: the centre square is green
