@@ -138,7 +138,9 @@ model's top class up or down (`aoc explain`: random masks through the device's c
 
 ## int8 against float
 The backbone is Coral's int8 graph on both targets and the head is float32, so the device
-computes exactly what training computed. The embeddings were computed through the device's
+computes exactly what training computed. There is no float model to set beside it: Coral
+ships this extractor quantized only, and the head learns from the int8 embeddings, so every
+figure in this report is the int8 model's own. The embeddings were computed through the device's
 own preprocessing with the resize filter `{bb.resample}` (the device's is
 `{DEVICE_RESAMPLE}`), and the device's own loader and classifier gave the same top-1 on
 {round(check['same_top1'] * check['images'])} of {check['images']} images checked (largest
