@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from PIL import Image
+from fakes.labelled_images import picture, write_tree
 
 from aoc_train.config import BuildConfig
 from aoc_train.errors import DegenerateModelError, TrainError
@@ -20,11 +20,8 @@ CLASSES = ("anime", "cartoon", "neither")
 
 @pytest.fixture
 def pipeline(tmp_path) -> Pipeline:
-    for c, colour in zip(CLASSES, ((255, 0, 0), (0, 255, 0), (0, 0, 255)), strict=True):
-        folder = tmp_path / "data" / c / f"{c}_source"
-        folder.mkdir(parents=True)
-        for i in range(3):
-            Image.new("RGB", (32, 32), (colour[0], colour[1], i * 40)).save(folder / f"{i}.png")
+    write_tree(tmp_path / "data", {c: [f"{c}_source"] for c in CLASSES},
+               lambda label, seed: picture(seed, size=32), per_source=3, ext="png")
     config = BuildConfig(data_dir=tmp_path / "data", out=tmp_path / "out",
                          work_dir=tmp_path / "work", classes=CLASSES)
     return Pipeline(config, progress=False)

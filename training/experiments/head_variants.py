@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aoc.inference.postprocess import softmax
 from aoc_train.head_build import HeadBuildConfig, prepare
 from aoc_train.head_fit import HeadConfig
 from aoc_train.loso import summarise
@@ -83,8 +84,7 @@ def _by_part(name: str, held) -> list[str]:
     rows = []
     frames = np.array([s in FRAME_SOURCES for s in held.sources])
     for part, keep in (("web images", ~frames), ("film and TV frames", frames)):
-        nan = np.full_like(held.clean, np.nan)
-        sub = summarise(replace(held, clean=np.where(keep[:, None], held.clean, nan),
+        sub = summarise(replace(held, clean=np.where(keep[:, None], held.clean, np.nan),
                                 tv=np.where(keep[:, None, None], held.tv, np.nan)))
         srcs = sorted({s for s, k in zip(held.sources, keep, strict=True) if k})
         for view in ("clean", "tv"):
@@ -98,10 +98,8 @@ def _by_part(name: str, held) -> list[str]:
 def _mean_of_shots(tv: np.ndarray, *, geometric: bool) -> np.ndarray:
     """(N, shots, C) held-out probabilities -> each picture's mean over its shots, repeated
     so that every shot carries it."""
-    if geometric:
-        logs = np.log(tv + 1e-30).mean(axis=1, keepdims=True)
-        mean = np.exp(logs - logs.max(-1, keepdims=True))
-        mean /= mean.sum(-1, keepdims=True)
+    if geometric:  # the normalised geometric mean is the softmax of the mean log
+        mean = softmax(np.log(tv + 1e-30).mean(axis=1, keepdims=True))
     else:
         mean = tv.mean(axis=1, keepdims=True)
     return np.repeat(mean, tv.shape[1], axis=1)

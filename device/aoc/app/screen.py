@@ -34,7 +34,7 @@ class GuardedDisplay:
     @property
     def frame_interval_s(self) -> float:
         """The drawer's shortest time between frames (the loop builds states no faster)."""
-        return float(self.threaded.frame_interval_s)
+        return self.threaded.frame_interval_s
 
     def submit(self, state: Any) -> None:
         """Hand ``state`` (with offset/dim/blank) to the drawing thread."""
