@@ -107,8 +107,8 @@ def test_stages_in_order_and_any_frame_size(uint8_bundle: Bundle) -> None:
 
 
 def test_scores_outlive_the_next_invoke(bundle: Bundle) -> None:
-    """postprocess reads the output tensor through a view: the scores it returns must be
-    a copy, unchanged when the next frame is invoked into the same buffer."""
+    """The scores postprocess returns are the caller's own: unchanged (and no view of the
+    output buffer left alive) when the next frame is invoked into the same buffer."""
     with open_classifier(bundle) as clf:
         red = clf.classify(solid(RED))
         kept = red.copy()

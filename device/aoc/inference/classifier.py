@@ -90,13 +90,11 @@ class Classifier(Closing):
             and self._output_scale
             else None
         )
-        # tensor() returns a function; its arrays view the tensor's buffer and must not be
-        # held across invoke(), so each frame takes a fresh view. The output is read through
-        # one too: every postprocess path copies it at once (the head's table lookup,
-        # dequantize), and get_tensor's own copy cost 3-8 us a frame right after an invoke
-        # (medians of 1,200 calls, alternating, three runs)
+        # tensor() returns a function; its arrays view the input buffer and must not be held
+        # across invoke(), so each frame takes a fresh view. The output is read with
+        # get_tensor (a copy): a view there saved nothing measurable (aoc.bench.
+        # postprocess_cold) and would make the next invoke fail while any caller held it.
         self._input_view = interpreter.tensor(self._input_index)
-        self._output_view = interpreter.tensor(self._output_index)
 
     def _live(self) -> Any:
         if self._interpreter is None:
@@ -142,8 +140,7 @@ class Classifier(Closing):
 
     def postprocess(self) -> np.ndarray:
         """The scores of the last invoke: float32 probabilities, one per label."""
-        self._live()
-        raw = self._output_view()
+        raw = self._live().get_tensor(self._output_index)
         if self._head_fast is not None:
             return self._head_fast(raw)
         if self.head is not None:
@@ -169,7 +166,7 @@ class Classifier(Closing):
         if self._interpreter is not None:
             log.debug("closing %s classifier for %s", self.backend, self.model_path)
         self._interpreter = None
-        self._input_view = self._output_view = None
+        self._input_view = None
         self._delegate = None
 
     def __repr__(self) -> str:
