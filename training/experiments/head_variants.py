@@ -37,6 +37,8 @@ VARIANTS = {
     "aug-tv": replace(SHIPPED, views=(1, 2, 3)),
     "tv-only": replace(SHIPPED, views=(2, 3)),  # a head for camera sources alone
     "shrink-0.1": replace(SHIPPED, shrinkage=0.1),
+    "shrink-0.5": replace(SHIPPED, shrinkage=0.5),
+    "shrink-0.7": replace(SHIPPED, shrinkage=0.7),
     "sources-sqrt": replace(SHIPPED, source_power=0.5),
     "sources-equal": replace(SHIPPED, source_power=0.0),
     # cross-entropy by Adam instead of the closed form: minutes per fold, not seconds
