@@ -341,3 +341,32 @@ def test_the_first_reading_after_a_fault_goes_at_once(classifier):
     states = list(display.states)
     # reading, fault, the reading that ends the fault (not held back), the last one
     assert [s.message for s in states] == [None, "camera lost - retrying", None, None]
+
+
+class WithFault:
+    """``classifier`` with a ``fault`` line, as :class:`FailoverClassifier` has on the CPU."""
+
+    def __init__(self, classifier, fault):
+        self._classifier, self.fault = classifier, fault
+
+    def __getattr__(self, name):
+        return getattr(self._classifier, name)
+
+
+@pytest.mark.parametrize("how", ["health", "classifier"])
+def test_a_lasting_notice_gives_the_screen_back_to_the_reading(classifier, how):
+    """No TPU, or the demo for a missing camera: readings still come, so the notice shows
+    for its first 5 s and 5 s a minute after, and the reading with its verdict between."""
+    source = PacedSource(1.0)
+    note = "no TPU - on CPU" if how == "classifier" else "no camera - demo"
+    clf = WithFault(classifier, note) if how == "classifier" else classifier
+    display = RecordingDisplay()
+    run_loop(source, clf, make_smoother(classifier), display, max_frames=130,
+             clock=source.clock, display_interval_s=0.0,
+             health=(lambda: note) if how == "health" else None)
+    readings = [s for s in display.states if s.message != "starting"]
+    assert len(readings) == 130  # frames at t = 1, 2, ... 130 s; the notice from t = 1
+    shown = [t for t, s in enumerate(readings, start=1) if s.message == note]
+    assert shown == [*range(1, 6), *range(61, 66), *range(121, 126)]
+    assert all(s.message is None and s.verdict == "anime"
+               for t, s in enumerate(readings, start=1) if t not in shown)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from aoc.app.loop_hooks import HookCaller, LoopHook
 from aoc.app.loop_options import LoopControls, LoopOptions
 from aoc.app.loop_stats import STAGES, LoopInfo, LoopStats, StageTimings
+from aoc.app.notice import NoticeTimer
 from aoc.app.smoothing import Smoother, ema_alpha
 from aoc.errors import CameraError, InferenceError
 
@@ -89,6 +90,7 @@ class _Loop:
         self.display_interval = float(interval or 0.0)
         self.last_submit_t = float("-inf")
         self.pending: tuple[Any, Any, str | None] | None = None  # reading not yet submitted
+        self.notice = NoticeTimer(show_s=options.notice_show_s, every_s=options.notice_every_s)
         self.stats = LoopStats(
             backend=classifier.backend, reason=getattr(classifier, "reason", ""),
             timings=StageTimings(capacity=options.timings_capacity),
@@ -124,7 +126,7 @@ class _Loop:
                     self._flush()  # the reading frozen is the newest one
                     if opt.frozen_view is not None:
                         self.state = opt.frozen_view.on_frozen(self.state, clf)
-                    self.idle(frozen=True, message=extra)
+                    self.idle(frozen=True, message=self.notice(extra, self.clock()))
                     continue
                 self.frame_step(extra)
         finally:
@@ -246,7 +248,8 @@ class _Loop:
     def _submit_reading(self, smoothed: Any, verdict: Any, extra: str | None) -> None:
         self.pending = None
         stats = self.stats
-        message = extra or stats.classifier_fault
+        # readings still come, so a lasting notice must not hide them (aoc.app.notice)
+        message = self.notice(extra or stats.classifier_fault, self.last_frame_t or 0.0)
         if message is None and not self.animation_model:
             message = f"{verdict.label} {verdict.confidence:.0%}"
         self.state = self.state_factory(

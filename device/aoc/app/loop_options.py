@@ -54,7 +54,10 @@ class LoopOptions:
     verdict and the first reading after an idle step at once; the newest reading always
     before an idle step and at the end); ``None`` takes the display's own
     ``frame_interval_s`` (a :class:`~aoc.display.threaded.ThreadedDisplay` draws no
-    faster), else every frame.
+    faster), else every frame. A notice (``health``'s line or the classifier's ``fault``
+    while readings still come: on the CPU, the demo, a fallback model) takes the screen
+    for ``notice_show_s`` when it appears and again every ``notice_every_s``
+    (:mod:`aoc.app.notice`); the reading shows in between.
     """
 
     max_frames: int | None = None
@@ -71,3 +74,5 @@ class LoopOptions:
     state_factory: Callable[..., Any] | None = None
     frozen_view: Any = None
     display_interval_s: float | None = None
+    notice_show_s: float = 5.0
+    notice_every_s: float = 60.0
