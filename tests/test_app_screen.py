@@ -86,3 +86,26 @@ def test_open_buttons_needs_a_pi_or_a_pin_factory():
             assert not isinstance(buttons, NullControls)
     finally:
         factory.reset()
+
+
+def test_gpio2_and_3_are_refused_only_beside_an_oled_on_i2c_bus_1():
+    from gpiozero.pins.mock import MockFactory
+
+    from aoc.app.controls import NullControls
+    from aoc.app.loop_options import LoopControls
+    from aoc.config import config_from_dict
+
+    def opened(display: dict):
+        config = config_from_dict({"controls": {"power_pin": 3}, "display": display})
+        return open_buttons(config, Host(), kind="oled", controls=LoopControls(views=2),
+                            on_shutdown=lambda: None, pin_factory=factory)
+
+    factory = MockFactory()
+    try:
+        refused = opened({"interface": "i2c", "i2c_port": 1})
+        assert isinstance(refused, NullControls) and "GPIO3" in refused.reason
+        for display in ({"interface": "i2c", "i2c_port": 3}, {"interface": "spi"}):
+            with opened(display) as buttons:
+                assert not isinstance(buttons, NullControls)
+    finally:
+        factory.reset()

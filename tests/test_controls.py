@@ -114,10 +114,46 @@ def test_pins_can_be_left_out(factory):
         controls.set_status("running")  # no LED: nothing to do
 
 
-def test_power_pin_on_i2c_clashes_with_the_display(factory):
+@pytest.mark.parametrize("key", ["freeze_pin", "view_pin", "power_pin", "led_pin"])
+@pytest.mark.parametrize("number", [2, 3])
+def test_any_pin_on_i2c_clashes_with_the_display(factory, key, number):
+    pins = {"freeze_pin": 17, "view_pin": 27, "power_pin": 26, "led_pin": 22, key: number}
+    with pytest.raises(ControlsError, match=f"controls.{key} GPIO{number}"):
+        Controls(pin_factory=factory, i2c_in_use=True, **pins)
+    assert not factory.pins  # refused before any pin was claimed
+    Controls(pin_factory=factory, i2c_in_use=False, **pins).close()
+
+
+def test_the_default_power_pin_clashes_only_with_an_i2c_display(factory):
     with pytest.raises(ControlsError, match="power_pin"):
         Controls(pin_factory=factory, i2c_in_use=True)
     Controls(pin_factory=factory, i2c_in_use=True, power_pin=26).close()
+
+
+class BusyPinFactory(MockFactory):
+    """lgpio's factory lets its own ``lgpio.error('GPIO busy')`` through, not a gpiozero
+    error (gpiozero#1131); this stands in for it."""
+
+    class LgpioError(Exception):
+        pass
+
+    def pin(self, spec, **kwargs):
+        if spec == 27:
+            raise self.LgpioError("GPIO busy")
+        return super().pin(spec, **kwargs)
+
+
+def test_a_pin_another_program_holds_disables_the_controls_and_releases_the_rest():
+    saved = Device.pin_factory
+    busy = BusyPinFactory()
+    try:
+        with pytest.raises(ControlsError, match="GPIO27.*GPIO busy.*gpioinfo"):
+            Controls(pin_factory=busy)
+        gpiozero.Button(17, pin_factory=busy).close()  # GPIO17 was claimed, and released
+        assert isinstance(open_controls(pin_factory=busy), NullControls)
+    finally:
+        busy.reset()
+        Device.pin_factory = saved
 
 
 def test_hold_time_must_be_positive(factory):

@@ -143,6 +143,48 @@ def test_no_ack_names_address_and_fix():
     assert "0x3C" in text and "i2cdetect -y 1" in text and "0x3D" in text
 
 
+def test_a_panel_that_does_not_answer_leaves_no_luma_device_behind(monkeypatch):
+    """luma registers each device with atexit before its first command: a missing panel,
+    reopened every retry interval for months, must fail before a device exists."""
+    import atexit
+
+    registered = []
+    monkeypatch.setattr(atexit, "register", lambda fn, *a, **k: registered.append(fn))
+    for _ in range(3):
+        with pytest.raises(DisplayError, match="no display answered"):
+            OledDisplay(i2c_bus=FakeBus(ack=False))
+    assert registered == []
+    OledDisplay(i2c_bus=FakeBus()).close()  # an answering panel is built as before
+    assert len(registered) == 1
+
+
+def test_close_on_a_dead_panel_still_closes_the_bus():
+    """luma's cleanup switches the panel off before it closes the bus; on a dead panel the
+    first half fails, and the bus must be closed anyway."""
+    bus = FakeBus()
+    oled = OledDisplay(i2c_bus=bus)
+    closed = []
+    oled._device._serial_interface.cleanup = lambda: closed.append(True)
+    bus.ack = False
+    oled.close()
+    oled.close()
+    assert closed == [True]
+
+
+def test_a_contrast_refused_at_open_releases_the_bus():
+    class RefusesContrast(RecordingSerial):
+        def command(self, *cmd):
+            if cmd and cmd[0] == SETCONTRAST:
+                raise OSError(errno.EIO, "I/O error")
+            super().command(*cmd)
+
+    serial = RefusesContrast()
+    device = dummy(width=128, height=64, mode="1", serial_interface=serial)
+    with pytest.raises(DisplayError, match="stopped answering"):
+        OledDisplay(device=device)
+    assert serial.cleaned == 1
+
+
 def test_missing_bus_names_device_and_raspi_config():
     pytest.importorskip("smbus2")
     with pytest.raises(DisplayError) as info:

@@ -9,10 +9,10 @@ raises :class:`ControlsError`; :func:`open_controls` turns that into one warning
 :class:`NullControls`, so the appliance runs without buttons. The app uses
 :func:`open_controls` and reports "controls disabled: <reason>".
 
-GPIO3 (the default power pin) is the one that wakes a halted Pi, but it is also I2C
-SCL: with an I2C OLED on bus 1 the button cannot be read by gpiozero. Pass
-``i2c_in_use=True`` and a different ``power_pin`` (e.g. 26); a GPIO3-to-ground button can
-still be wired for wake-from-halt alone.
+GPIO3 is the pin that wakes a halted Pi, but it is also I2C SCL: with an I2C OLED on bus 1
+no button or LED can use GPIO2 or GPIO3 through gpiozero. Pass ``i2c_in_use=True`` and
+every pin is checked; the power button defaults to 26 in ``[controls]``, and a
+GPIO3-to-ground button can still be wired for wake-from-halt alone.
 """
 
 from __future__ import annotations
@@ -71,11 +71,15 @@ class Controls(Closing):
                 f"controls.hold_time_s {hold_time_s} must be above 0 (3 s keeps a brush "
                 "against the power button from halting the Pi)"
             )
-        if i2c_in_use and power_pin in _I2C_PINS:
-            raise ControlsError(
-                f"power button on GPIO{power_pin} clashes with the I2C display (GPIO2/3 are "
-                "SDA/SCL); set controls.power_pin to a free pin such as 26"
-            )
+        if i2c_in_use:
+            # claiming GPIO2/3 as a plain input switches them away from I2C: the OLED stops
+            for key, number in (("freeze_pin", freeze_pin), ("view_pin", view_pin),
+                                ("power_pin", power_pin), ("led_pin", led_pin)):
+                if number in _I2C_PINS:
+                    raise ControlsError(
+                        f"controls.{key} GPIO{number} clashes with the I2C display (GPIO2/3 "
+                        "are SDA/SCL); set it to a free pin such as 26 (power), 17, 27 or 22"
+                    )
         try:
             from gpiozero import LED, Button
             from gpiozero.exc import BadPinFactory, GPIOZeroError
@@ -127,6 +131,16 @@ class Controls(Closing):
             raise ControlsError(
                 f"buttons/LED: cannot use GPIO{pin} ({exc}); pick a free pin in "
                 "[controls] or stop the program holding it"
+            ) from exc
+        except Exception as exc:  # noqa: BLE001 - pin factories raise their own types
+            # lgpio's factory lets ``lgpio.error: 'GPIO busy'`` through (a dtoverlay such as
+            # gpio-shutdown, or another process, owns the pin): release what was claimed and
+            # run without buttons, as for any other GPIO refusal
+            self.close()
+            raise ControlsError(
+                f"buttons/LED: cannot claim GPIO{pin} ({type(exc).__name__}: {exc}); another "
+                "program or a dtoverlay holds it (see `gpioinfo`): free it or pick another "
+                "pin in [controls]"
             ) from exc
 
     def _add(self, device: Any) -> Any:

@@ -128,7 +128,9 @@ def open_buttons(config: Config, host: Host, *, kind: str, controls: LoopControl
     return open_controls(
         **pins, hold_time_s=c.hold_time_s, on_freeze=controls.toggle_freeze,
         on_view=controls.next_view, on_shutdown=on_shutdown,
-        i2c_in_use=(kind == "oled" and config.display.interface == "i2c"),
+        # GPIO2/3 are bus 1's SDA/SCL; a panel on another bus leaves them free
+        i2c_in_use=(kind == "oled" and config.display.interface == "i2c"
+                    and config.display.i2c_port == 1),
         pin_factory=pin_factory)
 
 

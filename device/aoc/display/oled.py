@@ -114,7 +114,12 @@ class OledDisplay(BaseDisplay):
         self._updater = (PartialUpdater(device, full_refresh_s=full_refresh_s)
                          if partial and supports_partial(device) else None)
         self.last_update: UpdateReport | None = None  # what the last partial frame sent
-        self._guard(lambda: device.contrast(contrast))
+        try:
+            self._guard(lambda: device.contrast(contrast))
+        except DisplayError:
+            self._closed = True
+            _release(device, self.where)  # else the bus stays open until the process ends
+            raise
 
     # -- drawing -----------------------------------------------------------------------
     def show(self, state: DisplayState) -> None:
@@ -193,10 +198,7 @@ class OledDisplay(BaseDisplay):
         if self._closed:
             return
         self._closed = True
-        try:
-            self._device.cleanup()
-        except Exception as exc:  # noqa: BLE001 - closing must not fail; the panel may be gone
-            log.warning("OLED %s on %s: cleanup failed: %s", self.driver, self.where, exc)
+        _release(self._device, self.where)
 
     def _guard(self, action: Callable[[], object]) -> None:
         """Run a luma call, turning bus failures into a DisplayError that says what to do."""
@@ -211,6 +213,24 @@ class OledDisplay(BaseDisplay):
                     f"check the wiring and power{self._probe}"
                 ) from exc
             raise
+
+
+def _release(device: Any, where: str) -> None:
+    """luma's ``cleanup()`` (panel off unless ``persist``, then the bus closed), and the bus
+    closed even when a dead panel fails the first half; never raises."""
+    try:
+        device.cleanup()
+        return
+    except Exception as exc:  # noqa: BLE001 - closing must not fail; the panel may be gone
+        log.warning("OLED on %s: cleanup failed: %s", where, exc)
+    # luma switches the panel off before it closes the bus, so a dead panel leaves the
+    # bus (a /dev/i2c-N file handle) open: once per display-lost event, for months
+    port = getattr(device, "_serial_interface", None)
+    try:
+        if port is not None:
+            port.cleanup()
+    except Exception as exc:  # noqa: BLE001 - as above
+        log.warning("OLED on %s: closing the bus failed: %s", where, exc)
 
 
 def _open_device(
@@ -255,6 +275,12 @@ def _open_device(
         fix = _ENABLE_I2C if interface == "i2c" else _ENABLE_SPI
         raise DisplayError(f"OLED {driver}: cannot open {where} ({exc}); {fix}") from exc
     try:
+        if interface == "i2c":
+            # a panel that does not answer must fail before luma builds a device: luma
+            # registers every device with atexit first, so each failed reopen of a
+            # missing panel (every retry_interval_s) would keep about 300 KB for good.
+            # 0xAE (display off) is the first command of every supported driver's init.
+            port.command(0xAE)
         return getattr(luma_oled, driver)(port, width=width, height=height, rotate=rotate)
     except luma_error.DeviceDisplayModeError as exc:
         port.cleanup()
