@@ -207,6 +207,19 @@ def test_video_file_loops_and_resizes(video: Path):
     assert np.abs(frames[3][8, 16].astype(int) - COLOURS_RGB[0]).max() <= 12
 
 
+@pytest.mark.parametrize(("resize", "shape"), [("stretch", (24, 24, 3)),
+                                              ("center_crop", (24, 32, 3)),
+                                              ("letterbox", (24, 32, 3))])
+def test_the_frame_keeps_the_aspect_ratio_unless_the_model_stretches(video: Path, resize,
+                                                                     shape):
+    """A 64x48 (4:3) video for a 24x24 model: squashed to 24x24 only for a ``stretch``
+    model; a ``center_crop`` model, trained on undistorted pictures, gets 32x24 and crops."""
+    with OpenCVSource(str(video), size=(24, 24), resize=resize) as src:
+        frame = src.read()
+    assert frame.shape == shape and frame.flags.c_contiguous
+    assert np.abs(frame[12, 12].astype(int) - COLOURS_RGB[0]).max() <= 12
+
+
 def test_missing_video_file_names_it(tmp_path: Path):
     pytest.importorskip("cv2")
     missing = tmp_path / "nope.avi"

@@ -140,6 +140,43 @@ def test_odd_size_on_pi4_is_evened_then_cropped():
     assert frame.shape == (223, 225, 3) and frame.flags.c_contiguous
 
 
+@pytest.mark.parametrize(("platform", "model", "fmt"), [("vc4", PI4, "YUV420"),
+                                                        ("pisp", PI5, "RGB888")])
+@pytest.mark.parametrize(("resize", "lores", "shape"), [
+    ("stretch", (224, 224), (224, 224, 3)),
+    ("center_crop", (300, 224), (224, 299, 3)),  # 640x480's aspect, evened, then cut
+    ("letterbox", (300, 224), (224, 299, 3)),
+])
+def test_the_lores_stream_keeps_the_aspect_ratio_unless_the_model_stretches(
+        platform, model, fmt, resize, lores, shape):
+    """The lores stream is the main stream's field of view scaled: at 224x224 a 4:3 picture
+    would be squashed, and a center_crop model was trained on undistorted pictures."""
+    fake = make_picamera2(platform=platform)
+    with Picamera2Source(size=(224, 224), resize=resize, pi_model=model,
+                         picamera2_factory=fake) as src:
+        frame = src.read()
+    create = next(a for n, a in fake.instances[0].calls if n == "create_preview_configuration")
+    assert create["lores"] == {"size": lores, "format": fmt}
+    assert frame.shape == shape and frame.flags.c_contiguous
+
+
+def test_a_picamera2_that_does_not_import_is_a_camera_error(monkeypatch: pytest.MonkeyPatch):
+    """apt's picamera2 under a venv's numpy 2: "numpy.dtype size changed" (a ValueError)."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def broken(name, *args, **kwargs):
+        if name == "picamera2":
+            raise ValueError("numpy.dtype size changed, may indicate binary incompatibility")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", broken)
+    with pytest.raises(CameraError, match=r"does not import.*numpy<2") as info:
+        Picamera2Source().open()
+    assert info.value.brief == "picamera2 does not import"
+
+
 def test_size_larger_than_main_grows_main():
     fake = make_picamera2()
     with Picamera2Source(size=(800, 600), main_size=(640, 480), pi_model=PI5,
@@ -193,16 +230,20 @@ def test_missing_picamera2_says_how_to_install(monkeypatch: pytest.MonkeyPatch):
         Picamera2Source().open()
 
 
-def test_capture_failure_becomes_camera_error_and_close_twice_is_safe():
+def test_a_stalled_camera_times_out_and_closes_behind_the_stuck_capture():
+    """A pulled cable: picamera2 would wait for good without a numeric ``wait``, and stop()
+    would queue behind the timed-out capture without ``cancel_all_and_flush``."""
     fake = make_picamera2(fail_capture_after=1)
-    src = Picamera2Source(pi_model=PI5, picamera2_factory=fake)
+    src = Picamera2Source(pi_model=PI5, picamera2_factory=fake, capture_timeout_s=2.5)
     src.open()
     src.read()
-    with pytest.raises(CameraError, match="camera 0 stopped delivering frames"):
+    with pytest.raises(CameraError, match="camera 0 stopped delivering frames.*timed out"):
         src.read()
     src.close()
     src.close()
-    assert fake.instances[0].closed
+    cam = fake.instances[0]
+    assert cam.closed and not cam.pending_jobs
+    assert [n for n, _ in cam.calls][-3:] == ["cancel_all_and_flush", "stop", "close"]
     with pytest.raises(CameraError, match="not open"):
         src.read()
 

@@ -10,6 +10,7 @@ from aoc.errors import CameraError, ConfigError
 from aoc.sources import DemoSource, FrameSource, ImageFolderSource, OpenCVSource, Picamera2Source
 from aoc.sources.base import (
     as_frame,
+    camera_frame_size,
     check_resize_mode,
     check_size,
     fit_image,
@@ -79,3 +80,22 @@ def test_as_frame_and_frozen():
     cached = frozen(np.zeros((2, 2, 3), np.uint8))
     with pytest.raises(ValueError):
         cached[0, 0, 0] = 1
+
+
+@pytest.mark.parametrize(("camera", "model", "mode", "want"), [
+    ((640, 480), (224, 224), "stretch", (224, 224)),
+    ((640, 480), (224, 224), "center_crop", (299, 224)),
+    ((640, 480), (224, 224), "crop", (299, 224)),  # the alias
+    ((1280, 720), (224, 224), "letterbox", (399, 224)),
+    ((480, 640), (224, 224), "center_crop", (224, 299)),  # a camera turned upright
+    ((1280, 720), (1280, 720), "center_crop", (1280, 720)),  # an exact fit stays
+    ((640, 480), None, "center_crop", None),
+])
+def test_camera_frame_size_keeps_the_cameras_aspect_unless_stretching(camera, model, mode,
+                                                                      want):
+    assert camera_frame_size(camera, model, mode) == want
+
+
+def test_camera_frame_size_refuses_an_unknown_policy():
+    with pytest.raises(ConfigError, match="resize"):
+        camera_frame_size((640, 480), (224, 224), "squash")

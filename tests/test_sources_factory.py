@@ -65,6 +65,19 @@ def test_auto_prefers_picamera2_when_a_camera_is_listed():
         assert source.read().shape == (224, 224, 3)
 
 
+def test_the_models_resize_policy_reaches_the_camera_sources(no_picamera2: None):
+    """A center_crop model gets the camera's aspect ratio from picamera2 and OpenCV alike."""
+    fake = make_picamera2()
+    source, _ = open_source("picamera2", size=(224, 224), resize="center_crop",
+                            picamera2_factory=fake, pi_model=PI5)
+    with source:
+        assert source.read().shape == (224, 299, 3)
+    source, _ = open_source("webcam:0", size=(8, 8), resize="center_crop",
+                            cv2_module=cv2_with_webcam(True))
+    with source:
+        assert isinstance(source, OpenCVSource) and source.resize == "center_crop"
+
+
 def test_auto_falls_back_to_webcam_then_says_why(no_picamera2: None):
     source, description = open_source("auto", size=(8, 8), cv2_module=cv2_with_webcam(True))
     with source:

@@ -90,7 +90,10 @@ def make_picamera2(
     """A fresh fake ``Picamera2`` class (no state shared between tests).
 
     ``platform`` is ``"pisp"`` (Pi 5) or ``"vc4"`` (Pi 4 and older); ``fail_capture_after``
-    makes ``capture_array`` raise ``RuntimeError`` after that many captures (cable pulled).
+    stalls the camera after that many captures (cable pulled): as in picamera2, libcamera
+    cancels the timed-out requests and ``capture_array`` waits on, so it raises
+    ``TimeoutError`` when given ``wait=<seconds>`` and, without one, fails the test (the real
+    call would block for good).
     """
     listed = [dict(IMX708)] if cameras is None else [dict(c) for c in cameras]
 
@@ -140,6 +143,7 @@ class FakePicamera2:
         self.started = False
         self.closed = False
         self.captures = 0
+        self.pending_jobs = 0  # captures that timed out and still wait in the job queue
         type(self).instances.append(self)
 
     def create_preview_configuration(
@@ -207,8 +211,16 @@ class FakePicamera2:
             raise RuntimeError("Camera has not been configured")
         self.started = True
 
+    def cancel_all_and_flush(self) -> None:
+        """Cancel the queued jobs (picamera2: for tidying up after a timeout, e.g. a
+        dislodged cable, so that the camera can be stopped and closed)."""
+        self.calls.append(("cancel_all_and_flush", None))
+        self.pending_jobs = 0
+
     def stop(self) -> None:
         self.calls.append(("stop", None))
+        if self.pending_jobs:  # picamera2's stop() queues behind the stuck job
+            raise AssertionError("stop() behind a timed-out capture blocks in picamera2")
         self.started = False
 
     def close(self) -> None:
@@ -224,7 +236,12 @@ class FakePicamera2:
         if stream is None:
             raise KeyError(f"Stream {name!r} is not configured")
         if self._fail_after is not None and self.captures >= self._fail_after:
-            raise RuntimeError("Camera frontend has timed out!")
+            # picamera2's dispatch_functions: a number is a timeout, True/None wait forever
+            if isinstance(wait, bool) or not isinstance(wait, int | float):
+                raise AssertionError("capture_array on a stalled camera without a numeric "
+                                     "wait= blocks forever in picamera2")
+            self.pending_jobs += 1
+            raise TimeoutError(f"capture_array timed out after {wait} s")
         self.captures += 1
         width, height = stream["size"]
         rgb = scene_rgb(width, height)

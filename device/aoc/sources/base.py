@@ -8,6 +8,7 @@ whatever their device delivers (BGR, YUV420) before handing a frame out, and sca
 from __future__ import annotations
 
 import logging
+import math
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -85,6 +86,20 @@ def check_resize_mode(mode: str, *, key: str = "camera.resize") -> str:
             f"{key} must be one of {', '.join(RESIZE_POLICIES)}, got {mode!r}", key=key
         )
     return canonical
+
+
+def camera_frame_size(camera_size: Size, model_size: Size | None, mode: str) -> Size | None:
+    """The size a camera source should deliver for a model of ``model_size`` fitted by
+    ``mode``: the model's size for ``stretch``; else the camera's aspect ratio, just
+    covering the model's size (640x480 for 224x224 -> 299x224), so the classifier's own
+    fitting (``center_crop``, ``letterbox``) sees the picture undistorted, as in training.
+    ``None`` (no model size) stays ``None``."""
+    if model_size is None or check_resize_mode(mode) == "stretch":
+        return model_size
+    (cw, ch), (mw, mh) = camera_size, model_size
+    scale = max(mw / cw, mh / ch)
+    # the tolerance keeps an exact fit (1280x720 for 1280x720) from growing a pixel
+    return max(mw, math.ceil(cw * scale - 1e-6)), max(mh, math.ceil(ch * scale - 1e-6))
 
 
 def fit_image(image: Image.Image, size: Size | None, mode: str = "stretch") -> np.ndarray:

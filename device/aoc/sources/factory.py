@@ -61,13 +61,14 @@ def open_source(
 
     def picam(num: int) -> Picamera2Source:
         return Picamera2Source(
-            num, size=size, main_size=main_size, anti_flicker=anti_flicker, pi_model=pi_model,
+            num, size=size, resize=resize, main_size=main_size, anti_flicker=anti_flicker,
+            pi_model=pi_model,
             picamera2_factory=importer() if importer is not None else None,
         )
 
     def cv(target: int | str, *, looping: bool) -> OpenCVSource:
-        return OpenCVSource(target, size=size, loop=looping, cv2_module=cv2_module,
-                            timeout_s=timeout_s)
+        return OpenCVSource(target, size=size, resize=resize, loop=looping,
+                            cv2_module=cv2_module, timeout_s=timeout_s)
 
     if isinstance(spec, bool) or not isinstance(spec, int | str):
         raise ConfigError(f"camera.source must be a string, got {spec!r}", key="camera.source")

@@ -4,7 +4,9 @@ Live sources (a webcam index or a stream URL) get a grabber thread that keeps ON
 newest frame: OpenCV's capture buffers frames, and a classifier slower than the camera
 would otherwise fall ever further behind. :meth:`OpenCVSource.read` waits for a frame newer
 than the last one it returned. Video files are read sequentially (every frame, in order),
-optionally looping. Frames are converted BGR -> RGB and resized with the device's ``area_linear``.
+optionally looping. Frames are converted BGR -> RGB and resized with the device's ``area_linear``:
+to the model's ``size`` for a ``stretch`` model, else keeping the camera's aspect ratio
+(:func:`aoc.sources.base.camera_frame_size`) so the classifier crops or pads it as in training.
 
 OpenCV is imported lazily (``pip install opencv-python-headless``); ``cv2_module=`` injects
 it (or a fake) for tests.
@@ -20,7 +22,13 @@ import numpy as np
 
 from aoc.errors import CameraError, ConfigError
 from aoc.inference.resize import area_linear_resize
-from aoc.sources.base import BaseSource, Size, check_size
+from aoc.sources.base import (
+    BaseSource,
+    Size,
+    camera_frame_size,
+    check_resize_mode,
+    check_size,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +66,7 @@ class OpenCVSource(BaseSource):
         target: int | str,
         *,
         size: Size | None = None,
+        resize: str = "stretch",
         loop: bool = False,
         cv2_module: Any = None,
         timeout_s: float = 5.0,
@@ -70,6 +79,8 @@ class OpenCVSource(BaseSource):
             )
         self.target = target
         self.size = check_size(size)
+        self.resize = check_resize_mode(resize)
+        self._out_size: tuple[tuple[int, ...], Size | None] = ((), None)  # (shape, size)
         self.loop = loop
         self.timeout_s = float(timeout_s)
         self.max_grab_failures = int(max_grab_failures)
@@ -224,6 +235,10 @@ class OpenCVSource(BaseSource):
             rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
         else:
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        if self.size is not None and (rgb.shape[1], rgb.shape[0]) != self.size:
-            rgb = area_linear_resize(rgb, self.size, cv2=cv2)  # the device's filter
+        shape, size = self._out_size
+        if rgb.shape != shape:  # once per frame size, not per frame
+            size = camera_frame_size((rgb.shape[1], rgb.shape[0]), self.size, self.resize)
+            self._out_size = (rgb.shape, size)
+        if size is not None and (rgb.shape[1], rgb.shape[0]) != size:
+            rgb = area_linear_resize(rgb, size, cv2=cv2)  # the device's filter
         return np.ascontiguousarray(rgb, dtype=np.uint8)

@@ -2,8 +2,11 @@
 
 The camera is configured with a preview configuration: a ``main`` stream (``RGB888``, whose
 arrays arrive in **BGR** order) and, when a model input ``size`` is given, a ``lores``
-stream of exactly that size, so the ISP scales for free. A Pi 5 can deliver an RGB lores
-stream; on a Pi 4 (and older) the lores stream must be ``YUV420``, converted here with
+stream near that size, so the ISP scales for free. The lores stream shows the main
+stream's field of view: for a ``stretch`` model it has the model's size; for a
+``center_crop`` or ``letterbox`` model it keeps the main stream's aspect ratio (299x224
+beside 640x480) and the classifier crops or pads it, as training did. A Pi 5 can deliver
+an RGB lores stream; on a Pi 4 (and older) the lores stream must be ``YUV420``, converted here with
 numpy (:func:`yuv420_to_rgb`). The Pi model comes from ``pi_model=`` (the app passes
 :attr:`aoc.app.host.Host.pi_model`); an unknown board gets the YUV420 lores stream, which
 works on every Pi.
@@ -25,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from aoc.errors import CameraError, ConfigError
-from aoc.sources.base import BaseSource, Size, as_frame, check_size
+from aoc.sources.base import BaseSource, Size, as_frame, camera_frame_size, check_size
 from aoc.sources.yuv import yuv420_planes, yuv420_to_rgb_full
 
 log = logging.getLogger(__name__)
@@ -111,12 +114,14 @@ class Picamera2Source(BaseSource):
         camera_num: int = 0,
         *,
         size: Size | None = (224, 224),
+        resize: str = "stretch",
         main_size: Size = (640, 480),
         anti_flicker: str | None = None,
         pi_model: str | None = None,
         picamera2_factory: Any = None,
         buffer_count: int = 4,
         yuv_full_range: bool = True,
+        capture_timeout_s: float = 5.0,
     ) -> None:
         if anti_flicker is not None and anti_flicker not in FLICKER_PERIOD_US:
             raise ConfigError(
@@ -130,6 +135,9 @@ class Picamera2Source(BaseSource):
             # lores may not be larger than main: grow main rather than refuse.
             main = (max(main[0], self.size[0]), max(main[1], self.size[1]))
         self.main_size: Size = main
+        # what read() returns; the lores stream may be a pixel wider (YUV420 needs even sizes)
+        self.frame_size = camera_frame_size(main, self.size, resize)
+        self.capture_timeout_s = float(capture_timeout_s)
         self.anti_flicker = anti_flicker
         self._pi_model = pi_model
         self._factory = picamera2_factory
@@ -154,7 +162,7 @@ class Picamera2Source(BaseSource):
         self._check_listed(factory)
         try:
             camera = factory(self.camera_num)
-        except (RuntimeError, IndexError, OSError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - libcamera's errors have no common root
             raise CameraError(
                 f"camera {self.camera_num} could not be opened ({exc}): it may be in use by "
                 "another program (stop it), or not connected: check the ribbon cable and "
@@ -187,7 +195,10 @@ class Picamera2Source(BaseSource):
         if camera is None:
             raise CameraError(f"{self.name} is not open: call open() first")
         try:
-            array = camera.capture_array(self.stream)
+            # Without ``wait`` a pulled ribbon cable blocks here for good: libcamera cancels
+            # the timed-out requests and picamera2 waits on. A number makes picamera2 raise
+            # TimeoutError (an OSError); older picamera2 takes it as True (waits, as before).
+            array = camera.capture_array(self.stream, wait=self.capture_timeout_s)
         except (RuntimeError, OSError) as exc:
             raise CameraError(
                 f"camera {self.camera_num} stopped delivering frames ({exc}): check the "
@@ -199,11 +210,13 @@ class Picamera2Source(BaseSource):
                 frame = yuv420_to_rgb_full(array, lw, lh)
             else:
                 frame = yuv420_to_rgb(array, lw, lh, full_range=False)
-            if self.size is not None and (lw, lh) != self.size:
-                frame = np.ascontiguousarray(frame[: self.size[1], : self.size[0]])
-            return frame
-        # RGB888 arrays are laid out B, G, R in memory.
-        return as_frame(bgr_to_rgb(array), device=self.name)
+        else:  # RGB888 arrays are laid out B, G, R in memory.
+            frame = as_frame(bgr_to_rgb(array), device=self.name)
+        want = self.frame_size
+        if want is not None and (frame.shape[1], frame.shape[0]) != want:
+            # the pixel the even lores size added, or a size libcamera adjusted
+            frame = np.ascontiguousarray(frame[: want[1], : want[0]])
+        return frame
 
     def close(self) -> None:
         """Stop and close the camera; safe twice."""
@@ -238,16 +251,13 @@ class Picamera2Source(BaseSource):
         self.model = properties.get("Model", self.model)
         main = {"size": self.main_size, "format": "RGB888"}
         lores = None
-        if self.size is not None:
+        if self.frame_size is not None:
             self.stream = "lores"
-            if lores_rgb_capable(self.board):
-                self.stream_format = "RGB888"
-                self._lores_size = self.size
-            else:
-                self.stream_format = "YUV420"
-                # YUV420 needs even sizes; an odd request is cropped by a pixel after.
-                width, height = self.size
-                self._lores_size = (width + width % 2, height + height % 2)
+            self.stream_format = "RGB888" if lores_rgb_capable(self.board) else "YUV420"
+            # YUV420 needs even sizes, and PiSP aligns RGB ones: ask for even sizes and cut
+            # the extra pixel in read()
+            width, height = self.frame_size
+            self._lores_size = (width + width % 2, height + height % 2)
             lores = {"size": self._lores_size, "format": self.stream_format}
         controls = self._flicker_controls(camera)
         self.config = camera.create_preview_configuration(
@@ -277,11 +287,24 @@ def _import_picamera2() -> Any:
         from picamera2 import Picamera2  # type: ignore[import-not-found]
     except ImportError as exc:
         raise CameraError(NOT_INSTALLED, brief="picamera2 not installed") from exc
+    except Exception as exc:  # noqa: BLE001 - a broken install fails in its own ways
+        # apt's picamera2 (simplejpeg, ...) is built against Debian's numpy 1.x: a numpy 2 in
+        # the venv makes its import fail with "numpy.dtype size changed" (a ValueError)
+        raise CameraError(
+            f"picamera2 is installed but does not import ({type(exc).__name__}: {exc}); if "
+            "the message names numpy, the venv's numpy does not match the apt packages: "
+            "`pip install 'numpy<2'` in the venv",
+            brief="picamera2 does not import",
+        ) from exc
     return Picamera2
 
 
 def _close_quietly(camera: Any) -> None:
-    for method in ("stop", "close"):
+    # a capture that timed out leaves its job queued; stop() would wait behind it.
+    # picamera2 documents cancel_all_and_flush() for this (a dislodged cable); older ones lack it
+    for method in ("cancel_all_and_flush", "stop", "close"):
+        if method == "cancel_all_and_flush" and not hasattr(camera, method):
+            continue
         try:
             getattr(camera, method)()
         except (RuntimeError, OSError, AttributeError) as exc:
