@@ -56,6 +56,33 @@ def test_tpu_bundle_without_a_tpu_fails_over_to_cpu(probe, isolate):
         assert clf.classify(np.zeros((32, 32, 3), np.uint8)).shape == (3,)
 
 
+def test_a_reprobe_of_the_isolated_tpu_has_a_shorter_start_limit(monkeypatch):
+    """60 s for the child at boot; a re-probe blocks the loop that feeds the watchdog."""
+    import dataclasses
+
+    import aoc.inference.isolated as isolated
+    from aoc.app.model import REPROBE_START_TIMEOUT_S, START_TIMEOUT_S
+    from aoc.errors import EdgeTpuUnavailable
+    from aoc.inference.bundle import load_bundle
+
+    limits = []
+
+    def no_child(bundle, **kwargs):
+        limits.append(kwargs["start_timeout_s"])
+        raise EdgeTpuUnavailable("no Edge TPU answered")
+
+    monkeypatch.setattr(isolated, "open_isolated_classifier", no_child)
+    bundle = load_bundle(MODELS / "uint8")
+    tpu_bundle = dataclasses.replace(bundle, edgetpu_model=bundle.cpu_model)
+    config = make_config(inference={"backend": "auto", "isolate_tpu": True,
+                                    "reprobe_interval_s": 1.0})
+    with classifier_opener(config, tpu_probe=lambda: True)(tpu_bundle) as clf:
+        assert clf.backend == "cpu"
+        clf._next_probe = 0.0  # due now
+        clf.classify(np.zeros((32, 32, 3), np.uint8))
+    assert limits == [START_TIMEOUT_S, REPROBE_START_TIMEOUT_S]
+
+
 @pytest.mark.parametrize(("configured", "cpus", "expected"),
                          [(0, 4, 4), (3, 4, 3), (0, None, None), (1, None, 1)])
 def test_threads_are_every_usable_cpu_unless_configured(configured, cpus, expected):

@@ -190,6 +190,31 @@ def test_auto_falls_back_to_cpu(
         open_classifier(bundle, prefer="edgetpu", load_delegate=loader_raising(error))
 
 
+class DelegateRefusingModule(RecordingModule):
+    """The runtime applies delegates inside Interpreter(); its error reporter raises
+    RuntimeError when that fails."""
+
+    def Interpreter(self, **kwargs: object) -> object:  # noqa: N802 (the runtime's own name)
+        if kwargs.get("experimental_delegates"):
+            raise RuntimeError("Failed to apply delegate: edgetpu-custom-op: USB transfer error")
+        return super().Interpreter(**kwargs)
+
+
+def test_a_delegate_failing_while_the_interpreter_is_built_falls_back_to_cpu(
+    uint8_bundle: Bundle, runtime: Runtime, tmp_path: Path
+) -> None:
+    fake = Runtime(runtime.name, runtime.version, DelegateRefusingModule(runtime.module))
+    bundle = with_edgetpu_twin(uint8_bundle, tmp_path)
+    with open_classifier(bundle, runtime=fake, load_delegate=lambda lib, o: object()) as clf:
+        assert clf.backend == "cpu"
+        assert "the Edge TPU could not load model_edgetpu.tflite" in clf.reason
+        assert "delegate could not be applied (Failed to apply delegate" in clf.reason
+        assert top_k(clf.classify(solid(RED)), clf.labels, 1)[0].label == "anime"
+    with pytest.raises(EdgeTpuUnavailable, match="libedgetpu matches the TFLite runtime"):
+        open_classifier(bundle, prefer="edgetpu", runtime=fake,
+                        load_delegate=lambda lib, o: object())
+
+
 def test_unknown_backend_is_a_config_error(uint8_bundle: Bundle) -> None:
     with pytest.raises(ConfigError, match="'gpu' is not one of auto, edgetpu, cpu"):
         open_classifier(uint8_bundle, prefer="gpu")

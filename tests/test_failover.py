@@ -180,6 +180,20 @@ def test_reprobes_on_the_interval_and_returns_to_the_tpu(bundle: Bundle, cpu_fac
     assert primary.made[-1].closed == 1
 
 
+def test_reprobes_use_their_own_factory(bundle: Bundle, cpu_factory) -> None:
+    """The first open may take its time; a re-probe mid-run opens through the factory
+    meant for it (the app's has a shorter start time limit)."""
+    clock = FakeClock()
+    first, again = TpuFactory(bundle, [True]), TpuFactory(bundle, [False])
+    clf = FailoverClassifier(first, cpu_factory, reprobe_interval_s=30.0,
+                             reprobe_factory=again, clock=clock)
+    assert clf.backend == "cpu" and (first.calls, again.calls) == (1, 0)
+    clock.now += 30
+    clf.classify(solid(RED))
+    assert (first.calls, again.calls) == (1, 1) and clf.backend == "edgetpu"
+    clf.close()
+
+
 def test_reprobe_can_be_disabled(bundle: Bundle, cpu_factory) -> None:
     clock = FakeClock()
     primary = TpuFactory(bundle, [True])

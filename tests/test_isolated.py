@@ -132,6 +132,14 @@ def test_close_frees_shared_memory(bundle: Bundle) -> None:
         clf.classify(solid(BLUE))
 
 
+def test_a_child_that_crashes_while_starting_points_at_libedgetpu() -> None:
+    """A crash (a signal, not a Python error) while the model loads: libedgetpu built for
+    another TFLite runtime is the known cause, not a missing ``__main__`` guard."""
+    with pytest.raises(InferenceError, match=r"died \(killed by SIGABRT\) while starting: "
+                                              r"libedgetpu crashed.*built for this TFLite"):
+        IsolatedClassifier(functools.partial(os.abort), start_timeout_s=30.0)
+
+
 def test_describe_exit() -> None:
     assert describe_exit(-6) == "killed by SIGABRT"
     assert describe_exit(-9) == "killed by SIGKILL"

@@ -56,6 +56,22 @@ def test_notify_with_watchdog_fed_by_the_main_process(unit) -> None:
     assert int(one(unit, "Service", "TimeoutStartSec").rstrip("s")) >= 60
 
 
+def test_lgpio_makes_its_pipes_in_the_writable_runtime_directory(unit) -> None:
+    runtime = "/run/" + one(unit, "Service", "RuntimeDirectory")
+    assert one(unit, "Service", "WorkingDirectory") == runtime
+    env = " ".join(unit["Service"]["Environment"]).split()
+    assert f"LG_WD={runtime}" in env
+
+
+def test_a_tpu_reprobe_cannot_outlast_the_watchdog(unit) -> None:
+    """The loop thread re-probes the TPU and feeds the watchdog: a wedged accelerator must
+    give up well before systemd kills a service that runs fine on the CPU."""
+    from aoc.app.model import REPROBE_START_TIMEOUT_S
+
+    watchdog = int(one(unit, "Service", "WatchdogSec").rstrip("s"))
+    assert REPROBE_START_TIMEOUT_S <= watchdog / 2
+
+
 def test_restart_policy_without_crash_loop(unit) -> None:
     assert one(unit, "Service", "Restart") == "on-failure"
     assert "78" in one(unit, "Service", "RestartPreventExitStatus").split()

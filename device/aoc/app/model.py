@@ -6,6 +6,7 @@ become a :class:`~aoc.inference.model_select.Selection` whose ``opened`` is the 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,12 @@ from typing import Any
 from aoc.app.host import Host
 from aoc.config_sections import Config
 from aoc.inference.model_select import Selection, candidates, read_last_good, select
+
+START_TIMEOUT_S = 60.0
+"""How long the Edge TPU's inference child may take to start at boot (imports, firmware)."""
+REPROBE_START_TIMEOUT_S = 12.0
+"""The same for a re-probe mid-run: it blocks the loop, which feeds systemd's watchdog
+(``WatchdogSec=30`` in the unit), so a wedged accelerator must give up well within it."""
 
 
 def tpu_present() -> bool:
@@ -65,7 +72,7 @@ def classifier_opener(
             return open_classifier(bundle, prefer="auto", num_threads=num_threads)
         from aoc.inference.failover import FailoverClassifier
 
-        def primary() -> Any:
+        def primary(start_timeout_s: float = START_TIMEOUT_S) -> Any:
             if not tpu_probe():
                 raise EdgeTpuUnavailable(
                     "no Edge TPU found (USB 1a6e:089a / 18d1:9302 or /dev/apex_0); plug in "
@@ -76,7 +83,7 @@ def classifier_opener(
 
                 return open_isolated_classifier(
                     bundle, prefer="edgetpu", edgetpu_device=inf.edgetpu_device,
-                    num_threads=num_threads)
+                    num_threads=num_threads, start_timeout_s=start_timeout_s)
             return open_classifier(bundle, prefer="edgetpu",
                                    edgetpu_device=inf.edgetpu_device, num_threads=num_threads)
 
@@ -84,8 +91,9 @@ def classifier_opener(
             return open_classifier(bundle, prefer="cpu", num_threads=num_threads,
                                    cpu_why="the CPU model stands in")
 
-        return FailoverClassifier(primary, stand_in,
-                                  reprobe_interval_s=inf.reprobe_interval_s)
+        return FailoverClassifier(
+            primary, stand_in, reprobe_interval_s=inf.reprobe_interval_s,
+            reprobe_factory=functools.partial(primary, start_timeout_s=REPROBE_START_TIMEOUT_S))
 
     return opener
 

@@ -56,6 +56,8 @@ class FailoverClassifier(Closing):
     ``fault`` is a short line for the display (``"TPU lost - on CPU"``) or None while the
     primary runs. ``failovers`` counts mid-run switches to the fallback, ``reprobes`` the
     attempts to reopen the primary. ``reprobe_interval_s=None`` never retries.
+    ``reprobe_factory`` (default ``primary_factory``) reopens it: re-probes run on the loop
+    thread mid-run, so they may need a shorter time limit than the first open.
     """
 
     def __init__(
@@ -64,9 +66,11 @@ class FailoverClassifier(Closing):
         fallback_factory: Callable[[], ClassifierLike],
         *,
         reprobe_interval_s: float | None = 30.0,
+        reprobe_factory: Callable[[], ClassifierLike] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._primary_factory = primary_factory
+        self._reprobe_factory = reprobe_factory or primary_factory
         self._fallback_factory = fallback_factory
         self.reprobe_interval_s = reprobe_interval_s
         self._clock = clock
@@ -139,7 +143,7 @@ class FailoverClassifier(Closing):
             return
         self.reprobes += 1
         try:
-            self._primary = self._primary_factory()
+            self._primary = self._reprobe_factory()
         except AocError as exc:
             self._next_probe = self._clock() + (self.reprobe_interval_s or 0.0)
             log.info("failover: re-probe %d failed: %s", self.reprobes, exc)

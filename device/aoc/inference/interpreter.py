@@ -48,6 +48,17 @@ def build_interpreter(
     _check_file(path)
     try:
         interpreter = make_interpreter(runtime, path, delegates=delegates, num_threads=num_threads)
+    except RuntimeError as exc:
+        if not delegates:
+            raise
+        # the runtime applies delegates while it builds the interpreter, and its error
+        # reporter raises RuntimeError when the Edge TPU refuses the graph (a USB error, a
+        # libedgetpu built for another runtime): the caller falls back to the CPU model
+        raise BundleError(
+            f"model file {path}: the Edge TPU delegate could not be applied ({exc}); check "
+            "that libedgetpu matches the TFLite runtime and the accelerator's cable",
+            path=path,
+        ) from exc
     except ValueError as exc:
         raise BundleError(
             f"model file {path} is not a valid TFLite model ({exc}); it is corrupt or "

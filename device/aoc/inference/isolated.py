@@ -131,14 +131,20 @@ class IsolatedClassifier(Closing):
 
     def _died(self, doing: str) -> InferenceError:
         self._process.join(5.0)  # EOF came first; the exit status follows at once
-        how = describe_exit(self._process.exitcode)
-        hint = (
-            "see its traceback above; a script starting it needs an `if __name__ == "
-            '"__main__":` guard (spawn re-imports the main module)'
-            if doing == "starting"
-            else "libedgetpu may have aborted on a USB error; check the Edge TPU's cable "
-            "and power, then reopen"
-        )
+        code = self._process.exitcode
+        how = describe_exit(code)
+        if doing != "starting":
+            hint = ("libedgetpu may have aborted on a USB error; check the Edge TPU's cable "
+                    "and power, then reopen")
+        elif code is not None and code < 0:
+            # a crash, not a Python error: Coral's libedgetpu 16.0 was built against
+            # TensorFlow 2.5 and is reported to segfault under newer TFLite runtimes
+            hint = ("libedgetpu crashed while loading the model; check that the installed "
+                    "libedgetpu was built for this TFLite runtime (`aoc doctor` names both), "
+                    "and the Edge TPU's cable and power")
+        else:
+            hint = ("see its traceback above; a script starting it needs an `if __name__ == "
+                    '"__main__":` guard (spawn re-imports the main module)')
         self._dead = f"inference child process {self.pid} died ({how}) while {doing}: {hint}"
         log.error("%s", self._dead)
         return InferenceError(self._dead)
