@@ -256,10 +256,14 @@ check_os() {
     if [ "$codename" != bookworm ]; then
         warn "this installer targets Raspberry Pi OS Bookworm; this is '${codename:-unknown}'"
     fi
-    case "$(uname -m)" in
-        aarch64) ;;
-        *) warn "the appliance needs 64-bit Raspberry Pi OS (aarch64) for ai-edge-litert;" \
-            "this is $(uname -m)" ;;
+    # the userland, not the kernel: a Pi 5 boots a 64-bit kernel under 32-bit Raspberry Pi
+    # OS too, and there pip finds no ai-edge-litert wheel for the armhf Python
+    local arch
+    arch="$(dpkg --print-architecture 2>/dev/null || uname -m)"
+    case "$arch" in
+        arm64|aarch64) ;;
+        *) warn "the appliance needs 64-bit Raspberry Pi OS (arm64) for ai-edge-litert;" \
+            "this userland is $arch" ;;
     esac
 }
 

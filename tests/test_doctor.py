@@ -60,7 +60,8 @@ def probes(fake_sys, **kw) -> Probes:
     base = dict(runtime=lambda: "ai-edge-litert 2.3.0", libedgetpu=lambda: "libedgetpu.so.1",
                 usb_root=usb, dev_root=dev, picamera2_cameras=lambda: ["imx708"],
                 i2c_ack=lambda bus, addr: True, gpio_factory=lambda: "LGPIOFactory",
-                default_dirs=[MODELS / "uint8"], on_pi=True)
+                default_dirs=[MODELS / "uint8"], on_pi=True,
+                libedgetpu_package=lambda: None, usable=lambda path: True)
     base.update(kw)
     return Probes(**base)
 
@@ -76,6 +77,49 @@ def test_tpu_found_by_usb_ids_and_pcie(fake_sys):
     check = check_tpu(probes(fake_sys))
     assert check.status == OK and "not initialised" in check.detail
     assert find_edgetpus(usb / "absent", dev / "absent") == []
+
+
+def test_a_tpu_this_user_cannot_open_is_named_with_the_fix(fake_sys):
+    """Without the udev rule or plugdev, libedgetpu reports "no Edge TPU" like a missing
+    one; doctor names the device file."""
+    usb, dev = fake_sys
+    usb_device(usb, "2-1", "18d1", "9302")
+    (usb / "2-1" / "busnum").write_text("2\n")
+    (usb / "2-1" / "devnum").write_text("5\n")
+    (dev / "apex_0").touch()
+    node = dev / "bus" / "usb" / "002" / "005"
+    checked = []
+
+    def usable(path):
+        checked.append(path)
+        return path != node
+
+    check = check_tpu(probes(fake_sys, usable=usable))
+    assert checked == [node, dev / "apex_0"]
+    locked = check.detail.split("; but ")[1]
+    assert check.status == WARN and str(node) in locked and "apex_0" not in locked
+    assert "plugdev" in check.fix and "udev" in check.fix
+    assert check_tpu(probes(fake_sys)).status == OK
+
+
+@pytest.mark.parametrize(("package", "runtime", "status"), [
+    ("libedgetpu1-std 16.0", "ai-edge-litert 2.3.0", WARN),
+    ("libedgetpu1-max 16.0", "tflite-runtime 2.14.0", WARN),
+    ("libedgetpu1-std 16.0", "tflite-runtime 2.11.1", OK),
+    ("libedgetpu1-std 16.0", "tflite-runtime 2.5.0.post1", OK),
+    ("libedgetpu1-std 16.0tf2.17.1-1.bookworm", "ai-edge-litert 2.3.0", OK),  # a rebuild
+    (None, "ai-edge-litert 2.3.0", OK),  # not from dpkg: nothing known
+])
+def test_coral_libedgetpu_under_a_newer_runtime_is_a_warning(fake_sys, package, runtime,
+                                                              status):
+    check = check_libedgetpu(probes(fake_sys, libedgetpu_package=lambda: package,
+                                    runtime=lambda: runtime))
+    assert check.status == status
+    if status == WARN:
+        assert "edgetpu#812" in check.detail and runtime in check.detail
+        assert "built for this runtime" in check.fix
+    elif package:
+        assert package in check.detail
 
 
 def test_runtime_and_libedgetpu(fake_sys):

@@ -95,6 +95,25 @@ def test_pi_dry_run_apt_and_coral_repository(tmp_path: Path) -> None:
     assert "apt-key" not in " ".join(c for c in cmds if not c.startswith("curl "))
 
 
+@pytest.mark.parametrize(("arch", "warned"), [("armhf", True), ("arm64", False)])
+def test_a_32_bit_userland_is_warned_even_under_a_64_bit_kernel(tmp_path: Path, arch,
+                                                                 warned) -> None:
+    """A Pi 5 always boots a 64-bit kernel (uname -m says aarch64), also under 32-bit
+    Raspberry Pi OS, where pip finds no ai-edge-litert wheel: dpkg's architecture decides."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, out in (("dpkg", arch), ("uname", "aarch64")):
+        (bin_dir / name).write_text(f"#!/bin/sh\necho {out}\n")
+        (bin_dir / name).chmod(0o755)
+    path = f"{bin_dir}:{os.environ['PATH']}"
+    proc = subprocess.run(
+        ["bash", str(INSTALL), "--dry-run"], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PATH": path, "AOC_INSTALL_ROOT": str(tmp_path / "root"),
+             "AOC_MODEL_FILE": str(tmp_path / "model")} | {"AOC_TARGET": "pi"})
+    said = f"this userland is {arch}" in proc.stdout + proc.stderr
+    assert said is warned, proc.stdout + proc.stderr
+
+
 def test_pi_max_frequency_warns_about_heat(tmp_path: Path) -> None:
     proc = run_install(tmp_path, "--dry-run", "--max-frequency")
     assert any(c.endswith("apt-get install -y libedgetpu1-max") for c in steps(proc))

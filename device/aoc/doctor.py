@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import os
+import re
+import shutil
+import subprocess
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,6 +52,31 @@ def _load_libedgetpu() -> str:
     return "libedgetpu.so.1"
 
 
+def _libedgetpu_package() -> str | None:
+    """``"libedgetpu1-std 16.0"`` as dpkg has it installed, or ``None`` (no dpkg, or
+    libedgetpu installed some other way)."""
+    dpkg = shutil.which("dpkg-query")
+    if dpkg is None:
+        return None
+    try:
+        out = subprocess.run(
+            [dpkg, "-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\n",
+             "libedgetpu1-std", "libedgetpu1-max"],
+            capture_output=True, text=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.splitlines():
+        name, _, rest = line.partition(" ")
+        version, _, status = rest.partition(" ")
+        if status.startswith("ii"):
+            return f"{name} {version}"
+    return None
+
+
+def _usable(path: Path) -> bool:
+    return os.access(path, os.R_OK | os.W_OK)
+
+
 def _picamera2_cameras() -> list[str]:
     from picamera2 import Picamera2  # apt: python3-picamera2, only on a Pi
 
@@ -80,6 +109,8 @@ class Probes:
 
     runtime: Callable[[], str] = _runtime_label
     libedgetpu: Callable[[], str] = _load_libedgetpu
+    libedgetpu_package: Callable[[], str | None] = _libedgetpu_package
+    usable: Callable[[Path], bool] = _usable
     usb_root: Path = Path("/sys/bus/usb/devices")
     dev_root: Path = Path("/dev")
     picamera2_cameras: Callable[[], list[str]] = _picamera2_cameras
@@ -97,12 +128,33 @@ def check_runtime(p: Probes) -> Check:
                      "pip install ai-edge-litert (never `pycoral` from PyPI)")
 
 
+# Coral's own libedgetpu (apt: 16.0) was built against TensorFlow 2.5; rebuilds for newer
+# TensorFlow carry it in their version ("16.0tf2.17.1-1.bookworm").
+_CORAL_BUILD = re.compile(r"16\.0(-\d+)?")
+_OLD_RUNTIME = re.compile(r"tflite-runtime 2\.([0-9]|1[01])\b")
+
+
 def check_libedgetpu(p: Probes) -> Check:
     try:
-        return Check("libedgetpu", OK, f"{p.libedgetpu()} loads")
+        lib = p.libedgetpu()
     except OSError as exc:
         return Check("libedgetpu", WARN, f"not installed ({exc}); CPU only",
                      "install libedgetpu1-std from Coral's apt repository for the Edge TPU")
+    package = p.libedgetpu_package()
+    try:
+        runtime = p.runtime()
+    except Exception:  # noqa: BLE001 - check_runtime reports it
+        runtime = ""
+    if package and _CORAL_BUILD.fullmatch(package.split()[-1]) and runtime \
+            and not _OLD_RUNTIME.match(runtime):
+        # google-coral/edgetpu#812: every TFLite after 2.11.1 segfaults with this build
+        return Check("libedgetpu", WARN,
+                     f"{lib} loads, but {package} is Coral's build for TensorFlow 2.5 and "
+                     f"TFLite runtimes after 2.11 ({runtime} here) are reported to crash with "
+                     "it (google-coral/edgetpu#812); the app then runs on the CPU model",
+                     "install a libedgetpu built for this runtime's TensorFlow; "
+                     "`journalctl -u anime-or-cartoon` says 'libedgetpu crashed' if it does")
+    return Check("libedgetpu", OK, f"{lib} loads" + (f" ({package})" if package else ""))
 
 
 def check_tpu(p: Probes) -> Check:
@@ -113,7 +165,33 @@ def check_tpu(p: Probes) -> Check:
                      "plug the Coral USB Accelerator into a USB 3 port")
     note = (" (1a6e:089a = not initialised yet; normal before the first inference)"
             if any("1a6e:089a" in f for f in found) else "")
+    locked = [str(n) for n in edgetpu_nodes(p.usb_root, p.dev_root) if not p.usable(n)]
+    if locked:
+        # libedgetpu then fails like a missing TPU ("no Edge TPU found")
+        return Check("tpu", WARN, ", ".join(found) + f"; but {', '.join(locked)} is not "
+                     "readable and writable by this user: inference runs on the CPU",
+                     "install the udev rules (install.sh does) and add the user to plugdev "
+                     "(USB) or apex (PCIe), then re-plug the Coral")
     return Check("tpu", OK, ", ".join(found) + note)
+
+
+def edgetpu_nodes(usb_root: Path, dev_root: Path) -> list[Path]:
+    """The device files libedgetpu opens: ``/dev/bus/usb/BBB/DDD`` of each USB Edge TPU
+    (bus and device numbers from sysfs) and ``/dev/apex_N``."""
+    from aoc.inference.runtime import EDGETPU_USB_IDS
+
+    nodes = []
+    for entry in sorted(usb_root.glob("*")):
+        try:
+            ids = ((entry / "idVendor").read_text().strip(),
+                   (entry / "idProduct").read_text().strip())
+            if ids not in EDGETPU_USB_IDS:
+                continue
+            bus, dev = (int((entry / name).read_text()) for name in ("busnum", "devnum"))
+        except (OSError, ValueError):
+            continue
+        nodes.append(dev_root / "bus" / "usb" / f"{bus:03d}" / f"{dev:03d}")
+    return nodes + sorted(dev_root.glob("apex_*"))
 
 
 def check_camera(p: Probes) -> Check:
