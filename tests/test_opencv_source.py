@@ -132,6 +132,31 @@ def test_read_waits_for_the_first_frame_from_another_thread():
         assert result and result[0].shape == (3, 4, 3) and result[0][0, 0, 2] == 7
 
 
+def test_close_leaves_a_capture_still_reading_to_its_grabber():
+    """A V4L2 read can block for 10 s with the GIL released: close() gives up waiting after
+    its timeout, and releasing the capture under the read could crash the process."""
+    cv2 = fake_cv2()
+    src = OpenCVSource(0, cv2_module=cv2, timeout_s=0.05)
+    src.open()
+    cap = cv2.captures[0]
+    unblock, reading = threading.Event(), threading.Event()
+
+    def stuck_read():
+        reading.set()
+        unblock.wait(WAIT_S)
+        return False, None
+
+    cap.read = stuck_read
+    assert reading.wait(WAIT_S)
+    src.close()  # waits 1 s for the thread, which is still inside read()
+    assert not cap.released
+    released = threading.Event()
+    cap.release = released.set
+    unblock.set()
+    assert released.wait(WAIT_S)  # the grabber released it on its way out
+    src.close()  # safe twice
+
+
 def test_lost_webcam_raises_camera_error():
     cv2 = fake_cv2()
     with OpenCVSource(0, cv2_module=cv2, timeout_s=WAIT_S, max_grab_failures=3) as src:

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fakes.picamera2_fake import QUADRANTS, make_picamera2, rgb_to_i420, scene_rgb
+from fakes.picamera2_fake import QUADRANTS, make_picamera2
 
 from aoc.errors import CameraError, ConfigError
-from aoc.sources.picamera2_source import (
-    Picamera2Source,
-    bgr_to_rgb,
-    lores_rgb_capable,
-    yuv420_to_rgb,
-)
+from aoc.sources.picamera2_source import Picamera2Source, lores_rgb_capable
 
 PI4 = "Raspberry Pi 4 Model B Rev 1.5"
 PI5 = "Raspberry Pi 5 Model B Rev 1.0"
@@ -29,56 +24,6 @@ def quadrant_colours(frame: np.ndarray) -> list[tuple[int, ...]]:
 def assert_close(got: list[tuple[int, ...]], want: tuple[tuple[int, int, int], ...], tol: int = 3):
     for g, w in zip(got, want, strict=True):
         assert max(abs(a - b) for a, b in zip(g, w, strict=True)) <= tol, (got, want)
-
-
-# -- pure conversions ------------------------------------------------------------------
-
-
-def test_yuv420_full_range_known_colours_hand_computed():
-    # JFIF (full-range BT.601) textbook values: red Y=76 U=85 V=255, green 150/44/21,
-    # blue 29/255/107, white 255/128/128, black 0/128/128.
-    colours = {(255, 0, 0): (76, 85, 255), (0, 255, 0): (150, 44, 21),
-               (0, 0, 255): (29, 255, 107), (255, 255, 255): (255, 128, 128),
-               (0, 0, 0): (0, 128, 128)}
-    for rgb, (y, u, v) in colours.items():
-        width, height, stride = 4, 2, 64
-        array = np.zeros((3, stride), np.uint8)  # (h * 3 / 2, stride)
-        flat = array.reshape(-1)
-        array[:2, :width] = y
-        flat[2 * stride : 2 * stride + 2] = u  # U plane: 1 row of stride/2, 2 used
-        flat[2 * stride + 32 : 2 * stride + 34] = v
-        out = yuv420_to_rgb(array, width, height)
-        assert out.shape == (2, 4, 3) and out.dtype == np.uint8 and out.flags.c_contiguous
-        assert np.abs(out.astype(int) - rgb).max() <= 3, (rgb, out[0, 0])
-
-
-def test_yuv420_limited_range_matches_opencv_i420():
-    cv2 = pytest.importorskip("cv2")
-    rgb = scene_rgb(64, 48)
-    i420 = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)  # (72, 64), stride == width
-    ours = yuv420_to_rgb(i420, 64, 48, full_range=False)
-    theirs = cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420)
-    assert np.abs(ours.astype(int) - theirs.astype(int)).max() <= 3
-
-
-def test_yuv420_handles_stride_padding_and_roundtrips_fake_scene():
-    rgb = scene_rgb(224, 224)
-    i420 = rgb_to_i420(rgb)  # stride padded to 256, junk in the padding
-    assert i420.shape == (336, 256)
-    out = yuv420_to_rgb(i420, 224, 224)
-    assert_close(quadrant_colours(out), QUADRANTS)
-
-
-def test_yuv420_rejects_mismatched_shape():
-    with pytest.raises(CameraError, match="does not match"):
-        yuv420_to_rgb(np.zeros((10, 64), np.uint8), 64, 48)
-
-
-def test_bgr_to_rgb_swaps_channels():
-    bgr = np.zeros((2, 2, 3), np.uint8)
-    bgr[..., 0] = 255  # blue first in memory
-    out = bgr_to_rgb(bgr)
-    assert out.flags.c_contiguous and tuple(out[0, 0]) == (0, 0, 255)
 
 
 def test_pi_model_detection():
@@ -175,6 +120,18 @@ def test_a_picamera2_that_does_not_import_is_a_camera_error(monkeypatch: pytest.
     with pytest.raises(CameraError, match=r"does not import.*numpy<2") as info:
         Picamera2Source().open()
     assert info.value.brief == "picamera2 does not import"
+
+
+def test_a_lores_size_libcamera_adjusted_is_read_as_it_is(caplog: pytest.LogCaptureFixture):
+    """The YUV planes follow the size libcamera chose; the frame is still the right size
+    or the classifier's own fitting takes it from there."""
+    fake = make_picamera2(platform="vc4", adjust_lores=(320, 240))
+    with Picamera2Source(size=(224, 224), resize="center_crop", pi_model=PI4,
+                         picamera2_factory=fake) as src:
+        frame = src.read()
+    assert frame.shape == (224, 299, 3)  # cut from the 320x240 stream
+    assert_close(quadrant_colours(frame), QUADRANTS)
+    assert "set the lores stream to (320, 240) instead of (300, 224)" in caplog.text
 
 
 def test_size_larger_than_main_grows_main():

@@ -151,6 +151,27 @@ def test_failure_is_logged_once_exposed_and_display_reopened(caplog):
     assert any("display is back" in r.getMessage() for r in caplog.records)
 
 
+def test_a_reopen_failing_in_its_own_way_keeps_the_thread_retrying(caplog):
+    """SPI's GPIO libraries raise their own errors (RuntimeError, lgpio.error): the
+    drawing thread must not die of one, or the panel would never come back."""
+    fresh = FakeDisplay()
+    attempts = []
+
+    def reopen():
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("Failed to add edge detection")
+        return fresh
+
+    with ThreadedDisplay(FakeDisplay(fail=True), max_fps=0, retry_interval_s=0.01,
+                         reopen=reopen) as threaded:
+        threaded.submit(STATE)
+        fresh.wait_for(lambda shown: shown == [STATE])
+        assert threaded.fault is None and threaded.errors == 2
+    assert any("RuntimeError: Failed to add edge detection" in r.getMessage()
+               for r in caplog.records)
+
+
 def test_fault_stays_while_the_display_keeps_failing():
     fake = FakeDisplay(fail=True)
     threaded = ThreadedDisplay(fake, max_fps=0, retry_interval_s=0.01)

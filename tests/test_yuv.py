@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fakes.picamera2_fake import QUADRANTS, rgb_to_i420, scene_rgb
 
 from aoc.errors import CameraError
-from aoc.sources.picamera2_source import yuv420_to_rgb
-from aoc.sources.yuv import yuv420_planes, yuv420_to_rgb_full, yuv420_to_rgb_half
+from aoc.sources.yuv import (
+    bgr_to_rgb,
+    yuv420_planes,
+    yuv420_to_rgb,
+    yuv420_to_rgb_full,
+    yuv420_to_rgb_half,
+)
 
 
 def capture(width: int = 64, height: int = 48, stride: int | None = None) -> np.ndarray:
@@ -48,3 +54,63 @@ def test_planes_and_shape_check():
     assert y.shape == (48, 64) and u.shape == v.shape == (24, 32)
     with pytest.raises(CameraError, match="does not match"):
         yuv420_planes(np.zeros((10, 64), np.uint8), 64, 48)
+
+
+def quadrant_colours(frame: np.ndarray) -> list[tuple[int, ...]]:
+    """Colour at the centre of each quadrant (away from the chroma-subsampled edges)."""
+    h, w, _ = frame.shape
+    points = [(h // 4, w // 4), (h // 4, 3 * w // 4), (3 * h // 4, w // 4),
+              (3 * h // 4, 3 * w // 4)]
+    return [tuple(int(c) for c in frame[y, x]) for y, x in points]
+
+
+def assert_close(got: list[tuple[int, ...]], want: tuple[tuple[int, int, int], ...], tol: int = 3):
+    for g, w in zip(got, want, strict=True):
+        assert max(abs(a - b) for a, b in zip(g, w, strict=True)) <= tol, (got, want)
+
+
+def test_yuv420_full_range_known_colours_hand_computed():
+    # JFIF (full-range BT.601) textbook values: red Y=76 U=85 V=255, green 150/44/21,
+    # blue 29/255/107, white 255/128/128, black 0/128/128.
+    colours = {(255, 0, 0): (76, 85, 255), (0, 255, 0): (150, 44, 21),
+               (0, 0, 255): (29, 255, 107), (255, 255, 255): (255, 128, 128),
+               (0, 0, 0): (0, 128, 128)}
+    for rgb, (y, u, v) in colours.items():
+        width, height, stride = 4, 2, 64
+        array = np.zeros((3, stride), np.uint8)  # (h * 3 / 2, stride)
+        flat = array.reshape(-1)
+        array[:2, :width] = y
+        flat[2 * stride : 2 * stride + 2] = u  # U plane: 1 row of stride/2, 2 used
+        flat[2 * stride + 32 : 2 * stride + 34] = v
+        out = yuv420_to_rgb(array, width, height)
+        assert out.shape == (2, 4, 3) and out.dtype == np.uint8 and out.flags.c_contiguous
+        assert np.abs(out.astype(int) - rgb).max() <= 3, (rgb, out[0, 0])
+
+
+def test_yuv420_limited_range_matches_opencv_i420():
+    cv2 = pytest.importorskip("cv2")
+    rgb = scene_rgb(64, 48)
+    i420 = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)  # (72, 64), stride == width
+    ours = yuv420_to_rgb(i420, 64, 48, full_range=False)
+    theirs = cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420)
+    assert np.abs(ours.astype(int) - theirs.astype(int)).max() <= 3
+
+
+def test_yuv420_handles_stride_padding_and_roundtrips_fake_scene():
+    rgb = scene_rgb(224, 224)
+    i420 = rgb_to_i420(rgb)  # stride padded to 256, junk in the padding
+    assert i420.shape == (336, 256)
+    out = yuv420_to_rgb(i420, 224, 224)
+    assert_close(quadrant_colours(out), QUADRANTS)
+
+
+def test_yuv420_rejects_mismatched_shape():
+    with pytest.raises(CameraError, match="does not match"):
+        yuv420_to_rgb(np.zeros((10, 64), np.uint8), 64, 48)
+
+
+def test_bgr_to_rgb_swaps_channels():
+    bgr = np.zeros((2, 2, 3), np.uint8)
+    bgr[..., 0] = 255  # blue first in memory
+    out = bgr_to_rgb(bgr)
+    assert out.flags.c_contiguous and tuple(out[0, 0]) == (0, 0, 255)

@@ -86,6 +86,7 @@ def make_picamera2(
     platform: str = "pisp",
     fail_capture_after: int | None = None,
     flicker_controls: bool = True,
+    adjust_lores: tuple[int, int] | None = None,
 ) -> type[FakePicamera2]:
     """A fresh fake ``Picamera2`` class (no state shared between tests).
 
@@ -93,7 +94,8 @@ def make_picamera2(
     stalls the camera after that many captures (cable pulled): as in picamera2, libcamera
     cancels the timed-out requests and ``capture_array`` waits on, so it raises
     ``TimeoutError`` when given ``wait=<seconds>`` and, without one, fails the test (the real
-    call would block for good).
+    call would block for good). ``adjust_lores`` is the lores size libcamera settles on
+    (its "Adjusted" validation), which picamera2 writes back into the configuration.
     """
     listed = [dict(IMX708)] if cameras is None else [dict(c) for c in cameras]
 
@@ -102,6 +104,7 @@ def make_picamera2(
         _platform = platform
         _fail_after = fail_capture_after
         _flicker = flicker_controls
+        _adjust_lores = adjust_lores
         instances: list[FakePicamera2] = []  # noqa: RUF012 - per-class record for tests
 
     return Camera
@@ -114,6 +117,7 @@ class FakePicamera2:
     _platform = "pisp"
     _fail_after: int | None = None
     _flicker = True
+    _adjust_lores: tuple[int, int] | None = None
     instances: list[FakePicamera2] = []  # noqa: RUF012
 
     @classmethod
@@ -199,7 +203,15 @@ class FakePicamera2:
                 "NoiseReductionMode", "FrameDurationLimits"):
                 raise RuntimeError(f"Control {control} is not advertised by libcamera")
         self.controls.update(config.get("controls", {}))
+        if lores is not None and self._adjust_lores is not None:
+            lores["size"] = self._adjust_lores
         self.config = config
+
+    def stream_configuration(self, name: str = "main") -> dict[str, Any]:
+        """The stream's configuration as libcamera settled it."""
+        if self.config is None or self.config.get(name) is None:
+            raise KeyError(f"Stream {name!r} is not configured")
+        return self.config[name]
 
     def set_controls(self, controls: dict[str, Any]) -> None:
         self.calls.append(("set_controls", dict(controls)))

@@ -102,7 +102,7 @@ def naive_yuv_converter(width: int, height: int) -> Callable[[np.ndarray], np.nd
 
     cv2 = optional_cv2()
     if cv2 is None:
-        from aoc.sources.picamera2_source import yuv420_to_rgb
+        from aoc.sources.yuv import yuv420_to_rgb
 
         return lambda frame: yuv420_to_rgb(frame, width, height)
     return lambda frame: cv2.cvtColor(frame, cv2.COLOR_YUV2RGB_I420)

@@ -232,6 +232,12 @@ class ThreadedDisplay(Closing):
             self.errors += 1
             self._note(exc)
             return False
+        except Exception as exc:  # noqa: BLE001 - an escape would end this thread for good
+            # the I2C path raises DisplayError (an OSError); SPI's GPIO libraries raise their
+            # own types. Whatever it is, the panel is still lost: keep retrying
+            self.errors += 1
+            self._note(OSError(f"{type(exc).__name__}: {exc}"))
+            return False
         self.size = tuple(self._display.size)  # type: ignore[assignment]
         return True
 

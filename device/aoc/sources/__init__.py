@@ -11,8 +11,9 @@ from aoc.sources.demo_source import DemoSource, demo_asset_paths, expected_label
 from aoc.sources.factory import open_source
 from aoc.sources.folder_source import ImageFolderSource, list_images
 from aoc.sources.opencv_source import OpenCVSource
-from aoc.sources.picamera2_source import Picamera2Source, yuv420_to_rgb
+from aoc.sources.picamera2_source import Picamera2Source
 from aoc.sources.resilient import ResilientSource
+from aoc.sources.yuv import yuv420_to_rgb
 
 __all__ = [
     "BaseSource",

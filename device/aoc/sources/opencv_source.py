@@ -100,6 +100,8 @@ class OpenCVSource(BaseSource):
         self._read_seq = 0
         self._error: str | None = None
         self._stopping = False
+        self._grabbing = False  # the grabber thread is running (it may be inside cap.read())
+        self._orphan: Any = None  # a capture close() left to the grabber to release
         self.frames_grabbed = 0
         self.frames_dropped = 0
 
@@ -126,6 +128,7 @@ class OpenCVSource(BaseSource):
                 self._error = None
                 self._latest = None
                 self._seq = self._read_seq = 0
+                self._grabbing = True
             self._thread = threading.Thread(
                 target=self._grab_loop, name=f"grab-{self.name}", daemon=True
             )
@@ -151,6 +154,12 @@ class OpenCVSource(BaseSource):
                 log.warning("%s grabber thread did not stop within %.1f s", self.name,
                             max(self.timeout_s, 1.0))
         cap, self._cap = self._cap, None
+        with self._cond:
+            if cap is not None and self._grabbing:
+                # still inside cap.read() (a V4L2 select or a stream can block for many
+                # seconds, with the GIL released): releasing the capture under it could
+                # crash the process, so the grabber releases it when the read returns
+                self._orphan, cap = cap, None
         if cap is not None:
             cap.release()
 
@@ -171,6 +180,18 @@ class OpenCVSource(BaseSource):
 
     def _grab_loop(self) -> None:
         cap = self._cap
+        try:
+            self._grab(cap)
+        finally:
+            with self._cond:
+                self._grabbing = False
+                orphaned = self._orphan is cap
+                if orphaned:
+                    self._orphan = None
+            if orphaned:
+                cap.release()
+
+    def _grab(self, cap: Any) -> None:
         failures = 0
         while True:
             with self._cond:

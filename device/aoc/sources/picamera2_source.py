@@ -7,7 +7,7 @@ stream's field of view: for a ``stretch`` model it has the model's size; for a
 ``center_crop`` or ``letterbox`` model it keeps the main stream's aspect ratio (299x224
 beside 640x480) and the classifier crops or pads it, as training did. A Pi 5 can deliver
 an RGB lores stream; on a Pi 4 (and older) the lores stream must be ``YUV420``, converted here with
-numpy (:func:`yuv420_to_rgb`). The Pi model comes from ``pi_model=`` (the app passes
+numpy (:func:`aoc.sources.yuv.yuv420_to_rgb`). The Pi model comes from ``pi_model=`` (the app passes
 :attr:`aoc.app.host.Host.pi_model`); an unknown board gets the YUV420 lores stream, which
 works on every Pi.
 
@@ -29,7 +29,7 @@ import numpy as np
 
 from aoc.errors import CameraError, ConfigError
 from aoc.sources.base import BaseSource, Size, as_frame, camera_frame_size, check_size
-from aoc.sources.yuv import yuv420_planes, yuv420_to_rgb_full
+from aoc.sources.yuv import bgr_to_rgb, yuv420_to_rgb, yuv420_to_rgb_full
 
 log = logging.getLogger(__name__)
 
@@ -55,47 +55,6 @@ def lores_rgb_capable(model: str | None) -> bool:
         return False
     text = model.lower()
     return any(tag in text for tag in ("raspberry pi 5", "compute module 5", "raspberry pi 500"))
-
-
-def bgr_to_rgb(array: np.ndarray) -> np.ndarray:
-    """Swap a (H, W, 3) BGR array (picamera2 ``RGB888``) to a C-contiguous RGB frame."""
-    # Three plane copies run ~4x faster than ascontiguousarray(array[..., ::-1]).
-    rgb = np.empty(array.shape, dtype=np.uint8)
-    rgb[..., 0] = array[..., 2]
-    rgb[..., 1] = array[..., 1]
-    rgb[..., 2] = array[..., 0]
-    return rgb
-
-
-def yuv420_to_rgb(
-    array: np.ndarray, width: int, height: int, *, full_range: bool = True
-) -> np.ndarray:
-    """Convert a picamera2 ``YUV420`` (I420) capture to an RGB frame of ``(height, width)``.
-
-    picamera2 returns YUV420 as a ``(height * 3 // 2, stride)`` array: ``height`` rows of Y,
-    then the U plane and the V plane, each ``height/2`` rows of ``stride/2`` bytes packed two
-    rows per array row; ``stride >= width`` may carry padding. Chroma is upsampled by
-    repetition. ``full_range`` selects JPEG-style BT.601 (libcamera's sYCC, picamera2's
-    default for preview configurations); ``False`` selects limited-range BT.601 (16-235).
-    """
-    y8, u, v = yuv420_planes(array, width, height)
-    y = y8.astype(np.float32)
-    u = u.astype(np.float32).repeat(2, axis=0).repeat(2, axis=1) - 128.0
-    v = v.astype(np.float32).repeat(2, axis=0).repeat(2, axis=1) - 128.0
-    if full_range:
-        r = y + 1.402 * v
-        g = y - 0.344136 * u - 0.714136 * v
-        b = y + 1.772 * u
-    else:
-        y = (y - 16.0) * (255.0 / 219.0)
-        r = y + 1.596027 * v
-        g = y - 0.391762 * u - 0.812968 * v
-        b = y + 2.017232 * u
-    rgb = np.empty((height, width, 3), dtype=np.uint8)
-    for channel, plane in enumerate((r, g, b)):
-        np.clip(np.rint(plane), 0, 255, out=plane)
-        rgb[..., channel] = plane
-    return rgb
 
 
 class Picamera2Source(BaseSource):
@@ -214,8 +173,10 @@ class Picamera2Source(BaseSource):
             frame = as_frame(bgr_to_rgb(array), device=self.name)
         want = self.frame_size
         if want is not None and (frame.shape[1], frame.shape[0]) != want:
-            # the pixel the even lores size added, or a size libcamera adjusted
-            frame = np.ascontiguousarray(frame[: want[1], : want[0]])
+            # the pixel the even lores size added, or a size libcamera adjusted: the centre
+            x0 = max(0, (frame.shape[1] - want[0]) // 2)
+            y0 = max(0, (frame.shape[0] - want[1]) // 2)
+            frame = np.ascontiguousarray(frame[y0 : y0 + want[1], x0 : x0 + want[0]])
         return frame
 
     def close(self) -> None:
@@ -264,6 +225,13 @@ class Picamera2Source(BaseSource):
             main=main, lores=lores, controls=controls, buffer_count=self._buffer_count
         )
         camera.configure(self.config)
+        settled = _settled_size(camera, "lores") if lores is not None else None
+        if settled is not None and settled != self._lores_size:
+            # libcamera may adjust a stream's size ("Adjusted"); the YUV planes are laid
+            # out for the size it chose, not the one asked for
+            log.warning("camera %d: libcamera set the lores stream to %s instead of %s",
+                        self.camera_num, settled, self._lores_size)
+            self._lores_size = settled
 
     def _flicker_controls(self, camera: Any) -> dict[str, Any]:
         if self.anti_flicker is None:
@@ -280,6 +248,15 @@ class Picamera2Source(BaseSource):
             "AeFlickerMode": AE_FLICKER_MODE_MANUAL,
             "AeFlickerPeriod": FLICKER_PERIOD_US[self.anti_flicker],
         }
+
+
+def _settled_size(camera: Any, stream: str) -> Size | None:
+    """The size libcamera settled on for ``stream`` after configure (None if unknown)."""
+    try:
+        size = camera.stream_configuration(stream)["size"]
+        return int(size[0]), int(size[1])
+    except (AttributeError, KeyError, TypeError, IndexError, ValueError):
+        return None
 
 
 def _import_picamera2() -> Any:

@@ -4,7 +4,7 @@ picamera2 hands a ``YUV420`` capture over as a ``(height * 3 // 2, stride)`` arr
 ``height`` rows of Y, then the U and V planes, ``height / 2`` rows of ``stride / 2``
 bytes each, packed two rows per array row (:func:`yuv420_planes`). The colour matrix is
 full-range BT.601 (libcamera's sYCC, picamera2's default), the one
-:func:`aoc.sources.picamera2_source.yuv420_to_rgb` applies; OpenCV's ``YCrCb2RGB`` is that
+:func:`yuv420_to_rgb` applies; OpenCV's ``YCrCb2RGB`` is that
 matrix (coefficients equal to 3 decimals, results within one grey level).
 
 * :func:`yuv420_to_rgb_full` converts at full size: chroma repeated 2x2, one
@@ -94,3 +94,44 @@ def yuv420_to_rgb_half(
     blocks = (y[0::2, 0::2].astype(np.uint16) + y[1::2, 0::2] + y[0::2, 1::2] + y[1::2, 1::2]
               + 2) >> 2
     return _numpy_rgb(blocks, u, v, out)
+
+
+def bgr_to_rgb(array: np.ndarray) -> np.ndarray:
+    """Swap a (H, W, 3) BGR array (picamera2 ``RGB888``) to a C-contiguous RGB frame."""
+    # Three plane copies run ~4x faster than ascontiguousarray(array[..., ::-1]).
+    rgb = np.empty(array.shape, dtype=np.uint8)
+    rgb[..., 0] = array[..., 2]
+    rgb[..., 1] = array[..., 1]
+    rgb[..., 2] = array[..., 0]
+    return rgb
+
+
+def yuv420_to_rgb(
+    array: np.ndarray, width: int, height: int, *, full_range: bool = True
+) -> np.ndarray:
+    """Convert a picamera2 ``YUV420`` (I420) capture to an RGB frame of ``(height, width)``.
+
+    picamera2 returns YUV420 as a ``(height * 3 // 2, stride)`` array: ``height`` rows of Y,
+    then the U plane and the V plane, each ``height/2`` rows of ``stride/2`` bytes packed two
+    rows per array row; ``stride >= width`` may carry padding. Chroma is upsampled by
+    repetition. ``full_range`` selects JPEG-style BT.601 (libcamera's sYCC, picamera2's
+    default for preview configurations); ``False`` selects limited-range BT.601 (16-235).
+    """
+    y8, u, v = yuv420_planes(array, width, height)
+    y = y8.astype(np.float32)
+    u = u.astype(np.float32).repeat(2, axis=0).repeat(2, axis=1) - 128.0
+    v = v.astype(np.float32).repeat(2, axis=0).repeat(2, axis=1) - 128.0
+    if full_range:
+        r = y + 1.402 * v
+        g = y - 0.344136 * u - 0.714136 * v
+        b = y + 1.772 * u
+    else:
+        y = (y - 16.0) * (255.0 / 219.0)
+        r = y + 1.596027 * v
+        g = y - 0.391762 * u - 0.812968 * v
+        b = y + 2.017232 * u
+    rgb = np.empty((height, width, 3), dtype=np.uint8)
+    for channel, plane in enumerate((r, g, b)):
+        np.clip(np.rint(plane), 0, 255, out=plane)
+        rgb[..., channel] = plane
+    return rgb
