@@ -66,6 +66,16 @@ def test_overlay_colours_by_sign_and_darkens_what_was_not_seen():
     assert out[1, 0].max() < 80  # dark where the model did not look
 
 
+def test_a_long_file_name_is_cut_and_the_verdict_kept(tmp_path):
+    pic, expl = SNAP.picture(), SNAP.explanation()
+    short = explanation_png(pic, expl, tmp_path / "s.png", name="p")
+    long = explanation_png(pic, expl, tmp_path / "l.png", name="frame_" * 40 + ".jpg")
+    with Image.open(short) as a, Image.open(long) as b:
+        verdict = (0, 0, 8 + 12 * 16, 30)  # the title's first 12 characters at scale 2
+        assert a.crop(verdict).tobytes() == b.crop(verdict).tobytes()
+        assert a.size == b.size
+
+
 def test_explanation_png_is_written(tmp_path):
     path = explanation_png(SNAP.picture(), SNAP.explanation(), tmp_path / "p.png", name="p")
     with Image.open(path) as img:

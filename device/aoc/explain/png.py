@@ -96,9 +96,10 @@ def explanation_image(
     height = 8 + 2 * LINE + 4 + ph + 6 + (LINE + th + LINE + 6 if others else 0) + 7 * LINE
     img = Image.new("RGB", (width, height), PAPER)
     top_label = expl.labels[expl.top]
-    title = f"{name}: " if name else ""
-    draw_text(img, 8, 6, _clip_text(f"{title}{expl.scores[expl.top]:.1%} {top_label}",
-                                    width - 16, 2), scale=2, fill=INK)
+    # the verdict first: a long file name is what gets cut, never the verdict
+    verdict = f"{expl.scores[expl.top]:.1%} {top_label}"
+    draw_text(img, 8, 6, _clip_text(f"{verdict}: {name}" if name else verdict, width - 16, 2),
+              scale=2, fill=INK)
     y = 8 + 2 * LINE + 4
     img.paste(Image.fromarray(small), (8, y))
     heat = expl.on_image(expl.top, (pw, ph))
