@@ -13,6 +13,7 @@ import pytest
 from fakes.snapshots import load_snapshot_maker
 from PIL import Image
 
+from aoc.display.render import text_width
 from aoc.explain.png import EMPTY_TEXT, GridItem, explanation_png, grid_png, overlay
 
 DATA = Path(__file__).parent / "data" / "explain"
@@ -71,7 +72,8 @@ def test_a_long_file_name_is_cut_and_the_verdict_kept(tmp_path):
     short = explanation_png(pic, expl, tmp_path / "s.png", name="p")
     long = explanation_png(pic, expl, tmp_path / "l.png", name="frame_" * 40 + ".jpg")
     with Image.open(short) as a, Image.open(long) as b:
-        verdict = (0, 0, 8 + 12 * 16, 30)  # the title's first 12 characters at scale 2
+        top = expl.labels[expl.top]
+        verdict = (0, 0, 8 + text_width(f"{expl.scores[expl.top]:.1%} {top}", 2), 30)
         assert a.crop(verdict).tobytes() == b.crop(verdict).tobytes()
         assert a.size == b.size
 
