@@ -192,6 +192,24 @@ def test_start_up_checks_refuse_what_no_retry_fixes(tmp_path):
     startup_checks(make_config(display={"path": str(tmp_path / "x.png")}), "emulated")
 
 
+def test_the_emulated_screen_goes_to_numbered_frames_in_a_folder(tmp_path):
+    """A folder is what a user gives to keep every picture (EmulatedDisplay numbers them);
+    only a folder named like a GIF is refused, as no animation can be written there."""
+    pytest.importorskip("luma.emulator")
+    from aoc.app.wiring import startup_checks
+    from aoc.errors import ConfigError
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    config = make_config(display={"kind": "emulated", "path": str(frames), "max_fps": 60.0})
+    startup_checks(config, "emulated")
+    result = run(config, HOST, max_frames=3, default_dirs=[MODELS / "uint8"])
+    assert result.stats.frames == 3 and sorted(frames.glob("frame_*.png"))
+    (tmp_path / "a.gif").mkdir()
+    with pytest.raises(ConfigError, match="display.path.*animated GIF needs a file name"):
+        startup_checks(make_config(display={"path": str(tmp_path / "a.gif")}), "emulated")
+
+
 def test_stream_url_under_systemd_is_warned_about(caplog):
     from aoc.app.wiring import startup_checks
 

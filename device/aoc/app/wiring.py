@@ -279,10 +279,11 @@ def startup_checks(config: Config, kind: str, *, host: Host | None = None) -> No
             raise ConfigError(
                 f"display.path = {config.display.path!r}: folder {folder} does not exist; "
                 "create it or pick a path in an existing folder", key="display.path")
-        if target.is_dir():
+        if target.is_dir() and target.suffix.lower() == ".gif":
             raise ConfigError(
-                f"display.path = {config.display.path!r} is a folder; give a file name "
-                "ending in .png or .gif", key="display.path")
+                f"display.path = {config.display.path!r} is a folder; an animated GIF needs "
+                "a file name (or give the folder without .gif for numbered PNG frames)",
+                key="display.path")
 
 
 def _num_views() -> int:
