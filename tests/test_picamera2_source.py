@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fakes.picamera2_fake import QUADRANTS, make_picamera2
+from fakes.picamera2_fake import QUADRANTS, assert_close, make_picamera2, quadrant_colours
 
 from aoc.errors import CameraError, ConfigError
 from aoc.sources.picamera2_source import Picamera2Source, lores_rgb_capable
 
 PI4 = "Raspberry Pi 4 Model B Rev 1.5"
 PI5 = "Raspberry Pi 5 Model B Rev 1.0"
-
-
-def quadrant_colours(frame: np.ndarray) -> list[tuple[int, ...]]:
-    """Colour at the centre of each quadrant (away from the chroma-subsampled edges)."""
-    h, w, _ = frame.shape
-    points = [(h // 4, w // 4), (h // 4, 3 * w // 4), (3 * h // 4, w // 4),
-              (3 * h // 4, 3 * w // 4)]
-    return [tuple(int(c) for c in frame[y, x]) for y, x in points]
-
-
-def assert_close(got: list[tuple[int, ...]], want: tuple[tuple[int, int, int], ...], tol: int = 3):
-    for g, w in zip(got, want, strict=True):
-        assert max(abs(a - b) for a, b in zip(g, w, strict=True)) <= tol, (got, want)
 
 
 def test_pi_model_detection():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fakes.picamera2_fake import QUADRANTS, rgb_to_i420, scene_rgb
+from fakes.picamera2_fake import QUADRANTS, assert_close, quadrant_colours, rgb_to_i420, scene_rgb
 
 from aoc.errors import CameraError
 from aoc.sources.yuv import (
@@ -54,19 +54,6 @@ def test_planes_and_shape_check():
     assert y.shape == (48, 64) and u.shape == v.shape == (24, 32)
     with pytest.raises(CameraError, match="does not match"):
         yuv420_planes(np.zeros((10, 64), np.uint8), 64, 48)
-
-
-def quadrant_colours(frame: np.ndarray) -> list[tuple[int, ...]]:
-    """Colour at the centre of each quadrant (away from the chroma-subsampled edges)."""
-    h, w, _ = frame.shape
-    points = [(h // 4, w // 4), (h // 4, 3 * w // 4), (3 * h // 4, w // 4),
-              (3 * h // 4, 3 * w // 4)]
-    return [tuple(int(c) for c in frame[y, x]) for y, x in points]
-
-
-def assert_close(got: list[tuple[int, ...]], want: tuple[tuple[int, int, int], ...], tol: int = 3):
-    for g, w in zip(got, want, strict=True):
-        assert max(abs(a - b) for a, b in zip(g, w, strict=True)) <= tol, (got, want)
 
 
 def test_yuv420_full_range_known_colours_hand_computed():

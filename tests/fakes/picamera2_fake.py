@@ -52,6 +52,19 @@ def scene_rgb(width: int, height: int) -> np.ndarray:
     return image
 
 
+def quadrant_colours(frame: np.ndarray) -> list[tuple[int, ...]]:
+    """Colour at the centre of each quadrant (away from the chroma-subsampled edges)."""
+    h, w, _ = frame.shape
+    points = [(h // 4, w // 4), (h // 4, 3 * w // 4), (3 * h // 4, w // 4),
+              (3 * h // 4, 3 * w // 4)]
+    return [tuple(int(c) for c in frame[y, x]) for y, x in points]
+
+
+def assert_close(got: list[tuple[int, ...]], want: tuple[tuple[int, int, int], ...], tol: int = 3):
+    for g, w in zip(got, want, strict=True):
+        assert max(abs(a - b) for a, b in zip(g, w, strict=True)) <= tol, (got, want)
+
+
 def rgb_to_i420(rgb: np.ndarray, *, stride_align: int = 64) -> np.ndarray:
     """Encode RGB as picamera2 returns YUV420: full-range BT.601 (sYCC), padded stride."""
     height, width, _ = rgb.shape
