@@ -65,12 +65,15 @@ def test_short_power_press_is_not_a_shutdown(factory):
 
 def test_power_hold_shuts_down_once_and_release_is_not_a_press(factory):
     events, calls, callbacks = _events("shutdown", "power_press")
-    with Controls(pin_factory=factory, bounce_time_s=None, hold_time_s=0.05, **callbacks):
+    with Controls(pin_factory=factory, bounce_time_s=None, hold_time_s=0.05,
+                  **callbacks) as controls:
         pin = factory.pin(3)
         pin.drive_low()
         assert events["shutdown"].wait(WAIT)
         pin.drive_high()
-        # a later short press still works and is the only press counted
+        # a later short press still works and is the only press counted (a long hold time
+        # now, so a test thread stalled between the two drives cannot make it a hold)
+        controls.power_button.hold_time = WAIT
         pin.drive_low()
         pin.drive_high()
         assert events["power_press"].wait(WAIT)
