@@ -192,6 +192,21 @@ def test_a_stalled_camera_times_out_and_closes_behind_the_stuck_capture():
         src.read()
 
 
+def test_a_camera_that_cannot_take_the_configuration_is_closed_and_named():
+    """libcamera also lists USB webcams; one stream only, so picamera2 fails in its own
+    ways (an IndexError for the missing lores stream): a CameraError, camera closed, so
+    ``auto`` goes on to the webcam."""
+    fake = make_picamera2()
+
+    def one_stream_only(config):
+        raise IndexError("list index out of range")
+
+    fake.configure = lambda self, config: one_stream_only(config)
+    with pytest.raises(CameraError, match=r"IndexError.*webcam:0"):
+        Picamera2Source(pi_model=PI5, picamera2_factory=fake).open()
+    assert fake.instances[0].closed
+
+
 def test_open_twice_is_a_no_op():
     fake = make_picamera2()
     src = Picamera2Source(pi_model=PI5, picamera2_factory=fake)

@@ -130,11 +130,14 @@ class Picamera2Source(BaseSource):
         try:
             self._configure(camera)
             camera.start()
-        except (RuntimeError, OSError, ValueError, KeyError) as exc:
+        except Exception as exc:  # noqa: BLE001 - no common root; the camera must be closed
+            # e.g. a USB webcam that libcamera lists too: it has one stream, no lores
             _close_quietly(camera)
             raise CameraError(
-                f"camera {self.camera_num} could not be configured/started ({exc}): check "
-                "`rpicam-hello --list-cameras` and the camera settings (size, main_size)"
+                f"camera {self.camera_num} could not be configured/started "
+                f"({type(exc).__name__}: {exc}): check `rpicam-hello --list-cameras` and the "
+                "camera settings (size, main_size); for a USB webcam use camera.source = "
+                "webcam:0"
             ) from exc
         self._camera = camera
         log.info(
