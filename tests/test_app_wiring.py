@@ -165,6 +165,45 @@ def test_power_button_hold_requests_shutdown(screen, tmp_path):
 
 
 
+def test_a_failing_shutdown_does_not_tell_systemd_the_unit_is_stopping(tmp_path):
+    """STOPPING=1 makes systemd stop the unit (SIGKILL after TimeoutStopSec) whatever the
+    process does next; after a power-button hold the command decides: a poweroff stops the
+    unit anyway, a failed one starts the appliance again in the same process."""
+    import socket
+
+    from gpiozero.pins.mock import MockFactory
+
+    factory = MockFactory()
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+
+    class Hold:
+        def on_result(self, stats, first):
+            if first:
+                factory.pin(26).drive_low()
+
+    config = make_config(controls={"enabled": True, "hold_time_s": 0.5},
+                         service={"shutdown_command": "false"})
+    try:
+        result = run(config, Host(notify_socket=str(path)), hooks=[Hold()],
+                     pin_factory=factory, default_dirs=[MODELS / "uint8"], duration_s=30.0)
+        sock.setblocking(False)
+        sent = []
+        while True:
+            try:
+                sent.append(sock.recv(4096).decode())
+            except BlockingIOError:
+                break
+    finally:
+        factory.reset()
+        sock.close()
+    assert result.shutdown_requested and result.shutdown_failed
+    assert any(m.startswith("READY=1") for m in sent)
+    assert not any("STOPPING=1" in m for m in sent)
+    assert any("power button: shutting down" in m for m in sent)
+
+
 def test_failing_shutdown_command_is_logged_and_reported(caplog):
     from aoc.app.wiring import run_shutdown_command
 

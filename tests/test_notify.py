@@ -138,6 +138,15 @@ def test_ready_once_status_and_stopping(systemd_socket) -> None:
         assert notifier.sent["READY"] == 1
 
 
+def test_a_stop_that_may_not_be_final_sends_no_stopping(systemd_socket) -> None:
+    sock, path = systemd_socket
+    with SystemdNotifier(path, stop_is_final=lambda: False) as notifier:
+        notifier.on_stop(stats())
+        message = receive(sock)
+        assert "STOPPING" not in message and message["STATUS"].startswith("power button")
+        assert notifier.sent["STOPPING"] == 0
+
+
 def test_watchdog_rate_capped_to_half_the_period(systemd_socket) -> None:
     sock, path = systemd_socket
     clock = FakeClock()

@@ -11,7 +11,11 @@ for the abstract namespace). It plugs into :func:`aoc.app.loop.run_loop` as a ``
   the loop itself, so a loop that stalls (not only a process that dies) stops it and systemd
   restarts the service;
 * ``STATUS=backend=cpu fps=29.7 ...`` at a capped rate;
-* ``STOPPING=1`` on stop.
+* ``STOPPING=1`` on stop, unless ``stop_is_final`` says the stop may not be final: the
+  power button's shutdown command runs after the loop, and when it fails the appliance
+  starts again in the same process; a ``STOPPING=1`` sent then would have systemd stop
+  the unit regardless (SIGTERM after the fact, SIGKILL at ``TimeoutStopSec``). A poweroff
+  that works stops the unit itself.
 
 Without a socket path (not under systemd) every method is a no-op. The constructor reads no
 environment: :func:`notifier_settings` turns an environment mapping into arguments.
@@ -109,6 +113,7 @@ class SystemdNotifier:
     ``status_interval_s`` caps how often ``STATUS=`` is sent. ``ready_grace_s`` is how long
     the loop may run without a classified frame before ``READY=1`` is sent anyway (with a
     status naming the wait); ``None`` waits for the first frame forever.
+    ``stop_is_final`` is asked at stop whether to send ``STOPPING=1`` (default: always).
     """
 
     def __init__(
@@ -120,6 +125,7 @@ class SystemdNotifier:
         status_interval_s: float = 5.0,
         ready_grace_s: float | None = 30.0,
         status_formatter: StatusFormatter = format_status,
+        stop_is_final: Callable[[], bool] = lambda: True,
     ) -> None:
         self.socket_path = socket_path or None
         self.watchdog_interval_s: float | None = (
@@ -129,6 +135,7 @@ class SystemdNotifier:
         self._status_interval_s = status_interval_s
         self._ready_grace_s = ready_grace_s
         self._format = status_formatter
+        self._stop_is_final = stop_is_final
         self._sock: socket.socket | None = None
         self._address: str | bytes | None = None
         self._started_at: float | None = None
@@ -222,9 +229,13 @@ class SystemdNotifier:
             self._maybe_status(stats)
 
     def on_stop(self, stats: Any) -> None:
-        """The loop ended: tell systemd we are stopping."""
-        if self.enabled:
+        """The loop ended: tell systemd we are stopping (when the stop is final)."""
+        if not self.enabled:
+            return
+        if self._stop_is_final():
             self.notify(STOPPING=1, STATUS=f"stopping: {self._format(stats)}")
+        else:
+            self.notify(STATUS=f"power button: shutting down: {self._format(stats)}")
 
     # -- helpers -----------------------------------------------------------------------
     def _maybe_ping(self, *, force: bool = False) -> None:

@@ -176,7 +176,8 @@ def run(config: Config, host: Host, *, max_frames: int | None = None,
                 note = "no camera - demo"
             return note
 
-        all_hooks = _loop_hooks(config, host, stack, buttons, hooks, process_age, startup)
+        all_hooks = _loop_hooks(config, host, stack, buttons, hooks, process_age, startup,
+                                shutdown)
         smoother = _make_smoother(config, classifier.labels)
         log.info("running: model %s (%s), source %s, display %s", bundle.name,
                  classifier.reason, described[0].description if described else source.name,
@@ -212,7 +213,7 @@ class _StartupHook:
 
 def _loop_hooks(config: Config, host: Host, stack: contextlib.ExitStack, buttons: Any,
                 hooks: Sequence[LoopHook], process_age: Callable[[], float] | None,
-                startup: list[float]) -> list[Any]:
+                startup: list[float], shutdown: threading.Event) -> list[Any]:
     """Start-up timing, the LED, the caller's hooks, and sd_notify under systemd."""
     all_hooks: list[Any] = [_StartupHook(process_age, startup), LedHook(buttons), *hooks]
     if host.notify_socket:
@@ -220,7 +221,10 @@ def _loop_hooks(config: Config, host: Host, stack: contextlib.ExitStack, buttons
 
         notifier = SystemdNotifier(host.notify_socket, watchdog_usec=host.watchdog_usec,
                                    status_interval_s=config.service.status_interval_s,
-                                   ready_grace_s=config.service.ready_grace_s)
+                                   ready_grace_s=config.service.ready_grace_s,
+                                   # a shutdown command may fail and the run start again
+                                   stop_is_final=lambda: not (
+                                       shutdown.is_set() and config.service.shutdown_command))
         stack.callback(notifier.close)
         all_hooks.append(notifier)
     return all_hooks
