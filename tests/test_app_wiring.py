@@ -90,6 +90,46 @@ def test_missing_camera_runs_demo_and_says_so(screen):
     assert screen.states[-1].message == "no camera - demo"
 
 
+def test_a_camera_that_worked_is_retried_not_replaced_by_the_demo(monkeypatch):
+    """A glitch while reconnecting ``auto`` must not settle on the demo: it never fails,
+    so the camera would never be tried again (the screen would show demo verdicts)."""
+    import numpy as np
+
+    import aoc.sources as sources
+    from aoc.app.wiring import open_frames
+    from aoc.errors import CameraError
+
+    class Camera:
+        name, is_live = "picamera2:0", True
+
+        def open(self):
+            pass
+
+        def read(self):
+            raise CameraError("camera 0 stopped delivering frames")
+
+        def close(self):
+            pass
+
+    asked = []
+
+    def fake_open_source(spec, *, demo_when_missing, **kw):
+        asked.append(demo_when_missing)
+        if len(asked) == 1:
+            return Camera(), "picamera2 camera 0"
+        if demo_when_missing:
+            return sources.DemoSource(size=(32, 32)), "no camera found: the demo"
+        raise CameraError("no camera found")
+
+    monkeypatch.setattr(sources, "open_source", fake_open_source)
+    config = make_config(camera={"source": "auto", "backoff": [0.0]})
+    with open_frames(config, size=(32, 32)) as frames:
+        results = [frames.read() for _ in range(4)]
+    assert asked[0] is True and asked[1:] and not any(asked[1:])
+    assert all(r is None for r in results)  # still down, still retrying the camera
+    assert not any(isinstance(r, np.ndarray) for r in results)
+
+
 def test_camera_required_waits_instead_of_demo(screen, caplog):
     stop = threading.Event()
 

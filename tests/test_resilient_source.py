@@ -162,3 +162,23 @@ def test_bad_backoff_is_config_error():
         ResilientSource(Factory(), backoff=())
     with pytest.raises(ConfigError, match="backoff"):
         ResilientSource(Factory(), backoff=(1, -1))
+
+
+def test_a_camera_that_opens_but_never_delivers_backs_off_and_stays_down(caplog):
+    """Opening is not recovery: only a frame is. Otherwise the back-off restarts at every
+    open, and a camera that opens and then fails is reopened every 0.5 s for good."""
+    clock = FakeClock()
+    factory = Factory(good_reads=0)  # every source opens, then fails its first read
+    src = ResilientSource(factory, backoff=(0.5, 1, 2, 5), clock=clock, sleep=clock.sleep,
+                          idle_s=100.0)
+    caplog.set_level(logging.INFO, logger="aoc.sources.resilient")
+    opened_at = []
+    for _ in range(12):
+        calls = factory.calls
+        assert src.read() is None
+        if factory.calls > calls:
+            opened_at.append(clock.now)
+    gaps = np.diff(opened_at)
+    assert list(gaps[:4]) == [0.5, 1.0, 2.0, 5.0] and all(g == 5.0 for g in gaps[4:])
+    assert src.recoveries == 0 and src.fault.startswith("camera lost")
+    assert not any("is back" in r.getMessage() for r in caplog.records)

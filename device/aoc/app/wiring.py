@@ -71,13 +71,18 @@ def open_frames(config: Config, *, size: tuple[int, int], resize: str = "stretch
 
     cam = config.camera
     described: list[OpenedSource] = []
+    had_camera: list[bool] = []
 
     def factory() -> Any:
+        # once a camera has worked, a reconnect that finds none keeps retrying it: the
+        # demo never fails, so falling back to it would never try the camera again
         source, description = open_source(
             cam.source, size=size, resize=resize, main_size=(cam.width, cam.height),
-            demo_period_s=cam.demo_period_s, demo_when_missing=cam.demo_when_missing,
-            pi_model=pi_model)
+            demo_period_s=cam.demo_period_s,
+            demo_when_missing=cam.demo_when_missing and not had_camera, pi_model=pi_model)
         stand_in = isinstance(source, DemoSource) and cam.source == "auto"
+        if not stand_in:
+            had_camera[:] = [True]
         described[:] = [OpenedSource(description, demo_for_missing_camera=stand_in)]
         return source
 

@@ -99,10 +99,13 @@ class ResilientSource(Opening):
         if source is None:  # pragma: no cover - _try_open succeeded means a source is held
             return None
         try:
-            return source.read()
+            frame = source.read()
         except (CameraError, OSError) as exc:
             self._lost(exc, during="read")
             return None
+        if self._attempt and frame is not None:
+            self._back()
+        return frame
 
     def close(self) -> None:
         """Close the wrapped source, if any; safe twice."""
@@ -122,18 +125,20 @@ class ResilientSource(Opening):
         self._source = source
         self.name = getattr(source, "name", self.name)
         self.is_live = bool(getattr(source, "is_live", True))
-        if self._attempt > 0:
-            self.recoveries += 1
-            log.info(
-                "%s is back after %d failed attempt(s)", self.name, self._attempt
-            )
-        elif first:
+        if first and not self._attempt:
             log.debug("%s opened", self.name)
-        self._attempt = 0
+        # the back-off and the fault stay until a frame arrives (_back): a camera that
+        # opens and then delivers nothing must not be reopened every 0.5 s for good
         self._retry_at = None
+        return True
+
+    def _back(self) -> None:
+        """The first frame after failures: the source is back."""
+        self.recoveries += 1
+        log.info("%s is back after %d failed attempt(s)", self.name, self._attempt)
+        self._attempt = 0
         self.fault = None
         self.last_error = None
-        return True
 
     def _lost(self, exc: BaseException, *, during: str) -> None:
         self._drop_source()
