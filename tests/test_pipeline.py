@@ -171,3 +171,69 @@ def test_pipeline_numbers_equal_preprocessing_the_camera_frame_directly():
     with PrefetchSource(Once(), size=(224, 224)) as source:
         Preprocessor(spec)(source.read(), piped)
     np.testing.assert_array_equal(piped, direct)
+
+
+class BlockedCamera:
+    """A live source whose ``read`` blocks until ``release`` is set (a hung driver)."""
+
+    name, is_live = "blocked", True
+
+    def __init__(self) -> None:
+        self.inside = threading.Event()
+        self.release = threading.Event()
+        self.closed = threading.Event()
+        self.read_returned = threading.Event()
+
+    def read(self):
+        self.inside.set()
+        self.release.wait(WAIT)
+        self.read_returned.set()
+        return None
+
+    def close(self) -> None:
+        assert self.read_returned.is_set(), "closed while a read was under way"
+        self.closed.set()
+
+
+def test_close_leaves_a_source_still_reading_to_the_worker():
+    camera = BlockedCamera()
+    source = PrefetchSource(camera, size=(16, 16), read_timeout_s=0.05)
+    source.open()
+    assert camera.inside.wait(WAIT)
+    source.close()  # gives up waiting for the worker (3 s), does not close under the read
+    assert not camera.closed.is_set()
+    camera.release.set()
+    assert camera.closed.wait(WAIT)  # the worker closed it on its way out
+    source.close()  # safe twice
+
+
+class ManualClock:
+    """Moves on by a millisecond each time it is read (so waits end), and on demand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 0.001
+        return self.now
+
+
+def test_a_source_stuck_in_read_stops_the_loop_instead_of_idling(caplog):
+    """Without the thread a hung read stops the loop and systemd's watchdog, fed by the
+    loop, restarts the service; with it, read() must not keep returning "no frame"."""
+    camera, clock = BlockedCamera(), ManualClock()
+    source = PrefetchSource(camera, size=(16, 16), read_timeout_s=0.01, stuck_after_s=20.0,
+                            clock=clock)
+    source.open()
+    assert camera.inside.wait(WAIT)
+    assert source.read() is None  # a slow read: the loop idles as for a camera that is down
+    clock.now = 25.0  # the read has now lasted longer than any source's own timeout
+    returned = threading.Event()
+    reader = threading.Thread(target=lambda: (source.read(), returned.set()))
+    reader.start()
+    assert not returned.wait(0.5)  # the loop waits in read(), as on the hung camera itself
+    assert "stuck in read() for 25 s" in caplog.text
+    camera.release.set()  # the read comes back (with no frame): the loop goes on
+    assert returned.wait(WAIT)
+    reader.join(WAIT)
+    source.close()

@@ -13,6 +13,12 @@ replaces it, ``read()`` never returns the same frame twice nor one older than th
 (``seq`` only grows), and the frame it returns stays valid until the next ``read()``.
 With a live source (a camera, which paces itself) the worker reads continuously; with
 a file or demo source it reads exactly one frame ahead of the loop, so it never spins.
+
+A source stuck inside ``read()`` for ``stuck_after_s`` stops the loop as it would without
+the thread: ``read()`` then waits for it (logged once), so systemd's watchdog, fed by the
+loop, restarts the service instead of the loop idling on "no frame" for good. ``close()``
+never closes the source under a worker still inside its ``read()``: the worker closes it
+when the read returns.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from aoc.resource import Opening
 log = logging.getLogger(__name__)
 
 READ_TIMEOUT_S = 2.0
+STUCK_AFTER_S = 20.0  # longer than any source's own timeout (picamera2 5 s, OpenCV 5 s)
 
 
 class PrefetchSource(Opening):
@@ -43,6 +50,7 @@ class PrefetchSource(Opening):
     new frame, then returns ``None`` (the loop treats it like a camera that is down).
     ``fit_seconds`` and ``capture_seconds`` keep the worker's last timings; ``dropped``
     counts frames fitted but replaced by a newer one before the loop took them.
+    ``stuck_after_s``: see the module's description.
     """
 
     def __init__(
@@ -52,6 +60,7 @@ class PrefetchSource(Opening):
         size: tuple[int, int],
         policy: str = "stretch",
         read_timeout_s: float = READ_TIMEOUT_S,
+        stuck_after_s: float = STUCK_AFTER_S,
         idle_wait_s: float = 0.05,
         use_cv2: bool = True,
         clock: Callable[[], float] = time.perf_counter,
@@ -62,6 +71,11 @@ class PrefetchSource(Opening):
         self._fitter = FrameFitter(size, policy, use_cv2=use_cv2)
         self._buffers = [np.empty((size[1], size[0], 3), np.uint8) for _ in range(3)]
         self._read_timeout = read_timeout_s
+        self._stuck_after = stuck_after_s
+        self._reading_since: float | None = None  # the worker is inside source.read()
+        self._stuck_logged = False
+        self._worker_done = True
+        self._close_on_exit = False  # close() left the source to the worker
         self._idle_wait = idle_wait_s
         self._clock = clock
         self._cond = threading.Condition()
@@ -100,6 +114,7 @@ class PrefetchSource(Opening):
         if opener is not None:
             opener()
         self._stop.clear()
+        self._worker_done = self._close_on_exit = False
         self._thread = threading.Thread(target=self._run, name="aoc-prefetch", daemon=True)
         self._thread.start()
 
@@ -114,7 +129,9 @@ class PrefetchSource(Opening):
             while self._ready is None and not self._stop.is_set():
                 left = deadline - self._clock()
                 if left <= 0:
-                    return None
+                    if not self._stuck():
+                        return None
+                    left = self._read_timeout  # stop the loop, as the read itself would
                 self._cond.wait(left)
             if self._ready is None:
                 return None
@@ -137,12 +154,42 @@ class PrefetchSource(Opening):
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(READ_TIMEOUT_S + 1.0)
-            if self._thread.is_alive():
-                log.warning("prefetch thread did not stop (source blocked in read?)")
             self._thread = None
+        with self._cond:
+            if not self._worker_done:
+                # still inside source.read(): closing the camera under it could crash or
+                # leave it half-open; the worker closes it when the read returns
+                log.warning("prefetch thread did not stop (source blocked in read?); it "
+                            "closes the source when the read returns")
+                self._close_on_exit = True
+                return
+        self._close_source()
+
+    def _close_source(self) -> None:
         closer = getattr(self.source, "close", None)
         if closer is not None:
             closer()
+
+    def _read_source(self, t0: float) -> Any:
+        """``source.read()``, marked as under way for :meth:`_stuck`."""
+        self._reading_since = t0
+        try:
+            return self.source.read()
+        finally:
+            self._reading_since = None
+            self._stuck_logged = False
+
+    def _stuck(self) -> bool:
+        """True (logged once per read) while the worker's read has lasted too long."""
+        since = self._reading_since
+        if since is None or self._clock() - since < self._stuck_after:
+            return False
+        if not self._stuck_logged:
+            self._stuck_logged = True
+            log.error("frame source %s stuck in read() for %.0f s: the loop waits for it "
+                      "(under systemd the watchdog restarts the service)",
+                      getattr(self.source, "name", self.source), self._clock() - since)
+        return True
 
     # -- worker ------------------------------------------------------------------------
     def _free_buffer(self) -> int:
@@ -157,6 +204,16 @@ class PrefetchSource(Opening):
             self._cond.notify_all()
 
     def _run(self) -> None:
+        try:
+            self._work()
+        finally:
+            with self._cond:
+                self._worker_done = True
+                close = self._close_on_exit
+            if close:
+                self._close_source()
+
+    def _work(self) -> None:
         while not self._stop.is_set():
             if not self.is_live:
                 with self._cond:  # one frame ahead of the loop, never more
@@ -167,7 +224,7 @@ class PrefetchSource(Opening):
                     break
             t0 = self._clock()
             try:
-                frame = self.source.read()
+                frame = self._read_source(t0)
             except CameraError as exc:
                 self._seq += 1
                 self._publish((-1, self._seq, exc))
