@@ -164,6 +164,21 @@ def test_watchdog_rate_capped_to_half_the_period(systemd_socket) -> None:
     notifier.close()
 
 
+def test_a_long_watchdog_period_is_fed_every_second(systemd_socket) -> None:
+    """WatchdogSec=30: pinging only every 15 s would let a 16 s stall right after a ping
+    plus the rest of the period kill a healthy loop; every second leaves nearly 30 s."""
+    sock, path = systemd_socket
+    clock = FakeClock()
+    notifier = SystemdNotifier(path, watchdog_usec=30_000_000, clock=clock, ready_grace_s=None)
+    assert notifier.watchdog_interval_s == 1.0
+    notifier.on_start(None)
+    drain(sock)
+    clock.t += 1.0
+    notifier.on_tick(stats())
+    assert drain(sock) == [{"WATCHDOG": "1"}]
+    notifier.close()
+
+
 def test_ready_after_grace_when_no_frame_arrives(systemd_socket) -> None:
     sock, path = systemd_socket
     clock = FakeClock()

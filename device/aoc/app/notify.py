@@ -7,9 +7,11 @@ for the abstract namespace). It plugs into :func:`aoc.app.loop.run_loop` as a ``
 * ``READY=1`` once, after the first classified frame (or, when no frame has arrived after
   ``ready_grace_s`` -- camera missing at boot -- with a status saying so, so that a missing
   camera shows on the OLED instead of turning into a start-timeout restart loop);
-* ``WATCHDOG=1`` from ``on_tick``, at most every half watchdog period. The feed comes from
-  the loop itself, so a loop that stalls (not only a process that dies) stops it and systemd
-  restarts the service;
+* ``WATCHDOG=1`` from ``on_tick``, at most once a second (or every half watchdog period if
+  shorter). The feed comes from the loop itself, so a loop that stalls (not only a process
+  that dies) stops it and systemd restarts the service; pinging every second rather than
+  every half period lets a healthy loop block for nearly the whole period (a TPU re-probe,
+  a slow camera) without being killed;
 * ``STATUS=backend=cpu fps=29.7 ...`` at a capped rate;
 * ``STOPPING=1`` on stop, unless ``stop_is_final`` says the stop may not be final: the
   power button's shutdown command runs after the loop, and when it fails the appliance
@@ -33,6 +35,7 @@ from typing import Any, NamedTuple
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+MAX_PING_INTERVAL_S = 1.0
 StatusFormatter = Callable[[Any], str]
 
 
@@ -109,7 +112,8 @@ def format_status(stats: Any) -> str:
 class SystemdNotifier:
     """``sd_notify`` client and loop hook; a no-op when ``socket_path`` is ``None``.
 
-    ``watchdog_usec`` is systemd's ``WATCHDOG_USEC``; pings go out at most every half of it.
+    ``watchdog_usec`` is systemd's ``WATCHDOG_USEC``; pings go out at most once a second, or
+    every half of it when that is shorter.
     ``status_interval_s`` caps how often ``STATUS=`` is sent. ``ready_grace_s`` is how long
     the loop may run without a classified frame before ``READY=1`` is sent anyway (with a
     status naming the wait); ``None`` waits for the first frame forever.
@@ -129,7 +133,8 @@ class SystemdNotifier:
     ) -> None:
         self.socket_path = socket_path or None
         self.watchdog_interval_s: float | None = (
-            watchdog_usec / 2_000_000 if watchdog_usec and watchdog_usec > 0 else None
+            min(MAX_PING_INTERVAL_S, watchdog_usec / 2_000_000)
+            if watchdog_usec and watchdog_usec > 0 else None
         )
         self._clock = clock
         self._status_interval_s = status_interval_s
