@@ -21,7 +21,7 @@ def test_every_field_carries_its_rules_and_sections_match_config():
     assert list(SECTIONS) == [f.name for f in dataclasses.fields(Config)]
     assert section_keys()["service"][-1] == "allow_root"
     rules = {f.name: f.metadata for f in dataclasses.fields(ServiceConfig)}
-    assert rules["ready_grace_s"]["lo"] == 0.0 and rules["ready_grace_s"]["hi"] == 3600.0
+    assert rules["ready_grace_s"]["lo"] == 0.0 and rules["ready_grace_s"]["hi"] == 60.0
     assert ServiceConfig().allow_root is False
     for cls in SECTIONS.values():
         for f in dataclasses.fields(cls):

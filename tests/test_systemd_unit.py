@@ -72,6 +72,19 @@ def test_a_tpu_reprobe_cannot_outlast_the_watchdog(unit) -> None:
     assert REPROBE_START_TIMEOUT_S <= watchdog / 2
 
 
+def test_ready_comes_within_the_start_timeout_whatever_the_grace(unit) -> None:
+    """READY=1 without a frame comes ready_grace_s after the loop starts, and start-up
+    (model load, the TPU child's 60 s at most) comes first: the largest grace allowed must
+    leave that room inside TimeoutStartSec."""
+    import dataclasses
+
+    from aoc.app.model import START_TIMEOUT_S
+    from aoc.config_sections import ServiceConfig
+
+    grace = {f.name: f.metadata for f in dataclasses.fields(ServiceConfig)}["ready_grace_s"]
+    assert grace["hi"] + START_TIMEOUT_S <= int(one(unit, "Service", "TimeoutStartSec"))
+
+
 def test_restart_policy_without_crash_loop(unit) -> None:
     assert one(unit, "Service", "Restart") == "on-failure"
     assert "78" in one(unit, "Service", "RestartPreventExitStatus").split()

@@ -124,7 +124,8 @@ class ServiceConfig:
     """Running as a service (``[service]``)."""
 
     shutdown_command: str = "systemctl poweroff"
-    ready_grace_s: float = option(30.0, lo=0.0, hi=3600.0)
+    # READY must reach systemd within the unit's TimeoutStartSec=120, after start-up itself
+    ready_grace_s: float = option(30.0, lo=0.0, hi=60.0)
     status_interval_s: float = option(5.0, lo=0.5, hi=3600.0)
     allow_root: bool = False
 
