@@ -140,6 +140,23 @@ def test_a_child_that_crashes_while_starting_points_at_libedgetpu() -> None:
         IsolatedClassifier(functools.partial(os.abort), start_timeout_s=30.0)
 
 
+def test_a_child_that_cannot_be_started_is_a_backend_error(monkeypatch, bundle) -> None:
+    """fork/spawn failing (EAGAIN under the unit's TasksMax) must be an AocError, which a
+    failover catches (the CPU stands in), not an OSError ending the loop."""
+    import errno
+    import multiprocessing.context
+
+    from aoc.errors import BackendError
+
+    def no_process(self):
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(multiprocessing.context.SpawnProcess, "start", no_process)
+    opener = functools.partial(open_classifier, bundle, prefer="cpu")
+    with pytest.raises(BackendError, match="could not start the inference child.*TasksMax"):
+        IsolatedClassifier(opener)
+
+
 def test_describe_exit() -> None:
     assert describe_exit(-6) == "killed by SIGABRT"
     assert describe_exit(-9) == "killed by SIGKILL"

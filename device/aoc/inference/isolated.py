@@ -81,7 +81,15 @@ class IsolatedClassifier(Closing):
         self._process = ctx.Process(
             target=child_main, args=(opener, child_conn), name="aoc-inference", daemon=True
         )
-        self._process.start()
+        try:
+            self._process.start()
+        except OSError as exc:  # EAGAIN under the unit's TasksMax, ENOMEM: no child at all
+            child_conn.close()
+            self._conn.close()
+            raise errors.BackendError(
+                f"could not start the inference child process ({exc}); the CPU model "
+                "stands in (check the unit's TasksMax and the free memory)"
+            ) from exc
         child_conn.close()  # so the parent sees EOF when the child dies
         self.pid = self._process.pid
         try:
