@@ -61,3 +61,29 @@ def test_explain_refuses_a_budget_below_two(tmp_path, capsys):
     code = main(["explain", "--config", str(tmp_path / "config.toml"), "--bundle",
                  str(MODELS / "uint8"), "--out", str(tmp_path), "--budget", "1", "x.png"])
     assert code == 2 and "--budget" in capsys.readouterr().err
+
+
+def test_explain_reads_pictures_as_classify_does(tmp_path, capsys):
+    """A 16-bit picture: read raw, every value over 255 became white and the model saw a
+    white page; classify scales it. Both must see the same picture, and a FIFO is refused
+    instead of hanging."""
+    import os
+
+    red = np.zeros((40, 60, 3), np.uint16)
+    red[..., 0] = 65535  # the tiny model calls red "anime"
+    grey16 = Image.fromarray((np.arange(40 * 60, dtype=np.uint16).reshape(40, 60) * 27))
+    grey16.save(tmp_path / "grey16.png")
+    Image.fromarray((red >> 8).astype(np.uint8)).save(tmp_path / "red8.png")
+    os.mkfifo(tmp_path / "pipe.png")
+    (tmp_path / "config.toml").write_text("")
+    args = ["--config", str(tmp_path / "config.toml"), "--bundle", str(MODELS / "uint8")]
+    pictures = [str(tmp_path / n) for n in ("grey16.png", "red8.png", "pipe.png")]
+    code = main(["explain", *args, "--out", str(tmp_path / "o"), "--budget", "4", "--json",
+                 *pictures])
+    explained = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 1 and [r["image"] for r in explained] == pictures[:2]
+    main(["classify", *args, "--json", *pictures[:2]])
+    classified = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for e, c in zip(explained, classified, strict=True):
+        assert e["top"] == c["top"][0]["label"]
+        assert e["scores"][e["top"]] == pytest.approx(c["top"][0]["score"], abs=1e-4)

@@ -16,18 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image, UnidentifiedImageError
-
+from aoc.errors import ImageReadError
 from aoc.explain.png import explanation_png
 from aoc.explain.rise import DEFAULT_BUDGET, explain
 from aoc.explain.summary import summarize
 
 log = logging.getLogger(__name__)
-
-# What reading a bad, truncated or absurdly large image raises.
-_UNREADABLE = (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError)
-
 
 def add_parser(
     sub: Any, *, common: Callable[[argparse.ArgumentParser], None],
@@ -48,11 +42,6 @@ def add_parser(
                    help="also write NAME.json per image and print one JSON line per image")
     p.add_argument("images", nargs="+", type=Path)
     return p
-
-
-def _read(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"))
 
 
 def _out_name(path: Path, taken: set[str]) -> str:
@@ -80,13 +69,17 @@ def cmd_explain(
     selection = open_classifier(config, host)
     failed = 0
     taken: set[str] = set()
+    from aoc.images import load_frame
+
     with contextlib.closing(selection.opened) as clf:
         for path in args.images:
             try:
-                frame = _read(path)
-            except _UNREADABLE as exc:
+                # as `aoc classify` reads it: 16-bit and float pictures scaled, not clipped
+                # white; FIFOs, folders and bombs refused with the reason
+                frame = load_frame(path)
+            except ImageReadError as exc:
                 failed += 1
-                sys.stderr.write(f"aoc explain: cannot read image {path}: {exc}; skipped\n")
+                sys.stderr.write(f"aoc explain: {exc}; skipped\n")
                 continue
             expl = explain(clf, frame, budget=args.budget, seed=args.seed)
             name = _out_name(path, taken)
