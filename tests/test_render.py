@@ -136,3 +136,17 @@ def test_display_package_imports_no_hardware_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={"PYTHONPATH": str(device_dir)})
     assert out.stdout.strip() == "[]"
+
+
+def test_characters_the_bitmap_font_lacks_show_as_question_marks():
+    """A bare model's Japanese labels, or a file name in explain's heading: the font holds
+    Latin-1 only, and each drawn frame raised UnicodeEncodeError."""
+    from aoc.display.render import draw_text
+
+    img, ref = Image.new("1", (80, 12)), Image.new("1", (80, 12))
+    assert draw_text(img, 0, 2, "アニメ 90%") == draw_text(ref, 0, 2, "??? 90%")
+    assert img.tobytes() == ref.tobytes() and img.getbbox() is not None
+    bare = DisplayState(anime=0.0, cartoon=0.0, verdict="neither", backend="cpu",
+                        message="アニメ 90%")
+    assert render(bare, (128, 64)).tobytes() == render(
+        bare.replace(message="??? 90%"), (128, 64)).tobytes()

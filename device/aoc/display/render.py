@@ -60,7 +60,10 @@ def _glyphs(text: str, scale: int) -> Image.Image:
     mask = Image.new("1", (max(1, text_width(text)), _INK_ROWS))
     draw = ImageDraw.Draw(mask)
     for i, ch in enumerate(text):
-        draw.text((i * (_CELL_W + _GAP), -_INK_TOP), ch, font=_font(), fill=1)
+        # the bitmap font holds Latin-1 only: a Japanese label or file name would raise
+        # UnicodeEncodeError (on every frame drawn); such a character shows as '?'
+        draw.text((i * (_CELL_W + _GAP), -_INK_TOP), ch if ord(ch) < 256 else "?",
+                  font=_font(), fill=1)
     if scale != 1:
         mask = mask.resize((mask.width * scale, mask.height * scale), Image.Resampling.NEAREST)
     return mask
