@@ -109,3 +109,18 @@ def test_gpio2_and_3_are_refused_only_beside_an_oled_on_i2c_bus_1():
                 assert not isinstance(buttons, NullControls)
     finally:
         factory.reset()
+
+
+def test_an_oled_missing_at_start_up_leaves_the_appliance_running_headless(tmp_path):
+    """The README's headless box: no panel on the bus must not stop the service (a restart
+    loop under Restart=on-failure); the panel is retried and the fault is the screen's."""
+    from aoc.app.screen import open_screen
+    from aoc.config import config_from_dict
+
+    config = config_from_dict({"display": {"i2c_port": 31, "retry_interval_s": 60.0}})
+    screen = open_screen(config, "oled")  # /dev/i2c-31 does not exist here
+    try:
+        assert screen.fault == "display lost" and screen.threaded.errors >= 1
+        assert "/dev/i2c-31" in screen.threaded.last_error
+    finally:
+        screen.close()

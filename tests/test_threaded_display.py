@@ -276,3 +276,28 @@ def test_an_oled_renders_each_shown_frame_once():
         assert drawn.wait(WAIT)
         assert calls == [STATE]  # rendered for the comparison, and that picture was sent
         assert panel.image.tobytes() == render(STATE, (128, 64)).tobytes()
+
+
+def test_a_display_missing_at_start_up_is_retried_like_a_lost_one(caplog):
+    """A headless box without its panel must still run: the panel comes when it answers."""
+    fresh = FakeDisplay()
+    came = threading.Event()
+    attempts = []
+
+    def reopen():
+        attempts.append(1)
+        if len(attempts) < 2:
+            raise DisplayError("OLED on I2C bus 1 address 0x3C stopped answering")
+        came.set()
+        return fresh
+
+    with ThreadedDisplay(None, size=(128, 64), lost_because="no /dev/i2c-1", max_fps=0,
+                         retry_interval_s=0.01, reopen=reopen) as threaded:
+        assert threaded.errors >= 1  # lost from the start (retries may have begun)
+        threaded.submit(STATE)
+        assert came.wait(WAIT)
+        fresh.wait_for(lambda shown: shown == [STATE])
+        assert threaded.fault is None
+    assert "no /dev/i2c-1" in caplog.text
+    with pytest.raises(ValueError, match="reopen= and size="):
+        ThreadedDisplay(None)

@@ -14,7 +14,7 @@ from aoc.app.host import Host
 from aoc.app.loop_options import LoopControls
 from aoc.app.loop_stats import LoopStats
 from aoc.config_sections import CONTROL_PINS, Config
-from aoc.errors import ConfigError
+from aoc.errors import ConfigError, DisplayError
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +76,17 @@ def open_screen(config: Config, kind: str, *,
     opts = display_options(config, kind)
     if kind == "terminal" and on_output_closed is not None:
         opts["on_output_closed"] = on_output_closed
-    display = open_display(kind, **opts)
-    threaded = ThreadedDisplay(display, max_fps=d.max_fps, retry_interval_s=d.retry_interval_s,
+    display, lost_because = None, ""
+    try:
+        display = open_display(kind, **opts)
+    except DisplayError as exc:
+        if kind != "oled":
+            raise
+        # a headless box must still run: the panel is retried like one lost mid-run, and
+        # the status LED shows the fault
+        lost_because = str(exc)
+    threaded = ThreadedDisplay(display, size=(d.width, d.height), lost_because=lost_because,
+                               max_fps=d.max_fps, retry_interval_s=d.retry_interval_s,
                                reopen=(lambda: open_display(kind, **opts)))
     guard = BurnInGuard(shift_every_s=d.shift_every_s if kind == "oled" else 0,
                         max_shift=d.max_shift, dim_after_s=d.dim_after_s,

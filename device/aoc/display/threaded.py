@@ -37,12 +37,18 @@ class ThreadedDisplay(Closing):
     ``max_fps=0`` removes the cap. ``on_fault(fault)`` is called from the drawing thread
     when the display is lost (``"display lost"``) and when it is back (``None``), e.g. to
     blink the status LED.
+
+    ``display=None`` starts headless, already lost (``lost_because`` says why): a panel
+    that did not answer at start-up is retried like one lost later (``reopen`` and the
+    panel's ``size`` are then needed).
     """
 
     def __init__(
         self,
-        display: Display,
+        display: Display | None,
         *,
+        size: tuple[int, int] | None = None,
+        lost_because: str = "",
         max_fps: float = 10.0,
         retry_interval_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
@@ -51,8 +57,11 @@ class ThreadedDisplay(Closing):
         join_timeout_s: float = 2.0,
         on_fault: Callable[[str | None], None] | None = None,
     ) -> None:
+        if display is None and (reopen is None or size is None):
+            raise ValueError("a ThreadedDisplay without a display needs reopen= and size=")
         self._display: Display | None = display
-        self.size: tuple[int, int] = tuple(display.size)  # type: ignore[assignment]
+        self.size: tuple[int, int] = tuple(  # type: ignore[assignment]
+            display.size if display is not None else size)
         self._min_interval = 1.0 / max_fps if max_fps and max_fps > 0 else 0.0
         self._retry_interval = retry_interval_s
         self._clock = clock
@@ -70,6 +79,9 @@ class ThreadedDisplay(Closing):
         self.last_error: str | None = None  # what the display raised, for logs and status
         self.frames_shown = 0
         self.errors = 0
+        if display is None:
+            self.errors = 1
+            self._note(OSError(lost_because or "no display at start-up"))
         self._thread = threading.Thread(target=self._run, name="aoc-display", daemon=True)
         self._thread.start()
 
