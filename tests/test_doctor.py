@@ -227,3 +227,15 @@ def test_doctor_cli_reports_a_damaged_state_file(tmp_path, monkeypatch, capsys):
     main(["doctor", "--config", str(tmp_path / "missing.toml")])
     out = capsys.readouterr().out
     assert "WARN state" in out and "not UTF-8" in out
+
+
+@pytest.mark.parametrize(("section", "values", "key"), [
+    ("camera", {"source": "dmeo"}, "camera.source"),
+    ("display", {"kind": "emulated", "path": "/nonexistent/folder/x.png"}, "display.path"),
+])
+def test_doctor_fails_what_aoc_run_refuses_at_start_up(fake_sys, section, values, key):
+    from aoc.doctor import run_checks
+
+    config = config_from_dict({section: values})
+    checks = {c.name: c for c in run_checks(config, probes(fake_sys))}
+    assert checks["config"].status == FAIL and key in checks["config"].detail

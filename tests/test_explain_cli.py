@@ -71,7 +71,7 @@ def test_explain_reads_pictures_as_classify_does(tmp_path, capsys):
 
     red = np.zeros((40, 60, 3), np.uint16)
     red[..., 0] = 65535  # the tiny model calls red "anime"
-    grey16 = Image.fromarray((np.arange(40 * 60, dtype=np.uint16).reshape(40, 60) * 27))
+    grey16 = Image.fromarray(np.arange(40 * 60, dtype=np.uint16).reshape(40, 60) * 27)
     grey16.save(tmp_path / "grey16.png")
     Image.fromarray((red >> 8).astype(np.uint8)).save(tmp_path / "red8.png")
     os.mkfifo(tmp_path / "pipe.png")

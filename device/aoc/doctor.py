@@ -298,6 +298,16 @@ def run_checks(config: Any, probes: Probes, *, config_error: str | None = None,
                config_path: str = "", bundle: str | None = None,
                state_dir: Path | None = None) -> list[Check]:
     """Every check, in order."""
+    if not config_error:
+        # what `aoc run` refuses at start-up (exit 78): a source spec no retry can fix, an
+        # emulated display's path in a missing folder
+        from aoc.app.wiring import startup_checks
+        from aoc.errors import ConfigError
+
+        try:
+            startup_checks(config, config.display.kind)
+        except ConfigError as exc:
+            config_error = str(exc)
     if config_error:
         conf = Check("config", FAIL, config_error, "fix the key named above")
     else:
