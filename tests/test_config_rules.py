@@ -82,3 +82,26 @@ def test_the_default_shutdown_command_missing_is_not_the_users_mistake(caplog):
     assert "power button will only log" in caplog.text
     with pytest.raises(ConfigError, match="not found"):
         check_shutdown_command(ServiceConfig.shutdown_command + " --force", which=nowhere)
+
+
+@pytest.mark.parametrize("rotate", [1, 3])
+def test_a_panel_stood_on_its_side_must_stay_wide_enough_to_draw(rotate):
+    """luma turns a 128x64 panel at rotate 1 or 3 into 64x128; the screens need 96 wide:
+    every frame failed to draw, with a traceback each."""
+    with pytest.raises(ConfigError, match="display.rotate") as info:
+        config_from_dict({"display": {"rotate": rotate}})
+    assert info.value.key == "display.rotate" and "64x128" in str(info.value)
+    config_from_dict({"display": {"rotate": rotate, "width": 128, "height": 128}})
+    config_from_dict({"display": {"rotate": 2}})
+
+
+def test_the_drawable_size_agrees_with_the_renderer():
+    import dataclasses
+
+    from aoc.config_rules import DRAWABLE_WIDTH
+    from aoc.config_sections import DisplayConfig
+    from aoc.display.render import MIN_SIZE
+
+    rules = {f.name: f.metadata for f in dataclasses.fields(DisplayConfig)}
+    assert (rules["width"]["lo"], rules["height"]["lo"]) == MIN_SIZE
+    assert DRAWABLE_WIDTH == MIN_SIZE[0]

@@ -17,6 +17,8 @@ from aoc.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+DRAWABLE_WIDTH = 96  # aoc.display.render.MIN_SIZE[0]: the narrowest screen drawn
+
 
 def check_rules(config: Config) -> None:
     """The rules no single key's type or range can say; ConfigError naming the key."""
@@ -40,6 +42,14 @@ def check_rules(config: Config) -> None:
             f"display.blank_after_s = {d.blank_after_s} is shorter than display.dim_after_s = "
             f"{d.dim_after_s}; blank after dimming, or set one of them to 0 (never)",
             key="display.blank_after_s",
+        )
+    if d.rotate in (1, 3) and d.height < DRAWABLE_WIDTH:
+        # luma turns the panel's size round: a 128x64 panel becomes 64x128
+        raise ConfigError(
+            f"display.rotate = {d.rotate} turns the {d.width}x{d.height} panel into "
+            f"{d.height}x{d.width}, narrower than the {DRAWABLE_WIDTH} pixels the screens "
+            "need; use 0, or 2 for a panel mounted upside down",
+            key="display.rotate",
         )
     pins = [(k, getattr(config.controls, k)) for k in CONTROL_PINS]
     used = [(k, p) for k, p in pins if p >= 0]
