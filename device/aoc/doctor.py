@@ -301,7 +301,7 @@ def run_checks(config: Any, probes: Probes, *, config_error: str | None = None,
     if not config_error:
         # what `aoc run` refuses at start-up (exit 78): a source spec no retry can fix, an
         # emulated display's path in a missing folder
-        from aoc.app.wiring import startup_checks
+        from aoc.app.startup import startup_checks
         from aoc.errors import ConfigError
 
         try:

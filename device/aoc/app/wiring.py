@@ -37,6 +37,7 @@ from aoc.app.screen import (
 )
 from aoc.app.signals import stop_on_signals
 from aoc.app.smoothing import Smoother, VerdictRules
+from aoc.app.startup import startup_checks
 from aoc.config_sections import Config
 
 __all__ = [
@@ -45,7 +46,6 @@ __all__ = [
     "peak_rss_mb",
     "run",
     "run_shutdown_command",
-    "startup_checks",
 ]
 
 log = logging.getLogger(__name__)
@@ -262,37 +262,6 @@ def run_shutdown_command(command: str, *,
     log.error("%s; the appliance keeps running (check service.shutdown_command and the "
               "polkit rule)", error)
     return error
-
-
-def startup_checks(config: Config, kind: str, *, host: Host | None = None) -> None:
-    """Refuse, before anything is opened, settings that no retry could fix.
-
-    ``camera.source`` must name a source (a typo would otherwise be retried forever as
-    "camera lost"); the emulated display's ``display.path`` must be in an existing folder
-    (it would otherwise fail on every frame). Raises :class:`~aoc.errors.ConfigError`.
-    Under systemd a stream-URL source gets a warning: the unit forbids IP sockets.
-    """
-    from aoc.errors import ConfigError
-    from aoc.sources.factory import check_source_spec
-    from aoc.sources.opencv_source import is_stream_url
-
-    check_source_spec(config.camera.source)
-    if host is not None and host.under_systemd and is_stream_url(config.camera.source.strip()):
-        log.warning("camera.source is a stream URL, but the service unit forbids IP sockets "
-                    "(RestrictAddressFamilies=AF_UNIX AF_NETLINK): it cannot connect unless a "
-                    "drop-in allows it (`systemctl edit anime-or-cartoon`, see headless.md)")
-    if kind == "emulated":
-        target = Path(config.display.path).expanduser()
-        folder = target.parent
-        if not folder.is_dir():
-            raise ConfigError(
-                f"display.path = {config.display.path!r}: folder {folder} does not exist; "
-                "create it or pick a path in an existing folder", key="display.path")
-        if target.is_dir() and target.suffix.lower() == ".gif":
-            raise ConfigError(
-                f"display.path = {config.display.path!r} is a folder; an animated GIF needs "
-                "a file name (or give the folder without .gif for numbered PNG frames)",
-                key="display.path")
 
 
 def _num_views() -> int:
