@@ -62,6 +62,21 @@ def test_gif_collects_frames_and_is_written_on_close(tmp_path):
         assert gif.n_frames == 3 and gif.size == (256, 128)
 
 
+def test_a_gif_stops_recording_at_its_frame_limit(tmp_path, monkeypatch, caplog):
+    """luma keeps every GIF frame in memory (about 90 MB a minute of changing scenes)."""
+    import aoc.display.emulated as emulated
+
+    monkeypatch.setattr(emulated, "MAX_GIF_FRAMES", 3)
+    out = tmp_path / "anim.gif"
+    emu = EmulatedDisplay(out, fmt="gif")
+    for anime in (0.1, 0.3, 0.5, 0.7, 0.9):
+        emu.show(STATE.replace(anime=anime))
+    emu.close()
+    with Image.open(out) as gif:
+        assert gif.n_frames == 3
+    assert emu.gif_full and caplog.text.count("holds 3 frames") == 1
+
+
 def test_bad_format_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="bmp"):
         EmulatedDisplay(tmp_path / "x.bmp", fmt="bmp")

@@ -19,6 +19,7 @@ from aoc.errors import ConfigError, DisplayError
 log = logging.getLogger(__name__)
 
 FORMATS = ("png", "gif")
+MAX_GIF_FRAMES = 1500  # luma's gifanim keeps every frame in memory until close
 DIM_CONTRAST = 0x40  # the emulator shows contrast as brightness; real panels dim less
 
 
@@ -82,6 +83,7 @@ class EmulatedDisplay(BaseDisplay):
         self._dimmed = False
         self._closed = False
         self.frames = 0
+        self.gif_full = False  # the GIF reached MAX_GIF_FRAMES
 
     def show(self, state: DisplayState) -> None:
         """Render ``state`` and write it as a frame if the picture or brightness changed."""
@@ -91,6 +93,14 @@ class EmulatedDisplay(BaseDisplay):
         dim = state.dim and not state.blank
         frame = image.tobytes()
         if frame == self._last_frame and dim == self._dimmed:
+            return
+        if self.fmt == "gif" and self.frames >= MAX_GIF_FRAMES:
+            # about 100 kB a frame held in memory: a long run would grow without bound
+            if not self.gif_full:
+                self.gif_full = True
+                log.warning("emulated display: %s holds %d frames, the most kept in memory; "
+                            "later pictures are not recorded (give display.path a folder "
+                            "for long runs)", self.path, MAX_GIF_FRAMES)
             return
         try:
             # contrast() re-displays the last image, so set it before drawing the new one.
