@@ -87,3 +87,14 @@ def test_explain_reads_pictures_as_classify_does(tmp_path, capsys):
     for e, c in zip(explained, classified, strict=True):
         assert e["top"] == c["top"][0]["label"]
         assert e["scores"][e["top"]] == pytest.approx(c["top"][0]["score"], abs=1e-4)
+
+
+@pytest.mark.parametrize("where", ["a_file", "a_file/below"])
+def test_an_out_folder_that_cannot_be_made_is_a_usage_error(tmp_path, capsys, where):
+    (tmp_path / "a_file").write_text("not a folder")
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "config.toml").write_text("")
+    code = main(["explain", "--config", str(tmp_path / "config.toml"), "--bundle",
+                 str(MODELS / "int8"), "--out", str(tmp_path / where), "--budget", "4",
+                 str(tmp_path / "a.png")])
+    assert code == 2 and "cannot be a folder for the pictures" in capsys.readouterr().err

@@ -65,7 +65,12 @@ def cmd_explain(
         sys.stderr.write(f"aoc explain: --budget {args.budget} is too small: use 2 or more "
                          f"(default {DEFAULT_BUDGET})\n")
         return 2
-    args.out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file of that name, a path through a file, no permission
+        sys.stderr.write(f"aoc explain: --out {args.out_dir} cannot be a folder for the "
+                         f"pictures ({exc.strerror or exc}); give a folder path\n")
+        return 2
     selection = open_classifier(config, host)
     failed = 0
     taken: set[str] = set()
