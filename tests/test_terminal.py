@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from aoc.display.state import DisplayState
 from aoc.display.terminal import TerminalDisplay, format_line
 
@@ -126,3 +128,13 @@ def test_closed_pipe_without_a_callback_raises():
     term = TerminalDisplay(ClosedPipe(), width=80)
     with pytest.raises(BrokenPipeError):
         term.show(STATE)
+
+
+@pytest.mark.parametrize("message", ["camera unavailable - retrying in 5 s",
+                                     "no camera - demo", "Egyptian cat 33%"])
+def test_a_message_fits_in_80_columns_with_the_bars_giving_way(message):
+    """At 80 columns the message was always the part cut off ('~')."""
+    line = format_line(STATE.replace(message=message), 80)
+    assert len(line) <= 80 and line.endswith(f"! {message}")
+    assert "anime  87%" in line and "cartoon  12%" in line and "ANIME" in line
+    assert "#" in format_line(STATE, 80)  # without a message the bars are back

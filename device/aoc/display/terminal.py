@@ -32,7 +32,10 @@ def format_line(state: DisplayState, width: int = 80, *, ansi: bool = False) -> 
     """The state as one line of at most ``width`` visible characters."""
     if state.blank:
         return "(display blanked: scene idle)"
-    bar = max(0, min(20, (width - 52) // 2))
+    # the bars give way to a message (a fault, a bare model's label): at 80 columns the
+    # message was always the part cut off
+    room = width - 52 - (len(state.message) + 4 if state.message else 0)
+    bar = max(0, min(20, room // 2))
     verdict = f"{VERDICT_TEXT[state.verdict]:<7}"
     if ansi:
         verdict = _BOLD + verdict + _RESET
