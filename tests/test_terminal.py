@@ -136,5 +136,5 @@ def test_a_message_fits_in_80_columns_with_the_bars_giving_way(message):
     """At 80 columns the message was always the part cut off ('~')."""
     line = format_line(STATE.replace(message=message), 80)
     assert len(line) <= 80 and line.endswith(f"! {message}")
-    assert "anime  87%" in line and "cartoon  12%" in line and "ANIME" in line
+    assert "87%" in line and "12%" in line and "ANIME" in line
     assert "#" in format_line(STATE, 80)  # without a message the bars are back

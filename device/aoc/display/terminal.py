@@ -50,6 +50,12 @@ def format_line(state: DisplayState, width: int = 80, *, ansi: bool = False) -> 
     line = "  ".join(parts)
     if state.message:
         line += f"  ! {state.message}"
+        if len(line) - (len(_BOLD) + len(_RESET) if ansi else 0) > width:
+            # the compact form of the facts, as on a 128x32 panel's status row
+            word = VERDICT_TEXT[state.verdict]
+            compact = [f"A {percent(state.anime)}", f"C {percent(state.cartoon)}",
+                       _BOLD + word + _RESET if ansi else word, _BADGE[state.backend]]
+            line = " ".join(compact) + f"  ! {state.message}"
     visible = len(line) - (len(_BOLD) + len(_RESET) if ansi else 0)
     if visible > width:
         line = line[: len(line) - (visible - width) - 1] + "~"
