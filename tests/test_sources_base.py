@@ -99,3 +99,17 @@ def test_camera_frame_size_keeps_the_cameras_aspect_unless_stretching(camera, mo
 def test_camera_frame_size_refuses_an_unknown_policy():
     with pytest.raises(ConfigError, match="resize"):
         camera_frame_size((640, 480), (224, 224), "squash")
+
+
+@pytest.mark.parametrize("mode", ["stretch", "center_crop", "letterbox"])
+def test_fit_image_fits_as_the_classifier_and_training_do(mode):
+    """A folder's picture reached the model through Pillow's bilinear filter, not the
+    device's area_linear one that classify and training use: scores differed."""
+    from aoc.inference.resize import DEVICE_RESAMPLE, resize_frame
+
+    rng = np.random.default_rng(3)
+    picture = rng.integers(0, 256, (180, 320, 3), dtype=np.uint8)
+    want = resize_frame(picture, (64, 48), mode, resample=DEVICE_RESAMPLE)
+    got = fit_image(Image.fromarray(picture), (64, 48), mode)
+    assert got.shape == (48, 64, 3) and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, want)

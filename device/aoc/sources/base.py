@@ -107,31 +107,17 @@ def fit_image(image: Image.Image, size: Size | None, mode: str = "stretch") -> n
 
     ``stretch`` scales to exactly ``size`` ignoring aspect; ``center_crop`` scales to cover
     ``size`` and cuts the centre; ``letterbox`` scales to fit inside ``size`` and pads with
-    black (the bundle manifest's names; ``crop`` and ``pad`` are accepted as aliases).
+    black (the bundle manifest's names; ``crop`` and ``pad`` are accepted as aliases). The
+    filter is the device's own (:data:`aoc.inference.resize.DEVICE_RESAMPLE`), so a picture
+    from a folder reaches the model as ``aoc classify`` and training fit it.
     """
-    image = image.convert("RGB")
-    if size is not None and image.size != tuple(size):
-        width, height = size
-        mode = check_resize_mode(mode)
-        if mode == "stretch":
-            image = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0)
-        elif mode == "center_crop":
-            scale = max(width / image.width, height / image.height)
-            scaled = (
-                max(width, round(image.width * scale)),
-                max(height, round(image.height * scale)),
-            )
-            image = image.resize(scaled, Image.Resampling.BILINEAR, reducing_gap=2.0)
-            left = (scaled[0] - width) // 2
-            top = (scaled[1] - height) // 2
-            image = image.crop((left, top, left + width, top + height))
-        else:  # letterbox
-            scale = min(width / image.width, height / image.height)
-            scaled = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-            inner = image.resize(scaled, Image.Resampling.BILINEAR, reducing_gap=2.0)
-            image = Image.new("RGB", (width, height))
-            image.paste(inner, ((width - scaled[0]) // 2, (height - scaled[1]) // 2))
-    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+    from aoc.inference.resize import DEVICE_RESAMPLE, resize_frame
+
+    frame = np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+    if size is None:
+        return frame
+    fitted = resize_frame(frame, tuple(size), check_resize_mode(mode), resample=DEVICE_RESAMPLE)
+    return np.ascontiguousarray(fitted)
 
 
 def as_frame(array: np.ndarray, *, device: str) -> np.ndarray:
