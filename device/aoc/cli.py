@@ -71,7 +71,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config, overrides=config_overrides(args))
     except ConfigError as exc:
-        log.error("configuration error: %s", exc)
+        # one line on stderr (the journal, under systemd), not a log line and a print
         if args.command == "doctor":  # doctor reports the bad key among its checks
             from aoc.config_sections import Config
             from aoc.doctor import cmd_doctor
@@ -112,7 +112,6 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
         return cmd_doctor(args, config, host)
     except ConfigError as exc:
-        log.error("configuration error: %s", exc)
         print(f"aoc: configuration error: {exc}", file=sys.stderr)
         if args.command == "run":
             show_config_error(exc, host)
