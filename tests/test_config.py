@@ -151,3 +151,12 @@ def test_config_that_is_a_fifo_or_folder_is_refused(tmp_path):
         load_config(default_path=fifo)  # the default path too: never a silent default
     with pytest.raises(ConfigError, match="folder"):
         load_config(tmp_path)
+
+
+def test_a_key_above_every_section_is_named_with_its_section():
+    with pytest.raises(ConfigError, match=r"key 'source' is outside any section; it belongs "
+                                          r"under \[camera\]") as info:
+        config_from_dict({"source": "demo"})
+    assert info.value.key == "source"
+    with pytest.raises(ConfigError, match=r"unknown section \[camra\]"):
+        config_from_dict({"camra": {"source": "demo"}})

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from aoc.config_rules import check_rules
-from aoc.config_sections import SECTIONS, Config
+from aoc.config_sections import SECTIONS, Config, section_keys
 from aoc.errors import ConfigError
 from aoc.filecheck import require_regular_file
 
@@ -113,11 +113,18 @@ def _build_section(name: str, data: Any) -> Any:
 
 def config_from_dict(data: Mapping[str, Any]) -> Config:
     """Validate a nested mapping (as parsed from TOML) into a :class:`Config`."""
-    for name in data:
-        if name not in SECTIONS:
+    for name, value in data.items():
+        if name in SECTIONS:
+            continue
+        if not isinstance(value, Mapping):  # `source = "demo"` above every [section]
+            homes = [s for s, keys in section_keys().items() if name in keys]
+            where = f"; it belongs under [{homes[0]}]" if homes else ""
             raise ConfigError(
-                f"unknown section [{name}]; the sections are: {', '.join(SECTIONS)}", key=name
-            )
+                f"key {name!r} is outside any section{where}; the sections are: "
+                f"{', '.join(SECTIONS)}", key=name)
+        raise ConfigError(
+            f"unknown section [{name}]; the sections are: {', '.join(SECTIONS)}", key=name
+        )
     config = Config(**{name: _build_section(name, sec) for name, sec in data.items()})
     check_rules(config)
     return config
