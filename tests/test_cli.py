@@ -68,7 +68,9 @@ def test_classify_json_lines_and_unreadable_image(tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 1  # one image failed
     lines = [json.loads(line) for line in captured.out.splitlines()]
-    assert [r["image"] for r in lines] == [images[0], images[2]]
+    assert [r["image"] for r in lines] == images  # one object per image, in order
+    failed = lines.pop(1)
+    assert set(failed) == {"image", "error"} and "broken.jpg" in failed["error"]
     for r in lines:
         assert r["backend"] == "cpu" and len(r["top"]) == 2
         scores = [t["score"] for t in r["top"]]
@@ -117,7 +119,9 @@ def test_classify_goes_on_after_every_kind_of_bad_image(tmp_path, capsys):
     code = main(["classify", "--json", "--bundle", str(MODELS / "uint8"), *images])
     captured = capsys.readouterr()
     assert code == 1  # some failed
-    assert [json.loads(line)["image"] for line in captured.out.splitlines()] == images[4:]
+    records = [json.loads(line) for line in captured.out.splitlines()]
+    assert [r["image"] for r in records] == images
+    assert ["error" in r for r in records] == [True] * 4 + [False] * 2
     for name, why in (("bomb.png", "too large"), ("big.png", "limit"),
                       ("fifo.png", "FIFO"), ("gone.png", "does not exist")):
         assert name in captured.err and why in captured.err

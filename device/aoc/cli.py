@@ -185,6 +185,8 @@ def cmd_classify(args: argparse.Namespace, config: Any, host: Any) -> int:
                 # one bad image never stops the others; the exit code says some failed
                 failed += 1
                 print(f"aoc classify: {path}: {exc}", file=sys.stderr, flush=True)
+                if args.json:  # one object per image, so a script sees which one failed
+                    print(json.dumps({"image": str(path), "error": str(exc)}), flush=True)
                 continue
             top = top_k(scores, clf.labels, max(1, args.top))
             if args.json:
