@@ -142,3 +142,15 @@ def test_build_of_a_degenerate_model_exits_65_and_writes_no_bundle(tmp_path: Pat
     assert err.startswith("aoc-train: int8 model on the ")
     assert f"(no bundle written to {out})" in err and "constant" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("flag", ["--source-power", "--views", "--head-l2=5"])
+def test_fine_tuning_flags_are_refused_for_the_compiled_backbone(tmp_path: Path, flag) -> None:
+    """They changed nothing and the report did not say so (a byte-identical head.npz)."""
+    argv = ["--no-progress", "build", str(_tree(tmp_path / "d")), "--out", str(tmp_path / "o"),
+            "--backbone", "coral-mobilenet-v1-embedding", "--backbone-dir", str(tmp_path)]
+    argv += [flag] if "=" in flag else [flag, "2"]
+    with pytest.raises(SystemExit, match=f"{flag.split('=')[0]} only apply to --backbone "
+                                         "mobilenet-v2"):
+        main(argv)
+    assert not (tmp_path / "o").exists()

@@ -60,3 +60,39 @@ def test_missing_folder_and_bad_manifest_raise_data_error(tmp_path: Path, tree: 
     (tree / "manifest.csv").write_text("path,label\nx,y\n")
     with pytest.raises(DataError, match="'file' and 'source'"):
         scan_dataset(tree)
+
+
+def test_a_manifest_with_a_byte_order_mark_or_in_latin_1(tree: Path) -> None:
+    manifest = tree / "manifest.csv"
+    text = manifest.read_text(encoding="utf-8")
+    manifest.write_bytes(b"\xef\xbb\xbf" + text.encode())  # a spreadsheet's "CSV UTF-8"
+    assert source_counts(scan_dataset(tree).records)["b2"] == {"b": 6}
+    manifest.write_bytes(text.encode() + "a/é.jpg,a,söurce\n".encode("latin-1"))
+    with pytest.raises(DataError, match="not UTF-8 text.*save it as UTF-8"):
+        scan_dataset(tree)
+
+
+def test_a_scan_cache_cut_short_is_rescanned(tree: Path, tmp_path: Path, caplog) -> None:
+    cache = tmp_path / "scan.json"
+    first = scan_dataset(tree, cache_file=cache)
+    cache.write_text(cache.read_text()[:100])
+    assert scan_dataset(tree, cache_file=cache).records == first.records
+    assert "scan cache" in caplog.text and "unreadable" in caplog.text
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_a_source_in_two_classes_is_refused(tree: Path) -> None:
+    """The head learns one class per source: all of it became the first image's class."""
+    manifest = tree / "manifest.csv"
+    manifest.write_text(manifest.read_text().replace(",b1\n", ",a1\n"))
+    with pytest.raises(DataError, match=r"source 'a1' has images in classes \['a', 'b'\]"):
+        scan_dataset(tree)
+
+
+def test_files_the_manifest_names_but_the_folder_lacks_are_warned_about(tree: Path,
+                                                                       caplog) -> None:
+    manifest = tree / "manifest.csv"
+    manifest.write_text(manifest.read_text() + "a/gone.jpg,a,a1\n")
+    scan_dataset(tree)
+    assert "1 file(s) the manifest names are not under" in caplog.text
+    assert "a/gone.jpg" in caplog.text

@@ -95,3 +95,36 @@ def test_a_model_that_cannot_learn_writes_no_bundle(tmp_path, coral, capsys) -> 
     err = capsys.readouterr().err
     assert "leave-one-source-out" in err and ("chance" in err or "constant" in err)
     assert not (out / "manifest.json").exists()
+
+
+def test_a_class_no_fold_can_leave_out_is_refused_before_embedding(tmp_path, capsys) -> None:
+    """An empty class folder, or one image in one source, ended in a traceback ('class 2
+    has no training source left') after all the embedding work; no backbone is needed to
+    refuse it."""
+    data = write_tree(tmp_path / "d", {"a": ["a1", "a2"], "b": ["b1"]},
+                      lambda label, seed: _blob(seed), per_source=1, ext="png")
+    (data / "c").mkdir()
+    rc = _build(data, tmp_path / "o", tmp_path / "w", tmp_path / "no-backbone-here")
+    err = capsys.readouterr().err
+    assert rc == 1 and "class 'b' has 1 image(s) in 1 source(s)" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_held_out_scores_are_not_reused_after_the_sources_change(tmp_path) -> None:
+    """A regrouped manifest (same pixels, so the same embeddings) reused the old
+    leave-one-source-out scores on a resumed build: 0.619 reported where 0.905 was true."""
+    from aoc_train.head_build import _loso_cached
+    from aoc_train.head_fit import HeadConfig
+
+    rng = np.random.default_rng(0)
+    emb = rng.random((12, 4, 8)).astype(np.float32)
+    labels = np.repeat([0, 1], 6)
+    classes = ("a", "b")
+    first = ["a1"] * 3 + ["a2"] * 3 + ["b1"] * 3 + ["b2"] * 3
+    regrouped = ["a1", "a2"] * 3 + ["b1", "b2"] * 3
+    args = dict(config=HeadConfig(), progress=lambda it: it)
+    _loso_cached(tmp_path, "k", emb, labels, first, classes, **args)
+    _loso_cached(tmp_path, "k", emb, labels, first, classes, **args)  # resumed: the cache
+    assert len(list(tmp_path.glob("loso-*.npz"))) == 1
+    _loso_cached(tmp_path, "k", emb, labels, regrouped, classes, **args)
+    assert len(list(tmp_path.glob("loso-*.npz"))) == 2

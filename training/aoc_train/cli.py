@@ -157,12 +157,27 @@ def _print_result(result, as_json: bool) -> None:
         print(result.line(), flush=True)
 
 
+# flags of the fine-tuning pipeline that the compiled-backbone head build does not use
+PIPELINE_ONLY_FLAGS = (
+    "--weights", "--holdout-sources", "--val-fraction", "--class-test-fraction", "--size",
+    "--alpha", "--views", "--screen-strength", "--source-power", "--head-epochs",
+    "--head-l2", "--dropout", "--top-tune-from", "--top-tune-epochs", "--top-tune-lr",
+    "--calibration",
+)
+
+
 def _run_head_build(a: argparse.Namespace, argv: Sequence[str]) -> None:
     from .head_build import HeadBuildConfig, build
 
     if a.command != "build":
         raise SystemExit(f"aoc-train {a.command}: --backbone {a.backbone} has one stage; "
                          "run 'aoc-train build' (its stages are cached and resume)")
+    given = sorted({t.split("=", 1)[0] for t in argv} & set(PIPELINE_ONLY_FLAGS))
+    if given:
+        # they would be ignored without a word, and the report would not show them
+        raise SystemExit(f"aoc-train build: {', '.join(given)} only apply to --backbone "
+                         f"mobilenet-v2; --backbone {a.backbone} fits its head in closed form "
+                         "(the settings are in aoc_train.head_fit.HeadConfig): drop them")
     cfg = config_from_args(a)
     notes = a.notes.read_text(encoding="utf-8") if a.notes else ""
     head_cfg = HeadBuildConfig(data_dir=a.data_dir, out=a.out, work_dir=cfg.work_dir,

@@ -116,15 +116,21 @@ def _inspect(path: Path) -> tuple[str, str, int, int]:
 
 def read_manifest(path: Path) -> dict[str, dict[str, str]]:
     """Rows of a manifest CSV keyed by their ``file`` column (relative POSIX path)."""
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        fields = set(reader.fieldnames or ())
-        if not {"file", "source"} <= fields:
-            raise DataError(
-                f"manifest {path} needs the columns 'file' and 'source' (has {sorted(fields)}); "
-                "fix its header or remove it to use one source per class folder"
-            )
-        return {row["file"].replace("\\", "/"): row for row in reader}
+    # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte-order mark
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            fields = set(reader.fieldnames or ())
+            if not {"file", "source"} <= fields:
+                raise DataError(
+                    f"manifest {path} needs the columns 'file' and 'source' (has "
+                    f"{sorted(fields)}); fix its header or remove it to use one source per "
+                    "class folder"
+                )
+            return {row["file"].replace("\\", "/"): row for row in reader}
+    except UnicodeDecodeError as exc:
+        raise DataError(f"manifest {path} is not UTF-8 text ({exc.reason} at byte "
+                        f"{exc.start}); save it as UTF-8 (CSV UTF-8)") from exc
 
 
 def list_class_folders(root: Path, classes: Sequence[str] | None = None) -> tuple[str, ...]:
@@ -161,7 +167,11 @@ def scan_dataset(
     manifest = read_manifest(manifest_path) if manifest_path.is_file() else {}
     cache: dict[str, list] = {}
     if cache_file is not None and cache_file.is_file():
-        cache = json.loads(cache_file.read_text())
+        try:
+            cache = json.loads(cache_file.read_text())
+        except (OSError, ValueError) as exc:  # a scan cut short: rescan, it is only a cache
+            log.warning("scan cache %s is unreadable (%s); scanning every file again",
+                        cache_file, exc)
     files = [p for c in names for p in sorted((root / c).rglob("*")) if p.is_file()]
     records: list[ImageRecord] = []
     skipped: list[SkippedFile] = []
@@ -194,12 +204,32 @@ def scan_dataset(
         records.append(ImageRecord(rel, label, source, sha, dh, int(width), int(height)))
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        cache_file.write_text(json.dumps(new_cache))
+        partial = cache_file.with_suffix(".partial")
+        partial.write_text(json.dumps(new_cache))
+        partial.replace(cache_file)  # never half a cache after Ctrl-C
+    seen = {r.file for r in records} | {s.file for s in skipped}
+    missing = sorted(f for f in manifest if f.split("/", 1)[0] in names and f not in seen)
+    if missing:
+        log.warning("%d file(s) the manifest names are not under %s (e.g. %s); a path prefix "
+                    "that differs makes every image 'unlisted'", len(missing), root, missing[0])
+    _check_sources(records)
     if skipped:
         log.warning("skipped %d unreadable or non-image files under %s", len(skipped), root)
     if not records:
         raise DataError(f"no readable images under {root}; put images in {list(names)} folders")
     return Dataset(root, names, tuple(records), tuple(skipped))
+
+
+def _check_sources(records: Iterable[ImageRecord]) -> None:
+    """Refuse a source whose images sit in two classes: a source is one show of one
+    collector, held out whole, and its class is one label (the head would learn the first
+    image's class for all of them)."""
+    for source, per_label in source_counts(records).items():
+        if len(per_label) > 1:
+            raise DataError(
+                f"source {source!r} has images in classes {sorted(per_label)} "
+                f"({per_label}); give each class's images their own source name in "
+                f"{MANIFEST_NAME}")
 
 
 def source_counts(records: Iterable[ImageRecord]) -> dict[str, dict[str, int]]:

@@ -70,7 +70,10 @@ def _subsample(ds: Dataset, n: int, seed: int) -> Dataset:
 def _loso_cached(work: Path, key: str, emb: np.ndarray, labels: np.ndarray, sources: list[str],
                  classes: tuple[str, ...], config: HeadConfig,
                  progress: Callable[[Iterable], Iterable]) -> HeldOut:
+    # the held-out scores also depend on which source (fold) and class each image has: a
+    # regrouped manifest must not reuse them (the embeddings' key covers the pixels only)
     tag = hashlib.sha256(f"{key}|{json.dumps(asdict(config), sort_keys=True)}".encode())
+    tag.update(json.dumps([list(map(int, labels)), list(sources)]).encode())
     path = work / f"loso-{tag.hexdigest()[:16]}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
@@ -172,6 +175,19 @@ class Prepared:
     summary: dict
 
 
+def _check_folds(labels: np.ndarray, folds: Sequence[str], classes: Sequence[str]) -> None:
+    """Every class needs a training source left whichever fold is held out: refuse now,
+    before the embedding, rather than with a traceback after it."""
+    for c, name in enumerate(classes):
+        held = {f for f, label in zip(folds, labels, strict=True) if label == c}
+        if len(held) < 2:
+            count = int(np.sum(labels == c))
+            raise DataError(
+                f"class {name!r} has {count} image(s) in {len(held)} source(s); leaving one "
+                "source out needs at least two (or, without a manifest, three images to "
+                f"split): add images of {name!r} or leave the class out with --classes")
+
+
 def prepare(cfg: HeadBuildConfig, *, progress: Callable[[Iterable], Iterable] = lambda it: it,
             say: Callable[[str], None] = log.info) -> Prepared:
     """Scan, embed every view and estimate by leaving each source out; all cached."""
@@ -188,13 +204,14 @@ def prepare(cfg: HeadBuildConfig, *, progress: Callable[[Iterable], Iterable] = 
                         "add a manifest.csv naming each image's source")
     labels = np.array([classes.index(r.label) for r in records])
     say(f"[data] {len(records)} images, {len(set(sources))} sources, classes {list(classes)}")
+    folds = fold_names(labels, sources, seed=cfg.seed)
+    _check_folds(labels, folds, classes)
     backbone: Backbone = coral_v1(cfg.backbone_dir)
     q = embed_records(backbone, ds.root, records, cache_dir=work, seed=cfg.seed,
                       workers=cfg.workers, progress=progress)
     emb = backbone.dequantize(q)
     say(f"[embed] {q.shape[0]} images x {q.shape[1]} views x {q.shape[2]}")
     key = cache_key(backbone, records, cfg.seed)
-    folds = fold_names(labels, sources, seed=cfg.seed)
     split = sorted({f for f, s in zip(folds, sources, strict=True) if f != s})
     if split:
         say(f"[loso] classes with a single source are held out by random thirds: {split}")
