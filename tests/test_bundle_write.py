@@ -125,3 +125,32 @@ def test_extra_files_from_bytes_text_and_paths_are_listed_and_hashed(
             "labels.txt"} <= set(files)
     assert (tmp_path / "b" / "report.md").read_text() == "# report\n"
     assert (tmp_path / "b" / "report" / "confusion.png").read_bytes() == b"\x89PNG fake"
+
+
+def test_a_rewrite_cut_short_leaves_the_old_bundle_working(bundle_dir: Path, sources: dict,
+                                                           monkeypatch) -> None:
+    """Files were replaced in place and the manifest written last: stopped half-way, the
+    old bundle failed its checksums (head.npz changed) and the fall-back had nothing."""
+    import aoc.inference.bundle_write as bw
+    from aoc.inference.bundle import load_bundle
+
+    before = {p.name: p.read_bytes() for p in bundle_dir.iterdir() if p.is_file()}
+
+    def cut_short(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bw, "write_labels", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        make(bundle_dir, sources)
+    assert {p.name: p.read_bytes() for p in bundle_dir.iterdir() if p.is_file()} == before
+    load_bundle(bundle_dir, verify=True)
+    assert sorted(p.name for p in bundle_dir.parent.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_staging_folder_left_by_a_crash_is_replaced(bundle_dir: Path, sources: dict) -> None:
+    left = bundle_dir.parent / f".{bundle_dir.name}.writing"
+    left.mkdir()
+    (left / "half-written.bin").write_bytes(b"x")
+    again = make(bundle_dir, sources)
+    assert not left.exists() and not (bundle_dir / "half-written.bin").exists()
+    assert again.root == bundle_dir

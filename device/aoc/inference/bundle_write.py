@@ -1,11 +1,13 @@
-"""Writing a model bundle (what ``aoc_train`` calls): models, labels, extra files, and the
-manifest last, atomically.
+"""Writing a model bundle (what ``aoc_train`` calls): models, labels, extra files and the
+manifest into a staging folder beside the bundle, verified, then swapped into place, so a
+rewrite cut short (Ctrl-C, a crash, a full disk) leaves the previous bundle as it was.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,13 +74,55 @@ def write_bundle(
     embedding) and ``head`` (a :class:`~aoc.inference.head.DenseHead`, saved as
     ``head.npz``), both or neither; the models are then the backbone's twins and
     ``output_spec`` the head's float32 probabilities (see :mod:`aoc.inference.bundle_head`).
-    The manifest is written last, atomically (temp file + ``os.replace``), so a reader never
-    sees a manifest whose files are not in place yet.
+    Everything is written into ``.NAME.writing`` beside ``out_dir``, verified, and then
+    swapped in for the old folder (whose other files go with it): a reader sees the old
+    bundle or the new one, and a write cut short leaves the old one in place.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    info, sections = _checked_sections(out, labels, output_spec, edgetpu_model, edgetpu_info,
-                                       backbone, head)
+    final = Path(out_dir)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    name = name or final.resolve().name
+    out = final.parent / f".{final.name}.writing"
+    if out.exists():  # left by a write cut short
+        shutil.rmtree(out)
+    out.mkdir()
+    try:
+        _write_into(out, final, name=name, cpu_model=cpu_model, labels=labels,
+                    input_spec=input_spec, output_spec=output_spec,
+                    edgetpu_model=edgetpu_model, edgetpu_info=edgetpu_info,
+                    float_model=float_model, provenance=provenance, metrics=metrics,
+                    extra_files=extra_files, created=created, backbone=backbone, head=head)
+        load_bundle(out, verify=True)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    _swap_into_place(out, final)
+    log.info("wrote bundle %s", final)
+    return load_bundle(final, verify=True)
+
+
+def _swap_into_place(staged: Path, final: Path) -> None:
+    """Put the ``staged`` folder where ``final`` is; the old folder is removed after."""
+    previous = final.parent / f".{final.name}.previous"
+    if previous.exists():
+        shutil.rmtree(previous)
+    if final.exists():
+        os.rename(final, previous)
+    os.rename(staged, final)
+    if previous.exists():
+        shutil.rmtree(previous)
+
+
+def _write_into(out: Path, final: Path, *, name: str, cpu_model: str | os.PathLike[str],
+                labels: Sequence[str], input_spec: InputSpec, output_spec: OutputSpec,
+                edgetpu_model: str | os.PathLike[str] | None,
+                edgetpu_info: EdgeTpuInfo | None, float_model: str | os.PathLike[str] | None,
+                provenance: Mapping[str, Any], metrics: Mapping[str, Any],
+                extra_files: Mapping[str, str | bytes | os.PathLike[str]] | None,
+                created: datetime | None, backbone: Mapping[str, Any] | BackboneInfo | None,
+                head: DenseHead | None) -> None:
+    """Every file of the bundle into the empty folder ``out``; the manifest last."""
+    info, sections = _checked_sections(final, labels, output_spec, edgetpu_model,
+                                       edgetpu_info, backbone, head)
     written = _write_models(out, cpu_model, edgetpu_model, float_model, head)
     write_labels(out / LABELS, labels)
     written.append(LABELS)
@@ -87,7 +131,7 @@ def write_bundle(
     when = (created or datetime.now(UTC)).astimezone(UTC)
     manifest = {
         "schema_version": SCHEMA_VERSION,
-        "name": name or out.resolve().name,
+        "name": name,
         "created": when.isoformat(timespec="seconds").replace("+00:00", "Z"),
         "labels": list(labels),
         "labels_file": LABELS,
@@ -105,8 +149,6 @@ def write_bundle(
         "metrics": dict(metrics),
     }
     atomic_write_bytes(out / MANIFEST, dump_json(manifest, out / MANIFEST))
-    log.info("wrote bundle %s (%d files)", out, len(written))
-    return load_bundle(out, verify=True)
 
 
 def _checked_sections(
@@ -152,27 +194,20 @@ def _write_models(
     out: Path, cpu_model: str | os.PathLike[str], edgetpu_model: str | os.PathLike[str] | None,
     float_model: str | os.PathLike[str] | None, head: DenseHead | None,
 ) -> list[str]:
-    """Copy the models (and save the head); stale ones from an earlier write are removed."""
+    """Copy the models (and save the head) into the staging folder ``out``."""
     written: list[str] = []
     atomic_copy(Path(cpu_model), out / CPU_MODEL)
     written.append(CPU_MODEL)
     for model_file, source in ((EDGETPU_MODEL, edgetpu_model), (FLOAT_MODEL, float_model)):
-        if source is not None:
+        if source is not None:  # a model left out is absent: the folder starts empty
             atomic_copy(Path(source), out / model_file)
             written.append(model_file)
-        elif (out / model_file).exists():
-            # a rewrite without this model must not leave the old one to be verified or run
-            log.info("removing stale %s from %s", model_file, out)
-            (out / model_file).unlink()
     if head is not None:
         from aoc.inference.head import save_head  # numpy: only for bundles that have a head
 
         tmp = save_head(head, out / f".{HEAD_FILE}.tmp")
-        os.replace(tmp, out / HEAD_FILE)  # atomic, like every other file in the bundle
+        os.replace(tmp, out / HEAD_FILE)
         written.append(HEAD_FILE)
-    elif (out / HEAD_FILE).exists():
-        log.info("removing stale %s from %s", HEAD_FILE, out)
-        (out / HEAD_FILE).unlink()
     return written
 
 
