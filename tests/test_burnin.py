@@ -114,3 +114,28 @@ def test_bad_settings_are_config_errors():
         BurnInGuard(change_threshold=2)
     with pytest.raises(ConfigError, match="blank_after_s"):
         BurnInGuard(dim_after_s=100, blank_after_s=50)
+
+
+def test_a_notice_shown_again_each_minute_lets_the_panel_dim(clock):
+    """'no TPU - on CPU' shown 5 s a minute on a Pi without a Coral: every appearance
+    counted as a scene change, and the panel never dimmed or blanked."""
+    guard = BurnInGuard(dim_after_s=300, blank_after_s=1800, clock=clock)
+    guard.update(STATE.replace(message="no TPU - on CPU"))  # new: a change
+    actions = []
+    for minute in range(40):
+        for second, shown in ((0, True), (5, False)):
+            clock.now = 1000.0 + 60 * minute + second + (5 if minute == 0 else 0)
+            state = (STATE.replace(message="no TPU - on CPU", notice=True) if shown
+                     and minute else STATE)
+            actions.append((clock.now - 1000.0, guard.update(state)))
+    assert any(a.dim for t, a in actions if 310 <= t < 1800)
+    assert any(a.blank for t, a in actions if t >= 1810)
+
+
+def test_numbers_in_a_line_are_no_change_but_its_words_are(clock):
+    """A bare model's 'comic book 70%' moving a point, a countdown: not a scene change."""
+    guard = BurnInGuard(dim_after_s=10, blank_after_s=20, clock=clock)
+    guard.update(STATE.replace(message="comic book 70%"))
+    clock.now += 30
+    assert guard.update(STATE.replace(message="comic book 71%")).blank
+    assert not guard.update(STATE.replace(message="tabby 71%")).blank

@@ -370,3 +370,42 @@ def test_a_lasting_notice_gives_the_screen_back_to_the_reading(classifier, how):
     assert shown == [*range(1, 6), *range(61, 66), *range(121, 126)]
     assert all(s.message is None and s.verdict == "anime"
                for t, s in enumerate(readings, start=1) if t not in shown)
+
+
+def test_the_frame_rate_restarts_after_an_outage_and_reads_0_during_it(classifier):
+    """A 2-minute outage made the first seconds after it read 0.01 ... 7 fps (the gap was
+    taken as one frame interval), and the fault screen kept the old rate."""
+    script = [RED] * 20 + [None] * 1200 + [RED] * 20  # 10 fps, 120 s down, 10 fps again
+    source = PacedSource(0.1, script=script)
+    display = RecordingDisplay()
+    run_loop(source, classifier, make_smoother(classifier), display, max_frames=40,
+             clock=source.clock, display_interval_s=0.0, idle_wait_s=0.0)
+    states = list(display.states)
+    down = [s for s in states if s.message and "camera" in s.message]
+    assert down and all(s.fps == 0.0 for s in down)
+    after = [s.fps for s in states[states.index(down[-1]) + 1:]]
+    assert after and all(f == 0.0 or 5.0 <= f <= 15.0 for f in after), after
+    assert after[-1] == pytest.approx(10.0, rel=0.05)
+
+
+def test_a_frozen_bare_model_keeps_its_label_line(classifier):
+    smoother = Smoother(("red thing", "green thing", "blue thing"), tau_s=0.0)
+    controls = LoopControls()
+    display = RecordingDisplay()
+
+    class FreezeAfterTwo:
+        def on_result(self, stats, first):
+            if stats.frames == 2:
+                controls.toggle_freeze()
+
+    stop = threading.Event()
+
+    class StopWhenFrozen:
+        def on_tick(self, stats):
+            if controls.frozen and display.states and display.states[-1].frozen:
+                stop.set()
+
+    run_loop(ListSource(), classifier, smoother, display, controls=controls, stop=stop,
+             hooks=[FreezeAfterTwo(), StopWhenFrozen()], idle_wait_s=0.0, max_frames=50)
+    frozen = [s for s in display.states if s.frozen]
+    assert frozen and all(s.message.startswith("red thing") for s in frozen)

@@ -163,10 +163,13 @@ def test_a_reopen_failing_in_its_own_way_keeps_the_thread_retrying(caplog):
             raise RuntimeError("Failed to add edge detection")
         return fresh
 
+    back = threading.Event()  # the fault clears just after the frame is drawn: wait for it
     with ThreadedDisplay(FakeDisplay(fail=True), max_fps=0, retry_interval_s=0.01,
-                         reopen=reopen) as threaded:
+                         reopen=reopen, on_fault=lambda f: f is None and back.set()
+                         ) as threaded:
         threaded.submit(STATE)
         fresh.wait_for(lambda shown: shown == [STATE])
+        assert back.wait(WAIT)
         assert threaded.fault is None and threaded.errors == 2
     assert any("RuntimeError: Failed to add edge detection" in r.getMessage()
                for r in caplog.records)
@@ -291,13 +294,15 @@ def test_a_display_missing_at_start_up_is_retried_like_a_lost_one(caplog):
         came.set()
         return fresh
 
+    back = threading.Event()
     with ThreadedDisplay(None, size=(128, 64), lost_because="no /dev/i2c-1", max_fps=0,
-                         retry_interval_s=0.01, reopen=reopen) as threaded:
+                         retry_interval_s=0.01, reopen=reopen,
+                         on_fault=lambda f: f is None and back.set()) as threaded:
         assert threaded.errors >= 1  # lost from the start (retries may have begun)
         threaded.submit(STATE)
         assert came.wait(WAIT)
         fresh.wait_for(lambda shown: shown == [STATE])
-        assert threaded.fault is None
+        assert back.wait(WAIT) and threaded.fault is None
     assert "no /dev/i2c-1" in caplog.text
     with pytest.raises(ValueError, match="reopen= and size="):
         ThreadedDisplay(None)

@@ -100,6 +100,7 @@ class _Loop:
         self.state = self.state_factory(anime=0.0, cartoon=0.0, verdict="uncertain",
                                         backend=_backend(self.stats.backend), message="starting")
         self.camera_down = False
+        self.reading_line: str | None = None  # a bare model's label line, kept while frozen
         self.interval = 0.0  # smoothed seconds between classified frames
         self.last_frame_t: float | None = None
         self.t0 = 0.0
@@ -126,7 +127,10 @@ class _Loop:
                     self._flush()  # the reading frozen is the newest one
                     if opt.frozen_view is not None:
                         self.state = opt.frozen_view.on_frozen(self.state, clf)
-                    self.idle(frozen=True, message=self.notice(extra, self.clock()))
+                    # a notice due now, else the reading's own line (a bare model's label)
+                    notice = self.notice(extra, self.clock())
+                    self.idle(frozen=True, message=notice or self.reading_line,
+                              notice=self.notice.repeating)
                     continue
                 self.frame_step(extra)
         finally:
@@ -137,11 +141,15 @@ class _Loop:
             self.hooks.call("on_stop", stats)
         return stats
 
-    def idle(self, *, frozen: bool, message: str | None) -> None:
+    def idle(self, *, frozen: bool, message: str | None, notice: bool = False) -> None:
         """No new reading (frozen, camera down, inference failed): refresh the screen's
         message, keep the hooks ticking, wait a little."""
         self._flush()
-        self.state = _update(self.state, frozen=frozen, view=self.controls.view, message=message)
+        # no frames meanwhile: the rate restarts with the next one, and shows 0 until then
+        # (a 2-minute outage made the first seconds after it read 0.01 ... 7 fps)
+        self.last_frame_t, self.interval, self.stats.fps = None, 0.0, 0.0
+        self.state = _update(self.state, frozen=frozen, view=self.controls.view, message=message,
+                             notice=notice)
         self.submit(self.state)
         self.last_submit_t = float("-inf")  # the next reading replaces this screen at once
         self.hooks.call("on_tick", self.stats)
@@ -250,12 +258,15 @@ class _Loop:
         stats = self.stats
         # readings still come, so a lasting notice must not hide them (aoc.app.notice)
         message = self.notice(extra or stats.classifier_fault, self.last_frame_t or 0.0)
-        if message is None and not self.animation_model:
-            message = f"{verdict.label} {verdict.confidence:.0%}"
+        notice = self.notice.repeating
+        self.reading_line = (None if self.animation_model
+                             else f"{verdict.label} {verdict.confidence:.0%}")
+        if message is None:
+            message = self.reading_line
         self.state = self.state_factory(
             anime=smoothed.anime, cartoon=smoothed.cartoon, verdict=verdict.state,
             backend=_backend(stats.backend), fps=stats.fps, frozen=False,
-            view=self.controls.view, message=message,
+            view=self.controls.view, message=message, notice=notice,
         )
         self.submit(self.state)
 
@@ -264,8 +275,11 @@ def _backend(name: str) -> str:
     return name if name in ("edgetpu", "cpu") else ""
 
 
-def _update(state: Any, *, frozen: bool, view: int, message: str | None) -> Any:
-    """``state`` with these fields, reusing the same object when nothing changed."""
-    if (state.frozen, state.view, state.message) == (frozen, view, message):
+def _update(state: Any, *, frozen: bool, view: int, message: str | None,
+            notice: bool = False) -> Any:
+    """``state`` with these fields and no frame rate (nothing is classified meanwhile),
+    reusing the same object when nothing changed."""
+    if (state.frozen, state.view, state.message, state.notice, state.fps) == (
+            frozen, view, message, notice, 0.0):
         return state
-    return state.replace(frozen=frozen, view=view, message=message)
+    return state.replace(frozen=frozen, view=view, message=message, notice=notice, fps=0.0)

@@ -40,12 +40,16 @@ class NoticeTimer:
         self.show_s, self.every_s = show_s, every_s
         self._note: str | None = None
         self._since = 0.0
+        self.repeating = False
+        """The note last returned is a notice shown again, not a new one: for burn-in care
+        no change in the scene (``DisplayState.notice``)."""
 
     def __call__(self, note: str | None, now_s: float) -> str | None:
         """``note`` while it is on screen at ``now_s``, else ``None`` (show the reading)."""
         if note != self._note:
             self._note, self._since = note, now_s
-        if note is None:
-            return None
-        visible = notice_visible(now_s - self._since, show_s=self.show_s, every_s=self.every_s)
+        age = now_s - self._since
+        visible = note is not None and notice_visible(age, show_s=self.show_s,
+                                                      every_s=self.every_s)
+        self.repeating = visible and age >= self.show_s
         return note if visible else None

@@ -10,12 +10,15 @@ more, a new verdict, view, message or freeze) wakes it at once. Pure: time comes
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import NamedTuple
 
 from aoc.display.state import DisplayState
 from aoc.errors import ConfigError
+
+_DIGITS = re.compile(r"\d+")
 
 
 class BurnInAction(NamedTuple):
@@ -36,6 +39,16 @@ def shift_path(max_shift: int) -> tuple[tuple[int, int], ...]:
         return ((0, 0),)
     wave = [*range(0, max_shift), *range(max_shift, -max_shift, -1), *range(-max_shift, 0)]
     return tuple((x, y) for y in wave for x in wave)
+
+
+def _message_key(state: DisplayState) -> str | None:
+    """What of the message is a change in the scene: nothing of a notice shown again
+    (every minute, it would keep the panel from ever dimming), and of other lines their
+    words, not their numbers (a bare model's "comic book 70%" moving by a point, a
+    "retrying in 5 s" countdown)."""
+    if state.notice or state.message is None:
+        return None
+    return _DIGITS.sub("#", state.message)
 
 
 class BurnInGuard:
@@ -87,8 +100,8 @@ class BurnInGuard:
             return True
         moved = max(abs(state.anime - ref.anime), abs(state.cartoon - ref.cartoon))
         return moved >= self._threshold or (
-            (state.verdict, state.view, state.message, state.frozen, state.backend)
-            != (ref.verdict, ref.view, ref.message, ref.frozen, ref.backend)
+            (state.verdict, state.view, _message_key(state), state.frozen, state.backend)
+            != (ref.verdict, ref.view, _message_key(ref), ref.frozen, ref.backend)
         )
 
     def wake(self) -> None:

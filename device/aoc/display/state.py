@@ -38,7 +38,9 @@ class DisplayState:
     ``verdict`` is one of :data:`VERDICTS`; ``backend`` is ``"edgetpu"``, ``"cpu"`` or
     ``""`` (not known yet); ``fps`` is the classification rate; ``frozen`` means the
     user froze the reading; ``view`` picks the layout (taken modulo the number of views);
-    ``message`` is a fault/status line (``"camera lost - retrying"``) or ``None``.
+    ``message`` is a fault/status line (``"camera lost - retrying"``) or ``None``;
+    ``notice`` marks it as a lasting notice shown again (:mod:`aoc.app.notice`), which is
+    no change in the scene for burn-in care.
     ``dim``, ``blank`` and ``offset`` come from :class:`aoc.display.burnin.BurnInGuard`.
     ``map_cells`` (8x8 signed effects, rows top to bottom) and ``map_label`` (the class
     they explain) are set only on a frozen reading with ``display.freeze_map`` on
@@ -53,6 +55,7 @@ class DisplayState:
     frozen: bool = False
     view: int = 0
     message: str | None = None
+    notice: bool = False
     dim: bool = False
     blank: bool = False
     offset: tuple[int, int] = (0, 0)
