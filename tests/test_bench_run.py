@@ -286,3 +286,30 @@ def test_check_targets_makes_a_missed_target_exit_1(tmp_path, capsys, monkeypatc
     assert main(args) == 0  # reported, not judged
     assert main([*args, "--check-targets"]) == 1  # overhead_ms 9.0 > 1.0 is a miss
     capsys.readouterr()
+
+
+def test_check_targets_counts_a_failed_measurement_as_missed(tmp_path, capsys, monkeypatch):
+    """A start-up run that crashed (startup_s None) passed --check-targets with exit 0; a
+    target that does not apply (an Edge TPU's loop over invoke) is still no miss."""
+    import aoc.bench.run
+    import aoc.bench.text
+
+    complete = {"overhead_ms": 0.05, "baseline_ratio": 2.0, "startup_s": 0.3,
+                "peak_rss_mb": 50.0, "pipelined_fps": 58.0, "backend": "edgetpu",
+                "sizes": {"640x480": {"ratio": 12.0}, "1280x720": {"ratio": 20.0}},
+                "oled": {"bytes_per_update": 80.0}, "model_row": {}}
+    results = iter([complete, {**complete, "startup_s": None}])
+
+    def fake_run_bench(clf, bundle, **kwargs):
+        result = dict(next(results))
+        result["targets"] = aoc.bench.run.targets_report(result)
+        return result
+
+    monkeypatch.setattr(aoc.bench.run, "run_bench", fake_run_bench)
+    monkeypatch.setattr(aoc.bench.text, "format_result", lambda r: "table")
+    (tmp_path / "config.toml").write_text("")
+    args = ["bench", "--config", str(tmp_path / "config.toml"), "--frames", "1", "--bundle",
+            str(MODELS / "uint8"), "--check-targets"]
+    assert main(args) == 0  # loop_over_invoke does not apply on an Edge TPU
+    assert main(args) == 1  # no start-up figure: not measured is not met
+    capsys.readouterr()

@@ -105,3 +105,15 @@ def test_the_drawable_size_agrees_with_the_renderer():
     rules = {f.name: f.metadata for f in dataclasses.fields(DisplayConfig)}
     assert (rules["width"]["lo"], rules["height"]["lo"]) == MIN_SIZE
     assert DRAWABLE_WIDTH == MIN_SIZE[0]
+
+
+@pytest.mark.parametrize("smoothing", [
+    {"both_min": 0.3, "hysteresis": 0.3},  # "both" held while anime >= 0 and cartoon >= 0
+    {"both_min": 0.0, "hysteresis": 0.0},  # "both" from the first frame, for good
+    {"enter": 0.4, "both_min": 0.3, "hysteresis": 0.45},  # "neither" held for any scores
+])
+def test_verdict_settings_that_could_never_end_a_verdict_are_refused(smoothing):
+    with pytest.raises(ConfigError, match="could never end") as info:
+        config_from_dict({"smoothing": smoothing})
+    assert info.value.key == "smoothing.hysteresis"
+    config_from_dict({"smoothing": {"both_min": 0.3, "hysteresis": 0.25}})

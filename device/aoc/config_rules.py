@@ -70,6 +70,15 @@ def check_rules(config: Config) -> None:
             "both_min must be at most enter",
             key="smoothing.both_min",
         )
+    # a verdict must be able to end: held with thresholds lowered by hysteresis, "both" at
+    # both_min - hysteresis <= 0 (or "neither" at enter - hysteresis <= 0) holds for any scores
+    for key, value in (("smoothing.both_min", s.both_min), ("smoothing.enter", s.enter)):
+        if s.hysteresis >= value:
+            raise ConfigError(
+                f"{key} = {value} is not above smoothing.hysteresis = {s.hysteresis}: once "
+                "reached, that verdict could never end; make the hysteresis smaller",
+                key="smoothing.hysteresis",
+            )
 
 
 EDGETPU_DEVICE = re.compile(r"(usb|pci)(:\d{1,3})?")

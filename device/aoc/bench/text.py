@@ -103,7 +103,8 @@ def format_result(r: dict[str, Any]) -> str:
                 f"{p['pipelined_fps']} fps, sequential {p['sequential_fps']} fps, expected "
                 f"{p['expected_fps']} fps")
     for key, t in r["targets"].items():
-        state = "not measured" if t["met"] is None else ("met" if t["met"] else "NOT met")
+        state = ("does not apply here" if not t.get("applies", True) else
+                 "NOT measured" if t["met"] is None else "met" if t["met"] else "NOT met")
         lines.append(f"{key}: {t['value']} (target {t['direction']} {t['target']}) {state}")
     lines.append(r.get("method", ""))
     return "\n".join(lines)
