@@ -66,3 +66,11 @@ def test_top_k_sorted_descending_with_stable_ties() -> None:
 def test_top_k_refuses_mismatched_labels() -> None:
     with pytest.raises(InferenceError, match="3 scores but 2 labels"):
         top_k(np.zeros(3, np.float32), ("a", "b"))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_float_output_that_is_not_finite_is_an_inference_error(bad):
+    raw = np.array([[0.2, bad, 0.3]], np.float32)
+    for kind in ("probabilities", "logits"):
+        with pytest.raises(InferenceError, match="NaN or infinity"):
+            scores_from_output(raw, kind=kind)

@@ -55,6 +55,13 @@ def scores_from_output(
             f"{', '.join(OUTPUT_KINDS)}"
         )
     values = dequantize(raw.reshape(-1), scale=scale, zero_point=zero_point)
+    if raw.dtype.kind == "f" and not np.isfinite(values).all():
+        # a float model's NaN would stick in the smoothed average for good (a class that can
+        # no longer win) or stop the loop; the loop skips a frame whose inference failed
+        raise InferenceError(
+            "the model's output holds NaN or infinity: the model is broken or its input "
+            "is out of range; rebuild it or check its input quantization"
+        )
     if kind == "logits":
         return softmax(values)
     return values
