@@ -252,3 +252,27 @@ def test_partial_can_be_turned_off():
         oled.show(STATE)
         oled.show(STATE.replace(anime=0.5))
         assert oled.last_update is None and oled.frames_sent == 2
+
+
+def test_waking_from_blank_sends_the_new_picture_before_the_panel_goes_on():
+    """The panel kept the picture from before blanking (up to 30 min old) and showed it for
+    one transfer when switched on first (luma's real ssd1306 driver over a fake bus)."""
+
+    class OrderedBus(FakeBus):
+        def __init__(self):
+            super().__init__()
+            self.events = []
+
+        def write_i2c_block_data(self, addr, mode, data):
+            super().write_i2c_block_data(addr, mode, data)
+            self.events.append(("data" if mode == 0x40 else "command", tuple(data)))
+
+    bus = OrderedBus()
+    with OledDisplay(i2c_bus=bus, partial=False) as oled:
+        oled.show(STATE)
+        oled.show(STATE.replace(blank=True))
+        bus.events.clear()
+        oled.show(STATE.replace(anime=0.2))
+        on = bus.events.index(("command", (DISPLAYON,)))
+        assert any(kind == "data" for kind, _ in bus.events[:on])  # the picture went first
+        assert all(kind != "data" for kind, _ in bus.events[on:])

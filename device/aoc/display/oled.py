@@ -130,11 +130,14 @@ class OledDisplay(BaseDisplay):
         """Draw ``state`` whose picture ``image`` was already rendered by :attr:`renderer`
         (e.g. by :class:`~aoc.display.threaded.ThreadedDisplay`, so a frame renders once);
         ``None`` renders it here."""
-        self.blank(state.blank)
         if state.blank:
+            self.blank(True)
             return
         self.dim(state.dim)
+        # waking from blank: the new picture first, then the panel on, so the frame from
+        # before blanking (up to half an hour old) does not flash for one transfer
         self.show_image(image if image is not None else self.renderer(state, self.size))
+        self.blank(False)
 
     def show_image(self, image: Image.Image) -> bool:
         """Send ``image`` (mode "1", panel size) unless it equals the last frame sent.
