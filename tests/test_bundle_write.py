@@ -154,3 +154,21 @@ def test_a_staging_folder_left_by_a_crash_is_replaced(bundle_dir: Path, sources:
     again = make(bundle_dir, sources)
     assert not left.exists() and not (bundle_dir / "half-written.bin").exists()
     assert again.root == bundle_dir
+
+
+def test_a_folder_that_is_not_a_bundle_is_never_replaced(tmp_path: Path, sources: dict) -> None:
+    """The bundle replaces its folder whole: --out pointed at the training data (or any
+    folder with files) deleted it without a word."""
+    data = tmp_path / "data"
+    (data / "anime").mkdir(parents=True)
+    (data / "anime" / "x.jpg").write_bytes(b"a picture")
+    with pytest.raises(BundleError, match="not a model bundle"):
+        make(data, sources)
+    assert (data / "anime" / "x.jpg").read_bytes() == b"a picture"
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(BundleError, match="is a file"):
+        make(tmp_path / "afile", sources)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert make(empty, sources).root == empty  # new or empty folders, and bundles, are fine
+    assert make(empty, sources).root == empty

@@ -154,3 +154,38 @@ def test_fine_tuning_flags_are_refused_for_the_compiled_backbone(tmp_path: Path,
                                          "mobilenet-v2"):
         main(argv)
     assert not (tmp_path / "o").exists()
+
+
+def test_build_refuses_an_out_folder_it_would_destroy_before_any_work(tmp_path: Path,
+                                                                       capsys) -> None:
+    data = _tree(tmp_path / "d")
+    for out in (data, tmp_path / "d" / "x" / "0.png"):
+        rc = main(["--no-progress", "build", str(data), "--out", str(out), "--work-dir",
+                   str(tmp_path / "w"), "--backbone", "coral-mobilenet-v1-embedding",
+                   "--backbone-dir", str(tmp_path / "no-backbone")])
+        assert rc == 1 and "bundle folder" in capsys.readouterr().err
+    assert sorted(p.name for p in (data / "x").iterdir()) == ["0.png", "1.png", "2.png"]
+    assert not (tmp_path / "w").exists()  # refused before the scan
+
+
+def test_bad_notes_and_counts_are_usage_errors(tmp_path: Path, capsys) -> None:
+    data = _tree(tmp_path / "d")
+    base = ["--no-progress", "build", str(data), "--out", str(tmp_path / "o"),
+            "--work-dir", str(tmp_path / "w")]
+    with pytest.raises(SystemExit, match="--notes .* is not a file"):
+        main([*base, "--notes", str(tmp_path / "nope.md")])
+    with pytest.raises(SystemExit):
+        main([*base, "--max-images", "-5"])
+    assert "is not a count" in capsys.readouterr().err
+
+
+def test_ctrl_c_is_one_line_and_130(tmp_path: Path, capsys, monkeypatch) -> None:
+    import aoc_train.cli as cli
+
+    def interrupted(a, argv):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_run_pipeline", interrupted)
+    rc = main(["--no-progress", "build", str(tmp_path), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 130 and "interrupted" in err and "resumes" in err and "Traceback" not in err

@@ -35,7 +35,7 @@ from .errors import DegenerateModelError
 STAGES = ("fit", "export", "check", "compile", "evaluate")
 
 # sysexits EX_DATAERR: the data set trained a model that must not ship
-EX_OK, EX_FAIL, EX_DEGENERATE = 0, 1, 65
+EX_OK, EX_FAIL, EX_DEGENERATE, EX_INTERRUPTED = 0, 1, 65, 130
 
 
 def _csv(text: str) -> tuple[str, ...]:
@@ -90,7 +90,7 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibration", type=int, default=300, metavar="N",
                    help="int8 calibration images")
     p.add_argument("--workers", type=int, default=2, metavar="N", help="augmentation processes")
-    p.add_argument("--max-images", type=int, default=0, metavar="N",
+    p.add_argument("--max-images", type=_count, default=0, metavar="N",
                    help="use at most N images (smoke runs)")
     p.add_argument("--notes", type=Path, metavar="FILE",
                    help="markdown file appended to report.md as 'Notes'")
@@ -201,6 +201,13 @@ def _run_head_build(a: argparse.Namespace, argv: Sequence[str]) -> None:
 def _run_pipeline(a: argparse.Namespace, argv: Sequence[str]) -> None:
     from .pipeline import Pipeline
 
+    if getattr(a, "notes", None) and not a.notes.is_file():
+        raise SystemExit(f"aoc-train: --notes {a.notes} is not a file: give a markdown file "
+                         "to append to the report, or leave --notes out")
+    if a.command == "build":  # the bundle replaces its folder: refuse a wrong one now
+        from aoc.inference.bundle_write import check_bundle_target
+
+        check_bundle_target(a.out)
     if a.backbone != "mobilenet-v2":
         _run_head_build(a, argv)
         return
@@ -272,6 +279,17 @@ def _run_crossval(a: argparse.Namespace) -> None:
         print(f"written: {p.work / 'crossval.json'}, {p.work / 'crossval.md'}")
 
 
+def _count(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count (0, 1, 2, ...)")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``aoc-train``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -293,6 +311,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AocError as exc:
         print(f"aoc-train: {exc}", file=sys.stderr)
         return EX_FAIL
+    except KeyboardInterrupt:
+        print("aoc-train: interrupted; the same command resumes (finished stages and "
+              "embedded images are cached)", file=sys.stderr)
+        return EX_INTERRUPTED
     return EX_OK
 
 

@@ -244,10 +244,11 @@ def build(cfg: HeadBuildConfig, *, progress: Callable[[Iterable], Iterable] = la
     written) when the held-out estimate is at or below chance for a class."""
     from aoc.inference.bundle import load_bundle
     from aoc.inference.bundle_spec import EdgeTpuInfo, InputSpec, OutputSpec
-    from aoc.inference.bundle_write import write_bundle
+    from aoc.inference.bundle_write import check_bundle_target, write_bundle
     from aoc.inference.classifier import open_classifier
 
     t0 = time.monotonic()
+    check_bundle_target(cfg.out)  # before the work: the folder is replaced whole at the end
     work = Path(cfg.work_dir)
     pre = prepare(cfg, progress=progress, say=say)
     ds, classes, labels = pre.dataset, pre.classes, pre.labels

@@ -78,9 +78,9 @@ def write_bundle(
     swapped in for the old folder (whose other files go with it): a reader sees the old
     bundle or the new one, and a write cut short leaves the old one in place.
     """
-    final = Path(out_dir)
+    final = check_bundle_target(out_dir)
     final.parent.mkdir(parents=True, exist_ok=True)
-    name = name or final.resolve().name
+    name = name or final.name
     out = final.parent / f".{final.name}.writing"
     if out.exists():  # left by a write cut short
         shutil.rmtree(out)
@@ -98,6 +98,25 @@ def write_bundle(
     _swap_into_place(out, final)
     log.info("wrote bundle %s", final)
     return load_bundle(final, verify=True)
+
+
+def check_bundle_target(out_dir: str | os.PathLike[str]) -> Path:
+    """The folder a bundle may be written to (resolved), or a BundleError: the folder is
+    replaced whole, so it must be new, empty, or a bundle already (it has a manifest).
+    Call it before the work that makes the bundle, too."""
+    final = Path(out_dir).expanduser().resolve()
+    if final.exists() and not final.is_dir():
+        raise BundleError(f"bundle folder {final} is a file; give a folder for the bundle",
+                          path=final)
+    if final.is_dir() and not (final / MANIFEST).is_file() and any(final.iterdir()):
+        raise BundleError(
+            f"bundle folder {final} holds files and is not a model bundle (no {MANIFEST}); "
+            "writing a bundle replaces the whole folder: give a new or empty folder",
+            path=final)
+    if final == Path.cwd() or final in Path.cwd().parents:
+        raise BundleError(f"bundle folder {final} is the working folder or holds it; give "
+                          "a folder of its own", path=final)
+    return final
 
 
 def _swap_into_place(staged: Path, final: Path) -> None:
