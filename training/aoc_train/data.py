@@ -127,10 +127,18 @@ def read_manifest(path: Path) -> dict[str, dict[str, str]]:
                     f"{sorted(fields)}); fix its header or remove it to use one source per "
                     "class folder"
                 )
-            return {row["file"].replace("\\", "/"): row for row in reader}
+            return {_manifest_path(row["file"]): row for row in reader}
     except UnicodeDecodeError as exc:
         raise DataError(f"manifest {path} is not UTF-8 text ({exc.reason} at byte "
                         f"{exc.start}); save it as UTF-8 (CSV UTF-8)") from exc
+
+
+def _manifest_path(text: str) -> str:
+    """A manifest's ``file`` as scanning names it: relative POSIX, no leading ``./``."""
+    path = (text or "").strip().replace("\\", "/")
+    while path.startswith("./"):
+        path = path[2:]
+    return path
 
 
 def list_class_folders(root: Path, classes: Sequence[str] | None = None) -> tuple[str, ...]:
@@ -208,6 +216,14 @@ def scan_dataset(
         partial.write_text(json.dumps(new_cache))
         partial.replace(cache_file)  # never half a cache after Ctrl-C
     seen = {r.file for r in records} | {s.file for s in skipped}
+    if manifest and records and not seen & set(manifest):
+        # every image would be "unlisted": one source per class, split in random thirds,
+        # and an optimistic estimate from a manifest that was meant to prevent it
+        raise DataError(
+            f"manifest {manifest_path} names {len(manifest)} file(s), none of them under "
+            f"{root} as written (e.g. {next(iter(manifest))!r}; the images are like "
+            f"{records[0].file!r}): write each path relative to the data folder, "
+            "class folder first")
     missing = sorted(f for f in manifest if f.split("/", 1)[0] in names and f not in seen)
     if missing:
         log.warning("%d file(s) the manifest names are not under %s (e.g. %s); a path prefix "
