@@ -204,6 +204,12 @@ def prepare(cfg: HeadBuildConfig, *, progress: Callable[[Iterable], Iterable] = 
                         "add a manifest.csv naming each image's source")
     labels = np.array([classes.index(r.label) for r in records])
     say(f"[data] {len(records)} images, {len(set(sources))} sources, classes {list(classes)}")
+    names = {c.strip().lower() for c in classes}
+    if not {"anime", "cartoon"} <= names:
+        # the screen reads its bars and verdict from these two labels by name
+        say(f"[data] note: the appliance shows anime and cartoon percentages and the "
+            f"both/neither verdicts only for classes named anime and cartoon; with "
+            f"{list(classes)} it shows the top label and its score")
     folds = fold_names(labels, sources, seed=cfg.seed)
     _check_folds(labels, folds, classes)
     backbone: Backbone = coral_v1(cfg.backbone_dir)
