@@ -103,3 +103,22 @@ def test_mistakes_grid_explains_the_most_confident_mistakes_or_says_there_are_no
     none = mistakes_grid(clf, [red], [0], np.array([[0.9, 0.1]]), tmp_path / "n.png",
                          empty_text="No mistakes among 1 picture.")
     assert none.count == 0 and none.text == "No mistakes among 1 picture."
+
+
+def test_held_out_mistakes_show_both_verdicts(tmp_path):
+    """The report's grid said 'true: neither, said: 91% neither' under 'held-out mistakes':
+    the map's model learnt from the picture; the held-out verdict now shows beside it."""
+    from fakes.explain_models import FakeClassifier, mean_redness
+
+    from aoc.explain.png import mistakes_grid
+
+    red = np.full((30, 40, 3), 128, np.uint8)
+    red[:, :20] = (255, 0, 0)
+    clf = FakeClassifier(mean_redness, input_size=(32, 32))
+    scores = np.array([[0.8, 0.2]])  # held out: said class 0 where the truth is 1
+    plain = mistakes_grid(clf, [red], [1], scores, tmp_path / "p.png", budget=8)
+    both = mistakes_grid(clf, [red], [1], scores, tmp_path / "h.png", budget=8,
+                         held_out=True)
+    assert "maps: shipped model" in both.text and "shipped" not in plain.text
+    with Image.open(plain.path) as a, Image.open(both.path) as b:
+        assert b.height > a.height  # one more line a tile: "held out: 80% ..."

@@ -105,7 +105,8 @@ class _TvFrames(Sequence[np.ndarray]):
 def _grids_tag(clf: Any, pre: Prepared, seed: int) -> str:
     """Names what the grids depend on: the held-out scores, the images, the backbone, the
     head the device runs and the seed."""
-    h = hashlib.sha256(f"grids-v1|{pre.backbone.name}|{seed}".encode())
+    # v3: tiles show the held-out verdict beside the shipped model's
+    h = hashlib.sha256(f"grids-v3|{pre.backbone.name}|{seed}".encode())
     for a in (pre.held.clean, pre.held.tv, pre.labels):
         h.update(np.ascontiguousarray(a).tobytes())
     for r in pre.dataset.records:
@@ -134,6 +135,7 @@ def mistake_grids(clf: Any, pre: Prepared, work: Path, seed: int) -> dict[str, P
         if not path.is_file():
             tmp = work / f"mistakes_{name}-{tag}.partial.png"
             mistakes_grid(clf, pictures, list(pre.labels), scores, tmp, seed=seed,
+                          held_out=True,
                           title=f"Most confident held-out mistakes ({name})")
             tmp.replace(path)
         out[name] = path

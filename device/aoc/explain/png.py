@@ -140,12 +140,14 @@ def explanation_png(
 
 class GridItem(NamedTuple):
     """One picture of a report grid: the picture, its true label, its explanation (holding
-    the scores and the maps) and an optional short name."""
+    the scores and the maps), an optional short name, and ``held_out``: what a model that
+    never saw the picture said (``"80% anime"``), when the explaining model learnt from it."""
 
     image: np.ndarray
     true_label: str
     explanation: Explanation
     name: str = ""
+    held_out: str = ""
 
 
 class GridResult(NamedTuple):
@@ -163,11 +165,14 @@ def _tile(item: GridItem, tile: int) -> Image.Image:
     ph, pw = small.shape[:2]
     limit = _limit(expl.map_of(expl.top))
     said = expl.labels[expl.top]
-    img = Image.new("RGB", (tile, tile + 4 * LINE + 2), PAPER)
+    # held out and shipped can disagree: the shipped model learnt from this very picture
+    lines = [f"true: {item.true_label}",
+             *([f"held out: {item.held_out}"] if item.held_out else []),
+             f"{'shipped' if item.held_out else 'said'}: {expl.scores[expl.top]:.0%} {said}",
+             f"scale +/-{limit:.3f}", item.name]
+    img = Image.new("RGB", (tile, tile + len(lines) * LINE + 2), PAPER)
     img.paste(Image.fromarray(overlay(small, expl.on_image(expl.top, (pw, ph)), limit)),
               ((tile - pw) // 2, (tile - ph) // 2))
-    lines = [f"true: {item.true_label}", f"said: {expl.scores[expl.top]:.0%} {said}",
-             f"scale +/-{limit:.3f}", item.name]
     _lines(img, 0, tile + 2, lines, tile)
     return img
 
@@ -200,6 +205,8 @@ def grid_png(
     draw_text(img, 8, 6, _clip_text(title, width - 16, 2), scale=2, fill=INK)
     if tiles:
         text = f"{len(tiles)} pictures; red raises the class the model said, blue lowers it"
+        if any(c.held_out for c in cells):
+            text += "; maps: shipped model"
         _lines(img, 8, 8 + 2 * LINE, [text, f"method: {cells[0].explanation.describe()}"],
                width - 16)
         for i, t in enumerate(tiles):
@@ -227,6 +234,7 @@ def mistakes_grid(
     scores: np.ndarray,
     path: str | os.PathLike[str],
     *,
+    held_out: bool = False,
     per_class: int = 3,
     budget: int = DEFAULT_BUDGET,
     seed: int = 0,
@@ -239,7 +247,9 @@ def mistakes_grid(
     picture through ``classifier`` and draw them with :func:`grid_png`.
 
     ``pictures`` are RGB arrays or image files (only the picked ones are read); names in the
-    grid are the files' names. With no mistakes, the PNG and ``text`` say so.
+    grid are the files' names. With no mistakes, the PNG and ``text`` say so. ``held_out``:
+    ``scores`` come from models that never saw the pictures while ``classifier`` learnt from
+    them, so each tile shows both verdicts.
     """
     labels = tuple(classifier.labels)  # type: ignore[attr-defined]
     items = []
@@ -247,6 +257,8 @@ def mistakes_grid(
         picture = pictures[i]
         name = "" if isinstance(picture, np.ndarray) else Path(picture).name
         frame = _frame(picture)
+        top = int(np.argmax(scores[i]))
         items.append(GridItem(frame, labels[truth[i]],
-                              explain(classifier, frame, budget=budget, seed=seed), name))
+                              explain(classifier, frame, budget=budget, seed=seed), name,
+                              f"{scores[i][top]:.0%} {labels[top]}" if held_out else ""))
     return grid_png(items, path, title=title, empty_text=empty_text, columns=columns)
