@@ -157,3 +157,15 @@ def test_a_file_that_goes_bad_later_is_skipped_then_the_next_shown(tmp_path: Pat
             p.write_bytes(b"junk")
         with pytest.raises(CameraError, match="no readable image"):
             src.read()
+
+
+def test_a_folder_is_read_with_its_sub_folders_as_training_reads_it(tmp_path: Path):
+    """Images only in sub-folders: 'camera unavailable', 0 frames, where training (which
+    reads class folders recursively) had used them all."""
+    from aoc.sources.folder_source import list_images
+
+    for rel in ("a/1.png", "a/b/2.png", ".hidden/3.png", "c/.4.png"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / rel)
+    assert [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)] == [
+        "a/1.png", "a/b/2.png"]

@@ -35,7 +35,7 @@ from .head_fit import (
     source_stats,
 )
 from .loso import HeldOut, fold_names, run_loso, summarise, training_rows
-from .quality import require_quality
+from .quality import FIX_FROZEN_BACKBONE, require_quality
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +263,8 @@ def build(cfg: HeadBuildConfig, *, progress: Callable[[Iterable], Iterable] = la
     backbone, emb, held, summary = pre.backbone, pre.emb, pre.held, pre.summary
     records = list(ds.records)
     require_quality(held.clean, labels, classes,
-                    where=f"leave-one-source-out estimate on {cfg.data_dir}")
+                    where=f"leave-one-source-out estimate on {cfg.data_dir}",
+                    fix=FIX_FROZEN_BACKBONE)
 
     head = final_head(pre, cfg.head)
     train_probs = head(emb[:, CLEAN[0]])

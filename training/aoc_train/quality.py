@@ -140,10 +140,20 @@ def check_quality(probs: np.ndarray, y_true: np.ndarray, classes: Sequence[str],
     )
 
 
+FIX_FINE_TUNED = (
+    "give every class more images (dozens at least, from more than one source) including "
+    "held-out ones, start from pretrained backbone weights instead of random "
+    "initialisation, or train longer")
+FIX_FROZEN_BACKBONE = (
+    "give every class more images, from more sources: the backbone is fixed, so a class "
+    "its features cannot tell apart needs pictures that show the difference")
+
+
 def require_quality(probs: np.ndarray, y_true: np.ndarray, classes: Sequence[str], *,
-                    where: str, min_spread: float = 1e-3) -> QualityCheck:
+                    where: str, min_spread: float = 1e-3,
+                    fix: str = FIX_FINE_TUNED) -> QualityCheck:
     """check_quality, raising DegenerateModelError (naming `where`, the problems and what to
-    do) when not ok."""
+    do: ``fix``) when not ok."""
     q = check_quality(probs, y_true, classes, min_spread=min_spread)
     if q.ok:
         log.info("%s: usable (class-mean recall %.3f, spread %.3g)", where, q.class_mean,
@@ -152,7 +162,5 @@ def require_quality(probs: np.ndarray, y_true: np.ndarray, classes: Sequence[str
     lines = "\n".join(f"- {s}" for s in q.problems)
     raise DegenerateModelError(
         f"{where}: the model is degenerate and must not be shipped:\n{lines}\n"
-        "What to do: give every class more images (dozens at least, from more than one "
-        "source) including held-out ones, start from pretrained backbone weights instead of "
-        "random initialisation, or train longer; then build again.",
+        f"What to do: {fix}; then build again.",
         check=q)

@@ -118,7 +118,9 @@ def make_split(
     unknown = sorted(set(holdout_sources) - known)
     if unknown:
         raise DataError(f"held-out sources {unknown} are not in the data "
-                        f"(sources: {sorted(known)}); fix --holdout-sources")
+                        f"(sources: {sorted(known)}); name your own with --holdout-sources, "
+                        "or build as the default model is built, from Coral's compiled "
+                        "backbone: --backbone coral-mobilenet-v1-embedding --backbone-dir DIR")
     if not 0 <= val_fraction < 1 or not 0 <= class_test_fraction < 1:
         raise DataError("val_fraction and class_test_fraction must be in [0, 1)")
     held = set(holdout_sources)

@@ -41,11 +41,14 @@ def natural_key(path: Path) -> tuple[object, ...]:
 
 
 def list_images(pattern_or_dir: str | Path) -> list[Path]:
-    """Image files in a folder, matched by a glob, or the one file named; natural order."""
+    """Image files in a folder and its sub-folders (hidden ones left out), matched by a glob,
+    or the one file named; natural order."""
     text = str(pattern_or_dir)
     path = Path(text).expanduser()
-    if path.is_dir():
-        found = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    if path.is_dir():  # sub-folders too, as training reads a class folder
+        found = [p for p in path.rglob("*")
+                 if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                 and not any(part.startswith(".") for part in p.relative_to(path).parts)]
     elif path.is_file():
         found = [path]
     elif GLOB_CHARS & set(text):
