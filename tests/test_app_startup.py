@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from fakes.app_configs import make_config
 
 from aoc.app.host import Host
 from aoc.app.startup import startup_checks
-from aoc.config import config_from_dict
 from aoc.config_sections import Config
 from aoc.errors import ConfigError
-
-
-def make_config(**sections) -> Config:
-    base = {"camera": {"source": "demo"}, "display": {"kind": "null"},
-            "controls": {"enabled": False}}
-    for name, values in sections.items():
-        base.setdefault(name, {}).update(values)
-    return config_from_dict(base)
 
 
 def emulated(path) -> Config:

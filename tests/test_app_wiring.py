@@ -10,12 +10,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from fakes.app_configs import make_config
 
 from aoc.app import wiring as app_module
 from aoc.app.host import Host
 from aoc.app.wiring import run
-from aoc.config import config_from_dict
-from aoc.config_sections import Config
 from aoc.testing.soak_doubles import RecordingDisplay
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,12 +22,6 @@ MODELS = ROOT / "tests" / "data" / "models"
 HOST = Host()  # not a Pi, not systemd, no TTY, no state dir
 
 
-def make_config(**sections) -> Config:
-    base = {"camera": {"source": "demo"}, "display": {"kind": "null"},
-            "controls": {"enabled": False}}
-    for name, values in sections.items():
-        base.setdefault(name, {}).update(values)
-    return config_from_dict(base)
 
 
 @pytest.fixture
