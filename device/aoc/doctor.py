@@ -178,15 +178,11 @@ def check_tpu(p: Probes) -> Check:
 def edgetpu_nodes(usb_root: Path, dev_root: Path) -> list[Path]:
     """The device files libedgetpu opens: ``/dev/bus/usb/BBB/DDD`` of each USB Edge TPU
     (bus and device numbers from sysfs) and ``/dev/apex_N``."""
-    from aoc.inference.runtime import EDGETPU_USB_IDS
+    from aoc.inference.runtime import usb_edgetpus
 
     nodes = []
-    for entry in sorted(usb_root.glob("*")):
+    for entry, _, _ in usb_edgetpus(usb_root):
         try:
-            ids = ((entry / "idVendor").read_text().strip(),
-                   (entry / "idProduct").read_text().strip())
-            if ids not in EDGETPU_USB_IDS:
-                continue
             bus, dev = (int((entry / name).read_text()) for name in ("busnum", "devnum"))
         except (OSError, ValueError):
             continue

@@ -34,7 +34,7 @@ import numpy as np
 from aoc.errors import CameraError
 from aoc.inference.preprocess import check_frame
 from aoc.inference.resize import FrameFitter
-from aoc.resource import Opening
+from aoc.resource import Opening, WorkerRelease
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +74,7 @@ class PrefetchSource(Opening):
         self._stuck_after = stuck_after_s
         self._reading_since: float | None = None  # the worker is inside source.read()
         self._stuck_logged = False
-        self._worker_done = True
-        self._close_on_exit = False  # close() left the source to the worker
+        self._release: WorkerRelease | None = None  # the worker's, while it may run
         self._idle_wait = idle_wait_s
         self._clock = clock
         self._cond = threading.Condition()
@@ -114,8 +113,9 @@ class PrefetchSource(Opening):
         if opener is not None:
             opener()
         self._stop.clear()
-        self._worker_done = self._close_on_exit = False
-        self._thread = threading.Thread(target=self._run, name="aoc-prefetch", daemon=True)
+        self._release = WorkerRelease()
+        self._thread = threading.Thread(target=self._run, args=(self._release,),
+                                        name="aoc-prefetch", daemon=True)
         self._thread.start()
 
     def read(self) -> np.ndarray | None:
@@ -155,15 +155,14 @@ class PrefetchSource(Opening):
         if self._thread is not None:
             self._thread.join(READ_TIMEOUT_S + 1.0)
             self._thread = None
-        with self._cond:
-            if not self._worker_done:
-                # still inside source.read(): closing the camera under it could crash or
-                # leave it half-open; the worker closes it when the read returns
-                log.warning("prefetch thread did not stop (source blocked in read?); it "
-                            "closes the source when the read returns")
-                self._close_on_exit = True
-                return
-        self._close_source()
+        release, self._release = self._release, None
+        if release is None:
+            self._close_source()
+        # still inside source.read()? closing the camera under it could crash or leave it
+        # half-open: the worker closes it when the read returns
+        elif not release.release_or_leave(self._close_source):
+            log.warning("prefetch thread did not stop (source blocked in read?); it "
+                        "closes the source when the read returns")
 
     def _close_source(self) -> None:
         closer = getattr(self.source, "close", None)
@@ -203,15 +202,11 @@ class PrefetchSource(Opening):
             self._ready = item
             self._cond.notify_all()
 
-    def _run(self) -> None:
+    def _run(self, release: WorkerRelease) -> None:
         try:
             self._work()
         finally:
-            with self._cond:
-                self._worker_done = True
-                close = self._close_on_exit
-            if close:
-                self._close_source()
+            release.finished()
 
     def _work(self) -> None:
         while not self._stop.is_set():

@@ -182,15 +182,13 @@ def make_interpreter(
 EDGETPU_USB_IDS = (("1a6e", "089a"), ("18d1", "9302"))
 
 
-def find_edgetpus(usb_root: Path = Path("/sys/bus/usb/devices"),
-                  dev_root: Path = Path("/dev")) -> list[str]:
-    """Attached Edge TPUs: ``usb:1a6e:089a`` (not yet initialised), ``usb:18d1:9302``,
-    ``pci:/dev/apex_0``."""
-    found: list[str] = []
+def usb_edgetpus(usb_root: Path = Path("/sys/bus/usb/devices")) -> list[tuple[Path, str, str]]:
+    """The sysfs entries of attached USB Edge TPUs, with their vendor and product IDs."""
     try:
         entries = sorted(usb_root.iterdir())
     except OSError:
-        entries = []
+        return []
+    found = []
     for entry in entries:
         try:
             vid = (entry / "idVendor").read_text().strip()
@@ -198,6 +196,13 @@ def find_edgetpus(usb_root: Path = Path("/sys/bus/usb/devices"),
         except OSError:
             continue
         if (vid, pid) in EDGETPU_USB_IDS:
-            found.append(f"usb:{vid}:{pid}")
-    found += [f"pci:{p}" for p in sorted(dev_root.glob("apex_*"))]
+            found.append((entry, vid, pid))
     return found
+
+
+def find_edgetpus(usb_root: Path = Path("/sys/bus/usb/devices"),
+                  dev_root: Path = Path("/dev")) -> list[str]:
+    """Attached Edge TPUs: ``usb:1a6e:089a`` (not yet initialised), ``usb:18d1:9302``,
+    ``pci:/dev/apex_0``."""
+    found = [f"usb:{vid}:{pid}" for _, vid, pid in usb_edgetpus(usb_root)]
+    return found + [f"pci:{p}" for p in sorted(dev_root.glob("apex_*"))]

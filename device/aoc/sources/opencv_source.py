@@ -22,6 +22,7 @@ import numpy as np
 
 from aoc.errors import CameraError, ConfigError
 from aoc.inference.resize import area_linear_resize
+from aoc.resource import WorkerRelease
 from aoc.sources.base import (
     BaseSource,
     Size,
@@ -100,8 +101,7 @@ class OpenCVSource(BaseSource):
         self._read_seq = 0
         self._error: str | None = None
         self._stopping = False
-        self._grabbing = False  # the grabber thread is running (it may be inside cap.read())
-        self._orphan: Any = None  # a capture close() left to the grabber to release
+        self._release: WorkerRelease | None = None  # the grabber's, while it may run
         self.frames_grabbed = 0
         self.frames_dropped = 0
 
@@ -128,9 +128,10 @@ class OpenCVSource(BaseSource):
                 self._error = None
                 self._latest = None
                 self._seq = self._read_seq = 0
-                self._grabbing = True
+            self._release = WorkerRelease()
             self._thread = threading.Thread(
-                target=self._grab_loop, name=f"grab-{self.name}", daemon=True
+                target=self._grab_loop, args=(cap, self._release), name=f"grab-{self.name}",
+                daemon=True,
             )
             self._thread.start()
         log.info("%s opened", self.name)
@@ -154,14 +155,15 @@ class OpenCVSource(BaseSource):
                 log.warning("%s grabber thread did not stop within %.1f s", self.name,
                             max(self.timeout_s, 1.0))
         cap, self._cap = self._cap, None
-        with self._cond:
-            if cap is not None and self._grabbing:
-                # still inside cap.read() (a V4L2 select or a stream can block for many
-                # seconds, with the GIL released): releasing the capture under it could
-                # crash the process, so the grabber releases it when the read returns
-                self._orphan, cap = cap, None
-        if cap is not None:
+        release, self._release = self._release, None
+        if cap is None:
+            return
+        if release is None:  # a file: no grabber
             cap.release()
+        # still inside cap.read() (a V4L2 select or a stream can block for many seconds,
+        # with the GIL released)? then the grabber releases it when the read returns
+        elif not release.release_or_leave(lambda: cap.release()):  # looked up when run
+            log.warning("%s: the capture is released when its read returns", self.name)
 
     # -- internals -----------------------------------------------------------------
 
@@ -178,18 +180,11 @@ class OpenCVSource(BaseSource):
             "video OpenCV can decode"
         )
 
-    def _grab_loop(self) -> None:
-        cap = self._cap
+    def _grab_loop(self, cap: Any, release: WorkerRelease) -> None:
         try:
             self._grab(cap)
         finally:
-            with self._cond:
-                self._grabbing = False
-                orphaned = self._orphan is cap
-                if orphaned:
-                    self._orphan = None
-            if orphaned:
-                cap.release()
+            release.finished()
 
     def _grab(self, cap: Any) -> None:
         failures = 0
