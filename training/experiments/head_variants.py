@@ -80,14 +80,19 @@ FRAME_SOURCES = frozenset({
 })
 
 
+def _only(held, keep: np.ndarray):
+    """``held`` with the images not in ``keep`` unscored."""
+    return replace(held, clean=np.where(keep[:, None], held.clean, np.nan),
+                   tv=np.where(keep[:, None, None], held.tv, np.nan))
+
+
 def _by_part(name: str, held) -> list[str]:
     """Markdown rows of ``held`` for each part of the hidden evaluation, clean and TV:
     accuracy over the part's images, class mean and recall per class."""
     rows = []
     frames = np.array([s in FRAME_SOURCES for s in held.sources])
     for part, keep in (("web images", ~frames), ("film and TV frames", frames)):
-        sub = summarise(replace(held, clean=np.where(keep[:, None], held.clean, np.nan),
-                                tv=np.where(keep[:, None, None], held.tv, np.nan)))
+        sub = summarise(_only(held, keep))
         srcs = sorted({s for s, k in zip(held.sources, keep, strict=True) if k})
         for view in ("clean", "tv"):
             v = sub[view]
@@ -105,6 +110,22 @@ def _mean_of_shots(tv: np.ndarray, *, geometric: bool) -> np.ndarray:
     else:
         mean = tv.mean(axis=1, keepdims=True)
     return np.repeat(mean, tv.shape[1], axis=1)
+
+
+def cross_source_duplicates(records, sources: list[str]) -> np.ndarray:
+    """Which images duplicate (same bytes, or perceptual hash within 12 bits, as the build's
+    split checks) an image of another source: when their source is held out, the head has
+    still seen that picture."""
+    from aoc_train.split import find_cross_duplicates
+
+    src = np.asarray(sources)
+    dup = np.zeros(len(records), bool)
+    for s in sorted(set(sources)):
+        check = np.flatnonzero(src == s)
+        pairs = find_cross_duplicates(records, list(np.flatnonzero(src != s)), list(check))
+        dropped = {p.dropped for p in pairs}
+        dup[check] = [records[i].file in dropped for i in check]
+    return dup
 
 
 def main() -> None:
@@ -125,6 +146,9 @@ def main() -> None:
     ap.add_argument("--by-part", action="store_true",
                     help="also a table per part of the hidden evaluation (web images; film "
                          "and TV frames): accuracy, class mean and recall, clean and TV")
+    ap.add_argument("--without-duplicates", action="store_true",
+                    help="also a row per variant scoring only held-out images with no "
+                         "duplicate in another source (the build scores every image)")
     ap.add_argument("--json", type=Path, help="write the summaries here")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -144,6 +168,11 @@ def main() -> None:
             shots = pre.held.tv.argmax(-1)
             print(f"{name}: the two camera frames of a picture disagree on "
                   f"{100 * np.mean(shots[:, 0] != shots[:, 1]):.1f} % of pictures")
+        if a.without_duplicates:
+            dup = cross_source_duplicates(list(pre.dataset.records), pre.sources)
+            key = f"{name}, without the {int(dup.sum())} images duplicated in another source"
+            out[key] = summarise(_only(pre.held, ~dup))
+            rows.append(_row(key, out[key]))
         print(f"done {name}", flush=True)
     if a.average:
         first, second = (held[n] for n in a.average.split("+"))
