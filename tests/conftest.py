@@ -183,9 +183,11 @@ def coral(shared_dir: Path) -> Path:
     return folder
 
 
-@pytest.fixture()
+@pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
-    """Put the root logger's handlers and level back (the CLIs configure logging)."""
+    """Put the root logger's handlers and level back after every test: the CLIs configure
+    logging, and a handler left on a test's captured stderr breaks the next test's logging
+    ('I/O operation on closed file')."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     yield

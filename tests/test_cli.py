@@ -22,7 +22,6 @@ ENV["STATE_DIRECTORY"] = "/nonexistent/aoc-test-state"  # never record a "last g
 for var in ("INVOCATION_ID", "JOURNAL_STREAM", "NOTIFY_SOCKET", "WATCHDOG_USEC"):
     ENV.pop(var, None)
 
-pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 def aoc(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:

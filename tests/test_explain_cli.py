@@ -14,7 +14,6 @@ from aoc.cli import main
 
 MODELS = Path(__file__).parent / "data" / "models"
 
-pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 def test_explain_writes_png_and_json_per_image_and_reports_a_bad_one(tmp_path, capsys):

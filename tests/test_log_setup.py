@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import logging
 
-import pytest
-
 from aoc.log_setup import setup_logging
-
-pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 def test_journald_logging_has_no_timestamps(capsys):

@@ -9,25 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fakes.labelled_images import write_tree
+from fakes.labelled_images import blob, blobs_and_stripes, write_tree
 from PIL import Image
 
 from aoc_train.cli import main as train_main
-
-
-def _stripes(seed: int, size: int = 96) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    period = int(rng.integers(4, 9))
-    yy = np.arange(size)[:, None, None]
-    colour = rng.integers(0, 256, 3)
-    band = ((yy // period) % 2 == 0) * colour
-    return Image.fromarray(np.broadcast_to(band, (size, size, 3)).astype(np.uint8))
-
-
-def _blob(seed: int, size: int = 96) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, size=(3, 3, 3), dtype=np.uint8)
-    return Image.fromarray(small).resize((size, size), Image.Resampling.BICUBIC)
 
 
 def _tree(root: Path, draw: dict[str, callable], per_source: int = 6) -> Path:
@@ -48,7 +33,7 @@ def test_tiny_build_runs_on_the_device_with_training_scores(tmp_path, coral, cap
     from aoc.inference.bundle import load_bundle
     from aoc_train.embed import Embedder, coral_v1
 
-    data = _tree(tmp_path / "data", {"blobs": _blob, "stripes": _stripes})
+    data = blobs_and_stripes(tmp_path / "data")
     out = tmp_path / "bundle"
     assert _build(data, out, tmp_path / "work", coral) == 0
     bundle = load_bundle(out)
@@ -102,7 +87,7 @@ def test_a_class_no_fold_can_leave_out_is_refused_before_embedding(tmp_path, cap
     has no training source left') after all the embedding work; no backbone is needed to
     refuse it."""
     data = write_tree(tmp_path / "d", {"a": ["a1", "a2"], "b": ["b1"]},
-                      lambda label, seed: _blob(seed), per_source=1, ext="png")
+                      lambda label, seed: blob(seed), per_source=1, ext="png")
     (data / "c").mkdir()
     rc = _build(data, tmp_path / "o", tmp_path / "w", tmp_path / "no-backbone-here")
     err = capsys.readouterr().err
@@ -128,3 +113,23 @@ def test_held_out_scores_are_not_reused_after_the_sources_change(tmp_path) -> No
     assert len(list(tmp_path.glob("loso-*.npz"))) == 1
     _loso_cached(tmp_path, "k", emb, labels, regrouped, classes, **args)
     assert len(list(tmp_path.glob("loso-*.npz"))) == 2
+
+
+def test_a_stale_embeddings_cache_writes_no_bundle(tmp_path, coral, capsys) -> None:
+    """Cached embeddings that no longer match what the device computes (here: another
+    picture's rows, as after a changed backbone file) were used for the estimate and the
+    head without a word; the device check reported the mismatch and wrote the bundle."""
+    data = blobs_and_stripes(tmp_path / "data")
+    work = tmp_path / "work"
+    assert _build(data, tmp_path / "first", work, coral) == 0
+    (chunk,) = work.glob("embeddings-*/00000.npy")
+    emb = np.load(chunk)
+    np.save(chunk, emb[::-1])  # every image gets another image's embeddings
+    for stale in work.glob("loso-*.npz"):
+        stale.unlink()
+    capsys.readouterr()
+    out = tmp_path / "second"
+    assert _build(data, out, work, coral) == 1
+    err = capsys.readouterr().err
+    assert "differently from their cached embeddings" in err and "Traceback" not in err
+    assert not out.exists()

@@ -47,3 +47,28 @@ def make_tree(root: Path, per_source: int = 6) -> Path:
     """Classes a, b, c from sources a1, a2, b1, b2, c1, ``per_source`` JPEGs each."""
     sources = {"a": ["a1", "a2"], "b": ["b1", "b2"], "c": ["c1"]}
     return write_tree(root, sources, lambda label, seed: picture(seed), per_source=per_source)
+
+
+def stripes(seed: int, size: int = 96) -> Image.Image:
+    """Horizontal bands of one colour and black, a period of 4 to 8 rows: a class that
+    Coral's embedding tells from :func:`blob` at once."""
+    rng = np.random.default_rng(seed)
+    period = int(rng.integers(4, 9))
+    yy = np.arange(size)[:, None, None]
+    colour = rng.integers(0, 256, 3)
+    band = ((yy // period) % 2 == 0) * colour
+    return Image.fromarray(np.broadcast_to(band, (size, size, 3)).astype(np.uint8))
+
+
+def blob(seed: int, size: int = 96) -> Image.Image:
+    """A smooth blend of nine random colours."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, size=(3, 3, 3), dtype=np.uint8)
+    return Image.fromarray(small).resize((size, size), Image.Resampling.BICUBIC)
+
+
+def blobs_and_stripes(root: Path, per_source: int = 6) -> Path:
+    """Classes blobs and stripes (:func:`blob`, :func:`stripes`), two sources each."""
+    draw = {"blobs": blob, "stripes": stripes}
+    return write_tree(root, {label: [f"{label}1", f"{label}2"] for label in draw},
+                      lambda label, seed: draw[label](seed), per_source=per_source, ext="png")

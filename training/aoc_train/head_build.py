@@ -25,6 +25,7 @@ from aoc.inference.head import DenseHead, input_power
 
 from . import head_report
 from .data import Dataset, read_rgb, scan_dataset
+from .device_check import device_check, require_fresh_cache
 from .embed import CLEAN, TV, Backbone, cache_key, coral_v1, embed_records, image_seed, make_views
 from .errors import DataError
 from .head_fit import (
@@ -140,27 +141,6 @@ def mistake_grids(clf: Any, pre: Prepared, work: Path, seed: int) -> dict[str, P
             tmp.replace(path)
         out[name] = path
     return out
-
-
-def device_check(clf: Any, head: DenseHead, images: list[np.ndarray],
-                 expected: np.ndarray) -> dict:
-    """Classify ``images`` with the device's own classifier ``clf`` (opened on the written
-    bundle) and compare with the training-time scores; time the backbone invoke and the
-    head."""
-    from aoc.inference.head import time_head
-
-    from .evaluate import invoke_ms
-
-    got = np.stack([clf.classify(im) for im in images])
-    backbone_ms = invoke_ms(clf, images[0], runs=30)
-    head_us = float(np.median(time_head(head, calls=1000))) * 1e6
-    return {
-        "images": len(images),
-        "max_abs_diff": float(np.max(np.abs(got - expected))),
-        "same_top1": float(np.mean(got.argmax(1) == expected.argmax(1))),
-        "backbone_invoke_ms_host_cpu": backbone_ms,
-        "head_us_host_cpu": head_us,
-    }
 
 
 @dataclass(frozen=True)
@@ -294,6 +274,7 @@ def build(cfg: HeadBuildConfig, *, progress: Callable[[Iterable], Iterable] = la
             f"max |diff| {check['max_abs_diff']:.4f}; backbone "
             f"{check['backbone_invoke_ms_host_cpu']:.1f} ms, head "
             f"{check['head_us_host_cpu']:.1f} us")
+        require_fresh_cache(check, work)
         grids = mistake_grids(clf, pre, work, cfg.seed)
     say("[explain] grids of the most confident held-out mistakes, clean and through a TV")
     facts = {
