@@ -243,6 +243,34 @@ def test_ssd1306_gets_only_the_changed_windows_and_refresh_sends_all():
         assert not oled.last_update.full and oled.frames_sent == 4
 
 
+def test_an_unchanged_picture_is_sent_whole_again_when_its_refresh_is_due():
+    """A screen that does not change (frozen, a fault, pixel shift off) got no full frame
+    for months: the guard against a corrupted panel memory only ran with a new picture."""
+    from luma.oled.device import ssd1306
+
+    from aoc.display.partial import RecordingSerial as Wire
+
+    now = [0.0]
+    wire = Wire()
+    with OledDisplay(device=ssd1306(wire), full_refresh_s=300, clock=lambda: now[0]) as oled:
+        assert oled.maintain() is None  # nothing shown yet
+        oled.show(STATE)
+        wire.take()
+        now[0] = 100
+        assert oled.maintain() == 200 and wire.take() == []
+        now[0] = 300
+        assert oled.maintain() == 300
+        sent = wire.take()
+        assert sum(len(b) for kind, b in sent if kind == "data") == 1024
+        assert oled.last_update.full and oled.frames_sent == 2
+        oled.clear()
+        now[0] = 900
+        assert oled.maintain() is None  # after a clear the old picture must not come back
+    with OledDisplay(device=ssd1306(Wire()), partial=False) as plain:
+        plain.show(STATE)
+        assert plain.maintain() is None  # luma's own driver sends whole frames anyway
+
+
 def test_partial_can_be_turned_off():
     from luma.oled.device import ssd1306
 

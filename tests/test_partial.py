@@ -187,6 +187,26 @@ def test_full_refresh_on_schedule_on_request_and_after_a_failure(panel):
     assert updater.full_updates == 4 and updater.partial_updates == 1
 
 
+def test_refresh_in_says_when_the_next_full_frame_is_due(panel):
+    device, _, _ = panel
+    now = [0.0]
+    updater = PartialUpdater(device, full_refresh_s=60, clock=lambda: now[0])
+    assert updater.refresh_in() == 0.0  # nothing sent yet: the panel memory is unknown
+    updater.display(screen(state(0.5, 0.2)))
+    now[0] = 45
+    assert updater.refresh_in() == 15
+    now[0] = 75
+    assert updater.refresh_in() == 0.0
+    updater.display(screen(state(0.5, 0.2)))  # due: sent whole, the next in 60 s
+    assert updater.refresh_in() == 60
+    updater.refresh()
+    assert updater.refresh_in() == 0.0
+    assert PartialUpdater(device, full_refresh_s=0).refresh_in() == 0.0
+    never = PartialUpdater(device, full_refresh_s=0)
+    never.display(screen(state(0.5, 0.2)))
+    assert never.refresh_in() is None
+
+
 def test_assume_blank_after_a_luma_clear(panel):
     device, serial, memory = panel
     updater = PartialUpdater(device, full_refresh_s=0)

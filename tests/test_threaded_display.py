@@ -281,6 +281,36 @@ def test_an_oled_renders_each_shown_frame_once():
         assert panel.image.tobytes() == render(STATE, (128, 64)).tobytes()
 
 
+def test_an_unchanged_screen_still_gets_its_full_refresh():
+    """The drawing thread slept until the next state, so an OLED showing the same picture
+    never got the full frame that guards against a corrupted panel memory."""
+    pytest.importorskip("luma.oled")
+    from luma.oled.device import ssd1306
+
+    from aoc.display.oled import OledDisplay
+
+    frames: list[int] = []
+    refreshed = threading.Event()
+
+    class Wire:  # a luma serial interface; the ssd1306 sends each frame as one data call
+        def command(self, *cmd):
+            pass
+
+        def data(self, data):
+            frames.append(len(data))
+            if frames.count(1024) >= 4:  # luma's clear at init, the picture, two refreshes
+                refreshed.set()
+
+        def cleanup(self):
+            pass
+
+    oled = OledDisplay(device=ssd1306(Wire()), full_refresh_s=0.02)
+    with ThreadedDisplay(oled, max_fps=0) as threaded:
+        threaded.submit(STATE)  # one picture, never changed
+        assert refreshed.wait(WAIT)
+    assert set(frames) == {1024}  # whole frames only: nothing else changed
+
+
 def test_a_display_missing_at_start_up_is_retried_like_a_lost_one(caplog):
     """A headless box without its panel must still run: the panel comes when it answers."""
     fresh = FakeDisplay()

@@ -11,6 +11,7 @@ It only sends contrast / on-off commands when dim or blank change.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from PIL import Image
 
 from aoc.config_sections import OLED_DRIVERS
 from aoc.display.base import BaseDisplay
+from aoc.display.luma_device import open_device, release
 from aoc.display.partial import FULL_REFRESH_S, PartialUpdater, UpdateReport, supports_partial
 from aoc.display.render import render
 from aoc.display.state import DisplayState
@@ -29,9 +31,6 @@ INTERFACES = ("i2c", "spi")
 DEFAULT_CONTRAST = 0xCF  # luma's power-on value for the SSD1306
 DIM_CONTRAST = 0x10
 
-_ENABLE_I2C = "enable I2C with `sudo raspi-config nonint do_i2c 0` and reboot"
-_ENABLE_SPI = "enable SPI with `sudo raspi-config nonint do_spi 0` and reboot"
-
 
 class OledDisplay(BaseDisplay):
     """A small monochrome OLED driven by luma.oled.
@@ -41,8 +40,9 @@ class OledDisplay(BaseDisplay):
     ``persist=True`` (luma's ``device.persist``) leaves the last picture lit at ``close()``
     and at interpreter exit, for a message that must outlive the process.
     ``partial=True`` sends only changed windows to an ssd1306-family panel, with a full
-    frame every ``full_refresh_s`` seconds (0 = only on :meth:`refresh`); other drivers
-    (sh1106) and other devices always get whole frames.
+    frame every ``full_refresh_s`` seconds by ``clock`` (0 = only on :meth:`refresh`),
+    also on an unchanged picture (:meth:`maintain`); other drivers (sh1106) and other
+    devices always get whole frames.
     Opening errors become :class:`DisplayError` naming the bus, the address and the fix.
     """
 
@@ -68,6 +68,7 @@ class OledDisplay(BaseDisplay):
         persist: bool = False,
         partial: bool = True,
         full_refresh_s: float = FULL_REFRESH_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if driver not in OLED_DRIVERS:
             raise ConfigError(
@@ -94,7 +95,7 @@ class OledDisplay(BaseDisplay):
         self._dim_contrast = dim_contrast
         self.renderer = renderer
         if device is None:
-            device = _open_device(
+            device = open_device(
                 driver, width=width, height=height, interface=interface, i2c_port=i2c_port,
                 i2c_address=i2c_address, spi_port=spi_port, spi_device=spi_device,
                 gpio_dc=gpio_dc, gpio_rst=gpio_rst, rotate=rotate, i2c_bus=i2c_bus,
@@ -107,18 +108,19 @@ class OledDisplay(BaseDisplay):
         self._device = device
         self.size: tuple[int, int] = (int(device.width), int(device.height))
         self._last_frame: bytes | None = None
+        self._last_image: Image.Image | None = None  # what maintain() sends again
         self._dimmed = False
         self._blanked = False
         self._closed = False
         self.frames_sent = 0
-        self._updater = (PartialUpdater(device, full_refresh_s=full_refresh_s)
+        self._updater = (PartialUpdater(device, full_refresh_s=full_refresh_s, clock=clock)
                          if partial and supports_partial(device) else None)
         self.last_update: UpdateReport | None = None  # what the last partial frame sent
         try:
             self._guard(lambda: device.contrast(contrast))
         except DisplayError:
             self._closed = True
-            _release(device, self.where)  # else the bus stays open until the process ends
+            release(device, self.where)  # else the bus stays open until the process ends
             raise
 
     # -- drawing -----------------------------------------------------------------------
@@ -149,7 +151,7 @@ class OledDisplay(BaseDisplay):
         frame = image.tobytes()
         if frame == self._last_frame:
             return False
-        self._last_frame = None  # unknown until sent
+        self._last_frame = self._last_image = None  # unknown until sent
         updater = self._updater
         if updater is not None:
             def send() -> None:
@@ -157,9 +159,28 @@ class OledDisplay(BaseDisplay):
             self._guard(send)
         else:
             self._guard(lambda: self._device.display(image))
-        self._last_frame = frame
+        self._last_frame, self._last_image = frame, image
         self.frames_sent += 1
         return True
+
+    def maintain(self) -> float | None:
+        """Send the picture shown again, whole, when its full refresh is due: a screen
+        that does not change (a frozen or fault screen, shift off) is otherwise never
+        refreshed, and a corrupted panel memory would stay. Returns the seconds until the
+        next is due, ``None`` when none is (no picture yet, full refresh off, or luma's
+        own driver, which sends whole frames anyway)."""
+        updater, image = self._updater, self._last_image
+        if updater is None or image is None or self._closed:
+            return None
+        wait = updater.refresh_in()
+        if wait is None or wait > 0:
+            return wait
+
+        def send() -> None:
+            self.last_update = updater.display(image)
+        self._guard(send)
+        self.frames_sent += 1
+        return updater.refresh_in()
 
     def refresh(self) -> None:
         """Send the whole frame with the next picture (guards against a corrupted panel)."""
@@ -189,10 +210,10 @@ class OledDisplay(BaseDisplay):
             return
         if self._updater is not None:
             self._updater.refresh()  # unknown if the clear fails half-way
+        self._last_frame = self._last_image = None  # nothing to refresh until a new picture
         self._guard(self._device.clear)
         if self._updater is not None:
             self._updater.assume_blank()
-        self._last_frame = None
         self.blank(True)
 
     def close(self) -> None:
@@ -201,7 +222,7 @@ class OledDisplay(BaseDisplay):
         if self._closed:
             return
         self._closed = True
-        _release(self._device, self.where)
+        release(self._device, self.where)
 
     def _guard(self, action: Callable[[], object]) -> None:
         """Run a luma call, turning bus failures into a DisplayError that says what to do."""
@@ -216,89 +237,3 @@ class OledDisplay(BaseDisplay):
                     f"check the wiring and power{self._probe}"
                 ) from exc
             raise
-
-
-def _release(device: Any, where: str) -> None:
-    """luma's ``cleanup()`` (panel off unless ``persist``, then the bus closed), and the bus
-    closed even when a dead panel fails the first half; never raises."""
-    try:
-        device.cleanup()
-        return
-    except Exception as exc:  # noqa: BLE001 - closing must not fail; the panel may be gone
-        log.warning("OLED on %s: cleanup failed: %s", where, exc)
-    # luma switches the panel off before it closes the bus, so a dead panel leaves the
-    # bus (a /dev/i2c-N file handle) open: once per display-lost event, for months
-    port = getattr(device, "_serial_interface", None)
-    try:
-        if port is not None:
-            port.cleanup()
-    except Exception as exc:  # noqa: BLE001 - as above
-        log.warning("OLED on %s: closing the bus failed: %s", where, exc)
-
-
-def _open_device(
-    driver: str,
-    *,
-    width: int,
-    height: int,
-    interface: str,
-    i2c_port: int,
-    i2c_address: int,
-    spi_port: int,
-    spi_device: int,
-    gpio_dc: int,
-    gpio_rst: int,
-    rotate: int,
-    i2c_bus: Any | None,
-    where: str,
-) -> Any:
-    """Build luma's serial interface and device, translating its errors."""
-    try:
-        import luma.core.error as luma_error
-        import luma.oled.device as luma_oled
-        from luma.core.interface import serial as luma_serial
-    except ImportError as exc:
-        raise DisplayError(
-            f"OLED {driver}: luma.oled is not installed ({exc}); "
-            "install it with `pip install 'anime-or-cartoon[device]'` "
-            "or use the terminal display"
-        ) from exc
-    try:
-        if interface == "i2c":
-            port = luma_serial.i2c(bus=i2c_bus, port=i2c_port, address=i2c_address)
-        else:
-            port = luma_serial.spi(port=spi_port, device=spi_device, gpio_DC=gpio_dc,
-                                   gpio_RST=gpio_rst)
-    except luma_error.DevicePermissionError as exc:
-        raise DisplayError(
-            f"OLED {driver}: permission denied on {where} ({exc}); add the user to the "
-            "i2c/spi and gpio groups (`sudo adduser $USER i2c`) and log in again"
-        ) from exc
-    except (luma_error.Error, OSError, ImportError) as exc:
-        fix = _ENABLE_I2C if interface == "i2c" else _ENABLE_SPI
-        raise DisplayError(f"OLED {driver}: cannot open {where} ({exc}); {fix}") from exc
-    try:
-        if interface == "i2c":
-            # a panel that does not answer must fail before luma builds a device: luma
-            # registers every device with atexit first, so each failed reopen of a
-            # missing panel (every retry_interval_s) would keep about 300 KB for good.
-            # 0xAE (display off) is the first command of every supported driver's init.
-            port.command(0xAE)
-        return getattr(luma_oled, driver)(port, width=width, height=height, rotate=rotate)
-    except luma_error.DeviceDisplayModeError as exc:
-        port.cleanup()
-        raise ConfigError(
-            f"display size {width}x{height} is not supported by {driver} ({exc}); "
-            "use 128x64 or 128x32",
-            key="display.height",
-        ) from exc
-    except (luma_error.Error, OSError) as exc:
-        port.cleanup()
-        hint = (
-            f"run `i2cdetect -y {i2c_port}` and check the wiring (SDA GPIO2, SCL GPIO3, 3V3, "
-            "GND) and the address (0x3C or 0x3D, set by a jumper on the board)"
-            if interface == "i2c"
-            else "check the wiring (MOSI, SCLK, CE, DC, RST) and " + _ENABLE_SPI
-        )
-        raise DisplayError(f"OLED {driver}: no display answered on {where} ({exc}); {hint}") \
-            from exc

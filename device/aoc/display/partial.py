@@ -183,6 +183,16 @@ class PartialUpdater:
         """Send the whole frame next time (panel memory no longer trusted)."""
         self._shown = None
 
+    def refresh_in(self) -> float | None:
+        """Seconds until the next :meth:`display` sends a full frame on its own: 0 when the
+        panel memory is unknown (after a failed transfer or :meth:`refresh`), ``None``
+        when no full frame is scheduled (``full_refresh_s`` 0)."""
+        if self._shown is None:
+            return 0.0
+        if self._full_refresh_s <= 0:
+            return None
+        return max(0.0, self._last_full + self._full_refresh_s - self._clock())
+
     def assume_blank(self) -> None:
         """The panel was just cleared through luma (all bytes zero)."""
         width = int(getattr(self._device, "_w", self._device.width))

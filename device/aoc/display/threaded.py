@@ -127,10 +127,13 @@ class ThreadedDisplay(Closing):
         last_key: Hashable | None = None
         last_shown = float("-inf")
         next_retry = float("-inf")
+        upkeep: float | None = None  # when the display's maintain() is due next
         while not self._stop.is_set():
             timeout = None
             if self.fault is not None:
                 timeout = max(0.0, next_retry - self._clock())
+            elif upkeep is not None:
+                timeout = max(0.0, upkeep - self._clock())
             self._wake.wait(timeout)
             self._wake.clear()
             if self._stop.is_set():
@@ -151,6 +154,8 @@ class ThreadedDisplay(Closing):
             if display is None:  # pragma: no cover - _recover guarantees one
                 continue
             try:
+                if upkeep is not None and self._clock() >= upkeep:
+                    upkeep = self._maintain(display)
                 if clear:
                     display.clear()
                     last_key = None
@@ -176,6 +181,7 @@ class ThreadedDisplay(Closing):
                     display.show(current)
                 last_key, last_shown = key, self._clock()
                 self.frames_shown += 1
+                upkeep = self._maintain(display)
                 self._back()
             except OSError as exc:  # DisplayError is an OSError, and so are raw I2C errors
                 self._lose(exc)
@@ -185,6 +191,14 @@ class ThreadedDisplay(Closing):
                 log.exception("drawing %r failed; skipping this state", current)
                 last_key, current = None, None
         self._shutdown()
+
+    def _maintain(self, display: Display) -> float | None:
+        """The display's ``maintain()`` (a due full refresh of an unchanged picture, see
+        :meth:`aoc.display.oled.OledDisplay.maintain`), if it has one -> when to call it
+        next (``None``: not until another picture is drawn)."""
+        maintain = getattr(display, "maintain", None)
+        wait = maintain() if maintain is not None else None
+        return None if wait is None else self._clock() + wait
 
     def _frame_key(
         self, display: Display, state: DisplayState

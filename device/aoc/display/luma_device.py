@@ -1,0 +1,104 @@
+"""Opening and releasing luma.oled's device: the bus edge of :mod:`aoc.display.oled`.
+
+luma (imported here, lazily) builds an I2C or SPI serial interface and a device on it; its
+errors become :class:`~aoc.errors.DisplayError` naming the bus and the fix. Releasing closes
+the bus even when a dead panel fails luma's own cleanup.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aoc.errors import ConfigError, DisplayError
+
+log = logging.getLogger(__name__)
+
+_ENABLE_I2C = "enable I2C with `sudo raspi-config nonint do_i2c 0` and reboot"
+_ENABLE_SPI = "enable SPI with `sudo raspi-config nonint do_spi 0` and reboot"
+
+
+def release(device: Any, where: str) -> None:
+    """luma's ``cleanup()`` (panel off unless ``persist``, then the bus closed), and the bus
+    closed even when a dead panel fails the first half; never raises."""
+    try:
+        device.cleanup()
+        return
+    except Exception as exc:  # noqa: BLE001 - closing must not fail; the panel may be gone
+        log.warning("OLED on %s: cleanup failed: %s", where, exc)
+    # luma switches the panel off before it closes the bus, so a dead panel leaves the
+    # bus (a /dev/i2c-N file handle) open: once per display-lost event, for months
+    port = getattr(device, "_serial_interface", None)
+    try:
+        if port is not None:
+            port.cleanup()
+    except Exception as exc:  # noqa: BLE001 - as above
+        log.warning("OLED on %s: closing the bus failed: %s", where, exc)
+
+
+def open_device(
+    driver: str,
+    *,
+    width: int,
+    height: int,
+    interface: str,
+    i2c_port: int,
+    i2c_address: int,
+    spi_port: int,
+    spi_device: int,
+    gpio_dc: int,
+    gpio_rst: int,
+    rotate: int,
+    i2c_bus: Any | None,
+    where: str,
+) -> Any:
+    """Build luma's serial interface and device, translating its errors."""
+    try:
+        import luma.core.error as luma_error
+        import luma.oled.device as luma_oled
+        from luma.core.interface import serial as luma_serial
+    except ImportError as exc:
+        raise DisplayError(
+            f"OLED {driver}: luma.oled is not installed ({exc}); "
+            "install it with `pip install 'anime-or-cartoon[device]'` "
+            "or use the terminal display"
+        ) from exc
+    try:
+        if interface == "i2c":
+            port = luma_serial.i2c(bus=i2c_bus, port=i2c_port, address=i2c_address)
+        else:
+            port = luma_serial.spi(port=spi_port, device=spi_device, gpio_DC=gpio_dc,
+                                   gpio_RST=gpio_rst)
+    except luma_error.DevicePermissionError as exc:
+        raise DisplayError(
+            f"OLED {driver}: permission denied on {where} ({exc}); add the user to the "
+            "i2c/spi and gpio groups (`sudo adduser $USER i2c`) and log in again"
+        ) from exc
+    except (luma_error.Error, OSError, ImportError) as exc:
+        fix = _ENABLE_I2C if interface == "i2c" else _ENABLE_SPI
+        raise DisplayError(f"OLED {driver}: cannot open {where} ({exc}); {fix}") from exc
+    try:
+        if interface == "i2c":
+            # a panel that does not answer must fail before luma builds a device: luma
+            # registers every device with atexit first, so each failed reopen of a
+            # missing panel (every retry_interval_s) would keep about 300 KB for good.
+            # 0xAE (display off) is the first command of every supported driver's init.
+            port.command(0xAE)
+        return getattr(luma_oled, driver)(port, width=width, height=height, rotate=rotate)
+    except luma_error.DeviceDisplayModeError as exc:
+        port.cleanup()
+        raise ConfigError(
+            f"display size {width}x{height} is not supported by {driver} ({exc}); "
+            "use 128x64 or 128x32",
+            key="display.height",
+        ) from exc
+    except (luma_error.Error, OSError) as exc:
+        port.cleanup()
+        hint = (
+            f"run `i2cdetect -y {i2c_port}` and check the wiring (SDA GPIO2, SCL GPIO3, 3V3, "
+            "GND) and the address (0x3C or 0x3D, set by a jumper on the board)"
+            if interface == "i2c"
+            else "check the wiring (MOSI, SCLK, CE, DC, RST) and " + _ENABLE_SPI
+        )
+        raise DisplayError(f"OLED {driver}: no display answered on {where} ({exc}); {hint}") \
+            from exc
