@@ -30,6 +30,9 @@ SHIPPED = HeadConfig()
 VARIANTS = {
     "shipped": SHIPPED,
     "no-sqrt": replace(SHIPPED, power=1.0),
+    "power-0.25": replace(SHIPPED, power=0.25),
+    "power-0.35": replace(SHIPPED, power=0.35),
+    "power-0.7": replace(SHIPPED, power=0.7),
     "no-tv": replace(SHIPPED, views=(0, 1)),
     "clean-only": replace(SHIPPED, views=(0,)),
     "tv-twice": replace(SHIPPED, views=(0, 1, 2, 3, 2, 3)),
