@@ -490,7 +490,27 @@ install_app() {
     # (ProtectHome=yes), and the appliance must not change when the checkout does.
     # The device extra bounds every dependency's version (pyproject.toml); to pin exact
     # versions run the installer with PIP_CONSTRAINT=/path/constraints.txt (README).
-    run "$VENV/bin/pip" install --upgrade "${REPO_DIR}[device]"
+    # apt's picamera2 (and its simplejpeg) are built against apt's numpy, 1.x on Bookworm.
+    # The venv sees it, but pip would put numpy 2 into the venv all the same (ml_dtypes,
+    # which ai-edge-litert needs, wants it from 0.7), and picamera2 then fails to import
+    # ("numpy.dtype size changed", raspberrypi/picamera2#1088): the appliance would quietly
+    # run its demo instead of the camera. So apt's numpy is kept.
+    local apt_numpy pin=()
+    apt_numpy=$(python3 -c 'import numpy; print(numpy.__version__)' 2>/dev/null || true)
+    if [ -n "$apt_numpy" ]; then
+        say "keeping apt's numpy $apt_numpy in the venv (apt's picamera2 is built against it)"
+        if [ "$DRY_RUN" -eq 0 ]; then
+            printf 'numpy==%s\n' "$apt_numpy" >"$VENV/apt-numpy-constraint.txt"
+        fi
+        pin=(--constraint "$VENV/apt-numpy-constraint.txt")
+    fi
+    run "$VENV/bin/pip" install --upgrade "${pin[@]}" "${REPO_DIR}[device]"
+    if python3 -c 'import picamera2' >/dev/null 2>&1; then
+        run "$VENV/bin/python" -c 'import picamera2' ||
+            die "apt's picamera2 imports with $(command -v python3) but not in $VENV:" \
+                "run $VENV/bin/python -c 'import picamera2' to see why (a numpy the venv" \
+                "installed over apt's is the usual cause)"
+    fi
 }
 
 install_model() {

@@ -153,6 +153,32 @@ def test_pi_i2c_user_udev_venv_model_service(tmp_path: Path) -> None:
     assert 'SUBSYSTEM=="apex"' in text
 
 
+def test_pi_venv_keeps_apts_numpy_so_apts_picamera2_imports(tmp_path: Path,
+                                                           monkeypatch) -> None:
+    """pip put numpy 2 into the venv (ml_dtypes 0.7 wants it) over apt's 1.24, which apt's
+    picamera2 is built against: it no longer imported, and the Pi ran its demo instead of
+    the camera. A python3 standing in for Bookworm's has apt's numpy and picamera2."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "python3"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'case "$2" in\n'
+        '  "import numpy; print(numpy.__version__)") echo 1.24.2 ;;\n'
+        '  "import picamera2") exit 0 ;;\n'
+        f'  *) exec {sys.executable} "$@" ;;\n'
+        "esac\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    proc = run_install(tmp_path, "--dry-run")
+    venv = f"{tmp_path}/root/opt/anime-or-cartoon/venv"
+    pip = next(c for c in steps(proc) if c.endswith("[device]"))
+    assert f"--constraint {venv}/apt-numpy-constraint.txt" in pip
+    assert "keeping apt's numpy 1.24.2" in proc.stdout
+    assert f"{venv}/bin/python -c import picamera2" in steps(proc)
+    assert not (tmp_path / "root" / "opt").exists()  # a dry run writes nothing
+
+
 def test_pi_model_bundle_goes_to_usr_share(tmp_path: Path) -> None:
     proc = run_install(tmp_path, "--dry-run")
     assert f"{tmp_path}/root/usr/share/anime-or-cartoon/models/default" in proc.stdout
