@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from fakes.head_bundles import open_on_fake_tpu, reference_scores, standin_bundle
 
-from aoc.errors import EdgeTpuUnavailable, InferenceError
+from aoc.errors import EdgeTpuNotFound, EdgeTpuUnavailable, InferenceError
 from aoc.explain.rise import explain
 from aoc.inference.bundle import Bundle, load_bundle
 from aoc.inference.classifier import Classifier, open_classifier
@@ -92,7 +92,7 @@ class TpuFactory:
     def __call__(self) -> FakeTpu:
         self.calls += 1
         if self.unavailable and self.unavailable.pop(0):
-            raise EdgeTpuUnavailable("no Edge TPU found at device 'usb': plug in the Coral")
+            raise EdgeTpuNotFound("no Edge TPU found at device 'usb': plug in the Coral")
         tpu = FakeTpu(open_classifier(self.bundle, prefer="cpu"))
         self.made.append(tpu)
         return tpu
@@ -178,6 +178,41 @@ def test_reprobes_on_the_interval_and_returns_to_the_tpu(bundle: Bundle, cpu_fac
     clf.close()
     clf.close()
     assert primary.made[-1].closed == 1
+
+
+def test_a_tpu_that_keeps_failing_to_open_is_tried_less_and_less_often(
+        bundle: Bundle, cpu_factory) -> None:
+    """A Coral whose delegate crashes on open (libedgetpu 16.0 beside a newer runtime) was
+    re-probed every interval for good, each time stalling the loop for a child's start-up;
+    a TPU that is simply absent costs nothing to look for and is still looked for on the
+    interval."""
+    clock = FakeClock()
+    calls: list[float] = []
+    outcome = ["crash"] * 5 + ["absent", "crash", "ok"]
+
+    def primary() -> FakeTpu:
+        calls.append(clock.now)
+        what = outcome.pop(0) if calls[1:] else "absent"
+        if what == "crash":
+            raise EdgeTpuUnavailable("the Edge TPU child was killed by SIGSEGV")
+        if what == "absent":
+            raise EdgeTpuNotFound("no Edge TPU found: plug in the Coral")
+        return FakeTpu(open_classifier(bundle, prefer="cpu"))
+
+    clf = FailoverClassifier(primary, cpu_factory, reprobe_interval_s=60.0, reprobe_max_s=600.0,
+                             clock=clock)
+    start = clock.now
+    for _ in range(3000):
+        clock.now += 1.0
+        clf.classify(solid(RED))
+        if clf.backend == "edgetpu":
+            break
+    waits = [round(b - a) for a, b in zip(calls, calls[1:], strict=False)]
+    # absent at start: 60 s; crashes: 120, 240, 480, 600 (the cap), 600; then absent
+    # (unplugged): the interval again, and the streak starts over
+    assert waits == [60, 120, 240, 480, 600, 600, 60, 120]
+    assert clf.backend == "edgetpu" and clf.fault is None and calls[0] == start
+    clf.close()
 
 
 def test_reprobes_use_their_own_factory(bundle: Bundle, cpu_factory) -> None:

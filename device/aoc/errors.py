@@ -42,6 +42,10 @@ class EdgeTpuUnavailable(BackendError):
     """The Edge TPU cannot be used: libedgetpu missing, no device, or delegate failure."""
 
 
+class EdgeTpuNotFound(EdgeTpuUnavailable):
+    """No Edge TPU is attached at all (nothing was opened, so asking again costs nothing)."""
+
+
 class InferenceError(AocError, RuntimeError):
     """Running the model on a frame failed."""
 

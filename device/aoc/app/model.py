@@ -56,7 +56,7 @@ def classifier_opener(
     on ``num_threads`` threads (see :func:`inference_threads`; ``None``: the runtime's
     default).
     """
-    from aoc.errors import EdgeTpuUnavailable
+    from aoc.errors import EdgeTpuNotFound
     from aoc.inference.classifier import open_classifier
 
     inf = config.inference
@@ -74,7 +74,7 @@ def classifier_opener(
 
         def primary(start_timeout_s: float = START_TIMEOUT_S) -> Any:
             if not tpu_probe():
-                raise EdgeTpuUnavailable(
+                raise EdgeTpuNotFound(
                     "no Edge TPU found (USB 1a6e:089a / 18d1:9302 or /dev/apex_0); plug in "
                     "the Coral accelerator"
                 )

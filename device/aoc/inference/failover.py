@@ -3,7 +3,8 @@
 :class:`FailoverClassifier` holds a primary classifier (normally the Edge TPU, often an
 :class:`aoc.inference.isolated.IsolatedClassifier`) and a fallback (the CPU model), both made by
 factories. When the primary fails mid-run the same frame is re-run on the fallback, so no
-result is lost; every ``reprobe_interval_s`` the primary factory is tried again. The clock is
+result is lost; every ``reprobe_interval_s`` the primary factory is tried again, less often
+while an attached TPU keeps failing to open (see :class:`FailoverClassifier`). The clock is
 injectable so tests need no sleeps.
 """
 
@@ -16,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from aoc.errors import AocError, InferenceError
+from aoc.errors import AocError, EdgeTpuNotFound, InferenceError
 from aoc.inference.preprocess import check_frame
 from aoc.resource import Closing
 
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 FAULT_NO_TPU = "no TPU - on CPU"
 FAULT_TPU_LOST = "TPU lost - on CPU"
+REPROBE_MAX_S = 1800.0
 
 
 class ClassifierLike(Protocol):
@@ -58,6 +60,12 @@ class FailoverClassifier(Closing):
     attempts to reopen the primary. ``reprobe_interval_s=None`` never retries.
     ``reprobe_factory`` (default ``primary_factory``) reopens it: re-probes run on the loop
     thread mid-run, so they may need a shorter time limit than the first open.
+
+    A re-probe that finds no TPU (:class:`~aoc.errors.EdgeTpuNotFound`) is cheap and is
+    repeated every ``reprobe_interval_s``, so a Coral plugged in is soon used. One that
+    finds a TPU that will not open (a crashing delegate, a child that hangs) stalls the
+    loop for its start-up, so each such failure in a row doubles the wait, up to
+    ``reprobe_max_s``.
     """
 
     def __init__(
@@ -67,12 +75,15 @@ class FailoverClassifier(Closing):
         *,
         reprobe_interval_s: float | None = 30.0,
         reprobe_factory: Callable[[], ClassifierLike] | None = None,
+        reprobe_max_s: float = REPROBE_MAX_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._primary_factory = primary_factory
         self._reprobe_factory = reprobe_factory or primary_factory
         self._fallback_factory = fallback_factory
         self.reprobe_interval_s = reprobe_interval_s
+        self.reprobe_max_s = reprobe_max_s
+        self._failing = 0  # re-probes in a row that found a TPU and could not open it
         self._clock = clock
         self.failovers = 0
         self.reprobes = 0
@@ -145,13 +156,24 @@ class FailoverClassifier(Closing):
         try:
             self._primary = self._reprobe_factory()
         except AocError as exc:
-            self._next_probe = self._clock() + (self.reprobe_interval_s or 0.0)
-            log.info("failover: re-probe %d failed: %s", self.reprobes, exc)
+            wait = self._retry_wait(exc)
+            self._next_probe = self._clock() + wait
+            log.info("failover: re-probe %d failed: %s; next in %.0f s", self.reprobes, exc, wait)
             return
+        self._failing = 0
         self.fault = None
         self.reason = self._primary.reason
         self._next_probe = float("inf")
         log.warning("failover: primary back on %s after %d re-probes", self.backend, self.reprobes)
+
+    def _retry_wait(self, exc: AocError) -> float:
+        """Seconds to the next re-probe after one failed with ``exc``."""
+        base = self.reprobe_interval_s or 0.0
+        if isinstance(exc, EdgeTpuNotFound):
+            self._failing = 0
+            return base
+        self._failing = min(self._failing + 1, 32)  # 2**32 times any interval is past the cap
+        return min(base * 2 ** self._failing, max(base, self.reprobe_max_s))
 
     def _stage(self, name: str) -> Any:
         clf = self.current
