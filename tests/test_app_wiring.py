@@ -18,6 +18,7 @@ from aoc.app.wiring import run
 from aoc.testing.soak_doubles import RecordingDisplay
 
 ROOT = Path(__file__).resolve().parents[1]
+WAIT = 5.0  # seconds; tests wait on events, this only bounds a failure
 MODELS = ROOT / "tests" / "data" / "models"
 HOST = Host()  # not a Pi, not systemd, no TTY, no state dir
 
@@ -121,6 +122,51 @@ def test_a_camera_that_worked_is_retried_not_replaced_by_the_demo(monkeypatch):
     assert asked[0] is True and asked[1:] and not any(asked[1:])
     assert all(r is None for r in results)  # still down, still retrying the camera
     assert not any(isinstance(r, np.ndarray) for r in results)
+
+
+def test_with_prefetch_the_camera_is_closed_once_and_never_under_a_read(monkeypatch):
+    """On an Edge TPU the run entered the camera and the prefetcher around it each on its
+    own: at shutdown the prefetcher left closing the camera to its worker, still inside a
+    capture, and the run then closed the camera under that capture all the same."""
+    import numpy as np
+
+    import aoc.sources as sources
+    from aoc.app.pipeline import PrefetchSource
+    from aoc.app.wiring import open_frames
+
+    reading, release, closed = threading.Event(), threading.Event(), threading.Event()
+    events: list[str] = []
+
+    class Camera:
+        name, is_live, reads = "picamera2:0", True, 0
+
+        def open(self):
+            pass
+
+        def read(self):
+            self.reads += 1
+            if self.reads > 1:  # a capture that takes its time
+                reading.set()
+                release.wait(WAIT)
+                events.append("read returned")
+            return np.zeros((48, 64, 3), np.uint8)
+
+        def close(self):
+            events.append("close")
+            closed.set()
+
+    monkeypatch.setattr(sources, "open_source",
+                        lambda spec, **kw: (Camera(), "picamera2 camera 0"))
+    config = make_config(camera={"source": "picamera2", "backoff": [0.0]})
+    frames = open_frames(config, size=(32, 32), prefetch=True)
+    assert isinstance(frames, PrefetchSource)
+    with frames:
+        assert frames.read() is not None
+        assert reading.wait(WAIT)  # the worker is inside the camera's read
+    assert events == []  # not closed under the read
+    release.set()
+    assert closed.wait(WAIT)
+    assert events == ["read returned", "close"]
 
 
 def test_camera_required_waits_instead_of_demo(screen, caplog):

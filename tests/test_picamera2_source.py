@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from fakes.picamera2_fake import QUADRANTS, assert_close, make_picamera2, quadrant_colours
@@ -190,6 +192,31 @@ def test_a_stalled_camera_times_out_and_closes_behind_the_stuck_capture():
     assert [n for n, _ in cam.calls][-3:] == ["cancel_all_and_flush", "stop", "close"]
     with pytest.raises(CameraError, match="not open"):
         src.read()
+
+
+def test_a_capture_cancelled_by_close_is_a_camera_error():
+    """picamera2's cancel_all_and_flush fails a waiting capture with CancelledError, which is
+    neither a RuntimeError nor an OSError: it went through every handler as a traceback."""
+    fake = make_picamera2(block_capture_after=1)
+    src = Picamera2Source(pi_model=PI5, picamera2_factory=fake, capture_timeout_s=5.0)
+    src.open()
+    src.read()
+    errors: list[BaseException] = []
+
+    def capture() -> None:
+        try:
+            src.read()
+        except BaseException as exc:  # noqa: BLE001 - the test looks at what came out
+            errors.append(exc)
+
+    worker = threading.Thread(target=capture)
+    worker.start()
+    cam = fake.instances[0]
+    assert cam.capture_waits.wait(5.0)
+    src.close()
+    worker.join(5.0)
+    assert len(errors) == 1 and isinstance(errors[0], CameraError)
+    assert "stopped delivering frames" in str(errors[0])
 
 
 def test_a_camera_that_cannot_take_the_configuration_is_closed_and_named():

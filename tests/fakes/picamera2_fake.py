@@ -17,6 +17,8 @@ The scene is four quadrants of known colours (see :data:`QUADRANTS`).
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import CancelledError, Future
 from typing import Any
 
 import numpy as np
@@ -98,6 +100,7 @@ def make_picamera2(
     *,
     platform: str = "pisp",
     fail_capture_after: int | None = None,
+    block_capture_after: int | None = None,
     flicker_controls: bool = True,
     adjust_lores: tuple[int, int] | None = None,
 ) -> type[FakePicamera2]:
@@ -107,7 +110,10 @@ def make_picamera2(
     stalls the camera after that many captures (cable pulled): as in picamera2, libcamera
     cancels the timed-out requests and ``capture_array`` waits on, so it raises
     ``TimeoutError`` when given ``wait=<seconds>`` and, without one, fails the test (the real
-    call would block for good). ``adjust_lores`` is the lores size libcamera settles on
+    call would block for good). ``block_capture_after`` makes later captures wait for their
+    ``wait=`` seconds on a job's future, as picamera2's do while a frame is due, and
+    ``cancel_all_and_flush`` fails that future with ``CancelledError``, as picamera2's
+    ``Job.cancel`` does. ``adjust_lores`` is the lores size libcamera settles on
     (its "Adjusted" validation), which picamera2 writes back into the configuration.
     """
     listed = [dict(IMX708)] if cameras is None else [dict(c) for c in cameras]
@@ -116,6 +122,7 @@ def make_picamera2(
         _cameras = listed
         _platform = platform
         _fail_after = fail_capture_after
+        _block_after = block_capture_after
         _flicker = flicker_controls
         _adjust_lores = adjust_lores
         instances: list[FakePicamera2] = []  # noqa: RUF012 - per-class record for tests
@@ -129,6 +136,7 @@ class FakePicamera2:
     _cameras: list[dict[str, Any]] = []  # noqa: RUF012
     _platform = "pisp"
     _fail_after: int | None = None
+    _block_after: int | None = None
     _flicker = True
     _adjust_lores: tuple[int, int] | None = None
     instances: list[FakePicamera2] = []  # noqa: RUF012
@@ -161,6 +169,8 @@ class FakePicamera2:
         self.closed = False
         self.captures = 0
         self.pending_jobs = 0  # captures that timed out and still wait in the job queue
+        self.waiting: list[Future[None]] = []  # captures now waiting for a frame
+        self.capture_waits = threading.Event()  # set once a capture waits for a frame
         type(self).instances.append(self)
 
     def create_preview_configuration(
@@ -241,6 +251,8 @@ class FakePicamera2:
         dislodged cable, so that the camera can be stopped and closed)."""
         self.calls.append(("cancel_all_and_flush", None))
         self.pending_jobs = 0
+        for job in self.waiting:  # picamera2's Job.cancel()
+            job.set_exception(CancelledError())
 
     def stop(self) -> None:
         self.calls.append(("stop", None))
@@ -267,6 +279,11 @@ class FakePicamera2:
                                      "wait= blocks forever in picamera2")
             self.pending_jobs += 1
             raise TimeoutError(f"capture_array timed out after {wait} s")
+        if self._block_after is not None and self.captures >= self._block_after:
+            job: Future[None] = Future()
+            self.waiting.append(job)
+            self.capture_waits.set()
+            job.result(timeout=wait)  # CancelledError when cancelled, TimeoutError after wait
         self.captures += 1
         width, height = stream["size"]
         rgb = scene_rgb(width, height)

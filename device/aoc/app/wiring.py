@@ -61,11 +61,14 @@ class OpenedSource:
 
 
 def open_frames(config: Config, *, size: tuple[int, int], resize: str = "stretch",
-                pi_model: str | None = None) -> Any:
+                pi_model: str | None = None, prefetch: bool = False) -> Any:
     """A :class:`~aoc.sources.ResilientSource` around :func:`~aoc.sources.open_source`.
 
     ``auto`` without a camera runs the demo (and says so) unless
-    ``camera.demo_when_missing`` is false; then it waits for a camera.
+    ``camera.demo_when_missing`` is false; then it waits for a camera. With ``prefetch``
+    (an Edge TPU runs the model: capture during invoke) it comes inside a
+    :class:`~aoc.app.pipeline.PrefetchSource`, which owns it: it opens it, and closes it
+    only once its worker is out of ``read()``. Enter only what this returns.
     """
     from aoc.sources import DemoSource, ResilientSource, open_source
 
@@ -88,7 +91,11 @@ def open_frames(config: Config, *, size: tuple[int, int], resize: str = "stretch
 
     resilient = ResilientSource(factory, backoff=cam.backoff, name=f"camera:{cam.source}")
     resilient.description = described  # type: ignore[attr-defined]
-    return resilient
+    if not prefetch:
+        return resilient
+    from aoc.app.pipeline import PrefetchSource
+
+    return PrefetchSource(resilient, size=size, policy=resize)
 
 
 
@@ -150,15 +157,11 @@ def run(config: Config, host: Host, *, max_frames: int | None = None,
         stack.callback(classifier.close)
         warnings += selection.errors
         bundle = selection.bundle
-        source = stack.enter_context(open_frames(config, size=classifier.input_size,
-                                                 resize=source_resize(bundle),
-                                                 pi_model=host.pi_model))
+        # on an Edge TPU frames are captured and fitted during invoke (keep the TPU busy)
+        source = stack.enter_context(open_frames(
+            config, size=classifier.input_size, resize=source_resize(bundle),
+            pi_model=host.pi_model, prefetch=classifier.backend == "edgetpu"))
         described = getattr(source, "description", [])
-        if classifier.backend == "edgetpu":  # keep the TPU busy: capture during invoke
-            from aoc.app.pipeline import PrefetchSource
-
-            source = stack.enter_context(PrefetchSource(
-                source, size=classifier.input_size, policy=source_resize(bundle)))
         # `aoc run --display terminal | head`: the reader left, so the run ends
         screen = (open_screen(config, kind, on_output_closed=stop.set) if kind == "terminal"
                   else open_screen(config, kind))

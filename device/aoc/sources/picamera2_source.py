@@ -23,6 +23,7 @@ picamera2 is imported lazily; it comes from apt (``python3-picamera2``), not PyP
 from __future__ import annotations
 
 import logging
+from concurrent.futures import CancelledError
 from typing import Any
 
 import numpy as np
@@ -161,7 +162,9 @@ class Picamera2Source(BaseSource):
             # the timed-out requests and picamera2 waits on. A number makes picamera2 raise
             # TimeoutError (an OSError); older picamera2 takes it as True (waits, as before).
             array = camera.capture_array(self.stream, wait=self.capture_timeout_s)
-        except (RuntimeError, OSError) as exc:
+        except (RuntimeError, OSError, CancelledError) as exc:
+            # CancelledError: the camera was closed under this capture (cancel_all_and_flush
+            # fails picamera2's waiting job); it is neither a RuntimeError nor an OSError
             raise CameraError(
                 f"camera {self.camera_num} stopped delivering frames ({exc}): check the "
                 "ribbon cable and power supply; the app retries"
