@@ -185,6 +185,21 @@ def test_a_contrast_refused_at_open_releases_the_bus():
     assert serial.cleaned == 1
 
 
+def test_spi_pins_the_gpio_library_refuses_are_a_display_error(monkeypatch):
+    """luma's spi sets up DC and RST through RPi.GPIO or lgpio unguarded: their own errors
+    (RuntimeError on a Pi 5, lgpio's 'GPIO busy') passed every handler, and the service
+    exited at start-up instead of running headless."""
+    import luma.core.interface.serial as luma_serial
+
+    def spi(**kwargs):
+        raise RuntimeError("Not running on a RPi!")
+
+    monkeypatch.setattr(luma_serial, "spi", spi)
+    with pytest.raises(DisplayError, match=r"GPIO pins of SPI 0.0 \(DC GPIO24, RST GPIO25\) "
+                                           r"\(RuntimeError: Not running on a RPi!\)"):
+        OledDisplay(interface="spi")
+
+
 def test_missing_bus_names_device_and_raspi_config():
     pytest.importorskip("smbus2")
     with pytest.raises(DisplayError) as info:

@@ -77,6 +77,17 @@ def open_device(
     except (luma_error.Error, OSError, ImportError) as exc:
         fix = _ENABLE_I2C if interface == "i2c" else _ENABLE_SPI
         raise DisplayError(f"OLED {driver}: cannot open {where} ({exc}); {fix}") from exc
+    except Exception as exc:
+        if interface == "i2c":
+            raise
+        # luma's spi sets up the DC and RST pins through the GPIO library unguarded: RPi.GPIO
+        # raises RuntimeError (on a Pi 5, or without /dev/gpiomem), lgpio its own error
+        # ("GPIO busy"); the app must run headless on them, as on any missing panel
+        raise DisplayError(
+            f"OLED {driver}: cannot set up the GPIO pins of {where} ({type(exc).__name__}: "
+            f"{exc}); check that no other program holds them, that the user is in the gpio "
+            "group, and that a GPIO library luma supports is installed (on a Pi 5: "
+            "rpi-lgpio)") from exc
     try:
         if interface == "i2c":
             # a panel that does not answer must fail before luma builds a device: luma
