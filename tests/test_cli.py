@@ -135,6 +135,7 @@ def test_failed_shutdown_command_keeps_the_appliance_running(monkeypatch, capsys
     class Result:
         def __init__(self, failed):
             self.shutdown_failed = failed
+            self.restart_because = None
 
         def to_dict(self):
             return {"runs": len(runs)}
@@ -147,6 +148,21 @@ def test_failed_shutdown_command_keeps_the_appliance_running(monkeypatch, capsys
     monkeypatch.setattr("aoc.cli.format_summary", lambda s: f"runs {s['runs']}")
     assert main(["run", "--source", "demo", "--display", "null"]) == 0
     assert len(runs) == 2 and "runs 2" in capsys.readouterr().out
+
+
+def test_a_run_that_leaks_file_descriptors_exits_75_to_be_restarted(monkeypatch, capsys):
+    """Out of descriptors every open fails (camera, OLED) and nothing recovers: the run ends
+    itself and exits non-zero, so that systemd starts it afresh."""
+    import functools
+
+    import aoc.app.wiring
+    from aoc.app.fd_guard import FdGuard
+
+    monkeypatch.setattr(aoc.app.wiring, "FdGuard",
+                        functools.partial(FdGuard, count=lambda: 950, limit=lambda: 1000))
+    assert main(["run", "--source", "demo", "--display", "null", "--max-frames", "500"]) == 75
+    err = capsys.readouterr().err
+    assert "stopped to be restarted: 950 file descriptors open of a limit of 1000" in err
 
 
 def test_config_that_is_not_utf8_exits_78_naming_file_and_offset(tmp_path, capsys):

@@ -28,7 +28,7 @@ from aoc.log_setup import setup_logging
 
 log = logging.getLogger("aoc")
 
-EX_OK, EX_FAIL, EX_USAGE, EX_UNAVAILABLE, EX_CONFIG = 0, 1, 2, 69, 78
+EX_OK, EX_FAIL, EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL, EX_CONFIG = 0, 1, 2, 69, 75, 78
 EX_INTERRUPTED, EX_PIPE = 130, 141  # 128 + SIGINT, 128 + SIGPIPE, as a shell reports them
 # taken at import, before aoc runs any program: where the start-up figure may count from
 _STARTED = mark_start()
@@ -146,6 +146,10 @@ def cmd_run(args: argparse.Namespace, config: Any, host: Any) -> int:
     # flushed here, so a closed output pipe raises now (-> 141), not in the interpreter's
     # final flush (exit status 120 and a traceback-like "Exception ignored")
     print(format_summary(summary), flush=True)
+    if result.restart_because:
+        # non-zero, so that systemd (Restart=on-failure) starts the appliance afresh
+        print(f"aoc: stopped to be restarted: {result.restart_because}", file=sys.stderr)
+        return EX_TEMPFAIL
     return EX_OK
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aoc.app.fd_guard import FdGuard
 from aoc.app.host import Host, resolve_display_kind
 from aoc.app.loop import LoopHook, run_loop
 from aoc.app.loop_options import LoopControls
@@ -112,6 +113,7 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     shutdown_requested: bool = False
     shutdown_failed: bool = False
+    restart_because: str | None = None  # the run ended itself so that it starts afresh
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
@@ -184,8 +186,9 @@ def run(config: Config, host: Host, *, max_frames: int | None = None,
                 note = "no camera - demo"
             return note
 
-        all_hooks = _loop_hooks(config, host, stack, buttons, hooks, process_age, startup,
-                                shutdown)
+        fd_guard = FdGuard(stop)
+        all_hooks = [*_loop_hooks(config, host, stack, buttons, hooks, process_age, startup,
+                                  shutdown), fd_guard]
         smoother = _make_smoother(config, classifier.labels)
         log.info("running: model %s (%s), source %s, display %s", bundle.name,
                  classifier.reason, described[0].description if described else source.name,
@@ -199,7 +202,8 @@ def run(config: Config, host: Host, *, max_frames: int | None = None,
                            source=described[0].description if described else str(source.name),
                            display=kind, startup_s=startup[0] if startup else None,
                            peak_rss_mb=peak_rss_mb(), warnings=warnings,
-                           shutdown_requested=shutdown.is_set())
+                           shutdown_requested=shutdown.is_set(),
+                           restart_because=fd_guard.tripped)
     if result.shutdown_requested and config.service.shutdown_command:
         error = run_shutdown_command(config.service.shutdown_command)
         if error is not None:
