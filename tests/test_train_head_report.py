@@ -16,3 +16,20 @@ def test_random_thirds_of_a_single_source_are_not_called_leave_one_source_out():
     assert split_sources(thirds) == ["b/unlisted#1", "b/unlisted#2", "b/unlisted#3"]
     text = estimate_text(thirds)
     assert "random thirds" in text and "b/unlisted#1" in text and "optimistic" in text
+
+
+def test_the_tv_grid_is_made_of_the_demos_own_pictures(tmp_path):
+    """The grid went into the bundle made of training images (research data that may not
+    be shipped, and a user's own photos); it reads only the demo's pictures now."""
+    import io
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from aoc_train.head_report import TV_GRID_PICTURES, _tv_grid_png
+
+    facts = {"config": SimpleNamespace(seed=1234),
+             "dataset": SimpleNamespace(root=tmp_path / "no-such-data", records=())}
+    grid = Image.open(io.BytesIO(_tv_grid_png(facts)))
+    assert grid.size == (4 * 240, 3 * 180)  # each of the four pictures three times
+    assert len(TV_GRID_PICTURES) == 4

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -122,7 +123,8 @@ def _grids_tag(clf: Any, pre: Prepared, seed: int) -> str:
 def mistake_grids(clf: Any, pre: Prepared, work: Path, seed: int) -> dict[str, Path]:
     """Explanation grids (``aoc.explain``) of the held-out images the leave-one-source-out
     heads got most wrong, clean and through a TV, drawn with the shipped model ``clf``.
-    Cached in ``work`` (they take a minute or two; a resumed build reuses them)."""
+    Cached in ``work`` (they take a minute or two; a resumed build reuses them) and copied
+    to ``mistakes_folder(work)``: they show training images, so never into the bundle."""
     from aoc.explain.png import mistakes_grid
 
     records = list(pre.dataset.records)
@@ -139,7 +141,10 @@ def mistake_grids(clf: Any, pre: Prepared, work: Path, seed: int) -> dict[str, P
                           held_out=True,
                           title=f"Most confident held-out mistakes ({name})")
             tmp.replace(path)
-        out[name] = path
+        shown = head_report.mistakes_folder(work) / f"mistakes_{name}.png"
+        shown.parent.mkdir(exist_ok=True)
+        shutil.copyfile(path, shown)
+        out[name] = shown
     return out
 
 
@@ -276,14 +281,14 @@ def build(cfg: HeadBuildConfig, *, progress: Callable[[Iterable], Iterable] = la
             f"{check['head_us_host_cpu']:.1f} us")
         require_fresh_cache(check, work)
         grids = mistake_grids(clf, pre, work, cfg.seed)
-    say("[explain] grids of the most confident held-out mistakes, clean and through a TV")
+    say(f"[explain] grids of the most confident held-out mistakes, clean and through a TV: "
+        f"{grids['clean'].parent} (not in the bundle: they show training images)")
     facts = {
         "config": cfg, "dataset": ds, "backbone": backbone, "summary": summary,
         "device_check": check, "head": head, "wall_seconds": time.monotonic() - t0,
     }
     metrics = head_report.metrics(facts)
     extra = head_report.extra_files(facts, work, held)
-    extra.update({f"report/mistakes_{k}.png": v for k, v in grids.items()})
     out = write_bundle(cfg.out, provenance=head_report.provenance(facts), metrics=metrics,
                        extra_files=extra, **common)
     say(f"[bundle] wrote {cfg.out}")

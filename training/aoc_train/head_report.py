@@ -80,18 +80,28 @@ def provenance(facts: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+TV_GRID_PICTURES = ("01_anime_character.png", "02_cartoon_character.png",
+                    "03_mix_anime_cartoon.png", "04_portrait_photo.png")
+"""The demo's own pictures (project renders and a public-domain photograph, see
+``aoc/assets/demo/CREDITS.md``) the report's grid of simulated TV views is made of: a bundle
+may be shipped and committed, the training images may not."""
+
+
+def mistakes_folder(work: Path) -> Path:
+    """Where a build leaves its grids of held-out mistakes: beside its cache, never in the
+    bundle (they show training images)."""
+    return work / "report"
+
+
 def _tv_grid_png(facts: Mapping[str, Any]) -> bytes:
+    from aoc.sources.demo_source import DEMO_DIR
+
     from .tvsim import tv_grid
 
-    ds = facts["dataset"]
-    rng = np.random.default_rng(facts["config"].seed)
-    by_class = {c: [r for r in ds.records if r.label == c] for c in ds.classes}
-    pics = []
-    for c in ds.classes:
-        for i in rng.choice(len(by_class[c]), min(4, len(by_class[c])), replace=False):
-            pics.append(np.asarray(read_rgb(ds.root / by_class[c][i].file)))
+    pics = [np.asarray(read_rgb(DEMO_DIR / name)) for name in TV_GRID_PICTURES]
     buf = io.BytesIO()
-    tv_grid(pics, facts["config"].seed, cols=4).save(buf, format="PNG", optimize=True)
+    # each picture three times: three draws of the simulation (tv_grid seeds each tile)
+    tv_grid(pics * 3, facts["config"].seed, cols=4).save(buf, format="PNG", optimize=True)
     return buf.getvalue()
 
 
@@ -121,6 +131,7 @@ def report_md(facts: Mapping[str, Any]) -> str:
     src_rows = [[name, v["label"], v["images"], pct(v["clean"]), pct(v["tv"])]
                 for name, v in sorted(s["sources"].items(), key=lambda kv: (kv[1]["label"], kv[0]))]
     layers = " -> ".join(str(n) for n in facts["head"].layer_sizes)
+    mistakes_dir = mistakes_folder(Path(cfg.work_dir))
     split_note = (f"\n**Not all leave-one-source-out:** {estimate_text(s)}. Add a "
                   "`manifest.csv` naming each image's source.\n" if split_sources(s) else "")
     return f"""# Model report: {Path(cfg.out).name}
@@ -145,13 +156,15 @@ so a small collector counts as much as a large one.
 
 ![simulated camera-at-TV views](report/tv_views.png)
 
+The grid shows the simulation on the demo's own pictures (`aoc/assets/demo`, free to
+ship), three draws each: the training images may not be shipped inside a bundle.
+
 ### What the model looks at when it is wrong
 The held-out images the leave-one-source-out heads got most confidently wrong, per true
 class, clean and through a TV, with maps of which parts of the picture pushed the shipped
-model's top class up or down (`aoc explain`: random masks through the device's classifier).
-
-![clean mistakes](report/mistakes_clean.png)
-![TV mistakes](report/mistakes_tv.png)
+model's top class up or down (`aoc explain`: random masks through the device's classifier),
+are drawn at each build. They show training images, so they are not part of the bundle:
+they are `{mistakes_dir}/mistakes_clean.png` and `mistakes_tv.png` where the bundle was built.
 
 ## int8 against float
 The backbone is Coral's int8 graph on both targets and the head is float32, so the device
