@@ -156,6 +156,19 @@ def test_fine_tuning_flags_are_refused_for_the_compiled_backbone(tmp_path: Path,
     assert not (tmp_path / "o").exists()
 
 
+def test_an_abbreviated_fine_tuning_flag_is_not_taken_for_the_full_one(tmp_path: Path,
+                                                                        capsys) -> None:
+    """'--view 2' was read as --views, passed the refusal (which compares spelled names)
+    and was ignored without a word."""
+    argv = ["--no-progress", "build", str(_tree(tmp_path / "d")), "--out", str(tmp_path / "o"),
+            "--backbone", "coral-mobilenet-v1-embedding", "--backbone-dir", str(tmp_path),
+            "--view", "2"]
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert "unrecognized arguments: --view 2" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_build_refuses_an_out_folder_it_would_destroy_before_any_work(tmp_path: Path,
                                                                        capsys) -> None:
     data = _tree(tmp_path / "d")

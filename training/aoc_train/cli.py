@@ -124,7 +124,10 @@ def config_from_args(a: argparse.Namespace) -> BuildConfig:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (importing no TensorFlow)."""
-    parser = argparse.ArgumentParser(prog="aoc-train", description=__doc__.split("\n\n")[0])
+    # no abbreviations: '--view 2' was taken as --views and passed the check that refuses
+    # fine-tuning flags with the compiled backbone (which compares the spelled names)
+    parser = argparse.ArgumentParser(prog="aoc-train", description=__doc__.split("\n\n")[0],
+                                     allow_abbrev=False)
     parser.add_argument("--json", action="store_true", help="print one JSON object per stage")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -133,8 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
                        ("fit", "augmented views, cached features, head, top-tune"),
                        ("export", "int8 and float TFLite from the fitted model"),
                        ("evaluate", "held-out scores via the device code, report, bundle")):
-        _pipeline_args(sub.add_parser(name, help=text))
-    cross = sub.add_parser("crossval", help="leave-source-out accuracy of the head recipe "
+        _pipeline_args(sub.add_parser(name, help=text, allow_abbrev=False))
+    cross = sub.add_parser("crossval", allow_abbrev=False,
+                           help="leave-source-out accuracy of the head recipe "
                            "(every source held out in turn; needs a manifest)")
     _pipeline_args(cross)
     cross.add_argument("--folds", default="",
