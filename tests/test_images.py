@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fakes.hostile_images import png_header_only
+from fakes.hostile_images import png_header_only, rotated_jpeg
 from PIL import Image
 
 from aoc.errors import AocError, ImageReadError
@@ -49,6 +49,15 @@ def test_sixteen_bit_grey_png_is_scaled_not_white(tmp_path):
     assert frame.shape == (64, 64, 3) and frame.dtype == np.uint8
     assert frame[0, 0, 0] == 0 and frame[-1, -1, 0] == 255
     assert 120 <= frame[32, 0, 0] <= 135  # mid-grey, where a clip would give 255
+
+
+def test_a_photo_with_an_exif_orientation_is_read_upright(tmp_path):
+    """Phone photos came out on their side, for the device and for training alike."""
+    path = rotated_jpeg(tmp_path / "phone.jpg")
+    frame = load_frame(path)
+    assert frame.shape == (20, 60, 3)
+    assert frame[10, 5, 0] > 180 and frame[10, 55, 0] < 60  # red on the left, as taken
+    assert probe_image(path) == (60, 20)
 
 
 @pytest.mark.parametrize("mode", ["1", "L", "P", "RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV",

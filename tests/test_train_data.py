@@ -115,3 +115,26 @@ def test_a_manifest_that_matches_no_image_is_refused(tree: Path) -> None:
                         + "\n")
     with pytest.raises(DataError, match="none of them under .* relative to the data folder"):
         scan_dataset(tree)
+
+
+def test_training_reads_pictures_as_the_device_does(tree: Path, tmp_path: Path) -> None:
+    """A 16-bit PNG was trained on as a white picture (convert("RGB") clips), a phone photo
+    on its side, and pictures in hidden folders were trained on while the device skips
+    them."""
+    import numpy as np
+    from fakes.hostile_images import rotated_jpeg
+
+    from aoc.images import load_frame
+    from aoc_train.data import read_rgb
+
+    deep = tree / "a" / "deep.png"
+    ramp = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
+    Image.fromarray(ramp).save(deep)
+    phone = rotated_jpeg(tree / "b" / "phone.jpg")
+    for path in (deep, phone):
+        assert np.array_equal(np.asarray(read_rgb(path)), load_frame(path))
+    assert np.asarray(read_rgb(deep)).mean() < 200
+    (tree / "c" / ".thumbnails").mkdir()
+    picture(77).save(tree / "c" / ".thumbnails" / "c1_0.jpg")
+    files = {r.file for r in scan_dataset(tree).records}
+    assert "a/deep.png" in files and not any(".thumbnails" in f for f in files)

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from aoc.errors import ImageReadError
 from aoc.filecheck import require_regular_file
@@ -83,7 +83,7 @@ def load_image(path: str | os.PathLike[str], *, size: tuple[int, int] | None = N
 
     def decode(image: Image.Image) -> Image.Image:
         image.load()
-        return to_rgb(image)
+        return to_rgb(upright(image))
 
     return _checked(path, size, max_pixels, decode)
 
@@ -106,7 +106,11 @@ def probe_image(path: str | os.PathLike[str], *, size: tuple[int, int] | None = 
                 max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:
     """Check ``path`` as :func:`load_image` would, reading the header only; its decoded
     (width, height). Cheap: for files decoded later, on demand."""
-    return _checked(path, size, max_pixels, lambda image: image.size)
+    def size_of(image: Image.Image) -> tuple[int, int]:
+        width, height = image.size
+        return (height, width) if _orientation(image) in _QUARTER_TURNS else (width, height)
+
+    return _checked(path, size, max_pixels, size_of)
 
 
 def load_frame(path: str | os.PathLike[str], *, size: tuple[int, int] | None = None,
@@ -126,6 +130,29 @@ def check_pixels(image_size: tuple[int, int], *, path: object,
         raise ImageReadError(
             f"image {path} is {width}x{height} = {width * height:,} pixels, over the "
             f"device's limit of {max_pixels:,}: scale it down (e.g. to 4000x3000 or less)")
+
+
+_EXIF_ORIENTATION = 0x0112
+_QUARTER_TURNS = frozenset({5, 6, 7, 8})  # orientations that swap width and height
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        return int(image.getexif().get(_EXIF_ORIENTATION, 1))
+    except (ValueError, TypeError, OSError, SyntaxError):  # a damaged EXIF block
+        return 1
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """``image`` turned as its EXIF orientation says (a phone photo taken upright is stored
+    on its side with a tag); itself when there is none. Training reads images through this
+    too, so both see the same picture."""
+    if _orientation(image) == 1:
+        return image
+    try:
+        return ImageOps.exif_transpose(image)
+    except (ValueError, TypeError, OSError, SyntaxError):
+        return image
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from aoc.errors import ImageReadError
+from aoc.images import to_rgb, upright
 
 from .errors import DataError
 
@@ -98,7 +99,9 @@ def read_rgb(path: Path) -> Image.Image:
     try:
         with Image.open(path) as img:
             img.load()
-            return img.convert("RGB")
+            # as the device reads it (aoc.images): turned upright by its EXIF orientation,
+            # 16-bit and float images scaled to 8 bits (convert("RGB") clips them to white)
+            return to_rgb(upright(img))
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageReadError(
             f"cannot decode image {path}: {exc}; replace or delete the file"
@@ -187,9 +190,9 @@ def scan_dataset(
     for path in progress(files):
         rel = path.relative_to(root).as_posix()
         label = rel.split("/", 1)[0]
+        if any(part.startswith(".") for part in rel.split("/")[1:]):
+            continue  # hidden files and folders (.thumbnails/, ._x.jpg): the device skips them too
         if path.suffix.lower() not in IMAGE_SUFFIXES:
-            if path.name.startswith("."):
-                continue
             skipped.append(SkippedFile(rel, f"not an image file suffix ({path.suffix or 'none'})"))
             continue
         stat = path.stat()
