@@ -139,6 +139,8 @@ def test_build_of_a_degenerate_model_exits_65_and_writes_no_bundle(tmp_path: Pat
                "--class-test-fraction", "0.5"])
     err = capsys.readouterr().err
     assert rc == EX_DEGENERATE == 65, err
+    note, err = err.split("\n", 1)
+    assert note.startswith("aoc-train: note: no --weights") and "coral-mobilenet" in note
     assert err.startswith("aoc-train: int8 model on the ")
     assert f"(no bundle written to {out})" in err and "constant" in err
     assert not out.exists()

@@ -57,9 +57,10 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
                    help="mobilenet-v2: Keras transfer learning, int8 export, edgetpu_compiler; "
                    "coral-mobilenet-v1-embedding: a numpy head on Coral's compiled embedding "
                    "extractor (build only)")
-    p.add_argument("--backbone-dir", type=Path, default=Path("../shared/reference/coral"),
-                   metavar="DIR", help="folder of Coral's mobilenet_v1_1.0_224_quant_embedding"
-                   "_extractor(_edgetpu).tflite (%(default)s)")
+    p.add_argument("--backbone-dir", type=Path, default=None, metavar="DIR",
+                   help="folder of Coral's mobilenet_v1_1.0_224_quant_embedding_extractor"
+                   "(_edgetpu).tflite, or a bundle that carries them (default: "
+                   "../shared/reference/coral when there, else the project's models/default)")
     p.add_argument("--weights", metavar="FILE", help="no-top MobileNetV2 .weights.h5 matching "
                    "--alpha, 'imagenet' to let Keras download them, or omit for random init")
     p.add_argument("--classes", type=_csv, default=DEFAULT_CLASSES, metavar="A,B,C",
@@ -171,6 +172,7 @@ PIPELINE_ONLY_FLAGS = (
 
 
 def _run_head_build(a: argparse.Namespace, argv: Sequence[str]) -> None:
+    from .embed import default_backbone_dir
     from .head_build import HeadBuildConfig, build
 
     if a.command != "build":
@@ -185,7 +187,8 @@ def _run_head_build(a: argparse.Namespace, argv: Sequence[str]) -> None:
     cfg = config_from_args(a)
     notes = a.notes.read_text(encoding="utf-8") if a.notes else ""
     head_cfg = HeadBuildConfig(data_dir=a.data_dir, out=a.out, work_dir=cfg.work_dir,
-                               backbone_dir=a.backbone_dir, classes=cfg.classes, seed=a.seed,
+                               backbone_dir=a.backbone_dir or default_backbone_dir(),
+                               classes=cfg.classes, seed=a.seed,
                                workers=a.workers, max_images=a.max_images, notes=notes,
                                command="aoc-train " + " ".join(argv))
 
@@ -216,6 +219,12 @@ def _run_pipeline(a: argparse.Namespace, argv: Sequence[str]) -> None:
         _run_head_build(a, argv)
         return
 
+    if not a.weights and a.command in ("build", "fit"):
+        print("aoc-train: note: no --weights, so MobileNetV2 starts from random "
+              "initialisation and learns little from a small data set; the default model's "
+              "recipe is --backbone coral-mobilenet-v1-embedding (Coral's compiled extractor, "
+              "carried by models/default: runs on the Edge TPU with no compiler)",
+              file=sys.stderr, flush=True)
     t0 = time.monotonic()
     p = Pipeline(config_from_args(a), progress=not a.no_progress and not a.json,
                  on_result=lambda r: _print_result(r, a.json))

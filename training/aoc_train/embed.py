@@ -89,14 +89,48 @@ CORAL_V1 = "coral-mobilenet-v1-embedding"
 _CORAL_STEM = "mobilenet_v1_1.0_224_quant_embedding_extractor"
 
 
+# Coral's two files (google-coral/test_data), by sha256: a compiled-backbone bundle such as
+# models/default ships them byte for byte as model.tflite and model_edgetpu.tflite
+CORAL_V1_SHA256 = (
+    "f409ef4f73fcbb9667841965623c5c8524aac33d41b9bf5f3667161fb4a76319",
+    "33a249155302975d7e28f72a5250903cdf7f7afb7bd1ceec3d2cd8ca9ce6a609",
+)
+BUNDLED_BACKBONE_DIR = Path(__file__).resolve().parents[2] / "models" / "default"
+SHARED_BACKBONE_DIR = Path("../shared/reference/coral")
+
+
+def default_backbone_dir() -> Path:
+    """Where Coral's extractor is looked for without ``--backbone-dir``: the research
+    references when they are there, else the default bundle, which carries it."""
+    for folder in (SHARED_BACKBONE_DIR, BUNDLED_BACKBONE_DIR):
+        if (folder / f"{_CORAL_STEM}.tflite").is_file() or (folder / "model.tflite").is_file():
+            return folder
+    return BUNDLED_BACKBONE_DIR
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def coral_v1(folder: Path) -> Backbone:
-    """Coral's MobileNet V1 1.0 224 embedding extractor (Apache-2.0) from ``folder``."""
+    """Coral's MobileNet V1 1.0 224 embedding extractor (Apache-2.0) from ``folder``: under
+    Coral's own file names, or as a bundle's ``model.tflite`` and ``model_edgetpu.tflite``
+    when they are Coral's files byte for byte (as in ``models/default``)."""
     cpu, tpu = folder / f"{_CORAL_STEM}.tflite", folder / f"{_CORAL_STEM}_edgetpu.tflite"
+    bundled = folder / "model.tflite", folder / "model_edgetpu.tflite"
+    if not (cpu.is_file() and tpu.is_file()) and all(f.is_file() for f in bundled):
+        if tuple(_sha256(f) for f in bundled) != CORAL_V1_SHA256:
+            raise DataError(
+                f"{folder} is a bundle whose models are not Coral's embedding extractor: pass "
+                f"--backbone-dir pointing at Coral's {_CORAL_STEM}.tflite and its _edgetpu "
+                f"twin, or at a bundle that carries them (models/default)")
+        cpu, tpu = bundled
     for f in (cpu, tpu):
         if not f.is_file():
             raise DataError(
                 f"backbone file {f} is missing: pass --backbone-dir pointing at the folder with "
-                f"Coral's {_CORAL_STEM}.tflite and its _edgetpu twin (google-coral/test_data)"
+                f"Coral's {_CORAL_STEM}.tflite and its _edgetpu twin (google-coral/test_data), "
+                "or at a bundle that carries them (models/default)"
             )
     return Backbone(
         name="coral-mobilenet-v1-1.0-224-embedding",
