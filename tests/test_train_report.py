@@ -124,3 +124,15 @@ def test_report_counts_tied_top_scores() -> None:
     facts["evaluation"]["int8"] = {**facts["evaluation"]["int8"], "ties": 4}
     assert ("top score was tied between classes (counted as misses): float 0, int8 4, "
             "int8_screen 0.") in report_md(facts)
+
+
+def test_a_test_split_with_no_source_held_out_is_not_called_source_held_out() -> None:
+    """Without a manifest nothing is held out whole; the headline still read 'float top-1,
+    source-held-out test' over a random fifth of every source."""
+    facts = _facts()
+    assert "float top-1, source-held-out test" in report_md(facts)
+    facts["split"] = {**facts["split"], "holdout_sources": []}
+    report, card = report_md(facts), model_card_md(facts)
+    assert "source-held-out" not in report.split("## Headline")[1].split("\n\n")[1]
+    assert "random in-source split, optimistic" in report
+    assert "Test: random in-source split, optimistic" in card

@@ -95,8 +95,16 @@ def _skipped_list(skipped: Sequence[Mapping[str, str]]) -> str:
     return "".join(f"\n- `{s['file']}`: {s['reason']}" for s in skipped[:50])
 
 
+def test_kind(holdout_sources: Sequence[str]) -> str:
+    """What the test split is: whole sources held out, or a random share of every source
+    (the same collectors in training: optimistic)."""
+    return ("source-held-out" if holdout_sources
+            else "random in-source split, optimistic (no source held out)")
+
+
 def _header_md(facts: Mapping[str, Any]) -> str:
     ev, fit = facts["evaluation"], facts.get("fit", {})
+    kind = test_kind(facts["split"]["holdout_sources"])
     return f"""# {facts['name']}: training report
 
 Built {facts['created']} with `{facts['command']}`
@@ -110,7 +118,7 @@ device never runs it.
 
 | figure | value |
 |---|---|
-| float top-1, source-held-out test | {pct(ev['float']['accuracy'])} |
+| float top-1, {kind} test | {pct(ev['float']['accuracy'])} |
 | int8 top-1, same images, device code path | {pct(ev['int8']['accuracy'])} |
 | int8 minus float | {100 * ev['int8_vs_float']:+.2f} points |
 | int8 top-1 through a simulated camera at a TV | {pct(ev['int8_screen']['accuracy'])} |
@@ -271,7 +279,8 @@ The training images are third-party copyrighted material used for research;
 no image or thumbnail of them is part of this bundle. Check the data owners' terms before
 any commercial use of the weights.
 
-**Evaluation.** Source-held-out test ({ev['int8']['count']} images): float
+**Evaluation.** Test: {test_kind(facts['split']['holdout_sources'])}
+({ev['int8']['count']} images): float
 {pct(ev['float']['accuracy'])}, int8 {pct(ev['int8']['accuracy'])}, int8 through a simulated
 camera at a TV {pct(ev['int8_screen']['accuracy'])}. See report.md for per-class and
 per-source figures.

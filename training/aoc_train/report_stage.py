@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import figures
 from .bundle_stages import SPLIT_RATIONALE, git_commit, write
-from .report import model_card_md, report_md
+from .report import model_card_md, report_md, test_kind
 
 if TYPE_CHECKING:
     from .pipeline import Pipeline
@@ -100,7 +100,7 @@ def run_report(p: Pipeline, *, command: str, wall_seconds: float,
     (rdir / "report.md").write_text(report_md(facts))
     (rdir / "model_card.md").write_text(model_card_md(facts))
     metrics = {
-        "test_split": "source-held-out (see report.md)",
+        "test_split": f"{test_kind(c.holdout_sources)} (see report.md)",
         "float_top1": ev["float"]["accuracy"], "int8_top1": ev["int8"]["accuracy"],
         "int8_screen_top1": ev["int8_screen"]["accuracy"],
         "int8_per_class": ev["int8"]["per_class"], "int8_per_source": ev["int8"]["per_source"],
