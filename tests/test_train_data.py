@@ -138,3 +138,18 @@ def test_training_reads_pictures_as_the_device_does(tree: Path, tmp_path: Path) 
     picture(77).save(tree / "c" / ".thumbnails" / "c1_0.jpg")
     files = {r.file for r in scan_dataset(tree).records}
     assert "a/deep.png" in files and not any(".thumbnails" in f for f in files)
+
+
+def test_a_class_folder_left_out_by_the_classes_is_named(tree: Path, caplog) -> None:
+    """A western/ folder next to the three classes was dropped without a word."""
+    (tree / "western").mkdir()
+    for i in range(3):
+        picture(500 + i).save(tree / "western" / f"w{i}.jpg")
+    (tree / "empty").mkdir()
+    with caplog.at_level("WARNING", logger="aoc_train.data"):
+        ds = scan_dataset(tree, classes=("a", "b", "c"))
+    assert ds.classes == ("a", "b", "c")
+    warned = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("ignoring folder western/ (3 images)") and "--classes ''" in m
+               for m in warned)
+    assert not any("empty/" in m for m in warned)

@@ -154,6 +154,13 @@ def list_class_folders(root: Path, classes: Sequence[str] | None = None) -> tupl
         missing = [c for c in classes if c not in found]
         if missing:
             raise DataError(f"class folders {missing} missing under {root} (found {found})")
+        for extra in sorted(set(found) - set(classes)):
+            count = sum(1 for p in (root / extra).rglob("*")
+                        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if count:  # a class the user meant to train, dropped without a word otherwise
+                log.warning("ignoring folder %s/ (%d images): not one of the classes %s; "
+                            "pass --classes '' to train every folder", extra, count,
+                            list(classes))
         return tuple(classes)
     if len(found) < 2:
         raise DataError(f"data folder {root} needs at least two class sub-folders, found {found}")
