@@ -117,3 +117,12 @@ def test_verdict_settings_that_could_never_end_a_verdict_are_refused(smoothing):
         config_from_dict({"smoothing": smoothing})
     assert info.value.key == "smoothing.hysteresis"
     config_from_dict({"smoothing": {"both_min": 0.3, "hysteresis": 0.25}})
+
+
+def test_a_bundle_folder_given_as_a_bare_model_points_to_the_bundle_key(tmp_path):
+    """`aoc classify --model models/default` said 'model.labels is empty', then with
+    --labels that the folder 'is a folder ... pass a .tflite file': neither named --bundle."""
+    config = dataclasses.replace(Config(), model=ModelConfig(model=str(tmp_path)))
+    with pytest.raises(ConfigError, match=r"is a folder: a bundle folder goes in model.bundle "
+                                          r"\(--bundle"):
+        check_rules(config)

@@ -10,6 +10,7 @@ import logging
 import re
 import shlex
 import shutil
+from pathlib import Path
 from typing import Any
 
 from aoc.config_sections import CONTROL_PINS, Config, ServiceConfig
@@ -23,11 +24,19 @@ DRAWABLE_WIDTH = 96  # aoc.display.render.MIN_SIZE[0]: the narrowest screen draw
 def check_rules(config: Config) -> None:
     """The rules no single key's type or range can say; ConfigError naming the key."""
     m = config.model
+    if m.model and Path(m.model).expanduser().is_dir():
+        # `aoc classify --model models/default`: a bundle folder given as a bare model
+        raise ConfigError(
+            f"model.model {m.model} is a folder: a bundle folder goes in model.bundle "
+            "(--bundle on the command line); model.model is a bare .tflite file",
+            key="model.model",
+        )
     if bool(m.model) != bool(m.labels):
         key = "model.labels" if m.model else "model.model"
         raise ConfigError(
             f"{key} is empty but {'model.model' if m.model else 'model.labels'} is set; "
-            "a bare model needs both a .tflite file and its labels file",
+            "a bare model needs both a .tflite file and its labels file (a bundle folder "
+            "goes in model.bundle, --bundle on the command line)",
             key=key,
         )
     if m.bundle and m.model:
