@@ -183,3 +183,15 @@ def test_check_source_spec_refuses_a_fifo_and_a_file_as_folder(tmp_path: Path):
     (tmp_path / "f.png").write_bytes(b"x")
     with pytest.raises(ConfigError, match="not a folder"):
         check_source_spec(f"folder:{tmp_path / 'f.png'}")
+
+
+def test_an_image_folder_holds_each_picture_like_the_demo(tmp_path):
+    """One picture per frame: at 30 fps the smoothing blended about thirty pictures into one
+    verdict ('both' for a folder of mixed pictures)."""
+    for i, colour in enumerate([(255, 0, 0), (0, 0, 255)]):
+        Image.new("RGB", (16, 16), colour).save(tmp_path / f"{i}.png")
+    source, description = open_source(str(tmp_path), size=(8, 8), demo_period_s=3600.0)
+    with source:
+        frames = [source.read() for _ in range(5)]
+    assert all((f == frames[0]).all() for f in frames) and frames[0][0, 0, 0] == 255
+    assert description.endswith("3600 s each")

@@ -103,8 +103,11 @@ def open_source(
     else:
         kind = _guess_kind(text)
     if kind in ("folder", "image"):
-        return _opened(ImageFolderSource(text, size=size, loop=loop, resize=resize),
-                       f"images from {text}")
+        # each picture held like a demo picture: one per frame, the smoothing blended
+        # about thirty pictures into one verdict
+        return _opened(ImageFolderSource(text, size=size, loop=loop, resize=resize,
+                                         hold_s=demo_period_s),
+                       f"images from {text}, {demo_period_s:g} s each")
     return _opened(cv(text, looping=loop), f"video file {text}")
 
 
