@@ -153,3 +153,13 @@ def test_a_class_folder_left_out_by_the_classes_is_named(tree: Path, caplog) -> 
     assert any(m.startswith("ignoring folder western/ (3 images)") and "--classes ''" in m
                for m in warned)
     assert not any("empty/" in m for m in warned)
+
+
+def test_a_picture_in_two_classes_is_warned_about(tree: Path, caplog) -> None:
+    import shutil
+
+    shutil.copyfile(tree / "a" / "a1_0.jpg", tree / "b" / "same.jpg")
+    with caplog.at_level("WARNING", logger="aoc_train.data"):
+        scan_dataset(tree)
+    assert any("1 picture(s) are in two classes at once (e.g. a/a1_0.jpg and b/same.jpg)"
+               in r.getMessage() for r in caplog.records)

@@ -239,6 +239,7 @@ def scan_dataset(
         log.warning("%d file(s) the manifest names are not under %s (e.g. %s); a path prefix "
                     "that differs makes every image 'unlisted'", len(missing), root, missing[0])
     _check_sources(records)
+    _warn_conflicts(records)
     if skipped:
         log.warning("skipped %d unreadable or non-image files under %s", len(skipped), root)
     if not records:
@@ -256,6 +257,19 @@ def _check_sources(records: Iterable[ImageRecord]) -> None:
                 f"source {source!r} has images in classes {sorted(per_label)} "
                 f"({per_label}); give each class's images their own source name in "
                 f"{MANIFEST_NAME}")
+
+
+def _warn_conflicts(records: Sequence[ImageRecord]) -> None:
+    """Warn about one picture (same bytes) filed under two classes: the head is told both,
+    and whichever fold holds one copy out scores it against the other label."""
+    labels: dict[str, dict[str, str]] = {}
+    for r in records:
+        labels.setdefault(r.sha256, {}).setdefault(r.label, r.file)
+    both = [files for files in labels.values() if len(files) > 1]
+    if both:
+        example = " and ".join(sorted(both[0].values()))
+        log.warning("%d picture(s) are in two classes at once (e.g. %s): keep each in the "
+                    "class it belongs to", len(both), example)
 
 
 def source_counts(records: Iterable[ImageRecord]) -> dict[str, dict[str, int]]:

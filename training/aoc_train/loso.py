@@ -45,10 +45,12 @@ class HeldOut:
 
 
 def fold_names(labels: np.ndarray, sources: Sequence[str], *, seed: int = 0,
-               parts: int = 3) -> list[str]:
+               parts: int = 3, groups: Sequence[str] | None = None) -> list[str]:
     """The fold of each image: its source, except in a class with a single source (such as
     a data folder without a manifest), whose images are split at random into ``parts``
-    pseudo-sources named ``source#k``, so that the class is never held out whole."""
+    pseudo-sources named ``source#k``, so that the class is never held out whole. Images
+    with the same ``groups`` key (e.g. the perceptual hash: copies and re-encodes of one
+    picture) go to the same part, or a copy in training would score its twin held out."""
     labels = np.asarray(labels)
     src = np.asarray(sources, dtype=object)
     out = src.copy()
@@ -57,8 +59,10 @@ def fold_names(labels: np.ndarray, sources: Sequence[str], *, seed: int = 0,
         names = set(src[labels == c])
         if len(names) == 1:
             idx = np.flatnonzero(labels == c)
-            part = rng.permutation(len(idx)) % parts
-            out[idx] = [f"{src[i]}#{k + 1}" for i, k in zip(idx, part, strict=True)]
+            keys = [groups[i] for i in idx] if groups is not None else list(range(len(idx)))
+            unique = list(dict.fromkeys(keys))
+            part_of = dict(zip(unique, rng.permutation(len(unique)) % parts, strict=True))
+            out[idx] = [f"{src[i]}#{part_of[k] + 1}" for i, k in zip(idx, keys, strict=True)]
     return [str(s) for s in out]
 
 
