@@ -6,43 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from fakes.train_report_facts import CLASSES
+from fakes.train_report_facts import facts as _facts
 from PIL import Image
 
 from aoc_train import figures
-from aoc_train.report import model_card_md, report_md
-
-CLASSES = ["anime", "cartoon", "neither"]
-
-
-def _scores(acc: float) -> dict:
-    return {"accuracy": acc, "per_class": dict.fromkeys(CLASSES, acc),
-            "per_source": {"s_anime": acc, "s_cartoon": acc}, "confusion": [[3, 0, 0],
-                                                                           [0, 3, 0], [0, 1, 2]],
-            "count": 9}
-
-
-def _facts() -> dict:
-    ev = {"float": _scores(0.95), "int8": _scores(0.94), "int8_screen": _scores(0.91),
-          "float_screen": _scores(0.9), "int8_invoke_ms": 1.25, "runtime": "litert",
-          "agreement_int8_float": 0.99, "robustness_drop": 0.03, "int8_vs_float": -0.01}
-    cfg = {"data_dir": "/data", "class_test_fraction": 0.2, "val_fraction": 0.1, "seed": 1,
-           "alpha": 0.35, "side": 224, "weights": "w.h5", "dropout": 0.2, "views": 4,
-           "source_power": 0.5, "calibration": 300, "work_dir": ".cache/x",
-           "fit": {"top_tune_from": "Conv_1", "top_tune_epochs": 5, "top_tune_lr": 3e-4,
-                   "label_smoothing": 0.1}}
-    split = {"holdout_sources": ["s_cartoon"], "duplicates": [
-        {"kept": "a", "dropped": "b", "kind": "near", "distance": 3}]}
-    return {"name": "toy", "created": "now", "command": "aoc-train build d --out m",
-            "evaluation": ev, "split": split, "config": cfg, "classes": CLASSES,
-            "fit": {"val_acc": 0.97}, "export": {"input_scale": 1.0, "input_zero_point": 0,
-                                                  "int8_kb": 600.0},
-            "stages": [{"stage": "fit", "skipped": False, "seconds": 120.0}],
-            "skipped": [{"file": "anime/bad.jpg", "reason": "truncated"}], "num_images": 20,
-            "source_split": {"s_anime": {"label": "anime", "train": 5, "val": 1, "test": 2},
-                             "s_cartoon": {"label": "cartoon", "train": 0, "val": 0,
-                                           "test": 9}},
-            "source_labels": {"s_anime": "anime", "s_cartoon": "cartoon"},
-            "wall_seconds": 600.0, "edgetpu_text": "not compiled"}
+from aoc_train.model_card import model_card_md
+from aoc_train.report import report_md
 
 
 def test_report_md_states_split_figures_and_skips() -> None:
@@ -59,14 +29,6 @@ def test_report_says_when_a_build_resumed_earlier_stages() -> None:
     resumed = report_md(_facts() | {"wall_seconds": 3.0})
     assert "**0.1 min**" in resumed
     assert "resuming earlier runs" in resumed and "**2.0 min** in all" in resumed
-
-
-def test_model_card_names_sources_and_limits() -> None:
-    text = model_card_md(_facts())
-    assert "| s_cartoon | cartoon | 9 |" in text
-    assert "Intended use" in text and "Limits" in text and "94.0 %" in text
-    # the card says how the backbone was trained
-    assert "Apache-2.0),\nfrozen below `Conv_1`" in text and "aoc-train crossval" in text
 
 
 def test_model_card_says_which_part_of_the_backbone_was_trained() -> None:

@@ -226,79 +226,20 @@ def report_md(facts: Mapping[str, Any]) -> str:
                       _training_md(facts), _stages_md(facts)])
 
 
-def _training_words(fit: Mapping[str, Any]) -> str:
+def training_words(fit: Mapping[str, Any]) -> str:
     if fit.get("top_tune_from"):
         return f"frozen below `{fit['top_tune_from']}`, which was fine-tuned with the head"
     return "frozen, with a trained softmax head"
 
 
-def _backbone_words(cfg: Mapping[str, Any]) -> str:
+def backbone_words(cfg: Mapping[str, Any]) -> str:
     if _pretrained(cfg):
         return "ImageNet-pretrained backbone (Keras applications weights, Apache-2.0)"
     return "backbone from random initialisation (no pretrained weights)"
 
 
-def _weights_licence(cfg: Mapping[str, Any]) -> str:
+def weights_licence(cfg: Mapping[str, Any]) -> str:
     if _pretrained(cfg):
         return "Model weights derived from the Keras MobileNetV2 ImageNet weights (Apache-2.0)."
     return ("The model weights come from random initialisation and this training alone; no "
             "pretrained weights went into them.")
-
-
-def model_card_md(facts: Mapping[str, Any]) -> str:
-    """The bundle's model_card.md."""
-    ev = facts["evaluation"]
-    sources = "\n".join(f"| {s} | {v['label']} | {v['train'] + v['val'] + v['test']} |"
-                        for s, v in sorted(facts["source_split"].items()))
-    return f"""# Model card: {facts['name']}
-
-**What it does.** Classifies one RGB picture as {', '.join(facts['classes'])}
-(softmax probabilities). Built for the "Anime or Cartoon?" appliance: a camera pointed at a
-TV or monitor, a Coral Edge TPU (or the CPU) and a small OLED.
-
-**Model.** MobileNetV2 (width {facts['config']['alpha']}, {facts['config']['side']} px input),
-{_backbone_words(facts['config'])},
-{_training_words(facts['config'].get('fit', {}))}. Full int8 TFLite, uint8 input
-(raw RGB 0..255, centre-cropped and resized) and uint8 output.
-{facts['export']['int8_kb']} KB.
-
-**Intended use.** A fun, approximate reading of how anime-like or cartoon-like the picture
-on a screen is. Not for decisions about people, content moderation or any use where a
-wrong answer matters.
-
-**Training data.** {facts['num_images']} images collected from public GitHub repositories
-(research-use dataset, not shipped with this bundle; the pixels are copyrighted frames and
-fan art, ImageNet photos and portraits):
-
-| source | class | images |
-|---|---|---|
-{sources}
-
-**Licences.** {_weights_licence(facts['config'])}
-The training images are third-party copyrighted material used for research;
-no image or thumbnail of them is part of this bundle. Check the data owners' terms before
-any commercial use of the weights.
-
-**Evaluation.** Test: {test_kind(facts['split']['holdout_sources'])}
-({ev['int8']['count']} images): float
-{pct(ev['float']['accuracy'])}, int8 {pct(ev['int8']['accuracy'])}, int8 through a simulated
-camera at a TV {pct(ev['int8_screen']['accuracy'])}. See report.md for per-class and
-per-source figures.
-
-**Limits and known biases.**
-- The test above is the easy kind: each held-out source has a sibling of the same style in
-  training. Pictures from collectors and styles the data lacks score lower; hold out one whole
-  source at a time with `aoc-train crossval` to measure it (figures, when measured, are in the
-  report's notes).
-- "cartoon" is mostly The Simpsons plus some Tom & Jerry and clip art; other Western styles
-  (Disney, Looney Tunes, SpongeBob, Family Guy, 3D animation) are barely represented and may
-  be called anime or neither.
-- Almost half the anime images are small face crops; random downscaling and crops work
-  against a "small face = anime" shortcut, but close-ups of any drawn face may lean anime.
-- "neither" comes from two sources only (ImageNet photos, studio portraits): live-action TV,
-  games, sport, text and UI screens are under-represented.
-- Only 63 real photographs of screens were available; the camera-at-TV figure comes from
-  simulation.
-- 3D-animated films, western comics, manhwa and anime-styled western shows sit between the
-  classes; expect mixed scores.
-"""

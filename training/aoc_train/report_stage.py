@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import figures
 from .bundle_stages import SPLIT_RATIONALE, git_commit, write
-from .report import model_card_md, report_md, test_kind
+from .model_card import model_card_md
+from .report import report_md, test_kind
 
 if TYPE_CHECKING:
     from .pipeline import Pipeline
