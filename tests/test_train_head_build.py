@@ -34,6 +34,7 @@ def test_tiny_build_runs_on_the_device_with_training_scores(tmp_path, coral, cap
     from aoc_train.embed import Embedder, coral_v1
 
     data = blobs_and_stripes(tmp_path / "data")
+    (data / "blobs" / "broken.jpg").write_bytes(b"not a jpeg")
     out = tmp_path / "bundle"
     assert _build(data, out, tmp_path / "work", coral) == 0
     bundle = load_bundle(out)
@@ -47,6 +48,7 @@ def test_tiny_build_runs_on_the_device_with_training_scores(tmp_path, coral, cap
              for name in ("clean", "tv")}
     report = (out / "report.md").read_text()
     assert "leave one source out" in report and f"{tmp_path / 'work' / 'report'}" in report
+    assert "**Skipped files** (1: " in report and "- `blobs/broken.jpg`: " in report
     # a resumed build reuses every cached step, the explanation grids included
     import aoc.explain.png
 

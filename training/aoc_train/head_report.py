@@ -134,6 +134,11 @@ def report_md(facts: Mapping[str, Any]) -> str:
     mistakes_dir = mistakes_folder(Path(cfg.work_dir))
     split_note = (f"\n**Not all leave-one-source-out:** {estimate_text(s)}. Add a "
                   "`manifest.csv` naming each image's source.\n" if split_sources(s) else "")
+    skipped = list(facts["dataset"].skipped)
+    skipped_md = "" if not skipped else (
+        f"\n**Skipped files** ({len(skipped)}: unreadable or not images; nothing learnt from "
+        "them):" + "".join(f"\n- `{f.file}`: {f.reason}" for f in skipped[:50])
+        + (f"\n- ... and {len(skipped) - 50} more" if len(skipped) > 50 else "") + "\n")
     return f"""# Model report: {Path(cfg.out).name}
 
 Kind: **compiled backbone + head**. The backbone is {bb.name} ({bb.origin}); the same int8
@@ -147,7 +152,7 @@ fitted on all other sources and scores the held-out images, clean and through th
 camera-at-TV simulation (two simulated camera frames per image, see `report/tv_views.png`).
 Ties count as misses. "recall" pools images; "source mean" averages the sources of a class,
 so a small collector counts as much as a large one.
-{split_note}
+{split_note}{skipped_md}
 {md_table(["view", "accuracy", "class mean", *(f"recall {c}" for c in classes),
          *(f"source mean {c}" for c in classes)], head_rows)}
 
