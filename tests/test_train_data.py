@@ -163,3 +163,21 @@ def test_a_picture_in_two_classes_is_warned_about(tree: Path, caplog) -> None:
         scan_dataset(tree)
     assert any("1 picture(s) are in two classes at once (e.g. a/a1_0.jpg and b/same.jpg)"
                in r.getMessage() for r in caplog.records)
+
+
+def test_without_a_manifest_a_sub_folder_of_a_class_is_a_source(tmp_path: Path) -> None:
+    """anime/naruto/, anime/ghibli/ ...: every class became one 'unlisted' source split in
+    random thirds, 87.5 % against 58.3 % when each show was held out whole."""
+    root = tmp_path / "shows"
+    for label, shows in {"anime": ["naruto", "ghibli"], "cartoon": ["simpsons"]}.items():
+        for k, show in enumerate(shows):
+            (root / label / show).mkdir(parents=True)
+            for i in range(2):
+                picture(100 * k + i + (50 if label == "cartoon" else 0)).save(
+                    root / label / show / f"{i}.jpg")
+    picture(999).save(root / "cartoon" / "loose.jpg")
+    sources = {r.file: r.source for r in scan_dataset(root).records}
+    assert sources["anime/naruto/0.jpg"] == "anime/naruto"
+    assert sources["anime/ghibli/1.jpg"] == "anime/ghibli"
+    assert sources["cartoon/simpsons/0.jpg"] == "cartoon/simpsons"
+    assert sources["cartoon/loose.jpg"] == "cartoon/unlisted"

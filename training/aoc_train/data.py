@@ -2,8 +2,11 @@
 
 The folder names are the class names. An optional ``manifest.csv`` in the data folder
 (columns ``file`` and ``source``; ``file`` relative to the data folder) names the source of
-each image so that splits, balancing and reports can be source-aware. Files that cannot be
-decoded (truncated, corrupt, not an image) are skipped and listed, never fatal.
+each image so that splits, balancing and reports can be source-aware. Without one, an
+image's source is its sub-folder of the class folder (``anime/naruto/``), or
+``CLASS/unlisted`` for images directly in it. Files that cannot be decoded (truncated,
+corrupt, not an image) are skipped and listed, never fatal; hidden files and folders are
+left out, as the device's folder source leaves them out.
 
 Every readable image gets a content hash (sha256 of the file) and a perceptual hash
 (a 256-bit difference hash), used to find duplicates across splits (see ``split.py``).
@@ -215,7 +218,7 @@ def scan_dataset(
             continue
         new_cache[rel] = [key, sha, dh, width, height]
         row = manifest.get(rel)
-        source = row["source"] if row and row.get("source") else f"{label}/unlisted"
+        source = row["source"] if row and row.get("source") else _folder_source(rel)
         if row and row.get("label") and row["label"] != label:
             log.warning("%s: manifest label %r differs from folder %r; using the folder",
                         rel, row["label"], label)
@@ -257,6 +260,14 @@ def _check_sources(records: Iterable[ImageRecord]) -> None:
                 f"source {source!r} has images in classes {sorted(per_label)} "
                 f"({per_label}); give each class's images their own source name in "
                 f"{MANIFEST_NAME}")
+
+
+def _folder_source(rel: str) -> str:
+    """The source of an image no manifest names: its sub-folder of the class folder
+    (``anime/naruto/x.jpg`` -> ``anime/naruto``: a user who files pictures by show gets
+    each show held out whole), or ``anime/unlisted`` for images directly in the class."""
+    parts = rel.split("/")
+    return f"{parts[0]}/{parts[1]}" if len(parts) > 2 else f"{parts[0]}/unlisted"
 
 
 def _warn_conflicts(records: Sequence[ImageRecord]) -> None:
