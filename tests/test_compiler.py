@@ -210,6 +210,9 @@ def test_compiler_not_found(model: Path, tmp_path: Path, monkeypatch: pytest.Mon
     assert "apt-get install edgetpu-compiler" in help_text
     assert "apt-key" not in help_text.replace("apt-key.gpg", "")
     assert "training/Dockerfile.edgetpu-compiler" in help_text
+    # the Docker command mounts the model's own folder (it named work/export, which the
+    # build does not use)
+    assert f'-v "{model.resolve().parent}:/models"' in help_text
     assert isinstance(info.value, FileNotFoundError) and isinstance(info.value, AocError)
     assert not (tmp_path / "out").exists()
 

@@ -73,9 +73,14 @@ https://packages.cloud.google.com/apt coral-edgetpu-stable main" \\
 On any other host (ARM, macOS, Windows) run it in Docker, x86-64 emulated if need be:
   docker build --platform linux/amd64 -t edgetpu-compiler \\
     -f training/Dockerfile.edgetpu-compiler training
-  docker run --rm --platform linux/amd64 -v "$PWD/work/export:/models" \\
+  docker run --rm --platform linux/amd64 -v "EXPORT_DIR:/models" \\
     edgetpu-compiler model.tflite
 then put the resulting model_edgetpu.tflite next to model.tflite (or rebuild the bundle)."""
+
+
+def install_help(tflite: Path) -> str:
+    """:data:`INSTALL_HELP` with the Docker command's folder filled in."""
+    return INSTALL_HELP.replace("EXPORT_DIR", str(tflite.resolve().parent))
 
 
 class CompilerNotFound(AocError, FileNotFoundError):
@@ -249,7 +254,7 @@ def compile_model(
     if exe is None:
         raise CompilerNotFound(
             f"{COMPILER} not found on PATH; {tflite} was not compiled for the Edge TPU\n"
-            + INSTALL_HELP
+            + install_help(tflite)
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     command = (str(exe), "-s", "-o", str(out_dir), str(tflite))
@@ -260,7 +265,8 @@ def compile_model(
         )
     except FileNotFoundError as exc:
         raise CompilerNotFound(
-            f"{exe} does not exist; {tflite} was not compiled for the Edge TPU\n" + INSTALL_HELP
+            f"{exe} does not exist; {tflite} was not compiled for the Edge TPU\n"
+            + install_help(tflite)
         ) from exc
     except subprocess.TimeoutExpired as exc:
         raise CompileError(
@@ -270,7 +276,7 @@ def compile_model(
     except OSError as exc:  # e.g. "Exec format error": the x86-64 binary on an ARM host
         raise CompilerNotFound(
             f"{exe} cannot run on this machine ({exc.strerror or exc}); it is x86-64 Linux "
-            f"only, so {tflite} was not compiled\n" + INSTALL_HELP
+            f"only, so {tflite} was not compiled\n" + install_help(tflite)
         ) from exc
     output = (done.stdout or "") + (done.stderr or "")
     parsed = parse_compiler_log(output)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import DegenerateModelError, TrainError
-from .quality import QualityCheck, require_quality
+from .quality import FIX_FINE_TUNED, FIX_PRETRAINED, QualityCheck, require_quality
 
 if TYPE_CHECKING:
     from .pipeline import Pipeline
@@ -73,8 +73,10 @@ def check_quality(p: Pipeline) -> QualityCheck:
         probs, true = saved["int8"], saved["true"]
     where = (f"int8 model on the {len(true)} held-out test images (no bundle written to "
              f"{p.config.out})")
+    # with --weights given, "start from pretrained weights" is no advice
+    fix = FIX_PRETRAINED if p.config.weights else FIX_FINE_TUNED
     try:
-        return require_quality(probs, true, p.dataset.classes, where=where)
+        return require_quality(probs, true, p.dataset.classes, where=where, fix=fix)
     except DegenerateModelError as exc:
         if p.config.weights:
             raise

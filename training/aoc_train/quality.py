@@ -144,6 +144,9 @@ FIX_FINE_TUNED = (
     "give every class more images (dozens at least, from more than one source) including "
     "held-out ones, start from pretrained backbone weights instead of random "
     "initialisation, or train longer")
+FIX_PRETRAINED = (
+    "give every class more images (dozens at least, from more than one source) including "
+    "held-out ones, or train longer")
 FIX_FROZEN_BACKBONE = (
     "give every class more images, from more sources: the backbone is fixed, so a class "
     "its features cannot tell apart needs pictures that show the difference")

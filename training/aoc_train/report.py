@@ -37,8 +37,8 @@ def _top_tune_text(cfg: Mapping[str, Any]) -> str:
     fit = cfg["fit"]
     top = fit.get("top_tune_from")
     if not top:
-        return "no fine-tuning (backbone frozen; see the notes for why)."
-    return (f"no fine-tuning of the lower backbone (see the notes for why). The backbone from "
+        return "no fine-tuning (backbone frozen)."
+    return (f"no fine-tuning of the lower backbone. The backbone from "
             f"`{top}` on (BatchNorm frozen) was then trained with the head for up to "
             f"{fit['top_tune_epochs']} epochs at learning rate {fit['top_tune_lr']:g}, on cached "
             "activations of the frozen layers below, keeping the epoch with the lowest "
@@ -234,6 +234,9 @@ def training_words(fit: Mapping[str, Any]) -> str:
 
 def backbone_words(cfg: Mapping[str, Any]) -> str:
     if _pretrained(cfg):
+        if "from_coral" in str(cfg.get("weights")):  # ../shared's width 1.0 file
+            return ("ImageNet-pretrained backbone (Coral's quantization-aware MobileNetV2, "
+                    "dequantized into Keras; Apache-2.0)")
         return "ImageNet-pretrained backbone (Keras applications weights, Apache-2.0)"
     return "backbone from random initialisation (no pretrained weights)"
 

@@ -147,7 +147,10 @@ def make_split(
         labels = {records[i].label for i in idx}
         if idx and len(labels) < len(dataset.classes):
             missing = sorted(set(dataset.classes) - labels)
-            raise DataError(f"split {name!r} has no images of {missing}; hold out fewer sources")
+            fix = ("hold out fewer sources" if held else
+                   "add images of them (dozens at least), or a manifest.csv naming their "
+                   "sources")
+            raise DataError(f"split {name!r} has no images of {missing}; {fix}")
     return Split(tuple(train), tuple(val), tuple(test), tuple(sorted(held)), tuple(dups))
 
 
