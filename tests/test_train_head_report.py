@@ -33,3 +33,27 @@ def test_the_tv_grid_is_made_of_the_demos_own_pictures(tmp_path):
     grid = Image.open(io.BytesIO(_tv_grid_png(facts)))
     assert grid.size == (4 * 240, 3 * 180)  # each of the four pictures three times
     assert len(TV_GRID_PICTURES) == 4
+
+
+def test_the_card_warns_of_a_class_a_tv_view_cannot_tell() -> None:
+    """A bundle whose anime recall through a TV was at chance shipped with a card that only
+    gave the class mean."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from aoc_train.head_report import model_card_md
+
+    records = [SimpleNamespace(label=c, source=f"{c}{k}") for c in ("anime", "cartoon", "neither")
+               for k in (1, 2)]
+    recall = {"anime": 0.3, "cartoon": 0.9, "neither": 0.8}
+    summary = {"sources": {r.source: {"label": r.label, "tv": 0.5} for r in records},
+               "clean": {"class_mean": 0.9, "recall": dict.fromkeys(recall, 0.9)},
+               "tv": {"class_mean": 0.67, "recall": recall}}
+    facts = {"summary": summary,
+             "dataset": SimpleNamespace(records=records, classes=("anime", "cartoon", "neither")),
+             "config": SimpleNamespace(out=Path("models/mine")),
+             "head": SimpleNamespace(layer_sizes=(1024, 3))}
+    card = model_card_md(facts)
+    assert "**Through a camera at a TV** anime is recognised no better than chance (30.0 %" in card
+    summary["tv"]["recall"] = dict.fromkeys(recall, 0.8)
+    assert "no better than chance" not in model_card_md(facts)

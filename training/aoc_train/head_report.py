@@ -206,6 +206,12 @@ def model_card_md(facts: Mapping[str, Any]) -> str:
             "The appliance shows its anime/cartoon bars and verdicts only for classes named "
             "anime and cartoon; with these labels it shows the top label and its score.")
     n_fewest = len(per_class[fewest])
+    chance = 1.0 / len(ds.classes)
+    blind = [c for c in ds.classes if (s["tv"]["recall"].get(c) or 0.0) <= chance]
+    tv_warning = (f"\n- **Through a camera at a TV** {', '.join(blind)} "
+                  f"{'is' if len(blind) == 1 else 'are'} recognised no better than chance "
+                  f"({', '.join(pct(s['tv']['recall'].get(c) or 0.0) for c in blind)} recall): "
+                  "pointed at a screen, this model will not tell them." if blind else "")
     figures = ("leave one source out" if not split_sources(s)
                else "partly random thirds of a single source: optimistic, see report.md")
     return f"""# Model card: {Path(facts['config'].out).name}
@@ -220,7 +226,7 @@ def model_card_md(facts: Mapping[str, Any]) -> str:
   through a simulated camera at a TV {pct(s['tv']['class_mean'])}.
 - **Limits**: a style with few sources is learnt from few examples ({fewest}: {n_fewest}
   source(s)); figures on shows unlike any source will be lower. Weakest held-out sources:
-  {worst_text}. {both}
+  {worst_text}. {both}{tv_warning}
 """
 
 
