@@ -43,3 +43,71 @@ def test_without_the_research_references_the_default_bundle_is_used(tmp_path: Pa
     (shared / "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite").write_bytes(b"x")
     monkeypatch.setattr(embed, "SHARED_BACKBONE_DIR", shared)
     assert default_backbone_dir() == shared
+
+
+def _records(tmp_path: Path, n: int) -> list:
+    from fakes.labelled_images import picture
+
+    from aoc_train.data import scan_dataset
+
+    for i in range(n):
+        folder = tmp_path / "data" / ("a" if i % 2 else "b")
+        folder.mkdir(parents=True, exist_ok=True)
+        picture(i).save(folder / f"{i:03d}.jpg")
+    return list(scan_dataset(tmp_path / "data").records)
+
+
+def test_a_picture_added_costs_one_embedding_and_the_old_layout_is_taken_over(
+        tmp_path: Path, monkeypatch) -> None:
+    """The cache was keyed on every record and chunked by position: one picture added to a
+    data folder of 15,000 embedded them all again (15 minutes)."""
+    import numpy as np
+
+    from aoc_train.embed import CHUNK, cache_key, embed_records
+
+    backbone = coral_v1(ROOT / "models" / "default")
+    embedded: list[int] = []
+
+    def fake_chunk(args):
+        _, _, records, _ = args
+        embedded.extend(int(r.file[-7:-4]) for r in records)
+        return np.stack([np.full((4, backbone.dim), int(r.file[-7:-4]), np.uint8)
+                         for r in records])
+
+    monkeypatch.setattr(embed, "_embed_chunk", fake_chunk)
+    monkeypatch.setattr(embed, "ProcessPoolExecutor", _InlinePool)
+    records = _records(tmp_path, 6)
+    work = tmp_path / "work"
+    first = embed_records(backbone, tmp_path / "data", records, cache_dir=work)
+    assert sorted(embedded) == list(range(6))
+    more = _records(tmp_path, 7)  # one picture more, in the middle of the order
+    embedded.clear()
+    again = embed_records(backbone, tmp_path / "data", more, cache_dir=work)
+    assert embedded == [6]
+    by_file = {r.file: row for r, row in zip(more, again, strict=True)}
+    for r, row in zip(records, first, strict=True):
+        assert np.array_equal(by_file[r.file], row)
+    # a cache of the earlier, positional layout for exactly these records is taken over
+    old = tmp_path / "old"
+    (old / f"embeddings-{cache_key(backbone, more, 1234)}").mkdir(parents=True)
+    np.save(old / f"embeddings-{cache_key(backbone, more, 1234)}" / "00000.npy", again)
+    embedded.clear()
+    assert CHUNK >= 7
+    taken = embed_records(backbone, tmp_path / "data", more, cache_dir=old)
+    assert embedded == [] and np.array_equal(taken, again)
+
+
+class _InlinePool:
+    """ProcessPoolExecutor's map, in this process (the fake chunk cannot be pickled)."""
+
+    def __init__(self, max_workers: int) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def map(self, fn, jobs):
+        return [fn(job) for job in jobs]

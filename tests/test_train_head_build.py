@@ -126,9 +126,10 @@ def test_a_stale_embeddings_cache_writes_no_bundle(tmp_path, coral, capsys) -> N
     data = blobs_and_stripes(tmp_path / "data")
     work = tmp_path / "work"
     assert _build(data, tmp_path / "first", work, coral) == 0
-    (chunk,) = work.glob("embeddings-*/00000.npy")
-    emb = np.load(chunk)
-    np.save(chunk, emb[::-1])  # every image gets another image's embeddings
+    (pack,) = work.glob("embeddings-store-*/pack-*.npz")
+    with np.load(pack) as z:
+        shas, emb = z["sha256"], z["emb"]
+    np.savez(pack, sha256=shas, emb=emb[::-1])  # every image gets another image's embeddings
     for stale in work.glob("loso-*.npz"):
         stale.unlink()
     capsys.readouterr()

@@ -202,6 +202,45 @@ def cache_key(backbone: Backbone, records: Sequence[ImageRecord], seed: int) -> 
     return h.hexdigest()[:16]
 
 
+def recipe_key(backbone: Backbone, seed: int) -> str:
+    """Names what one image's embeddings depend on besides its bytes: backbone, seed, view
+    recipe and resize filter (the views' random stream comes from the file's hash)."""
+    text = f"{_VERSION}|{backbone.name}|{seed}|{VIEWS}|{backbone.resample}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _load_store(folder: Path) -> dict[str, np.ndarray]:
+    """sha256 -> (views, dim) embeddings of every pack in ``folder``."""
+    store: dict[str, np.ndarray] = {}
+    for pack in sorted(folder.glob("pack-*.npz")):
+        with np.load(pack, allow_pickle=False) as z:
+            store.update(zip(z["sha256"].tolist(), z["emb"], strict=True))
+    return store
+
+
+def _save_pack(folder: Path, shas: Sequence[str], emb: np.ndarray) -> None:
+    name = hashlib.sha256("".join(shas).encode()).hexdigest()[:16]
+    tmp = folder / f".pack-{name}.partial.npz"
+    np.savez(tmp, sha256=np.array(shas), emb=emb)
+    os.replace(tmp, folder / f"pack-{name}.npz")
+
+
+def _import_positional(cache_dir: Path, key: str, records: Sequence[ImageRecord],
+                       folder: Path) -> None:
+    """Take over a complete cache of the earlier layout (``embeddings-KEY/00000.npy``...,
+    chunks in record order for exactly these records) as one pack: 15 minutes of
+    embedding are not thrown away."""
+    old = cache_dir / f"embeddings-{key}"
+    n_chunks = -(-len(records) // CHUNK)
+    files = [old / f"{k:05d}.npy" for k in range(n_chunks)]
+    if not records or not all(f.is_file() for f in files):
+        return
+    emb = np.concatenate([np.load(f) for f in files])
+    if emb.shape[0] == len(records):
+        _save_pack(folder, [r.sha256 for r in records], emb)
+        log.info("embeddings: took over %d images from %s", len(records), old)
+
+
 def embed_records(
     backbone: Backbone,
     root: Path,
@@ -212,19 +251,30 @@ def embed_records(
     workers: int = 2,
     progress: Callable[[Iterable], Iterable] = lambda it: it,
 ) -> np.ndarray:
-    """(N, len(VIEWS), dim) uint8 embeddings of every view of every record, cached by chunk."""
-    key = cache_key(backbone, records, seed)
-    folder = Path(cache_dir) / f"embeddings-{key}"
+    """(N, len(VIEWS), dim) uint8 embeddings of every view of every record.
+
+    Cached by content: packs of embeddings keyed by each file's sha256 in
+    ``cache_dir/embeddings-store-RECIPE``, so a data folder that gains, loses or renames
+    pictures costs only the new pictures; each chunk of new ones is saved as it finishes
+    (an interrupted run resumes).
+    """
+    cache_dir = Path(cache_dir)
+    folder = cache_dir / f"embeddings-store-{recipe_key(backbone, seed)}"
     folder.mkdir(parents=True, exist_ok=True)
-    chunks = [list(records[i:i + CHUNK]) for i in range(0, len(records), CHUNK)]
-    todo = [k for k in range(len(chunks)) if not (folder / f"{k:05d}.npy").is_file()]
-    log.info("embeddings: %d chunks cached, %d to compute in %s", len(chunks) - len(todo),
-             len(todo), folder)
+    store = _load_store(folder)
+    if any(r.sha256 not in store for r in records):
+        _import_positional(cache_dir, cache_key(backbone, records, seed), records, folder)
+        store = _load_store(folder)
+    todo = list({r.sha256: r for r in records if r.sha256 not in store}.values())
+    log.info("embeddings: %d of %d images cached, %d to compute in %s",
+             len(records) - len(todo), len(records), len(todo), folder)
     if todo:
-        jobs = [(backbone, Path(root), chunks[k], seed) for k in todo]
+        chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
+        jobs = [(backbone, Path(root), chunk, seed) for chunk in chunks]
         with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-            for k, arr in progress(zip(todo, pool.map(_embed_chunk, jobs), strict=True)):
-                tmp = folder / f"{k:05d}.partial.npy"
-                np.save(tmp, arr)
-                os.replace(tmp, folder / f"{k:05d}.npy")
-    return np.concatenate([np.load(folder / f"{k:05d}.npy") for k in range(len(chunks))])
+            for chunk, arr in progress(zip(chunks, pool.map(_embed_chunk, jobs), strict=True)):
+                shas = [r.sha256 for r in chunk]
+                _save_pack(folder, shas, arr)
+                store.update(zip(shas, arr, strict=True))
+    return np.stack([store[r.sha256] for r in records]) if records else np.zeros(
+        (0, len(VIEWS), backbone.dim), np.uint8)
