@@ -85,13 +85,15 @@ def test_ready_comes_within_the_start_timeout_whatever_the_grace(unit) -> None:
     assert grace["hi"] + START_TIMEOUT_S <= int(one(unit, "Service", "TimeoutStartSec"))
 
 
-def test_restart_policy_without_crash_loop(unit) -> None:
-    assert one(unit, "Service", "Restart") == "on-failure"
+def test_restarts_by_itself_paced_but_not_on_a_bad_config(unit) -> None:
+    """A start-rate limit (5 in 10 min) left an unattended box failed for good after a fault
+    of a few minutes, and Restart=on-failure left it dark after a stray SIGHUP (exit 0)."""
+    assert one(unit, "Service", "Restart") == "always"
     assert "78" in one(unit, "Service", "RestartPreventExitStatus").split()
-    # The start-rate limit lives in [Unit] (in [Service] systemd ignores it).
-    assert int(one(unit, "Unit", "StartLimitIntervalSec").rstrip("s")) > 0
-    assert int(one(unit, "Unit", "StartLimitBurst")) > 0
-    assert "StartLimitIntervalSec" not in unit["Service"]
+    assert int(one(unit, "Service", "RestartSec")) >= 10  # a lasting fault: paced restarts
+    # no start-rate limit (it lives in [Unit]; in [Service] systemd would ignore it)
+    assert one(unit, "Unit", "StartLimitIntervalSec") == "0"
+    assert "StartLimitBurst" not in unit["Unit"] and "StartLimitIntervalSec" not in unit["Service"]
 
 
 def test_runs_as_the_dedicated_user_from_the_installed_venv(unit) -> None:

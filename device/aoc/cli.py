@@ -147,7 +147,7 @@ def cmd_run(args: argparse.Namespace, config: Any, host: Any) -> int:
     # final flush (exit status 120 and a traceback-like "Exception ignored")
     print(format_summary(summary), flush=True)
     if result.restart_because:
-        # non-zero, so that systemd (Restart=on-failure) starts the appliance afresh
+        # non-zero, so that systemd starts the appliance afresh (and a run by hand says so)
         print(f"aoc: stopped to be restarted: {result.restart_because}", file=sys.stderr)
         return EX_TEMPFAIL
     return EX_OK

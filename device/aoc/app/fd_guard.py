@@ -6,7 +6,7 @@ retried every 30 s) runs the process out of descriptors in hours: every open the
 with EMFILE, the OLED and the camera included, and nothing recovers. :class:`FdGuard`
 counts this process's open descriptors once a minute; past a share of the soft limit it
 logs an error and ends the run, and ``aoc run`` exits with 75 (``EX_TEMPFAIL``) so that
-systemd starts the appliance afresh (``Restart=on-failure``).
+systemd starts the appliance afresh (``Restart=always``).
 """
 
 from __future__ import annotations
