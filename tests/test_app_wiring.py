@@ -124,6 +124,51 @@ def test_a_camera_that_worked_is_retried_not_replaced_by_the_demo(monkeypatch):
     assert not any(isinstance(r, np.ndarray) for r in results)
 
 
+def test_a_camera_that_comes_up_after_the_start_replaces_the_demo(monkeypatch):
+    """With source auto, a camera not ready at start-up (a webcam enumerating late,
+    libcamera slow at boot) was never tried again: the demo ran until a restart."""
+    import numpy as np
+
+    import aoc.sources as sources
+    import aoc.sources.standin as standin
+    from aoc.app.wiring import open_frames
+    from aoc.errors import CameraError
+
+    class Camera:
+        name, is_live = "picamera2:0", True
+
+        def open(self):
+            pass
+
+        def read(self):
+            return np.full((32, 32, 3), 7, np.uint8)
+
+        def close(self):
+            pass
+
+    asked = []
+
+    def fake_open_source(spec, *, demo_when_missing, **kw):
+        asked.append(demo_when_missing)
+        if demo_when_missing:
+            return sources.DemoSource(size=(32, 32)), "no camera found: the demo"
+        if len(asked) < 3:
+            raise CameraError("no camera found")
+        return Camera(), "picamera2 camera 0 (imx708)"
+
+    monkeypatch.setattr(sources, "open_source", fake_open_source)
+    monkeypatch.setattr(standin, "RECHECK_S", 0.0)
+    config = make_config(camera={"source": "auto", "backoff": [0.0]})
+    with open_frames(config, size=(32, 32)) as frames:
+        first = frames.read()
+        assert frames.description[0].demo_for_missing_camera
+        later = [frames.read() for _ in range(3)]
+    assert not (first == 7).all() and (later[-1] == 7).all()
+    assert asked == [True, False, False]  # looked again, found it, and stopped looking
+    assert frames.description[0].description == "picamera2 camera 0 (imx708)"
+    assert not frames.description[0].demo_for_missing_camera
+
+
 def test_with_prefetch_the_camera_is_closed_once_and_never_under_a_read(monkeypatch):
     """On an Edge TPU the run entered the camera and the prefetcher around it each on its
     own: at shutdown the prefetcher left closing the camera to its worker, still inside a

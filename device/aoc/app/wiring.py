@@ -71,24 +71,41 @@ def open_frames(config: Config, *, size: tuple[int, int], resize: str = "stretch
     :class:`~aoc.app.pipeline.PrefetchSource`, which owns it: it opens it, and closes it
     only once its worker is out of ``read()``. Enter only what this returns.
     """
-    from aoc.sources import DemoSource, ResilientSource, open_source
+    from aoc.errors import CameraError
+    from aoc.sources import DemoSource, ResilientSource, open_source, standin
+    from aoc.sources.standin import StandInSource
 
     cam = config.camera
     described: list[OpenedSource] = []
     had_camera: list[bool] = []
 
+    def open_camera(demo_when_missing: bool) -> tuple[Any, str]:
+        return open_source(
+            cam.source, size=size, resize=resize, main_size=(cam.width, cam.height),
+            demo_period_s=cam.demo_period_s, demo_when_missing=demo_when_missing,
+            pi_model=pi_model)
+
+    def camera_came_up() -> Any:
+        try:
+            source, description = open_camera(demo_when_missing=False)
+        except CameraError:
+            return None
+        had_camera[:] = [True]
+        described[:] = [OpenedSource(description)]
+        return source
+
     def factory() -> Any:
         # once a camera has worked, a reconnect that finds none keeps retrying it: the
         # demo never fails, so falling back to it would never try the camera again
-        source, description = open_source(
-            cam.source, size=size, resize=resize, main_size=(cam.width, cam.height),
-            demo_period_s=cam.demo_period_s,
-            demo_when_missing=cam.demo_when_missing and not had_camera, pi_model=pi_model)
+        source, description = open_camera(cam.demo_when_missing and not had_camera)
         stand_in = isinstance(source, DemoSource) and cam.source == "auto"
         if not stand_in:
             had_camera[:] = [True]
         described[:] = [OpenedSource(description, demo_for_missing_camera=stand_in)]
-        return source
+        # the demo stands in for a camera not there at start-up, and keeps looking for one
+        if not stand_in:
+            return source
+        return StandInSource(source, camera_came_up, recheck_s=standin.RECHECK_S)
 
     resilient = ResilientSource(factory, backoff=cam.backoff, name=f"camera:{cam.source}")
     resilient.description = described  # type: ignore[attr-defined]
