@@ -322,3 +322,19 @@ def test_head_bundle_fails_over_from_the_tpu_twin_to_the_cpu_twin(tmp_path: Path
         assert clf.reason.endswith("running CPU model model.tflite on "
                                    f"{clf.runtime_name}, default threads; then head 8-5-3 on the "
                                    "CPU")
+
+
+def test_the_same_reprobe_failure_is_logged_once(bundle: Bundle, cpu_factory, caplog) -> None:
+    """No Coral plugged in: an INFO line a minute, for months, said nothing new."""
+    import logging
+
+    clock = FakeClock()
+    primary = TpuFactory(bundle, [True] * 5)
+    with caplog.at_level(logging.DEBUG, logger="aoc.inference.failover"), FailoverClassifier(
+            primary, cpu_factory, reprobe_interval_s=60.0, clock=clock) as clf:
+        for _ in range(4):
+            clock.now += 60
+            clf.classify(solid(RED))
+    failed = [r for r in caplog.records if "re-probe" in r.getMessage()]
+    assert clf.reprobes == 4 and len(failed) == 4
+    assert [r.levelno for r in failed] == [logging.INFO] + [logging.DEBUG] * 3

@@ -84,6 +84,7 @@ class FailoverClassifier(Closing):
         self.reprobe_interval_s = reprobe_interval_s
         self.reprobe_max_s = reprobe_max_s
         self._failing = 0  # re-probes in a row that found a TPU and could not open it
+        self._last_failure = ""  # what the last re-probe failed with (logged once)
         self._clock = clock
         self.failovers = 0
         self.reprobes = 0
@@ -158,7 +159,12 @@ class FailoverClassifier(Closing):
         except AocError as exc:
             wait = self._retry_wait(exc)
             self._next_probe = self._clock() + wait
-            log.info("failover: re-probe %d failed: %s; next in %.0f s", self.reprobes, exc, wait)
+            # the same failure again (no Coral plugged in, for months) goes to debug: one
+            # line a minute would fill the journal with nothing new
+            level = logging.DEBUG if str(exc) == self._last_failure else logging.INFO
+            self._last_failure = str(exc)
+            log.log(level, "failover: re-probe %d failed: %s; next in %.0f s", self.reprobes,
+                    exc, wait)
             return
         self._failing = 0
         self.fault = None
