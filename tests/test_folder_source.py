@@ -169,3 +169,30 @@ def test_a_folder_is_read_with_its_sub_folders_as_training_reads_it(tmp_path: Pa
         Image.new("RGB", (8, 8)).save(tmp_path / rel)
     assert [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)] == [
         "a/1.png", "a/b/2.png"]
+
+
+def test_the_folder_is_listed_again_each_time_round(tmp_path: Path, caplog) -> None:
+    """A running exhibit ignored pictures added or replaced in its folder until a restart,
+    dropped a file that was briefly unreadable for good, and showed the last picture on
+    after the folder was deleted."""
+    folder = tmp_path / "pics"
+    write_images(folder, {"a.png": (250, 0, 0)})
+
+    def colours(src: ImageFolderSource, n: int) -> list[int]:
+        return [int(src.read()[0, 0].argmax()) for _ in range(n)]  # 0 red, 1 green, 2 blue
+
+    with ImageFolderSource(folder, size=(8, 8)) as src:
+        assert colours(src, 2) == [0, 0]
+        write_images(folder, {"b.png": (0, 250, 0)})
+        (folder / "c.png").write_bytes(b"\x89PNG truncated")
+        assert set(colours(src, 6)) == {0, 1}  # b joins when the loop comes round
+        assert src.skipped == [folder / "c.png"]
+        Image.new("RGB", (16, 16), (0, 0, 250)).save(folder / "c.png")  # repaired
+        Image.new("RGB", (20, 20), (0, 0, 250)).save(folder / "a.png")  # replaced
+        assert set(colours(src, 8)) == {1, 2}  # no red left: a was read again
+        assert src.skipped == [] and len(src.paths) == 3
+        for path in folder.iterdir():
+            path.unlink()
+        folder.rmdir()
+        with pytest.raises(CameraError, match="no readable image files at .* any more"):
+            colours(src, 4)

@@ -7,13 +7,17 @@ loop over it costs almost nothing per frame (the benchmark measures the classifi
 JPEG decoding); a bigger folder is decoded on demand and memory stays bounded whatever
 its size. :meth:`ImageFolderSource.open` decodes what fits in the cache and checks the
 header of the rest; unreadable or oversize files are skipped with a warning naming them,
-also when met later. Files are taken in natural order (``img2`` before ``img10``).
+also when met later. Files are taken in natural order (``img2`` before ``img10``). Each
+time the loop comes round, the folder is listed again: pictures added, replaced (a new
+modification time or size) or repaired are shown, removed ones dropped, and an emptied or
+deleted folder is a :class:`~aoc.errors.CameraError` (the camera-lost path, retried).
 """
 
 from __future__ import annotations
 
 import glob
 import logging
+import os
 import re
 import time
 from collections import OrderedDict
@@ -95,7 +99,10 @@ class ImageFolderSource(BaseSource):
         self.skipped: list[Path] = []
         """Files that could not be decoded or are over the pixel limit."""
         self._cache: OrderedDict[Path, np.ndarray] = OrderedDict()
+        self._stamps: dict[Path, tuple[int, int] | None] = {}  # of the cached frames' files
+        self._bad: dict[Path, tuple[int, int] | None] = {}  # files that failed, as they were
         self._cached_bytes = 0
+        self._cycle = 0
         self._open = False
         self._index = 0
         self._t0 = 0.0
@@ -113,7 +120,10 @@ class ImageFolderSource(BaseSource):
                 f"no image files (png, jpg, ...) at {self.pattern}: check the folder or glob"
             )
         self._cache.clear()
+        self._stamps.clear()
+        self._bad.clear()
         self._cached_bytes = 0
+        self._cycle = 0
         paths, skipped = [], []
         for path in candidates:
             try:
@@ -124,6 +134,7 @@ class ImageFolderSource(BaseSource):
             except ImageReadError as exc:
                 log.warning("skipping image: %s", exc)
                 skipped.append(path)
+                self._bad[path] = _stamp(path)
                 continue
             paths.append(path)
         if not paths:
@@ -151,9 +162,11 @@ class ImageFolderSource(BaseSource):
 
     def _remember(self, path: Path, frame: np.ndarray) -> None:
         self._cache[path] = frame
+        self._stamps[path] = _stamp(path)
         self._cached_bytes += frame.nbytes
         while self._cached_bytes > self.cache_bytes and self._cache:
-            _, old = self._cache.popitem(last=False)
+            evicted, old = self._cache.popitem(last=False)
+            self._stamps.pop(evicted, None)
             self._cached_bytes -= old.nbytes
 
     def _frame(self, index: int) -> np.ndarray:
@@ -172,6 +185,7 @@ class ImageFolderSource(BaseSource):
                 log.warning("skipping image: %s", exc)
                 self.paths.pop(index)
                 self.skipped.append(path)
+                self._bad[path] = _stamp(path)
                 continue
             self._remember(path, frame)
             return frame
@@ -192,14 +206,47 @@ class ImageFolderSource(BaseSource):
                 raise CameraError(
                     f"{self.name}: all {count} image(s) shown; use loop=true to repeat them"
                 )
+            held = self.hold_s is not None and self.hold_s > 0
+            cycle = index // count if held else self._cycle + 1
+            if cycle != self._cycle:  # round again: what changed in the folder meanwhile
+                self._cycle = cycle
+                self._relist()
+                count = len(self.paths)
             index %= count
-            if self.hold_s is None or self.hold_s <= 0:
+            if not held:
                 self._index = index + 1
         return self._frame(index)
+
+    def _relist(self) -> None:
+        """List the folder again: new, replaced and repaired pictures are taken, removed
+        ones dropped; a file that failed is tried again only once it has changed."""
+        found = list_images(self.pattern)
+        for path in [p for p in self._stamps if _stamp(p) != self._stamps[p]]:
+            del self._stamps[path]  # replaced or removed: decoded again when shown
+            self._cached_bytes -= self._cache.pop(path).nbytes
+        self._bad = {p: st for p, st in self._bad.items() if p in found and _stamp(p) == st}
+        paths = [p for p in found if p not in self._bad]
+        if not paths:
+            raise CameraError(f"no readable image files at {self.pattern} any more: check "
+                              "the folder; the app retries")
+        if paths != self.paths:
+            log.info("%s: now %d image(s) (was %d)", self.name, len(paths), len(self.paths))
+        self.paths, self.skipped = paths, sorted(self._bad, key=natural_key)
 
     def close(self) -> None:
         """Drop the cached frames; safe twice."""
         self._cache.clear()
+        self._stamps.clear()
+        self._bad.clear()
         self._cached_bytes = 0
         self._open = False
         self._index = 0
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """(modification time in ns, size) of ``path``, ``None`` when it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
