@@ -91,3 +91,17 @@ def test_open_display_builds_an_emulator_and_needs_a_path(tmp_path):
         open_display("emulated")
     with pytest.raises(ConfigError, match="'lcd'"):
         open_display("lcd")
+
+
+def test_a_path_that_became_a_folder_is_a_display_error(tmp_path):
+    """pygame's own error (no OSError) went to the 'bug in rendering' path: never marked
+    lost, never retried, logged five times a minute."""
+    from aoc.errors import DisplayError
+
+    out = tmp_path / "screen.png"
+    with EmulatedDisplay(out) as emu:
+        emu.show(STATE)
+        out.unlink()
+        out.mkdir()
+        with pytest.raises(DisplayError, match=r"emulated display: cannot write .*screen.png"):
+            emu.show(STATE.replace(anime=0.2))

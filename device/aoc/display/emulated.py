@@ -106,7 +106,12 @@ class EmulatedDisplay(BaseDisplay):
             # contrast() re-displays the last image, so set it before drawing the new one.
             self._device._contrast = (DIM_CONTRAST if dim else 0xFF) / 255.0
             self._device.display(image)
-        except OSError as exc:
+        except Exception as exc:
+            # luma.emulator writes through pygame, whose pygame.error is no OSError: a path
+            # that became a folder, or a full disk, must be "display lost" (retried), not a
+            # rendering bug logged five times a minute
+            if not isinstance(exc, OSError) and type(exc).__module__.split(".")[0] != "pygame":
+                raise
             raise DisplayError(f"emulated display: cannot write {self.path} ({exc})") from exc
         self._last_frame, self._dimmed = frame, dim
         self.frames += 1
