@@ -281,9 +281,21 @@ def test_an_unchanged_picture_is_sent_whole_again_when_its_refresh_is_due():
         oled.clear()
         now[0] = 900
         assert oled.maintain() is None  # after a clear the old picture must not come back
-    with OledDisplay(device=ssd1306(Wire()), partial=False) as plain:
+    sent = []
+    panel = dummy(width=128, height=64, mode="1")
+    panel.display = lambda image: sent.append(image.tobytes())  # luma's own, whole frames
+    now[0] = 0.0
+    with OledDisplay(device=panel, partial=False, full_refresh_s=300,
+                     clock=lambda: now[0]) as plain:
         plain.show(STATE)
-        assert plain.maintain() is None  # luma's own driver sends whole frames anyway
+        now[0] = 299
+        assert plain.maintain() == 1 and len(sent) == 1
+        now[0] = 300
+        assert plain.maintain() == 300 and len(sent) == 2 and sent[0] == sent[1]
+    with OledDisplay(device=dummy(width=128, height=64, mode="1"), partial=False,
+                     full_refresh_s=0) as never:
+        never.show(STATE)
+        assert never.maintain() is None
 
 
 def test_partial_can_be_turned_off():

@@ -311,6 +311,31 @@ def test_an_unchanged_screen_still_gets_its_full_refresh():
     assert set(frames) == {1024}  # whole frames only: nothing else changed
 
 
+def test_a_maintain_that_fails_is_not_called_again_at_once(caplog):
+    """An upkeep that raised something other than an OSError (a GPIO library's own error)
+    left the upkeep time in the past: the thread called it again at once, for good (20,000
+    log records a second, a core pegged)."""
+    calls: list[int] = []
+    failed, again = threading.Event(), threading.Event()
+
+    class Failing(FakeDisplay):
+        def maintain(self):
+            calls.append(1)
+            if len(calls) == 1:
+                return 0.0  # due at once: the next call is the failing one
+            if len(calls) > 2:
+                again.set()
+            failed.set()
+            raise RuntimeError("The GPIO channel has not been set up as an OUTPUT")
+
+    display = Failing()
+    with ThreadedDisplay(display, max_fps=0) as threaded:
+        threaded.submit(STATE)
+        assert failed.wait(WAIT)
+        assert not again.wait(0.3)  # not called again without a new picture
+    assert len(calls) == 2
+
+
 def test_a_display_missing_at_start_up_is_retried_like_a_lost_one(caplog):
     """A headless box without its panel must still run: the panel comes when it answers."""
     fresh = FakeDisplay()

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 INTERFACES = ("i2c", "spi")
 DEFAULT_CONTRAST = 0xCF  # luma's power-on value for the SSD1306
 DIM_CONTRAST = 0x10
+_PANEL_LIBS = frozenset({"luma", "RPi", "lgpio", "spidev", "smbus2"})
 
 
 class OledDisplay(BaseDisplay):
@@ -113,6 +114,9 @@ class OledDisplay(BaseDisplay):
         self._blanked = False
         self._closed = False
         self.frames_sent = 0
+        self._full_refresh_s = full_refresh_s
+        self._clock = clock
+        self._last_full = float("-inf")  # luma's own driver: when a whole frame last went
         self._updater = (PartialUpdater(device, full_refresh_s=full_refresh_s, clock=clock)
                          if partial and supports_partial(device) else None)
         self.last_update: UpdateReport | None = None  # what the last partial frame sent
@@ -159,6 +163,7 @@ class OledDisplay(BaseDisplay):
             self._guard(send)
         else:
             self._guard(lambda: self._device.display(image))
+            self._last_full = self._clock()
         self._last_frame, self._last_image = frame, image
         self.frames_sent += 1
         return True
@@ -167,20 +172,29 @@ class OledDisplay(BaseDisplay):
         """Send the picture shown again, whole, when its full refresh is due: a screen
         that does not change (a frozen or fault screen, shift off) is otherwise never
         refreshed, and a corrupted panel memory would stay. Returns the seconds until the
-        next is due, ``None`` when none is (no picture yet, full refresh off, or luma's
-        own driver, which sends whole frames anyway)."""
-        updater, image = self._updater, self._last_image
-        if updater is None or image is None or self._closed:
+        next is due, ``None`` when none is (no picture yet, or full refresh off)."""
+        image = self._last_image
+        if image is None or self._closed:
             return None
-        wait = updater.refresh_in()
+        updater = self._updater
+        if updater is not None:
+            wait = updater.refresh_in()
+        elif self._full_refresh_s > 0:  # luma's own driver: whole frames, timed here
+            wait = max(0.0, self._last_full + self._full_refresh_s - self._clock())
+        else:
+            wait = None
         if wait is None or wait > 0:
             return wait
 
         def send() -> None:
-            self.last_update = updater.display(image)
+            if updater is not None:
+                self.last_update = updater.display(image)
+            else:
+                self._device.display(image)
+                self._last_full = self._clock()
         self._guard(send)
         self.frames_sent += 1
-        return updater.refresh_in()
+        return updater.refresh_in() if updater is not None else self._full_refresh_s
 
     def refresh(self) -> None:
         """Send the whole frame with the next picture (guards against a corrupted panel)."""
@@ -231,7 +245,9 @@ class OledDisplay(BaseDisplay):
         except DisplayError:
             raise
         except Exception as exc:
-            if isinstance(exc, OSError) or type(exc).__module__.startswith("luma."):
+            # luma's own errors, and those of the GPIO library it drives SPI's DC and RST
+            # pins with (RPi.GPIO's RuntimeError, lgpio's error): the panel is gone
+            if isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in _PANEL_LIBS:
                 raise DisplayError(
                     f"OLED {self.driver} on {self.where} stopped answering ({exc}); "
                     f"check the wiring and power{self._probe}"

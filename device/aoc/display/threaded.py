@@ -186,10 +186,12 @@ class ThreadedDisplay(Closing):
             except OSError as exc:  # DisplayError is an OSError, and so are raw I2C errors
                 self._lose(exc)
                 next_retry = self._clock() + self._retry_interval
-                last_key = None
+                last_key, upkeep = None, None
             except Exception:  # a bug in rendering must not end the thread silently
                 log.exception("drawing %r failed; skipping this state", current)
-                last_key, current = None, None
+                # no upkeep until the next picture: a maintain() that fails would be called
+                # again at once, for good (a core pegged, the log flooded)
+                last_key, current, upkeep = None, None, None
         self._shutdown()
 
     def _maintain(self, display: Display) -> float | None:
