@@ -80,7 +80,7 @@ def test_a_picture_added_costs_one_embedding_and_the_old_layout_is_taken_over(
     work = tmp_path / "work"
     first = embed_records(backbone, tmp_path / "data", records, cache_dir=work)
     assert sorted(embedded) == list(range(6))
-    more = _records(tmp_path, 7)  # one picture more, in the middle of the order
+    more = _records(tmp_path, 7)  # one picture more (the last of the order)
     embedded.clear()
     again = embed_records(backbone, tmp_path / "data", more, cache_dir=work)
     assert embedded == [6]
@@ -111,3 +111,22 @@ class _InlinePool:
 
     def map(self, fn, jobs):
         return [fn(job) for job in jobs]
+
+
+def test_pictures_the_earlier_decoding_read_otherwise_are_not_taken_over(tmp_path: Path) -> None:
+    """The earlier layout's embeddings of a rotated photo or a 16-bit image were made from
+    other pixels (no EXIF turn, clipped to white) than training reads now."""
+    import numpy as np
+    from fakes.hostile_images import rotated_jpeg
+    from fakes.labelled_images import picture
+    from PIL import Image
+
+    from aoc_train.embed import _read_differently_now
+
+    plain = tmp_path / "plain.jpg"
+    picture(1).save(plain)
+    deep = tmp_path / "deep.png"
+    Image.fromarray(np.full((16, 16), 40000, np.uint16)).save(deep)
+    assert not _read_differently_now(plain)
+    assert _read_differently_now(rotated_jpeg(tmp_path / "phone.jpg"))
+    assert _read_differently_now(deep)

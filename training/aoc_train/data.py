@@ -23,10 +23,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from aoc.errors import ImageReadError
-from aoc.images import to_rgb, upright
+from aoc.images import load_image
 
 from .errors import DataError
 
@@ -93,22 +93,20 @@ def difference_hash(image: Image.Image, side: int = DHASH_SIDE) -> str:
     return np.packbits(bits).tobytes().hex()
 
 
+TRAIN_MAX_PIXELS = 120_000_000
+"""Training reads bigger pictures than the device's limit (a 48 MP phone photo); Pillow's
+own decompression-bomb limit still applies."""
+
+
 def read_rgb(path: Path) -> Image.Image:
-    """Decode an image file fully into an RGB PIL image.
+    """Decode an image file fully into an RGB PIL image, as the device reads it
+    (:func:`aoc.images.load_image`: turned upright by its EXIF orientation, 16-bit and
+    float images scaled to 8 bits, the first frame of an animation).
 
     Raises :class:`aoc.errors.ImageReadError` for missing, truncated, corrupt or non-image
     files (decoding happens here, so truncation is caught now and not during training).
     """
-    try:
-        with Image.open(path) as img:
-            img.load()
-            # as the device reads it (aoc.images): turned upright by its EXIF orientation,
-            # 16-bit and float images scaled to 8 bits (convert("RGB") clips them to white)
-            return to_rgb(upright(img))
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageReadError(
-            f"cannot decode image {path}: {exc}; replace or delete the file"
-        ) from exc
+    return load_image(path, max_pixels=TRAIN_MAX_PIXELS)
 
 
 def _inspect(path: Path) -> tuple[str, str, int, int]:
@@ -206,7 +204,9 @@ def scan_dataset(
             skipped.append(SkippedFile(rel, f"not an image file suffix ({path.suffix or 'none'})"))
             continue
         stat = path.stat()
-        key = f"{stat.st_size}:{stat.st_mtime_ns}"
+        # "d2": pictures read as the device reads them (an EXIF-rotated photo's hash and
+        # size differ from the earlier decoding's)
+        key = f"d2:{stat.st_size}:{stat.st_mtime_ns}"
         hit = cache.get(rel)
         try:
             if hit is not None and hit[0] == key:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from aoc.inference.interpreter import build_interpreter
 from aoc.inference.preprocess import Preprocessor, PreprocessSpec
@@ -225,20 +226,35 @@ def _save_pack(folder: Path, shas: Sequence[str], emb: np.ndarray) -> None:
     os.replace(tmp, folder / f"pack-{name}.npz")
 
 
-def _import_positional(cache_dir: Path, key: str, records: Sequence[ImageRecord],
-                       folder: Path) -> None:
+def _read_differently_now(path: Path) -> bool:
+    """Whether the earlier layout's decoding (``convert("RGB")``, no EXIF turn) gave other
+    pixels than :func:`aoc_train.data.read_rgb` gives now: a rotated photo, a 16-bit or
+    float image."""
+    try:
+        with Image.open(path) as image:
+            return image.mode in ("I", "F") or image.mode.startswith("I;16") or (
+                image.getexif().get(0x0112, 1) != 1)
+    except (OSError, ValueError, SyntaxError):
+        return True
+
+
+def _import_positional(cache_dir: Path, key: str, root: Path,
+                       records: Sequence[ImageRecord], folder: Path) -> None:
     """Take over a complete cache of the earlier layout (``embeddings-KEY/00000.npy``...,
     chunks in record order for exactly these records) as one pack: 15 minutes of
-    embedding are not thrown away."""
+    embedding are not thrown away. Pictures its decoding read differently are left out
+    (they are embedded again)."""
     old = cache_dir / f"embeddings-{key}"
     n_chunks = -(-len(records) // CHUNK)
     files = [old / f"{k:05d}.npy" for k in range(n_chunks)]
     if not records or not all(f.is_file() for f in files):
         return
     emb = np.concatenate([np.load(f) for f in files])
-    if emb.shape[0] == len(records):
-        _save_pack(folder, [r.sha256 for r in records], emb)
-        log.info("embeddings: took over %d images from %s", len(records), old)
+    if emb.shape[0] != len(records):
+        return
+    keep = [i for i, r in enumerate(records) if not _read_differently_now(root / r.file)]
+    _save_pack(folder, [records[i].sha256 for i in keep], emb[keep])
+    log.info("embeddings: took over %d of %d images from %s", len(keep), len(records), old)
 
 
 def embed_records(
@@ -263,7 +279,8 @@ def embed_records(
     folder.mkdir(parents=True, exist_ok=True)
     store = _load_store(folder)
     if any(r.sha256 not in store for r in records):
-        _import_positional(cache_dir, cache_key(backbone, records, seed), records, folder)
+        _import_positional(cache_dir, cache_key(backbone, records, seed), Path(root), records,
+                           folder)
         store = _load_store(folder)
     todo = list({r.sha256: r for r in records if r.sha256 not in store}.values())
     log.info("embeddings: %d of %d images cached, %d to compute in %s",

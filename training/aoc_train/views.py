@@ -32,7 +32,8 @@ from .data import ImageRecord, read_rgb
 
 log = logging.getLogger(__name__)
 
-AUGMENT_VERSION = 4  # bump when augment.py changes behaviour, to invalidate caches
+AUGMENT_VERSION = 5  # bump when augment.py or the image decoding changes behaviour
+# 5: pictures are read as the device reads them (EXIF orientation, 16-bit scaled)
 MODES = ("augmented", "clean", "screen")
 
 
