@@ -36,7 +36,7 @@ from .head_fit import (
     sample_weights,
     source_stats,
 )
-from .loso import HeldOut, fold_names, run_loso, summarise, training_rows
+from .loso import HeldOut, copy_groups, fold_names, run_loso, summarise, training_rows
 from .quality import FIX_FROZEN_BACKBONE, require_quality
 
 log = logging.getLogger(__name__)
@@ -197,7 +197,7 @@ def prepare(cfg: HeadBuildConfig, *, progress: Callable[[Iterable], Iterable] = 
         say(f"[data] note: the appliance shows anime and cartoon percentages and the "
             f"both/neither verdicts only for classes named anime and cartoon; with "
             f"{list(classes)} it shows the top label and its score")
-    folds = fold_names(labels, sources, seed=cfg.seed, groups=[r.dhash for r in records])
+    folds = fold_names(labels, sources, seed=cfg.seed, groups=copy_groups(records))
     _check_folds(labels, folds, classes)
     backbone: Backbone = coral_v1(cfg.backbone_dir)
     q = embed_records(backbone, ds.root, records, cache_dir=work, seed=cfg.seed,

@@ -18,6 +18,7 @@ import numpy as np
 from aoc.inference.head import input_power
 from aoc.inference.postprocess import softmax
 
+from .data import ImageRecord
 from .embed import CLEAN, TV
 from .head_fit import (
     HeadConfig,
@@ -28,6 +29,7 @@ from .head_fit import (
     source_stats,
 )
 from .quality import check_quality, predictions
+from .split import near_duplicate_groups
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +51,9 @@ def fold_names(labels: np.ndarray, sources: Sequence[str], *, seed: int = 0,
     """The fold of each image: its source, except in a class with a single source (such as
     a data folder without a manifest), whose images are split at random into ``parts``
     pseudo-sources named ``source#k``, so that the class is never held out whole. Images
-    with the same ``groups`` key (e.g. the perceptual hash: copies and re-encodes of one
-    picture) go to the same part, or a copy in training would score its twin held out."""
+    with the same ``groups`` key (copies and re-encodes of one picture, see
+    :func:`copy_groups`) go to the same part, or a copy in training would score
+    its twin held out."""
     labels = np.asarray(labels)
     src = np.asarray(sources, dtype=object)
     out = src.copy()
@@ -64,6 +67,20 @@ def fold_names(labels: np.ndarray, sources: Sequence[str], *, seed: int = 0,
             part_of = dict(zip(unique, rng.permutation(len(unique)) % parts, strict=True))
             out[idx] = [f"{src[i]}#{part_of[k] + 1}" for i, k in zip(idx, keys, strict=True)]
     return [str(s) for s in out]
+
+
+def copy_groups(records: Sequence[ImageRecord]) -> list[str]:
+    """A group per picture for :func:`fold_names`: in a class with a single source (split
+    in random thirds) copies and re-encodes of one picture share a group, so a copy in
+    training never scores its twin held out."""
+    per_class: dict[str, set[str]] = {}
+    for r in records:
+        per_class.setdefault(r.label, set()).add(r.source)
+    single = [i for i, r in enumerate(records) if len(per_class[r.label]) == 1]
+    groups = [r.sha256 for r in records]
+    for i, first in near_duplicate_groups(records, single).items():
+        groups[i] = records[first].sha256
+    return groups
 
 
 def training_rows(emb: np.ndarray, idx: np.ndarray, views: Sequence[int]) -> np.ndarray:

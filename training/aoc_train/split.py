@@ -103,6 +103,31 @@ def find_cross_duplicates(
     return pairs
 
 
+def near_duplicate_groups(records: Sequence[ImageRecord], indices: Sequence[int], *,
+                          max_distance: int = 12) -> dict[int, int]:
+    """Each of ``indices`` -> the first index of its group: pictures within
+    ``max_distance`` bits of perceptual hash (the test of :func:`find_cross_duplicates`),
+    chained, are one group (copies, re-encodes, rescales of one picture)."""
+    idx = list(indices)
+    parent = list(range(len(idx)))
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    hashes = _dhash_matrix([records[i] for i in idx])
+    for start in range(0, len(idx), 256):
+        block = hashes[start:start + 256]
+        dist = np.bitwise_count(block[:, None, :] ^ hashes[None, :, :]).sum(axis=2)
+        for a, b in zip(*np.nonzero(dist <= max_distance), strict=True):
+            ra, rb = root(start + int(a)), root(int(b))
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+    return {i: idx[root(k)] for k, i in enumerate(idx)}
+
+
 def make_split(
     dataset: Dataset,
     *,
