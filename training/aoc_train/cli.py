@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
         _pipeline_args(sub.add_parser(name, help=text, allow_abbrev=False))
     cross = sub.add_parser("crossval", allow_abbrev=False,
                            help="leave-source-out accuracy of the head recipe "
-                           "(every source held out in turn; needs a manifest)")
+                           "(every source held out in turn; sources from a manifest or from "
+                           "sub-folders of the class folders)")
     _pipeline_args(cross)
     cross.add_argument("--folds", default="",
                        help="';'-separated folds of ','-separated sources "

@@ -128,8 +128,8 @@ def read_manifest(path: Path) -> dict[str, dict[str, str]]:
             if not {"file", "source"} <= fields:
                 raise DataError(
                     f"manifest {path} needs the columns 'file' and 'source' (has "
-                    f"{sorted(fields)}); fix its header or remove it to use one source per "
-                    "class folder"
+                    f"{sorted(fields)}); fix its header, or remove it to take each image's "
+                    "sub-folder of its class folder as its source"
                 )
             return {_manifest_path(row["file"]): row for row in reader}
     except UnicodeDecodeError as exc:

@@ -188,7 +188,8 @@ def prepare(cfg: HeadBuildConfig, *, progress: Callable[[Iterable], Iterable] = 
     sources = [r.source for r in records]
     if len(set(sources)) < 2:
         raise DataError(f"{cfg.data_dir}: leave-one-source-out needs at least two sources; "
-                        "add a manifest.csv naming each image's source")
+                        "add a manifest.csv naming each image's source, or put each source's "
+                        "images in a sub-folder of its class folder (anime/naruto/)")
     labels = np.array([classes.index(r.label) for r in records])
     say(f"[data] {len(records)} images, {len(set(sources))} sources, classes {list(classes)}")
     names = {c.strip().lower() for c in classes}

@@ -133,7 +133,8 @@ def report_md(facts: Mapping[str, Any]) -> str:
     layers = " -> ".join(str(n) for n in facts["head"].layer_sizes)
     mistakes_dir = mistakes_folder(Path(cfg.work_dir))
     split_note = (f"\n**Not all leave-one-source-out:** {estimate_text(s)}. Add a "
-                  "`manifest.csv` naming each image's source.\n" if split_sources(s) else "")
+                  "`manifest.csv` naming each image's source, or put each source's images in "
+                  "a sub-folder of its class folder.\n" if split_sources(s) else "")
     skipped = list(facts["dataset"].skipped)
     skipped_md = "" if not skipped else (
         f"\n**Skipped files** ({len(skipped)}: unreadable or not images; nothing learnt from "
