@@ -99,3 +99,23 @@ def test_re_encoded_copies_of_a_picture_share_a_group_in_a_one_source_class(
     for i in range(4):
         assert groups[f"a/p{i}.jpg"] == groups[f"a/p{i}_again.jpg"]
     assert len({groups[f"a/p{i}.jpg"] for i in range(4)}) == 4  # distinct pictures apart
+
+
+def test_the_class_mean_comes_with_an_interval_from_resampled_sources() -> None:
+    """Percentages to 0.1 % for a few sources, with no word on how much they rest on which
+    shows happen to be in the data."""
+    from aoc_train.loso import HeldOut, class_mean_interval
+
+    # class a: source a1 all right, a2 all wrong; class b: both sources right
+    labels = np.array([0] * 4 + [0] * 4 + [1] * 8)
+    sources = ("a1",) * 4 + ("a2",) * 4 + ("b1",) * 4 + ("b2",) * 4
+    right = np.eye(2)[labels]
+    wrong = ((np.arange(16) >= 4) & (np.arange(16) < 8))[:, None]
+    clean = np.where(wrong, 1 - right, right)
+    held = HeldOut(("a", "b"), labels, sources, clean.astype(np.float32),
+                   np.repeat(clean[:, None], 2, axis=1).astype(np.float32))
+    lo, hi = class_mean_interval(held, "clean")
+    assert lo == 0.5 and hi == 1.0  # a's recall is 0, 0.5 or 1 by which sources are drawn
+    steady = HeldOut(("a", "b"), labels, sources, right.astype(np.float32),
+                     np.repeat(right[:, None], 2, axis=1).astype(np.float32))
+    assert class_mean_interval(steady, "tv") == [1.0, 1.0]

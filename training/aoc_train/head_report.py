@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import platform
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,11 +120,16 @@ def _speed_table(check: Mapping[str, Any]) -> str:
     ])
 
 
+def _interval(bounds: Sequence[float] | None) -> str:
+    return "-" if not bounds else f"{pct(bounds[0])} to {pct(bounds[1])}"
+
+
 def report_md(facts: Mapping[str, Any]) -> str:
     """report.md: what the model is, its honest held-out figures, timings, how to rebuild."""
     s, check, cfg, bb = facts["summary"], facts["device_check"], facts["config"], facts["backbone"]
     classes = s["classes"]
     head_rows = [[name, pct(s[name]["accuracy"]), pct(s[name]["class_mean"]),
+                  _interval(s[name].get("class_mean_interval")),
                   *(pct(s[name]["recall"][c]) for c in classes),
                   *(pct(s[name]["source_mean"][c]) for c in classes)]
                  for name in ("clean", "tv")]
@@ -152,9 +157,11 @@ Every source (one collector, or one show of one collector) is held out in turn; 
 fitted on all other sources and scores the held-out images, clean and through the
 camera-at-TV simulation (two simulated camera frames per image, see `report/tv_views.png`).
 Ties count as misses. "recall" pools images; "source mean" averages the sources of a class,
-so a small collector counts as much as a large one.
+so a small collector counts as much as a large one. The interval comes from resampling each
+class's sources with replacement (2,000 draws): how much the class mean rests on which shows
+happen to be in the data.
 {split_note}{skipped_md}
-{md_table(["view", "accuracy", "class mean", *(f"recall {c}" for c in classes),
+{md_table(["view", "accuracy", "class mean", "95 % interval", *(f"recall {c}" for c in classes),
          *(f"source mean {c}" for c in classes)], head_rows)}
 
 ### Per held-out source

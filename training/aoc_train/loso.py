@@ -158,6 +158,8 @@ def summarise(h: HeldOut) -> dict:
                                 == np.repeat(h.labels[m], h.tv.shape[1]))),
         }
     out["sources"] = per_source
+    for name in ("clean", "tv"):
+        out[name]["class_mean_interval"] = class_mean_interval(h, name)
     # the mean over sources within each class: small collectors count as much as big ones
     for name in ("clean", "tv"):
         by_class = {c: [v[name] for v in per_source.values() if v["label"] == c]
@@ -165,3 +167,31 @@ def summarise(h: HeldOut) -> dict:
         out[name]["source_mean"] = {c: float(np.mean(v)) if v else None
                                     for c, v in by_class.items()}
     return out
+
+
+def class_mean_interval(h: HeldOut, view: str, *, draws: int = 2000, seed: int = 0,
+                        level: float = 0.95) -> list[float] | None:
+    """A ``level`` interval of the class mean (``view`` "clean" or "tv") from resampling
+    each class's sources with replacement: how much the figure rests on which shows
+    happen to be in the data. ``None`` when a class has no scored source."""
+    k = len(h.classes)
+    src = np.asarray(h.sources)
+    scored = ~np.isnan(h.clean[:, 0])
+    probs = h.clean if view == "clean" else h.tv
+    rng = np.random.default_rng(seed)
+    recalls = np.zeros((draws, k))
+    for c in range(k):
+        names = sorted(set(src[scored & (h.labels == c)]))
+        if not names:
+            return None
+        hits, totals = np.zeros(len(names)), np.zeros(len(names))
+        for j, name in enumerate(names):
+            m = scored & (src == name)
+            p = probs[m].reshape(-1, k)
+            hits[j] = np.sum(predictions(p) == c)
+            totals[j] = len(p)
+        pick = rng.integers(0, len(names), (draws, len(names)))
+        recalls[:, c] = hits[pick].sum(axis=1) / totals[pick].sum(axis=1)
+    means = recalls.mean(axis=1)
+    tail = 100 * (1 - level) / 2
+    return [float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))]
