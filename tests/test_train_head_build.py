@@ -138,3 +138,25 @@ def test_a_stale_embeddings_cache_writes_no_bundle(tmp_path, coral, capsys) -> N
     err = capsys.readouterr().err
     assert "differently from their cached embeddings" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_a_class_without_sources_is_reported_as_random_thirds(tmp_path, coral) -> None:
+    """The thirds are named by the build that made them (a source of the user's own may
+    have '#' in its name)."""
+    from fakes.labelled_images import blob, stripes
+
+    def columns(seed: int) -> Image.Image:  # rows of one value all hash alike: turn them
+        return stripes(seed).transpose(Image.Transpose.ROTATE_90)
+
+    data = tmp_path / "flat"
+    for label, draw in (("blobs", blob), ("stripes", columns)):
+        (data / label).mkdir(parents=True)
+        for i in range(6):
+            draw(10 * i + (label == "blobs")).save(data / label / f"{i}.png")
+    out = tmp_path / "bundle"
+    assert _build(data, out, tmp_path / "work", coral) == 0
+    report = (out / "report.md").read_text()
+    assert "**Not all leave-one-source-out:**" in report and "blobs/unlisted#1" in report
+    loso = json.loads((out / "report" / "loso.json").read_text())
+    assert sorted(loso["random_thirds"]) == [f"{c}/unlisted#{k}" for c in ("blobs", "stripes")
+                                              for k in (1, 2, 3)]

@@ -12,7 +12,10 @@ def test_random_thirds_of_a_single_source_are_not_called_leave_one_source_out():
     assert split_sources(whole) == []
     assert estimate_text(whole).startswith("leave-one-source-out: each source")
     thirds = {"sources": {"a1": {}, "a2": {}, "b/unlisted#1": {}, "b/unlisted#2": {},
-                          "b/unlisted#3": {}}}
+                          "b/unlisted#3": {}},
+              "random_thirds": ["b/unlisted#1", "b/unlisted#2", "b/unlisted#3"]}
+    # a folder of the user's own with '#' in its name is a source, not a third
+    assert split_sources({"sources": {"anime/#1-picks": {}, "cartoon/c#": {}}}) == []
     assert split_sources(thirds) == ["b/unlisted#1", "b/unlisted#2", "b/unlisted#3"]
     text = estimate_text(thirds)
     assert "random thirds" in text and "b/unlisted#1" in text and "optimistic" in text

@@ -211,6 +211,7 @@ def prepare(cfg: HeadBuildConfig, *, progress: Callable[[Iterable], Iterable] = 
         say(f"[loso] classes with a single source are held out by random thirds: {split}")
     held = _loso_cached(work, key, emb, labels, folds, classes, cfg.head, progress)
     summary = summarise(held)
+    summary["random_thirds"] = split  # fold names made here, not parsed from source names
     say(f"[loso] class mean clean {summary['clean']['class_mean']:.3f}, "
         f"through a TV {summary['tv']['class_mean']:.3f}")
     return Prepared(ds, classes, labels, sources, backbone, emb, held, summary)
