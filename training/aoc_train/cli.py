@@ -31,6 +31,7 @@ from aoc.errors import AocError
 
 from .config import DEFAULT_CLASSES, DEFAULT_HOLDOUT, BuildConfig
 from .errors import DegenerateModelError
+from .head_cli import run_head_build
 
 STAGES = ("fit", "export", "check", "compile", "evaluate")
 
@@ -163,49 +164,6 @@ def _print_result(result, as_json: bool) -> None:
         print(result.line(), flush=True)
 
 
-# flags of the fine-tuning pipeline that the compiled-backbone head build does not use
-PIPELINE_ONLY_FLAGS = (
-    "--weights", "--holdout-sources", "--val-fraction", "--class-test-fraction", "--size",
-    "--alpha", "--views", "--screen-strength", "--source-power", "--head-epochs",
-    "--head-l2", "--dropout", "--top-tune-from", "--top-tune-epochs", "--top-tune-lr",
-    "--calibration",
-)
-
-
-def _run_head_build(a: argparse.Namespace, argv: Sequence[str]) -> None:
-    from .embed import default_backbone_dir
-    from .head_build import HeadBuildConfig, build
-
-    if a.command != "build":
-        raise SystemExit(f"aoc-train {a.command}: --backbone {a.backbone} has one stage; "
-                         "run 'aoc-train build' (its stages are cached and resume)")
-    given = sorted({t.split("=", 1)[0] for t in argv} & set(PIPELINE_ONLY_FLAGS))
-    if given:
-        # they would be ignored without a word, and the report would not show them
-        raise SystemExit(f"aoc-train build: {', '.join(given)} only apply to --backbone "
-                         f"mobilenet-v2; --backbone {a.backbone} fits its head in closed form "
-                         "(the settings are in aoc_train.head_fit.HeadConfig): drop them")
-    cfg = config_from_args(a)
-    notes = a.notes.read_text(encoding="utf-8") if a.notes else ""
-    head_cfg = HeadBuildConfig(data_dir=a.data_dir, out=a.out, work_dir=cfg.work_dir,
-                               backbone_dir=a.backbone_dir or default_backbone_dir(),
-                               classes=cfg.classes, seed=a.seed,
-                               workers=a.workers, max_images=a.max_images, notes=notes,
-                               command="aoc-train " + " ".join(argv))
-
-    def progress(it):
-        if a.no_progress or a.json:
-            return it
-        from tqdm import tqdm
-
-        return tqdm(it, mininterval=5)
-
-    out = build(head_cfg, progress=progress,
-                say=(lambda line: None) if a.json else (lambda line: print(line, flush=True)))
-    if a.json:
-        print(json.dumps({"stage": "build", "bundle": str(out)}))
-
-
 def _run_pipeline(a: argparse.Namespace, argv: Sequence[str]) -> None:
     from .pipeline import Pipeline
 
@@ -217,7 +175,7 @@ def _run_pipeline(a: argparse.Namespace, argv: Sequence[str]) -> None:
 
         check_bundle_target(a.out)
     if a.backbone != "mobilenet-v2":
-        _run_head_build(a, argv)
+        run_head_build(a, argv, config_from_args(a))
         return
 
     if not a.weights and a.command in ("build", "fit"):
