@@ -156,17 +156,21 @@ class OledDisplay(BaseDisplay):
         if frame == self._last_frame:
             return False
         self._last_frame = self._last_image = None  # unknown until sent
-        updater = self._updater
-        if updater is not None:
-            def send() -> None:
-                self.last_update = updater.display(image)
-            self._guard(send)
-        else:
-            self._guard(lambda: self._device.display(image))
-            self._last_full = self._clock()
+        self._send(image)
         self._last_frame, self._last_image = frame, image
-        self.frames_sent += 1
         return True
+
+    def _send(self, image: Image.Image) -> None:
+        """``image`` to the panel: changed windows (a whole frame when due) through the
+        partial driver, else a whole frame through luma's own."""
+        def send() -> None:
+            if self._updater is not None:
+                self.last_update = self._updater.display(image)
+            else:
+                self._device.display(image)
+                self._last_full = self._clock()
+        self._guard(send)
+        self.frames_sent += 1
 
     def maintain(self) -> float | None:
         """Send the picture shown again, whole, when its full refresh is due: a screen
@@ -185,15 +189,7 @@ class OledDisplay(BaseDisplay):
             wait = None
         if wait is None or wait > 0:
             return wait
-
-        def send() -> None:
-            if updater is not None:
-                self.last_update = updater.display(image)
-            else:
-                self._device.display(image)
-                self._last_full = self._clock()
-        self._guard(send)
-        self.frames_sent += 1
+        self._send(image)
         return updater.refresh_in() if updater is not None else self._full_refresh_s
 
     def refresh(self) -> None:
