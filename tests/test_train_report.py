@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from fakes.train_report_facts import CLASSES
 from fakes.train_report_facts import facts as _facts
 from PIL import Image
@@ -42,6 +43,7 @@ def test_model_card_says_which_part_of_the_backbone_was_trained() -> None:
 
 
 def test_figures_write_pngs(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="the train extra draws these figures")
     conf = figures.confusion_png({"int8": [[3, 0, 0], [0, 3, 0], [0, 1, 2]]}, CLASSES,
                                  tmp_path / "c.png")
     hist = {"head": {"loss": [1.0, 0.5], "val_loss": [1.1, 0.6], "accuracy": [0.5, 0.8],

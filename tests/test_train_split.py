@@ -105,3 +105,24 @@ def test_balanced_weights_equalise_classes_and_damp_big_sources(tree: Path) -> N
     a1 = w[[i for i in idx if recs[i].source == "a1"]].sum()
     a2 = w[[i for i in idx if recs[i].source == "a2"]].sum()
     assert a2 < a1 < 3 * a2  # bigger source counts more, but less than proportionally
+
+
+def test_hamming_distances_match_bit_by_bit_counts_with_and_without_bitwise_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import numpy as np
+
+    from aoc_train import split
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 2**63, (5, 4), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    b = rng.integers(0, 2**63, (7, 4), dtype=np.uint64)
+    b[0] = a[2]  # one exact copy: distance 0
+    bits = lambda h: np.unpackbits(h.view(np.uint8), axis=1)  # noqa: E731
+    expected = (bits(a)[:, None, :] != bits(b)[None, :, :]).sum(axis=2)
+    assert expected[2, 0] == 0
+    got = split.hamming_distances(a, b)
+    np.testing.assert_array_equal(got, expected)
+    # numpy 1.x (the Pi's 1.24) has no bitwise_count: the byte table must give the same
+    monkeypatch.delattr(np, "bitwise_count", raising=False)
+    np.testing.assert_array_equal(split.hamming_distances(a, b), expected)

@@ -65,6 +65,25 @@ def _dhash_matrix(records: Sequence[ImageRecord]) -> np.ndarray:
     ) if records else np.zeros((0, 4), dtype=np.uint64)
 
 
+_POPCOUNT8 = np.array([bin(v).count("1") for v in range(256)], dtype=np.uint8)
+
+
+def hamming_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Bits that differ between every row of ``a`` (n, words) and of ``b`` (m, words),
+    unsigned integer hashes -> (n, m) counts.
+
+    numpy 2's ``bitwise_count`` where there is one; on numpy 1.x (the Raspberry Pi OS
+    Bookworm numpy, 1.24, which the project supports) a table of the 256 byte counts, the
+    same counts.
+    """
+    diff = a[:, None, :] ^ b[None, :, :]
+    count = getattr(np, "bitwise_count", None)
+    if count is not None:
+        return count(diff).sum(axis=2, dtype=np.int64)
+    as_bytes = diff.view(np.uint8).reshape(diff.shape[0], diff.shape[1], -1)
+    return _POPCOUNT8[as_bytes].sum(axis=2, dtype=np.int64)
+
+
 def find_cross_duplicates(
     records: Sequence[ImageRecord],
     keep: Sequence[int],
@@ -93,7 +112,7 @@ def find_cross_duplicates(
     ch = _dhash_matrix([records[i] for i in rest])
     for start in range(0, len(rest), 256):
         block = ch[start:start + 256]
-        dist = np.bitwise_count(block[:, None, :] ^ kh[None, :, :]).sum(axis=2)
+        dist = hamming_distances(block, kh)
         best = dist.argmin(axis=1)
         for row, col in enumerate(best):
             d = int(dist[row, col])
@@ -120,7 +139,7 @@ def near_duplicate_groups(records: Sequence[ImageRecord], indices: Sequence[int]
     hashes = _dhash_matrix([records[i] for i in idx])
     for start in range(0, len(idx), 256):
         block = hashes[start:start + 256]
-        dist = np.bitwise_count(block[:, None, :] ^ hashes[None, :, :]).sum(axis=2)
+        dist = hamming_distances(block, hashes)
         for a, b in zip(*np.nonzero(dist <= max_distance), strict=True):
             ra, rb = root(start + int(a)), root(int(b))
             if ra != rb:
