@@ -105,3 +105,46 @@ def test_a_path_that_became_a_folder_is_a_display_error(tmp_path):
         out.mkdir()
         with pytest.raises(DisplayError, match=r"emulated display: cannot write .*screen.png"):
             emu.show(STATE.replace(anime=0.2))
+
+
+def test_a_failed_write_keeps_the_last_whole_picture(tmp_path, monkeypatch):
+    """A full disk used to leave a 0-byte screen.png: the picture is written beside it and
+    renamed into place, so a failed write leaves the last whole one."""
+    import pygame
+
+    from aoc.errors import DisplayError
+
+    out = tmp_path / "screen.png"
+    with EmulatedDisplay(out) as emu:
+        emu.show(STATE)
+        before = out.read_bytes()
+
+        def disk_full(surface, filename):
+            with open(filename, "wb") as f:
+                f.write(b"\x89PNG")  # a torn start, then the disk is full
+            raise pygame.error("No space left on device")
+
+        monkeypatch.setattr(pygame.image, "save", disk_full)
+        with pytest.raises(DisplayError, match="cannot write"):
+            emu.show(STATE.replace(anime=0.2))
+    assert out.read_bytes() == before
+    assert _pixels(out, 2).convert("1").tobytes() == render(STATE).tobytes()
+
+
+def test_a_fifo_at_the_path_is_replaced_not_written_into(tmp_path):
+    """Writing into a FIFO nobody reads blocked the display thread for good."""
+    import os
+
+    out = tmp_path / "screen.png"
+    os.mkfifo(out)
+    with EmulatedDisplay(out) as emu:
+        emu.show(STATE)
+    assert out.is_file()
+    assert _pixels(out, 2).convert("1").tobytes() == render(STATE).tobytes()
+
+
+def test_no_partial_files_are_left_beside_the_frames(tmp_path):
+    with EmulatedDisplay(tmp_path / "s_{0:02}.png") as emu:
+        emu.show(STATE)
+        emu.show(STATE.replace(verdict="neither"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s_01.png", "s_02.png"]

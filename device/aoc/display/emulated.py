@@ -31,6 +31,10 @@ class EmulatedDisplay(BaseDisplay):
     frame overwrites. ``fmt="gif"``: ``path`` is the GIF written at ``close()``.
     ``transform="identity"`` keeps hard square pixels (the OLED look); luma's
     ``"scale2x"`` / ``"led_matrix"`` also work. A frame is drawn only when it changed.
+
+    A PNG is written to a hidden ``.<name>.partial.png`` beside it and then renamed into
+    place, so a reader (a web page showing the screen) never sees half a file, and a full
+    disk keeps the last whole picture instead of leaving an empty one.
     """
 
     def __init__(
@@ -67,7 +71,12 @@ class EmulatedDisplay(BaseDisplay):
                 template = str(path)
                 if path.is_dir():
                     template = str(path / "frame_{0:06}.png")
-                self._device = emu.capture(file_template=template, **common)
+                self._template = template
+                first = Path(template.format(1))
+                self._partial = first.with_name(f".{first.stem}.partial.png")
+                # luma formats its template with a frame number: escape any braces in ours
+                partial = str(self._partial).replace("{", "{{").replace("}", "}}")
+                self._device = emu.capture(file_template=partial, **common)
             else:
                 self._device = emu.gifanim(
                     filename=str(path), duration=frame_duration_s, **common
@@ -106,6 +115,8 @@ class EmulatedDisplay(BaseDisplay):
             # contrast() re-displays the last image, so set it before drawing the new one.
             self._device._contrast = (DIM_CONTRAST if dim else 0xFF) / 255.0
             self._device.display(image)
+            if self.fmt == "png":
+                os.replace(self._partial, self._template.format(self.frames + 1))
         except Exception as exc:
             # luma.emulator writes through pygame, whose pygame.error is no OSError: a path
             # that became a folder, or a full disk, must be "display lost" (retried), not a
