@@ -5,24 +5,20 @@ Checks: TFLite runtime, libedgetpu, Edge TPU (USB IDs via sysfs, PCIe /dev/apex_
 and the address ACKs, through smbus2), GPIO (a gpiozero pin factory), the model bundle
 (verified) and the config. Each is OK, WARN (works, degraded) or FAIL (the appliance cannot
 do its job); the exit code is non-zero when any check FAILs. Every probe is a field of
-:class:`Probes` so tests inject fakes.
+:class:`~aoc.doctor_probes.Probes` so tests inject fakes.
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
-import os
 import re
-import shutil
-import subprocess
-import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from aoc.doctor_probes import Probes
 from aoc.inference.runtime import find_edgetpus
+
+__all__ = ["FAIL", "OK", "WARN", "Check", "Probes", "cmd_doctor", "run_checks"]
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 
@@ -39,85 +35,6 @@ class Check(NamedTuple):
         """``WARN tpu        no Edge TPU found -> plug in ...``."""
         text = f"{self.status:<4} {self.name:<10} {self.detail}"
         return f"{text} -> {self.fix}" if self.fix and self.status != OK else text
-
-
-def _runtime_label() -> str:
-    from aoc.inference.runtime import find_runtime
-
-    return find_runtime().label
-
-
-def _load_libedgetpu() -> str:
-    ctypes.CDLL("libedgetpu.so.1")
-    return "libedgetpu.so.1"
-
-
-def _libedgetpu_package() -> str | None:
-    """``"libedgetpu1-std 16.0"`` as dpkg has it installed, or ``None`` (no dpkg, or
-    libedgetpu installed some other way)."""
-    dpkg = shutil.which("dpkg-query")
-    if dpkg is None:
-        return None
-    try:
-        out = subprocess.run(
-            [dpkg, "-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\n",
-             "libedgetpu1-std", "libedgetpu1-max"],
-            capture_output=True, text=True, timeout=10, check=False).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    for line in out.splitlines():
-        name, _, rest = line.partition(" ")
-        version, _, status = rest.partition(" ")
-        if status.startswith("ii"):
-            return f"{name} {version}"
-    return None
-
-
-def _usable(path: Path) -> bool:
-    return os.access(path, os.R_OK | os.W_OK)
-
-
-def _picamera2_cameras() -> list[str]:
-    from picamera2 import Picamera2  # apt: python3-picamera2, only on a Pi
-
-    return [str(c.get("Model", c)) for c in Picamera2.global_camera_info()]
-
-
-def _i2c_ack(bus: int, address: int) -> bool:
-    from smbus2 import SMBus
-
-    with SMBus(bus) as smbus:
-        try:
-            smbus.read_byte(address)
-        except OSError:
-            return False
-    return True
-
-
-def _gpio_factory() -> str:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # gpiozero warns once per factory it falls past
-        from gpiozero import Device
-
-        factory = Device.ensure_pin_factory()
-    return type(factory).__name__
-
-
-@dataclass
-class Probes:
-    """Every probe doctor uses; replace any of them in tests."""
-
-    runtime: Callable[[], str] = _runtime_label
-    libedgetpu: Callable[[], str] = _load_libedgetpu
-    libedgetpu_package: Callable[[], str | None] = _libedgetpu_package
-    usable: Callable[[Path], bool] = _usable
-    usb_root: Path = Path("/sys/bus/usb/devices")
-    dev_root: Path = Path("/dev")
-    picamera2_cameras: Callable[[], list[str]] = _picamera2_cameras
-    i2c_ack: Callable[[int, int], bool] = _i2c_ack
-    gpio_factory: Callable[[], str] = _gpio_factory
-    default_dirs: Sequence[Path] | None = None
-    on_pi: bool = False
 
 
 def check_runtime(p: Probes) -> Check:

@@ -1,0 +1,64 @@
+"""The real probes of aoc.doctor_probes, on this machine's stand-ins: a fake dpkg-query on
+PATH, file permissions, gpiozero's MockFactory, and libedgetpu's absence."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from aoc import doctor_probes
+
+
+def _fake_dpkg_query(folder: Path, output: str) -> None:
+    script = folder / "dpkg-query"
+    script.write_text(f"#!/bin/sh\nprintf '%s' '{output}'\n")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+
+
+def test_libedgetpu_package_names_the_installed_one(tmp_path, monkeypatch):
+    _fake_dpkg_query(tmp_path, "libedgetpu1-std 16.0 ii \\nlibedgetpu1-max 16.0 un \\n")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert doctor_probes._libedgetpu_package() == "libedgetpu1-std 16.0"
+
+
+def test_libedgetpu_package_ignores_removed_packages_and_a_missing_dpkg(tmp_path, monkeypatch):
+    _fake_dpkg_query(tmp_path, "libedgetpu1-std 16.0 rc \\n")  # removed, config left
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert doctor_probes._libedgetpu_package() is None
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    assert doctor_probes._libedgetpu_package() is None
+
+
+def test_usable_needs_read_and_write(tmp_path):
+    node = tmp_path / "i2c-1"
+    node.write_bytes(b"")
+    assert doctor_probes._usable(node)
+    if os.geteuid() != 0:  # root reads and writes anything
+        node.chmod(stat.S_IRUSR)
+        assert not doctor_probes._usable(node)
+    assert not doctor_probes._usable(tmp_path / "missing")
+
+
+def test_a_missing_libedgetpu_is_an_os_error():
+    """The check turns this OSError into its FAIL line; here no libedgetpu is installed."""
+    try:
+        name = doctor_probes._load_libedgetpu()
+    except OSError:
+        return
+    pytest.skip(f"{name} is installed on this machine")
+
+
+def test_gpio_factory_names_the_factory_gpiozero_picks(monkeypatch):
+    gpiozero = pytest.importorskip("gpiozero")
+    saved = gpiozero.Device.pin_factory
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+    gpiozero.Device.pin_factory = None
+    try:
+        assert doctor_probes._gpio_factory() == "MockFactory"
+    finally:
+        if gpiozero.Device.pin_factory is not None:
+            gpiozero.Device.pin_factory.close()
+        gpiozero.Device.pin_factory = saved
