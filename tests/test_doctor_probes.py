@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,17 @@ def test_gpio_factory_names_the_factory_gpiozero_picks(monkeypatch):
         if gpiozero.Device.pin_factory is not None:
             gpiozero.Device.pin_factory.close()
         gpiozero.Device.pin_factory = saved
+
+
+def test_picamera2_cameras_lists_each_camera_model(monkeypatch):
+    """Through a fake ``picamera2`` module that follows its documented API."""
+    import types
+
+    from fakes.picamera2_fake import IMX708, make_picamera2
+
+    module = types.ModuleType("picamera2")
+    module.Picamera2 = make_picamera2([IMX708, {**IMX708, "Model": "imx219", "Num": 1}])
+    monkeypatch.setitem(sys.modules, "picamera2", module)
+    assert doctor_probes._picamera2_cameras() == [IMX708["Model"], "imx219"]
+    module.Picamera2 = make_picamera2([])
+    assert doctor_probes._picamera2_cameras() == []
