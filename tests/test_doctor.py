@@ -219,6 +219,23 @@ def test_state_check_reports_a_damaged_last_good_record(tmp_path):
     assert check_state(tmp_path).status == OK
 
 
+def test_state_check_by_hand_points_to_the_service_record(tmp_path):
+    """Run by hand (no STATE_DIRECTORY), doctor read ~/.local/state and said nothing of the
+    service's record in /var/lib/anime-or-cartoon."""
+    mine, service = tmp_path / "home-state", tmp_path / "var-lib"
+    mine.mkdir()
+    check = check_state(mine, service_dir=service)  # no service installed: no word of it
+    assert check.status == OK and "service" not in check.detail
+    service.mkdir()
+    check = check_state(mine, service_dir=service)
+    assert check.status == OK
+    assert f"the service's record is in {service}" in check.detail
+    assert f"STATE_DIRECTORY={service}" in check.detail and "doctor" in check.detail
+    (mine / "last-good-bundle").write_bytes(b"\xff\n")  # a damaged own record stays a WARN
+    assert check_state(mine, service_dir=service).status == WARN
+    assert "service" not in check_state(service, service_dir=service).detail
+
+
 def test_doctor_cli_reports_a_damaged_state_file(tmp_path, monkeypatch, capsys):
     from aoc.cli import main
 

@@ -190,9 +190,17 @@ def check_model(p: Probes, config: Any, bundle: str | None = None) -> Check:
                  f"checksums verified; {tpu}")
 
 
-def check_state(state_dir: Path | None) -> Check:
+SERVICE_STATE_DIR = Path("/var/lib/anime-or-cartoon")
+"""The systemd unit's ``StateDirectory=`` (mode 0700, the ``aoc`` user's)."""
+
+
+def check_state(state_dir: Path | None, *, service_dir: Path = SERVICE_STATE_DIR) -> Check:
     """The last-good-bundle record: absent or usable is OK, damaged is a WARN (the app
-    ignores it with one warning and rewrites it when the configured bundle next works)."""
+    ignores it with one warning and rewrites it when the configured bundle next works).
+
+    Run by hand, doctor checks the caller's own state folder; where the service's exists
+    too, the line says so and how to check that one instead.
+    """
     from aoc.inference.model_select import inspect_last_good
 
     if state_dir is None:
@@ -200,11 +208,24 @@ def check_state(state_dir: Path | None) -> Check:
     state_file = state_dir / "last-good-bundle"
     path, problem = inspect_last_good(state_file)
     if problem is not None:
-        return Check("state", WARN, f"last-good-bundle record unusable: {problem}",
-                     f"delete {state_file}; it is rewritten when the configured bundle works")
-    if path is None:
-        return Check("state", OK, f"no last-good bundle recorded ({state_file})")
-    return Check("state", OK, f"last good bundle: {path}")
+        check = Check("state", WARN, f"last-good-bundle record unusable: {problem}",
+                      f"delete {state_file}; it is rewritten when the configured bundle works")
+    elif path is None:
+        check = Check("state", OK, f"no last-good bundle recorded ({state_file})")
+    else:
+        check = Check("state", OK, f"last good bundle: {path}")
+    if state_dir != service_dir and service_dir.is_dir():
+        check = check._replace(detail=(
+            f"{check.detail}; the service's record is in {service_dir} (check it with "
+            f"`sudo env STATE_DIRECTORY={service_dir} {_aoc_command()} doctor`)"))
+    return check
+
+
+def _aoc_command() -> str:
+    """How this ``aoc`` was started, for a command line the user can paste."""
+    import sys
+
+    return sys.argv[0] if Path(sys.argv[0]).name == "aoc" else "aoc"
 
 
 def run_checks(config: Any, probes: Probes, *, config_error: str | None = None,
