@@ -256,8 +256,9 @@ def render(
     """Draw ``state`` on a new mode-"1" image of ``size`` (width, height).
 
     ``view`` and ``offset`` default to the state's own; ``offset`` shifts the whole
-    picture by a few pixels (burn-in care: edge pixels shifted out are lost, the layouts
-    keep a 2 px margin at the sides). A ``blank`` state gives a black image.
+    picture by a few pixels (burn-in care). The layouts use the whole panel, so while
+    shifted, up to ``max_shift`` rows or columns at an edge are cut off (the status badge's
+    top, a label's first column). A ``blank`` state gives a black image.
     """
     width, height = size
     if width < MIN_SIZE[0] or height < MIN_SIZE[1]:
