@@ -33,6 +33,9 @@ STATE_DIR="$ROOT/var/lib/$APP"
 INSTALL_RECORD_DIR="$ROOT/var/lib/$APP-installer"
 POLKIT_RULES="$ROOT/etc/polkit-1/rules.d/50-$APP.rules"
 JOURNALD_DROPIN="$ROOT/etc/systemd/journald.conf.d/50-$APP.conf"
+# The unit's drop-ins (systemctl edit), the user's own settings: removed by --purge only.
+UNIT_DROPIN_DIR="$ROOT/etc/systemd/system/$APP.service.d"
+MODULES_LOAD="$ROOT/etc/modules-load.d/$APP.conf"
 KEYRING_DIR="$ROOT/etc/apt/keyrings"
 CORAL_KEYRING="$KEYRING_DIR/coral-edgetpu.gpg"
 CORAL_LIST="$ROOT/etc/apt/sources.list.d/coral-edgetpu.list"
@@ -260,10 +263,19 @@ check_os() {
     # OS too, and there pip finds no ai-edge-litert wheel for the armhf Python
     local arch
     arch="$(dpkg --print-architecture 2>/dev/null || uname -m)"
+    # Refused, not warned: pip would install everything but a TFLite runtime, and the
+    # service would then fail at every start, every 10 s, for good.
     case "$arch" in
         arm64|aarch64) ;;
-        *) warn "the appliance needs 64-bit Raspberry Pi OS (arm64) for ai-edge-litert;" \
-            "this userland is $arch" ;;
+        *)
+            local why="the appliance needs 64-bit Raspberry Pi OS (arm64) for ai-edge-litert;"
+            why="$why this userland is $arch: install Raspberry Pi OS (64-bit) and run this again"
+            if [ "$DRY_RUN" -eq 1 ]; then
+                warn "$why (a real run stops here)"
+            else
+                die "$why"
+            fi
+            ;;
     esac
 }
 
@@ -496,7 +508,7 @@ install_app() {
     # ("numpy.dtype size changed", raspberrypi/picamera2#1088): the appliance would quietly
     # run its demo instead of the camera. So apt's numpy is kept.
     local apt_numpy pin=()
-    apt_numpy=$(python3 -c 'import numpy; print(numpy.__version__)' 2>/dev/null || true)
+    apt_numpy=$(apt_numpy_version)
     if [ -n "$apt_numpy" ]; then
         say "keeping apt's numpy $apt_numpy in the venv (apt's picamera2 is built against it)"
         if [ "$DRY_RUN" -eq 0 ]; then
@@ -511,6 +523,26 @@ install_app() {
                 "run $VENV/bin/python -c 'import picamera2' to see why (a numpy the venv" \
                 "installed over apt's is the usual cause)"
     fi
+}
+
+# apt's python3-numpy as a pip version ("1:1.24.2-1+deb12u1" -> "1.24.2"), or nothing.
+# Asked of dpkg, not of python3: python3 also sees a numpy someone pip-installed into
+# /usr/local, which apt's picamera2 was not built against.
+apt_numpy_version() {
+    local version
+    version=$(dpkg-query -W --showformat='${Version}' python3-numpy 2>/dev/null || true)
+    version="${version#*:}"
+    printf '%s' "${version%%-*}"
+}
+
+# Kernel modules whose character devices the unit's DeviceAllow= names (char-i2c,
+# char-video4linux, char-media, char-spi). systemd resolves those names from /proc/devices
+# once, when the service starts: a module that udev loads a moment later stays locked out
+# for the whole run. systemd-modules-load loads these before sysinit.target, ahead of the
+# service.
+install_modules_load() {
+    say "kernel modules loaded at boot: $MODULES_LOAD"
+    install_file "$REPO_DIR/systemd/modules-load-$APP.conf" "$MODULES_LOAD" 0644
 }
 
 install_model() {
@@ -566,6 +598,17 @@ install_journald_dropin() {
     fi
 }
 
+# aoc doctor as the service user, with its config and state folder: what it prints is
+# what the service will find (a WARN about libedgetpu against the runtime among them).
+# Information only: a camera or panel plugged in later is no reason to stop here.
+check_installation() {
+    say "checking the installation (aoc doctor, as $SERVICE_USER):"
+    run runuser -u "$SERVICE_USER" -- env STATE_DIRECTORY="$STATE_DIR" \
+        "$VENV/bin/aoc" doctor --config "$CONFIG_FILE" ||
+        warn "aoc doctor found a FAIL above; the service starts anyway and says the same" \
+            "in its log (journalctl -u $APP)"
+}
+
 install_service() {
     say "systemd service $APP.service"
     install_file "$REPO_DIR/systemd/$APP.service" "$UNIT_FILE" 0644
@@ -588,11 +631,13 @@ install_pi() {
     enable_i2c
     create_user
     install_udev_rules
+    install_modules_load
     install_app
     install_model
     install_config
     install_polkit_rule
     install_journald_dropin
+    check_installation
     install_service
     say "Done. Follow it with: journalctl -u $APP -f   (status: systemctl status $APP)"
     if [ -n "$I2C_BAUDRATE" ]; then
@@ -610,6 +655,7 @@ uninstall_pi() {
     run systemctl daemon-reload
     remove_path "$UDEV_RULES"
     run udevadm control --reload-rules
+    remove_path "$MODULES_LOAD"
     remove_path "$POLKIT_RULES"
     if [ -f "$JOURNALD_DROPIN" ]; then
         remove_path "$JOURNALD_DROPIN"
@@ -619,6 +665,7 @@ uninstall_pi() {
     remove_path "$SHARE_DIR"
     if [ "$PURGE" -eq 1 ]; then
         remove_path "$CONFIG_DIR"
+        remove_path "$UNIT_DROPIN_DIR"
         # The app's state (the last good bundle): the unit's StateDirectory=.
         remove_path "$STATE_DIR"
         if id "$SERVICE_USER" >/dev/null 2>&1; then
@@ -637,15 +684,25 @@ uninstall_pi() {
         say "apt packages (libedgetpu, picamera2, i2c-tools) are left installed; remove them" \
             "with apt if nothing else needs them"
     else
-        say "kept: $CONFIG_DIR, the $SERVICE_USER user, apt packages and the Coral" \
-            "repository (--uninstall --purge removes the config, user and repository)"
+        say "kept: $CONFIG_DIR, $UNIT_DROPIN_DIR (if any), the $SERVICE_USER user, apt" \
+            "packages and the Coral repository (--uninstall --purge removes the config," \
+            "drop-ins, user and repository)"
     fi
     say "I2C settings in $(boot_config) are left as they are"
 }
 
 main() {
+    # A stricter umask (077) would make the venv and bundle root's alone: the aoc user
+    # could not start the app. Every file the installer writes has its own mode anyway.
+    umask 022
     parse_args "$@"
     detect_target
+    if [ -n "$ROOT" ] && [ "$DRY_RUN" -eq 0 ] && [ "$TARGET" = pi ]; then
+        # apt, useradd, udevadm and systemctl would act on this machine while the files
+        # went under the other root
+        die "AOC_INSTALL_ROOT ($ROOT) is for --dry-run and the tests only; unset it to" \
+            "install on this machine"
+    fi
     if [ "$DRY_RUN" -eq 1 ]; then
         say "DRY RUN: printing the steps; nothing is changed"
     fi

@@ -95,11 +95,12 @@ def test_pi_dry_run_apt_and_coral_repository(tmp_path: Path) -> None:
     assert "apt-key" not in " ".join(c for c in cmds if not c.startswith("curl "))
 
 
-@pytest.mark.parametrize(("arch", "warned"), [("armhf", True), ("arm64", False)])
-def test_a_32_bit_userland_is_warned_even_under_a_64_bit_kernel(tmp_path: Path, arch,
-                                                                 warned) -> None:
+@pytest.mark.parametrize(("arch", "refused"), [("armhf", True), ("arm64", False)])
+def test_a_32_bit_userland_is_refused_even_under_a_64_bit_kernel(tmp_path: Path, arch,
+                                                                  refused) -> None:
     """A Pi 5 always boots a 64-bit kernel (uname -m says aarch64), also under 32-bit
-    Raspberry Pi OS, where pip finds no ai-edge-litert wheel: dpkg's architecture decides."""
+    Raspberry Pi OS, where pip finds no ai-edge-litert wheel: dpkg's architecture decides.
+    It was only warned about, and the service then failed at every start."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for name, out in (("dpkg", arch), ("uname", "aarch64")):
@@ -111,7 +112,14 @@ def test_a_32_bit_userland_is_warned_even_under_a_64_bit_kernel(tmp_path: Path, 
         env={**os.environ, "PATH": path, "AOC_INSTALL_ROOT": str(tmp_path / "root"),
              "AOC_MODEL_FILE": str(tmp_path / "model")} | {"AOC_TARGET": "pi"})
     said = f"this userland is {arch}" in proc.stdout + proc.stderr
-    assert said is warned, proc.stdout + proc.stderr
+    assert said is refused, proc.stdout + proc.stderr
+    assert ("a real run stops here" in proc.stdout + proc.stderr) is refused
+    # a real run (sourced, as root would run it) stops before any step
+    script = 'source "$1"; DRY_RUN=0; check_os; echo went on'
+    proc = subprocess.run(["bash", "-c", script, "bash", str(INSTALL)], capture_output=True,
+                          text=True, timeout=30, env={**os.environ, "PATH": path})
+    assert (proc.returncode != 0) is refused
+    assert ("went on" in proc.stdout) is not refused
 
 
 def test_pi_max_frequency_warns_about_heat(tmp_path: Path) -> None:
@@ -157,26 +165,95 @@ def test_pi_venv_keeps_apts_numpy_so_apts_picamera2_imports(tmp_path: Path,
                                                            monkeypatch) -> None:
     """pip put numpy 2 into the venv (ml_dtypes 0.7 wants it) over apt's 1.24, which apt's
     picamera2 is built against: it no longer imported, and the Pi ran its demo instead of
-    the camera. A python3 standing in for Bookworm's has apt's numpy and picamera2."""
+    the camera. apt's version comes from dpkg (a python3 that also sees a numpy 2 someone
+    pip-installed into /usr/local must not decide it); python3 stands in for Bookworm's
+    with picamera2."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "python3"
     fake.write_text(
         "#!/bin/sh\n"
         'case "$2" in\n'
-        '  "import numpy; print(numpy.__version__)") echo 1.24.2 ;;\n'
+        '  "import numpy; print(numpy.__version__)") echo 2.4.6 ;;\n'
         '  "import picamera2") exit 0 ;;\n'
         f'  *) exec {sys.executable} "$@" ;;\n'
         "esac\n")
     fake.chmod(0o755)
+    dpkg_query = bin_dir / "dpkg-query"
+    dpkg_query.write_text('#!/bin/sh\n[ "$3" = python3-numpy ] && printf "1:1.24.2-1+deb12u1"\n')
+    dpkg_query.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     proc = run_install(tmp_path, "--dry-run")
     venv = f"{tmp_path}/root/opt/anime-or-cartoon/venv"
     pip = next(c for c in steps(proc) if c.endswith("[device]"))
     assert f"--constraint {venv}/apt-numpy-constraint.txt" in pip
-    assert "keeping apt's numpy 1.24.2" in proc.stdout
+    assert "keeping apt's numpy 1.24.2 " in proc.stdout
     assert f"{venv}/bin/python -c import picamera2" in steps(proc)
     assert not (tmp_path / "root" / "opt").exists()  # a dry run writes nothing
+
+    dpkg_query.write_text("#!/bin/sh\nexit 1\n")  # no python3-numpy from apt: no pin
+    proc = run_install(tmp_path, "--dry-run")
+    pip = next(c for c in steps(proc) if c.endswith("[device]"))
+    assert "--constraint" not in pip and "keeping apt's numpy" not in proc.stdout
+
+
+def test_modules_for_the_units_device_groups_load_at_boot_and_go_with_uninstall(
+        tmp_path: Path) -> None:
+    """DeviceAllow=char-... is resolved once, at service start: a module udev loads later
+    stays locked out for the run, so modules-load.d loads them first."""
+    unit = (ROOT / "systemd" / "anime-or-cartoon.service").read_text()
+    conf = ROOT / "systemd" / "modules-load-anime-or-cartoon.conf"
+    modules = [line for line in conf.read_text().splitlines()
+               if line and not line.startswith("#")]
+    groups = {"i2c-dev": "char-i2c", "spidev": "char-spi", "videodev": "char-video4linux",
+              "mc": "char-media"}
+    assert sorted(modules) == sorted(groups)
+    for module in modules:
+        assert f"DeviceAllow={groups[module]} rw" in unit
+    run_step(tmp_path, "install_modules_load")
+    installed = tmp_path / "root" / "etc/modules-load.d/anime-or-cartoon.conf"
+    assert installed.read_text() == conf.read_text()
+    assert "modules-load.d/anime-or-cartoon.conf" in " ".join(
+        steps(run_install(tmp_path, "--dry-run", "--uninstall")))
+
+
+def test_purge_also_removes_the_units_drop_ins(tmp_path: Path) -> None:
+    root = f"{tmp_path}/root"
+    dropins = tmp_path / "root/etc/systemd/system/anime-or-cartoon.service.d"
+    dropins.mkdir(parents=True)
+    (dropins / "override.conf").write_text("[Service]\nNice=5\n")
+    assert f"rm -rf -- {root}/etc/systemd/system/anime-or-cartoon.service.d" not in steps(
+        run_install(tmp_path, "--dry-run", "--uninstall"))
+    assert f"rm -rf -- {root}/etc/systemd/system/anime-or-cartoon.service.d" in steps(
+        run_install(tmp_path, "--dry-run", "--uninstall", "--purge"))
+
+
+def test_another_root_is_refused_outside_a_dry_run(tmp_path: Path) -> None:
+    """With AOC_INSTALL_ROOT the files went under that root while apt, useradd and
+    systemctl acted on this machine."""
+    proc = run_install(tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "AOC_INSTALL_ROOT" in proc.stderr + proc.stdout and "--dry-run" in proc.stderr
+    assert steps(proc) == []
+    assert list((tmp_path / "root").iterdir()) == []
+
+
+def test_the_installer_sets_a_umask_the_service_user_can_read_through() -> None:
+    """Under umask 077 the venv came out root's alone: the aoc user could not start it."""
+    script = ('umask 077; source "$1"; parse_args() { :; }; detect_target() { TARGET=none; }; '
+              'main; umask')
+    proc = subprocess.run(["bash", "-c", script, "bash", str(INSTALL)], capture_output=True,
+                          text=True, timeout=30, check=True)
+    assert proc.stdout.strip().endswith("0022")
+
+
+def test_the_install_ends_with_aoc_doctor_as_the_service_user(tmp_path: Path) -> None:
+    cmds = steps(run_install(tmp_path, "--dry-run"))
+    doctor = next(c for c in cmds if c.endswith("doctor --config "
+                                                 f"{tmp_path}/root/etc/anime-or-cartoon/config.toml"))
+    assert doctor.startswith("runuser -u aoc -- env STATE_DIRECTORY=")
+    assert cmds.index(doctor) < next(i for i, c in enumerate(cmds)
+                                     if c.startswith("systemctl restart anime-or-cartoon"))
 
 
 def test_pi_model_bundle_goes_to_usr_share(tmp_path: Path) -> None:
@@ -196,7 +273,7 @@ def test_pi_config_installed_only_when_absent(tmp_path: Path) -> None:
     config.write_text("[display]\nkind = 'null'\n")
     proc = run_install(tmp_path, "--dry-run")
     assert "keeping your existing" in proc.stdout
-    assert not any(c.endswith(dest) for c in steps(proc))
+    assert not any(c.endswith(dest) and " doctor " not in c for c in steps(proc))
     assert config.read_text() == "[display]\nkind = 'null'\n"
 
 
