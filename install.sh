@@ -62,6 +62,7 @@ UNINSTALL=0
 PURGE=0
 TARGET="${AOC_TARGET:-}"
 MAX_FREQUENCY=0
+LIBEDGETPU_DEB=""
 I2C_BAUDRATE=""
 WITH_PYCORAL=0
 WITH_TRAIN=0
@@ -84,6 +85,9 @@ Options:
                        installer created it) and the Coral apt repository and key
   --target pi|dev      force the target instead of detecting a Raspberry Pi
   --max-frequency      install libedgetpu1-max (faster, but the USB Accelerator gets hot)
+  --libedgetpu-deb FILE  install this libedgetpu package (a .deb you downloaded, built
+                       for the TFLite runtime's TensorFlow) instead of Coral's 16.0, which
+                       was built for TensorFlow 2.5 (see README, "How it runs")
   --i2c-baudrate HZ    set the I2C bus speed, e.g. 400000 (an SSD1306 frame then takes ~23 ms)
   --with-pycoral       also install python3-pycoral from Coral's apt repository (optional;
                        the appliance does not need it)
@@ -161,6 +165,12 @@ parse_args() {
                 ;;
             --target=*) TARGET="${1#*=}" ;;
             --max-frequency) MAX_FREQUENCY=1 ;;
+            --libedgetpu-deb)
+                [ $# -ge 2 ] || die "--libedgetpu-deb needs a .deb file"
+                LIBEDGETPU_DEB="$2"
+                shift
+                ;;
+            --libedgetpu-deb=*) LIBEDGETPU_DEB="${1#*=}" ;;
             --i2c-baudrate)
                 [ $# -ge 2 ] || die "--i2c-baudrate needs a value in Hz, e.g. 400000"
                 I2C_BAUDRATE="$2"
@@ -193,6 +203,19 @@ parse_args() {
     fi
     if [ "$PURGE" -eq 1 ] && [ "$UNINSTALL" -eq 0 ]; then
         die "--purge only goes with --uninstall"
+    fi
+    if [ -n "$LIBEDGETPU_DEB" ]; then
+        case "$LIBEDGETPU_DEB" in
+            *.deb) ;;
+            *) die "--libedgetpu-deb wants a .deb file, not '$LIBEDGETPU_DEB'" ;;
+        esac
+        [ -f "$LIBEDGETPU_DEB" ] ||
+            die "--libedgetpu-deb: $LIBEDGETPU_DEB is not a file (download it first)"
+        [ "$MAX_FREQUENCY" -eq 0 ] ||
+            die "--max-frequency picks Coral's libedgetpu1-max; with --libedgetpu-deb the" \
+                "package you give decides the clock (its name says std or max)"
+        # apt installs a local package only from a path with a slash in it
+        LIBEDGETPU_DEB="$(cd "$(dirname "$LIBEDGETPU_DEB")" && pwd)/$(basename "$LIBEDGETPU_DEB")"
     fi
 }
 
@@ -356,6 +379,18 @@ check_key_fingerprint() {
 
 install_edgetpu_runtime() {
     local pkg=libedgetpu1-std
+    if [ -n "$LIBEDGETPU_DEB" ]; then
+        # A rebuild for a newer TensorFlow (such as feranick/libedgetpu's) carries the same
+        # package name with a higher version ("16.0tf2.17.1-1.bookworm"), so apt replaces
+        # Coral's and a later apt upgrade does not put Coral's back.
+        say "libedgetpu from $LIBEDGETPU_DEB (sha256 $(sha256sum "$LIBEDGETPU_DEB" | cut -d' ' -f1))"
+        run env DEBIAN_FRONTEND=noninteractive apt-get install -y "$LIBEDGETPU_DEB"
+        if [ "$WITH_PYCORAL" -eq 1 ]; then
+            warn "--with-pycoral: Coral's python3-pycoral is built against Coral's own" \
+                "libedgetpu; not installed beside $LIBEDGETPU_DEB (the appliance does not need it)"
+        fi
+        return
+    fi
     if [ "$MAX_FREQUENCY" -eq 1 ]; then
         pkg=libedgetpu1-max
         warn "libedgetpu1-max runs the Edge TPU at its maximum clock: the USB Accelerator" \

@@ -122,6 +122,41 @@ def test_a_32_bit_userland_is_refused_even_under_a_64_bit_kernel(tmp_path: Path,
     assert ("went on" in proc.stdout) is not refused
 
 
+def test_a_libedgetpu_package_of_ones_own_replaces_corals(tmp_path: Path) -> None:
+    """Coral's libedgetpu 16.0 was built for TensorFlow 2.5 and runtimes after 2.11 are
+    reported to crash with it: a rebuild for the runtime's TensorFlow can be given."""
+    deb = tmp_path / "debs" / "libedgetpu1-std_16.0tf2.17.1-1.bookworm_arm64.deb"
+    deb.parent.mkdir()
+    deb.write_bytes(b"!<arch>\n")
+    proc = run_install(tmp_path, "--dry-run", "--libedgetpu-deb", str(deb))
+    cmds = steps(proc)
+    assert f"env DEBIAN_FRONTEND=noninteractive apt-get install -y {deb}" in cmds
+    assert not any(c.endswith("apt-get install -y libedgetpu1-std") for c in cmds)
+    assert "sha256 " in proc.stdout
+    # a relative path is made absolute (apt takes a local package only from a path)
+    rel = subprocess.run(
+        ["bash", str(INSTALL), "--dry-run", "--libedgetpu-deb", f"debs/{deb.name}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "AOC_INSTALL_ROOT": str(tmp_path / "root"),
+             "AOC_MODEL_FILE": str(tmp_path / "model"), "AOC_TARGET": "pi"})
+    assert f"apt-get install -y {deb}" in " ".join(steps(rel)), rel.stdout + rel.stderr
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["--libedgetpu-deb", "libedgetpu.tar.gz"], "wants a .deb file"),
+    (["--libedgetpu-deb", "/nonexistent/libedgetpu1-std.deb"], "is not a file"),
+    (["--libedgetpu-deb"], "needs a .deb file"),
+])
+def test_a_bad_libedgetpu_package_is_refused(tmp_path: Path, args, said) -> None:
+    proc = run_install(tmp_path, "--dry-run", *args, check=False)
+    assert proc.returncode != 0 and said in proc.stderr
+    deb = tmp_path / "libedgetpu1-std_x_arm64.deb"
+    deb.write_bytes(b"")
+    proc = run_install(tmp_path, "--dry-run", "--max-frequency", "--libedgetpu-deb", str(deb),
+                       check=False)
+    assert proc.returncode != 0 and "--max-frequency" in proc.stderr
+
+
 def test_pi_max_frequency_warns_about_heat(tmp_path: Path) -> None:
     proc = run_install(tmp_path, "--dry-run", "--max-frequency")
     assert any(c.endswith("apt-get install -y libedgetpu1-max") for c in steps(proc))

@@ -69,7 +69,8 @@ def check_libedgetpu(p: Probes) -> Check:
                      f"{lib} loads, but {package} is Coral's build for TensorFlow 2.5 and "
                      f"TFLite runtimes after 2.11 ({runtime} here) are reported to crash with "
                      "it (google-coral/edgetpu#812); the app then runs on the CPU model",
-                     "install a libedgetpu built for this runtime's TensorFlow; "
+                     "install a libedgetpu built for this runtime's TensorFlow "
+                     "(sudo ./install.sh --libedgetpu-deb FILE.deb); "
                      "`journalctl -u anime-or-cartoon` says 'libedgetpu crashed' if it does")
     return Check("libedgetpu", OK, f"{lib} loads" + (f" ({package})" if package else ""))
 
