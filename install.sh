@@ -49,8 +49,10 @@ CORAL_KEY_URL="https://packages.cloud.google.com/apt/doc/apt-key.gpg"
 CORAL_KEY_FINGERPRINT="35BAA0B33E9EB396F59CA838C0BA5CE6DC6315A3"
 CORAL_REPO_URL="https://packages.cloud.google.com/apt"
 
+# polkitd: the power button's `systemctl poweroff` as the aoc user goes through the
+# installed polkit rule, and Raspberry Pi OS Lite may come without polkit
 APT_PACKAGES=(python3-venv python3-pip python3-picamera2 python3-lgpio i2c-tools
-    ca-certificates curl gpg)
+    ca-certificates curl gpg polkitd)
 SERVICE_GROUPS=(video i2c gpio spi plugdev apex)
 # The Coral USB Accelerator's IDs: before the runtime uploads its firmware, and after.
 CORAL_USB_IDS=(1a6e:089a 18d1:9302)
@@ -590,7 +592,9 @@ install_model() {
             "(aoc-train) or set [model] bundle in $CONFIG_FILE."
         return
     fi
-    if [ -f "$MODEL_DEST/manifest.json" ] && cmp -s "$src/manifest.json" "$MODEL_DEST/manifest.json"; then
+    # every file compared, not the manifest alone: a model file the SD card damaged is
+    # repaired by running the installer again
+    if [ -d "$MODEL_DEST" ] && diff -rq -- "$src" "$MODEL_DEST" >/dev/null 2>&1; then
         say "$MODEL_DEST is up to date"
         return
     fi

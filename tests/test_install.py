@@ -80,7 +80,7 @@ def test_pi_dry_run_apt_and_coral_repository(tmp_path: Path) -> None:
     out = proc.stdout
     cmds = steps(proc)
     apt = next(c for c in cmds if "apt-get install" in c and "picamera2" in c)
-    for pkg in ("python3-picamera2", "python3-venv", "i2c-tools"):
+    for pkg in ("python3-picamera2", "python3-venv", "i2c-tools", "polkitd"):
         assert pkg in apt
     # The key is downloaded to a file, dearmored and kept in /etc/apt/keyrings.
     keyring = f"{tmp_path}/root/etc/apt/keyrings/coral-edgetpu.gpg"
@@ -585,6 +585,13 @@ def test_installed_default_bundle_verifies(tmp_path: Path) -> None:
     assert (tmp_path / "root" / "usr/share/anime-or-cartoon/headless.md").is_file()
     assert "up to date" in run_step(tmp_path, "install_model")  # idempotent
     assert not (dest.parent / "default.new").exists()
+    # a model file damaged on the card (the manifest intact) is repaired by a re-run
+    model = dest / "model.tflite"
+    damaged = bytearray(model.read_bytes())
+    damaged[1000] ^= 0xFF
+    model.write_bytes(bytes(damaged))
+    assert "models/default is up to date" not in run_step(tmp_path, "install_model")
+    assert model.read_bytes() == (ROOT / "models" / "default" / "model.tflite").read_bytes()
 
 
 def test_real_config_install_never_overwrites(tmp_path: Path) -> None:
