@@ -241,3 +241,21 @@ def test_open_twice_is_a_no_op():
     src.open()
     assert len(fake.instances) == 1
     src.close()
+
+
+@pytest.mark.parametrize(("board", "platform"), [(PI4, "vc4"), (PI5, "pisp")])
+@pytest.mark.parametrize(("size", "main_size"),
+                         [((299, 299), (200, 150)), ((224, 224), (321, 241))])
+def test_odd_sizes_still_configure_a_camera(board, platform, size, main_size):
+    """picamera2 rounds every stream down to even: a 299x299 model on a smaller camera made
+    main 299 (298 once aligned) against a 300 lores, which picamera2 refuses, so the camera
+    never started."""
+    fake = make_picamera2(platform=platform)
+    with Picamera2Source(size=size, main_size=main_size, pi_model=board,
+                         picamera2_factory=fake) as src:
+        frame = src.read()
+    config = next(a for n, a in fake.instances[0].calls if n == "configure")
+    (mw, mh), (lw, lh) = config["main"]["size"], config["lores"]["size"]
+    assert mw % 2 == mh % 2 == lw % 2 == lh % 2 == 0
+    assert lw <= mw and lh <= mh
+    assert (frame.shape[1], frame.shape[0]) == src.frame_size

@@ -191,10 +191,16 @@ class FakePicamera2:
             ("create_preview_configuration", dict(main=main, lores=lores, controls=controls,
                                                   buffer_count=buffer_count))
         )
+        def aligned(stream: dict[str, Any]) -> dict[str, Any]:
+            # picamera2's align_configuration(config, optimal=False): every stream's
+            # width and height rounded down to even
+            w, h = stream["size"]
+            return {**stream, "size": (w - w % 2, h - h % 2)}
+
         config: dict[str, Any] = {
             "use_case": "preview",
-            "main": {"format": "XBGR8888", "size": (640, 480), **(main or {})},
-            "lores": None if lores is None else {"format": "YUV420", **lores},
+            "main": aligned({"format": "XBGR8888", "size": (640, 480), **(main or {})}),
+            "lores": None if lores is None else aligned({"format": "YUV420", **lores}),
             "raw": raw,
             "transform": transform,
             "colour_space": colour_space or "sYCC",

@@ -94,6 +94,10 @@ class Picamera2Source(BaseSource):
         if self.size is not None:
             # lores may not be larger than main: grow main rather than refuse.
             main = (max(main[0], self.size[0]), max(main[1], self.size[1]))
+        # picamera2 rounds every stream down to even sizes (align_stream, optimal=False) and
+        # the lores stream is rounded up to even here: an odd main (a 299x299 model on a
+        # smaller camera) became 298 against a 300 lores, which picamera2 refuses
+        main = (main[0] + main[0] % 2, main[1] + main[1] % 2)
         self.main_size: Size = main
         # what read() returns; the lores stream may be a pixel wider (YUV420 needs even sizes)
         self.frame_size = camera_frame_size(main, self.size, resize)
