@@ -200,6 +200,32 @@ def test_spi_pins_the_gpio_library_refuses_are_a_display_error(monkeypatch):
         OledDisplay(interface="spi")
 
 
+def test_an_rpi_gpio_that_cannot_run_here_is_named_as_the_gpio_fault(monkeypatch):
+    """Through luma's own spi: RPi.GPIO raising RuntimeError at import (a Pi 5, no
+    /dev/gpiomem) reaches us as luma's UnsupportedPlatform, which was answered with
+    'enable SPI with raspi-config' instead of the GPIO library's fix."""
+    import importlib.abc
+    import sys
+    import types
+
+    class NotOnThisBoard(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name in ("RPi", "RPi.GPIO"):
+                raise RuntimeError("This module can only be run on a Raspberry Pi!")
+            return None
+
+    for name in ("RPi", "RPi.GPIO"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setattr(sys, "meta_path", [NotOnThisBoard(), *sys.meta_path])
+    spidev = types.ModuleType("spidev")
+    spidev.SpiDev = object  # never reached: the GPIO library fails first
+    monkeypatch.setitem(sys.modules, "spidev", spidev)
+    with pytest.raises(DisplayError, match=r"GPIO pins of SPI 0.0 .*UnsupportedPlatform.*"
+                                           r"rpi-lgpio") as info:
+        OledDisplay(interface="spi")
+    assert "raspi-config" not in str(info.value)
+
+
 def test_missing_bus_names_device_and_raspi_config():
     pytest.importorskip("smbus2")
     with pytest.raises(DisplayError) as info:

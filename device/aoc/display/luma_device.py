@@ -69,6 +69,10 @@ def open_device(
         else:
             port = luma_serial.spi(port=spi_port, device=spi_device, gpio_DC=gpio_dc,
                                    gpio_RST=gpio_rst)
+    except luma_error.UnsupportedPlatform as exc:
+        # luma turns RPi.GPIO's RuntimeError at import or setmode (a Pi 5, no
+        # /dev/gpiomem) into UnsupportedPlatform: the GPIO library is the fault, not SPI
+        raise DisplayError(_gpio_fault(driver, where, exc)) from exc
     except luma_error.DevicePermissionError as exc:
         raise DisplayError(
             f"OLED {driver}: permission denied on {where} ({exc}); add the user to the "
@@ -83,11 +87,7 @@ def open_device(
         # luma's spi sets up the DC and RST pins through the GPIO library unguarded: RPi.GPIO
         # raises RuntimeError (on a Pi 5, or without /dev/gpiomem), lgpio its own error
         # ("GPIO busy"); the app must run headless on them, as on any missing panel
-        raise DisplayError(
-            f"OLED {driver}: cannot set up the GPIO pins of {where} ({type(exc).__name__}: "
-            f"{exc}); check that no other program holds them, that the user is in the gpio "
-            "group, and that a GPIO library luma supports is installed (on a Pi 5: "
-            "rpi-lgpio)") from exc
+        raise DisplayError(_gpio_fault(driver, where, exc)) from exc
     try:
         if interface == "i2c":
             # a panel that does not answer must fail before luma builds a device: luma
@@ -113,3 +113,10 @@ def open_device(
         )
         raise DisplayError(f"OLED {driver}: no display answered on {where} ({exc}); {hint}") \
             from exc
+
+
+def _gpio_fault(driver: str, where: str, exc: BaseException) -> str:
+    return (f"OLED {driver}: cannot set up the GPIO pins of {where} ({type(exc).__name__}: "
+            f"{exc}); check that no other program holds them, that the user is in the gpio "
+            "group, and that a GPIO library luma supports is installed (on a Pi 5: "
+            "rpi-lgpio, `sudo apt install python3-rpi-lgpio`)")
