@@ -34,3 +34,29 @@ def test_monitor_samples_rss_after_warmup_and_at_the_end() -> None:
 def test_rss_and_sockets_read_this_process() -> None:
     assert rss_bytes() > 10 * 2**20
     assert isinstance(listening_sockets(), list)
+
+
+def test_sockets_are_listed_with_a_psutil_older_than_6(monkeypatch) -> None:
+    """psutil 6 renamed Process.connections to net_connections; Bookworm's apt psutil
+    (5.9), which the Pi's venv sees, has only the old name: the soak crashed on it."""
+    import socket
+
+    import psutil
+
+    real = psutil.Process
+
+    class OldProcess:
+        """psutil 5.9's Process: connections(), no net_connections()."""
+
+        def __init__(self) -> None:
+            self._real = real()
+
+        def connections(self, kind: str = "inet"):
+            return self._real.net_connections(kind=kind)
+
+    monkeypatch.setattr(psutil, "Process", OldProcess)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        listed = listening_sockets()
+    assert any("AF_INET SOCK_STREAM" in s and "LISTEN" in s for s in listed), listed

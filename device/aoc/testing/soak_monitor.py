@@ -24,7 +24,11 @@ def listening_sockets() -> list[str]:
     import psutil
 
     found = []
-    for conn in psutil.Process().net_connections(kind="all"):
+    process = psutil.Process()
+    # net_connections since psutil 6.0; Bookworm's apt python3-psutil (5.9), which the
+    # Pi's venv sees, has only the older name
+    connections = getattr(process, "net_connections", None) or process.connections
+    for conn in connections(kind="all"):
         if conn.family.name in ("AF_INET", "AF_INET6") or conn.status == psutil.CONN_LISTEN:
             found.append(f"{conn.family.name} {conn.type.name} {conn.laddr} {conn.status}")
     return found
