@@ -152,6 +152,13 @@ def test_oled_checks(fake_sys):
     assert silent.status == FAIL and "0x3C" in silent.detail
     no_smbus = check_oled(probes(fake_sys, i2c_ack=raise_(ImportError("smbus2"))), config)
     assert no_smbus.status == WARN and "smbus2" in no_smbus.fix
+    import errno
+    import os
+
+    busy = OSError(errno.EBUSY, os.strerror(errno.EBUSY))
+    claimed = check_oled(probes(fake_sys, i2c_ack=raise_(busy)), config)
+    assert claimed.status == FAIL and "claimed by a kernel driver" in claimed.detail
+    assert "dtoverlay" in claimed.fix and "i2c group" not in claimed.fix
     spi = config_from_dict({"display": {"interface": "spi"}})
     assert check_oled(probes(fake_sys), spi).status == FAIL
 

@@ -3,6 +3,7 @@ PATH, file permissions, gpiozero's MockFactory, and libedgetpu's absence."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import sys
@@ -77,3 +78,37 @@ def test_picamera2_cameras_lists_each_camera_model(monkeypatch):
     assert doctor_probes._picamera2_cameras() == [IMX708["Model"], "imx219"]
     module.Picamera2 = make_picamera2([])
     assert doctor_probes._picamera2_cameras() == []
+
+
+@pytest.mark.parametrize(("error", "expected"), [
+    (None, True), (errno.EREMOTEIO, False), (errno.ENXIO, False), (errno.EBUSY, "raises")])
+def test_i2c_ack_through_an_smbus2_stand_in(monkeypatch, error, expected):
+    """smbus2's SMBus as a context manager and read_byte raising OSError with the errno
+    the i2c-dev driver gives: no ACK (EREMOTEIO, ENXIO) is "nothing there", an address a
+    kernel driver owns (EBUSY) is not."""
+    import types
+
+    class SMBus:
+        def __init__(self, bus):
+            self.bus = bus
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read_byte(self, address):
+            if error is not None:
+                raise OSError(error, os.strerror(error))
+            return 0
+
+    module = types.ModuleType("smbus2")
+    module.SMBus = SMBus
+    monkeypatch.setitem(sys.modules, "smbus2", module)
+    if expected == "raises":
+        with pytest.raises(OSError) as info:
+            doctor_probes._i2c_ack(1, 0x3C)
+        assert info.value.errno == errno.EBUSY
+    else:
+        assert doctor_probes._i2c_ack(1, 0x3C) is expected

@@ -11,6 +11,7 @@ do its job); the exit code is non-zero when any check FAILs. Every probe is a fi
 from __future__ import annotations
 
 import argparse
+import errno
 import re
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -147,6 +148,11 @@ def check_oled(p: Probes, config: Any) -> Check:
         return Check("oled", WARN, f"{bus} present; address not probed (smbus2 missing)",
                      "pip install smbus2")
     except OSError as exc:
+        if exc.errno == errno.EBUSY:
+            return Check("oled", status_missing,
+                         f"{where} is claimed by a kernel driver ({exc})",
+                         "remove the panel's dtoverlay (ssd1306 / ssd1307fb framebuffer) "
+                         "from config.txt and reboot: the app drives the panel itself")
         return Check("oled", status_missing, f"cannot open {bus} ({exc})",
                      "add the user to the i2c group")
     if acked:

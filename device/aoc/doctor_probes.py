@@ -8,6 +8,7 @@ checks import with the standard library alone, and tests replace any field of
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import shutil
 import subprocess
@@ -60,12 +61,16 @@ def _picamera2_cameras() -> list[str]:
 
 
 def _i2c_ack(bus: int, address: int) -> bool:
+    """Whether a device answers at ``address``. An address a kernel driver has claimed
+    (EBUSY) is not "nothing there": that OSError goes to the caller."""
     from smbus2 import SMBus
 
     with SMBus(bus) as smbus:
         try:
             smbus.read_byte(address)
-        except OSError:
+        except OSError as exc:
+            if exc.errno == errno.EBUSY:
+                raise
             return False
     return True
 
