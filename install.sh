@@ -65,6 +65,7 @@ PURGE=0
 TARGET="${AOC_TARGET:-}"
 MAX_FREQUENCY=0
 LIBEDGETPU_DEB=""
+WITH_SPI=0
 I2C_BAUDRATE=""
 WITH_PYCORAL=0
 WITH_TRAIN=0
@@ -90,6 +91,10 @@ Options:
   --libedgetpu-deb FILE  install this libedgetpu package (a .deb you downloaded, built
                        for the TFLite runtime's TensorFlow) instead of Coral's 16.0, which
                        was built for TensorFlow 2.5 (see README, "How it runs")
+  --spi                for an SPI panel (display.interface = "spi"): enable SPI and install
+                       python3-spidev and python3-rpi-lgpio (luma drives the DC and RST pins
+                       through RPi.GPIO's API; rpi-lgpio provides it on a Pi 5 too, and apt
+                       replaces python3-rpi.gpio with it)
   --i2c-baudrate HZ    set the I2C bus speed, e.g. 400000 (an SSD1306 frame then takes ~23 ms)
   --with-pycoral       also install python3-pycoral from Coral's apt repository (optional;
                        the appliance does not need it)
@@ -180,6 +185,7 @@ parse_args() {
                 ;;
             --i2c-baudrate=*) I2C_BAUDRATE="${1#*=}" ;;
             --with-pycoral) WITH_PYCORAL=1 ;;
+            --spi) WITH_SPI=1 ;;
             --with-train) WITH_TRAIN=1 ;;
             --volatile-journal) VOLATILE_JOURNAL=1 ;;
             --no-start) NO_START=1 ;;
@@ -425,6 +431,24 @@ enable_i2c() {
     fi
 }
 
+# An SPI panel: luma's spi interface needs spidev and, for its DC and RST pins, RPi.GPIO's
+# API (luma.core 2.x no longer installs either). Bookworm's python3-rpi.gpio cannot run on
+# a Pi 5 and needs /dev/gpiomem, which the unit does not allow; rpi-lgpio gives the same
+# API through /dev/gpiochip*. The venv sees both through --system-site-packages.
+enable_spi() {
+    if [ "$WITH_SPI" -eq 0 ]; then
+        return
+    fi
+    say "SPI (for an SPI panel)"
+    if command -v raspi-config >/dev/null 2>&1 || [ "$DRY_RUN" -eq 1 ]; then
+        run raspi-config nonint do_spi 0
+    else
+        warn "raspi-config not found: enable SPI yourself (dtparam=spi=on in config.txt)"
+    fi
+    run env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-spidev python3-rpi-lgpio
+    say "reboot once for SPI to take effect, and set display.interface = \"spi\" in $CONFIG_FILE"
+}
+
 # set_i2c_baudrate FILE HZ: exactly one dtparam=i2c_arm_baudrate= line with HZ.
 set_i2c_baudrate() {
     local file="$1" hz="$2" want="dtparam=i2c_arm_baudrate=$2"
@@ -668,6 +692,7 @@ install_pi() {
     install_coral_repo
     install_edgetpu_runtime
     enable_i2c
+    enable_spi
     create_user
     install_udev_rules
     install_modules_load

@@ -157,6 +157,20 @@ def test_a_bad_libedgetpu_package_is_refused(tmp_path: Path, args, said) -> None
     assert proc.returncode != 0 and "--max-frequency" in proc.stderr
 
 
+def test_spi_panel_support_only_when_asked(tmp_path: Path) -> None:
+    """luma.core 2.x no longer brings spidev or RPi.GPIO, and Bookworm's RPi.GPIO cannot
+    run on a Pi 5: --spi enables SPI and installs spidev and rpi-lgpio."""
+    cmds = steps(run_install(tmp_path, "--dry-run"))
+    assert not any("do_spi" in c or "spidev" in c for c in cmds)
+    cmds = steps(run_install(tmp_path, "--dry-run", "--spi"))
+    assert "raspi-config nonint do_spi 0" in cmds
+    assert ("env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-spidev "
+            "python3-rpi-lgpio") in cmds
+    # before the venv is made: the venv sees apt's modules through --system-site-packages
+    venv = next(i for i, c in enumerate(cmds) if "venv --system-site-packages" in c)
+    assert cmds.index("raspi-config nonint do_spi 0") < venv
+
+
 def test_pi_max_frequency_warns_about_heat(tmp_path: Path) -> None:
     proc = run_install(tmp_path, "--dry-run", "--max-frequency")
     assert any(c.endswith("apt-get install -y libedgetpu1-max") for c in steps(proc))
