@@ -146,6 +146,36 @@ def test_build_of_a_degenerate_model_exits_65_and_writes_no_bundle(tmp_path: Pat
     assert not out.exists()
 
 
+@pytest.mark.parametrize("command", ["build", "crossval"])
+def test_the_keras_recipe_without_the_train_extra_is_a_clear_refusal(
+        tmp_path: Path, capsys, monkeypatch, command) -> None:
+    """A plain ./install.sh gives aoc-train without TensorFlow: the Keras recipe ended in a
+    ModuleNotFoundError traceback."""
+    # None in sys.modules: `import keras` raises ModuleNotFoundError, as when not installed
+    for name in ("tensorflow", "keras"):
+        monkeypatch.setitem(sys.modules, name, None)
+    data = _tree(tmp_path / "d", classes=("x", "y", "z"), per_class=4)
+    argv = ["--no-progress", command, str(data), "--out", str(tmp_path / "o"),
+            "--work-dir", str(tmp_path / "w"), "--class-test-fraction", "0.5"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "aoc-train: --backbone mobilenet-v2 (the Keras recipe) needs the train extra" in err
+    assert "./install.sh --with-train" in err
+    assert "Traceback" not in err and not (tmp_path / "o").exists()
+
+
+def test_crossval_refuses_the_compiled_backbone_it_would_ignore(tmp_path: Path, capsys) -> None:
+    """It ran the Keras recipe from random weights and said nothing."""
+    argv = ["--no-progress", "crossval", str(_tree(tmp_path / "d")), "--out",
+            str(tmp_path / "o"), "--work-dir", str(tmp_path / "w"),
+            "--backbone", "coral-mobilenet-v1-embedding"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "crossval runs the Keras recipe (--backbone mobilenet-v2) only" in err
+    assert "aoc-train build already holds out every source" in err
+    assert not (tmp_path / "w").exists()
+
+
 @pytest.mark.parametrize("flag", ["--source-power", "--views", "--head-l2=5"])
 def test_fine_tuning_flags_are_refused_for_the_compiled_backbone(tmp_path: Path, flag) -> None:
     """They changed nothing and the report did not say so (a byte-identical head.npz)."""

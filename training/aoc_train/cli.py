@@ -20,17 +20,18 @@ Exit codes: 0 ok, 1 failure (message on stderr), 2 usage, 65 the trained model i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from aoc.errors import AocError
 
 from .config import DEFAULT_CLASSES, DEFAULT_HOLDOUT, BuildConfig
-from .errors import DegenerateModelError
+from .errors import DataError, DegenerateModelError, MissingTrainExtraError
 from .head_cli import run_head_build
 
 STAGES = ("fit", "export", "check", "compile", "evaluate")
@@ -192,7 +193,8 @@ def _run_pipeline(a: argparse.Namespace, argv: Sequence[str]) -> None:
     stages = {"build": STAGES, "fit": ("fit",), "export": ("export",),
               "evaluate": ("evaluate",)}[a.command]
     for stage in stages:
-        getattr(p, stage)()
+        with _keras_recipe():
+            getattr(p, stage)()
         while p.messages and not a.json:
             print(p.messages.pop(0))
     if a.command in ("build", "evaluate"):
@@ -225,9 +227,34 @@ def _run_compile(a: argparse.Namespace) -> None:
           else f"[compile] wrote {result.model}")
 
 
+@contextlib.contextmanager
+def _keras_recipe() -> Iterator[None]:
+    """Turn a missing TensorFlow / Keras into the install command: the plain
+    ``./install.sh`` gives ``aoc-train`` without them (the compiled-backbone recipe needs
+    neither). Where they are first imported is the stages' business, so it is caught
+    around them."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in ("tensorflow", "keras"):
+            raise
+        raise MissingTrainExtraError(
+            f"--backbone mobilenet-v2 (the Keras recipe) needs the train extra, and "
+            f"{exc.name} is not installed: run ./install.sh --with-train (or pip install -e "
+            "'.[train]'), or use --backbone coral-mobilenet-v1-embedding, the default "
+            "model's recipe, which needs neither") from exc
+
+
 def _run_crossval(a: argparse.Namespace) -> None:
     from .crossval import parse_folds, run_crossval
     from .pipeline import Pipeline
+
+    if a.backbone != "mobilenet-v2":
+        # crossval trains the Keras recipe per fold; it would quietly ignore this backbone
+        raise DataError(
+            f"aoc-train crossval runs the Keras recipe (--backbone mobilenet-v2) only; for "
+            f"--backbone {a.backbone}, aoc-train build already holds out every source in "
+            "turn and reports it (report.md and report/loso.json in the bundle)")
 
     p = Pipeline(config_from_args(a), progress=not a.no_progress and not a.json,
                  on_result=lambda r: _print_result(r, a.json))
@@ -241,7 +268,8 @@ def _run_crossval(a: argparse.Namespace) -> None:
             print(f"[crossval] {','.join(f.sources)} ({f.label}): {100 * f.accuracy:.1f} % "
                   f"of {f.images}", flush=True)
 
-    summary = run_crossval(p, folds, on_fold=show)
+    with _keras_recipe():
+        summary = run_crossval(p, folds, on_fold=show)
     if a.json:
         print(json.dumps({"stage": "crossval", "mean_accuracy": summary.mean_accuracy,
                           "balanced_accuracy": summary.balanced_accuracy,

@@ -25,3 +25,7 @@ class DegenerateModelError(TrainError, ValueError):
     def __init__(self, message: str, *, check: object | None = None) -> None:
         super().__init__(message)
         self.check = check
+
+
+class MissingTrainExtraError(TrainError, ImportError):
+    """The Keras recipe (``--backbone mobilenet-v2``) needs TensorFlow, the train extra."""
