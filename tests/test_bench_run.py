@@ -313,3 +313,32 @@ def test_check_targets_counts_a_failed_measurement_as_missed(tmp_path, capsys, m
     assert main(args) == 0  # loop_over_invoke does not apply on an Edge TPU
     assert main(args) == 1  # no start-up figure: not measured is not met
     capsys.readouterr()
+
+
+def test_start_up_timing_runs_aoc_in_its_own_state_folder(monkeypatch, tmp_path):
+    """The timed `aoc run` recorded the bundle it was given as the appliance's last good
+    one (in the caller's state folder), and would have notified the caller's systemd."""
+    import subprocess
+
+    from aoc.bench import run as bench_run
+
+    seen = {}
+
+    def fake_run(cmd, **kwargs):
+        env = kwargs["env"]
+        seen.update(env=env, cmd=cmd)
+        state = Path(env["STATE_DIRECTORY"])
+        assert state.is_dir() and state != tmp_path / "appliance-state"
+        out = Path(cmd[cmd.index("--stats-json") + 1])
+        out.write_text(json.dumps({"startup_s": 0.3, "peak_rss_mb": 120.0}))
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "appliance-state"))
+    monkeypatch.setenv("NOTIFY_SOCKET", "/run/systemd/notify")
+    monkeypatch.setenv("WATCHDOG_USEC", "30000000")
+    monkeypatch.setattr(bench_run.subprocess, "run", fake_run)
+    assert bench_run.startup_and_rss(["--bundle", "x"], 20) == {"startup_s": 0.3,
+                                                                 "peak_rss_mb": 120.0}
+    assert "NOTIFY_SOCKET" not in seen["env"] and "WATCHDOG_USEC" not in seen["env"]
+    assert seen["cmd"][-2:] == ["--bundle", "x"]
+    assert not Path(seen["env"]["STATE_DIRECTORY"]).exists()  # a temporary folder, gone

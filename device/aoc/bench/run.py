@@ -102,6 +102,13 @@ def startup_and_rss(cli_args: Sequence[str], frames: int) -> dict[str, Any]:
         cmd = [sys.executable, "-m", "aoc", "run", "--source", "demo", "--display", "null",
                "--max-frames", str(frames), "--stats-json", str(out), *cli_args]
         env = dict(os.environ)
+        # a benchmark leaves the appliance alone: its own state folder (aoc run records
+        # the last good bundle there), and no word to the caller's systemd
+        state = Path(tmp) / "state"
+        state.mkdir()
+        env["STATE_DIRECTORY"] = str(state)
+        for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
+            env.pop(name, None)
         env["PYTHONPATH"] = os.pathsep.join(
             [str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH", "")]).rstrip(
             os.pathsep)
