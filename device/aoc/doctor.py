@@ -187,7 +187,7 @@ def check_model(p: Probes, config: Any, bundle: str | None = None) -> Check:
         b = load_candidate(cands[0])
     except BundleError as exc:
         return Check("model", FAIL, f"{cands[0].describe()}: {exc}",
-                     "copy a good bundle there (aoc-train export), or fix model.bundle")
+                     "copy a good bundle there (aoc-train build writes one), or fix model.bundle")
     tpu = "with Edge TPU model" if b.edgetpu_model else (
         f"CPU only ({b.edgetpu.reason or 'no Edge TPU model'})")
     if b.backbone is not None and b.head is not None:
