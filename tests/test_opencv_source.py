@@ -169,6 +169,17 @@ def test_webcam_that_does_not_open():
         OpenCVSource(2, cv2_module=fake_cv2(opened=False)).open()
 
 
+def test_a_missing_webcam_is_one_camera_error_not_opencvs_warning_too(capfd):
+    """With the real OpenCV: it also printed "can't open camera by index" to stderr on every
+    try (every 30 s under `auto`, into the journal); its log level is put back after."""
+    cv2 = pytest.importorskip("cv2")
+    level = cv2.utils.logging.getLogLevel()
+    with pytest.raises(CameraError, match="no webcam at index 97"):
+        OpenCVSource(97, cv2_module=cv2).open()
+    assert "can't open camera" not in capfd.readouterr().err
+    assert cv2.utils.logging.getLogLevel() == level
+
+
 def test_missing_cv2_says_how_to_install(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(sys.modules, "cv2", None)
     with pytest.raises(CameraError, match="pip install opencv-python-headless"):

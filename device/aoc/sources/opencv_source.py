@@ -14,8 +14,10 @@ it (or a fake) for tests.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -113,7 +115,8 @@ class OpenCVSource(BaseSource):
             return
         cv2 = self._cv2 if self._cv2 is not None else import_cv2()
         self._cv2 = cv2
-        cap = cv2.VideoCapture(self.target)
+        with _quiet_opencv(cv2):
+            cap = cv2.VideoCapture(self.target)
         if not cap.isOpened():
             cap.release()
             brief = f"no webcam at index {self.target}" if isinstance(self.target, int) else None
@@ -258,3 +261,21 @@ class OpenCVSource(BaseSource):
         if size is not None and (rgb.shape[1], rgb.shape[0]) != size:
             rgb = area_linear_resize(rgb, size, cv2=cv2)  # the device's filter
         return np.ascontiguousarray(rgb, dtype=np.uint8)
+
+
+@contextlib.contextmanager
+def _quiet_opencv(cv2: Any) -> Iterator[None]:
+    """OpenCV's own warnings held back while a capture opens: a missing webcam is our
+    CameraError (logged once), but OpenCV also prints "can't open camera by index" to
+    stderr on every try, which under ``auto`` (a camera looked for every 30 s) went to the
+    journal twice a minute for months."""
+    logging_api = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging_api is None:
+        yield
+        return
+    level = logging_api.getLogLevel()
+    logging_api.setLogLevel(logging_api.LOG_LEVEL_ERROR)
+    try:
+        yield
+    finally:
+        logging_api.setLogLevel(level)
