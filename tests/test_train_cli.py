@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aoc_train.cli import build_parser, config_from_args, main
-from aoc_train.config import DEFAULT_CLASSES, DEFAULT_HOLDOUT
+from aoc_train.cli import main
 from aoc_train.pipeline import StageResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,31 +39,11 @@ def test_help_is_fast_and_imports_no_tensorflow() -> None:
     assert "build" in done.stdout and "evaluate" in done.stdout
 
 
-def test_defaults_describe_the_default_model(tmp_path: Path) -> None:
-    a = build_parser().parse_args(["build", str(tmp_path), "--out", "models/default"])
-    assert a.classes == DEFAULT_CLASSES and a.holdout_sources == DEFAULT_HOLDOUT
-    assert (a.size, a.alpha, a.views) == (224, 0.35, 6)
-    assert (a.dropout, a.head_l2) == (0.5, 1e-3)  # the regularised head
-    # the shipped recipe: the last 1x1 convolution tuned with the head
-    assert (a.top_tune_from, a.top_tune_epochs, a.top_tune_lr) == ("Conv_1", 5, 3e-4)
-
-
 def test_build_help_fits_a_screen(capsys, monkeypatch) -> None:
     monkeypatch.setenv("COLUMNS", "80")
     with pytest.raises(SystemExit):
         main(["build", "--help"])
     assert len(capsys.readouterr().out.splitlines()) <= 60
-
-
-def test_config_adapts_to_other_data_sets(tmp_path: Path) -> None:
-    data = _tree(tmp_path / "d")
-    a = build_parser().parse_args(["build", str(data), "--out", str(tmp_path / "m" / "toy"),
-                                   "--size", "96", "--seed", "7"])
-    cfg = config_from_args(a)
-    assert cfg.classes == () and cfg.holdout_sources == ()  # no manifest, other folders
-    assert cfg.work_dir == Path(".cache") / "aoc-train" / "toy"
-    assert cfg.side == 96
-    assert cfg.seed == cfg.fit.seed == 7
 
 
 def test_missing_data_folder_is_a_clean_error(tmp_path: Path, capsys) -> None:

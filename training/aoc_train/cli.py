@@ -26,134 +26,19 @@ import logging
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 from aoc.errors import AocError
 
-from .config import DEFAULT_CLASSES, DEFAULT_HOLDOUT, BuildConfig
+from .cli_args import build_parser, config_from_args
 from .errors import DataError, DegenerateModelError, MissingTrainExtraError
 from .head_cli import run_head_build
+
+__all__ = ["build_parser", "config_from_args", "main"]
 
 STAGES = ("fit", "export", "check", "compile", "evaluate")
 
 # sysexits EX_DATAERR: the data set trained a model that must not ship
 EX_OK, EX_FAIL, EX_DEGENERATE, EX_INTERRUPTED = 0, 1, 65, 130
-
-
-def _csv(text: str) -> tuple[str, ...]:
-    return tuple(s.strip() for s in text.split(",") if s.strip())
-
-
-def _pipeline_args(p: argparse.ArgumentParser) -> None:
-    from .fit import FitConfig
-
-    d = FitConfig()
-    p.add_argument("data_dir", type=Path, help="folder with one sub-folder per class "
-                   "(optional manifest.csv with file,source columns)")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR",
-                   help="bundle folder, e.g. models/default")
-    p.add_argument("--work-dir", type=Path, metavar="DIR",
-                   help="caches (default .cache/aoc-train/<bundle name>)")
-    p.add_argument("--backbone", choices=("mobilenet-v2", "coral-mobilenet-v1-embedding"),
-                   default="mobilenet-v2",
-                   help="mobilenet-v2: Keras transfer learning, int8 export, edgetpu_compiler; "
-                   "coral-mobilenet-v1-embedding: a numpy head on Coral's compiled embedding "
-                   "extractor (build only)")
-    p.add_argument("--backbone-dir", type=Path, default=None, metavar="DIR",
-                   help="folder of Coral's mobilenet_v1_1.0_224_quant_embedding_extractor"
-                   "(_edgetpu).tflite, or a bundle that carries them (default: "
-                   "../shared/reference/coral when there, else the project's models/default)")
-    p.add_argument("--weights", metavar="FILE", help="no-top MobileNetV2 .weights.h5 matching "
-                   "--alpha, 'imagenet' to let Keras download them, or omit for random init")
-    p.add_argument("--classes", type=_csv, default=DEFAULT_CLASSES, metavar="A,B,C",
-                   help="label order ('' = sorted folders; default: anime,cartoon,neither)")
-    p.add_argument("--holdout-sources", type=_csv, default=DEFAULT_HOLDOUT, metavar="S,T",
-                   help="sources held out whole as the test split (default: models/default's)")
-    p.add_argument("--val-fraction", type=float, default=0.1, metavar="F")
-    p.add_argument("--class-test-fraction", type=float, default=0.2, metavar="F",
-                   help="test share of each source of a class with no held-out source")
-    p.add_argument("--seed", type=int, default=1234, metavar="N",
-                   help="seed of the split, the augmented views and training")
-    p.add_argument("--size", type=int, default=224, metavar="PX", help="input side")
-    p.add_argument("--alpha", type=float, default=0.35, metavar="W", help="MobileNetV2 width")
-    p.add_argument("--views", type=int, default=6, metavar="K",
-                   help="augmented views per training image")
-    p.add_argument("--screen-strength", type=float, default=1.0, metavar="S")
-    p.add_argument("--source-power", type=float, default=0.5, metavar="P",
-                   help="a source's weight in its class grows as count**P")
-    p.add_argument("--head-epochs", type=int, default=d.head_epochs, metavar="N")
-    p.add_argument("--head-l2", type=float, default=d.head_l2, metavar="X",
-                   help="L2 on the head's kernel")
-    p.add_argument("--dropout", type=float, default=0.5, metavar="X",
-                   help="dropout before the head")
-    p.add_argument("--top-tune-from", default=d.top_tune_from, metavar="LAYER",
-                   help="also train the backbone from LAYER on ('' = off; %(default)s)")
-    p.add_argument("--top-tune-epochs", type=int, default=d.top_tune_epochs, metavar="N")
-    p.add_argument("--top-tune-lr", type=float, default=d.top_tune_lr, metavar="X")
-    p.add_argument("--calibration", type=int, default=300, metavar="N",
-                   help="int8 calibration images")
-    p.add_argument("--workers", type=int, default=2, metavar="N", help="augmentation processes")
-    p.add_argument("--max-images", type=_count, default=0, metavar="N",
-                   help="use at most N images (smoke runs)")
-    p.add_argument("--notes", type=Path, metavar="FILE",
-                   help="markdown file appended to report.md as 'Notes'")
-
-
-def config_from_args(a: argparse.Namespace) -> BuildConfig:
-    """The build settings of parsed ``aoc-train`` arguments (also for experiment scripts)."""
-    from dataclasses import replace
-
-    from .fit import FitConfig
-
-    fit = replace(FitConfig(seed=a.seed), head_epochs=a.head_epochs, head_l2=a.head_l2,
-                  top_tune_from=a.top_tune_from, top_tune_epochs=a.top_tune_epochs,
-                  top_tune_lr=a.top_tune_lr)
-    work = a.work_dir or Path(".cache") / "aoc-train" / a.out.resolve().name
-    classes = a.classes
-    if a.data_dir.is_dir() and classes == DEFAULT_CLASSES and not all(
-            (a.data_dir / c).is_dir() for c in classes):
-        classes = ()  # a different data set: take its folders
-    holdout = a.holdout_sources
-    if holdout == DEFAULT_HOLDOUT and not (a.data_dir / "manifest.csv").is_file():
-        holdout = ()
-    return BuildConfig(data_dir=a.data_dir, out=a.out, work_dir=work, weights=a.weights,
-                       classes=tuple(classes), holdout_sources=tuple(holdout),
-                       val_fraction=a.val_fraction, class_test_fraction=a.class_test_fraction,
-                       seed=a.seed, side=a.size, alpha=a.alpha, views=a.views,
-                       dropout=a.dropout, screen_strength=a.screen_strength,
-                       calibration=a.calibration, source_power=a.source_power,
-                       workers=a.workers, max_images=a.max_images, fit=fit)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (importing no TensorFlow)."""
-    # no abbreviations: '--view 2' was taken as --views and passed the check that refuses
-    # fine-tuning flags with the compiled backbone (which compares the spelled names)
-    parser = argparse.ArgumentParser(prog="aoc-train", description=__doc__.split("\n\n")[0],
-                                     allow_abbrev=False)
-    parser.add_argument("--json", action="store_true", help="print one JSON object per stage")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("build", "run every stage (resumable)"),
-                       ("fit", "augmented views, cached features, head, top-tune"),
-                       ("export", "int8 and float TFLite from the fitted model"),
-                       ("evaluate", "held-out scores via the device code, report, bundle")):
-        _pipeline_args(sub.add_parser(name, help=text, allow_abbrev=False))
-    cross = sub.add_parser("crossval", allow_abbrev=False,
-                           help="leave-source-out accuracy of the head recipe "
-                           "(every source held out in turn; sources from a manifest or from "
-                           "sub-folders of the class folders)")
-    _pipeline_args(cross)
-    cross.add_argument("--folds", default="",
-                       help="';'-separated folds of ','-separated sources "
-                       "(default: every source on its own)")
-    check = sub.add_parser("check", help="Edge TPU operator check of a .tflite")
-    check.add_argument("model", type=Path)
-    comp = sub.add_parser("compile", help="edgetpu_compiler a .tflite (when installed)")
-    comp.add_argument("model", type=Path)
-    comp.add_argument("--out", type=Path, required=True)
-    return parser
 
 
 def _print_result(result, as_json: bool) -> None:
@@ -277,17 +162,6 @@ def _run_crossval(a: argparse.Namespace) -> None:
     else:
         print(summary.table())
         print(f"written: {p.work / 'crossval.json'}, {p.work / 'crossval.md'}")
-
-
-def _count(text: str) -> int:
-    """An argparse type: a whole number, 0 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a count (0, 1, 2, ...)")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

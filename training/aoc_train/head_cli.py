@@ -21,7 +21,7 @@ PIPELINE_ONLY_FLAGS = (
 def run_head_build(a: argparse.Namespace, argv: Sequence[str], cfg: BuildConfig) -> None:
     """``aoc-train build --backbone coral-mobilenet-v1-embedding``: refuse the fine-tuning
     flags it would ignore, then :func:`aoc_train.head_build.build`. ``cfg`` is
-    :func:`aoc_train.cli.config_from_args` of ``a`` (work folder and classes)."""
+    :func:`aoc_train.cli_args.config_from_args` of ``a`` (work folder and classes)."""
     from .embed import default_backbone_dir
     from .head_build import HeadBuildConfig, build
 
