@@ -15,7 +15,7 @@ APP=anime-or-cartoon
 SERVICE_USER=aoc
 REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-# Tests (and packagers) may redirect every system path under another root and say which
+# Tests (and packagers' dry runs) may redirect every system path under another root and say which
 # device-tree model file to read. Neither is needed in normal use.
 ROOT="${AOC_INSTALL_ROOT:-}"
 MODEL_FILE="${AOC_MODEL_FILE:-/proc/device-tree/model}"
@@ -386,7 +386,7 @@ check_key_fingerprint() {
 }
 
 install_edgetpu_runtime() {
-    local pkg=libedgetpu1-std
+    local pkg=libedgetpu1-std kept
     if [ -n "$LIBEDGETPU_DEB" ]; then
         # A rebuild for a newer TensorFlow (such as feranick/libedgetpu's) carries the same
         # package name with a higher version ("16.0tf2.17.1-1.bookworm"), so apt replaces
@@ -397,6 +397,16 @@ install_edgetpu_runtime() {
             warn "--with-pycoral: Coral's python3-pycoral is built against Coral's own" \
                 "libedgetpu; not installed beside $LIBEDGETPU_DEB (the appliance does not need it)"
         fi
+        return
+    fi
+    # A libedgetpu given earlier with --libedgetpu-deb (not Coral's 16.0) stays: installing
+    # Coral's over it would put back the build the runtime crashes with (and a -max
+    # rebuild would be removed for Coral's -std, the two conflict)
+    kept=$(dpkg-query -W --showformat='${db:Status-Abbrev}|${Package} ${Version}\n' \
+        libedgetpu1-std libedgetpu1-max 2>/dev/null | sed -n 's/^ii *|//p' |
+        grep -v ' 16\.0$' | head -n 1 || true)
+    if [ -n "$kept" ]; then
+        say "keeping the installed $kept (not Coral's 16.0; --libedgetpu-deb FILE replaces it)"
         return
     fi
     if [ "$MAX_FREQUENCY" -eq 1 ]; then
@@ -578,6 +588,8 @@ install_app() {
         pin=(--constraint "$VENV/apt-numpy-constraint.txt")
     fi
     run "$VENV/bin/pip" install --upgrade "${pin[@]}" "${REPO_DIR}[device]"
+    # readable by the aoc user also when an earlier run made the venv under umask 077
+    run chmod -R go+rX -- "$OPT_DIR"
     if python3 -c 'import picamera2' >/dev/null 2>&1; then
         run "$VENV/bin/python" -c 'import picamera2' ||
             die "apt's picamera2 imports with $(command -v python3) but not in $VENV:" \
@@ -590,10 +602,17 @@ install_app() {
 # Asked of dpkg, not of python3: python3 also sees a numpy someone pip-installed into
 # /usr/local, which apt's picamera2 was not built against.
 apt_numpy_version() {
-    local version
-    version=$(dpkg-query -W --showformat='${Version}' python3-numpy 2>/dev/null || true)
-    version="${version#*:}"
-    printf '%s' "${version%%-*}"
+    local status version
+    status=$(dpkg-query -W --showformat='${db:Status-Abbrev}|${Version}' python3-numpy \
+        2>/dev/null || true)
+    case "$status" in
+        ii*) ;;
+        *) return 0 ;;  # not installed (or removed, its config left)
+    esac
+    version="${status#*|}"
+    version="${version#*:}"         # epoch
+    version="${version%%-*}"        # Debian revision
+    printf '%s' "${version%%[+~]*}"  # +ds, ~rc: not pip versions
 }
 
 # Kernel modules whose character devices the unit's DeviceAllow= names (char-i2c,
@@ -604,6 +623,9 @@ apt_numpy_version() {
 install_modules_load() {
     say "kernel modules loaded at boot: $MODULES_LOAD"
     install_file "$REPO_DIR/systemd/modules-load-$APP.conf" "$MODULES_LOAD" 0644
+    # now too, not only at the next boot: the service starts at the end of this install
+    run systemctl restart systemd-modules-load.service ||
+        warn "systemd-modules-load could not load every module now; they load at boot"
 }
 
 install_model() {
@@ -666,10 +688,20 @@ install_journald_dropin() {
 # Information only: a camera or panel plugged in later is no reason to stop here.
 check_installation() {
     say "checking the installation (aoc doctor, as $SERVICE_USER):"
-    run runuser -u "$SERVICE_USER" -- env STATE_DIRECTORY="$STATE_DIR" \
-        "$VENV/bin/aoc" doctor --config "$CONFIG_FILE" ||
-        warn "aoc doctor found a FAIL above; the service starts anyway and says the same" \
-            "in its log (journalctl -u $APP)"
+    # as the unit runs it: in a folder the user may write (lgpio makes its notification
+    # pipes in the working directory or $LG_WD; root's would be a checkout in /home), with
+    # that folder as HOME, and libcamera's INFO lines held back
+    local workdir="/tmp"
+    if [ "$DRY_RUN" -eq 0 ]; then
+        workdir="$(mktemp -d)"
+        CLEANUP_DIRS+=("$workdir")
+        chown "$SERVICE_USER" "$workdir"
+    fi
+    (cd "$workdir" && run runuser -u "$SERVICE_USER" -- env HOME="$workdir" \
+        LG_WD="$workdir" LIBCAMERA_LOG_LEVELS='*:ERROR' STATE_DIRECTORY="$STATE_DIR" \
+        "$VENV/bin/aoc" doctor --config "$CONFIG_FILE") ||
+        warn "aoc doctor found a FAIL above; the service starts anyway (it retries what" \
+            "is missing and logs it: journalctl -u $APP)"
 }
 
 install_service() {
@@ -730,6 +762,7 @@ uninstall_pi() {
     if [ "$PURGE" -eq 1 ]; then
         remove_path "$CONFIG_DIR"
         remove_path "$UNIT_DROPIN_DIR"
+        run systemctl daemon-reload
         # The app's state (the last good bundle): the unit's StateDirectory=.
         remove_path "$STATE_DIR"
         if id "$SERVICE_USER" >/dev/null 2>&1; then

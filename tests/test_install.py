@@ -142,6 +142,29 @@ def test_a_libedgetpu_package_of_ones_own_replaces_corals(tmp_path: Path) -> Non
     assert f"apt-get install -y {deb}" in " ".join(steps(rel)), rel.stdout + rel.stderr
 
 
+def test_a_libedgetpu_given_before_is_kept_by_a_later_run_without_the_flag(tmp_path: Path,
+                                                                       monkeypatch) -> None:
+    """Re-running the installer to update put Coral's 16.0 back over the rebuild (and a
+    -max rebuild would have been removed for Coral's -std)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    dpkg_query = bin_dir / "dpkg-query"
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    cases = {
+        "ii |libedgetpu1-max 16.0tf2.17.1-1.bookworm": "keeping the installed libedgetpu1-max",
+        "ii |libedgetpu1-std 16.0": None,  # Coral's own: installed (again) as usual
+        "rc |libedgetpu1-std 16.0tf2.17.1-1.bookworm": None,  # removed: as usual
+    }
+    for line, kept in cases.items():
+        dpkg_query.write_text(f'#!/bin/sh\n[ "$3" = libedgetpu1-std ] && printf "{line}\\n"\n')
+        dpkg_query.chmod(0o755)
+        proc = run_install(tmp_path, "--dry-run")
+        coral = any(c.endswith("apt-get install -y libedgetpu1-std") for c in steps(proc))
+        assert coral is (kept is None), proc.stdout
+        if kept:
+            assert kept in proc.stdout
+
+
 @pytest.mark.parametrize(("args", "said"), [
     (["--libedgetpu-deb", "libedgetpu.tar.gz"], "wants a .deb file"),
     (["--libedgetpu-deb", "/nonexistent/libedgetpu1-std.deb"], "is not a file"),
@@ -229,7 +252,8 @@ def test_pi_venv_keeps_apts_numpy_so_apts_picamera2_imports(tmp_path: Path,
         "esac\n")
     fake.chmod(0o755)
     dpkg_query = bin_dir / "dpkg-query"
-    dpkg_query.write_text('#!/bin/sh\n[ "$3" = python3-numpy ] && printf "1:1.24.2-1+deb12u1"\n')
+    dpkg_query.write_text(
+        '#!/bin/sh\n[ "$3" = python3-numpy ] && printf "ii |1:1.24.2-1+deb12u1"\n')
     dpkg_query.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     proc = run_install(tmp_path, "--dry-run")
@@ -240,10 +264,13 @@ def test_pi_venv_keeps_apts_numpy_so_apts_picamera2_imports(tmp_path: Path,
     assert f"{venv}/bin/python -c import picamera2" in steps(proc)
     assert not (tmp_path / "root" / "opt").exists()  # a dry run writes nothing
 
-    dpkg_query.write_text("#!/bin/sh\nexit 1\n")  # no python3-numpy from apt: no pin
-    proc = run_install(tmp_path, "--dry-run")
-    pip = next(c for c in steps(proc) if c.endswith("[device]"))
-    assert "--constraint" not in pip and "keeping apt's numpy" not in proc.stdout
+    for answer in ("exit 1", 'printf "rc |1:1.24.2-1"'):  # not installed, or removed
+        dpkg_query.write_text(f"#!/bin/sh\n{answer}\n")
+        proc = run_install(tmp_path, "--dry-run")
+        pip = next(c for c in steps(proc) if c.endswith("[device]"))
+        assert "--constraint" not in pip and "keeping apt's numpy" not in proc.stdout
+    dpkg_query.write_text('#!/bin/sh\nprintf "ii |1:2.2.4+ds-1~exp1"\n')  # a later Debian
+    assert "keeping apt's numpy 2.2.4 " in run_install(tmp_path, "--dry-run").stdout
 
 
 def test_modules_for_the_units_device_groups_load_at_boot_and_go_with_uninstall(
@@ -259,7 +286,9 @@ def test_modules_for_the_units_device_groups_load_at_boot_and_go_with_uninstall(
     assert sorted(modules) == sorted(groups)
     for module in modules:
         assert f"DeviceAllow={groups[module]} rw" in unit
-    run_step(tmp_path, "install_modules_load")
+    assert "systemctl restart systemd-modules-load.service" in steps(
+        run_install(tmp_path, "--dry-run"))  # now as well as at boot
+    run_step(tmp_path, "systemctl() { :; }", "install_modules_load")
     installed = tmp_path / "root" / "etc/modules-load.d/anime-or-cartoon.conf"
     assert installed.read_text() == conf.read_text()
     assert "modules-load.d/anime-or-cartoon.conf" in " ".join(
@@ -300,7 +329,10 @@ def test_the_install_ends_with_aoc_doctor_as_the_service_user(tmp_path: Path) ->
     cmds = steps(run_install(tmp_path, "--dry-run"))
     doctor = next(c for c in cmds if c.endswith("doctor --config "
                                                  f"{tmp_path}/root/etc/anime-or-cartoon/config.toml"))
-    assert doctor.startswith("runuser -u aoc -- env STATE_DIRECTORY=")
+    # as the unit runs it: lgpio needs a writable working folder or LG_WD (else gpiozero
+    # quietly falls back and doctor reports a pin factory the service does not use)
+    assert doctor.startswith("runuser -u aoc -- env HOME=")
+    assert " LG_WD=" in doctor and " STATE_DIRECTORY=" in doctor
     assert cmds.index(doctor) < next(i for i, c in enumerate(cmds)
                                      if c.startswith("systemctl restart anime-or-cartoon"))
 
