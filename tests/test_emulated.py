@@ -129,16 +129,28 @@ def test_a_failed_write_keeps_the_last_whole_picture(tmp_path, monkeypatch):
             emu.show(STATE.replace(anime=0.2))
     assert out.read_bytes() == before
     assert _pixels(out, 2).convert("1").tobytes() == render(STATE).tobytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["screen.png"]  # no torn partial
 
 
 def test_a_fifo_at_the_path_is_replaced_not_written_into(tmp_path):
     """Writing into a FIFO nobody reads blocked the display thread for good."""
     import os
+    import threading
 
     out = tmp_path / "screen.png"
     os.mkfifo(out)
-    with EmulatedDisplay(out) as emu:
-        emu.show(STATE)
+    done = threading.Event()
+
+    def show() -> None:
+        with EmulatedDisplay(out) as emu:
+            emu.show(STATE)
+        done.set()
+
+    threading.Thread(target=show, daemon=True).start()
+    if not done.wait(10):
+        with open(out, "rb"):  # unblock the writer so the test run can end
+            pass
+        pytest.fail("the display blocked writing into the FIFO")
     assert out.is_file()
     assert _pixels(out, 2).convert("1").tobytes() == render(STATE).tobytes()
 

@@ -226,6 +226,18 @@ def test_an_rpi_gpio_that_cannot_run_here_is_named_as_the_gpio_fault(monkeypatch
     assert "raspi-config" not in str(info.value)
 
 
+def test_spi_without_its_libraries_points_to_the_installer(monkeypatch):
+    """luma.core 2.x installs neither RPi.GPIO nor spidev: through luma's own spi, the
+    missing module was answered with 'enable SPI with raspi-config'."""
+    import sys
+
+    for name in ("RPi", "RPi.GPIO", "spidev"):
+        monkeypatch.setitem(sys.modules, name, None)  # import raises ModuleNotFoundError
+    with pytest.raises(DisplayError, match=r"cannot open SPI 0.0 .*install.sh --spi") as info:
+        OledDisplay(interface="spi")
+    assert "raspi-config" not in str(info.value)
+
+
 def test_missing_bus_names_device_and_raspi_config():
     pytest.importorskip("smbus2")
     with pytest.raises(DisplayError) as info:

@@ -136,7 +136,8 @@ def check_oled(p: Probes, config: Any) -> Check:
         if spi.exists():
             return Check("oled", OK, f"{spi} present (SPI is not probed further)")
         return Check("oled", status_missing, f"{spi} missing",
-                     "enable SPI: sudo raspi-config nonint do_spi 0, then reboot")
+                     "enable SPI: sudo ./install.sh --spi (it runs raspi-config nonint "
+                     "do_spi 0 and installs spidev and rpi-lgpio), then reboot")
     bus = p.dev_root / f"i2c-{d.i2c_port}"
     where = f"{bus} address 0x{d.i2c_address:02X}"
     if not bus.exists():

@@ -6,6 +6,7 @@ Used for the README screenshots and tests; runs headless (pygame only scales ima
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -123,6 +124,9 @@ class EmulatedDisplay(BaseDisplay):
             # rendering bug logged five times a minute
             if not isinstance(exc, OSError) and type(exc).__module__.split(".")[0] != "pygame":
                 raise
+            if self.fmt == "png":  # a torn partial file is no use to anyone
+                with contextlib.suppress(OSError):
+                    self._partial.unlink(missing_ok=True)
             raise DisplayError(f"emulated display: cannot write {self.path} ({exc})") from exc
         self._last_frame, self._dimmed = frame, dim
         self.frames += 1

@@ -78,7 +78,13 @@ def open_device(
             f"OLED {driver}: permission denied on {where} ({exc}); add the user to the "
             "i2c/spi and gpio groups (`sudo adduser $USER i2c`) and log in again"
         ) from exc
-    except (luma_error.Error, OSError, ImportError) as exc:
+    except ImportError as exc:
+        # luma.core 2.x installs neither RPi.GPIO nor spidev (smbus2 it does)
+        fix = ("install the I2C library luma uses: pip install smbus2" if interface == "i2c"
+               else "install the SPI libraries: sudo ./install.sh --spi (python3-spidev, "
+               "python3-rpi-lgpio)")
+        raise DisplayError(f"OLED {driver}: cannot open {where} ({exc}); {fix}") from exc
+    except (luma_error.Error, OSError) as exc:
         fix = _ENABLE_I2C if interface == "i2c" else _ENABLE_SPI
         raise DisplayError(f"OLED {driver}: cannot open {where} ({exc}); {fix}") from exc
     except Exception as exc:

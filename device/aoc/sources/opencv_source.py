@@ -265,7 +265,7 @@ class OpenCVSource(BaseSource):
 
 @contextlib.contextmanager
 def _quiet_opencv(cv2: Any) -> Iterator[None]:
-    """OpenCV's own warnings held back while a capture opens: a missing webcam is our
+    """OpenCV's own messages held back while a capture opens: a missing webcam is our
     CameraError (logged once), but OpenCV also prints "can't open camera by index" to
     stderr on every try, which under ``auto`` (a camera looked for every 30 s) went to the
     journal twice a minute for months."""
@@ -274,7 +274,9 @@ def _quiet_opencv(cv2: Any) -> Iterator[None]:
         yield
         return
     level = logging_api.getLogLevel()
-    logging_api.setLogLevel(logging_api.LOG_LEVEL_ERROR)
+    # silent, not ERROR: OpenCV 4.x (the Pi's, with numpy 1.24) also logs "Camera index out
+    # of range" at ERROR from its obsensor backend; never louder than the user set it
+    logging_api.setLogLevel(min(level, logging_api.LOG_LEVEL_SILENT))
     try:
         yield
     finally:
