@@ -126,3 +126,4 @@ def test_hamming_distances_match_bit_by_bit_counts_with_and_without_bitwise_coun
     # numpy 1.x (the Pi's 1.24) has no bitwise_count: the byte table must give the same
     monkeypatch.delattr(np, "bitwise_count", raising=False)
     np.testing.assert_array_equal(split.hamming_distances(a, b), expected)
+    assert split.hamming_distances(a, b[:0]).shape == (5, 0)  # nothing to compare with

@@ -80,7 +80,7 @@ def hamming_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     count = getattr(np, "bitwise_count", None)
     if count is not None:
         return count(diff).sum(axis=2, dtype=np.int64)
-    as_bytes = diff.view(np.uint8).reshape(diff.shape[0], diff.shape[1], -1)
+    as_bytes = np.ascontiguousarray(diff).view(np.uint8)  # (n, m, 8 * words)
     return _POPCOUNT8[as_bytes].sum(axis=2, dtype=np.int64)
 
 
