@@ -255,6 +255,10 @@ install_dev() {
     if [ "$WITH_TRAIN" -eq 1 ]; then
         extras=dev,train
     fi
+    if [ "$WITH_SPI" -eq 1 ] || [ -n "$LIBEDGETPU_DEB" ] || [ "$MAX_FREQUENCY" -eq 1 ]; then
+        warn "--spi, --libedgetpu-deb and --max-frequency are for the appliance on a" \
+            "Raspberry Pi (--target pi); ignored for the development environment"
+    fi
     cd "$REPO_DIR"
     if [ -x .venv/bin/python ]; then
         say ".venv exists; updating it"
@@ -385,6 +389,18 @@ check_key_fingerprint() {
     esac
 }
 
+# The heat warning, and the answer to libedgetpu1-max's licence question (asked through
+# debconf; a non-interactive install would otherwise stop on it).
+accept_max_frequency() {
+    warn "libedgetpu1-max runs the Edge TPU at its maximum clock: the USB Accelerator" \
+        "gets HOT (it can burn fingers and throttles itself). Give it airflow; use the" \
+        "default (no --max-frequency) for an appliance left running for months."
+    printf '+ debconf-set-selections: libedgetpu1-max libedgetpu/accepted-eula boolean true\n'
+    if [ "$DRY_RUN" -eq 0 ]; then
+        echo "libedgetpu1-max libedgetpu/accepted-eula boolean true" | debconf-set-selections
+    fi
+}
+
 install_edgetpu_runtime() {
     local pkg=libedgetpu1-std kept
     if [ -n "$LIBEDGETPU_DEB" ]; then
@@ -392,6 +408,9 @@ install_edgetpu_runtime() {
         # package name with a higher version ("16.0tf2.17.1-1.bookworm"), so apt replaces
         # Coral's and a later apt upgrade does not put Coral's back.
         say "libedgetpu from $LIBEDGETPU_DEB (sha256 $(sha256sum "$LIBEDGETPU_DEB" | cut -d' ' -f1))"
+        case "$(basename "$LIBEDGETPU_DEB")" in
+            libedgetpu1-max*) accept_max_frequency ;;
+        esac
         run env DEBIAN_FRONTEND=noninteractive apt-get install -y "$LIBEDGETPU_DEB"
         if [ "$WITH_PYCORAL" -eq 1 ]; then
             warn "--with-pycoral: Coral's python3-pycoral is built against Coral's own" \
@@ -411,13 +430,7 @@ install_edgetpu_runtime() {
     fi
     if [ "$MAX_FREQUENCY" -eq 1 ]; then
         pkg=libedgetpu1-max
-        warn "libedgetpu1-max runs the Edge TPU at its maximum clock: the USB Accelerator" \
-            "gets HOT (it can burn fingers and throttles itself). Give it airflow; use the" \
-            "default (no --max-frequency) for an appliance left running for months."
-        printf '+ debconf-set-selections: libedgetpu1-max libedgetpu/accepted-eula boolean true\n'
-        if [ "$DRY_RUN" -eq 0 ]; then
-            echo "libedgetpu1-max libedgetpu/accepted-eula boolean true" | debconf-set-selections
-        fi
+        accept_max_frequency
     fi
     run env DEBIAN_FRONTEND=noninteractive apt-get install -y "$pkg"
     if [ "$WITH_PYCORAL" -eq 1 ]; then

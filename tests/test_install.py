@@ -133,6 +133,16 @@ def test_a_libedgetpu_package_of_ones_own_replaces_corals(tmp_path: Path) -> Non
     assert f"env DEBIAN_FRONTEND=noninteractive apt-get install -y {deb}" in cmds
     assert not any(c.endswith("apt-get install -y libedgetpu1-std") for c in cmds)
     assert "sha256 " in proc.stdout
+    assert "debconf-set-selections" not in proc.stdout  # a -std build asks nothing
+    # a -max rebuild: its licence question answered (non-interactive) and the heat warned
+    deb_max = deb.with_name("libedgetpu1-max_16.0tf2.17.1-1.bookworm_arm64.deb")
+    deb_max.write_bytes(b"!<arch>\n")
+    proc = run_install(tmp_path, "--dry-run", "--libedgetpu-deb", str(deb_max))
+    assert "libedgetpu1-max libedgetpu/accepted-eula boolean true" in proc.stdout
+    assert "gets HOT" in proc.stderr
+    # the development target says it ignores the appliance's options
+    dev = run_install(tmp_path, "--dry-run", "--target", "dev", "--libedgetpu-deb", str(deb))
+    assert "ignored for the development environment" in dev.stderr
     # a relative path is made absolute (apt takes a local package only from a path)
     rel = subprocess.run(
         ["bash", str(INSTALL), "--dry-run", "--libedgetpu-deb", f"debs/{deb.name}"],
