@@ -127,3 +127,27 @@ def test_hamming_distances_match_bit_by_bit_counts_with_and_without_bitwise_coun
     monkeypatch.delattr(np, "bitwise_count", raising=False)
     np.testing.assert_array_equal(split.hamming_distances(a, b), expected)
     assert split.hamming_distances(a, b[:0]).shape == (5, 0)  # nothing to compare with
+
+
+def test_flat_pictures_are_not_copies_of_each_other_unless_their_bytes_are() -> None:
+    """Every flat picture has the same difference hash (all bits 0): a red and a blue
+    card were grouped as one picture, and flagged as duplicates across the split."""
+    from aoc_train.data import ImageRecord
+    from aoc_train.split import near_duplicate_groups
+
+    def record(name: str, image: Image.Image, sha: str) -> ImageRecord:
+        return ImageRecord(f"a/{name}.png", "a", "s", sha, difference_hash(image), 32, 32)
+
+    red, blue = Image.new("RGB", (32, 32), "red"), Image.new("RGB", (32, 32), "blue")
+    ramp = Image.linear_gradient("L").rotate(90).convert("RGB")  # smooth: every bit 1
+    records = [record("red", red, "1" * 64), record("blue", blue, "2" * 64),
+               record("red_again", red, "1" * 64), record("ramp", ramp, "3" * 64),
+               record("photo", picture(1), "4" * 64),
+               record("photo_small", picture(1).resize((30, 30)), "5" * 64)]
+    groups = near_duplicate_groups(records, range(len(records)))
+    assert groups[0] == groups[2] == 0  # the same bytes: one picture
+    assert groups[1] == 1 and groups[3] == 3  # flat or smooth, not the same: apart
+    assert groups[5] == groups[4] == 4  # a real picture's rescale still found
+    assert find_cross_duplicates(records, [0], [1, 3]) == []
+    assert [d.kind for d in find_cross_duplicates(records, [0, 4], [2, 5])] == [
+        "exact", "near"]

@@ -84,6 +84,19 @@ def hamming_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _POPCOUNT8[as_bytes].sum(axis=2, dtype=np.int64)
 
 
+MIN_HASH_BITS = 16
+"""A difference hash with fewer set bits than this (or fewer clear ones) says little: a flat
+or nearly flat picture (all bits 0) or a smooth left-to-right ramp (all 1). Such pictures
+are matched by their bytes (sha256) only, or every flat picture would be one "copy"."""
+
+
+def informative_hashes(hashes: np.ndarray) -> np.ndarray:
+    """Which rows of ``hashes`` (n, words) carry enough bits to be compared (bool, n)."""
+    bits = hashes.shape[1] * 64
+    ones = hamming_distances(hashes, np.zeros((1, hashes.shape[1]), hashes.dtype))[:, 0]
+    return (ones >= MIN_HASH_BITS) & (ones <= bits - MIN_HASH_BITS)
+
+
 def find_cross_duplicates(
     records: Sequence[ImageRecord],
     keep: Sequence[int],
@@ -110,9 +123,13 @@ def find_cross_duplicates(
     keep_list = list(keep)
     kh = _dhash_matrix([records[i] for i in keep_list])
     ch = _dhash_matrix([records[i] for i in rest])
+    far = kh.shape[1] * 64 + 1  # beyond any distance: never a near match
+    keep_ok, check_ok = informative_hashes(kh), informative_hashes(ch)
     for start in range(0, len(rest), 256):
         block = ch[start:start + 256]
         dist = hamming_distances(block, kh)
+        dist[:, ~keep_ok] = far
+        dist[~check_ok[start:start + 256], :] = far
         best = dist.argmin(axis=1)
         for row, col in enumerate(best):
             d = int(dist[row, col])
@@ -126,7 +143,8 @@ def near_duplicate_groups(records: Sequence[ImageRecord], indices: Sequence[int]
                           max_distance: int = 12) -> dict[int, int]:
     """Each of ``indices`` -> the first index of its group: pictures within
     ``max_distance`` bits of perceptual hash (the test of :func:`find_cross_duplicates`),
-    chained, are one group (copies, re-encodes, rescales of one picture)."""
+    or with the same bytes, chained, are one group (copies, re-encodes, rescales of one
+    picture). Flat pictures (:data:`MIN_HASH_BITS`) are grouped by their bytes only."""
     idx = list(indices)
     parent = list(range(len(idx)))
 
@@ -136,14 +154,23 @@ def near_duplicate_groups(records: Sequence[ImageRecord], indices: Sequence[int]
             k = parent[k]
         return k
 
+    def join(a: int, b: int) -> None:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    first_of: dict[str, int] = {}
+    for k, i in enumerate(idx):
+        join(first_of.setdefault(records[i].sha256, k), k)
     hashes = _dhash_matrix([records[i] for i in idx])
+    ok = informative_hashes(hashes)
     for start in range(0, len(idx), 256):
         block = hashes[start:start + 256]
-        dist = hamming_distances(block, hashes)
-        for a, b in zip(*np.nonzero(dist <= max_distance), strict=True):
-            ra, rb = root(start + int(a)), root(int(b))
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
+        near = hamming_distances(block, hashes) <= max_distance
+        near[:, ~ok] = False
+        near[~ok[start:start + 256], :] = False
+        for a, b in zip(*np.nonzero(near), strict=True):
+            join(start + int(a), int(b))
     return {i: idx[root(k)] for k, i in enumerate(idx)}
 
 
