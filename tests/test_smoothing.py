@@ -96,9 +96,38 @@ def test_hysteresis_keeps_state_until_it_drops_out():
 
 
 def test_both_hysteresis():
-    s = smoothed(0.55, 0.25, 0.2)  # cartoon below both_min but above both_min - hysteresis
-    assert decide(s, UNCERTAIN, RULES).state == ANIME
+    """Both and anime hand over with a band of one hysteresis between them, so a reading
+    wobbling across both_min does not flicker; but a clear anime (cartoon below both_min)
+    ends both, where it used to stay until cartoon fell below both_min - hysteresis:
+    measured through a camera at a TV, both held the screen while one class had won."""
+    s = smoothed(0.55, 0.32, 0.13)  # cartoon between both_min (0.3) and both_min + h
     assert decide(s, BOTH, RULES).state == BOTH
+    assert decide(s, ANIME, RULES).state == ANIME
+    s = smoothed(0.55, 0.25, 0.2)  # cartoon below both_min: a clear anime
+    assert decide(s, UNCERTAIN, RULES).state == ANIME
+    assert decide(s, BOTH, RULES).state == ANIME
+    assert decide(smoothed(0.25, 0.70, 0.05), BOTH, RULES).state == CARTOON
+    s = smoothed(0.45, 0.25, 0.3)  # anime below enter: no clear winner, both stays
+    assert decide(s, BOTH, RULES).state == BOTH
+
+
+def test_a_verdict_never_names_the_lower_of_anime_and_cartoon():
+    """With both_min near enter the relaxed anime rule let cartoon rise past anime while
+    the screen still said anime (41 % against 50 %)."""
+    rules = VerdictRules(enter=0.5, both_min=0.45, hysteresis=0.1)
+    assert decide(smoothed(0.41, 0.50, 0.09), ANIME, rules).state != ANIME
+    assert decide(smoothed(0.50, 0.41, 0.09), CARTOON, rules).state != CARTOON
+    assert decide(smoothed(0.45, 0.40, 0.15), ANIME, rules).state == ANIME
+
+
+def test_no_flicker_when_cartoon_wobbles_across_both_min():
+    smoother = Smoother(LABELS, tau_s=0.0)
+    states = []
+    for i, c in enumerate([0.35, 0.29, 0.33, 0.28, 0.36, 0.38, 0.31, 0.42, 0.33]):
+        _, v = smoother.update(scores(0.55, c, 0.45 - c), i * 0.1)
+        states.append(v.state)
+    # both until cartoon is under both_min, anime until it reaches both_min + hysteresis
+    assert states == [BOTH, ANIME, ANIME, ANIME, ANIME, ANIME, ANIME, BOTH, BOTH]
 
 
 def test_smoother_does_not_flicker_at_threshold():

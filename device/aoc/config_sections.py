@@ -66,7 +66,7 @@ class InferenceConfig:
 class SmoothingConfig:
     """Score smoothing and verdict thresholds (``[smoothing]``, see docs/verdict.md)."""
 
-    tau_s: float = option(1.0, lo=0.0, hi=60.0)
+    tau_s: float = option(0.5, lo=0.0, hi=60.0)
     enter: float = option(0.5, lo=0.0, hi=1.0)
     both_min: float = option(0.3, lo=0.0, hi=1.0)
     hysteresis: float = option(0.1, lo=0.0, hi=0.5)
