@@ -341,6 +341,8 @@ def test_the_first_reading_after_a_fault_goes_at_once(classifier):
     states = list(display.states)
     # reading, fault, the reading that ends the fault (not held back), the last one
     assert [s.message for s in states] == [None, "camera lost - retrying", None, None]
+    # the last reading under a fault is not live: no verdict is drawn as current
+    assert [s.live for s in states] == [True, False, True, True]
 
 
 class WithFault:
@@ -370,6 +372,8 @@ def test_a_lasting_notice_gives_the_screen_back_to_the_reading(classifier, how):
     assert shown == [*range(1, 6), *range(61, 66), *range(121, 126)]
     assert all(s.message is None and s.verdict == "anime"
                for t, s in enumerate(readings, start=1) if t not in shown)
+    # the reading under the notice is live: the screen keeps its verdict with the notice
+    assert all(s.live and s.verdict == "anime" for s in readings)
 
 
 def test_the_frame_rate_restarts_after_an_outage_and_reads_0_during_it(classifier):

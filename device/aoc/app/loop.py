@@ -266,7 +266,7 @@ class _Loop:
         self.state = self.state_factory(
             anime=smoothed.anime, cartoon=smoothed.cartoon, verdict=verdict.state,
             backend=_backend(stats.backend), fps=stats.fps, frozen=False,
-            view=self.controls.view, message=message, notice=notice,
+            view=self.controls.view, message=message, notice=notice, live=True,
         )
         self.submit(self.state)
 
@@ -279,7 +279,9 @@ def _update(state: Any, *, frozen: bool, view: int, message: str | None,
             notice: bool = False) -> Any:
     """``state`` with these fields and no frame rate (nothing is classified meanwhile),
     reusing the same object when nothing changed."""
-    if (state.frozen, state.view, state.message, state.notice, state.fps) == (
-            frozen, view, message, notice, 0.0):
+    if (state.frozen, state.view, state.message, state.notice, state.fps, state.live) == (
+            frozen, view, message, notice, 0.0, False):
         return state
-    return state.replace(frozen=frozen, view=view, message=message, notice=notice, fps=0.0)
+    # no reading comes meanwhile: the last one's verdict is not live under a message
+    return state.replace(frozen=frozen, view=view, message=message, notice=notice, fps=0.0,
+                         live=False)

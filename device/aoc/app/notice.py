@@ -6,7 +6,9 @@ runs the packaged model because the configured one failed. Readings keep coming,
 notice that stayed in the fault box would hide them for good: a Pi without a Coral would
 never show its verdict, and the demo would never show its range. A notice therefore takes
 the screen for ``show_s`` when it appears, then again for ``show_s`` every ``every_s``
-(a passer-by still learns why); in between the reading shows, with its CPU badge.
+(a passer-by still learns why); in between the reading shows, with its CPU badge, and
+while the notice shows, the live verdict stays on its bottom line
+(``DisplayState.live``).
 
 Faults that stop the readings (camera lost, inference failing) are not notices: the loop's
 idle step shows them all the time.

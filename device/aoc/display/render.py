@@ -236,14 +236,18 @@ def _fault_box(img: Image.Image, top: int, bottom: int, message: str) -> None:
 
 def _fault(img: Image.Image, state: DisplayState) -> None:
     message = state.message or ""
+    # a live reading under a notice keeps its verdict on screen: a Pi on its CPU model
+    # shows "no TPU - on CPU" for 5 s a minute, and hid the verdict meanwhile
+    verdict = VERDICT_TEXT.get(state.verdict, "") if state.live else ""
+    a, c = round(state.anime * 100), round(state.cartoon * 100)
     if img.height >= 48:
         _status_row(img, 0, state)
         _fault_box(img, 11, 49, message)
-        _text_center(img, 54, f"A {percent(state.anime)}  C {percent(state.cartoon)}")
+        _text_center(img, 54, f"{verdict} A{a} C{c}" if verdict else
+                     f"A {percent(state.anime)}  C {percent(state.cartoon)}")
     else:
         _fault_box(img, 0, 19, message)
-        _status_row(img, 22, state,
-                    middle=f"A{round(state.anime * 100)} C{round(state.cartoon * 100)}")
+        _status_row(img, 22, state, middle=verdict or f"A{a} C{c}")
 
 
 def render(

@@ -40,7 +40,9 @@ class DisplayState:
     user froze the reading; ``view`` picks the layout (taken modulo the number of views);
     ``message`` is a fault/status line (``"camera lost - retrying"``) or ``None``;
     ``notice`` marks it as a lasting notice shown again (:mod:`aoc.app.notice`), which is
-    no change in the scene for burn-in care.
+    no change in the scene for burn-in care; ``live`` says the reading under a message is
+    current (a notice such as "no TPU - on CPU" while frames are classified), so the
+    verdict shows with the message; a fault's last reading is not live.
     ``dim``, ``blank`` and ``offset`` come from :class:`aoc.display.burnin.BurnInGuard`.
     ``map_cells`` (8x8 signed effects, rows top to bottom) and ``map_label`` (the class
     they explain) are set only on a frozen reading with ``display.freeze_map`` on
@@ -56,6 +58,7 @@ class DisplayState:
     view: int = 0
     message: str | None = None
     notice: bool = False
+    live: bool = False
     dim: bool = False
     blank: bool = False
     offset: tuple[int, int] = (0, 0)

@@ -26,6 +26,9 @@ _NEITHER = DisplayState(anime=0.0, cartoon=0.04, verdict="neither", backend="", 
 _UNSURE = DisplayState(anime=0.5, cartoon=0.45, verdict="uncertain", backend="cpu", fps=9.96)
 _FAULT = DisplayState(anime=0.5, cartoon=0.45, verdict="anime", backend="cpu", fps=3.1,
                       message="camera lost - retrying in 5 s")
+# a notice over a live reading: the verdict stays on screen
+_NOTICE = DisplayState(anime=0.12, cartoon=0.87, verdict="cartoon", backend="cpu", fps=9.8,
+                       message="no TPU - on CPU", live=True)
 
 # name -> (state, size, view)
 CASES: dict[str, tuple[DisplayState, tuple[int, int], int]] = {}
@@ -37,6 +40,7 @@ for _size in ((128, 64), (128, 32)):
             CASES[f"{_tag}_view{_view}_{_name}"] = (_state, _size, _view)
     CASES[f"{_tag}_fault"] = (_FAULT, _size, 0)
     CASES[f"{_tag}_fault_details"] = (_FAULT, _size, 2)
+    CASES[f"{_tag}_notice_live"] = (_NOTICE, _size, 0)
     CASES[f"{_tag}_shifted"] = (_ANIME.replace(offset=(2, -1)), _size, 0)
 
 
