@@ -226,7 +226,7 @@ def video(tmp_path: Path) -> Path:
 
 
 def test_video_file_reads_sequentially_in_rgb(video: Path):
-    with OpenCVSource(str(video), loop=False) as src:
+    with OpenCVSource(str(video), loop=False, real_time=False) as src:
         frames = [src.read() for _ in COLOURS_RGB]
         with pytest.raises(CameraError, match="has ended"):
             src.read()
@@ -237,10 +237,33 @@ def test_video_file_reads_sequentially_in_rgb(video: Path):
 
 
 def test_video_file_loops_and_resizes(video: Path):
-    with OpenCVSource(str(video), loop=True, size=(32, 16)) as src:
+    with OpenCVSource(str(video), loop=True, size=(32, 16), real_time=False) as src:
         frames = [src.read() for _ in range(5)]
     assert all(f.shape == (16, 32, 3) and f.flags.c_contiguous for f in frames)
     assert np.abs(frames[3][8, 16].astype(int) - COLOURS_RGB[0]).max() <= 12
+
+
+def test_a_video_file_plays_at_its_own_frame_rate(video: Path):
+    """It played at the loop's rate (a 15 fps clip at twice its speed under the 30 fps
+    cap), so the smoothing, timed in seconds, saw the pictures for half as long."""
+    now, slept = [0.0], []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    with OpenCVSource(str(video), loop=True, clock=lambda: now[0], sleep=sleep) as src:
+        first = [src.read() for _ in COLOURS_RGB]  # a fast reader: waits 0.1 s a frame
+        assert slept == pytest.approx([0.1, 0.1])
+        now[0] += 0.25  # then slow: frames 3 and 4 (the replay's first two) went by
+        src.read()
+        assert src.frames_dropped == 0  # the file ended: its replay starts its own clock
+        now[0] += 0.25
+        late = src.read()
+    assert np.abs(first[1][24, 32].astype(int) - COLOURS_RGB[1]).max() <= 12
+    # 0.25 s into the replay at 10 fps: frame 2 is due, frame 1 was dropped
+    assert src.frames_dropped == 1
+    assert np.abs(late[24, 32].astype(int) - COLOURS_RGB[2]).max() <= 12
 
 
 @pytest.mark.parametrize(("resize", "shape"), [("stretch", (24, 24, 3)),

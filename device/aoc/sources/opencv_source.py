@@ -14,16 +14,17 @@ it (or a fake) for tests.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from aoc.errors import CameraError, ConfigError
 from aoc.inference.resize import area_linear_resize
+from aoc.opencv import quiet_opencv
 from aoc.resource import WorkerRelease
 from aoc.sources.base import (
     BaseSource,
@@ -32,6 +33,7 @@ from aoc.sources.base import (
     check_resize_mode,
     check_size,
 )
+from aoc.sources.playback import RealTimePlayback
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +63,9 @@ class OpenCVSource(BaseSource):
 
     ``timeout_s`` bounds how long :meth:`read` waits for a live frame before raising
     ``CameraError``; ``max_grab_failures`` consecutive failed grabs declare a live source
-    lost. ``loop`` restarts a video file at its end instead of raising.
+    lost. ``loop`` restarts a video file at its end instead of raising. A video file plays
+    in real time at its own frame rate (:mod:`aoc.sources.playback`, ``clock`` and
+    ``sleep``) unless ``real_time`` is false, which reads it frame after frame.
     """
 
     def __init__(
@@ -74,6 +78,9 @@ class OpenCVSource(BaseSource):
         cv2_module: Any = None,
         timeout_s: float = 5.0,
         max_grab_failures: int = MAX_GRAB_FAILURES,
+        real_time: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if isinstance(target, bool) or not isinstance(target, int | str) or target == "":
             raise ConfigError(
@@ -104,6 +111,9 @@ class OpenCVSource(BaseSource):
         self._error: str | None = None
         self._stopping = False
         self._release: WorkerRelease | None = None  # the grabber's, while it may run
+        self.real_time = real_time
+        self._clock, self._sleep = clock, sleep
+        self._playback = RealTimePlayback(None)
         self.frames_grabbed = 0
         self.frames_dropped = 0
 
@@ -115,13 +125,19 @@ class OpenCVSource(BaseSource):
             return
         cv2 = self._cv2 if self._cv2 is not None else import_cv2()
         self._cv2 = cv2
-        with _quiet_opencv(cv2):
+        with quiet_opencv(cv2):
             cap = cv2.VideoCapture(self.target)
         if not cap.isOpened():
             cap.release()
             brief = f"no webcam at index {self.target}" if isinstance(self.target, int) else None
             raise CameraError(self._open_failure(), brief=brief)
         self._cap = cap
+        if not self.is_live:
+            fps = float(cap.get(cv2.CAP_PROP_FPS)) if self.real_time else None
+            self._playback = RealTimePlayback(fps, clock=self._clock, sleep=self._sleep)
+            if self.real_time and self._playback.fps is None:
+                log.info("%s states no usable frame rate (%s): read frame after frame",
+                         self.name, fps)
         if self.is_live:
             # Ask the backend for a 1-frame buffer (not every backend honours it; the thread
             # below is what guarantees freshness).
@@ -236,6 +252,12 @@ class OpenCVSource(BaseSource):
             return self._latest
 
     def _next_file(self) -> np.ndarray:
+        playback = self._playback
+        for _ in range(playback.frames_to_skip()):  # behind the film: as a TV, move on
+            if not self._cap.grab():
+                break
+            playback.advanced()
+            self.frames_dropped += 1
         ok, frame = self._cap.read()
         if not ok or frame is None:
             if not self.loop:
@@ -243,9 +265,12 @@ class OpenCVSource(BaseSource):
                     f"{self.name} has ended: use loop=true to replay it, or another source"
                 )
             self._cap.set(self._cv2.CAP_PROP_POS_FRAMES, 0)
+            playback.restart()
+            playback.frames_to_skip()  # starts the replay's clock
             ok, frame = self._cap.read()
             if not ok or frame is None:
                 raise CameraError(f"{self.name} has no readable frame: check the file")
+        playback.advanced()
         return frame
 
     def _convert(self, bgr: np.ndarray) -> np.ndarray:
@@ -261,23 +286,3 @@ class OpenCVSource(BaseSource):
         if size is not None and (rgb.shape[1], rgb.shape[0]) != size:
             rgb = area_linear_resize(rgb, size, cv2=cv2)  # the device's filter
         return np.ascontiguousarray(rgb, dtype=np.uint8)
-
-
-@contextlib.contextmanager
-def _quiet_opencv(cv2: Any) -> Iterator[None]:
-    """OpenCV's own messages held back while a capture opens: a missing webcam is our
-    CameraError (logged once), but OpenCV also prints "can't open camera by index" to
-    stderr on every try, which under ``auto`` (a camera looked for every 30 s) went to the
-    journal twice a minute for months."""
-    logging_api = getattr(getattr(cv2, "utils", None), "logging", None)
-    if logging_api is None:
-        yield
-        return
-    level = logging_api.getLogLevel()
-    # silent, not ERROR: OpenCV 4.x (the Pi's, with numpy 1.24) also logs "Camera index out
-    # of range" at ERROR from its obsensor backend; never louder than the user set it
-    logging_api.setLogLevel(min(level, logging_api.LOG_LEVEL_SILENT))
-    try:
-        yield
-    finally:
-        logging_api.setLogLevel(level)
