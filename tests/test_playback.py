@@ -3,21 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from fakes.clock import FakeClock as Clock
 
 from aoc.sources.playback import RealTimePlayback
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def take(playback: RealTimePlayback) -> int:

@@ -6,22 +6,10 @@ import logging
 
 import numpy as np
 import pytest
+from fakes.clock import FakeClock
 
 from aoc.errors import CameraError, ConfigError
 from aoc.sources.resilient import ResilientSource
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 class FlakySource:
