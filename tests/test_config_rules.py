@@ -126,3 +126,16 @@ def test_a_bundle_folder_given_as_a_bare_model_points_to_the_bundle_key(tmp_path
     with pytest.raises(ConfigError, match=r"is a folder: a bundle folder goes in model.bundle "
                                           r"\(--bundle"):
         check_rules(config)
+
+
+def test_thresholds_that_let_the_lower_class_stay_are_warned_about(caplog):
+    """both_min above enter - 2 x hysteresis: a held anime stays while cartoon is below
+    both_min + hysteresis, above anime's own floor (41 % anime shown against 50 %)."""
+    with caplog.at_level(logging.WARNING, logger="aoc.config_rules"):
+        config_from_dict({"smoothing": {"both_min": 0.45}})
+    assert "smoothing.both_min = 0.45 is above smoothing.enter - 2 x" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="aoc.config_rules"):
+        config_from_dict({"smoothing": {"both_min": 0.45, "hysteresis": 0.025}})
+        config_from_dict({})
+    assert "both_min" not in caplog.text

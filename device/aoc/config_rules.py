@@ -79,6 +79,14 @@ def check_rules(config: Config) -> None:
             "both_min must be at most enter",
             key="smoothing.both_min",
         )
+    if s.both_min > s.enter - 2 * s.hysteresis:
+        # allowed (the verdict still ends), but a held anime stays while cartoon is below
+        # both_min + hysteresis, which is then above anime's own floor (41 % anime shown
+        # against 50 % cartoon at 0.5 / 0.45 / 0.1)
+        log.warning("smoothing.both_min = %s is above smoothing.enter - 2 x "
+                    "smoothing.hysteresis (%s): a held anime or cartoon can stay on the "
+                    "screen while the other class scores higher; lower both_min or the "
+                    "hysteresis", s.both_min, round(s.enter - 2 * s.hysteresis, 6))
     # a verdict must be able to end: held with thresholds lowered by hysteresis, "both" at
     # both_min - hysteresis <= 0 (or "neither" at enter - hysteresis <= 0) holds for any scores
     for key, value in (("smoothing.both_min", s.both_min), ("smoothing.enter", s.enter)):

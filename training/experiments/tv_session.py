@@ -56,6 +56,7 @@ SCENE_SOURCES = {
     "neither": ["drinking_scenes", "friends_faces", "cricket_tvframes"],
 }
 FRAME = (640, 480)
+SHAKE = (0.9, (0.8, 0.8, 0.08, 0.0015))  # decay; steps of shift x, y (px), rotation, zoom
 
 
 @dataclass
@@ -88,8 +89,8 @@ def _shaky_frames(shot: np.ndarray, n: int, rng: np.random.Generator, start: int
     base = cv2.resize(shot, FRAME, interpolation=cv2.INTER_LINEAR)
     frames = []
     for k in range(n):
-        shake *= 0.9
-        shake += rng.normal(0, [0.8, 0.8, 0.08, 0.0015])
+        shake *= SHAKE[0]
+        shake += rng.normal(0, SHAKE[1])
         m = cv2.getRotationMatrix2D((w / 2, h / 2), float(shake[2]), 1.0 + float(shake[3]))
         m[:, 2] += shake[:2]
         img = cv2.warpAffine(base, m, FRAME, borderMode=cv2.BORDER_REFLECT)
@@ -123,7 +124,10 @@ def record_session(pre, *, scenes: int, scene_s: float, hold_s: float, fps: floa
             if len(pool) < per_scene:  # a source of square frames (cricket): any
                 pool = [i for i, r in enumerate(records) if r.source == source
                         and i not in used]
-            picks = rng.choice(pool, per_scene, replace=False)
+            if not pool:
+                raise SystemExit(f"source {source} has no pictures left for scene {k}: "
+                                 "use fewer --scenes or a longer --hold-s")
+            picks = rng.choice(pool, min(per_scene, len(pool)), replace=False)
             used.update(int(i) for i in picks)
             for i in picks:
                 picture = np.asarray(read_rgb(pre.dataset.root / records[int(i)].file))
@@ -139,10 +143,10 @@ def record_session(pre, *, scenes: int, scene_s: float, hold_s: float, fps: floa
                    np.asarray(scene_of), fps)
 
 
-def decide_before_2026_12_08(smoothed, previous, rules):
+def decide_until_2026_12_07(smoothed, previous, rules):
     """The verdict rule until 2026-12-07: a held ``both`` stayed while both scores were at
-    least ``both_min - hysteresis``, even when one class had clearly won, and a held anime
-    or cartoon stayed even when the other scored higher (``--previous-rule``)."""
+    least ``both_min - hysteresis``, even when one class had clearly won
+    (``--previous-rule``)."""
     from aoc.app.smoothing import NEITHER, Verdict, _verdict
 
     a, c, n = smoothed.anime, smoothed.cartoon, smoothed.neither
@@ -217,13 +221,15 @@ def main() -> None:
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--seed", type=int, default=20261207)
     ap.add_argument("--previous-rule", action="store_true",
-                    help="also each setting under the verdict rule before 2026-12-08")
+                    help="also each setting under the verdict rule until 2026-12-07")
     a = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     pre = prepare(HeadBuildConfig(data_dir=a.data_dir, out=Path("unused"),
                                   work_dir=a.work_dir, backbone_dir=a.backbone_dir))
+    # what the scores depend on: the estimate (data, embeddings, head recipe), the script
     tag = hashlib.sha256(repr((pre.summary["clean"]["class_mean"], a.scenes, a.scene_s,
-                               a.hold_s, a.fps, a.seed, 1)).encode()).hexdigest()[:16]
+                               a.hold_s, a.fps, a.seed, SCENE_SOURCES, FRAME,
+                               SHAKE)).encode()).hexdigest()[:16]
     cache = a.work_dir / f"tv-session-{tag}.npz"
     if cache.is_file():
         z = np.load(cache)
@@ -244,7 +250,7 @@ def main() -> None:
 
     rules = [("", smoothing.decide)]
     if a.previous_rule:
-        rules.append((" (previous rule)", decide_before_2026_12_08))
+        rules.append((" (previous rule)", decide_until_2026_12_07))
     for setting, (note, rule) in ((s, r) for s in settings for r in rules):
         smoothing.decide = rule  # Smoother.update looks it up in its module
         try:

@@ -154,10 +154,10 @@ def decide(smoothed: SmoothedScores, previous: str, rules: VerdictRules) -> Verd
     """The verdict for ``smoothed`` given the ``previous`` state (hysteresis).
 
     The previous state is kept while it still holds with relaxed thresholds (``both``
-    only while neither anime nor cartoon has clearly won: their strict condition ends
-    it); otherwise the first of both / anime / cartoon / neither whose strict condition
-    holds wins, and ``uncertain`` when none does. Anime or cartoon never stays while the
-    other scores higher. Bare models (no anime and cartoon labels) use top-1 only.
+    only while no class has clearly won: the strict condition of anime, cartoon or neither
+    ends it); otherwise the first of both / anime / cartoon / neither whose strict condition
+    holds wins, and ``uncertain`` when none does. Bare models (no anime and cartoon labels)
+    use top-1 only.
     """
     if not smoothed.animation_model:
         return _decide_top1(smoothed, previous, rules)
@@ -169,17 +169,17 @@ def decide(smoothed: SmoothedScores, previous: str, rules: VerdictRules) -> Verd
         if state == BOTH:
             return a >= both_min and c >= both_min
         if state == ANIME:
-            return a >= enter and c < rules.both_min + relax and a > c
+            return a >= enter and c < rules.both_min + relax
         if state == CARTOON:
-            return c >= enter and a < rules.both_min + relax and c > a
+            return c >= enter and a < rules.both_min + relax
         if state == NEITHER:
             return n >= enter
         return False
 
     if previous in (BOTH, ANIME, CARTOON, NEITHER) and holds(previous, rules.hysteresis):
-        # a both that has turned into a clear anime or cartoon (0.25 / 0.70) is not both:
-        # measured through a camera at a TV, it held the screen while one class won
-        won = [state for state in (ANIME, CARTOON) if holds(state, 0.0)]
+        # a both that has turned into a clear anime, cartoon or neither (0.25 / 0.70) is
+        # not both: measured through a camera at a TV, it held the screen while one won
+        won = [state for state in (ANIME, CARTOON, NEITHER) if holds(state, 0.0)]
         if previous != BOTH or not won:
             return _verdict(previous, smoothed)
         return _verdict(won[0], smoothed)
