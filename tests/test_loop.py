@@ -158,6 +158,8 @@ def test_freeze_stops_updates_and_marks_frozen(classifier):
     assert stats.frames == 1 and source.reads == 1
     assert display.states[-1].frozen and display.states[-1].view == 1
     assert display.states[-1].verdict == "anime"
+    # the frozen verdict is shown as it was, also under a notice that comes due meanwhile
+    assert display.states[-1].live
 
 
 def test_inference_error_is_counted_and_loop_continues(classifier):
@@ -413,3 +415,6 @@ def test_a_frozen_bare_model_keeps_its_label_line(classifier):
              hooks=[FreezeAfterTwo(), StopWhenFrozen()], idle_wait_s=0.0, max_frames=50)
     frozen = [s for s in display.states if s.frozen]
     assert frozen and all(s.message.startswith("red thing") for s in frozen)
+    # a bare model's label line is its reading, not a notice over a verdict: no verdict
+    # (its "neither") is drawn with it
+    assert not any(s.live for s in display.states)

@@ -266,7 +266,9 @@ class _Loop:
         self.state = self.state_factory(
             anime=smoothed.anime, cartoon=smoothed.cartoon, verdict=verdict.state,
             backend=_backend(stats.backend), fps=stats.fps, frozen=False,
-            view=self.controls.view, message=message, notice=notice, live=True,
+            view=self.controls.view, message=message, notice=notice,
+            # a bare model's label line is its reading, not a notice over a verdict
+            live=self.animation_model,
         )
         self.submit(self.state)
 
@@ -279,9 +281,11 @@ def _update(state: Any, *, frozen: bool, view: int, message: str | None,
             notice: bool = False) -> Any:
     """``state`` with these fields and no frame rate (nothing is classified meanwhile),
     reusing the same object when nothing changed."""
+    # camera down or inference failing: the last verdict is not current under the fault;
+    # a frozen reading's verdict is the one the user froze, shown as it was
+    live = state.live and frozen
     if (state.frozen, state.view, state.message, state.notice, state.fps, state.live) == (
-            frozen, view, message, notice, 0.0, False):
+            frozen, view, message, notice, 0.0, live):
         return state
-    # no reading comes meanwhile: the last one's verdict is not live under a message
     return state.replace(frozen=frozen, view=view, message=message, notice=notice, fps=0.0,
-                         live=False)
+                         live=live)
