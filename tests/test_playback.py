@@ -47,3 +47,19 @@ def test_no_usable_frame_rate_reads_frame_after_frame(fps):
     playback = RealTimePlayback(fps, clock=clock, sleep=clock.sleep)
     assert playback.fps is None
     assert [take(playback) for _ in range(3)] == [0, 0, 0] and clock.slept == []
+
+
+def test_far_behind_the_film_waits_instead_of_dropping_a_minute_of_frames():
+    """After a 10-minute freeze one read grabbed (decoded) every frame of those minutes,
+    blocking the loop; a file decoding slower than it plays dropped more on every read."""
+    clock = Clock()
+    playback = RealTimePlayback(30.0, clock=clock, sleep=clock.sleep)
+    take(playback)
+    clock.now += 600.0
+    assert take(playback) == 0  # resumes where it was
+    assert playback.index == 2
+    clock.now += 1 / 30 + 0.3  # a little behind: those frames are dropped, as before
+    assert take(playback) == 9
+    for _ in range(20):  # decoding and classifying take 1.5 frames' time each read
+        clock.now += 0.05
+        assert take(playback) <= 15  # bounded by MAX_CATCH_UP_S, never growing

@@ -4,7 +4,10 @@ A file read as fast as the loop runs plays at the loop's rate, not the film's: a
 clip ran at twice its speed under a 30 fps cap, and the smoothing, whose time constant is
 in seconds, saw half the time per picture. :class:`RealTimePlayback` keeps the clock of
 the film: ahead of it, the reader waits for the next frame; behind it (a slow CPU model),
-frames are dropped, as a TV would have shown them meanwhile. Pure: time comes from
+frames are dropped, as a TV would have shown them meanwhile, up to
+:data:`MAX_CATCH_UP_S` of them. Further behind (the reading was frozen, or the file
+decodes slower than it plays) the film's clock is moved instead, as if it had paused:
+dropping a minute of frames would decode them all in one read. Pure: time comes from
 ``clock`` and waiting is ``sleep``.
 """
 
@@ -17,6 +20,8 @@ from collections.abc import Callable
 MIN_FPS, MAX_FPS = 1.0, 240.0
 """A file's stated frame rate outside this range (0 for many streams, 1000 for some
 broken headers) is not trusted: such a file is read frame after frame."""
+MAX_CATCH_UP_S = 0.5
+"""The most of the film dropped in one read; further behind, the film waits instead."""
 
 
 class RealTimePlayback:
@@ -48,7 +53,11 @@ class RealTimePlayback:
         if due < self.index:
             self._sleep(self.index / self.fps - elapsed)
             return 0
-        return due - self.index
+        behind = due - self.index
+        if behind > math.ceil(MAX_CATCH_UP_S * self.fps):
+            self._t0 = now - self.index / self.fps  # the film paused meanwhile
+            return 0
+        return behind
 
     def advanced(self, frames: int = 1) -> None:
         """``frames`` more were taken from the file (read or dropped)."""
