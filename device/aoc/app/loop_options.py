@@ -46,10 +46,11 @@ class LoopOptions:
     ``max_frames`` / ``duration_s`` end the run (``stop`` too, from any thread); ``clock``
     is injectable for tests. ``hooks`` follow the loop (:class:`LoopHook`); ``health``
     returns an extra fault line (e.g. the display's) or ``None``. ``max_fps`` caps the rate
-    by waiting on ``stop`` after a frame (a demo or video source would otherwise spin a
-    core); a camera paces the loop itself. ``idle_wait_s`` is the wait when there is no
-    new reading. ``frozen_view`` (:class:`aoc.explain.live.FrozenMap`, or ``None``) sees
-    each classified frame and may add to the state while frozen. ``display_interval_s``:
+    by waiting on ``stop`` after a frame (a demo or image-folder source would otherwise
+    spin a core); a camera or a video file paces the loop itself. ``idle_wait_s`` is the
+    wait when there is no new reading. ``frozen_view``
+    (:class:`aoc.explain.live.FrozenMap`, or ``None``) sees each classified frame and may
+    add to the state while frozen. ``display_interval_s``:
     a new reading is built and submitted about this often (less half a frame; a new
     verdict and the first reading after an idle step at once; the newest reading always
     before an idle step and at the end); ``None`` takes the display's own

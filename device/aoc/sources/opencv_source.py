@@ -3,10 +3,12 @@
 Live sources (a webcam index or a stream URL) get a grabber thread that keeps ONLY the
 newest frame: OpenCV's capture buffers frames, and a classifier slower than the camera
 would otherwise fall ever further behind. :meth:`OpenCVSource.read` waits for a frame newer
-than the last one it returned. Video files are read sequentially (every frame, in order),
-optionally looping. Frames are converted BGR -> RGB and resized with the device's ``area_linear``:
-to the model's ``size`` for a ``stretch`` model, else keeping the camera's aspect ratio
-(:func:`aoc.sources.base.camera_frame_size`) so the classifier crops or pads it as in training.
+than the last one it returned. Video files play in real time at their own frame rate
+(:mod:`aoc.sources.playback`: waiting when the loop is ahead, dropping frames when it is
+behind), optionally looping. Frames are converted BGR -> RGB and resized with the
+device's ``area_linear``: to the model's ``size`` for a ``stretch`` model, else keeping the
+camera's aspect ratio (:func:`aoc.sources.base.camera_frame_size`) so the classifier crops
+or pads it as in training.
 
 OpenCV is imported lazily (``pip install opencv-python-headless``); ``cv2_module=`` injects
 it (or a fake) for tests.
