@@ -179,10 +179,9 @@ def decide(smoothed: SmoothedScores, previous: str, rules: VerdictRules) -> Verd
     if previous in (BOTH, ANIME, CARTOON, NEITHER) and holds(previous, rules.hysteresis):
         # a both that has turned into a clear anime, cartoon or neither (0.25 / 0.70) is
         # not both: measured through a camera at a TV, it held the screen while one won
-        won = [state for state in (ANIME, CARTOON, NEITHER) if holds(state, 0.0)]
-        if previous != BOTH or not won:
-            return _verdict(previous, smoothed)
-        return _verdict(won[0], smoothed)
+        won = None if previous != BOTH else next(
+            (state for state in (ANIME, CARTOON, NEITHER) if holds(state, 0.0)), None)
+        return _verdict(won or previous, smoothed)
     for state in (BOTH, ANIME, CARTOON, NEITHER):
         if holds(state, 0.0):
             return _verdict(state, smoothed)

@@ -268,7 +268,6 @@ class OpenCVSource(BaseSource):
                 )
             self._cap.set(self._cv2.CAP_PROP_POS_FRAMES, 0)
             playback.restart()
-            playback.frames_to_skip()  # starts the replay's clock
             ok, frame = self._cap.read()
             if not ok or frame is None:
                 raise CameraError(f"{self.name} has no readable frame: check the file")

@@ -37,8 +37,8 @@ class RealTimePlayback:
         self.index = 0  # the next frame the file will give
 
     def restart(self) -> None:
-        """The file starts again (looping): its clock starts with the next read."""
-        self._t0, self.index = None, 0
+        """The file starts again (looping): its clock starts now."""
+        self._t0, self.index = (self._clock() if self.fps is not None else None), 0
 
     def frames_to_skip(self) -> int:
         """Wait until the next frame is due, or say how many to drop to reach the one due
