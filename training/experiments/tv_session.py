@@ -133,9 +133,7 @@ def record_session(pre, *, scenes: int, scene_s: float, hold_s: float, fps: floa
                 picture = np.asarray(read_rgb(pre.dataset.root / records[int(i)].file))
                 shot = tv_view(picture, np.random.default_rng([seed, k])).frame
                 for frame in _shaky_frames(shot, frames_per_pic, rng, len(truth), shake):
-                    q = embed(frame).astype(np.float32)
-                    x = (q - pre.backbone.output_zero_point) * pre.backbone.output_scale
-                    scores.append(head(x[None])[0])
+                    scores.append(head(pre.backbone.dequantize(embed(frame))[None])[0])
                     truth.append(pre.classes.index(cls))
                     scene_of.append(k)
             logging.getLogger(__name__).info("scene %d: %s %s", k, cls, source)
@@ -198,6 +196,7 @@ def replay(session: Session, setting: tuple[float, float, float, float]) -> dict
         "setting": setting,
         "correct": float(correct.mean()),
         "by_class": {c: float(correct[names == c].mean()) for c in session.classes},
+        "class_mean": float(np.mean([correct[names == c].mean() for c in session.classes])),
         "switch_median_s": float(np.median(switch)) if switch else None,
         "switch_max_s": float(np.max(switch)) if switch else None,
         "never": never, "changes": len(changes),
@@ -240,12 +239,15 @@ def main() -> None:
         np.savez(cache, scores=session.scores, truth=session.truth, scene=session.scene)
     raw = np.array([session.classes[i] for i in session.scores.argmax(1)])
     truth = np.array([session.classes[t] for t in session.truth])
+    right = raw == truth
+    class_mean = np.mean([right[truth == c].mean() for c in session.classes])
     print(f"{len(truth)} frames, {a.scenes} scenes of unseen shows; per frame, the head's top "
-          f"class is right on {100 * np.mean(raw == truth):.1f} %")
+          f"class is right on {100 * right.mean():.1f} % (class mean {100 * class_mean:.1f} %)")
     settings = [tuple(float(v) for v in s.split(",")) for s in a.setting] or [(0.5, 0.1, 0.5, 0.3)]
-    print("| tau_s, hysteresis, enter, both_min | correct | anime | cartoon | neither | "
-          "switch median / max (s) | never | changes (late) | both s | uncertain s | odd |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| tau_s, hysteresis, enter, both_min | correct | class mean | anime | cartoon | "
+          "neither | switch median / max (s) | never | changes (late) | both s | uncertain s "
+          "| odd |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     import aoc.app.smoothing as smoothing
 
     rules = [("", smoothing.decide)]
@@ -259,7 +261,8 @@ def main() -> None:
             smoothing.decide = rules[0][1]
         by = r["by_class"]
         print(f"| {', '.join(f'{v:g}' for v in setting)}{note} | {100 * r['correct']:.1f} | "
-              f"{100 * by['anime']:.1f} | {100 * by['cartoon']:.1f} | {100 * by['neither']:.1f} | "
+              f"{100 * r['class_mean']:.1f} | {100 * by['anime']:.1f} | "
+              f"{100 * by['cartoon']:.1f} | {100 * by['neither']:.1f} | "
               f"{r['switch_median_s']:.2f} / {r['switch_max_s']:.2f} | {r['never']} | "
               f"{r['changes']} ({r['late_changes']}) | {r['both_s']:.1f} | "
               f"{r['uncertain_s']:.1f} | {100 * r['odd']:.1f} % |")
