@@ -26,13 +26,24 @@ class Clock:
 
 
 def test_format_line_has_the_facts():
-    line = format_line(STATE.replace(frozen=True, message="camera lost"), 120)
+    line = format_line(STATE.replace(frozen=True, message="no TPU - on CPU", live=True), 120)
     for part in ("anime  87%", "cartoon  12%", "ANIME", "TPU", "30 fps", "[frozen]",
-                 "! camera lost"):
+                 "! no TPU - on CPU"):
         assert part in line
     assert "#" in line  # bars when there is room
     assert len(format_line(STATE.replace(message="x" * 300), 60)) == 60
     assert "blanked" in format_line(STATE.replace(blank=True))
+
+
+@pytest.mark.parametrize("width", [120, 48])
+def test_a_fault_does_not_show_the_last_verdict_as_current(width):
+    """Under a fault the last reading is not live: the OLED drops its verdict, and so does
+    the line (it printed ANIME while the camera was gone, and NEITHER under a bare model's
+    label)."""
+    fault = format_line(STATE.replace(message="camera lost - retrying"), width)
+    assert "ANIME" not in fault and " - " in fault and "! camera lost" in fault
+    live = format_line(STATE.replace(message="no TPU - on CPU", live=True), width)
+    assert "ANIME" in live
 
 
 def test_pipe_gets_plain_lines_at_a_capped_rate():
@@ -134,7 +145,7 @@ def test_closed_pipe_without_a_callback_raises():
                                      "no camera - demo", "Egyptian cat 33%"])
 def test_a_message_fits_in_80_columns_with_the_bars_giving_way(message):
     """At 80 columns the message was always the part cut off ('~')."""
-    line = format_line(STATE.replace(message=message), 80)
+    line = format_line(STATE.replace(message=message, live=True), 80)
     assert len(line) <= 80 and line.endswith(f"! {message}")
     assert "87%" in line and "12%" in line and "ANIME" in line
     assert "#" in format_line(STATE, 80)  # without a message the bars are back

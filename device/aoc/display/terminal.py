@@ -28,6 +28,14 @@ def _bar(value: float, cells: int) -> str:
     return "#" * filled + "-" * (cells - filled)
 
 
+def verdict_word(state: DisplayState) -> str:
+    """The verdict as shown: ``-`` under a message when the reading is not live (a fault's
+    last verdict, or a bare model's, whose label line is the message), as the OLED does."""
+    if state.message is not None and not state.live:
+        return "-"
+    return VERDICT_TEXT[state.verdict]
+
+
 def format_line(state: DisplayState, width: int = 80, *, ansi: bool = False) -> str:
     """The state as one line of at most ``width`` visible characters."""
     if state.blank:
@@ -36,7 +44,8 @@ def format_line(state: DisplayState, width: int = 80, *, ansi: bool = False) -> 
     # message was always the part cut off
     room = width - 52 - (len(state.message) + 4 if state.message else 0)
     bar = max(0, min(20, room // 2))
-    verdict = f"{VERDICT_TEXT[state.verdict]:<7}"
+    word = verdict_word(state)
+    verdict = f"{word:<7}"
     if ansi:
         verdict = _BOLD + verdict + _RESET
     parts = [
@@ -52,7 +61,6 @@ def format_line(state: DisplayState, width: int = 80, *, ansi: bool = False) -> 
         line += f"  ! {state.message}"
         if len(line) - (len(_BOLD) + len(_RESET) if ansi else 0) > width:
             # the compact form of the facts, as on a 128x32 panel's status row
-            word = VERDICT_TEXT[state.verdict]
             compact = [f"A {percent(state.anime)}", f"C {percent(state.cartoon)}",
                        _BOLD + word + _RESET if ansi else word, _BADGE[state.backend]]
             line = " ".join(compact) + f"  ! {state.message}"
