@@ -7,7 +7,10 @@ the bus even when a dead panel fails luma's own cleanup.
 
 from __future__ import annotations
 
+import atexit
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from aoc.errors import ConfigError, DisplayError
@@ -17,10 +20,43 @@ log = logging.getLogger(__name__)
 _ENABLE_I2C = "enable I2C with `sudo raspi-config nonint do_i2c 0` and reboot"
 _ENABLE_SPI = "enable SPI with `sudo raspi-config nonint do_spi 0` and reboot"
 
+_EXIT_HOOKS: dict[int, list[Callable[[], None]]] = {}
+"""The atexit hooks luma registered for each open device (by ``id``), dropped at
+:func:`release`: luma's hook holds its device, so every panel reopened after an I2C error
+kept about 330 KB for good."""
+
+
+@contextmanager
+def _exit_hooks_recorded(hooks: list[Callable[[], None]]) -> Iterator[None]:
+    """While luma builds a device, record the atexit hooks it registers (still registered:
+    the panel is switched off at exit while it is open)."""
+    import luma.core.device as luma_core_device
+
+    real = luma_core_device.atexit
+
+    class _Recorder:
+        @staticmethod
+        def register(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+            hooks.append(func)
+            return real.register(func, *args, **kwargs)
+
+    luma_core_device.atexit = _Recorder  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        luma_core_device.atexit = real
+
+
+def _unregister(hooks: list[Callable[[], None]]) -> None:
+    for hook in hooks:
+        atexit.unregister(hook)
+
 
 def release(device: Any, where: str) -> None:
     """luma's ``cleanup()`` (panel off unless ``persist``, then the bus closed), and the bus
-    closed even when a dead panel fails the first half; never raises."""
+    closed even when a dead panel fails the first half; never raises. luma's atexit hook for
+    the device is dropped, so a closed device can be freed."""
+    _unregister(_EXIT_HOOKS.pop(id(device), []))
     try:
         device.cleanup()
         return
@@ -94,6 +130,7 @@ def open_device(
         # raises RuntimeError (on a Pi 5, or without /dev/gpiomem), lgpio its own error
         # ("GPIO busy"); the app must run headless on them, as on any missing panel
         raise DisplayError(_gpio_fault(driver, where, exc)) from exc
+    hooks: list[Callable[[], None]] = []
     try:
         if interface == "i2c":
             # a panel that does not answer must fail before luma builds a device: luma
@@ -101,8 +138,13 @@ def open_device(
             # missing panel (every retry_interval_s) would keep about 300 KB for good.
             # 0xAE (display off) is the first command of every supported driver's init.
             port.command(0xAE)
-        return getattr(luma_oled, driver)(port, width=width, height=height, rotate=rotate)
+        with _exit_hooks_recorded(hooks):
+            device = getattr(luma_oled, driver)(port, width=width, height=height,
+                                                rotate=rotate)
+        _EXIT_HOOKS[id(device)] = hooks
+        return device
     except luma_error.DeviceDisplayModeError as exc:
+        _unregister(hooks)
         port.cleanup()
         raise ConfigError(
             f"display size {width}x{height} is not supported by {driver} ({exc}); "
@@ -110,6 +152,7 @@ def open_device(
             key="display.height",
         ) from exc
     except (luma_error.Error, OSError) as exc:
+        _unregister(hooks)
         port.cleanup()
         hint = (
             f"run `i2cdetect -y {i2c_port}` and check the wiring (SDA GPIO2, SCL GPIO3, 3V3, "
