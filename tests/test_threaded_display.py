@@ -361,3 +361,32 @@ def test_a_display_missing_at_start_up_is_retried_like_a_lost_one(caplog):
     assert "no /dev/i2c-1" in caplog.text
     with pytest.raises(ValueError, match="reopen= and size="):
         ThreadedDisplay(None)
+
+
+def test_a_panel_back_before_anything_is_shown_is_opened_once_and_not_polled():
+    """A panel that failed at start-up and answers before the loop's first state: the
+    thread reopened it in a tight loop, never closing the copies (an I2C handle and luma's
+    device each time, until the fd guard or the OOM killer restarted the service)."""
+    opened: list[FakeDisplay] = []
+    first, second = threading.Event(), threading.Event()
+    clock_calls = [0]
+
+    def clock():
+        clock_calls[0] += 1
+        return time.monotonic()
+
+    def reopen():
+        opened.append(FakeDisplay())
+        (second if len(opened) > 1 else first).set()
+        return opened[-1]
+
+    with ThreadedDisplay(None, size=(128, 64), lost_because="no ACK", max_fps=0,
+                         retry_interval_s=0.01, reopen=reopen, clock=clock) as threaded:
+        assert first.wait(WAIT)
+        calls = clock_calls[0]
+        assert not second.wait(0.2)  # no second panel while nothing is to be drawn
+        assert clock_calls[0] - calls < 10  # and the thread sleeps, not spins
+        threaded.submit(STATE)
+        opened[0].wait_for(lambda shown: shown == [STATE])
+        assert threaded.fault is None
+    assert len(opened) == 1 and opened[0].closed == 1

@@ -128,9 +128,13 @@ class ThreadedDisplay(Closing):
         last_shown = float("-inf")
         next_retry = float("-inf")
         upkeep: float | None = None  # when the display's maintain() is due next
+        # reopened (or kept) after a fault, and waiting for a picture that proves it: no
+        # more retries meanwhile (a panel back before the first state was reopened in a
+        # tight loop, each copy left open)
+        recovered = False
         while not self._stop.is_set():
             timeout = None
-            if self.fault is not None:
+            if self.fault is not None and not recovered:
                 timeout = max(0.0, next_retry - self._clock())
             elif upkeep is not None:
                 timeout = max(0.0, upkeep - self._clock())
@@ -143,12 +147,13 @@ class ThreadedDisplay(Closing):
                 if fresh:
                     current, self._slot = self._slot, None
                 clear, self._clear_requested = self._clear_requested, False
-            if self.fault is not None:
+            if self.fault is not None and not recovered:
                 if self._clock() < next_retry:
                     continue
                 if not self._recover():
                     next_retry = self._clock() + self._retry_interval
                     continue
+                recovered = True
                 last_key = None  # the panel may show anything after a reconnect
             display = self._display
             if display is None:  # pragma: no cover - _recover guarantees one
@@ -184,6 +189,7 @@ class ThreadedDisplay(Closing):
                 upkeep = self._maintain(display)
                 self._back()
             except OSError as exc:  # DisplayError is an OSError, and so are raw I2C errors
+                recovered = False
                 self._lose(exc)
                 next_retry = self._clock() + self._retry_interval
                 last_key, upkeep = None, None
