@@ -124,3 +124,50 @@ def test_an_oled_missing_at_start_up_leaves_the_appliance_running_headless(tmp_p
         assert "/dev/i2c-31" in screen.threaded.last_error
     finally:
         screen.close()
+
+
+def test_a_start_up_error_stays_on_the_panel():
+    """No usable model at start-up: the service exits 69 and is restarted, and the panel,
+    the only thing a visitor sees, said nothing (it stayed dark)."""
+    from luma.core.device import dummy
+
+    from aoc.app.screen import show_startup_error
+    from aoc.display.oled import OledDisplay
+    from aoc.display.render import to_text
+
+    panels = []
+
+    def open_panel():
+        panels.append(dummy(width=128, height=64, mode="1"))
+        return OledDisplay(device=panels[-1], persist=True)
+
+    show_startup_error("no usable model - see log", Host(is_pi=True), open_panel=open_panel)
+    shown = to_text(panels[0].image)
+    assert shown.count("#") > 200  # the fault box and its text, still lit after close
+    from aoc.display.render import render
+    from aoc.display.state import DisplayState
+
+    expected = render(DisplayState(anime=0.0, cartoon=0.0, verdict="uncertain",
+                                   message="no usable model - see log"))
+    assert shown == to_text(expected)
+
+
+def test_a_start_up_error_uses_the_configured_panel_and_no_other_display(monkeypatch):
+    import aoc.display.oled
+    from aoc.app.screen import show_startup_error
+    from aoc.config import config_from_dict
+
+    opened = []
+
+    def recorder(**kwargs):
+        opened.append(kwargs)
+        raise OSError("no panel here")  # swallowed: the log already has the error
+
+    monkeypatch.setattr(aoc.display.oled, "OledDisplay", recorder)
+    show_startup_error("x", Host(is_pi=True),
+                       config=config_from_dict({"display": {"kind": "terminal"}}))
+    show_startup_error("x", Host())  # not a Pi, not under systemd
+    assert opened == []
+    show_startup_error("x", Host(is_pi=True),
+                       config=config_from_dict({"display": {"i2c_address": 0x3D}}))
+    assert opened[0]["i2c_address"] == 0x3D and opened[0]["persist"] is True

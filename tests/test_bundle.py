@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,6 +124,25 @@ def test_verify_false_skips_hashes_only(bundle_dir: Path) -> None:
     error = refused(bundle_dir, "corrupt or changed")
     assert "re-copy the bundle or rebuild it with aoc-train" in str(error)
     assert error.path == bundle_dir.resolve() / "model.tflite"
+
+
+def test_a_damaged_report_or_card_is_named_but_the_model_still_loads(
+        tmp_path: Path, sources: dict[str, Path], caplog: pytest.LogCaptureFixture) -> None:
+    """One bad sector under report.md refused the only model on a months-old SD card: the
+    service restarted every 10 s with a dark screen. What the device runs on stays checked."""
+    make(tmp_path / "b", sources, extra_files={"report.md": "# report\n",
+                                                "model_card.md": b"card"})
+    with (tmp_path / "b" / "report.md").open("a") as report:
+        report.write("x")
+    (tmp_path / "b" / "model_card.md").unlink()
+    with caplog.at_level(logging.WARNING, logger="aoc.inference.bundle"):
+        bundle = load_bundle(tmp_path / "b")
+    assert bundle.cpu_model.read_bytes() == CPU_BYTES
+    text = caplog.text
+    assert "report.md is corrupt or changed" in text and "model_card.md is missing" in text
+    assert "re-copy the bundle folder" in text
+    (tmp_path / "b" / "labels.txt").write_text("anime\ncartoon\nother\n")
+    refused(tmp_path / "b", "labels.txt is corrupt or changed")
 
 
 FLOAT_BYTES = b"TFL3 fake float model"

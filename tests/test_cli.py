@@ -307,3 +307,21 @@ def test_classify_coral_head_bundle_equals_embedding_plus_head(shared_dir, tmp_p
     (result,) = classify_json(capsys, bundle.root, [image])
     want = reference_scores(bundle.cpu_model, np.asarray(Image.open(image)), bundle.head)
     np.testing.assert_allclose(as_scores(result, bundle.labels), want, atol=2e-6)
+
+
+def test_run_with_no_usable_model_exits_69_and_says_so_on_the_panel(tmp_path, monkeypatch,
+                                                                    capsys):
+    """The unit restarts a 69 every 10 s; meanwhile the panel says why instead of going dark."""
+    import aoc.app.screen
+    import aoc.inference.model_select
+    from aoc.cli import NO_MODEL_TEXT
+
+    monkeypatch.setattr(aoc.inference.model_select, "default_bundle_dirs",
+                        lambda: [tmp_path / "no default either"])
+    shown = []
+    monkeypatch.setattr(aoc.app.screen, "show_startup_error",
+                        lambda text, host, *, config=None: shown.append((text, config)))
+    code = main(["run", "--set", f"model.bundle={tmp_path / 'gone'}", "--source", "demo",
+                 "--display", "null", "--max-frames", "1"])
+    assert code == 69 and "gone" in capsys.readouterr().err
+    assert [text for text, _ in shown] == [NO_MODEL_TEXT] and shown[0][1] is not None

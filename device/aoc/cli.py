@@ -30,6 +30,8 @@ log = logging.getLogger("aoc")
 
 EX_OK, EX_FAIL, EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL, EX_CONFIG = 0, 1, 2, 69, 75, 78
 EX_INTERRUPTED, EX_PIPE = 130, 141  # 128 + SIGINT, 128 + SIGPIPE, as a shell reports them
+NO_MODEL_TEXT = "no usable model - see log"
+"""What the OLED keeps showing when ``aoc run`` finds no model it can load (exit 69)."""
 # taken at import, before aoc runs any program: where the start-up figure may count from
 _STARTED = mark_start()
 
@@ -118,6 +120,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return EX_CONFIG
     except BundleError as exc:
         print(f"aoc: no usable model: {exc}", file=sys.stderr)
+        if args.command == "run":
+            from aoc.app.screen import show_startup_error
+
+            show_startup_error(NO_MODEL_TEXT, host, config=config)
         return EX_UNAVAILABLE
     except AocError as exc:
         print(f"aoc: {exc}", file=sys.stderr)

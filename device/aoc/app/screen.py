@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from aoc.app.host import Host
+from aoc.app.host import Host, resolve_display_kind
 from aoc.app.loop_options import LoopControls
 from aoc.app.loop_stats import LoopStats
 from aoc.config_sections import CONTROL_PINS, Config
@@ -143,19 +143,40 @@ def open_buttons(config: Config, host: Host, *, kind: str, controls: LoopControl
         pin_factory=pin_factory)
 
 
-def show_config_error(error: ConfigError, host: Host) -> None:
-    """Best effort: put the bad key on the OLED (default settings) and leave it there."""
-    if not (host.is_pi or host.under_systemd):
-        return
-    from aoc.display.oled import OledDisplay
+def show_startup_error(text: str, host: Host, *, config: Config | None = None,
+                       open_panel: Callable[[], Any] | None = None) -> None:
+    """Best effort: put ``text`` on the OLED and leave it lit after the process ends.
+
+    For a start-up that cannot go on (a bad config key, no usable model): the service is
+    not running, and the panel is the only place a visitor looks. ``config`` (when it
+    loaded) gives the panel's settings, else the defaults; a display kind other than the
+    OLED shows nothing. ``open_panel`` builds the display (tests pass luma's ``dummy``).
+    """
+    if open_panel is None:
+        if not (host.is_pi or host.under_systemd):
+            return
+        kind = resolve_display_kind(config.display.kind, host) if config else "oled"
+        if kind != "oled":
+            return
+        from aoc.display.oled import OledDisplay
+
+        options = display_options(config, "oled") if config is not None else {}
+
+        def open_panel() -> Any:
+            # persist: the message stays lit after the process exits
+            return OledDisplay(persist=True, **options)
+
     from aoc.display.state import DisplayState
 
-    text = f"config error: {error.key}" if error.key else "config error - see log"
     try:
-        # persist: the message stays lit after the process exits.
-        with OledDisplay(persist=True) as display:
+        with open_panel() as display:
             display.show(DisplayState(anime=0.0, cartoon=0.0, verdict="uncertain",
                                       message=text))
     except Exception as exc:  # noqa: BLE001 - the log already has the error; screen is extra
-        log.debug("could not show the config error on the OLED: %s", exc)
+        log.debug("could not show %r on the OLED: %s", text, exc)
 
+
+def show_config_error(error: ConfigError, host: Host) -> None:
+    """Best effort: put the bad key on the OLED (default settings) and leave it there."""
+    show_startup_error(f"config error: {error.key}" if error.key else "config error - see log",
+                       host)

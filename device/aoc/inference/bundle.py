@@ -166,7 +166,10 @@ def load_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
     input_spec, output_spec, edgetpu = parse_specs(manifest, where)
 
     needed = [rel for rel in (cpu_rel, edgetpu_rel, float_rel, labels_rel) if rel is not None]
-    checked = _checked_files(files, needed, root, where, verify=verify)
+    head_section = manifest.get("head")  # its own checks are load_backbone_head's
+    head_rel = head_section.get("file") if isinstance(head_section, dict) else None
+    checked = _checked_files(files, needed, root, where, verify=verify,
+                             runtime=[*needed, head_rel] if isinstance(head_rel, str) else needed)
     labels_file = checked[labels_rel]
     labels = _checked_labels(labels_file, labels_list, where)
     edgetpu_model = checked[edgetpu_rel] if edgetpu_rel is not None else None
@@ -200,8 +203,16 @@ def load_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
 
 
 def _checked_files(files: dict[str, Any], needed: list[str], root: Path, where: Path, *,
-                   verify: bool) -> dict[str, Path]:
-    """Every listed file, inside the bundle and present (and unchanged, with ``verify``)."""
+                   verify: bool, runtime: list[str]) -> dict[str, Path]:
+    """Every listed file, inside the bundle and present (and unchanged, with ``verify``);
+    each of ``needed`` must be listed.
+
+    A file the device runs on (``runtime``: the models, the labels, the head) must be
+    sound. Any other
+    (the report, the model card, the report's pictures) that is missing or changed is
+    logged and left out: one bad sector under a report on a months-old SD card refused the
+    only model, and the service restarted every 10 s with a dark screen.
+    """
     for rel, digest in files.items():
         if not isinstance(digest, str) or len(digest) != 64:
             raise BundleError(
@@ -217,7 +228,10 @@ def _checked_files(files: dict[str, Any], needed: list[str], root: Path, where: 
                 path=where,
             )
     checked = {rel: safe_path(root, rel, where) for rel in files}
-    for rel, file in checked.items():
+    for rel, file in list(checked.items()):
+        if rel not in runtime and not _document_sound(file, files[rel], where, verify=verify):
+            del checked[rel]
+            continue
         if not file.is_file():
             raise BundleError(
                 f"bundle file {file} is missing (listed in {where}): re-copy the whole bundle "
@@ -234,6 +248,20 @@ def _checked_files(files: dict[str, Any], needed: list[str], root: Path, where: 
                     path=file,
                 )
     return checked
+
+
+def _document_sound(file: Path, digest: str, where: Path, *, verify: bool) -> bool:
+    """Whether a file the device does not run on is present (and unchanged, with
+    ``verify``); a warning names it when not."""
+    if not file.is_file():
+        problem = "is missing"
+    elif verify and sha256_file(file) != digest.lower():
+        problem = "is corrupt or changed"
+    else:
+        return True
+    log.warning("bundle file %s %s (listed in %s); the model does not need it and runs, but "
+                "re-copy the bundle folder or rebuild it with aoc-train", file, problem, where)
+    return False
 
 
 def _checked_labels(labels_file: Path, labels_list: list[str], where: Path) -> tuple[str, ...]:
