@@ -162,6 +162,31 @@ def test_freeze_stops_updates_and_marks_frozen(classifier):
     assert display.states[-1].live
 
 
+def test_a_frozen_reading_goes_live_again_after_the_timeout(classifier):
+    now = [0.0]
+    controls = LoopControls(views=3, freeze_timeout_s=120.0, clock=lambda: now[0])
+    display = RecordingDisplay()
+    stop = threading.Event()
+
+    class FreezeFirstThenWait:
+        def on_result(self, stats, first):
+            if first:
+                controls.toggle_freeze()
+            if stats.frames == 3:
+                stop.set()
+
+        def on_tick(self, stats):
+            if controls.frozen and display.states and display.states[-1].frozen:
+                now[0] += 60.0  # two idle steps frozen, then the timeout is reached
+
+    source = ListSource()
+    stats = run_loop(source, classifier, make_smoother(classifier), display, stop=stop,
+                     hooks=[FreezeFirstThenWait()], controls=controls, idle_wait_s=0.0)
+    assert stats.frames == 3 and not controls.frozen
+    frozen_at = [i for i, s in enumerate(display.states) if s.frozen]
+    assert frozen_at and not display.states[-1].frozen  # frozen, then live readings again
+
+
 def test_inference_error_is_counted_and_loop_continues(classifier):
     class Flaky:
         backend, reason, labels, input_size = "cpu", "test", classifier.labels, (32, 32)

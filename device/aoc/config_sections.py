@@ -114,6 +114,7 @@ class ControlsConfig:
     power_pin: int = option(26, lo=-1, hi=27)
     led_pin: int = option(22, lo=-1, hi=27)
     hold_time_s: float = option(3.0, lo=0.5, hi=30.0)
+    freeze_timeout_s: float = option(120.0, lo=0.0, hi=86400.0)
 
 
 CONTROL_PINS: tuple[str, ...] = ("freeze_pin", "view_pin", "power_pin", "led_pin")

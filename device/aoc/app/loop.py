@@ -123,6 +123,7 @@ class _Loop:
                     break
                 extra = opt.health() if opt.health is not None else None
                 stats.display_fault = getattr(self.display, "fault", None)
+                self.controls.thaw_if_due()
                 if self.controls.frozen:
                     self._flush()  # the reading frozen is the newest one
                     if opt.frozen_view is not None:

@@ -22,17 +22,36 @@ class LoopControls:
     Plain attribute writes are atomic under the GIL, so no lock is needed.
     """
 
-    def __init__(self, *, views: int = 3) -> None:
+    def __init__(self, *, views: int = 3, freeze_timeout_s: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if views < 1:
             raise ValueError("LoopControls needs at least one view")
         self.views = views
         self.frozen = False
         self.view = 0
+        self.freeze_timeout_s = freeze_timeout_s
+        self._clock = clock
+        self._frozen_at = 0.0
 
     def toggle_freeze(self) -> None:
         """Freeze the reading, or unfreeze it."""
+        self._frozen_at = self._clock()
         self.frozen = not self.frozen
         log.info("reading %s", "frozen" if self.frozen else "live")
+
+    def thaw_if_due(self) -> bool:
+        """Unfreeze a reading frozen for ``freeze_timeout_s`` (0: never); True when it did.
+
+        A visitor who froze the exhibit and walked on left it frozen for the next ones,
+        then dimmed and blanked for want of change, until someone pressed the button.
+        """
+        if not (self.frozen and self.freeze_timeout_s > 0):
+            return False
+        if self._clock() - self._frozen_at < self.freeze_timeout_s:
+            return False
+        self.frozen = False
+        log.info("reading live again after %.0f s frozen", self.freeze_timeout_s)
+        return True
 
     def next_view(self) -> None:
         """Show the next screen layout."""

@@ -185,7 +185,8 @@ def run(config: Config, host: Host, *, max_frames: int | None = None,
         screen = (open_screen(config, kind, on_output_closed=stop.set) if kind == "terminal"
                   else open_screen(config, kind))
         stack.callback(screen.close)
-        controls_state = LoopControls(views=_num_views())
+        controls_state = LoopControls(views=_num_views(),
+                                      freeze_timeout_s=config.controls.freeze_timeout_s)
 
         def shut() -> None:
             shutdown.set()
