@@ -59,6 +59,14 @@ def test_display_options_match_constructors():
     assert display_options(config, "terminal") == {}
 
 
+def test_the_emulated_display_path_is_expanded_like_the_start_up_check(monkeypatch, tmp_path):
+    from aoc.config import config_from_dict
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    config = config_from_dict({"display": {"path": "~/shots/oled.png"}})
+    assert display_options(config, "emulated")["path"] == str(tmp_path / "shots" / "oled.png")
+
+
 def test_show_config_error_is_best_effort():
     show_config_error(ConfigError("bad", key="display.kind"), Host())  # not a Pi: nothing
     # On a "Pi" without an OLED the failure to open it is swallowed (logged at DEBUG).

@@ -35,8 +35,8 @@ def test_the_forms_the_emulated_display_writes_are_accepted(tmp_path, name):
     ("f_{0:q}.png", "not a template"),  # a bad format spec: a traceback per frame before
     ("f_{1}.png", "not a template"),
     ("f_{name}.png", "not a template"),
-    ("x", "names no picture format"),  # luma wrote a Targa file
-    ("newdir/", "names no picture format"),  # meant as a folder that does not exist
+    ("x", "is not a .png or .gif file"),  # luma wrote a Targa file
+    ("newdir/", "or an existing folder"),  # meant as a folder that does not exist
 ])
 def test_paths_the_emulated_display_cannot_write_are_refused(tmp_path, name, why):
     with pytest.raises(ConfigError, match=f"display.path.*{why}") as info:

@@ -34,6 +34,9 @@ class OneFrameCapture:
     def set(self, *args: object) -> bool:
         return True
 
+    def get(self, prop: object) -> float:
+        return 0.0  # no frame rate stated: a file is read frame after frame
+
     def read(self) -> tuple[bool, np.ndarray]:
         return True, np.zeros((4, 4, 3), np.uint8)
 
@@ -136,6 +139,39 @@ def test_paths_folders_globs_and_files(tmp_path: Path):
         source.close()
     with pytest.raises(CameraError, match="clip.avi could not be opened"):
         open_source(str(tmp_path / "clip.avi"), cv2_module=cv2_with_webcam(False))
+
+
+def test_a_video_named_like_a_glob_or_under_home_is_opened_as_that_video(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """'[Subs] Show - 01.mkv' was taken for a glob of images and never played; '~/clip.mp4'
+    passed the start-up check and was then opened as written (no shell expands ~ in TOML)."""
+    from aoc.sources import OpenCVSource
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "[Subs] Show - 01 (720p).mkv").write_bytes(b"")
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    (tmp_path / "pics").mkdir()
+    Image.new("RGB", (10, 10)).save(tmp_path / "pics" / "a.png")
+    opened = []
+
+    def capture(target: object) -> OneFrameCapture:
+        opened.append(target)
+        return OneFrameCapture(target, True)
+
+    cv2 = cv2_with_webcam(True)
+    cv2.VideoCapture, cv2.CAP_PROP_FPS = capture, 5
+    for spec, target in ((str(tmp_path / "[Subs] Show - 01 (720p).mkv"),
+                          str(tmp_path / "[Subs] Show - 01 (720p).mkv")),
+                         ("~/clip.mp4", str(tmp_path / "clip.mp4")),
+                         ("video:~/clip.mp4", str(tmp_path / "clip.mp4"))):
+        check_source_spec(spec)
+        source, description = open_source(spec, cv2_module=cv2)
+        assert isinstance(source, OpenCVSource) and opened[-1] == target, spec
+        assert description == f"video file {target}"
+        source.close()
+    source, _ = open_source("~/pics", size=(4, 4))
+    assert isinstance(source, ImageFolderSource) and source.read().shape == (4, 4, 3)
+    source.close()
 
 
 def test_bad_specs():

@@ -7,6 +7,7 @@ Part of the app's wiring (:mod:`aoc.app.wiring`).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -56,7 +57,9 @@ def display_options(config: Config, kind: str) -> dict[str, Any]:
                     rotate=d.rotate, contrast=d.contrast, dim_contrast=d.dim_contrast)
     if kind == "emulated":
         fmt = "gif" if d.path.lower().endswith(".gif") else "png"
-        return dict(path=d.path, fmt=fmt, width=d.width, height=d.height)
+        # no shell expands ~ in a TOML file (the start-up check expands it too)
+        return dict(path=os.path.expanduser(d.path), fmt=fmt, width=d.width,
+                    height=d.height)
     if kind == "null":
         return dict(width=d.width, height=d.height)
     return {}

@@ -49,7 +49,8 @@ def _check_emulated_path(path: str) -> None:
             raise ConfigError(f"display.path = {path!r} is not a template that numbers "
                               f"frames ({exc}); {forms}", key="display.path") from exc
     if not target.is_dir() and target.suffix.lower() not in (".png", ".gif"):
-        raise ConfigError(f"display.path = {path!r} names no picture format; {forms}",
+        raise ConfigError(f"display.path = {path!r} is not a .png or .gif file or an existing "
+                          f"folder; {forms}",
                           key="display.path")
     if not target.parent.is_dir():
         raise ConfigError(

@@ -10,6 +10,7 @@ Prefixes ``folder:``, ``video:`` and ``image:`` force a kind for an ambiguous pa
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -99,8 +100,10 @@ def open_source(
         return _opened(cv(text, looping=False), f"stream {text}")
     kind, _, rest = text.partition(":")
     if kind in ("folder", "image", "video") and rest:
-        text = rest
+        text = os.path.expanduser(rest)
     else:
+        # no shell expands ~ in a TOML file; the start-up check already accepted it
+        text = os.path.expanduser(text)
         kind = _guess_kind(text)
     if kind in ("folder", "image"):
         # each picture held like a demo picture: one per frame, the smoothing blended
@@ -166,12 +169,15 @@ def check_source_spec(spec: object, *, key: str = "camera.source") -> None:
 
 def _guess_kind(text: str) -> str:
     path = Path(text).expanduser()
-    if path.is_dir() or GLOB_CHARS & set(text):
+    if path.exists():
+        # an existing file first: "[Subs] Show - 01.mkv" is a video, not a glob
+        if path.is_dir():
+            return "folder"
+        return "image" if path.suffix.lower() in IMAGE_SUFFIXES else "video"
+    if GLOB_CHARS & set(text):
         return "folder"
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return "image"
-    if path.exists():
-        return "video"
     raise CameraError(
         f"camera source {text!r} is not a camera name (auto, demo, picamera2[:N], webcam:N), "
         "a URL, or an existing file, folder or glob: check the path"
