@@ -68,6 +68,20 @@ def test_a_bare_model_clears_the_bundle():
                                       ("model.labels", "l.txt"), ("model.bundle", "")]
 
 
+def test_a_bundle_flag_clears_a_bare_model_set_in_the_config(tmp_path):
+    """configuration.md: a flag wins. --model cleared model.bundle, but --bundle left a
+    config's model.model in place, and the two together were refused (exit 78)."""
+    from aoc.config import load_config
+
+    config_file = tmp_path / "config.toml"
+    config_file.write_text('[model]\nmodel = "m.tflite"\nlabels = "l.txt"\n')
+    args = build_parser().parse_args(["classify", "--config", str(config_file), "--bundle",
+                                      str(tmp_path), "x.png"])
+    config = load_config(config_file, overrides=config_overrides(args))
+    assert (config.model.bundle, config.model.model, config.model.labels) == (
+        str(tmp_path), "", "")
+
+
 def test_bundle_and_model_together_are_a_config_error_naming_the_key():
     args = build_parser().parse_args(["run", "--bundle", "b", "--model", "m.tflite"])
     with pytest.raises(ConfigError, match="--bundle and --model") as info:

@@ -87,6 +87,23 @@ def test_bad_values_name_the_key_value_and_allowed(data, key, words):
         assert word in str(err.value)
 
 
+def test_choices_take_either_case_and_a_webcam_may_be_a_number():
+    """`--log-level debug` worked but `level = "debug"` was refused; `--source 0` worked
+    but `source = 0` (and `--set camera.source=0`) was refused."""
+    config = config_from_dict({"logging": {"level": "debug"}, "display": {"kind": "OLED"},
+                               "camera": {"source": 0}})
+    assert (config.logging.level, config.display.kind, config.camera.source) == (
+        "DEBUG", "oled", "0")
+    with pytest.raises(ConfigError, match="camera.source = True has the wrong type"):
+        config_from_dict({"camera": {"source": True}})
+
+
+def test_a_wrong_type_is_said_once():
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"display": {"path": 3}})
+    assert str(err.value).endswith("it must be a string")  # was "a string (a string)"
+
+
 def test_invalid_toml_names_the_file(tmp_path):
     path = tmp_path / "broken.toml"
     path.write_text("[display\nkind = 1\n")

@@ -25,8 +25,9 @@ def test_every_field_carries_its_rules_and_sections_match_config():
     assert ServiceConfig().allow_root is False
     for cls in SECTIONS.values():
         for f in dataclasses.fields(cls):
-            # plain defaults have no rules; option() fields have all three
-            assert set(f.metadata) in (set(), {"choices", "lo", "hi"}), f"{cls.__name__}.{f.name}"
+            # plain defaults have no rules; option() fields have all of them
+            assert set(f.metadata) in (set(), {"choices", "lo", "hi", "integer_as_text"}), (
+                f"{cls.__name__}.{f.name}")
 
 
 def test_option_stores_lists_as_tuples():

@@ -127,6 +127,9 @@ def config_overrides(args: argparse.Namespace) -> list[str | tuple[str, Any]]:
         value = getattr(args, attr, None)
         if value is not None:
             out.append((key, value))
+    # a flag names the whole model: a bare model or a bundle set in the config gives way
     if getattr(args, "model", None):
         out.append(("model.bundle", ""))
+    if getattr(args, "bundle", None):
+        out += [("model.model", ""), ("model.labels", "")]
     return out

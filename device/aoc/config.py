@@ -61,6 +61,9 @@ def _check_value(key: str, value: Any, kind: Any, meta: Mapping[str, Any]) -> An
             )
         return tuple(_check_value(key, v, float, meta) for v in value)
     names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    if (kind is str and meta.get("integer_as_text") and isinstance(value, int)
+            and not isinstance(value, bool)):
+        value = str(value)
     ok = (
         isinstance(value, bool) if kind is bool
         else isinstance(value, int) and not isinstance(value, bool) if kind is int
@@ -68,9 +71,10 @@ def _check_value(key: str, value: Any, kind: Any, meta: Mapping[str, Any]) -> An
         else isinstance(value, str)
     )
     if not ok:
+        described = _describe(meta, names[kind])
         raise ConfigError(
-            f"{key} = {value!r} has the wrong type; it must be {names[kind]} "
-            f"({_describe(meta, names[kind])})",
+            f"{key} = {value!r} has the wrong type; it must be {names[kind]}"
+            + (f" ({described})" if described != names[kind] else ""),
             key=key,
         )
     if kind is float:
@@ -78,6 +82,9 @@ def _check_value(key: str, value: Any, kind: Any, meta: Mapping[str, Any]) -> An
         if not math.isfinite(value):
             raise ConfigError(f"{key} = {value!r} must be a finite number", key=key)
     choices = meta.get("choices") or ()
+    if choices and isinstance(value, str) and value not in choices:
+        # "debug" for DEBUG, "OLED" for oled: the flags take either case too
+        value = next((c for c in choices if str(c).casefold() == value.casefold()), value)
     if choices and value not in choices:
         raise ConfigError(
             f"{key} = {value!r} is not allowed; use one of {', '.join(repr(c) for c in choices)}",

@@ -13,10 +13,11 @@ from typing import Any
 
 
 def option(default: Any, *, choices: tuple[Any, ...] = (), lo: float | None = None,
-         hi: float | None = None) -> Any:
+         hi: float | None = None, integer_as_text: bool = False) -> Any:
     """A dataclass field with its validation rules (``choices``, ``lo``, ``hi``) in
-    ``metadata``."""
-    meta = {"choices": choices, "lo": lo, "hi": hi}
+    ``metadata``; ``integer_as_text``: a string field that also takes an integer, as its
+    text (``source = 0`` for webcam 0)."""
+    meta = {"choices": choices, "lo": lo, "hi": hi, "integer_as_text": integer_as_text}
     if isinstance(default, list | tuple):
         return field(default=tuple(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -32,7 +33,7 @@ OLED_DRIVERS = ("ssd1306", "sh1106", "ssd1309")
 class CameraConfig:
     """Where frames come from (``[camera]``)."""
 
-    source: str = "auto"
+    source: str = option("auto", integer_as_text=True)
     width: int = option(640, lo=32, hi=4096)
     height: int = option(480, lo=32, hi=4096)
     demo_when_missing: bool = True
