@@ -37,6 +37,13 @@ def test_host_probe_reads_the_given_environment():
     assert not Host.probe({}).under_systemd
 
 
+def test_outside_systemd_the_state_follows_xdg_state_home():
+    assert Host.probe({"HOME": "/h", "XDG_STATE_HOME": "/x/state"}).state_dir == Path(
+        "/x/state/anime-or-cartoon")
+    for env in ({"HOME": "/h"}, {"HOME": "/h", "XDG_STATE_HOME": "relative/not/allowed"}):
+        assert Host.probe(env).state_dir == Path("/h/.local/state/anime-or-cartoon")
+
+
 def test_host_probe_counts_the_cpus_this_process_may_use(monkeypatch):
     import os
 

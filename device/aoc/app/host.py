@@ -59,7 +59,8 @@ class Host:
         """Read the process environment and the machine once.
 
         The last-good record lives in systemd's ``STATE_DIRECTORY`` (the unit's
-        ``StateDirectory=``), else in ``~/.local/state/anime-or-cartoon``. The watchdog
+        ``StateDirectory=``), else in ``$XDG_STATE_HOME/anime-or-cartoon`` (by default
+        ``~/.local/state/anime-or-cartoon``). The watchdog
         is this process's only when ``WATCHDOG_PID`` is unset or ``pid`` (see
         :func:`aoc.app.notify.notifier_settings`).
         """
@@ -68,7 +69,11 @@ class Host:
         env = os.environ if environ is None else environ
         pi_model = read_pi_model()
         state = env.get("STATE_DIRECTORY", "").split(":")[0]
-        home_state = Path(env.get("HOME", "/nonexistent")) / ".local/state/anime-or-cartoon"
+        # XDG: $XDG_STATE_HOME when set to an absolute path, else ~/.local/state
+        xdg_state = env.get("XDG_STATE_HOME", "")
+        home_state = (Path(xdg_state) if os.path.isabs(xdg_state)
+                      else Path(env.get("HOME", "/nonexistent")) / ".local/state"
+                      ) / "anime-or-cartoon"
         notify = notifier_settings(env, pid=os.getpid() if pid is None else pid)
         return cls(
             under_systemd=bool(env.get("INVOCATION_ID") or env.get("JOURNAL_STREAM")),
