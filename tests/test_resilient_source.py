@@ -170,3 +170,17 @@ def test_a_camera_that_opens_but_never_delivers_backs_off_and_stays_down(caplog)
     assert list(gaps[:4]) == [0.5, 1.0, 2.0, 5.0] and all(g == 5.0 for g in gaps[4:])
     assert src.recoveries == 0 and src.fault.startswith("camera lost")
     assert not any("is back" in r.getMessage() for r in caplog.records)
+
+
+def test_a_source_that_is_no_camera_names_its_own_fault_on_the_screen(tmp_path):
+    """An empty image folder showed 'camera unavailable - retrying' on the panel."""
+    from aoc.sources.folder_source import ImageFolderSource
+
+    clock = FakeClock()
+    src = ResilientSource(lambda: ImageFolderSource(str(tmp_path), size=(8, 8)),
+                          backoff=(2,), clock=clock, sleep=clock.sleep)
+    src.open()
+    assert src.read() is None
+    assert src.fault == "no images - retrying in 2 s"
+    assert "no image files" in str(src.last_error)
+    src.close()

@@ -54,12 +54,16 @@ class CameraError(AocError, OSError):
     """A frame source could not be opened or stopped delivering frames.
 
     ``brief``, when given, is the reason in a few words for a summary line
-    ("OpenCV not installed"), so no caller has to cut it out of the message.
+    ("OpenCV not installed"), so no caller has to cut it out of the message. ``screen``,
+    when given, names the fault on the panel instead of "camera unavailable" ("no images",
+    "video unreadable"): a source that is no camera.
     """
 
-    def __init__(self, message: str, *, brief: str | None = None) -> None:
+    def __init__(self, message: str, *, brief: str | None = None,
+                 screen: str | None = None) -> None:
         super().__init__(message)
         self.brief = brief
+        self.screen = screen
 
 
 class ImageReadError(AocError, OSError):

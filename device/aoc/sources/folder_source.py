@@ -117,7 +117,8 @@ class ImageFolderSource(BaseSource):
         candidates = list_images(self.pattern)
         if not candidates:
             raise CameraError(
-                f"no image files (png, jpg, ...) at {self.pattern}: check the folder or glob"
+                f"no image files (png, jpg, ...) at {self.pattern}: check the folder or glob",
+                screen="no images",
             )
         self._cache.clear()
         self._stamps.clear()
@@ -141,7 +142,8 @@ class ImageFolderSource(BaseSource):
             self._cache.clear()
             raise CameraError(
                 f"none of the {len(candidates)} image file(s) at {self.pattern} could be "
-                f"decoded (first: {candidates[0]}): check they are valid images"
+                f"decoded (first: {candidates[0]}): check they are valid images",
+                screen="no image decodes",
             )
         self.paths, self.skipped = paths, skipped
         self._open = True
@@ -190,7 +192,7 @@ class ImageFolderSource(BaseSource):
             self._remember(path, frame)
             return frame
         raise CameraError(f"{self.name}: no readable image is left (all {len(self.skipped)} "
-                          "failed to decode): check the files")
+                          "failed to decode): check the files", screen="no image decodes")
 
     def read(self) -> np.ndarray:
         """Return the next (or, with ``hold_s``, the current) frame; read-only."""
@@ -228,7 +230,7 @@ class ImageFolderSource(BaseSource):
         paths = [p for p in found if p not in self._bad]
         if not paths:
             raise CameraError(f"no readable image files at {self.pattern} any more: check "
-                              "the folder; the app retries")
+                              "the folder; the app retries", screen="no images")
         if paths != self.paths:
             log.info("%s: now %d image(s) (was %d)", self.name, len(paths), len(self.paths))
         self.paths, self.skipped = paths, sorted(self._bad, key=natural_key)

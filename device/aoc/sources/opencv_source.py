@@ -132,7 +132,8 @@ class OpenCVSource(BaseSource):
         if not cap.isOpened():
             cap.release()
             brief = f"no webcam at index {self.target}" if isinstance(self.target, int) else None
-            raise CameraError(self._open_failure(), brief=brief)
+            screen = None if isinstance(self.target, int) or self.is_live else "video unreadable"
+            raise CameraError(self._open_failure(), brief=brief, screen=screen)
         self._cap = cap
         if not self.is_live:
             fps = float(cap.get(cv2.CAP_PROP_FPS)) if self.real_time else None

@@ -148,7 +148,8 @@ class ResilientSource(Opening):
         self._retry_at = self._clock() + delay
         was_up = self.fault is None
         verb = "lost" if during == "read" else "unavailable"
-        self.fault = f"camera {verb} - retrying in {delay:g} s"
+        what = getattr(exc, "screen", None) or f"camera {verb}"
+        self.fault = f"{what} - retrying in {delay:g} s"
         self.last_error = exc
         if was_up:
             # Once per state change: the first failure is a warning, repeats are debug.
