@@ -251,7 +251,7 @@ def run_checks(config: Any, probes: Probes, *, config_error: str | None = None,
         except ConfigError as exc:
             config_error = str(exc)
     if config_error:
-        conf = Check("config", FAIL, config_error, "fix the key named above")
+        conf = Check("config", FAIL, config_error, "fix the config file or key named above")
     else:
         conf = Check("config", OK, config_path or "built-in defaults")
     return [check_runtime(probes), check_libedgetpu(probes), check_tpu(probes),
