@@ -160,3 +160,21 @@ def test_no_partial_files_are_left_beside_the_frames(tmp_path):
         emu.show(STATE)
         emu.show(STATE.replace(verdict="neither"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s_01.png", "s_02.png"]
+
+
+def test_a_gif_without_a_frame_duration_plays_in_real_time(tmp_path):
+    """A 3 s run became a 0.7 s GIF: 100 ms a frame, and frames only when the picture
+    changed."""
+    now = [10.0]
+    out = tmp_path / "run.gif"
+    emu = EmulatedDisplay(out, fmt="gif", frame_duration_s=None, clock=lambda: now[0])
+    for anime, wait in ((0.1, 0.5), (0.5, 1.5), (0.5, 0.2), (0.9, 1.0)):
+        emu.show(STATE.replace(anime=anime))  # the repeated picture adds no frame
+        now[0] += wait
+    emu.close()
+    with Image.open(out) as gif:
+        durations = []
+        for i in range(gif.n_frames):
+            gif.seek(i)
+            durations.append(gif.info["duration"])
+    assert durations == [500, 1700, 1000]

@@ -9,6 +9,8 @@ import atexit
 import contextlib
 import logging
 import os
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,13 @@ MAX_GIF_FRAMES = 1500  # luma's gifanim keeps every frame in memory until close
 DIM_CONTRAST = 0x40  # the emulator shows contrast as brightness; real panels dim less
 
 
+def gif_durations_ms(shown_at: Sequence[float], end: float) -> list[int]:
+    """Each GIF frame's duration in milliseconds: until the next frame went up, the last
+    one until ``end``; at least 20 ms (browsers show shorter GIF frames for 100 ms)."""
+    ends = [*shown_at[1:], end]
+    return [max(20, round((b - a) * 1000)) for a, b in zip(shown_at, ends, strict=True)]
+
+
 class EmulatedDisplay(BaseDisplay):
     """Draws states into PNG files or one animated GIF at ``scale`` x the panel size.
 
@@ -32,6 +41,8 @@ class EmulatedDisplay(BaseDisplay):
     frame overwrites. ``fmt="gif"``: ``path`` is the GIF written at ``close()``.
     ``transform="identity"`` keeps hard square pixels (the OLED look); luma's
     ``"scale2x"`` / ``"led_matrix"`` also work. A frame is drawn only when it changed.
+    A GIF frame lasts ``frame_duration_s``, or with ``None`` as long as it was on screen
+    (by ``clock``), so the GIF of a run plays in real time.
 
     A PNG is written to a hidden ``.<name>.partial.png`` beside it and then renamed into
     place, so a reader (a web page showing the screen) never sees half a file, and a full
@@ -47,7 +58,8 @@ class EmulatedDisplay(BaseDisplay):
         height: int = 64,
         scale: int = 2,
         transform: str = "identity",
-        frame_duration_s: float = 0.1,
+        frame_duration_s: float | None = 0.1,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if fmt not in FORMATS:
             raise ConfigError(f"display.format {fmt!r} is not 'png' or 'gif'", key="display.format")
@@ -80,7 +92,7 @@ class EmulatedDisplay(BaseDisplay):
                 self._device = emu.capture(file_template=partial, **common)
             else:
                 self._device = emu.gifanim(
-                    filename=str(path), duration=frame_duration_s, **common
+                    filename=str(path), duration=frame_duration_s or 0.1, **common
                 )
                 # We write the GIF in close(); don't let luma write it again at exit.
                 atexit.unregister(self._device.write_animation)
@@ -89,6 +101,9 @@ class EmulatedDisplay(BaseDisplay):
                 f"emulated display for {path}: luma.emulator failed ({exc}); "
                 "check that pygame is installed and the transform name is valid"
             ) from exc
+        self._real_time = frame_duration_s is None
+        self._clock = clock
+        self._shown_at: list[float] = []  # when each GIF frame went up (real-time GIFs)
         self._last_frame: bytes | None = None
         self._dimmed = False
         self._closed = False
@@ -130,6 +145,8 @@ class EmulatedDisplay(BaseDisplay):
             raise DisplayError(f"emulated display: cannot write {self.path} ({exc})") from exc
         self._last_frame, self._dimmed = frame, dim
         self.frames += 1
+        if self._real_time and self.fmt == "gif":
+            self._shown_at.append(self._clock())
 
     def clear(self) -> None:
         """Forget the last frame, so the next ``show`` draws even an identical picture."""
@@ -141,6 +158,9 @@ class EmulatedDisplay(BaseDisplay):
             return
         self._closed = True
         if self.fmt == "gif":
+            if self._real_time and self._shown_at:
+                # luma's gifanim hands its duration to Pillow, which takes one per frame
+                self._device._duration = gif_durations_ms(self._shown_at, self._clock())
             try:
                 self._device.write_animation()
             except OSError as exc:
