@@ -36,6 +36,7 @@ JOURNALD_DROPIN="$ROOT/etc/systemd/journald.conf.d/50-$APP.conf"
 # The unit's drop-ins (systemctl edit), the user's own settings: removed by --purge only.
 UNIT_DROPIN_DIR="$ROOT/etc/systemd/system/$APP.service.d"
 MODULES_LOAD="$ROOT/etc/modules-load.d/$APP.conf"
+MODULES_LOAD_APEX="$ROOT/etc/modules-load.d/$APP-apex.conf"
 KEYRING_DIR="$ROOT/etc/apt/keyrings"
 CORAL_KEYRING="$KEYRING_DIR/coral-edgetpu.gpg"
 CORAL_LIST="$ROOT/etc/apt/sources.list.d/coral-edgetpu.list"
@@ -636,6 +637,13 @@ apt_numpy_version() {
 install_modules_load() {
     say "kernel modules loaded at boot: $MODULES_LOAD"
     install_file "$REPO_DIR/systemd/modules-load-$APP.conf" "$MODULES_LOAD" 0644
+    # char-apex too where the M.2 / PCIe Coral's driver is installed: udev loading it a
+    # moment after the service started left /dev/apex_0 denied for the whole run
+    if modinfo apex >/dev/null 2>&1; then
+        install_file "$REPO_DIR/systemd/modules-load-$APP-apex.conf" "$MODULES_LOAD_APEX" 0644
+    elif [ -e "$MODULES_LOAD_APEX" ]; then
+        remove_path "$MODULES_LOAD_APEX"  # the driver went: a missing module fails the unit
+    fi
     # now too, not only at the next boot: the service starts at the end of this install
     run systemctl restart systemd-modules-load.service ||
         warn "systemd-modules-load could not load every module now; they load at boot"
@@ -765,6 +773,7 @@ uninstall_pi() {
     remove_path "$UDEV_RULES"
     run udevadm control --reload-rules
     remove_path "$MODULES_LOAD"
+    remove_path "$MODULES_LOAD_APEX"
     remove_path "$POLKIT_RULES"
     if [ -f "$JOURNALD_DROPIN" ]; then
         remove_path "$JOURNALD_DROPIN"

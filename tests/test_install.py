@@ -305,6 +305,26 @@ def test_modules_for_the_units_device_groups_load_at_boot_and_go_with_uninstall(
         steps(run_install(tmp_path, "--dry-run", "--uninstall")))
 
 
+def test_the_pcie_corals_module_loads_at_boot_only_where_its_driver_is(
+        tmp_path: Path) -> None:
+    """DeviceAllow=char-apex: the M.2 / PCIe Coral's driver loaded by udev after the service
+    started left /dev/apex_0 denied for the run; a module modules-load cannot find would
+    fail systemd-modules-load.service, so the file is there only with the driver."""
+    unit = (ROOT / "systemd" / "anime-or-cartoon.service").read_text()
+    conf = ROOT / "systemd" / "modules-load-anime-or-cartoon-apex.conf"
+    assert [line for line in conf.read_text().splitlines()
+            if line and not line.startswith("#")] == ["apex"]
+    assert "DeviceAllow=char-apex rw" in unit
+    installed = tmp_path / "root" / "etc/modules-load.d/anime-or-cartoon-apex.conf"
+    run_step(tmp_path, "systemctl() { :; }", "modinfo() { return 0; }", "install_modules_load")
+    assert installed.read_text() == conf.read_text()
+    run_step(tmp_path, "systemctl() { :; }", "modinfo() { return 1; }", "install_modules_load")
+    assert not installed.exists()  # the driver went, and so does the file
+    run_step(tmp_path, "systemctl() { :; }", "modinfo() { return 0; }", "install_modules_load")
+    assert "modules-load.d/anime-or-cartoon-apex.conf" in " ".join(
+        steps(run_install(tmp_path, "--dry-run", "--uninstall")))
+
+
 def test_purge_also_removes_the_units_drop_ins(tmp_path: Path) -> None:
     root = f"{tmp_path}/root"
     dropins = tmp_path / "root/etc/systemd/system/anime-or-cartoon.service.d"
