@@ -10,7 +10,7 @@ from fakes.head_bundles import backbone_section, random_head
 
 from aoc.errors import BundleError
 from aoc.inference.bundle_spec import EdgeTpuInfo, InputSpec, OutputSpec
-from aoc.inference.bundle_write import write_bundle
+from aoc.inference.bundle_write import check_bundle_target, write_bundle
 
 
 def test_without_edgetpu_model(tmp_path: Path, sources: dict[str, Path]) -> None:
@@ -168,6 +168,10 @@ def test_a_folder_that_is_not_a_bundle_is_never_replaced(tmp_path: Path, sources
     (tmp_path / "afile").write_text("x")
     with pytest.raises(BundleError, match="is a file"):
         make(tmp_path / "afile", sources)
+    # a file where a parent folder must go: refused up front (it failed after the build)
+    with pytest.raises(BundleError, match=r"afile is a file; give a folder path") as info:
+        check_bundle_target(tmp_path / "afile" / "sub" / "bundle")
+    assert info.value.path == tmp_path / "afile"
     empty = tmp_path / "empty"
     empty.mkdir()
     assert make(empty, sources).root == empty  # new or empty folders, and bundles, are fine

@@ -7,15 +7,26 @@ commands.
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from .config import DEFAULT_CLASSES, DEFAULT_HOLDOUT, BuildConfig
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = "aoc-train: build a model bundle from a folder of images, or run one stage of it."
 
 
 def _csv(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
+def _positive(text: str) -> int:
+    """An argparse type: a whole number, 1 or more."""
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not 1 or more")
+    return value
 
 
 def _count(text: str) -> int:
@@ -36,7 +47,7 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("data_dir", type=Path, help="folder with one sub-folder per class "
                    "(optional manifest.csv with file,source columns)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
-                   help="bundle folder, e.g. models/default")
+                   help="bundle folder, e.g. models/mine (replaced whole)")
     p.add_argument("--work-dir", type=Path, metavar="DIR",
                    help="caches (default .cache/aoc-train/<bundle name>)")
     p.add_argument("--backbone", choices=("mobilenet-v2", "coral-mobilenet-v1-embedding"),
@@ -50,14 +61,14 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
                    "../shared/reference/coral when there, else the project's models/default)")
     p.add_argument("--weights", metavar="FILE", help="no-top MobileNetV2 .weights.h5 matching "
                    "--alpha, 'imagenet' to let Keras download them, or omit for random init")
-    p.add_argument("--classes", type=_csv, default=DEFAULT_CLASSES, metavar="A,B,C",
-                   help="label order ('' = sorted folders; default: anime,cartoon,neither)")
+    p.add_argument("--classes", type=_csv, default=None, metavar="A,B,C",
+                   help="label order ('' = sorted folders; default anime,cartoon,neither)")
     p.add_argument("--holdout-sources", type=_csv, default=DEFAULT_HOLDOUT, metavar="S,T",
                    help="sources held out whole as the test split (default: models/default's)")
     p.add_argument("--val-fraction", type=float, default=0.1, metavar="F")
     p.add_argument("--class-test-fraction", type=float, default=0.2, metavar="F",
                    help="test share of each source of a class with no held-out source")
-    p.add_argument("--seed", type=int, default=1234, metavar="N",
+    p.add_argument("--seed", type=_count, default=1234, metavar="N",
                    help="seed of the split, the augmented views and training")
     p.add_argument("--size", type=int, default=224, metavar="PX", help="input side")
     p.add_argument("--alpha", type=float, default=0.35, metavar="W", help="MobileNetV2 width")
@@ -77,9 +88,9 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-tune-lr", type=float, default=d.top_tune_lr, metavar="X")
     p.add_argument("--calibration", type=int, default=300, metavar="N",
                    help="int8 calibration images")
-    p.add_argument("--workers", type=int, default=2, metavar="N", help="augmentation processes")
+    p.add_argument("--workers", type=_positive, default=2, metavar="N", help="augment processes")
     p.add_argument("--max-images", type=_count, default=0, metavar="N",
-                   help="use at most N images (smoke runs)")
+                   help="use at most N images (smoke runs; 0 = all)")
     p.add_argument("--notes", type=Path, metavar="FILE",
                    help="markdown file appended to report.md as 'Notes'")
 
@@ -95,9 +106,14 @@ def config_from_args(a: argparse.Namespace) -> BuildConfig:
                   top_tune_lr=a.top_tune_lr)
     work = a.work_dir or Path(".cache") / "aoc-train" / a.out.resolve().name
     classes = a.classes
-    if a.data_dir.is_dir() and classes == DEFAULT_CLASSES and not all(
-            (a.data_dir / c).is_dir() for c in classes):
-        classes = ()  # a different data set: take its folders
+    if classes is None:  # not given: the default model's, unless the data has other folders
+        classes = DEFAULT_CLASSES
+        missing = [c for c in classes if not (a.data_dir / c).is_dir()]
+        if a.data_dir.is_dir() and missing:
+            classes = ()
+            log.warning("%s has no %s folder: the classes are its sub-folders, sorted; pass "
+                        "--classes to name them (a class named there and missing is "
+                        "refused)", a.data_dir, " or ".join(repr(c) for c in missing))
     holdout = a.holdout_sources
     if holdout == DEFAULT_HOLDOUT and not (a.data_dir / "manifest.csv").is_file():
         holdout = ()

@@ -154,7 +154,8 @@ def list_class_folders(root: Path, classes: Sequence[str] | None = None) -> tupl
     if classes:
         missing = [c for c in classes if c not in found]
         if missing:
-            raise DataError(f"class folders {missing} missing under {root} (found {found})")
+            raise DataError(f"class folders {missing} missing under {root} (found {found}): "
+                            "add them, or pass --classes naming the classes there")
         for extra in sorted(set(found) - set(classes)):
             count = sum(1 for p in (root / extra).rglob("*")
                         if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)

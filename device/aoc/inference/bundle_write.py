@@ -108,6 +108,11 @@ def check_bundle_target(out_dir: str | os.PathLike[str]) -> Path:
     if final.exists() and not final.is_dir():
         raise BundleError(f"bundle folder {final} is a file; give a folder for the bundle",
                           path=final)
+    # a file where a parent folder must go failed only at the end of a whole build
+    blocking = next((p for p in final.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise BundleError(f"bundle folder {final} cannot be made: {blocking} is a file; give "
+                          "a folder path for the bundle", path=blocking)
     if final.is_dir() and not (final / MANIFEST).is_file() and any(final.iterdir()):
         raise BundleError(
             f"bundle folder {final} holds files and is not a model bundle (no {MANIFEST}); "
