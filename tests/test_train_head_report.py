@@ -21,6 +21,13 @@ def test_random_thirds_of_a_single_source_are_not_called_leave_one_source_out():
     assert "random thirds" in text and "b/unlisted#1" in text and "optimistic" in text
 
 
+def test_pictures_shared_between_sources_are_said_to_be_optimistic():
+    whole = {"sources": {"a1": {}, "b1": {}}}
+    assert "another source" not in estimate_text(whole)
+    text = estimate_text({**whole, "shared_pictures": 112})
+    assert "112 pictures also appear" in text and "optimistic" in text
+
+
 def test_the_tv_grid_is_made_of_the_demos_own_pictures(tmp_path):
     """The grid went into the bundle made of training images (research data that may not
     be shipped, and a user's own photos); it reads only the demo's pictures now."""

@@ -38,6 +38,7 @@ from .head_fit import (
 )
 from .loso import HeldOut, copy_groups, fold_names, run_loso, summarise, training_rows
 from .quality import FIX_FROZEN_BACKBONE, require_quality
+from .split import shared_with_other_sources
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +213,12 @@ def prepare(cfg: HeadBuildConfig, *, progress: Callable[[Iterable], Iterable] = 
     held = _loso_cached(work, key, emb, labels, folds, classes, cfg.head, progress)
     summary = summarise(held)
     summary["random_thirds"] = split  # fold names made here, not parsed from source names
+    shared = int(shared_with_other_sources(records, sources).sum())
+    summary["shared_pictures"] = shared
+    if shared:
+        say(f"[loso] {shared} images also appear in another source (copied or re-encoded): "
+            "held out, they were still trained on, so their scores are optimistic; remove "
+            "the copies, or keep each picture in one source")
     say(f"[loso] class mean clean {summary['clean']['class_mean']:.3f}, "
         f"through a TV {summary['tv']['class_mean']:.3f}")
     return Prepared(ds, classes, labels, sources, backbone, emb, held, summary)

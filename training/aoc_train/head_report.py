@@ -36,13 +36,21 @@ def split_sources(summary: Mapping[str, Any]) -> list[str]:
 
 
 def estimate_text(summary: Mapping[str, Any]) -> str:
-    """What the held-out figures are: leave-one-source-out, or partly random thirds."""
+    """What the held-out figures are: leave-one-source-out, or partly random thirds; and
+    how many held-out pictures were trained on all the same, as copies in another source."""
     split = split_sources(summary)
     if not split:
-        return "leave-one-source-out: each source held out in turn, pooled"
-    return ("leave-one-source-out, except classes with a single source, held out by random "
-            "thirds of it (" + ", ".join(split) + "): those thirds share the source's style, so "
-            "their figures are optimistic and do not predict unseen sources")
+        text = "leave-one-source-out: each source held out in turn, pooled"
+    else:
+        text = ("leave-one-source-out, except classes with a single source, held out by "
+                "random thirds of it (" + ", ".join(split) + "): those thirds share the "
+                "source's style, so their figures are optimistic and do not predict unseen "
+                "sources")
+    shared = summary.get("shared_pictures", 0)
+    if shared:
+        text += (f"; {shared} pictures also appear (copied or re-encoded) in another source, "
+                 "trained on when they were held out: their scores are optimistic")
+    return text
 
 
 def metrics(facts: Mapping[str, Any]) -> dict[str, Any]:
@@ -143,6 +151,11 @@ def report_md(facts: Mapping[str, Any]) -> str:
     split_note = (f"\n**Not all leave-one-source-out:** {estimate_text(s)}. Add a "
                   "`manifest.csv` naming each image's source, or put each source's images in "
                   "a sub-folder of its class folder.\n" if split_sources(s) else "")
+    shared = s.get("shared_pictures", 0)
+    split_note += (f"\n**Pictures in two sources:** {shared} held-out pictures also appear "
+                   "(copied or re-encoded) in another source, which the head was fitted on "
+                   "when they were scored: their scores are optimistic. Remove the copies, or "
+                   "keep each picture in one source.\n" if shared else "")
     skipped = list(facts["dataset"].skipped)
     skipped_md = "" if not skipped else (
         f"\n**Skipped files** ({len(skipped)}: unreadable or not images; nothing learnt from "

@@ -246,3 +246,18 @@ def balanced_weights(records: Sequence[ImageRecord], indices: Sequence[int],
         share = n**source_power / class_total[label]  # this source's share of its class
         w[k] = share / n / len(present)
     return (w / w.mean()).astype(np.float32) if len(w) else w.astype(np.float32)
+
+
+def shared_with_other_sources(records: Sequence[ImageRecord],
+                              sources: Sequence[str]) -> np.ndarray:
+    """Which images also appear in another source (same bytes, or within the perceptual
+    hash distance of :func:`find_cross_duplicates`): when their source is held out, the head
+    has still seen the picture, so their held-out scores are optimistic."""
+    src = np.asarray(sources)
+    shared = np.zeros(len(records), bool)
+    for s in sorted(set(sources)):
+        check = np.flatnonzero(src == s)
+        pairs = find_cross_duplicates(records, list(np.flatnonzero(src != s)), list(check))
+        dropped = {p.dropped for p in pairs}
+        shared[check] = [records[i].file in dropped for i in check]
+    return shared

@@ -25,6 +25,7 @@ from aoc.inference.postprocess import softmax
 from aoc_train.head_build import HeadBuildConfig, prepare
 from aoc_train.head_fit import HeadConfig
 from aoc_train.loso import summarise
+from aoc_train.split import shared_with_other_sources
 
 SHIPPED = HeadConfig()
 VARIANTS = {
@@ -115,22 +116,6 @@ def _mean_of_shots(tv: np.ndarray, *, geometric: bool) -> np.ndarray:
     return np.repeat(mean, tv.shape[1], axis=1)
 
 
-def cross_source_duplicates(records, sources: list[str]) -> np.ndarray:
-    """Which images duplicate (same bytes, or perceptual hash within 12 bits, as the build's
-    split checks) an image of another source: when their source is held out, the head has
-    still seen that picture."""
-    from aoc_train.split import find_cross_duplicates
-
-    src = np.asarray(sources)
-    dup = np.zeros(len(records), bool)
-    for s in sorted(set(sources)):
-        check = np.flatnonzero(src == s)
-        pairs = find_cross_duplicates(records, list(np.flatnonzero(src != s)), list(check))
-        dropped = {p.dropped for p in pairs}
-        dup[check] = [records[i].file in dropped for i in check]
-    return dup
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("data_dir", type=Path)
@@ -172,7 +157,7 @@ def main() -> None:
             print(f"{name}: the two camera frames of a picture disagree on "
                   f"{100 * np.mean(shots[:, 0] != shots[:, 1]):.1f} % of pictures")
         if a.without_duplicates:
-            dup = cross_source_duplicates(list(pre.dataset.records), pre.sources)
+            dup = shared_with_other_sources(list(pre.dataset.records), pre.sources)
             key = f"{name}, without the {int(dup.sum())} images duplicated in another source"
             out[key] = summarise(_only(pre.held, ~dup))
             rows.append(_row(key, out[key]))
