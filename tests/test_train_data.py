@@ -98,6 +98,21 @@ def test_files_the_manifest_names_but_the_folder_lacks_are_warned_about(tree: Pa
     assert "a/gone.jpg" in caplog.text
 
 
+def test_manifest_rows_under_a_wrong_prefix_and_images_it_lacks_are_warned_about(
+        tree: Path, caplog) -> None:
+    """Rows written 'wrong/a/...' were passed over without a word, and the images they meant
+    became a new 'unlisted' source."""
+    manifest = tree / "manifest.csv"
+    rows = manifest.read_text().splitlines()
+    moved = rows[1].split(",")[0]
+    rows[1] = "wrong/" + rows[1]
+    manifest.write_text("\n".join(rows) + "\n")
+    scan_dataset(tree)
+    assert f"1 file(s) the manifest names are not under {tree} (e.g. wrong/{moved})" in (
+        caplog.text)
+    assert f"1 image(s) under {tree} are not in the manifest (e.g. {moved})" in caplog.text
+
+
 @pytest.mark.parametrize("prefix", ["./", ".\\"])  # a Windows path: .\x
 def test_manifest_paths_with_a_leading_dot_folder_match(tree: Path, prefix: str) -> None:
     manifest = tree / "manifest.csv"

@@ -238,10 +238,18 @@ def scan_dataset(
             f"{root} as written (e.g. {next(iter(manifest))!r}; the images are like "
             f"{records[0].file!r}): write each path relative to the data folder, "
             "class folder first")
-    missing = sorted(f for f in manifest if f.split("/", 1)[0] in names and f not in seen)
+    # rows of a class left out by --classes are not missing; any other row that names no
+    # image is (a "wrong/anime/..." prefix was passed over without a word)
+    missing = sorted(f for f in manifest if f not in seen and (
+        f.split("/", 1)[0] in names or not (root / f.split("/", 1)[0]).is_dir()))
     if missing:
         log.warning("%d file(s) the manifest names are not under %s (e.g. %s); a path prefix "
                     "that differs makes every image 'unlisted'", len(missing), root, missing[0])
+    unlisted = [r.file for r in records if manifest and r.file not in manifest]
+    if unlisted:
+        log.warning("%d image(s) under %s are not in the manifest (e.g. %s): each gets its "
+                    "sub-folder of the class as its source; add them to %s", len(unlisted),
+                    root, unlisted[0], MANIFEST_NAME)
     _check_sources(records)
     _warn_conflicts(records)
     if skipped:
