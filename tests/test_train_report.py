@@ -100,3 +100,15 @@ def test_a_test_split_with_no_source_held_out_is_not_called_source_held_out() ->
     assert "source-held-out" not in report.split("## Headline")[1].split("\n\n")[1]
     assert "random in-source split, optimistic" in report
     assert "Test: random in-source split, optimistic" in card
+
+
+def test_table_cells_cannot_add_columns_or_emphasis():
+    """A source folder 'Gumball | Darwin' added a column to the report's table, and
+    'intel *scenes*' turned into emphasis."""
+    from aoc_train.report import md_table
+
+    table = md_table(["source", "images"], [["cartoon/Gumball | Darwin", 20],
+                                            ["neither/intel *scenes* _x_", 3]])
+    rows = table.splitlines()[2:]
+    assert rows[0] == r"| cartoon/Gumball \| Darwin | 20 |"
+    assert rows[1] == r"| neither/intel \*scenes\* _x_ | 3 |"

@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import json
 import logging
+import shlex
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -84,7 +85,7 @@ def _run_pipeline(a: argparse.Namespace, argv: Sequence[str]) -> None:
             print(p.messages.pop(0))
     if a.command in ("build", "evaluate"):
         notes = a.notes.read_text(encoding="utf-8") if a.notes else ""
-        p.report(command="aoc-train " + " ".join(argv), wall_seconds=time.monotonic() - t0,
+        p.report(command="aoc-train " + shlex.join(argv), wall_seconds=time.monotonic() - t0,
                  notes=notes)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 from collections.abc import Sequence
 
 from .config import BuildConfig
@@ -39,7 +40,7 @@ def run_head_build(a: argparse.Namespace, argv: Sequence[str], cfg: BuildConfig)
                                backbone_dir=a.backbone_dir or default_backbone_dir(),
                                classes=cfg.classes, seed=a.seed,
                                workers=a.workers, max_images=a.max_images, notes=notes,
-                               command="aoc-train " + " ".join(argv))
+                               command="aoc-train " + shlex.join(argv))
 
     def progress(it):
         if a.no_progress or a.json:

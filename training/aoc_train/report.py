@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,10 +12,16 @@ def pct(v: float | None) -> str:
     return "n/a" if v is None or v != v else f"{100 * v:.1f} %"
 
 
+def md_cell(value: Any) -> str:
+    """``value`` as the text of a markdown table cell: a source named 'Gumball | Darwin'
+    added a column, and '*scenes*' turned into emphasis."""
+    return re.sub(r"([\\|*])", r"\\\1", str(value))
+
+
 def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A markdown table."""
+    """A markdown table (cells escaped by :func:`md_cell`)."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
