@@ -99,6 +99,20 @@ def test_a_class_no_fold_can_leave_out_is_refused_before_embedding(tmp_path, cap
     assert not (tmp_path / "o").exists()
 
 
+def test_too_few_images_left_by_max_images_is_not_blamed_on_the_data(tmp_path,
+                                                                    capsys) -> None:
+    data = write_tree(tmp_path / "d", {"a": ["a1", "a2"], "b": ["b1", "b2"]},
+                      lambda label, seed: blob(seed), per_source=3, ext="png")
+    for n, words in (("1", "needs at least two sources (--max-images 1 kept 1 of 12"),
+                     ("3", "(--max-images 3 kept 3 of 12 images: raise it, or 0 for all)")):
+        rc = train_main(["--no-progress", "build", str(data), "--out", str(tmp_path / "o"),
+                         "--work-dir", str(tmp_path / "w"), "--backbone",
+                         "coral-mobilenet-v1-embedding", "--backbone-dir",
+                         str(tmp_path / "no-backbone-here"), "--classes", "",
+                         "--max-images", n])
+        assert rc == 1 and words in capsys.readouterr().err
+
+
 def test_held_out_scores_are_not_reused_after_the_sources_change(tmp_path) -> None:
     """A regrouped manifest (same pixels, so the same embeddings) reused the old
     leave-one-source-out scores on a resumed build: 0.619 reported where 0.905 was true."""

@@ -163,15 +163,18 @@ class Prepared:
     summary: dict
 
 
-def _check_folds(labels: np.ndarray, folds: Sequence[str], classes: Sequence[str]) -> None:
+def _check_folds(labels: np.ndarray, folds: Sequence[str], classes: Sequence[str], *,
+                 because: str = "") -> None:
     """Every class needs a training source left whichever fold is held out: refuse now,
-    before the embedding, rather than with a traceback after it."""
+    before the embedding, rather than with a traceback after it (``because``: what else
+    left too few images)."""
     for c, name in enumerate(classes):
         held = {f for f, label in zip(folds, labels, strict=True) if label == c}
         if len(held) < 2:
             count = int(np.sum(labels == c))
             raise DataError(
-                f"class {name!r} has {count} image(s) in {len(held)} source(s); leaving one "
+                f"class {name!r} has {count} image(s) in {len(held)} source(s){because}; "
+                "leaving one "
                 "source out needs at least two (or, without a manifest, three images to "
                 f"split): add images of {name!r} or leave the class out with --classes")
 
@@ -183,14 +186,19 @@ def prepare(cfg: HeadBuildConfig, *, progress: Callable[[Iterable], Iterable] = 
     work.mkdir(parents=True, exist_ok=True)
     ds = scan_dataset(cfg.data_dir, classes=cfg.classes or None, cache_file=work / "scan.json",
                       progress=progress)
+    scanned = len(ds.records)
     ds = _subsample(ds, cfg.max_images, cfg.seed)
+    # the data is not at fault when --max-images is what left too little of it
+    because = (f" (--max-images {cfg.max_images} kept {len(ds.records)} of {scanned} images: "
+               "raise it, or 0 for all)" if len(ds.records) < scanned else "")
     classes = tuple(ds.classes)
     records = list(ds.records)
     sources = [r.source for r in records]
     if len(set(sources)) < 2:
-        raise DataError(f"{cfg.data_dir}: leave-one-source-out needs at least two sources; "
-                        "add a manifest.csv naming each image's source, or put each source's "
-                        "images in a sub-folder of its class folder (anime/naruto/)")
+        raise DataError(f"{cfg.data_dir}: leave-one-source-out needs at least two "
+                        f"sources{because}; add a manifest.csv naming each image's source, or "
+                        "put each source's images in a sub-folder of its class folder "
+                        "(anime/naruto/)")
     labels = np.array([classes.index(r.label) for r in records])
     say(f"[data] {len(records)} images, {len(set(sources))} sources, classes {list(classes)}")
     names = {c.strip().lower() for c in classes}
@@ -200,7 +208,7 @@ def prepare(cfg: HeadBuildConfig, *, progress: Callable[[Iterable], Iterable] = 
             f"both/neither verdicts only for classes named anime and cartoon; with "
             f"{list(classes)} it shows the top label and its score")
     folds = fold_names(labels, sources, seed=cfg.seed, groups=copy_groups(records))
-    _check_folds(labels, folds, classes)
+    _check_folds(labels, folds, classes, because=because)
     backbone: Backbone = coral_v1(cfg.backbone_dir)
     q = embed_records(backbone, ds.root, records, cache_dir=work, seed=cfg.seed,
                       workers=cfg.workers, progress=progress)
