@@ -135,7 +135,7 @@ def test_a_damaged_report_or_card_is_named_but_the_model_still_loads(
     with (tmp_path / "b" / "report.md").open("a") as report:
         report.write("x")
     (tmp_path / "b" / "model_card.md").unlink()
-    with caplog.at_level(logging.WARNING, logger="aoc.inference.bundle"):
+    with caplog.at_level(logging.WARNING, logger="aoc.inference.bundle_files"):
         bundle = load_bundle(tmp_path / "b")
     assert bundle.cpu_model.read_bytes() == CPU_BYTES
     text = caplog.text

@@ -178,3 +178,23 @@ def test_a_gif_without_a_frame_duration_plays_in_real_time(tmp_path):
             gif.seek(i)
             durations.append(gif.info["duration"])
     assert durations == [500, 1700, 1000]
+
+
+def test_a_picture_shown_for_hours_is_held_as_long_as_a_gif_can_say():
+    """A GIF frame holds at most 655.35 s: an idle blanked screen made Pillow raise
+    OverflowError at close, and the run's GIF was a broken 44-byte file."""
+    from aoc.display.emulated import GIF_MAX_FRAME_MS, gif_durations_ms
+
+    assert gif_durations_ms([0.0, 0.099, 0.2], 3600.0) == [100, 100, GIF_MAX_FRAME_MS]
+    assert gif_durations_ms([0.0], 0.001) == [20]
+
+
+def test_a_long_idle_gif_is_written_whole(tmp_path):
+    now = [0.0]
+    out = tmp_path / "idle.gif"
+    emu = EmulatedDisplay(out, fmt="gif", frame_duration_s=None, clock=lambda: now[0])
+    emu.show(STATE)
+    now[0] += 4 * 3600.0
+    emu.close()
+    with Image.open(out) as gif:
+        assert gif.info["duration"] == 655_350

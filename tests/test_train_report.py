@@ -111,4 +111,4 @@ def test_table_cells_cannot_add_columns_or_emphasis():
                                             ["neither/intel *scenes* _x_", 3]])
     rows = table.splitlines()[2:]
     assert rows[0] == r"| cartoon/Gumball \| Darwin | 20 |"
-    assert rows[1] == r"| neither/intel \*scenes\* _x_ | 3 |"
+    assert rows[1] == r"| neither/intel \*scenes\* \_x\_ | 3 |"

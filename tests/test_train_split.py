@@ -159,8 +159,10 @@ def test_pictures_shared_with_another_source_are_found() -> None:
     from aoc_train.data import ImageRecord
     from aoc_train.split import shared_with_other_sources
 
-    def record(name: str, source: str, image: Image.Image, sha: str) -> ImageRecord:
-        return ImageRecord(f"a/{name}.png", "a", source, sha, difference_hash(image), 32, 32)
+    def record(name: str, source: str, image: Image.Image, sha: str,
+               label: str = "a") -> ImageRecord:
+        return ImageRecord(f"{label}/{name}.png", label, source, sha, difference_hash(image),
+                           32, 32)
 
     records = [record("p1", "s1", picture(1), "1" * 64),
                record("p2", "s1", picture(2), "2" * 64),
@@ -170,3 +172,7 @@ def test_pictures_shared_with_another_source_are_found() -> None:
     shared = shared_with_other_sources(records, [r.source for r in records])
     assert shared.tolist() == [True, True, True, True, False]
     assert not shared_with_other_sources(records[:2], ["s1", "s1"]).any()  # one source
+    # a twin in another class is a label conflict (trained on under the other label: a
+    # pessimistic score), not an optimistic one
+    other = [records[0], record("p1_as_b", "b1", picture(1), "1" * 64, label="b")]
+    assert not shared_with_other_sources(other, ["s1", "b1"]).any()

@@ -174,9 +174,9 @@ def _check_folds(labels: np.ndarray, folds: Sequence[str], classes: Sequence[str
             count = int(np.sum(labels == c))
             raise DataError(
                 f"class {name!r} has {count} image(s) in {len(held)} source(s){because}; "
-                "leaving one "
-                "source out needs at least two (or, without a manifest, three images to "
-                f"split): add images of {name!r} or leave the class out with --classes")
+                "leaving one source out needs at least two (or, without a manifest, three "
+                "images to split)" + ("" if because else f": add images of {name!r} or "
+                                      "leave the class out with --classes"))
 
 
 def prepare(cfg: HeadBuildConfig, *, progress: Callable[[Iterable], Iterable] = lambda it: it,

@@ -148,7 +148,8 @@ def report_md(facts: Mapping[str, Any]) -> str:
                 for name, v in sorted(s["sources"].items(), key=lambda kv: (kv[1]["label"], kv[0]))]
     layers = " -> ".join(str(n) for n in facts["head"].layer_sizes)
     mistakes_dir = mistakes_folder(Path(cfg.work_dir))
-    split_note = (f"\n**Not all leave-one-source-out:** {estimate_text(s)}. Add a "
+    split_note = (f"\n**Not all leave-one-source-out:** "
+                  f"{estimate_text({**s, 'shared_pictures': 0})}. Add a "
                   "`manifest.csv` naming each image's source, or put each source's images in "
                   "a sub-folder of its class folder.\n" if split_sources(s) else "")
     shared = s.get("shared_pictures", 0)

@@ -14,8 +14,10 @@ def pct(v: float | None) -> str:
 
 def md_cell(value: Any) -> str:
     """``value`` as the text of a markdown table cell: a source named 'Gumball | Darwin'
-    added a column, and '*scenes*' turned into emphasis."""
-    return re.sub(r"([\\|*])", r"\\\1", str(value))
+    added a column, and '*scenes*' or '_x_' turned into emphasis."""
+    text = re.sub(r"([\\|*`])", r"\\\1", str(value))
+    # an underscore inside a word is never emphasis (advtime_jordim stays as written)
+    return re.sub(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])", r"\\_", text)
 
 
 def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -250,14 +250,17 @@ def balanced_weights(records: Sequence[ImageRecord], indices: Sequence[int],
 
 def shared_with_other_sources(records: Sequence[ImageRecord],
                               sources: Sequence[str]) -> np.ndarray:
-    """Which images also appear in another source (same bytes, or within the perceptual
-    hash distance of :func:`find_cross_duplicates`): when their source is held out, the head
-    has still seen the picture, so their held-out scores are optimistic."""
+    """Which images also appear in another source of their class (same bytes, or within
+    the perceptual hash distance of :func:`find_cross_duplicates`): when their source is held
+    out, the head has still seen the picture, so their held-out scores are optimistic. (A
+    twin in another class is a label conflict, which the scan warns about.)"""
     src = np.asarray(sources)
+    label = np.asarray([r.label for r in records])
     shared = np.zeros(len(records), bool)
     for s in sorted(set(sources)):
         check = np.flatnonzero(src == s)
-        pairs = find_cross_duplicates(records, list(np.flatnonzero(src != s)), list(check))
+        same_class = (src != s) & (label == label[check[0]])
+        pairs = find_cross_duplicates(records, list(np.flatnonzero(same_class)), list(check))
         dropped = {p.dropped for p in pairs}
         shared[check] = [records[i].file in dropped for i in check]
     return shared

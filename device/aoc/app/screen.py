@@ -1,5 +1,6 @@
 """Wiring of what the user sees and touches: the display (threaded, burn-in care),
-the buttons and status LED, and the config-error message on the OLED.
+the buttons and status LED, and the start-up errors left lit on the OLED (a bad config
+key, no usable model).
 
 Part of the app's wiring (:mod:`aoc.app.wiring`).
 """

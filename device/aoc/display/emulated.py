@@ -26,11 +26,18 @@ MAX_GIF_FRAMES = 1500  # luma's gifanim keeps every frame in memory until close
 DIM_CONTRAST = 0x40  # the emulator shows contrast as brightness; real panels dim less
 
 
+GIF_MAX_FRAME_MS = 655_350
+"""A GIF keeps a frame's duration in 16 bits of hundredths of a second: a picture shown
+longer (a blanked screen, a lasting fault) is held this long (Pillow refuses more)."""
+
+
 def gif_durations_ms(shown_at: Sequence[float], end: float) -> list[int]:
     """Each GIF frame's duration in milliseconds: until the next frame went up, the last
-    one until ``end``; at least 20 ms (browsers show shorter GIF frames for 100 ms)."""
+    one until ``end``; to the nearest 10 ms (a GIF's unit: Pillow drops the rest), at least
+    20 ms (browsers show shorter GIF frames for 100 ms), at most :data:`GIF_MAX_FRAME_MS`."""
     ends = [*shown_at[1:], end]
-    return [max(20, round((b - a) * 1000)) for a, b in zip(shown_at, ends, strict=True)]
+    return [min(GIF_MAX_FRAME_MS, max(20, 10 * round((b - a) * 100)))
+            for a, b in zip(shown_at, ends, strict=True)]
 
 
 class EmulatedDisplay(BaseDisplay):
@@ -163,5 +170,5 @@ class EmulatedDisplay(BaseDisplay):
                 self._device._duration = gif_durations_ms(self._shown_at, self._clock())
             try:
                 self._device.write_animation()
-            except OSError as exc:
+            except (OSError, ValueError, OverflowError) as exc:
                 raise DisplayError(f"emulated display: cannot write {self.path} ({exc})") from exc

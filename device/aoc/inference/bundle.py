@@ -21,7 +21,6 @@ Bare Coral-style models (``--model X.tflite --labels Y.txt``):
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,11 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from aoc.errors import BundleError
 from aoc.filecheck import require_regular_file
-from aoc.inference.bundle_files import (
-    is_edgetpu_compiled,
-    safe_path,
-    sha256_file,
-)
+from aoc.inference.bundle_files import checked_files, is_edgetpu_compiled
 from aoc.inference.bundle_head import BackboneInfo, load_backbone_head
 from aoc.inference.bundle_spec import (
     MANIFEST,
@@ -56,7 +51,6 @@ __all__ = [
     "load_bundle",
 ]
 
-log = logging.getLogger(__name__)
 
 _EDGETPU_SUFFIX = "_edgetpu.tflite"
 
@@ -131,7 +125,9 @@ def load_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
     """Load the bundle at ``path`` (its folder or its ``manifest.json``) and verify it.
 
     With ``verify`` the sha256 of every listed file is checked (``verify=False`` still
-    checks that the files exist, stay inside the bundle and the labels agree).
+    checks that the files exist, stay inside the bundle and the labels agree): a model, the
+    labels or the head that fails refuses the bundle; the report, model card or report
+    pictures only warn.
     """
     manifest_file = _manifest_path(Path(path))
     if manifest_file.exists() and not manifest_file.is_file():  # FIFO/device: never read
@@ -168,7 +164,7 @@ def load_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
     needed = [rel for rel in (cpu_rel, edgetpu_rel, float_rel, labels_rel) if rel is not None]
     head_section = manifest.get("head")  # its own checks are load_backbone_head's
     head_rel = head_section.get("file") if isinstance(head_section, dict) else None
-    checked = _checked_files(files, needed, root, where, verify=verify,
+    checked = checked_files(files, needed, root, where, verify=verify,
                              runtime=[*needed, head_rel] if isinstance(head_rel, str) else needed)
     labels_file = checked[labels_rel]
     labels = _checked_labels(labels_file, labels_list, where)
@@ -200,68 +196,6 @@ def load_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
         backbone=backbone,
         head=head,
     )
-
-
-def _checked_files(files: dict[str, Any], needed: list[str], root: Path, where: Path, *,
-                   verify: bool, runtime: list[str]) -> dict[str, Path]:
-    """Every listed file, inside the bundle and present (and unchanged, with ``verify``);
-    each of ``needed`` must be listed.
-
-    A file the device runs on (``runtime``: the models, the labels, the head) must be
-    sound. Any other
-    (the report, the model card, the report's pictures) that is missing or changed is
-    logged and left out: one bad sector under a report on a months-old SD card refused the
-    only model, and the service restarted every 10 s with a dark screen.
-    """
-    for rel, digest in files.items():
-        if not isinstance(digest, str) or len(digest) != 64:
-            raise BundleError(
-                f"{where}: files[{rel!r}] must be a 64-digit sha256 hex string; "
-                "rebuild the bundle with aoc-train",
-                path=where,
-            )
-    for rel in needed:
-        if rel not in files:
-            raise BundleError(
-                f"{where}: '{rel}' is not listed under 'files' so it cannot be verified; "
-                "rebuild the bundle with aoc-train",
-                path=where,
-            )
-    checked = {rel: safe_path(root, rel, where) for rel in files}
-    for rel, file in list(checked.items()):
-        if rel not in runtime and not _document_sound(file, files[rel], where, verify=verify):
-            del checked[rel]
-            continue
-        if not file.is_file():
-            raise BundleError(
-                f"bundle file {file} is missing (listed in {where}): re-copy the whole bundle "
-                "folder or rebuild it with aoc-train",
-                path=file,
-            )
-        if verify:
-            actual = sha256_file(file)
-            if actual != files[rel].lower():
-                raise BundleError(
-                    f"bundle file {file} is corrupt or changed (sha256 {actual[:12]}... but "
-                    f"{where.name} says {files[rel][:12]}...): re-copy the bundle or rebuild it "
-                    "with aoc-train",
-                    path=file,
-                )
-    return checked
-
-
-def _document_sound(file: Path, digest: str, where: Path, *, verify: bool) -> bool:
-    """Whether a file the device does not run on is present (and unchanged, with
-    ``verify``); a warning names it when not."""
-    if not file.is_file():
-        problem = "is missing"
-    elif verify and sha256_file(file) != digest.lower():
-        problem = "is corrupt or changed"
-    else:
-        return True
-    log.warning("bundle file %s %s (listed in %s); the model does not need it and runs, but "
-                "re-copy the bundle folder or rebuild it with aoc-train", file, problem, where)
-    return False
 
 
 def _checked_labels(labels_file: Path, labels_list: list[str], where: Path) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from aoc.errors import BundleError
+
+log = logging.getLogger(__name__)
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -109,3 +112,65 @@ def dump_json(manifest: Mapping[str, Any], where: Path) -> bytes:
             path=where,
         ) from exc
     return (text + "\n").encode("utf-8")
+
+
+def checked_files(files: dict[str, Any], needed: list[str], root: Path, where: Path, *,
+                   verify: bool, runtime: list[str]) -> dict[str, Path]:
+    """Every listed file, inside the bundle and present (and unchanged, with ``verify``);
+    each of ``needed`` must be listed.
+
+    A file the device runs on (``runtime``: the models, the labels, the head) must be
+    sound. Any other
+    (the report, the model card, the report's pictures) that is missing or changed is
+    logged and left out: one bad sector under a report on a months-old SD card refused the
+    only model, and the service restarted every 10 s with a dark screen.
+    """
+    for rel, digest in files.items():
+        if not isinstance(digest, str) or len(digest) != 64:
+            raise BundleError(
+                f"{where}: files[{rel!r}] must be a 64-digit sha256 hex string; "
+                "rebuild the bundle with aoc-train",
+                path=where,
+            )
+    for rel in needed:
+        if rel not in files:
+            raise BundleError(
+                f"{where}: '{rel}' is not listed under 'files' so it cannot be verified; "
+                "rebuild the bundle with aoc-train",
+                path=where,
+            )
+    checked = {rel: safe_path(root, rel, where) for rel in files}
+    for rel, file in list(checked.items()):
+        if rel not in runtime and not _document_sound(file, files[rel], where, verify=verify):
+            del checked[rel]
+            continue
+        if not file.is_file():
+            raise BundleError(
+                f"bundle file {file} is missing (listed in {where}): re-copy the whole bundle "
+                "folder or rebuild it with aoc-train",
+                path=file,
+            )
+        if verify:
+            actual = sha256_file(file)
+            if actual != files[rel].lower():
+                raise BundleError(
+                    f"bundle file {file} is corrupt or changed (sha256 {actual[:12]}... but "
+                    f"{where.name} says {files[rel][:12]}...): re-copy the bundle or rebuild it "
+                    "with aoc-train",
+                    path=file,
+                )
+    return checked
+
+
+def _document_sound(file: Path, digest: str, where: Path, *, verify: bool) -> bool:
+    """Whether a file the device does not run on is present (and unchanged, with
+    ``verify``); a warning names it when not."""
+    if not file.is_file():
+        problem = "is missing"
+    elif verify and sha256_file(file) != digest.lower():
+        problem = "is corrupt or changed"
+    else:
+        return True
+    log.warning("bundle file %s %s (listed in %s); the model does not need it and runs, but "
+                "re-copy the bundle folder or rebuild it with aoc-train", file, problem, where)
+    return False
