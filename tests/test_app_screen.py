@@ -143,10 +143,20 @@ def test_a_start_up_error_stays_on_the_panel():
     from aoc.display.oled import OledDisplay
     from aoc.display.render import to_text
 
-    panels = []
+    panels, commands = [], []
+
+    class Serial:  # luma's serial interface, recording the commands sent
+        def command(self, *cmd):
+            commands.append(cmd)
+
+        def data(self, data):
+            pass
+
+        def cleanup(self):
+            pass
 
     def open_panel():
-        panels.append(dummy(width=128, height=64, mode="1"))
+        panels.append(dummy(width=128, height=64, mode="1", serial_interface=Serial()))
         return OledDisplay(device=panels[-1], persist=True)
 
     show_startup_error("no usable model - see log", Host(is_pi=True), open_panel=open_panel)
@@ -158,6 +168,10 @@ def test_a_start_up_error_stays_on_the_panel():
     expected = render(DisplayState(anime=0.0, cartoon=0.0, verdict="uncertain",
                                    message="no usable model - see log"))
     assert shown == to_text(expected)
+    # dimmed: lit for days while systemd restarts the service, with no burn-in care
+    from aoc.display.oled import DIM_CONTRAST
+
+    assert commands[-1] == (0x81, DIM_CONTRAST)  # SETCONTRAST
 
 
 def test_a_start_up_error_uses_the_configured_panel_and_no_other_display(monkeypatch):

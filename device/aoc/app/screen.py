@@ -175,8 +175,10 @@ def show_startup_error(text: str, host: Host, *, config: Config | None = None,
 
     try:
         with open_panel() as display:
+            # dimmed: it stays lit for as long as the fault lasts (days, restarted every
+            # 10 s), with no burn-in care running
             display.show(DisplayState(anime=0.0, cartoon=0.0, verdict="uncertain",
-                                      message=text))
+                                      message=text, dim=True))
     except Exception as exc:  # noqa: BLE001 - the log already has the error; screen is extra
         log.debug("could not show %r on the OLED: %s", text, exc)
 
