@@ -296,6 +296,28 @@ def test_edgetpu_twin_in_auto_mode_falls_back(coral: Path, runtime: Runtime) -> 
         assert "could not load mobilenet_v1_0.25_128_quant_edgetpu.tflite" in clf.reason
 
 
+def test_a_broken_cpu_model_leads_its_own_error(uint8_bundle: Bundle, tmp_path: Path) -> None:
+    """A corrupt bare model opened with 'Edge TPU: bundle broken has no Edge TPU model: bare
+    model: no broken_edgetpu.tflite beside it; and on the CPU: ...re-copy the bundle'."""
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(b"\x00" * 5000)
+    bare = bare_bundle(broken, MODELS / "uint8" / "labels.txt")
+    with pytest.raises(BundleError) as info:
+        open_classifier(bare)
+    text = str(info.value)
+    assert text.startswith(f"model file {broken} is not a valid TFLite model")
+    assert "Edge TPU" not in text and "re-copy the model file" in text
+    # with an Edge TPU model there, why it could not stand in follows the CPU's error
+    twin = tmp_path / "broken_edgetpu.tflite"
+    shutil.copyfile(uint8_bundle.cpu_model, twin)
+    with pytest.raises(BundleError) as info:
+        open_classifier(dataclasses.replace(bare, edgetpu_model=twin),
+                        load_delegate=loader_raising(ValueError("Failed to load delegate")))
+    text = str(info.value)
+    assert text.startswith(f"model file {broken} is not a valid TFLite model")
+    assert "(the Edge TPU could not stand in: Edge TPU: no Edge TPU found" in text
+
+
 def test_edgetpu_twin_alone_fails_cleanly(coral: Path, tmp_path: Path) -> None:
     twin = tmp_path / "mobilenet_v1_0.25_128_quant_edgetpu.tflite"
     shutil.copyfile(coral / twin.name, twin)

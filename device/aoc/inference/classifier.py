@@ -271,8 +271,10 @@ def open_classifier(
             bundle, Path(path), runtime, backend="cpu", reason=reason, delegates=(), **kw
         )
     except BundleError as exc:
-        if prefer == "cpu":
+        if prefer == "cpu" or bundle.edgetpu_model is None:
+            # no Edge TPU model at all: its absence is no news next to a broken CPU model
             raise
-        raise BundleError(f"{tpu_reason}; and on the CPU: {exc}", path=exc.path) from exc
+        raise BundleError(f"{exc} (the Edge TPU could not stand in: {tpu_reason})",
+                          path=exc.path) from exc
     log.info("%s", reason)
     return classifier

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: What to do about a broken model file.
-REBUILD_HINT = "re-copy the bundle or rebuild it with aoc-train"
+REBUILD_HINT = "re-copy the model file (or its whole bundle) or rebuild it with aoc-train"
 
 
 def _check_file(path: Path) -> None:
