@@ -107,7 +107,7 @@ def open_frames(config: Config, *, size: tuple[int, int], resize: str = "stretch
             return source
         return StandInSource(source, camera_came_up, recheck_s=standin.RECHECK_S)
 
-    resilient = ResilientSource(factory, backoff=cam.backoff, name=f"camera:{cam.source}")
+    resilient = ResilientSource(factory, backoff=cam.backoff, name=f"source {cam.source}")
     resilient.description = described  # type: ignore[attr-defined]
     if not prefetch:
         return resilient
