@@ -13,12 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -27,7 +25,7 @@ from aoc.inference.head import DenseHead, input_power
 from . import head_report
 from .data import Dataset, read_rgb, scan_dataset
 from .device_check import device_check, require_fresh_cache
-from .embed import CLEAN, TV, Backbone, cache_key, coral_v1, embed_records, image_seed, make_views
+from .embed import CLEAN, Backbone, cache_key, coral_v1, embed_records
 from .errors import DataError
 from .head_fit import (
     HeadConfig,
@@ -36,6 +34,7 @@ from .head_fit import (
     sample_weights,
     source_stats,
 )
+from .head_grids import mistake_grids
 from .loso import HeldOut, copy_groups, fold_names, run_loso, summarise, training_rows
 from .quality import FIX_FROZEN_BACKBONE, require_quality
 from .split import shared_with_other_sources
@@ -87,66 +86,6 @@ def _loso_cached(work: Path, key: str, emb: np.ndarray, labels: np.ndarray, sour
     np.savez(tmp, clean=held.clean, tv=held.tv, temperature=held.temperature)
     tmp.replace(path)
     return held
-
-
-class _TvFrames(Sequence[np.ndarray]):
-    """The first camera-at-TV frame of each record, made again on demand (same seeds)."""
-
-    def __init__(self, root: Path, records: list, seed: int) -> None:
-        self.root, self.records, self.seed = root, records, seed
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, i):  # type: ignore[override]
-        r = self.records[i]
-        image = np.asarray(read_rgb(self.root / r.file))
-        return np.ascontiguousarray(make_views(image, np.random.default_rng(
-            image_seed(self.seed, r)))[TV[0]])
-
-
-def _grids_tag(clf: Any, pre: Prepared, seed: int) -> str:
-    """Names what the grids depend on: the held-out scores, the images, the backbone, the
-    head the device runs and the seed."""
-    # v3: tiles show the held-out verdict beside the shipped model's
-    h = hashlib.sha256(f"grids-v3|{pre.backbone.name}|{seed}".encode())
-    for a in (pre.held.clean, pre.held.tv, pre.labels):
-        h.update(np.ascontiguousarray(a).tobytes())
-    for r in pre.dataset.records:
-        h.update(r.sha256.encode())
-    head = getattr(clf, "head", None)
-    for name, a in sorted((head.arrays() if head is not None else {}).items()):
-        h.update(name.encode())
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()[:16]
-
-
-def mistake_grids(clf: Any, pre: Prepared, work: Path, seed: int) -> dict[str, Path]:
-    """Explanation grids (``aoc.explain``) of the held-out images the leave-one-source-out
-    heads got most wrong, clean and through a TV, drawn with the shipped model ``clf``.
-    Cached in ``work`` (they take a minute or two; a resumed build reuses them) and copied
-    to ``mistakes_folder(work)``: they show training images, so never into the bundle."""
-    from aoc.explain.png import mistakes_grid
-
-    records = list(pre.dataset.records)
-    tag = _grids_tag(clf, pre, seed)
-    out = {}
-    for name, pictures, scores in (
-        ("clean", [pre.dataset.root / r.file for r in records], pre.held.clean),
-        ("tv", _TvFrames(pre.dataset.root, records, seed), pre.held.tv[:, 0]),
-    ):
-        path = work / f"mistakes_{name}-{tag}.png"
-        if not path.is_file():
-            tmp = work / f"mistakes_{name}-{tag}.partial.png"
-            mistakes_grid(clf, pictures, list(pre.labels), scores, tmp, seed=seed,
-                          held_out=True,
-                          title=f"Most confident held-out mistakes ({name})")
-            tmp.replace(path)
-        shown = head_report.mistakes_folder(work) / f"mistakes_{name}.png"
-        shown.parent.mkdir(exist_ok=True)
-        shutil.copyfile(path, shown)
-        out[name] = shown
-    return out
 
 
 @dataclass(frozen=True)
