@@ -14,7 +14,6 @@ Every readable image gets a content hash (sha256 of the file) and a perceptual h
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import logging
@@ -29,11 +28,11 @@ from aoc.errors import ImageReadError
 from aoc.images import load_image
 
 from .errors import DataError
+from .manifest_csv import MANIFEST_NAME, check_against_manifest, read_manifest
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
-MANIFEST_NAME = "manifest.csv"
 DHASH_SIDE = 16  # 16x16 gradient bits = 256-bit perceptual hash
 MIN_SIDE = 8  # images smaller than this carry no usable style
 
@@ -116,33 +115,6 @@ def _inspect(path: Path) -> tuple[str, str, int, int]:
     if min(image.size) < MIN_SIDE:
         raise ImageReadError(f"image {path} is only {image.size[0]}x{image.size[1]} pixels")
     return hashlib.sha256(data).hexdigest(), difference_hash(image), *image.size
-
-
-def read_manifest(path: Path) -> dict[str, dict[str, str]]:
-    """Rows of a manifest CSV keyed by their ``file`` column (relative POSIX path)."""
-    # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte-order mark
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            fields = set(reader.fieldnames or ())
-            if not {"file", "source"} <= fields:
-                raise DataError(
-                    f"manifest {path} needs the columns 'file' and 'source' (has "
-                    f"{sorted(fields)}); fix its header, or remove it to take each image's "
-                    "sub-folder of its class folder as its source"
-                )
-            return {_manifest_path(row["file"]): row for row in reader}
-    except UnicodeDecodeError as exc:
-        raise DataError(f"manifest {path} is not UTF-8 text ({exc.reason} at byte "
-                        f"{exc.start}); save it as UTF-8 (CSV UTF-8)") from exc
-
-
-def _manifest_path(text: str) -> str:
-    """A manifest's ``file`` as scanning names it: relative POSIX, no leading ``./``."""
-    path = (text or "").strip().replace("\\", "/")
-    while path.startswith("./"):
-        path = path[2:]
-    return path
 
 
 def list_class_folders(root: Path, classes: Sequence[str] | None = None) -> tuple[str, ...]:
@@ -229,27 +201,7 @@ def scan_dataset(
         partial = cache_file.with_suffix(".partial")
         partial.write_text(json.dumps(new_cache))
         partial.replace(cache_file)  # never half a cache after Ctrl-C
-    seen = {r.file for r in records} | {s.file for s in skipped}
-    if manifest and records and not seen & set(manifest):
-        # every image would be "unlisted": one source per class, split in random thirds,
-        # and an optimistic estimate from a manifest that was meant to prevent it
-        raise DataError(
-            f"manifest {manifest_path} names {len(manifest)} file(s), none of them under "
-            f"{root} as written (e.g. {next(iter(manifest))!r}; the images are like "
-            f"{records[0].file!r}): write each path relative to the data folder, "
-            "class folder first")
-    # rows of a class left out by --classes are not missing; any other row that names no
-    # image is (a "wrong/anime/..." prefix was passed over without a word)
-    missing = sorted(f for f in manifest if f not in seen and (
-        f.split("/", 1)[0] in names or not (root / f.split("/", 1)[0]).is_dir()))
-    if missing:
-        log.warning("%d file(s) the manifest names are not under %s (e.g. %s); a path prefix "
-                    "that differs makes every image 'unlisted'", len(missing), root, missing[0])
-    unlisted = [r.file for r in records if manifest and r.file not in manifest]
-    if unlisted:
-        log.warning("%d image(s) under %s are not in the manifest (e.g. %s): each gets its "
-                    "sub-folder of the class as its source; add them to %s", len(unlisted),
-                    root, unlisted[0], MANIFEST_NAME)
+    check_against_manifest(manifest, manifest_path, records, skipped, names, root)
     _check_sources(records)
     _warn_conflicts(records)
     if skipped:

@@ -1,0 +1,79 @@
+"""The training data's optional ``manifest.csv``: reading it, and checking it against the
+images a scan found (:func:`aoc_train.data.scan_dataset`).
+
+Columns ``file`` (relative to the data folder, class folder first) and ``source`` (one
+collector, or one show of one collector), optionally ``label``. A row that names no image, or
+an image no row names, is warned about: the image then takes its folder's source.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import DataError
+
+if TYPE_CHECKING:
+    from .data import ImageRecord, SkippedFile
+
+log = logging.getLogger(__name__)
+
+MANIFEST_NAME = "manifest.csv"
+
+
+def read_manifest(path: Path) -> dict[str, dict[str, str]]:
+    """Rows of a manifest CSV keyed by their ``file`` column (relative POSIX path)."""
+    # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte-order mark
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            fields = set(reader.fieldnames or ())
+            if not {"file", "source"} <= fields:
+                raise DataError(
+                    f"manifest {path} needs the columns 'file' and 'source' (has "
+                    f"{sorted(fields)}); fix its header, or remove it to take each image's "
+                    "sub-folder of its class folder as its source"
+                )
+            return {_manifest_path(row["file"]): row for row in reader}
+    except UnicodeDecodeError as exc:
+        raise DataError(f"manifest {path} is not UTF-8 text ({exc.reason} at byte "
+                        f"{exc.start}); save it as UTF-8 (CSV UTF-8)") from exc
+
+
+def _manifest_path(text: str) -> str:
+    """A manifest's ``file`` as scanning names it: relative POSIX, no leading ``./``."""
+    path = (text or "").strip().replace("\\", "/")
+    while path.startswith("./"):
+        path = path[2:]
+    return path
+
+
+def check_against_manifest(manifest: dict[str, dict[str, str]], manifest_path: Path,
+                           records: Sequence[ImageRecord], skipped: Sequence[SkippedFile],
+                           names: Sequence[str], root: Path) -> None:
+    """Refuse a manifest that names none of the images; warn of rows that name no image and
+    of images no row names (each then takes its folder's source)."""
+    seen = {r.file for r in records} | {s.file for s in skipped}
+    if manifest and records and not seen & set(manifest):
+        # every image would be "unlisted": one source per class, split in random thirds,
+        # and an optimistic estimate from a manifest that was meant to prevent it
+        raise DataError(
+            f"manifest {manifest_path} names {len(manifest)} file(s), none of them under "
+            f"{root} as written (e.g. {next(iter(manifest))!r}; the images are like "
+            f"{records[0].file!r}): write each path relative to the data folder, "
+            "class folder first")
+    # rows of a class left out by --classes are not missing; any other row that names no
+    # image is (a "wrong/anime/..." prefix was passed over without a word)
+    missing = sorted(f for f in manifest if f not in seen and (
+        f.split("/", 1)[0] in names or not (root / f.split("/", 1)[0]).is_dir()))
+    if missing:
+        log.warning("%d file(s) the manifest names are not under %s (e.g. %s); a path prefix "
+                    "that differs makes every image 'unlisted'", len(missing), root, missing[0])
+    unlisted = [r.file for r in records if manifest and r.file not in manifest]
+    if unlisted:
+        log.warning("%d image(s) under %s are not in the manifest (e.g. %s): each gets its "
+                    "sub-folder of the class as its source; add them to %s", len(unlisted),
+                    root, unlisted[0], MANIFEST_NAME)
