@@ -221,6 +221,20 @@ def test_check_source_spec_refuses_a_fifo_and_a_file_as_folder(tmp_path: Path):
         check_source_spec(f"folder:{tmp_path / 'f.png'}")
 
 
+def test_a_file_that_is_no_video_or_image_is_refused_unless_named_a_video(tmp_path: Path):
+    """A script named by mistake was accepted and retried forever as a broken camera."""
+    script = tmp_path / "mkvid.py"
+    script.write_text("print('hi')\n")
+    with pytest.raises(ConfigError, match=r"is neither a video \(.*\.mp4.*\) nor an image "
+                       r"file; for a video with another suffix write video:") as info:
+        check_source_spec(str(script))
+    assert info.value.key == "camera.source"
+    check_source_spec(f"video:{script}")  # the user says it is one
+    for name in ("clip.MP4", "show.mkv", "cam.ts"):
+        (tmp_path / name).write_bytes(b"")
+        check_source_spec(str(tmp_path / name))
+
+
 def test_an_image_folder_holds_each_picture_like_the_demo(tmp_path):
     """One picture per frame: at 30 fps the smoothing blended about thirty pictures into one
     verdict ('both' for a folder of mixed pictures)."""

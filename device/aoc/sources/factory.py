@@ -114,6 +114,14 @@ def open_source(
     return _opened(cv(text, looping=loop), f"video file {text}")
 
 
+VIDEO_SUFFIXES = frozenset({
+    ".mp4", ".m4v", ".mkv", ".webm", ".avi", ".mov", ".qt", ".wmv", ".asf", ".flv", ".mpg",
+    ".mpeg", ".m2v", ".ts", ".m2ts", ".mts", ".vob", ".3gp", ".ogv", ".ogg", ".dv", ".mxf",
+    ".y4m", ".mjpeg", ".mjpg", ".h264", ".264", ".h265", ".265", ".hevc", ".rm", ".rmvb",
+})
+"""File suffixes taken for a video without the ``video:`` prefix (any other file must be
+named with it: a script or a text file named by mistake is refused at start-up)."""
+
 VALID_SOURCES = ("auto, demo, picamera2, picamera2:N, webcam:N (or N), an rtsp:// or "
                  "http(s):// URL, an existing video file, image file or image folder, or a "
                  "glob such as /data/*.jpg (folder:, image: and video: force the kind)")
@@ -165,6 +173,13 @@ def check_source_spec(spec: object, *, key: str = "camera.source") -> None:
     if path.is_fifo() or path.is_socket() or path.is_block_device():
         # a FIFO would block the reader forever; a V4L2 node (/dev/video0) is fine
         raise refuse("is a FIFO, socket or block device, not a file, folder or camera node")
+    suffix = path.suffix.lower()
+    if (kind not in ("video", "image") and path.is_file() and suffix not in IMAGE_SUFFIXES
+            and suffix not in VIDEO_SUFFIXES):
+        # a script or a text file named by mistake was retried forever as "video unreadable"
+        raise ConfigError(
+            f"{key} = {spec!r} is neither a video ({', '.join(sorted(VIDEO_SUFFIXES))}) nor "
+            f"an image file; for a video with another suffix write video:{text}", key=key)
 
 
 def _guess_kind(text: str) -> str:
