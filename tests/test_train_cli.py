@@ -156,14 +156,19 @@ def test_crossval_refuses_the_compiled_backbone_it_would_ignore(tmp_path: Path, 
 
 
 @pytest.mark.parametrize("flag", ["--source-power", "--views", "--head-l2=5"])
-def test_fine_tuning_flags_are_refused_for_the_compiled_backbone(tmp_path: Path, flag) -> None:
-    """They changed nothing and the report did not say so (a byte-identical head.npz)."""
+def test_fine_tuning_flags_are_refused_for_the_compiled_backbone(tmp_path: Path, flag,
+                                                                 capsys) -> None:
+    """They changed nothing and the report did not say so (a byte-identical head.npz). A
+    usage error: exit 2, as argparse's."""
     argv = ["--no-progress", "build", str(_tree(tmp_path / "d")), "--out", str(tmp_path / "o"),
             "--backbone", "coral-mobilenet-v1-embedding", "--backbone-dir", str(tmp_path)]
     argv += [flag] if "=" in flag else [flag, "2"]
-    with pytest.raises(SystemExit, match=f"{flag.split('=')[0]} only apply to --backbone "
-                                         "mobilenet-v2"):
+    with pytest.raises(SystemExit) as info:
         main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{flag.split('=')[0]} only applies to --backbone mobilenet-v2" in err
+    assert err.rstrip().endswith("drop it")
     assert not (tmp_path / "o").exists()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import sys
 from collections.abc import Sequence
 
 from .config import BuildConfig
@@ -19,6 +20,13 @@ PIPELINE_ONLY_FLAGS = (
 )
 
 
+def _usage_error(message: str) -> None:
+    """A flag that does not fit the command: the message on stderr and exit status 2, as
+    argparse's own usage errors."""
+    print(message, file=sys.stderr)
+    raise SystemExit(2)
+
+
 def run_head_build(a: argparse.Namespace, argv: Sequence[str], cfg: BuildConfig) -> None:
     """``aoc-train build --backbone coral-mobilenet-v1-embedding``: refuse the fine-tuning
     flags it would ignore, then :func:`aoc_train.head_build.build`. ``cfg`` is
@@ -27,14 +35,15 @@ def run_head_build(a: argparse.Namespace, argv: Sequence[str], cfg: BuildConfig)
     from .head_build import HeadBuildConfig, build
 
     if a.command != "build":
-        raise SystemExit(f"aoc-train {a.command}: --backbone {a.backbone} has one stage; "
-                         "run 'aoc-train build' (its stages are cached and resume)")
+        _usage_error(f"aoc-train {a.command}: --backbone {a.backbone} has one stage; run "
+                     "'aoc-train build' (its stages are cached and resume)")
     given = sorted({t.split("=", 1)[0] for t in argv} & set(PIPELINE_ONLY_FLAGS))
     if given:
         # they would be ignored without a word, and the report would not show them
-        raise SystemExit(f"aoc-train build: {', '.join(given)} only apply to --backbone "
-                         f"mobilenet-v2; --backbone {a.backbone} fits its head in closed form "
-                         "(the settings are in aoc_train.head_fit.HeadConfig): drop them")
+        what = f"{', '.join(given)} only apply" if len(given) > 1 else f"{given[0]} only applies"
+        _usage_error(f"aoc-train build: {what} to --backbone mobilenet-v2; --backbone "
+                     f"{a.backbone} fits its head in closed form (the settings are in "
+                     f"aoc_train.head_fit.HeadConfig): drop {'them' if len(given) > 1 else 'it'}")
     notes = a.notes.read_text(encoding="utf-8") if a.notes else ""
     head_cfg = HeadBuildConfig(data_dir=a.data_dir, out=a.out, work_dir=cfg.work_dir,
                                backbone_dir=a.backbone_dir or default_backbone_dir(),
