@@ -198,3 +198,19 @@ def test_a_long_idle_gif_is_written_whole(tmp_path):
     emu.close()
     with Image.open(out) as gif:
         assert gif.info["duration"] == 655_350
+
+
+def test_a_picture_shown_again_after_a_clear_is_one_frame_a_gif_can_hold(tmp_path):
+    """Pillow merges identical consecutive frames and adds their durations: two 10-minute
+    showings of one picture went past what a GIF can say, and the write failed."""
+    now = [0.0]
+    out = tmp_path / "twice.gif"
+    emu = EmulatedDisplay(out, fmt="gif", frame_duration_s=None, clock=lambda: now[0])
+    emu.show(STATE)
+    now[0] += 600.0
+    emu.clear()
+    emu.show(STATE)
+    now[0] += 600.0
+    emu.close()
+    with Image.open(out) as gif:
+        assert gif.n_frames == 1 and gif.info["duration"] == 655_350

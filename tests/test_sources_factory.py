@@ -221,18 +221,21 @@ def test_check_source_spec_refuses_a_fifo_and_a_file_as_folder(tmp_path: Path):
         check_source_spec(f"folder:{tmp_path / 'f.png'}")
 
 
-def test_a_file_that_is_no_video_or_image_is_refused_unless_named_a_video(tmp_path: Path):
-    """A script named by mistake was accepted and retried forever as a broken camera."""
+def test_a_text_file_is_refused_and_any_binary_file_or_link_is_left_to_opencv(tmp_path: Path):
+    """A script named by mistake was accepted and retried forever as a broken source; a
+    video is binary whatever its suffix (.divx, .m2t, none) or the name of a link to it."""
     script = tmp_path / "mkvid.py"
-    script.write_text("print('hi')\n")
-    with pytest.raises(ConfigError, match=r"is neither a video \(.*\.mp4.*\) nor an image "
-                       r"file; for a video with another suffix write video:") as info:
+    script.write_text("print('hi')  # caf\u00e9\n")
+    with pytest.raises(ConfigError, match=r"is a text file, not a video or a picture") as info:
         check_source_spec(str(script))
-    assert info.value.key == "camera.source"
+    assert info.value.key == "camera.source" and "webcam:N" in str(info.value)
     check_source_spec(f"video:{script}")  # the user says it is one
-    for name in ("clip.MP4", "show.mkv", "cam.ts"):
-        (tmp_path / name).write_bytes(b"")
-        check_source_spec(str(tmp_path / name))
+    video = tmp_path / "v.divx"
+    video.write_bytes(b"RIFF\x10\x00\x00\x00AVI LIST" + bytes(range(256)))
+    (tmp_path / "now-playing").symlink_to(video)
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    for path in (video, tmp_path / "now-playing", tmp_path / "empty.mp4"):
+        check_source_spec(str(path))
 
 
 def test_an_image_folder_holds_each_picture_like_the_demo(tmp_path):

@@ -253,7 +253,8 @@ def shared_with_other_sources(records: Sequence[ImageRecord],
     """Which images also appear in another source of their class (same bytes, or within
     the perceptual hash distance of :func:`find_cross_duplicates`): when their source is held
     out, the head has still seen the picture, so their held-out scores are optimistic. (A
-    twin in another class is a label conflict, which the scan warns about.)"""
+    twin in another class is a label conflict, not counted here: the scan warns of one with
+    the same bytes, not of a re-encoded one.)"""
     src = np.asarray(sources)
     label = np.asarray([r.label for r in records])
     shared = np.zeros(len(records), bool)

@@ -40,6 +40,23 @@ def gif_durations_ms(shown_at: Sequence[float], end: float) -> list[int]:
             for a, b in zip(shown_at, ends, strict=True)]
 
 
+def merge_repeats(images: Sequence[Any], durations: Sequence[int]) -> tuple[list, list[int]]:
+    """Identical consecutive GIF frames as one, their durations added and held to
+    :data:`GIF_MAX_FRAME_MS` (Pillow adds them itself, past what a GIF can say)."""
+    merged: list = []
+    total: list[int] = []
+    last: bytes | None = None
+    for image, ms in zip(images, durations, strict=True):
+        pixels = image.tobytes()
+        if merged and pixels == last:
+            total[-1] = min(GIF_MAX_FRAME_MS, total[-1] + ms)
+            continue
+        merged.append(image)
+        total.append(ms)
+        last = pixels
+    return merged, total
+
+
 class EmulatedDisplay(BaseDisplay):
     """Draws states into PNG files or one animated GIF at ``scale`` x the panel size.
 
@@ -167,7 +184,8 @@ class EmulatedDisplay(BaseDisplay):
         if self.fmt == "gif":
             if self._real_time and self._shown_at:
                 # luma's gifanim hands its duration to Pillow, which takes one per frame
-                self._device._duration = gif_durations_ms(self._shown_at, self._clock())
+                self._device._images, self._device._duration = merge_repeats(
+                    self._device._images, gif_durations_ms(self._shown_at, self._clock()))
             try:
                 self._device.write_animation()
             except (OSError, ValueError, OverflowError) as exc:

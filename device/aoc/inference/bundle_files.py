@@ -1,4 +1,5 @@
-"""File helpers for model bundles: hashing, atomic writes, paths kept inside the bundle."""
+"""File helpers for model bundles: hashing, atomic writes, paths kept inside the bundle,
+and checking the listed files at load (the device's own files refuse, documents warn)."""
 
 from __future__ import annotations
 

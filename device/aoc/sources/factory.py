@@ -114,14 +114,6 @@ def open_source(
     return _opened(cv(text, looping=loop), f"video file {text}")
 
 
-VIDEO_SUFFIXES = frozenset({
-    ".mp4", ".m4v", ".mkv", ".webm", ".avi", ".mov", ".qt", ".wmv", ".asf", ".flv", ".mpg",
-    ".mpeg", ".m2v", ".ts", ".m2ts", ".mts", ".vob", ".3gp", ".ogv", ".ogg", ".dv", ".mxf",
-    ".y4m", ".mjpeg", ".mjpg", ".h264", ".264", ".h265", ".265", ".hevc", ".rm", ".rmvb",
-})
-"""File suffixes taken for a video without the ``video:`` prefix (any other file must be
-named with it: a script or a text file named by mistake is refused at start-up)."""
-
 VALID_SOURCES = ("auto, demo, picamera2, picamera2:N, webcam:N (or N), an rtsp:// or "
                  "http(s):// URL, an existing video file, image file or image folder, or a "
                  "glob such as /data/*.jpg (folder:, image: and video: force the kind)")
@@ -131,9 +123,10 @@ VALID_SOURCES = ("auto, demo, picamera2, picamera2:N, webcam:N (or N), an rtsp:/
 def check_source_spec(spec: object, *, key: str = "camera.source") -> None:
     """Refuse at start-up a source spec no retry can fix, naming the valid ones.
 
-    A typo (``dmeo``), an empty string or a path that does not exist would otherwise be
-    retried forever as "camera lost". Cameras that are merely unplugged are not checked
-    here (they are retried); globs are not checked either (files may appear later).
+    A typo (``dmeo``), an empty string, a path that does not exist or a text file (a script
+    named by mistake) would otherwise be retried forever as "camera lost". Cameras that are
+    merely unplugged are not checked here (they are retried); globs are not checked either
+    (files may appear later).
     """
     def refuse(why: str) -> ConfigError:
         return ConfigError(f"{key} = {spec!r} {why}; use one of: {VALID_SOURCES}", key=key)
@@ -173,13 +166,30 @@ def check_source_spec(spec: object, *, key: str = "camera.source") -> None:
     if path.is_fifo() or path.is_socket() or path.is_block_device():
         # a FIFO would block the reader forever; a V4L2 node (/dev/video0) is fine
         raise refuse("is a FIFO, socket or block device, not a file, folder or camera node")
-    suffix = path.suffix.lower()
-    if (kind not in ("video", "image") and path.is_file() and suffix not in IMAGE_SUFFIXES
-            and suffix not in VIDEO_SUFFIXES):
-        # a script or a text file named by mistake was retried forever as "video unreadable"
-        raise ConfigError(
-            f"{key} = {spec!r} is neither a video ({', '.join(sorted(VIDEO_SUFFIXES))}) nor "
-            f"an image file; for a video with another suffix write video:{text}", key=key)
+    if (kind not in ("video", "image") and path.is_file()
+            and path.suffix.lower() not in IMAGE_SUFFIXES and _is_text(path)):
+        # a script or a note named by mistake was retried forever as "video unreadable";
+        # a video or a picture is binary, whatever its suffix or a link's name
+        raise refuse("is a text file, not a video or a picture (video: or image: in front "
+                     "forces the kind)")
+
+
+def _is_text(path: Path, *, sniff: int = 4096) -> bool:
+    """Whether the file starts as text: no NUL byte and valid UTF-8 in its first ``sniff``
+    bytes (an empty file is not: OpenCV's own error names it)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(sniff)
+    except OSError:
+        return False  # unreadable: the source's own open names why
+    if not head or b"\0" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # a multi-byte character cut at the end of the sniffed bytes is still text
+        return exc.start >= len(head) - 3
+    return True
 
 
 def _guess_kind(text: str) -> str:
