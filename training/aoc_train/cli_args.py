@@ -10,6 +10,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from aoc.cli_args import positive_int
+
 from .config import DEFAULT_CLASSES, DEFAULT_HOLDOUT, BuildConfig
 
 log = logging.getLogger(__name__)
@@ -19,14 +21,6 @@ DESCRIPTION = "aoc-train: build a model bundle from a folder of images, or run o
 
 def _csv(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip())
-
-
-def _positive(text: str) -> int:
-    """An argparse type: a whole number, 1 or more."""
-    value = _count(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not 1 or more")
-    return value
 
 
 def _count(text: str) -> int:
@@ -88,7 +82,7 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-tune-lr", type=float, default=d.top_tune_lr, metavar="X")
     p.add_argument("--calibration", type=int, default=300, metavar="N",
                    help="int8 calibration images")
-    p.add_argument("--workers", type=_positive, default=2, metavar="N", help="augment processes")
+    p.add_argument("--workers", type=positive_int, default=2, metavar="N", help="augment processes")
     p.add_argument("--max-images", type=_count, default=0, metavar="N",
                    help="use at most N images (smoke runs; 0 = all)")
     p.add_argument("--notes", type=Path, metavar="FILE",
