@@ -23,14 +23,13 @@ import argparse
 import contextlib
 import json
 import logging
-import shlex
 import sys
 import time
 from collections.abc import Iterator, Sequence
 
 from aoc.errors import AocError
 
-from .cli_args import build_parser, config_from_args
+from .cli_args import build_parser, config_from_args, recorded_command
 from .errors import DataError, DegenerateModelError, MissingTrainExtraError
 from .head_cli import run_head_build
 
@@ -61,8 +60,9 @@ def _run_pipeline(a: argparse.Namespace, argv: Sequence[str]) -> None:
         from aoc.inference.bundle_write import check_bundle_target
 
         check_bundle_target(a.out)
+    notes = a.notes.read_text(encoding="utf-8") if a.notes else ""
     if a.backbone != "mobilenet-v2":
-        run_head_build(a, argv, config_from_args(a))
+        run_head_build(a, argv, config_from_args(a), notes=notes)
         return
 
     if not a.weights and a.command in ("build", "fit"):
@@ -84,9 +84,7 @@ def _run_pipeline(a: argparse.Namespace, argv: Sequence[str]) -> None:
         while p.messages and not a.json:
             print(p.messages.pop(0))
     if a.command in ("build", "evaluate"):
-        notes = a.notes.read_text(encoding="utf-8") if a.notes else ""
-        p.report(command="aoc-train " + shlex.join(argv), wall_seconds=time.monotonic() - t0,
-                 notes=notes)
+        p.report(command=recorded_command(argv), wall_seconds=time.monotonic() - t0, notes=notes)
 
 
 def _run_check(a: argparse.Namespace) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
+from collections.abc import Sequence
 from pathlib import Path
 
 from aoc.cli_args import positive_int
@@ -17,6 +19,11 @@ from .config import DEFAULT_CLASSES, DEFAULT_HOLDOUT, BuildConfig
 log = logging.getLogger(__name__)
 
 DESCRIPTION = "aoc-train: build a model bundle from a folder of images, or run one stage of it."
+
+
+def recorded_command(argv: Sequence[str]) -> str:
+    """The command line as a report records it: shell-quoted, so it can be pasted."""
+    return "aoc-train " + shlex.join(argv)
 
 
 def _csv(text: str) -> tuple[str, ...]:

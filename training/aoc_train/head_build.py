@@ -100,6 +100,7 @@ class Prepared:
     emb: np.ndarray  # (N, views, dim) float32
     held: HeldOut
     summary: dict
+    shared: np.ndarray  # (N,) bool: the picture also sits in another source of its class
 
 
 def _check_folds(labels: np.ndarray, folds: Sequence[str], classes: Sequence[str], *,
@@ -160,7 +161,8 @@ def prepare(cfg: HeadBuildConfig, *, progress: Callable[[Iterable], Iterable] = 
     held = _loso_cached(work, key, emb, labels, folds, classes, cfg.head, progress)
     summary = summarise(held)
     summary["random_thirds"] = split  # fold names made here, not parsed from source names
-    shared = int(shared_with_other_sources(records, sources).sum())
+    shared_mask = shared_with_other_sources(records, sources)
+    shared = int(shared_mask.sum())
     summary["shared_pictures"] = shared
     if shared:
         say(f"[loso] {shared} images also appear in another source (copied or re-encoded): "
@@ -168,7 +170,7 @@ def prepare(cfg: HeadBuildConfig, *, progress: Callable[[Iterable], Iterable] = 
             "the copies, or keep each picture in one source")
     say(f"[loso] class mean clean {summary['clean']['class_mean']:.3f}, "
         f"through a TV {summary['tv']['class_mean']:.3f}")
-    return Prepared(ds, classes, labels, sources, backbone, emb, held, summary)
+    return Prepared(ds, classes, labels, sources, backbone, emb, held, summary, shared_mask)
 
 
 def final_head(pre: Prepared, config: HeadConfig) -> DenseHead:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from collections.abc import Sequence
 
+from .cli_args import recorded_command
 from .config import BuildConfig
 
 # flags of the fine-tuning pipeline that the compiled-backbone head build does not use
@@ -27,7 +27,8 @@ def _usage_error(message: str) -> None:
     raise SystemExit(2)
 
 
-def run_head_build(a: argparse.Namespace, argv: Sequence[str], cfg: BuildConfig) -> None:
+def run_head_build(a: argparse.Namespace, argv: Sequence[str], cfg: BuildConfig, *,
+                   notes: str) -> None:
     """``aoc-train build --backbone coral-mobilenet-v1-embedding``: refuse the fine-tuning
     flags it would ignore, then :func:`aoc_train.head_build.build`. ``cfg`` is
     :func:`aoc_train.cli_args.config_from_args` of ``a`` (work folder and classes)."""
@@ -44,12 +45,11 @@ def run_head_build(a: argparse.Namespace, argv: Sequence[str], cfg: BuildConfig)
         _usage_error(f"aoc-train build: {what} to --backbone mobilenet-v2; --backbone "
                      f"{a.backbone} fits its head in closed form (the settings are in "
                      f"aoc_train.head_fit.HeadConfig): drop {'them' if len(given) > 1 else 'it'}")
-    notes = a.notes.read_text(encoding="utf-8") if a.notes else ""
     head_cfg = HeadBuildConfig(data_dir=a.data_dir, out=a.out, work_dir=cfg.work_dir,
                                backbone_dir=a.backbone_dir or default_backbone_dir(),
                                classes=cfg.classes, seed=a.seed,
                                workers=a.workers, max_images=a.max_images, notes=notes,
-                               command="aoc-train " + shlex.join(argv))
+                               command=recorded_command(argv))
 
     def progress(it):
         if a.no_progress or a.json:

@@ -35,17 +35,20 @@ def split_sources(summary: Mapping[str, Any]) -> list[str]:
     return sorted(summary.get("random_thirds", ()))
 
 
-def estimate_text(summary: Mapping[str, Any]) -> str:
-    """What the held-out figures are: leave-one-source-out, or partly random thirds; and
-    how many held-out pictures were trained on all the same, as copies in another source."""
+def _folds_text(summary: Mapping[str, Any]) -> str:
+    """How the held-out groups were made: leave-one-source-out, or partly random thirds."""
     split = split_sources(summary)
     if not split:
-        text = "leave-one-source-out: each source held out in turn, pooled"
-    else:
-        text = ("leave-one-source-out, except classes with a single source, held out by "
-                "random thirds of it (" + ", ".join(split) + "): those thirds share the "
-                "source's style, so their figures are optimistic and do not predict unseen "
-                "sources")
+        return "leave-one-source-out: each source held out in turn, pooled"
+    return ("leave-one-source-out, except classes with a single source, held out by random "
+            "thirds of it (" + ", ".join(split) + "): those thirds share the source's style, "
+            "so their figures are optimistic and do not predict unseen sources")
+
+
+def estimate_text(summary: Mapping[str, Any]) -> str:
+    """What the held-out figures are (:func:`_folds_text`), and how many held-out pictures
+    were trained on all the same, as copies in another source."""
+    text = _folds_text(summary)
     shared = summary.get("shared_pictures", 0)
     if shared:
         text += (f"; {shared} pictures also appear (copied or re-encoded) in another source, "
@@ -149,7 +152,7 @@ def report_md(facts: Mapping[str, Any]) -> str:
     layers = " -> ".join(str(n) for n in facts["head"].layer_sizes)
     mistakes_dir = mistakes_folder(Path(cfg.work_dir))
     split_note = (f"\n**Not all leave-one-source-out:** "
-                  f"{estimate_text({**s, 'shared_pictures': 0})}. Add a "
+                  f"{_folds_text(s)}. Add a "
                   "`manifest.csv` naming each image's source, or put each source's images in "
                   "a sub-folder of its class folder.\n" if split_sources(s) else "")
     shared = s.get("shared_pictures", 0)

@@ -25,7 +25,6 @@ from aoc.inference.postprocess import softmax
 from aoc_train.head_build import HeadBuildConfig, prepare
 from aoc_train.head_fit import HeadConfig
 from aoc_train.loso import summarise
-from aoc_train.split import shared_with_other_sources
 
 SHIPPED = HeadConfig()
 VARIANTS = {
@@ -157,7 +156,7 @@ def main() -> None:
             print(f"{name}: the two camera frames of a picture disagree on "
                   f"{100 * np.mean(shots[:, 0] != shots[:, 1]):.1f} % of pictures")
         if a.without_duplicates:
-            dup = shared_with_other_sources(list(pre.dataset.records), pre.sources)
+            dup = pre.shared
             key = f"{name}, without the {int(dup.sum())} images duplicated in another source"
             out[key] = summarise(_only(pre.held, ~dup))
             rows.append(_row(key, out[key]))

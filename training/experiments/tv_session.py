@@ -244,15 +244,13 @@ def main() -> None:
     print(f"{len(truth)} frames, {a.scenes} scenes of unseen shows; per frame, the head's top "
           f"class is right on {100 * right.mean():.1f} % (class mean {100 * class_mean:.1f} %)")
     settings = [tuple(float(v) for v in s.split(",")) for s in a.setting] or [(0.5, 0.1, 0.5, 0.3)]
-    print("| tau_s, hysteresis, enter, both_min | correct | class mean | anime | cartoon | "
-          "neither | switch median / max (s) | never | changes (late) | both s | uncertain s "
-          "| odd |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     import aoc.app.smoothing as smoothing
+    from aoc_train.report import md_table
 
     rules = [("", smoothing.decide)]
     if a.previous_rule:
         rules.append((" (previous rule)", decide_until_2026_12_07))
+    rows = []
     for setting, (note, rule) in ((s, r) for s in settings for r in rules):
         smoothing.decide = rule  # Smoother.update looks it up in its module
         try:
@@ -260,13 +258,16 @@ def main() -> None:
         finally:
             smoothing.decide = rules[0][1]
         by = r["by_class"]
-        print(f"| {', '.join(f'{v:g}' for v in setting)}{note} | {100 * r['correct']:.1f} | "
-              f"{100 * r['class_mean']:.1f} | {100 * by['anime']:.1f} | "
-              f"{100 * by['cartoon']:.1f} | {100 * by['neither']:.1f} | "
-              f"{r['switch_median_s']:.2f} / {r['switch_max_s']:.2f} | {r['never']} | "
-              f"{r['changes']} ({r['late_changes']}) | {r['both_s']:.1f} | "
-              f"{r['uncertain_s']:.1f} | {100 * r['odd']:.1f} % |")
-
+        rows.append([f"{', '.join(f'{v:g}' for v in setting)}{note}",
+                     f"{100 * r['correct']:.1f}", f"{100 * r['class_mean']:.1f}",
+                     f"{100 * by['anime']:.1f}", f"{100 * by['cartoon']:.1f}",
+                     f"{100 * by['neither']:.1f}",
+                     f"{r['switch_median_s']:.2f} / {r['switch_max_s']:.2f}", r["never"],
+                     f"{r['changes']} ({r['late_changes']})", f"{r['both_s']:.1f}",
+                     f"{r['uncertain_s']:.1f}", f"{100 * r['odd']:.1f} %"])
+    print(md_table(["tau_s, hysteresis, enter, both_min", "correct", "class mean", "anime",
+                    "cartoon", "neither", "switch median / max (s)", "never",
+                    "changes (late)", "both s", "uncertain s", "odd"], rows))
 
 if __name__ == "__main__":
     main()

@@ -142,8 +142,9 @@ def checked_files(files: dict[str, Any], needed: list[str], root: Path, where: P
             )
     checked = {rel: safe_path(root, rel, where) for rel in files}
     for rel, file in list(checked.items()):
-        if rel not in runtime and not _document_sound(file, files[rel], where, verify=verify):
-            del checked[rel]
+        if rel not in runtime:  # a document: checked once, and only warned about
+            if not _document_sound(file, files[rel], where, verify=verify):
+                del checked[rel]
             continue
         if not file.is_file():
             raise BundleError(

@@ -98,13 +98,8 @@ def open_source(
         return _opened(cv(num, looping=False), f"webcam {num}")
     if is_stream_url(text):
         return _opened(cv(text, looping=False), f"stream {text}")
-    kind, _, rest = text.partition(":")
-    if kind in ("folder", "image", "video") and rest:
-        text = os.path.expanduser(rest)
-    else:
-        # no shell expands ~ in a TOML file; the start-up check already accepted it
-        text = os.path.expanduser(text)
-        kind = _guess_kind(text)
+    forced, text = _path_spec(text)
+    kind = forced or _guess_kind(text)
     if kind in ("folder", "image"):
         # each picture held like a demo picture: one per frame, the smoothing blended
         # about thirty pictures into one verdict
@@ -153,12 +148,10 @@ def check_source_spec(spec: object, *, key: str = "camera.source") -> None:
         if _int_or_none(text.partition(":")[2] if ":" in text else text) is None:
             raise refuse("is not webcam:N")
         return
-    kind, _, rest = text.partition(":")
-    if kind in ("folder", "image", "video") and rest:
-        text = rest
+    kind, text = _path_spec(text)
     if GLOB_CHARS & set(text):
         return
-    path = Path(text).expanduser()
+    path = Path(text)
     if not path.exists():
         raise refuse("is not a camera name, a URL, or an existing file or folder")
     if kind == "folder" and not path.is_dir():
@@ -192,8 +185,18 @@ def _is_text(path: Path, *, sniff: int = 4096) -> bool:
     return True
 
 
+def _path_spec(text: str) -> tuple[str | None, str]:
+    """A path spec's forced kind (``folder:``, ``image:``, ``video:``; else ``None``) and
+    its path with ``~`` expanded (no shell expands it in a TOML file)."""
+    kind, _, rest = text.partition(":")
+    if kind in ("folder", "image", "video") and rest:
+        return kind, os.path.expanduser(rest)
+    return None, os.path.expanduser(text)
+
+
 def _guess_kind(text: str) -> str:
-    path = Path(text).expanduser()
+    """The kind of an expanded path spec given without a forced kind."""
+    path = Path(text)
     if path.exists():
         # an existing file first: "[Subs] Show - 01.mkv" is a video, not a glob
         if path.is_dir():
