@@ -230,6 +230,13 @@ def test_a_text_file_is_refused_and_any_binary_file_or_link_is_left_to_opencv(tm
         check_source_spec(str(script))
     assert info.value.key == "camera.source" and "webcam:N" in str(info.value)
     check_source_spec(f"video:{script}")  # the user says it is one
+    # a name with glob characters that exists is that file, checked like any other (it was
+    # passed over as a glob, though the factory opens it as itself)
+    bracketed = tmp_path / "[Subs] script.sh"
+    bracketed.write_text("#!/bin/sh\n")
+    with pytest.raises(ConfigError, match="is a text file"):
+        check_source_spec(str(bracketed))
+    check_source_spec(str(tmp_path / "*.png"))  # a glob still passes
     video = tmp_path / "v.divx"
     video.write_bytes(b"RIFF\x10\x00\x00\x00AVI LIST" + bytes(range(256)))
     (tmp_path / "now-playing").symlink_to(video)

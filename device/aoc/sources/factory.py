@@ -149,10 +149,10 @@ def check_source_spec(spec: object, *, key: str = "camera.source") -> None:
             raise refuse("is not webcam:N")
         return
     kind, text = _path_spec(text)
-    if GLOB_CHARS & set(text):
-        return
     path = Path(text)
     if not path.exists():
+        if GLOB_CHARS & set(text):
+            return  # a glob (only an existing file is taken as itself, as the factory does)
         raise refuse("is not a camera name, a URL, or an existing file or folder")
     if kind == "folder" and not path.is_dir():
         raise refuse("is not a folder")
