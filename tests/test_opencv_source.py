@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import sys
 import threading
@@ -17,6 +18,9 @@ from aoc.sources.opencv_source import OpenCVSource, is_stream_url
 WAIT_S = 5.0  # upper bound for event waits; tests normally finish in milliseconds
 
 
+WIDTH, HEIGHT = 3, 4  # OpenCV's CAP_PROP_FRAME_WIDTH / _HEIGHT
+
+
 class FakeCapture:
     """A webcam whose frames the test hands over one by one.
 
@@ -24,8 +28,10 @@ class FakeCapture:
     real webcam read times out), so the grabber thread notices a stop promptly.
     """
 
-    def __init__(self, target: object, opened: bool = True) -> None:
+    def __init__(self, target: object, opened: bool = True,
+                 modes: tuple[tuple[int, int], ...] = ((640, 480), (1280, 720))) -> None:
         self.target = target
+        self.modes = modes  # what the webcam can deliver; set() picks the nearest
         self.opened = opened
         self.frames: queue.Queue = queue.Queue()
         self.cond = threading.Condition()
@@ -41,6 +47,12 @@ class FakeCapture:
     def set(self, prop: int, value: float) -> bool:
         self.props[prop] = value
         return True
+
+    def get(self, prop: int) -> float:
+        # like a UVC webcam: the mode nearest the width and height asked for
+        want = (self.props.get(WIDTH, 640), self.props.get(HEIGHT, 480))
+        mode = min(self.modes, key=lambda m: abs(m[0] - want[0]) + abs(m[1] - want[1]))
+        return {WIDTH: mode[0], HEIGHT: mode[1]}.get(prop, 0.0)
 
     def read(self) -> tuple[bool, np.ndarray | None]:
         with self.cond:
@@ -86,7 +98,8 @@ def fake_cv2(opened: bool = True) -> SimpleNamespace:
 
     return SimpleNamespace(
         VideoCapture=video_capture, captures=captures, CAP_PROP_BUFFERSIZE=38,
-        CAP_PROP_POS_FRAMES=1, COLOR_BGR2RGB=4, COLOR_GRAY2RGB=8, INTER_AREA=3,
+        CAP_PROP_FRAME_WIDTH=WIDTH, CAP_PROP_FRAME_HEIGHT=HEIGHT, CAP_PROP_POS_FRAMES=1,
+        COLOR_BGR2RGB=4, COLOR_GRAY2RGB=8, INTER_AREA=3,
         cvtColor=lambda img, code: img[..., ::-1].copy() if code == 4 else np.dstack([img] * 3),
         resize=resize,
     )
@@ -118,6 +131,28 @@ def test_webcam_read_returns_only_the_newest_frame():
         cap.push(bgr(4))
         assert src.read()[0, 0, 2] == 4
     assert cap.released and src.is_live
+
+
+def test_a_webcam_is_asked_for_the_capture_size_and_the_log_says_what_it_gave(caplog):
+    cv2 = fake_cv2()
+    with caplog.at_level(logging.INFO, logger="aoc.sources.opencv_source"):
+        with OpenCVSource(0, cv2_module=cv2, capture_size=(1280, 720)):
+            pass
+        with OpenCVSource(1, cv2_module=cv2, capture_size=(800, 600)):
+            pass
+        with OpenCVSource(2, cv2_module=cv2):  # no size asked: the webcam's own mode
+            pass
+    asked = [(c.props.get(WIDTH), c.props.get(HEIGHT)) for c in cv2.captures]
+    assert asked == [(1280, 720), (800, 600), (None, None)]
+    said = [r.getMessage() for r in caplog.records if "asked for" in r.getMessage()]
+    assert said == ["webcam:1: asked for 800x600 (camera.width/height), the camera gives 640x480"]
+
+
+def test_a_stream_is_not_asked_for_a_capture_size():
+    cv2 = fake_cv2()
+    with OpenCVSource("rtsp://cam/stream", cv2_module=cv2, capture_size=(1280, 720)):
+        pass
+    assert WIDTH not in cv2.captures[0].props
 
 
 def test_read_waits_for_the_first_frame_from_another_thread():

@@ -27,11 +27,13 @@ PI5 = "Raspberry Pi 5 Model B Rev 1.0"
 class OneFrameCapture:
     def __init__(self, target: object, opened: bool) -> None:
         self.target, self.opened = target, opened
+        self.props: dict[object, object] = {}
 
     def isOpened(self) -> bool:  # noqa: N802
         return self.opened
 
-    def set(self, *args: object) -> bool:
+    def set(self, prop: object, value: object) -> bool:
+        self.props[prop] = value
         return True
 
     def get(self, prop: object) -> float:
@@ -45,10 +47,17 @@ class OneFrameCapture:
 
 
 def cv2_with_webcam(present: bool) -> SimpleNamespace:
+    captures: list[OneFrameCapture] = []
+
+    def video_capture(target: object) -> OneFrameCapture:
+        captures.append(OneFrameCapture(target, present))
+        return captures[-1]
+
     return SimpleNamespace(
-        VideoCapture=lambda target: OneFrameCapture(target, present),
-        CAP_PROP_BUFFERSIZE=38, CAP_PROP_POS_FRAMES=1, COLOR_BGR2RGB=4, COLOR_GRAY2RGB=8,
-        INTER_AREA=3, cvtColor=lambda img, code: img[..., ::-1].copy(),
+        VideoCapture=video_capture, captures=captures, CAP_PROP_FRAME_WIDTH=3,
+        CAP_PROP_FRAME_HEIGHT=4, CAP_PROP_BUFFERSIZE=38, CAP_PROP_POS_FRAMES=1,
+        COLOR_BGR2RGB=4, COLOR_GRAY2RGB=8, INTER_AREA=3,
+        cvtColor=lambda img, code: img[..., ::-1].copy(),
         resize=lambda img, dsize, interpolation=0: np.zeros((dsize[1], dsize[0], 3), np.uint8),
     )
 
@@ -125,6 +134,15 @@ def test_explicit_specs():
     source, description = open_source("demo", size=(32, 32))
     assert isinstance(source, DemoSource) and description == "the built-in demo source"
     source.close()
+
+
+def test_camera_width_and_height_are_asked_of_a_webcam_not_of_a_stream():
+    cv2 = cv2_with_webcam(True)
+    for spec in (0, "webcam:0", "rtsp://cam.local/live"):
+        source, _ = open_source(spec, main_size=(1280, 720), cv2_module=cv2)
+        source.close()
+    asked = [(c.props.get(3), c.props.get(4)) for c in cv2.captures]
+    assert asked == [(1280, 720), (1280, 720), (None, None)]
 
 
 def test_paths_folders_globs_and_files(tmp_path: Path):

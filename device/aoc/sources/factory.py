@@ -53,6 +53,8 @@ def open_source(
     the returned source is a no-op, so ``with source:`` still works.
     ``picamera2_importer`` returns the ``Picamera2`` class (tests inject a fake). Without
     ``demo_when_missing``, ``auto`` finding no camera raises ``CameraError`` instead.
+    ``main_size`` (``[camera] width``/``height``) is picamera2's main stream and the mode
+    asked of a webcam; video files, streams and images keep their own size.
     """
     size = check_size(size)
     importer = picamera2_importer
@@ -69,6 +71,7 @@ def open_source(
 
     def cv(target: int | str, *, looping: bool) -> OpenCVSource:
         return OpenCVSource(target, size=size, resize=resize, loop=looping,
+                            capture_size=main_size if isinstance(target, int) else None,
                             cv2_module=cv2_module, timeout_s=timeout_s)
 
     if isinstance(spec, bool) or not isinstance(spec, int | str):

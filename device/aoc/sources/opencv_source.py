@@ -68,6 +68,8 @@ class OpenCVSource(BaseSource):
     lost. ``loop`` restarts a video file at its end instead of raising. A video file plays
     in real time at its own frame rate (:mod:`aoc.sources.playback`, ``clock`` and
     ``sleep``) unless ``real_time`` is false, which reads it frame after frame.
+    ``capture_size`` (width, height) is the mode asked of a webcam (the camera picks its
+    nearest; a video file or stream keeps its own size).
     """
 
     def __init__(
@@ -76,6 +78,7 @@ class OpenCVSource(BaseSource):
         *,
         size: Size | None = None,
         resize: str = "stretch",
+        capture_size: Size | None = None,
         loop: bool = False,
         cv2_module: Any = None,
         timeout_s: float = 5.0,
@@ -93,6 +96,7 @@ class OpenCVSource(BaseSource):
         self.size = check_size(size)
         self.resize = check_resize_mode(resize)
         self._out_size: tuple[tuple[int, ...], Size | None] = ((), None)  # (shape, size)
+        self.capture_size = check_size(capture_size, key="camera.width")
         self.loop = loop
         self.timeout_s = float(timeout_s)
         self.max_grab_failures = int(max_grab_failures)
@@ -145,6 +149,8 @@ class OpenCVSource(BaseSource):
             # Ask the backend for a 1-frame buffer (not every backend honours it; the thread
             # below is what guarantees freshness).
             cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+            if isinstance(self.target, int) and self.capture_size is not None:
+                self._ask_capture_size(cap, cv2)
             with self._cond:
                 self._stopping = False
                 self._error = None
@@ -157,6 +163,17 @@ class OpenCVSource(BaseSource):
             )
             self._thread.start()
         log.info("%s opened", self.name)
+
+    def _ask_capture_size(self, cap: Any, cv2: Any) -> None:
+        """Ask the webcam for ``capture_size``; say when it chose another mode."""
+        width, height = self.capture_size or (0, 0)
+        cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        got = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        if got != (width, height) and all(got):
+            # Not an error: a webcam has a fixed list of modes and takes the nearest one.
+            log.info("%s: asked for %dx%d (camera.width/height), the camera gives %dx%d",
+                     self.name, width, height, *got)
 
     def read(self) -> np.ndarray:
         """Return the newest frame as RGB at ``size``; raises ``CameraError``."""
