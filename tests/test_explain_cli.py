@@ -62,6 +62,16 @@ def test_explain_refuses_a_budget_below_two(tmp_path, capsys):
     assert code == 2 and "--budget" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("seed", ["-1", "x"])
+def test_explain_refuses_a_seed_that_is_not_a_count(tmp_path, capsys, seed):
+    """-1 ended in numpy's ValueError traceback, after the model had loaded."""
+    (tmp_path / "config.toml").write_text("")
+    with pytest.raises(SystemExit) as stop:
+        main(["explain", "--config", str(tmp_path / "config.toml"), "--bundle",
+              str(MODELS / "uint8"), "--out", str(tmp_path), "--seed", seed, "x.png"])
+    assert stop.value.code == 2 and "--seed" in capsys.readouterr().err
+
+
 def test_explain_reads_pictures_as_classify_does(tmp_path, capsys):
     """A 16-bit picture: read raw, every value over 255 became white and the model saw a
     white page; classify scales it. Both must see the same picture, and a FIFO is refused

@@ -46,6 +46,21 @@ def test_build_help_fits_a_screen(capsys, monkeypatch) -> None:
     assert len(capsys.readouterr().out.splitlines()) <= 60
 
 
+def test_top_level_flags_work_after_the_command_too(tmp_path: Path, capsys) -> None:
+    argv = ["fit", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), "--no-progress",
+            "--work-dir", str(tmp_path / "w"), "--json"]
+    assert main(argv) == 1  # parsed (was exit 2, 'unrecognized arguments'): the data is missing
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_help_gives_the_exit_codes(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "2 usage, 65 the trained model is degenerate" in out and "130 interrupted" in out
+
+
 def test_missing_data_folder_is_a_clean_error(tmp_path: Path, capsys) -> None:
     rc = main(["--no-progress", "fit", str(tmp_path / "nope"), "--out", str(tmp_path / "o"),
                "--work-dir", str(tmp_path / "w")])
@@ -148,7 +163,9 @@ def test_crossval_refuses_the_compiled_backbone_it_would_ignore(tmp_path: Path, 
     argv = ["--no-progress", "crossval", str(_tree(tmp_path / "d")), "--out",
             str(tmp_path / "o"), "--work-dir", str(tmp_path / "w"),
             "--backbone", "coral-mobilenet-v1-embedding"]
-    assert main(argv) == 1
+    with pytest.raises(SystemExit) as stop:  # a usage error, like every wrong-backbone flag
+        main(argv)
+    assert stop.value.code == 2
     err = capsys.readouterr().err
     assert "crossval runs the Keras recipe (--backbone mobilenet-v2) only" in err
     assert "aoc-train build already holds out every source" in err

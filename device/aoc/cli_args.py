@@ -24,6 +24,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def count(text: str) -> int:
+    """argparse type: a whole number, 0 or more (seeds, limits where 0 means none)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count (0, 1, 2, ...)")
+    return value
+
+
 def positive_seconds(text: str) -> float:
     """argparse type: a finite number of seconds > 0 (no nan, inf or negative)."""
     try:

@@ -6,15 +6,15 @@
     aoc-train check MODEL.tflite                  # Edge TPU operator table
     aoc-train compile MODEL.tflite --out DIR      # edgetpu_compiler, when installed
     aoc-train evaluate DATA_DIR --out models/NAME # held-out scores, report, final bundle
-    aoc-train crossval DATA_DIR --out models/NAME # leave-source-out accuracy of the recipe
+    aoc-train crossval DATA_DIR --out models/NAME # leave-source-out, Keras recipe
 
 ``build`` runs every stage; each stage is skipped when its outputs exist and its inputs and
 settings are unchanged (work folder ``.cache/aoc-train/NAME`` by default), so an interrupted
 build continues. TensorFlow is imported only by the stages that need it.
 
-Exit codes: 0 ok, 1 failure (message on stderr), 2 usage, 65 the trained model is degenerate
-(constant outputs, or a class at or below chance on the held-out images; see
-``aoc_train.quality``): nothing is written to ``--out``.
+Exit codes: 0 ok, 1 failure (message on stderr), 2 usage, 130 interrupted, 65 the trained
+model is degenerate (constant outputs, or a class at or below chance on the held-out images;
+see ``aoc_train.quality``): nothing is written to ``--out``.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from collections.abc import Iterator, Sequence
 
 from aoc.errors import AocError
 
-from .cli_args import build_parser, config_from_args, recorded_command
-from .errors import DataError, DegenerateModelError, MissingTrainExtraError
-from .head_cli import run_head_build
+from .cli_args import build_parser, config_from_args, globals_first, recorded_command
+from .errors import DegenerateModelError, MissingTrainExtraError
+from .head_cli import run_head_build, usage_error
 
 __all__ = ["build_parser", "config_from_args", "main"]
 
@@ -135,7 +135,7 @@ def _run_crossval(a: argparse.Namespace) -> None:
 
     if a.backbone != "mobilenet-v2":
         # crossval trains the Keras recipe per fold; it would quietly ignore this backbone
-        raise DataError(
+        usage_error(
             f"aoc-train crossval runs the Keras recipe (--backbone mobilenet-v2) only; for "
             f"--backbone {a.backbone}, aoc-train build already holds out every source in "
             "turn and reports it (report.md and report/loso.json in the bundle)")
@@ -165,7 +165,7 @@ def _run_crossval(a: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``aoc-train``; returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = globals_first(sys.argv[1:] if argv is None else argv)
     a = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

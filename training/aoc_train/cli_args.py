@@ -12,13 +12,25 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from aoc.cli_args import positive_int
+from aoc.cli_args import count, positive_int
 
 from .config import DEFAULT_CLASSES, DEFAULT_HOLDOUT, BuildConfig
 
 log = logging.getLogger(__name__)
 
 DESCRIPTION = "aoc-train: build a model bundle from a folder of images, or run one stage of it."
+EPILOG = ("--json, --no-progress and -v may stand before or after the command. Exit codes: "
+          "0 ok, 1 failure (message on stderr), 2 usage, 65 the trained model is degenerate "
+          "(nothing written to --out), 130 interrupted (the same command resumes).")
+GLOBAL_FLAGS = ("--json", "--no-progress", "-v", "--verbose")
+"""The top-level flags :func:`globals_first` moves in front of the command."""
+
+
+def globals_first(argv: Sequence[str]) -> list[str]:
+    """``argv`` with the top-level flags (:data:`GLOBAL_FLAGS`) before the command, where
+    argparse wants them: ``aoc-train build DATA --no-progress`` works as well."""
+    flags = [t for t in argv if t in GLOBAL_FLAGS]
+    return flags + [t for t in argv if t not in GLOBAL_FLAGS]
 
 
 def recorded_command(argv: Sequence[str]) -> str:
@@ -28,17 +40,6 @@ def recorded_command(argv: Sequence[str]) -> str:
 
 def _csv(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip())
-
-
-def _count(text: str) -> int:
-    """An argparse type: a whole number, 0 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a count (0, 1, 2, ...)")
-    return value
 
 
 def _pipeline_args(p: argparse.ArgumentParser) -> None:
@@ -53,7 +54,7 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
                    help="caches (default .cache/aoc-train/<bundle name>)")
     p.add_argument("--backbone", choices=("mobilenet-v2", "coral-mobilenet-v1-embedding"),
                    default="mobilenet-v2",
-                   help="mobilenet-v2: Keras transfer learning, int8 export, edgetpu_compiler; "
+                   help="mobilenet-v2 (default): Keras transfer learning, int8, edgetpu_compiler; "
                    "coral-mobilenet-v1-embedding: a numpy head on Coral's compiled embedding "
                    "extractor (build only)")
     p.add_argument("--backbone-dir", type=Path, default=None, metavar="DIR",
@@ -65,11 +66,12 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--classes", type=_csv, default=None, metavar="A,B,C",
                    help="label order ('' = sorted folders; default anime,cartoon,neither)")
     p.add_argument("--holdout-sources", type=_csv, default=DEFAULT_HOLDOUT, metavar="S,T",
-                   help="sources held out whole as the test split (default: models/default's)")
+                   help="sources held out whole as the test split (default: models/default's "
+                   "with a manifest.csv, else none)")
     p.add_argument("--val-fraction", type=float, default=0.1, metavar="F")
     p.add_argument("--class-test-fraction", type=float, default=0.2, metavar="F",
                    help="test share of each source of a class with no held-out source")
-    p.add_argument("--seed", type=_count, default=1234, metavar="N",
+    p.add_argument("--seed", type=count, default=1234, metavar="N",
                    help="seed of the split, the augmented views and training")
     p.add_argument("--size", type=int, default=224, metavar="PX", help="input side")
     p.add_argument("--alpha", type=float, default=0.35, metavar="W", help="MobileNetV2 width")
@@ -90,7 +92,7 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibration", type=int, default=300, metavar="N",
                    help="int8 calibration images")
     p.add_argument("--workers", type=positive_int, default=2, metavar="N", help="augment processes")
-    p.add_argument("--max-images", type=_count, default=0, metavar="N",
+    p.add_argument("--max-images", type=count, default=0, metavar="N",
                    help="use at most N images (smoke runs; 0 = all)")
     p.add_argument("--notes", type=Path, metavar="FILE",
                    help="markdown file appended to report.md as 'Notes'")
@@ -132,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     # no abbreviations: '--view 2' was taken as --views and passed the check that refuses
     # fine-tuning flags with the compiled backbone (which compares the spelled names)
     parser = argparse.ArgumentParser(prog="aoc-train", description=DESCRIPTION,
-                                     allow_abbrev=False)
+                                     allow_abbrev=False, epilog=EPILOG)
     parser.add_argument("--json", action="store_true", help="print one JSON object per stage")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -143,9 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
                        ("evaluate", "held-out scores via the device code, report, bundle")):
         _pipeline_args(sub.add_parser(name, help=text, allow_abbrev=False))
     cross = sub.add_parser("crossval", allow_abbrev=False,
-                           help="leave-source-out accuracy of the head recipe "
-                           "(every source held out in turn; sources from a manifest or from "
-                           "sub-folders of the class folders)")
+                           help="leave-source-out accuracy of the Keras recipe "
+                           "(--backbone mobilenet-v2; every source held out in turn; sources "
+                           "from a manifest or from sub-folders of the class folders; the "
+                           "compiled backbone's build holds out every source itself)")
     _pipeline_args(cross)
     cross.add_argument("--folds", default="",
                        help="';'-separated folds of ','-separated sources "

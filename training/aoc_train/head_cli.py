@@ -20,7 +20,7 @@ PIPELINE_ONLY_FLAGS = (
 )
 
 
-def _usage_error(message: str) -> None:
+def usage_error(message: str) -> None:
     """A flag that does not fit the command: the message on stderr and exit status 2, as
     argparse's own usage errors."""
     print(message, file=sys.stderr)
@@ -36,13 +36,13 @@ def run_head_build(a: argparse.Namespace, argv: Sequence[str], cfg: BuildConfig,
     from .head_build import HeadBuildConfig, build
 
     if a.command != "build":
-        _usage_error(f"aoc-train {a.command}: --backbone {a.backbone} has one stage; run "
+        usage_error(f"aoc-train {a.command}: --backbone {a.backbone} has one stage; run "
                      "'aoc-train build' (its stages are cached and resume)")
     given = sorted({t.split("=", 1)[0] for t in argv} & set(PIPELINE_ONLY_FLAGS))
     if given:
         # they would be ignored without a word, and the report would not show them
         what = f"{', '.join(given)} only apply" if len(given) > 1 else f"{given[0]} only applies"
-        _usage_error(f"aoc-train build: {what} to --backbone mobilenet-v2; --backbone "
+        usage_error(f"aoc-train build: {what} to --backbone mobilenet-v2; --backbone "
                      f"{a.backbone} fits its head in closed form (the settings are in "
                      f"aoc_train.head_fit.HeadConfig): drop {'them' if len(given) > 1 else 'it'}")
     head_cfg = HeadBuildConfig(data_dir=a.data_dir, out=a.out, work_dir=cfg.work_dir,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from aoc.cli_args import count
 from aoc.errors import ImageReadError
 from aoc.explain.png import explanation_png
 from aoc.explain.rise import DEFAULT_BUDGET, explain
@@ -37,7 +38,8 @@ def add_parser(
     p.add_argument("--budget", type=int, default=DEFAULT_BUDGET,
                    help=f"model invocations per image, besides one unmasked (default "
                    f"{DEFAULT_BUDGET}); more is steadier and slower")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random masks (default 0)")
+    p.add_argument("--seed", type=count, default=0,
+                   help="seed of the random masks, 0 or more (default 0)")
     p.add_argument("--json", action="store_true",
                    help="also write NAME.json per image and print one JSON line per image")
     p.add_argument("images", nargs="+", type=Path)

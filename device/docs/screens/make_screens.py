@@ -17,6 +17,7 @@ sys.path.insert(0, str(HERE.parents[1]))
 from aoc.display.emulated import EmulatedDisplay  # noqa: E402
 from aoc.display.render import VIEW_NAMES  # noqa: E402
 from aoc.display.state import DisplayState  # noqa: E402
+from aoc.inference.failover import FAULT_TPU_LOST  # noqa: E402
 
 SCALE = 3
 STATES = {
@@ -29,8 +30,9 @@ STATES = {
                               fps=7.6),
 }
 FAULTS = {
-    "fault_camera": STATES["anime"].replace(message="camera lost - retrying"),
-    "fault_tpu": STATES["neither"].replace(message="edge tpu unplugged - running on cpu"),
+    # the texts the app shows (aoc.sources.resilient, aoc.inference.failover)
+    "fault_camera": STATES["anime"].replace(message="camera lost - retrying in 5 s"),
+    "fault_tpu": STATES["neither"].replace(message=FAULT_TPU_LOST),
     "frozen": STATES["cartoon"].replace(frozen=True),
 }
 
