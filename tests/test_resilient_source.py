@@ -113,6 +113,28 @@ def test_mid_run_loss_returns_none_and_reopens():
     assert src.failures == 1 and src.recoveries == 1 and src.fault is None
 
 
+def test_a_camera_that_worked_stays_lost_while_reopening_fails():
+    """The screen said "camera lost" for 0.5 s, then "camera unavailable" for good."""
+    clock, built = FakeClock(), []
+
+    def factory() -> FlakySource:
+        if built:
+            raise CameraError("no camera")  # unplugged: every reopen fails
+        built.append(FlakySource(1, good_reads=1))
+        return built[-1]
+
+    src = make(factory, clock, idle_s=0)
+    src.open()
+    assert src.read() is not None
+    faults = []
+    for _ in range(4):
+        assert src.read() is None
+        faults.append(src.fault)
+        clock.now += 10
+    assert faults == ["camera lost - retrying in 0.5 s", "camera lost - retrying in 1 s",
+                      "camera lost - retrying in 2 s", "camera lost - retrying in 5 s"]
+
+
 def test_backoff_caps_at_last_value():
     clock, factory = FakeClock(), Factory(fail_first=100)
     src = make(factory, clock, idle_s=0)

@@ -55,7 +55,7 @@ def cv2_with_webcam(present: bool) -> SimpleNamespace:
 
     return SimpleNamespace(
         VideoCapture=video_capture, captures=captures, CAP_PROP_FRAME_WIDTH=3,
-        CAP_PROP_FRAME_HEIGHT=4, CAP_PROP_BUFFERSIZE=38, CAP_PROP_POS_FRAMES=1,
+        CAP_PROP_FRAME_HEIGHT=4, CAP_PROP_FPS=5, CAP_PROP_BUFFERSIZE=38, CAP_PROP_POS_FRAMES=1,
         COLOR_BGR2RGB=4, COLOR_GRAY2RGB=8, INTER_AREA=3,
         cvtColor=lambda img, code: img[..., ::-1].copy(),
         resize=lambda img, dsize, interpolation=0: np.zeros((dsize[1], dsize[0], 3), np.uint8),
@@ -143,6 +143,22 @@ def test_camera_width_and_height_are_asked_of_a_webcam_not_of_a_stream():
         source.close()
     asked = [(c.props.get(3), c.props.get(4)) for c in cv2.captures]
     assert asked == [(1280, 720), (1280, 720), (None, None)]
+
+
+def test_a_device_node_is_a_webcam_not_a_video_file():
+    """/dev/video0 (or a /dev/v4l/by-id/ link) was opened as a video file: not live, no
+    newest-frame grabber, rewound at its 'end'. /dev/null stands in for the node."""
+    cv2 = cv2_with_webcam(True)
+    source, description = open_source("/dev/null", main_size=(800, 600), cv2_module=cv2)
+    with source:
+        assert description == "webcam /dev/null" and source.is_live
+        assert source.name == "webcam:/dev/null"
+    assert (cv2.captures[0].props.get(3), cv2.captures[0].props.get(4)) == (800, 600)
+    with pytest.raises(CameraError, match="no webcam /dev/null: check it is plugged in"):
+        open_source("/dev/null", cv2_module=cv2_with_webcam(False))
+    source, description = open_source("video:/dev/null", cv2_module=cv2_with_webcam(True))
+    with source:  # the kind forced by hand still wins
+        assert description == "video file /dev/null" and not source.is_live
 
 
 def test_paths_folders_globs_and_files(tmp_path: Path):

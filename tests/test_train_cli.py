@@ -53,6 +53,17 @@ def test_top_level_flags_work_after_the_command_too(tmp_path: Path, capsys) -> N
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_top_level_flags_are_moved_in_front_but_not_past_a_double_dash() -> None:
+    from aoc_train.cli_args import build_parser, globals_first
+
+    a = build_parser().parse_args(globals_first(["build", "D", "--out", "O", "--json", "-v"]))
+    assert a.json and a.verbose and not a.no_progress and a.command == "build"
+    argv = globals_first(["build", "--out", "O", "--no-progress", "--", "-v"])
+    assert argv == ["--no-progress", "build", "--out", "O", "--", "-v"]
+    a = build_parser().parse_args(argv)
+    assert a.no_progress and not a.verbose and str(a.data_dir) == "-v"  # a folder named -v
+
+
 def test_help_gives_the_exit_codes(capsys, monkeypatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     with pytest.raises(SystemExit):

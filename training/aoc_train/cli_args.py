@@ -29,8 +29,11 @@ GLOBAL_FLAGS = ("--json", "--no-progress", "-v", "--verbose")
 def globals_first(argv: Sequence[str]) -> list[str]:
     """``argv`` with the top-level flags (:data:`GLOBAL_FLAGS`) before the command, where
     argparse wants them: ``aoc-train build DATA --no-progress`` works as well."""
-    flags = [t for t in argv if t in GLOBAL_FLAGS]
-    return flags + [t for t in argv if t not in GLOBAL_FLAGS]
+    argv = list(argv)
+    end = argv.index("--") if "--" in argv else len(argv)  # after it, every token is data
+    head = argv[:end]
+    return ([t for t in head if t in GLOBAL_FLAGS] + [t for t in head if t not in GLOBAL_FLAGS]
+            + argv[end:])
 
 
 def recorded_command(argv: Sequence[str]) -> str:

@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .cli_args import recorded_command
 from .config import BuildConfig
@@ -20,7 +21,7 @@ PIPELINE_ONLY_FLAGS = (
 )
 
 
-def usage_error(message: str) -> None:
+def usage_error(message: str) -> NoReturn:
     """A flag that does not fit the command: the message on stderr and exit status 2, as
     argparse's own usage errors."""
     print(message, file=sys.stderr)

@@ -69,9 +69,10 @@ def open_source(
             picamera2_factory=importer() if importer is not None else None,
         )
 
-    def cv(target: int | str, *, looping: bool) -> OpenCVSource:
-        return OpenCVSource(target, size=size, resize=resize, loop=looping,
-                            capture_size=main_size if isinstance(target, int) else None,
+    def cv(target: int | str, *, looping: bool, webcam: bool = False) -> OpenCVSource:
+        webcam = webcam or isinstance(target, int)
+        return OpenCVSource(target, size=size, resize=resize, loop=looping, webcam=webcam,
+                            capture_size=main_size if webcam else None,
                             cv2_module=cv2_module, timeout_s=timeout_s)
 
     if isinstance(spec, bool) or not isinstance(spec, int | str):
@@ -102,6 +103,8 @@ def open_source(
     if is_stream_url(text):
         return _opened(cv(text, looping=False), f"stream {text}")
     forced, text = _path_spec(text)
+    if not forced and _is_char_device(text):  # /dev/video0, /dev/v4l/by-id/...: a webcam
+        return _opened(cv(text, looping=False, webcam=True), f"webcam {text}")
     kind = forced or _guess_kind(text)
     if kind in ("folder", "image"):
         # each picture held like a demo picture: one per frame, the smoothing blended
@@ -116,6 +119,13 @@ VALID_SOURCES = ("auto, demo, picamera2, picamera2:N, webcam:N (or N), an rtsp:/
                  "http(s):// URL, an existing video file, image file or image folder, or a "
                  "glob such as /data/*.jpg (folder:, image: and video: force the kind)")
 """The source specs, for messages refusing one."""
+
+
+def _is_char_device(path: str) -> bool:
+    try:
+        return Path(path).is_char_device()
+    except OSError:  # a name too long, a loop of links: not a device
+        return False
 
 
 def check_source_spec(spec: object, *, key: str = "camera.source") -> None:

@@ -68,8 +68,9 @@ class OpenCVSource(BaseSource):
     lost. ``loop`` restarts a video file at its end instead of raising. A video file plays
     in real time at its own frame rate (:mod:`aoc.sources.playback`, ``clock`` and
     ``sleep``) unless ``real_time`` is false, which reads it frame after frame.
-    ``capture_size`` (width, height) is the mode asked of a webcam (the camera picks its
-    nearest; a video file or stream keeps its own size).
+    ``webcam`` says a str target is a webcam's device node (``/dev/video0``, a
+    ``/dev/v4l/by-id/`` link): live, like an int index. ``capture_size`` (width, height)
+    is the mode asked of a webcam (it picks its nearest; files and streams keep theirs).
     """
 
     def __init__(
@@ -79,6 +80,7 @@ class OpenCVSource(BaseSource):
         size: Size | None = None,
         resize: str = "stretch",
         capture_size: Size | None = None,
+        webcam: bool = False,
         loop: bool = False,
         cv2_module: Any = None,
         timeout_s: float = 5.0,
@@ -101,8 +103,9 @@ class OpenCVSource(BaseSource):
         self.timeout_s = float(timeout_s)
         self.max_grab_failures = int(max_grab_failures)
         self._cv2 = cv2_module
-        self.is_live = isinstance(target, int) or is_stream_url(target)
-        if isinstance(target, int):
+        self.webcam = webcam or isinstance(target, int)
+        self.is_live = self.webcam or is_stream_url(target)
+        if self.webcam:
             self.name = f"webcam:{target}"
         elif self.is_live:
             self.name = f"stream:{target}"
@@ -135,8 +138,8 @@ class OpenCVSource(BaseSource):
             cap = cv2.VideoCapture(self.target)
         if not cap.isOpened():
             cap.release()
-            brief = f"no webcam at index {self.target}" if isinstance(self.target, int) else None
-            screen = None if isinstance(self.target, int) or self.is_live else "video unreadable"
+            brief = f"no webcam {self._where()}" if self.webcam else None
+            screen = None if self.is_live else "video unreadable"
             raise CameraError(self._open_failure(), brief=brief, screen=screen)
         self._cap = cap
         if not self.is_live:
@@ -149,7 +152,7 @@ class OpenCVSource(BaseSource):
             # Ask the backend for a 1-frame buffer (not every backend honours it; the thread
             # below is what guarantees freshness).
             cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
-            if isinstance(self.target, int) and self.capture_size is not None:
+            if self.webcam and self.capture_size is not None:
                 self._ask_capture_size(cap, cv2)
             with self._cond:
                 self._stopping = False
@@ -170,7 +173,7 @@ class OpenCVSource(BaseSource):
         cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
         cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
         got = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-        if got != (width, height) and all(got):
+        if got != (width, height) and min(got) > 0:  # 0 or -1: the backend cannot say
             # Not an error: a webcam has a fixed list of modes and takes the nearest one.
             log.info("%s: asked for %dx%d (camera.width/height), the camera gives %dx%d",
                      self.name, width, height, *got)
@@ -206,12 +209,13 @@ class OpenCVSource(BaseSource):
 
     # -- internals -----------------------------------------------------------------
 
+    def _where(self) -> str:
+        return f"at index {self.target}" if isinstance(self.target, int) else str(self.target)
+
     def _open_failure(self) -> str:
-        if isinstance(self.target, int):
-            return (
-                f"no webcam at index {self.target}: check it is plugged in (`ls /dev/video*`) "
-                "and not in use by another program"
-            )
+        if self.webcam:
+            return (f"no webcam {self._where()}: check it is plugged in (`ls /dev/video*`) "
+                    "and not in use by another program")
         if self.is_live:
             return f"stream {self.target} could not be opened: check the URL and the network"
         return (

@@ -61,6 +61,7 @@ class ResilientSource(Opening):
         self._retry_at: float | None = None  # None: not down
         self._attempt = 0  # consecutive failures since the last good state
         self._opened = False
+        self._delivered = False  # a frame came since the start: a failure is "lost" from then
         self.fault: str | None = None
         """Human sentence while the camera is down (``"camera lost - retrying in 5 s"``)."""
         self.failures = 0
@@ -103,8 +104,10 @@ class ResilientSource(Opening):
         except (CameraError, OSError) as exc:
             self._lost(exc, during="read")
             return None
-        if self._attempt and frame is not None:
-            self._back()
+        if frame is not None:
+            self._delivered = True
+            if self._attempt:
+                self._back()
         return frame
 
     def close(self) -> None:
@@ -147,7 +150,9 @@ class ResilientSource(Opening):
         self._attempt += 1
         self._retry_at = self._clock() + delay
         was_up = self.fault is None
-        verb = "lost" if during == "read" else "unavailable"
+        # "lost" once the camera has worked, on every retry after it too (the reopen that
+        # fails is not news); "unavailable" while it never has
+        verb = "lost" if during == "read" or self._delivered else "unavailable"
         what = getattr(exc, "screen", None) or f"camera {verb}"
         self.fault = f"{what} - retrying in {delay:g} s"
         self.last_error = exc
