@@ -86,3 +86,13 @@ def test_temperature_softens_overconfident_logits() -> None:
     logits = np.zeros((400, 2))
     logits[np.arange(400), pred] = 20.0
     assert fit_temperature(logits, labels) > 5
+
+
+def test_source_sums_refuse_a_source_across_classes() -> None:
+    """A group of sources spanning classes, passed as one source, was learnt silently as
+    the class of its first image."""
+    from aoc_train.head_fit import source_stats
+
+    emb = np.zeros((4, 1, 3), np.float32)
+    with pytest.raises(ValueError, match="'g1' holds images of more than one class"):
+        source_stats(emb, np.array([0, 1, 0, 0]), ["g1", "g1", "g2", "g2"], (0,))

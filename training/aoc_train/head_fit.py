@@ -132,8 +132,10 @@ class SourceStats:
 
 def source_stats(emb: np.ndarray, labels: np.ndarray, sources: Sequence[str],
                  views: Sequence[int]) -> SourceStats:
-    """Sums over ``views`` of (N, V, D) embeddings for every source (float64)."""
+    """Sums over ``views`` of (N, V, D) embeddings for every source (float64); every
+    source's images must share one label (ValueError otherwise)."""
     src = np.asarray(sources)
+    labels = np.asarray(labels)
     names = tuple(sorted(set(sources)))
     d = emb.shape[-1]
     centre = emb[:, list(views)].reshape(-1, d).mean(0).astype(np.float64)
@@ -143,6 +145,11 @@ def source_stats(emb: np.ndarray, labels: np.ndarray, sources: Sequence[str],
     s2 = np.zeros((len(names), d, d))
     for k, name in enumerate(names):
         idx = np.flatnonzero(src == name)
+        if np.any(labels[idx] != labels[idx[0]]):
+            # one label per source is what the head's class sums rest on: a group of sources
+            # across classes passed as "sources" would be learnt as its first image's class
+            raise ValueError(f"source {name!r} holds images of more than one class; a "
+                             "source (or fold) name must stay within one class")
         x = emb[idx][:, list(views)].reshape(-1, d).astype(np.float64) - centre
         n[k], label[k] = len(x), int(labels[idx[0]])
         s1[k] = x.sum(0)
