@@ -67,12 +67,14 @@ def check_against_manifest(manifest: dict[str, dict[str, str]], manifest_path: P
             "class folder first")
     # rows of a class left out by --classes are not missing; any other row that names no
     # image is (a "wrong/anime/..." prefix was passed over without a word)
+    tops = {f.split("/", 1)[0] for f in manifest}
+    present = {t for t in tops if (root / t).is_dir()}  # one look per folder, not per row
     missing = sorted(f for f in manifest if f not in seen and (
-        f.split("/", 1)[0] in names or not (root / f.split("/", 1)[0]).is_dir()))
+        f.split("/", 1)[0] in names or f.split("/", 1)[0] not in present))
     if missing:
         log.warning("%d file(s) the manifest names are not under %s (e.g. %s); a path prefix "
                     "that differs makes every image 'unlisted'", len(missing), root, missing[0])
-    unlisted = [r.file for r in records if manifest and r.file not in manifest]
+    unlisted = [r.file for r in records if r.file not in manifest] if manifest else []
     if unlisted:
         log.warning("%d image(s) under %s are not in the manifest (e.g. %s): each gets its "
                     "sub-folder of the class as its source; add them to %s", len(unlisted),

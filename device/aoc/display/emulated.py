@@ -125,7 +125,7 @@ class EmulatedDisplay(BaseDisplay):
                 f"emulated display for {path}: luma.emulator failed ({exc}); "
                 "check that pygame is installed and the transform name is valid"
             ) from exc
-        self._real_time = frame_duration_s is None
+        self._real_time = frame_duration_s is None and self.fmt == "gif"  # GIF frames timed
         self._clock = clock
         self._shown_at: list[float] = []  # when each GIF frame went up (real-time GIFs)
         self._last_frame: bytes | None = None
@@ -169,7 +169,7 @@ class EmulatedDisplay(BaseDisplay):
             raise DisplayError(f"emulated display: cannot write {self.path} ({exc})") from exc
         self._last_frame, self._dimmed = frame, dim
         self.frames += 1
-        if self._real_time and self.fmt == "gif":
+        if self._real_time:
             self._shown_at.append(self._clock())
 
     def clear(self) -> None:

@@ -142,37 +142,29 @@ def checked_files(files: dict[str, Any], needed: list[str], root: Path, where: P
             )
     checked = {rel: safe_path(root, rel, where) for rel in files}
     for rel, file in list(checked.items()):
-        if rel not in runtime:  # a document: checked once, and only warned about
-            if not _document_sound(file, files[rel], where, verify=verify):
-                del checked[rel]
-            continue
+        actual = None
         if not file.is_file():
+            problem = "is missing"
+        elif verify and (actual := sha256_file(file)) != files[rel].lower():
+            problem = "is corrupt or changed"
+        else:
+            continue
+        if rel not in runtime:  # a document: only warned about, and left out
+            log.warning("bundle file %s %s (listed in %s); the model does not need it and "
+                        "runs, but re-copy the bundle folder or rebuild it with aoc-train",
+                        file, problem, where)
+            del checked[rel]
+        elif actual is None:
             raise BundleError(
                 f"bundle file {file} is missing (listed in {where}): re-copy the whole bundle "
                 "folder or rebuild it with aoc-train",
                 path=file,
             )
-        if verify:
-            actual = sha256_file(file)
-            if actual != files[rel].lower():
-                raise BundleError(
-                    f"bundle file {file} is corrupt or changed (sha256 {actual[:12]}... but "
-                    f"{where.name} says {files[rel][:12]}...): re-copy the bundle or rebuild it "
-                    "with aoc-train",
-                    path=file,
-                )
+        else:
+            raise BundleError(
+                f"bundle file {file} is corrupt or changed (sha256 {actual[:12]}... but "
+                f"{where.name} says {files[rel][:12]}...): re-copy the bundle or rebuild it "
+                "with aoc-train",
+                path=file,
+            )
     return checked
-
-
-def _document_sound(file: Path, digest: str, where: Path, *, verify: bool) -> bool:
-    """Whether a file the device does not run on is present (and unchanged, with
-    ``verify``); a warning names it when not."""
-    if not file.is_file():
-        problem = "is missing"
-    elif verify and sha256_file(file) != digest.lower():
-        problem = "is corrupt or changed"
-    else:
-        return True
-    log.warning("bundle file %s %s (listed in %s); the model does not need it and runs, but "
-                "re-copy the bundle folder or rebuild it with aoc-train", file, problem, where)
-    return False

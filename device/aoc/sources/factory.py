@@ -70,10 +70,9 @@ def open_source(
         )
 
     def cv(target: int | str, *, looping: bool, webcam: bool = False) -> OpenCVSource:
-        webcam = webcam or isinstance(target, int)
+        # the source asks only a webcam for main_size
         return OpenCVSource(target, size=size, resize=resize, loop=looping, webcam=webcam,
-                            capture_size=main_size if webcam else None,
-                            cv2_module=cv2_module, timeout_s=timeout_s)
+                            capture_size=main_size, cv2_module=cv2_module, timeout_s=timeout_s)
 
     if isinstance(spec, bool) or not isinstance(spec, int | str):
         raise ConfigError(f"camera.source must be a string, got {spec!r}", key="camera.source")

@@ -169,7 +169,7 @@ class OpenCVSource(BaseSource):
 
     def _ask_capture_size(self, cap: Any, cv2: Any) -> None:
         """Ask the webcam for ``capture_size``; say when it chose another mode."""
-        width, height = self.capture_size or (0, 0)
+        width, height = self.capture_size  # type: ignore[misc]  # open() checked it
         cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
         cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
         got = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
