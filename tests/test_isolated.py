@@ -186,3 +186,45 @@ def test_head_bundle_in_a_child(tmp_path: Path) -> None:
         assert tpu.backend == "edgetpu" and tpu.model_path.endswith("model_edgetpu.tflite")
         want = reference_scores(bundle.cpu_model, solid(GREEN), bundle.head)
         np.testing.assert_allclose(tpu.classify(solid(GREEN)), want, rtol=1e-5, atol=1e-7)
+
+
+def test_shared_memory_that_cannot_be_made_is_a_backend_error_and_leaks_nothing(
+    monkeypatch, bundle: Bundle
+) -> None:
+    """/dev/shm full when the second segment is made: an AocError (a failover's CPU model
+    stands in, the loop goes on), and the first segment is unlinked, not leaked."""
+    import errno
+
+    import aoc.inference.isolated as isolated_module
+
+    made: list[str] = []
+
+    class SecondFails(SharedMemory):
+        def __init__(self, *args, **kwargs) -> None:
+            if kwargs.get("create") and made:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            super().__init__(*args, **kwargs)
+            if kwargs.get("create"):
+                made.append(self.name)
+
+    monkeypatch.setattr(isolated_module, "SharedMemory", SecondFails)
+    opener = functools.partial(open_classifier, bundle, prefer="cpu")
+    with pytest.raises(BackendError, match=r"shared memory.*df -h /dev/shm"):
+        IsolatedClassifier(opener, call_timeout_s=10.0)
+    assert len(made) == 1
+    with pytest.raises(FileNotFoundError):
+        SharedMemory(name=made[0])
+
+
+def test_a_pipe_that_cannot_be_opened_is_a_backend_error(monkeypatch, bundle: Bundle) -> None:
+    """No file descriptors left (EMFILE) for the pipe: an AocError, not an OSError."""
+    import errno
+    import multiprocessing.context
+
+    def no_pipe(self, duplex=True):
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(multiprocessing.context.BaseContext, "Pipe", no_pipe)
+    opener = functools.partial(open_classifier, bundle, prefer="cpu")
+    with pytest.raises(BackendError, match="could not open a pipe.*LimitNOFILE"):
+        IsolatedClassifier(opener)

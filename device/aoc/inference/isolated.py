@@ -77,7 +77,13 @@ class IsolatedClassifier(Closing):
         self._pixels: np.ndarray | None = None
         self._scores: np.ndarray | None = None
         ctx = multiprocessing.get_context(context)
-        self._conn, child_conn = ctx.Pipe()
+        try:
+            self._conn, child_conn = ctx.Pipe()
+        except OSError as exc:  # EMFILE/ENFILE: no file descriptors left
+            raise errors.BackendError(
+                f"could not open a pipe to an inference child process ({exc}); the CPU model "
+                "stands in (check the unit's LimitNOFILE and `ls /proc/<pid>/fd`)"
+            ) from exc
         self._process = ctx.Process(
             target=child_main, args=(opener, child_conn), name="aoc-inference", daemon=True
         )
@@ -116,10 +122,16 @@ class IsolatedClassifier(Closing):
         self._pre = Preprocessor(self.preprocess_spec)
         self.input_size = self._pre.size
         shape, dtype = self._pre.shape, self._pre.dtype
-        self._segments = [
-            SharedMemory(create=True, size=int(np.prod(shape)) * dtype.itemsize),
-            SharedMemory(create=True, size=max(1, len(self.labels)) * 4),
-        ]
+        for size in (int(np.prod(shape)) * dtype.itemsize, max(1, len(self.labels)) * 4):
+            # one at a time, each kept at once: close() unlinks what was made before a failure
+            try:
+                self._segments.append(SharedMemory(create=True, size=size))
+            except OSError as exc:  # /dev/shm full (ENOSPC) or no descriptors left
+                raise errors.BackendError(
+                    f"could not create {size} bytes of shared memory for inference child "
+                    f"process {self.pid} ({exc}); the CPU model stands in (check the free "
+                    "space of /dev/shm: `df -h /dev/shm`)"
+                ) from exc
         self._pixels = np.ndarray(shape, dtype, buffer=self._segments[0].buf)
         self._scores = np.ndarray((len(self.labels),), np.float32, buffer=self._segments[1].buf)
         self._call(
