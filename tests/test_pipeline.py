@@ -86,6 +86,21 @@ def test_none_and_camera_errors_reach_the_loop():
         camera.frames.put(None)  # let the worker out of read() for close()
 
 
+def test_a_frame_that_cannot_be_fitted_is_a_camera_fault_logged_once(caplog):
+    camera = HandFedCamera()
+    grey = np.zeros((8, 8), np.uint8)  # a source bug: no colour axis
+    with PrefetchSource(camera, size=(16, 16), idle_wait_s=0) as source:
+        for _ in range(2):
+            camera.frames.put(grey)
+            with pytest.raises(CameraError, match=r"uint8 \(H, W, 3\)"):
+                source.read()
+        camera.frames.put(numbered(7))
+        assert source.read()[0, 0, 0] == 7
+        camera.frames.put(None)  # let the worker out of read() for close()
+    logged = [r for r in caplog.records if "cannot fit a frame" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info is not None
+
+
 class CountingFolder:
     """A non-live source (files, demo) counting its reads."""
 
@@ -183,6 +198,7 @@ class BlockedCamera:
         self.release = threading.Event()
         self.closed = threading.Event()
         self.read_returned = threading.Event()
+        self.closes = 0
 
     def read(self):
         self.inside.set()
@@ -192,6 +208,7 @@ class BlockedCamera:
 
     def close(self) -> None:
         assert self.read_returned.is_set(), "closed while a read was under way"
+        self.closes += 1
         self.closed.set()
 
 
@@ -202,9 +219,36 @@ def test_close_leaves_a_source_still_reading_to_the_worker():
     assert camera.inside.wait(WAIT)
     source.close()  # gives up waiting for the worker (3 s), does not close under the read
     assert not camera.closed.is_set()
+    source.close()  # a second close (SIGTERM during the first) must not close it either
+    assert not camera.closed.is_set()
     camera.release.set()
     assert camera.closed.wait(WAIT)  # the worker closed it on its way out
     source.close()  # safe twice
+    assert camera.closes == 1
+
+
+def test_close_twice_closes_the_source_once():
+    class FileLike:  # not live: after one frame the worker waits for the loop, not in read
+        name, is_live = "file", False
+
+        def __init__(self) -> None:
+            self.closes = 0
+            self.read_once = threading.Event()
+
+        def read(self):
+            self.read_once.set()
+            return numbered(1)
+
+        def close(self) -> None:
+            self.closes += 1
+
+    camera = FileLike()
+    source = PrefetchSource(camera, size=(16, 16))
+    source.open()
+    assert camera.read_once.wait(WAIT)
+    source.close()
+    source.close()
+    assert camera.closes == 1
 
 
 class ManualClock:

@@ -75,6 +75,8 @@ class PrefetchSource(Opening):
         self._reading_since: float | None = None  # the worker is inside source.read()
         self._stuck_logged = False
         self._release: WorkerRelease | None = None  # the worker's, while it may run
+        self._source_closed = False  # closed, or its closing left to the worker
+        self._fit_error = ""  # the last fitting error logged
         self._idle_wait = idle_wait_s
         self._clock = clock
         self._cond = threading.Condition()
@@ -113,6 +115,7 @@ class PrefetchSource(Opening):
         if opener is not None:
             opener()
         self._stop.clear()
+        self._source_closed = False
         self._release = WorkerRelease()
         self._thread = threading.Thread(target=self._run, args=(self._release,),
                                         name="aoc-prefetch", daemon=True)
@@ -156,13 +159,17 @@ class PrefetchSource(Opening):
             self._thread.join(READ_TIMEOUT_S + 1.0)
             self._thread = None
         release, self._release = self._release, None
-        if release is None:
+        if release is not None:
+            # still inside source.read()? closing the camera under it could crash or leave
+            # it half-open: the worker closes it when the read returns
+            if not release.release_or_leave(self._close_source):
+                log.warning("prefetch thread did not stop (source blocked in read?); it "
+                            "closes the source when the read returns")
+        elif not self._source_closed:  # never opened here: the source is closed all the same
             self._close_source()
-        # still inside source.read()? closing the camera under it could crash or leave it
-        # half-open: the worker closes it when the read returns
-        elif not release.release_or_leave(self._close_source):
-            log.warning("prefetch thread did not stop (source blocked in read?); it "
-                        "closes the source when the read returns")
+        # once handed over or closed, a second close (SIGTERM during the first) leaves the
+        # source alone: it may still be inside the worker's read
+        self._source_closed = True
 
     def _close_source(self) -> None:
         closer = getattr(self.source, "close", None)
@@ -242,6 +249,9 @@ class PrefetchSource(Opening):
             try:
                 self._fitter(check_frame(frame), self._buffers[index])
             except Exception as exc:  # a bad frame is reported like a camera fault
+                if str(exc) != self._fit_error:  # the traceback once, not at 30 fps
+                    self._fit_error = str(exc)
+                    log.exception("prefetch: cannot fit a frame of %s", self.source)
                 self._seq += 1
                 self._publish((-1, self._seq, CameraError(str(exc))))
                 continue
