@@ -52,6 +52,34 @@ def test_the_screen_tells_the_loop_how_often_it_draws():
         screen.close()
 
 
+def test_a_burn_in_setting_refused_opens_no_panel_and_starts_no_thread():
+    """A Config built in code skips the file's rule checks: the guard's own refusal must
+    come before a panel is opened and its drawing thread started, or both are left behind."""
+    import dataclasses
+    import threading
+
+    import pytest
+
+    from aoc.app.screen import open_screen
+
+    config = Config()
+    config = dataclasses.replace(
+        config, display=dataclasses.replace(config.display, dim_after_s=100.0,
+                                            blank_after_s=10.0))
+    before = set(threading.enumerate())
+    with pytest.raises(ConfigError, match="blank_after_s"):
+        open_screen(config, "null")
+    assert [t.name for t in set(threading.enumerate()) - before] == []
+
+
+def test_the_screen_is_a_context_manager():
+    from aoc.app.screen import open_screen
+
+    with open_screen(Config(), "null") as screen:
+        assert screen.threaded._thread.is_alive()
+    assert not screen.threaded._thread.is_alive()
+
+
 def test_display_options_match_constructors():
     config = Config()
     assert display_options(config, "oled")["i2c_address"] == 0x3C

@@ -17,12 +17,14 @@ from aoc.app.loop_options import LoopControls
 from aoc.app.loop_stats import LoopStats
 from aoc.config_sections import CONTROL_PINS, Config
 from aoc.errors import ConfigError, DisplayError
+from aoc.resource import Closing
 
 log = logging.getLogger(__name__)
 
 
-class GuardedDisplay:
-    """:class:`~aoc.display.threaded.ThreadedDisplay` with burn-in care applied per state."""
+class GuardedDisplay(Closing):
+    """:class:`~aoc.display.threaded.ThreadedDisplay` with burn-in care applied per state;
+    a context manager."""
 
     def __init__(self, threaded: Any, guard: Any) -> None:
         self.threaded = threaded
@@ -81,6 +83,11 @@ def open_screen(config: Config, kind: str, *,
     opts = display_options(config, kind)
     if kind == "terminal" and on_output_closed is not None:
         opts["on_output_closed"] = on_output_closed
+    # the guard first: it holds nothing, so a bad setting raises before a panel is opened
+    # and a drawing thread started that nobody would close
+    guard = BurnInGuard(shift_every_s=d.shift_every_s if kind == "oled" else 0,
+                        max_shift=d.max_shift, dim_after_s=d.dim_after_s,
+                        blank_after_s=d.blank_after_s, change_threshold=d.change_threshold)
     display, lost_because = None, ""
     try:
         display = open_display(kind, **opts)
@@ -90,12 +97,15 @@ def open_screen(config: Config, kind: str, *,
         # a headless box must still run: the panel is retried like one lost mid-run, and
         # the status LED shows the fault
         lost_because = str(exc)
-    threaded = ThreadedDisplay(display, size=(d.width, d.height), lost_because=lost_because,
-                               max_fps=d.max_fps, retry_interval_s=d.retry_interval_s,
-                               reopen=(lambda: open_display(kind, **opts)))
-    guard = BurnInGuard(shift_every_s=d.shift_every_s if kind == "oled" else 0,
-                        max_shift=d.max_shift, dim_after_s=d.dim_after_s,
-                        blank_after_s=d.blank_after_s, change_threshold=d.change_threshold)
+    try:
+        threaded = ThreadedDisplay(display, size=(d.width, d.height),
+                                   lost_because=lost_because, max_fps=d.max_fps,
+                                   retry_interval_s=d.retry_interval_s,
+                                   reopen=(lambda: open_display(kind, **opts)))
+    except BaseException:
+        if display is not None:
+            display.close()
+        raise
     return GuardedDisplay(threaded, guard)
 
 
