@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from aoc_train.errors import DataError
 from aoc_train.head_fit import HeadConfig, fit_head, sample_weights, standardise
 
 
@@ -94,5 +95,14 @@ def test_source_sums_refuse_a_source_across_classes() -> None:
     from aoc_train.head_fit import source_stats
 
     emb = np.zeros((4, 1, 3), np.float32)
-    with pytest.raises(ValueError, match="'g1' holds images of more than one class"):
+    with pytest.raises(DataError, match="'g1' holds images of more than one class"):
         source_stats(emb, np.array([0, 1, 0, 0]), ["g1", "g1", "g2", "g2"], (0,))
+
+
+def test_a_class_with_no_source_left_is_a_data_error() -> None:
+    from aoc_train.head_fit import lda_head, source_stats
+
+    emb = np.arange(12, dtype=np.float32).reshape(4, 1, 3)
+    stats = source_stats(emb, np.array([0, 0, 1, 1]), ["a", "a", "b", "b"], (0,))
+    with pytest.raises(DataError, match="class 1 has no training source left"):
+        lda_head(stats, np.array([True, False]), 2)

@@ -16,6 +16,8 @@ import numpy as np
 
 from aoc.inference.head import DenseHead, input_power, make_head
 
+from .errors import DataError
+
 log = logging.getLogger(__name__)
 
 
@@ -148,8 +150,9 @@ def source_stats(emb: np.ndarray, labels: np.ndarray, sources: Sequence[str],
         if np.any(labels[idx] != labels[idx[0]]):
             # one label per source is what the head's class sums rest on: a group of sources
             # across classes passed as "sources" would be learnt as its first image's class
-            raise ValueError(f"source {name!r} holds images of more than one class; a "
-                             "source (or fold) name must stay within one class")
+            raise DataError(f"source {name!r} holds images of more than one class; a "
+                            "source (or fold) name must stay within one class: give each "
+                            "class's images their own source name")
         x = emb[idx][:, list(views)].reshape(-1, d).astype(np.float64) - centre
         n[k], label[k] = len(x), int(labels[idx[0]])
         s1[k] = x.sum(0)
@@ -171,7 +174,8 @@ def lda_head(stats: SourceStats, keep: np.ndarray, num_classes: int, *,
     for c in range(num_classes):
         sel = np.flatnonzero(keep & (stats.label == c))
         if not len(sel):
-            raise ValueError(f"class {c} has no training source left")
+            raise DataError(f"class {c} has no training source left to fit the head: "
+                            "it needs images from at least two sources to hold one out")
         share = stats.n[sel] ** source_power
         a = share / share.sum() / stats.n[sel]  # per-row weight, the class sums to 1
         m = (a[:, None] * stats.s1[sel]).sum(0)
