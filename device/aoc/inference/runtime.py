@@ -4,9 +4,10 @@ The runtime modules are imported lazily, inside functions, so ``import aoc.infer
 nothing but the standard library. The search order is the fastest first:
 
 1. ``ai_edge_litert.interpreter`` (``pip install ai-edge-litert``; XNNPACK, numpy 2 ready),
-2. ``tflite_runtime.interpreter`` (the old tflite-runtime wheel; breaks under numpy 2),
-3. ``tensorflow.lite.python.interpreter``, only when the caller allows it: the appliance
-   never imports TensorFlow by default (it is huge and slow to import on a Pi).
+2. ``tflite_runtime.interpreter`` (the old tflite-runtime wheel; breaks under numpy 2).
+
+TensorFlow's own interpreter is never tried: the appliance does not import TensorFlow (it
+is huge and slow to import on a Pi).
 
 Every dependency is injectable (``import_module=``, ``load_delegate=``) so the Edge TPU path
 is testable without a TPU.
@@ -35,7 +36,6 @@ _CANDIDATES: tuple[tuple[str, str, str], ...] = (
     ("ai-edge-litert", "ai_edge_litert.interpreter", "ai-edge-litert"),
     ("tflite-runtime", "tflite_runtime.interpreter", "tflite-runtime"),
 )
-_TENSORFLOW = ("tensorflow", "tensorflow.lite.python.interpreter", "tensorflow")
 
 #: Default libedgetpu file name per OS (as Coral's own pycoral picks it).
 EDGETPU_LIBRARIES = {
@@ -80,16 +80,14 @@ def _version(module: Any, distribution: str) -> str:
 
 def find_runtime(
     *,
-    allow_tensorflow: bool = False,
     import_module: Callable[[str], Any] = importlib.import_module,
 ) -> Runtime:
     """Return the fastest installed TFLite runtime.
 
     Raises :class:`RuntimeNotFound` naming what was tried and what to install.
     """
-    candidates = _CANDIDATES + ((_TENSORFLOW,) if allow_tensorflow else ())
     failures: list[str] = []
-    for name, module_name, distribution in candidates:
+    for name, module_name, distribution in _CANDIDATES:
         try:
             module = import_module(module_name)
         except ImportError as exc:
@@ -102,12 +100,10 @@ def find_runtime(
         runtime = Runtime(name=name, version=_version(module, distribution), module=module)
         log.debug("TFLite runtime: %s", runtime.label)
         return runtime
-    hint = "" if allow_tensorflow else " (TensorFlow was not tried: the device never imports it)"
     raise RuntimeNotFound(
-        "no TFLite runtime could be imported"
-        + hint
-        + ": run `pip install ai-edge-litert` (do not install `pycoral` from PyPI, it is an "
-        "unrelated package). Tried: " + "; ".join(failures)
+        "no TFLite runtime could be imported (TensorFlow is never tried: the device does not "
+        "import it): run `pip install ai-edge-litert` (do not install `pycoral` from PyPI, it "
+        "is an unrelated package). Tried: " + "; ".join(failures)
     )
 
 
