@@ -26,7 +26,7 @@ from aoc.cli_args import build_parser, config_overrides, output_file_problem
 from aoc.errors import AocError, BundleError, ConfigError
 from aoc.log_setup import setup_logging
 
-log = logging.getLogger("aoc")
+log = logging.getLogger(__name__)
 
 EX_OK, EX_FAIL, EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL, EX_CONFIG = 0, 1, 2, 69, 75, 78
 EX_INTERRUPTED, EX_PIPE = 130, 141  # 128 + SIGINT, 128 + SIGPIPE, as a shell reports them
