@@ -214,3 +214,21 @@ def test_a_picture_shown_again_after_a_clear_is_one_frame_a_gif_can_hold(tmp_pat
     emu.close()
     with Image.open(out) as gif:
         assert gif.n_frames == 1 and gif.info["duration"] == 655_350
+
+
+def test_opening_prints_nothing_and_leaves_the_environment_alone(tmp_path, repo_root) -> None:
+    """pygame greets on stdout when first imported: a fresh process opening the emulated
+    display must print nothing, and must not have set PYGAME_HIDE_SUPPORT_PROMPT."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, sys; from aoc.display.emulated import EmulatedDisplay; "
+            f"d = EmulatedDisplay({str(tmp_path / 'oled.png')!r}); d.close(); "
+            "sys.stderr.write(str('PYGAME_HIDE_SUPPORT_PROMPT' in os.environ))")
+    env = {k: v for k, v in os.environ.items() if k != "PYGAME_HIDE_SUPPORT_PROMPT"}
+    env["HOME"] = str(tmp_path)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, cwd=repo_root, timeout=60, check=True)
+    assert done.stdout == ""
+    assert done.stderr.endswith("False")

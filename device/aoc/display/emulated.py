@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import io
 import logging
 import os
 import time
@@ -57,6 +58,13 @@ def merge_repeats(images: Sequence[Any], durations: Sequence[int]) -> tuple[list
     return merged, total
 
 
+def _quiet_stdout() -> contextlib.AbstractContextManager[Any]:
+    """luma.emulator's devices import pygame, which greets on stdout when first imported:
+    the greeting would corrupt CLI output. Hidden here rather than by setting
+    PYGAME_HIDE_SUPPORT_PROMPT in the process's environment."""
+    return contextlib.redirect_stdout(io.StringIO())
+
+
 class EmulatedDisplay(BaseDisplay):
     """Draws states into PNG files or one animated GIF at ``scale`` x the panel size.
 
@@ -87,8 +95,6 @@ class EmulatedDisplay(BaseDisplay):
     ) -> None:
         if fmt not in FORMATS:
             raise ConfigError(f"display.format {fmt!r} is not 'png' or 'gif'", key="display.format")
-        # pygame greets on stdout when imported; the greeting would corrupt CLI output.
-        os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
         try:
             import luma.emulator.device as emu
         except ImportError as exc:
@@ -113,11 +119,13 @@ class EmulatedDisplay(BaseDisplay):
                 self._partial = first.with_name(f".{first.stem}.partial.png")
                 # luma formats its template with a frame number: escape any braces in ours
                 partial = str(self._partial).replace("{", "{{").replace("}", "}}")
-                self._device = emu.capture(file_template=partial, **common)
+                with _quiet_stdout():
+                    self._device = emu.capture(file_template=partial, **common)
             else:
-                self._device = emu.gifanim(
-                    filename=str(path), duration=frame_duration_s or 0.1, **common
-                )
+                with _quiet_stdout():
+                    self._device = emu.gifanim(
+                        filename=str(path), duration=frame_duration_s or 0.1, **common
+                    )
                 # We write the GIF in close(); don't let luma write it again at exit.
                 atexit.unregister(self._device.write_animation)
         except (RuntimeError, ValueError, AttributeError) as exc:
