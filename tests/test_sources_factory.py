@@ -217,6 +217,9 @@ def test_bad_specs():
         open_source("webcam:x")
     with pytest.raises(ConfigError):
         open_source(1.5)  # type: ignore[arg-type]
+    for spec in (2**31, "webcam:2147483648", "99999999999"):
+        with pytest.raises(ConfigError, match="0 to 255"):
+            open_source(spec)
 
 
 @pytest.mark.parametrize("spec", ["auto", "demo", "picamera2", "picamera2:1", "webcam:0", "0",
@@ -236,6 +239,9 @@ def test_check_source_spec_accepts_existing_paths(tmp_path: Path):
     ("dmeo", "not a camera name"), ("", "is empty"), ("   ", "is empty"),
     ("picamera2:x", "picamera2:N"), ("webcam:x", "webcam:N"), ("/no/such.png", "existing"),
     (True, "not a string"), (-1, "webcam index"),
+    # a number past any /dev/videoN overflowed OpenCV's C int: a traceback, a crash loop
+    (2**31, "webcam index"), ("99999999999", r"webcam:N \(N 0 to 255\)"),
+    ("webcam:2147483648", "webcam:N"), ("picamera2:256", "picamera2:N"),
 ])
 def test_check_source_spec_refuses_with_the_list(spec, why):
     with pytest.raises(ConfigError, match=why) as info:

@@ -25,8 +25,17 @@ from aoc.sources.picamera2_source import Picamera2Source
 log = logging.getLogger(__name__)
 
 
+#: The largest camera number taken: /dev/video0 ... /dev/video255 (a larger one overflows
+#: OpenCV's C int with a traceback, and no such camera exists).
+MAX_CAMERA_INDEX = 255
+
+
 def _int_or_none(text: str) -> int | None:
-    return int(text) if text.strip().isdigit() else None
+    """A camera number 0 to MAX_CAMERA_INDEX, else None."""
+    if not (text.strip().isascii() and text.strip().isdigit()):
+        return None
+    number = int(text)
+    return number if number <= MAX_CAMERA_INDEX else None
 
 
 def open_source(
@@ -77,6 +86,9 @@ def open_source(
     if isinstance(spec, bool) or not isinstance(spec, int | str):
         raise ConfigError(f"camera.source must be a string, got {spec!r}", key="camera.source")
     if isinstance(spec, int):
+        if not 0 <= spec <= MAX_CAMERA_INDEX:
+            raise ConfigError(f"camera.source = {spec}: a webcam index is 0 to "
+                              f"{MAX_CAMERA_INDEX}", key="camera.source")
         return _opened(cv(spec, looping=False), f"webcam {spec}")
     text = spec.strip()
     lower = text.lower()
@@ -89,15 +101,16 @@ def open_source(
     if lower == "picamera2" or lower.startswith("picamera2:"):
         num = _int_or_none(lower.partition(":")[2] or "0")
         if num is None:
-            raise ConfigError(f"camera.source {spec!r}: use picamera2 or picamera2:N",
-                              key="camera.source")
+            raise ConfigError(f"camera.source {spec!r}: use picamera2 or picamera2:N (N 0 to "
+                              f"{MAX_CAMERA_INDEX})", key="camera.source")
         source = _opened(picam(num), "")[0]
         model = getattr(source, "model", None)
         return source, f"picamera2 camera {num}" + (f" ({model})" if model else "")
-    if lower.startswith("webcam:") or _int_or_none(text) is not None:
+    if lower.startswith("webcam:") or (text.isascii() and text.isdigit()):
         num = _int_or_none(text.partition(":")[2] if ":" in text else text)
         if num is None:
-            raise ConfigError(f"camera.source {spec!r}: use webcam:N", key="camera.source")
+            raise ConfigError(f"camera.source {spec!r}: use webcam:N (N 0 to "
+                              f"{MAX_CAMERA_INDEX})", key="camera.source")
         return _opened(cv(num, looping=False), f"webcam {num}")
     if is_stream_url(text):
         return _opened(cv(text, looping=False), f"stream {text}")
@@ -141,8 +154,8 @@ def check_source_spec(spec: object, *, key: str = "camera.source") -> None:
     if isinstance(spec, bool) or not isinstance(spec, int | str):
         raise refuse("is not a string")
     if isinstance(spec, int):
-        if spec < 0:
-            raise refuse("is not a webcam index (0, 1, ...)")
+        if not 0 <= spec <= MAX_CAMERA_INDEX:
+            raise refuse(f"is not a webcam index (0 to {MAX_CAMERA_INDEX})")
         return
     text = spec.strip()
     lower = text.lower()
@@ -154,11 +167,11 @@ def check_source_spec(spec: object, *, key: str = "camera.source") -> None:
         return
     if lower == "picamera2" or lower.startswith("picamera2:"):
         if _int_or_none(lower.partition(":")[2] or "0") is None:
-            raise refuse("is not picamera2 or picamera2:N")
+            raise refuse(f"is not picamera2 or picamera2:N (N 0 to {MAX_CAMERA_INDEX})")
         return
-    if lower.startswith("webcam:") or _int_or_none(text) is not None:
+    if lower.startswith("webcam:") or (text.isascii() and text.isdigit()):
         if _int_or_none(text.partition(":")[2] if ":" in text else text) is None:
-            raise refuse("is not webcam:N")
+            raise refuse(f"is not webcam:N (N 0 to {MAX_CAMERA_INDEX})")
         return
     kind, text = _path_spec(text)
     path = Path(text)
