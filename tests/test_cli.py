@@ -214,6 +214,33 @@ def test_output_file_in_a_missing_folder_is_refused_before_the_run(tmp_path, cap
     assert code == 2 and "is a folder" in capsys.readouterr().err
 
 
+def test_a_stats_file_that_cannot_be_written_loses_neither_summary_nor_old_file(
+        tmp_path, monkeypatch, capsys):
+    import aoc.filecheck
+
+    stats = tmp_path / "stats.json"
+    stats.write_text("{}\n")
+
+    def full(target, text):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(aoc.filecheck, "atomic_write_text", full)
+    code = main(["run", "--source", "demo", "--display", "null", "--max-frames", "2",
+                 "--stats-json", str(stats)])
+    out, err = capsys.readouterr()
+    assert code == 1 and "frames: 2" in out  # the summary is still printed
+    assert f"--stats-json: cannot write {stats}: No space left on device" in err
+    assert stats.read_text() == "{}\n" and "Traceback" not in err
+
+
+def test_stats_json_to_standard_output_on_a_pipe():
+    """`aoc run --stats-json /dev/stdout | jq`: its own output pipe is no FIFO to refuse."""
+    proc = aoc("run", "--source", "demo", "--display", "null", "--max-frames", "2",
+               "--stats-json", "/dev/stdout")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.split("\nframes: ")[0])["frames"] == 2
+
+
 def test_ctrl_c_during_start_up_is_quiet_130(monkeypatch, capsys):
     import aoc.config
 
@@ -237,6 +264,23 @@ def test_closed_output_pipe_is_quiet(tmp_path):
         err = proc.stderr.read().decode()
         assert proc.wait(timeout=120) == 141, err
         assert first and "Traceback" not in err and "BrokenPipe" not in err
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_an_output_that_cannot_be_written_is_one_line_not_a_traceback():
+    """`> /dev/full` (a full disk) and `>&-` (closed) for the three commands that print."""
+    python = f"{sys.executable} -m aoc"
+    for args in (f"classify {DEMO[0]}", "run --source demo --display null --max-frames 2",
+                 "doctor"):
+        full = subprocess.run(["bash", "-c", f"{python} {args} > /dev/full"], env=ENV, cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+        assert full.returncode == 1, (args, full.stderr)
+        assert "aoc: cannot write to standard output: No space left on device" in full.stderr
+        assert "Traceback" not in full.stderr and "Exception ignored" not in full.stderr, args
+        closed = subprocess.run(["bash", "-c", f"{python} {args} >&-"], env=ENV, cwd=ROOT,
+                                capture_output=True, text=True, timeout=120)
+        assert "Traceback" not in closed.stderr, (args, closed.stderr)
+        assert closed.returncode in (0, 1) if args == "doctor" else closed.returncode == 0
 
 
 def test_run_as_root_under_systemd_is_refused(tmp_path, monkeypatch, capsys):

@@ -92,3 +92,13 @@ def test_bundle_and_model_together_are_a_config_error_naming_the_key():
 def test_every_command_has_its_parser():
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     assert set(sub.choices) == {"run", "classify", "explain", "bench", "doctor"}
+
+
+def test_output_file_problem_refuses_a_fifo_nobody_may_read(tmp_path):
+    """Opening a FIFO with no reader blocks for ever: after the whole run, with no summary."""
+    import os
+
+    fifo = tmp_path / "stats.fifo"
+    os.mkfifo(fifo)
+    problem = output_file_problem(fifo, "--stats-json")
+    assert problem is not None and "FIFO" in problem and "--stats-json" in problem

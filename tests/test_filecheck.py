@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -50,3 +51,23 @@ def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
         atomic_write_text(target, "new\n")
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["state"]
+
+
+def test_a_result_file_is_replaced_whole_or_left_as_it_was(tmp_path, monkeypatch):
+    from aoc.errors import OutputError
+    from aoc.filecheck import write_result_file
+
+    target = tmp_path / "stats.json"
+    link = tmp_path / "latest.json"
+    link.symlink_to(target)
+    write_result_file(link, "{}\n")  # through the link: the file is written, the link kept
+    assert link.is_symlink() and target.read_text() == "{}\n"
+
+    def full(a, b):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(OutputError, match=r"cannot write .*stats.json: No space left"):
+        write_result_file(target, '{"new": 1}\n')
+    assert target.read_text() == "{}\n"  # not an empty file
+    write_result_file(Path(os.devnull), "x")  # a device: written as it is, not replaced

@@ -23,7 +23,7 @@ from typing import Any
 
 from aoc.app.process_age import mark_start
 from aoc.cli_args import build_parser, config_overrides, output_file_problem
-from aoc.errors import AocError, BundleError, ConfigError
+from aoc.errors import AocError, BundleError, ConfigError, OutputError
 from aoc.log_setup import setup_logging
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``aoc``; returns the exit code.
 
     A closed output pipe (``aoc classify ... | head -1``) and Ctrl-C end the command
-    quietly with 141 and 130, as Unix tools do, instead of a traceback.
+    quietly with 141 and 130, as Unix tools do, instead of a traceback; standard output
+    that cannot be written (a full disk, ``> /dev/full``) is one line on stderr and exit 1;
+    a closed standard output (``>&-``) is taken as ``/dev/null``.
     """
+    saved = sys.stdout
+    sys.stdout = _CheckedOutput(saved if saved is not None else open(os.devnull, "w"))  # noqa: SIM115
     try:
         return _main(argv)
     except KeyboardInterrupt:
@@ -50,6 +54,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return EX_PIPE
+    except OutputError as exc:
+        print(f"aoc: {exc}", file=sys.stderr)
+        _silence_stdout()  # what is left in the buffer must not fail again at exit
+        return EX_FAIL
+    finally:
+        sys.stdout = saved
+
+
+class _CheckedOutput:
+    """Standard output whose write errors are an :class:`OutputError` naming it (a
+    closed pipe stays a ``BrokenPipeError``, answered with 141)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def _checked(self, call: Any, *args: Any) -> Any:
+        try:
+            return call(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(f"cannot write to standard output: {exc.strerror or exc}") from exc
+
+    def write(self, text: str) -> int:
+        """Write ``text``; raises OutputError when the output cannot take it."""
+        return int(self._checked(self._stream.write, text))
+
+    def flush(self) -> None:
+        """Flush; raises OutputError when the output cannot take what is buffered."""
+        self._checked(self._stream.flush)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _silence_stdout() -> None:
@@ -125,6 +162,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
             show_startup_error(NO_MODEL_TEXT, host, config=config)
         return EX_UNAVAILABLE
+    except OutputError:
+        raise  # main() says it once and keeps the interpreter's last flush quiet
     except AocError as exc:
         print(f"aoc: {exc}", file=sys.stderr)
         return EX_FAIL
@@ -147,11 +186,20 @@ def cmd_run(args: argparse.Namespace, config: Any, host: Any) -> int:
             break
         log.error("the shutdown command failed: starting the appliance again")
     summary = result.to_dict()
+    unwritten = None
     if args.stats_json:
-        args.stats_json.write_text(json.dumps(summary, indent=2) + "\n")
+        from aoc.filecheck import write_result_file
+
+        try:
+            write_result_file(args.stats_json, json.dumps(summary, indent=2) + "\n")
+        except OutputError as exc:  # the summary below is not lost with it
+            unwritten = exc
     # flushed here, so a closed output pipe raises now (-> 141), not in the interpreter's
     # final flush (exit status 120 and a traceback-like "Exception ignored")
     print(format_summary(summary), flush=True)
+    if unwritten is not None:
+        print(f"aoc: --stats-json: {unwritten}", file=sys.stderr)
+        return EX_FAIL
     if result.restart_because:
         # non-zero, so that systemd starts the appliance afresh (and a run by hand says so)
         print(f"aoc: stopped to be restarted: {result.restart_because}", file=sys.stderr)

@@ -58,7 +58,26 @@ def output_file_problem(path: Path | None, flag: str) -> str | None:
         return f"{flag} {path}: folder {folder} does not exist; create it first"
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         return f"{flag} {path} is not writable; pick another path"
+    if (path.is_fifo() or path.is_socket()) and not _is_own_output(path):
+        # opening a FIFO nobody reads blocks for ever, after the whole run
+        return f"{flag} {path} is a FIFO or socket; give a file (or /dev/stdout)"
     return None
+
+
+def _is_own_output(path: Path) -> bool:
+    """True when ``path`` is this process's stdout or stderr (``/dev/stdout`` on a pipe)."""
+    try:
+        named = os.stat(path)
+    except OSError:
+        return False
+    for fd in (1, 2):
+        try:
+            own = os.fstat(fd)
+        except OSError:
+            continue
+        if (own.st_dev, own.st_ino) == (named.st_dev, named.st_ino):
+            return True
+    return False
 
 
 def _common(p: argparse.ArgumentParser) -> None:

@@ -76,3 +76,7 @@ class DisplayError(AocError, OSError):
 
 class ControlsError(AocError, OSError):
     """Buttons or LED could not be set up."""
+
+
+class OutputError(AocError, OSError):
+    """Standard output or a result file could not be written (a full disk, ``/dev/full``)."""

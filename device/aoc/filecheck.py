@@ -5,6 +5,8 @@
   endless data (``/dev/zero``); only regular files are accepted, with a clear error.
 * :func:`atomic_write_text`: temp file in the same folder, ``fsync``, ``rename``, ``fsync``
   of the folder -- after a power cut the file holds the old or the new text, never a mix.
+* :func:`write_result_file`: a command's result file (``--stats-json``, ``--out``): atomic
+  for a file, written straight to a device (``/dev/stdout``); failures an OutputError.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from aoc.errors import AocError
+from aoc.errors import AocError, OutputError
 
 log = logging.getLogger(__name__)
 
@@ -87,3 +89,23 @@ def atomic_write_text(target: Path, text: str) -> None:
     finally:
         os.close(dir_fd)
 
+
+def write_result_file(path: Path, text: str) -> None:
+    """Write a command's result ``text`` to ``path``, or raise OutputError naming it.
+
+    A regular file (or a new one) is replaced atomically, so a full disk leaves the old file
+    whole rather than an empty one; a symlink's target is replaced, not the link. Anything
+    else (``/dev/stdout``, ``/dev/null``, the command's own output pipe) is written as it is.
+    """
+    try:
+        try:
+            regular = stat.S_ISREG(os.stat(path).st_mode)
+        except FileNotFoundError:
+            regular = True  # a new file
+        if regular:
+            atomic_write_text(Path(os.path.realpath(path)), text)
+        else:  # not through realpath: /dev/stdout -> /proc/self/fd/1 -> "pipe:[...]"
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc

@@ -77,7 +77,7 @@ class Host:
         notify = notifier_settings(env, pid=os.getpid() if pid is None else pid)
         return cls(
             under_systemd=bool(env.get("INVOCATION_ID") or env.get("JOURNAL_STREAM")),
-            stdout_tty=sys.stdout.isatty(),
+            stdout_tty=sys.stdout is not None and sys.stdout.isatty(),
             is_pi="raspberry pi" in (pi_model or "").lower(),
             pi_model=pi_model,
             state_dir=Path(state) if state else home_state,

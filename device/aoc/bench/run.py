@@ -282,9 +282,12 @@ def cmd_bench(args: argparse.Namespace, config: Any, host: Any) -> int:
     finally:
         selection.opened.close()
     text = json.dumps(result, indent=2)
+    # printed (and flushed) first: a result file that cannot be written loses nothing shown
+    print(text if args.json else format_result(result), flush=True)  # noqa: T201 - CLI output
     if args.out:
-        args.out.write_text(text + "\n")
-    print(text if args.json else format_result(result))  # noqa: T201 - CLI output
+        from aoc.filecheck import write_result_file
+
+        write_result_file(args.out, text + "\n")  # an OutputError: one line, exit 1
     # a measurement that failed (a crashed start-up run, no luma) is no pass
     missed = [k for k, t in result["targets"].items()
               if t["met"] is False or (t["met"] is None and t["applies"])]
