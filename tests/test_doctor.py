@@ -181,6 +181,31 @@ def test_model_check_verifies_checksums(fake_sys, tmp_path):
     assert check.status == FAIL and "bad" in check.detail
 
 
+def test_model_check_loads_the_cpu_model(fake_sys, tmp_path):
+    """A model cut short before the manifest was written has a matching checksum and is
+    still no model: doctor must say so, as `aoc classify` and `aoc run` would."""
+    import json
+
+    from aoc.inference.bundle_files import sha256_file
+    from aoc.inference.runtime import RuntimeNotFound
+
+    good = check_model(probes(fake_sys), Config())
+    assert good.status == OK and "CPU model loads on ai-edge-litert" in good.detail
+    cut = tmp_path / "cut"
+    shutil.copytree(MODELS / "uint8", cut)
+    model = cut / "model.tflite"
+    model.write_bytes(model.read_bytes()[:1000])
+    manifest = json.loads((cut / "manifest.json").read_text())
+    manifest["files"]["model.tflite"] = sha256_file(model)
+    (cut / "manifest.json").write_text(json.dumps(manifest))
+    check = check_model(probes(fake_sys), Config(), str(cut))
+    assert check.status == FAIL and "not a valid TFLite model" in check.detail, check.detail
+    assert "copy a good bundle" in check.fix
+    no_runtime = probes(fake_sys, load_cpu_model=raise_(RuntimeNotFound("no TFLite runtime")))
+    check = check_model(no_runtime, Config())
+    assert check.status == OK and "not loaded (no TFLite runtime)" in check.detail
+
+
 def test_cmd_doctor_exit_codes_and_lines(fake_sys, capsys):
     usb, dev = fake_sys
     (dev / "i2c-1").touch()

@@ -175,7 +175,7 @@ def check_gpio(p: Probes, config: Any) -> Check:
 
 
 def check_model(p: Probes, config: Any, bundle: str | None = None) -> Check:
-    from aoc.errors import BundleError
+    from aoc.errors import AocError, BundleError
     from aoc.inference.model_select import candidates, load_candidate
 
     m = config.model
@@ -184,18 +184,24 @@ def check_model(p: Probes, config: Any, bundle: str | None = None) -> Check:
     if not cands:
         return Check("model", FAIL, "no bundle configured and no packaged default found",
                      "reinstall, or set model.bundle")
+    fix = "copy a good bundle there (aoc-train build writes one), or fix model.bundle"
     try:
         b = load_candidate(cands[0])
     except BundleError as exc:
-        return Check("model", FAIL, f"{cands[0].describe()}: {exc}",
-                     "copy a good bundle there (aoc-train build writes one), or fix model.bundle")
+        return Check("model", FAIL, f"{cands[0].describe()}: {exc}", fix)
+    try:
+        loads = p.load_cpu_model(b)
+    except BundleError as exc:  # the runtime refused the file itself
+        return Check("model", FAIL, f"{cands[0].describe()}: {exc}", fix)
+    except AocError as exc:  # no runtime: the runtime check says what to install
+        loads = f"not loaded ({exc})"
     tpu = "with Edge TPU model" if b.edgetpu_model else (
         f"CPU only ({b.edgetpu.reason or 'no Edge TPU model'})")
     if b.backbone is not None and b.head is not None:
         sizes = "-".join(map(str, b.head.layer_sizes))
         tpu += f"; backbone {b.backbone.name} + head {sizes} (on the CPU)"
     return Check("model", OK, f"{b.name} at {b.root}: labels {', '.join(b.labels)}; "
-                 f"checksums verified; {tpu}")
+                 f"checksums verified; CPU model {loads}; {tpu}")
 
 
 SERVICE_STATE_DIR = Path("/var/lib/anime-or-cartoon")

@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def _runtime_label() -> str:
@@ -75,6 +76,18 @@ def _i2c_ack(bus: int, address: int) -> bool:
     return True
 
 
+def _load_cpu_model(bundle: Any) -> str:
+    """Open ``bundle``'s CPU model with the TFLite runtime and close it again: a model
+    whose checksum matches can still be no model at all (truncated before it was hashed)."""
+    from aoc.inference.classifier import open_classifier
+
+    clf = open_classifier(bundle, prefer="cpu")
+    try:
+        return f"loads on {clf.runtime_name}"
+    finally:
+        clf.close()
+
+
 def _gpio_factory() -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # gpiozero warns once per factory it falls past
@@ -98,5 +111,6 @@ class Probes:
     picamera2_cameras: Callable[[], list[str]] = _picamera2_cameras
     i2c_ack: Callable[[int, int], bool] = _i2c_ack
     gpio_factory: Callable[[], str] = _gpio_factory
+    load_cpu_model: Callable[[Any], str] = _load_cpu_model
     default_dirs: Sequence[Path] | None = None
     on_pi: bool = False
