@@ -319,3 +319,42 @@ def test_missing_video_file_names_it(tmp_path: Path):
     missing = tmp_path / "nope.avi"
     with pytest.raises(CameraError, match="nope.avi could not be opened"):
         OpenCVSource(str(missing)).open()
+
+
+def test_a_stream_is_opened_with_a_time_limit_and_a_webcam_or_file_as_before():
+    cv2 = fake_cv2()
+    asked = []
+    plain = cv2.VideoCapture
+
+    def video_capture(target, api=None, params=None):
+        asked.append((target, api, params))
+        return plain(target)
+
+    cv2.VideoCapture, cv2.CAP_ANY = video_capture, 0
+    cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, cv2.CAP_PROP_READ_TIMEOUT_MSEC = 53, 54
+    for target in ("rtsp://cam/stream", 0, "clip.mp4"):
+        with OpenCVSource(target, cv2_module=cv2, timeout_s=2.5, real_time=False):
+            pass
+    assert asked == [("rtsp://cam/stream", 0, [53, 2500, 54, 2500]),
+                     (0, None, None), ("clip.mp4", None, None)]
+
+
+def test_real_opencv_gives_up_on_a_stream_that_never_answers():
+    """A server that takes the connection and never sends a byte: FFmpeg's own limit is
+    about 30 s, longer than the service's watchdog; the source's timeout_s holds."""
+    import socket
+    import time
+
+    cv2 = pytest.importorskip("cv2")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/live.mjpg"
+    try:
+        source = OpenCVSource(url, cv2_module=cv2, timeout_s=1.0)
+        started = time.monotonic()
+        with pytest.raises(CameraError):
+            source.open()
+        assert time.monotonic() - started < 10
+    finally:
+        server.close()

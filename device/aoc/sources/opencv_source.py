@@ -64,8 +64,9 @@ class OpenCVSource(BaseSource):
     """A webcam (int index), video file (path) or stream URL read through ``cv2.VideoCapture``.
 
     ``timeout_s`` bounds how long :meth:`read` waits for a live frame before raising
-    ``CameraError``; ``max_grab_failures`` consecutive failed grabs declare a live source
-    lost. ``loop`` restarts a video file at its end instead of raising. A video file plays
+    ``CameraError``, and how long a stream may take to open or to deliver a packet;
+    ``max_grab_failures`` consecutive failed grabs declare a live source lost. ``loop``
+    restarts a video file at its end instead of raising. A video file plays
     in real time at its own frame rate (:mod:`aoc.sources.playback`, ``clock`` and
     ``sleep``) unless ``real_time`` is false, which reads it frame after frame.
     ``webcam`` says a str target is a webcam's device node (``/dev/video0``, a
@@ -135,7 +136,7 @@ class OpenCVSource(BaseSource):
         cv2 = self._cv2 if self._cv2 is not None else import_cv2()
         self._cv2 = cv2
         with quiet_opencv(cv2):
-            cap = cv2.VideoCapture(self.target)
+            cap = self._capture(cv2)
         if not cap.isOpened():
             cap.release()
             brief = f"no webcam {self._where()}" if self.webcam else None
@@ -166,6 +167,17 @@ class OpenCVSource(BaseSource):
             )
             self._thread.start()
         log.info("%s opened", self.name)
+
+    def _capture(self, cv2: Any) -> Any:
+        """``cv2.VideoCapture`` of the target; a stream's opening and reads are bounded by
+        ``timeout_s``: FFmpeg's own limit is about 30 s, and a camera that takes the
+        connection and never answers would hold the loop that long (no watchdog ping, a
+        SIGTERM acted on late) on every retry."""
+        if self.is_live and not self.webcam and hasattr(cv2, "CAP_PROP_OPEN_TIMEOUT_MSEC"):
+            ms = max(1, round(self.timeout_s * 1000))
+            return cv2.VideoCapture(self.target, cv2.CAP_ANY, [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
+        return cv2.VideoCapture(self.target)
 
     def _ask_capture_size(self, cap: Any, cv2: Any) -> None:
         """Ask the webcam for ``capture_size``; say when it chose another mode."""
