@@ -93,6 +93,10 @@ def test_the_emulated_display_path_is_expanded_like_the_start_up_check(monkeypat
     monkeypatch.setenv("HOME", str(tmp_path))
     config = config_from_dict({"display": {"path": "~/shots/oled.png"}})
     assert display_options(config, "emulated")["path"] == str(tmp_path / "shots" / "oled.png")
+    assert display_options(config, "emulated")["folder"] is None
+    (tmp_path / "frames").mkdir()
+    config = config_from_dict({"display": {"path": "~/frames"}})
+    assert display_options(config, "emulated")["folder"] is True  # and stays one on reopen
 
 
 def test_show_config_error_is_best_effort():

@@ -132,6 +132,43 @@ def test_a_failed_write_keeps_the_last_whole_picture(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["screen.png"]  # no torn partial
 
 
+def test_an_empty_picture_from_a_full_disk_is_display_lost_not_a_blank_screen(
+        tmp_path, monkeypatch):
+    """On a full disk pygame wrote an empty file and raised nothing: it was renamed over
+    the last good picture, and nobody was told."""
+    import pygame
+
+    from aoc.errors import DisplayError
+
+    out = tmp_path / "screen.png"
+    with EmulatedDisplay(out) as emu:
+        emu.show(STATE)
+        before = out.read_bytes()
+
+        def silently_empty(surface, filename):
+            open(filename, "wb").close()
+
+        monkeypatch.setattr(pygame.image, "save", silently_empty)
+        with pytest.raises(DisplayError, match=r"came out unreadable.*disk full"):
+            emu.show(STATE.replace(anime=0.2))
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["screen.png"]
+
+
+def test_a_folder_that_is_gone_is_not_replaced_by_a_file(tmp_path):
+    """A frames folder deleted mid-run: the display's reopen wrote PNG data into a plain
+    file at the folder's path."""
+    from aoc.errors import DisplayError
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    EmulatedDisplay(frames, folder=True).close()
+    frames.rmdir()
+    with pytest.raises(DisplayError, match="folder .*frames is gone"):
+        EmulatedDisplay(frames, folder=True)
+    assert not frames.exists()
+
+
 def test_a_fifo_at_the_path_is_replaced_not_written_into(tmp_path):
     """Writing into a FIFO nobody reads blocked the display thread for good."""
     import os

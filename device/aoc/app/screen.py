@@ -62,8 +62,10 @@ def display_options(config: Config, kind: str) -> dict[str, Any]:
         fmt = "gif" if d.path.lower().endswith(".gif") else "png"
         # no shell expands ~ in a TOML file (the start-up check expands it too)
         # a run's GIF plays in real time: each frame lasts as long as it was shown
-        return dict(path=os.path.expanduser(d.path), fmt=fmt, width=d.width,
-                    height=d.height, frame_duration_s=None)
+        path = os.path.expanduser(d.path)
+        # a folder at start-up stays one: gone mid-run it is "display lost", not a file
+        return dict(path=path, fmt=fmt, width=d.width, height=d.height,
+                    frame_duration_s=None, folder=os.path.isdir(path) or None)
     if kind == "null":
         return dict(width=d.width, height=d.height)
     return {}

@@ -65,6 +65,18 @@ def _quiet_stdout() -> contextlib.AbstractContextManager[Any]:
     return contextlib.redirect_stdout(io.StringIO())
 
 
+def _check_picture(path: Path) -> None:
+    """Raise OSError unless ``path`` is a whole picture: on a full disk pygame may write an
+    empty or torn file and say nothing."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as picture:
+            picture.verify()
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise OSError(f"{path.name} came out unreadable ({exc}); is the disk full?") from exc
+
+
 class EmulatedDisplay(BaseDisplay):
     """Draws states into PNG files or one animated GIF at ``scale`` x the panel size.
 
@@ -76,9 +88,12 @@ class EmulatedDisplay(BaseDisplay):
     A GIF frame lasts ``frame_duration_s``, or with ``None`` as long as it was on screen
     (by ``clock``), so the GIF of a run plays in real time.
 
-    A PNG is written to a hidden ``.<name>.partial.png`` beside it and then renamed into
-    place, so a reader (a web page showing the screen) never sees half a file, and a full
-    disk keeps the last whole picture instead of leaving an empty one.
+    A PNG is written to a hidden ``.<name>.partial.png`` beside it, read back, and then
+    renamed into place, so a reader (a web page showing the screen) never sees half a file,
+    and a full disk keeps the last whole picture instead of leaving an empty one.
+    ``folder=True`` says ``path`` must be a folder (it was one at start-up): when it is gone,
+    drawing fails (``display lost``, retried) instead of writing a file in its place;
+    ``None`` decides by what ``path`` is now.
     """
 
     def __init__(
@@ -91,6 +106,7 @@ class EmulatedDisplay(BaseDisplay):
         scale: int = 2,
         transform: str = "identity",
         frame_duration_s: float | None = 0.1,
+        folder: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if fmt not in FORMATS:
@@ -112,6 +128,9 @@ class EmulatedDisplay(BaseDisplay):
         try:
             if fmt == "png":
                 template = str(path)
+                if folder and not path.is_dir():
+                    raise DisplayError(f"emulated display: folder {path} is gone; make it "
+                                       "again (or set display.path)")
                 if path.is_dir():
                     template = str(path / "frame_{0:06}.png")
                 self._template = template
@@ -164,6 +183,7 @@ class EmulatedDisplay(BaseDisplay):
             self._device._contrast = (DIM_CONTRAST if dim else 0xFF) / 255.0
             self._device.display(image)
             if self.fmt == "png":
+                _check_picture(self._partial)
                 os.replace(self._partial, self._template.format(self.frames + 1))
         except Exception as exc:
             # luma.emulator writes through pygame, whose pygame.error is no OSError: a path
