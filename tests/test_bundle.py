@@ -339,6 +339,16 @@ def test_fifos_and_devices_are_refused_never_read(tmp_path: Path, bundle_dir: Pa
         load_bundle(bundle_dir)
 
 
+def test_a_bundle_file_that_is_a_fifo_is_named_so_not_missing(bundle_dir: Path) -> None:
+    import os
+
+    model = bundle_dir / "model.tflite"
+    model.unlink()
+    os.mkfifo(model)
+    with pytest.raises(BundleError, match="model.tflite is not a regular file"):
+        load_bundle(bundle_dir, verify=False)
+
+
 # ---------------------------------------------------------------- label count
 
 

@@ -144,7 +144,8 @@ def checked_files(files: dict[str, Any], needed: list[str], root: Path, where: P
     for rel, file in list(checked.items()):
         actual = None
         if not file.is_file():
-            problem = "is missing"
+            # a FIFO or a folder where the file should be is no "missing" file to look for
+            problem = "is not a regular file" if file.exists() else "is missing"
         elif verify and (actual := sha256_file(file)) != files[rel].lower():
             problem = "is corrupt or changed"
         else:
@@ -156,7 +157,7 @@ def checked_files(files: dict[str, Any], needed: list[str], root: Path, where: P
             del checked[rel]
         elif actual is None:
             raise BundleError(
-                f"bundle file {file} is missing (listed in {where}): re-copy the whole bundle "
+                f"bundle file {file} {problem} (listed in {where}): re-copy the whole bundle "
                 "folder or rebuild it with aoc-train",
                 path=file,
             )

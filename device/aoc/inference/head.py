@@ -151,6 +151,10 @@ def load_head(path: str | os.PathLike[str]) -> DenseHead:
     """Read ``head.npz`` (see the module docstring); BundleError naming the file if unusable."""
     path = Path(path)
     try:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+        if magic != b"PK\x03\x04":  # numpy would speak of pickles and of trusting the file
+            raise ValueError(f"not a .npz archive: it starts with {magic!r}")
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError, EOFError) as exc:
