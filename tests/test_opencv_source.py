@@ -135,7 +135,7 @@ def test_webcam_read_returns_only_the_newest_frame():
 
 def test_a_webcam_is_asked_for_the_capture_size_and_the_log_says_what_it_gave(caplog):
     cv2 = fake_cv2()
-    with caplog.at_level(logging.INFO, logger="aoc.sources.opencv_source"):
+    with caplog.at_level(logging.INFO, logger="aoc.sources"):
         with OpenCVSource(0, cv2_module=cv2, capture_size=(1280, 720)):
             pass
         with OpenCVSource(1, cv2_module=cv2, capture_size=(800, 600)):
@@ -358,3 +358,15 @@ def test_real_opencv_gives_up_on_a_stream_that_never_answers():
         assert time.monotonic() - started < 10
     finally:
         server.close()
+
+
+def test_a_video_of_huge_frames_is_refused_before_a_frame_is_decoded():
+    """8000x8000 frames took 791 MB, past the unit's MemoryMax: the images' 24 MP limit."""
+    cv2 = fake_cv2()
+    cv2.VideoCapture = lambda target: FakeCapture(target, modes=((8000, 8000),))
+    source = OpenCVSource("huge.avi", cv2_module=cv2, real_time=False)
+    with pytest.raises(CameraError, match=r"8000x8000 frames, more than the 24,000,000"):
+        source.open()
+    cv2.VideoCapture = lambda target: FakeCapture(target, modes=((3840, 2160),))
+    with OpenCVSource("4k.mp4", cv2_module=cv2, real_time=False):
+        pass

@@ -26,7 +26,6 @@ import numpy as np
 
 from aoc.errors import CameraError, ConfigError
 from aoc.inference.resize import area_linear_resize
-from aoc.opencv import quiet_opencv
 from aoc.resource import WorkerRelease
 from aoc.sources.base import (
     BaseSource,
@@ -35,11 +34,11 @@ from aoc.sources.base import (
     check_resize_mode,
     check_size,
 )
+from aoc.sources.opencv_capture import import_cv2, open_capture
 from aoc.sources.playback import RealTimePlayback
 
 log = logging.getLogger(__name__)
 
-NOT_INSTALLED = "OpenCV is not installed: `pip install opencv-python-headless`"
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://", "rtmp://")
 
 #: Consecutive failed grabs after which a live source is declared lost.
@@ -49,15 +48,6 @@ MAX_GRAB_FAILURES = 25
 def is_stream_url(target: object) -> bool:
     """True for network stream URLs (``rtsp://``, ``http://`` ...)."""
     return isinstance(target, str) and target.lower().startswith(STREAM_SCHEMES)
-
-
-def import_cv2() -> Any:
-    """Import OpenCV or raise ``CameraError`` saying how to install it."""
-    try:
-        import cv2
-    except ImportError as exc:
-        raise CameraError(NOT_INSTALLED, brief="OpenCV not installed") from exc
-    return cv2
 
 
 class OpenCVSource(BaseSource):
@@ -135,13 +125,9 @@ class OpenCVSource(BaseSource):
             return
         cv2 = self._cv2 if self._cv2 is not None else import_cv2()
         self._cv2 = cv2
-        with quiet_opencv(cv2):
-            cap = self._capture(cv2)
-        if not cap.isOpened():
-            cap.release()
-            brief = f"no webcam {self._where()}" if self.webcam else None
-            screen = None if self.is_live else "video unreadable"
-            raise CameraError(self._open_failure(), brief=brief, screen=screen)
+        cap = open_capture(cv2, self.target, name=self.name, webcam=self.webcam,
+                           is_live=self.is_live, timeout_s=self.timeout_s,
+                           capture_size=self.capture_size)
         self._cap = cap
         if not self.is_live:
             fps = float(cap.get(cv2.CAP_PROP_FPS)) if self.real_time else None
@@ -150,11 +136,6 @@ class OpenCVSource(BaseSource):
                 log.info("%s states no usable frame rate (%s): read frame after frame",
                          self.name, fps)
         if self.is_live:
-            # Ask the backend for a 1-frame buffer (not every backend honours it; the thread
-            # below is what guarantees freshness).
-            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
-            if self.webcam and self.capture_size is not None:
-                self._ask_capture_size(cap, cv2)
             with self._cond:
                 self._stopping = False
                 self._error = None
@@ -167,28 +148,6 @@ class OpenCVSource(BaseSource):
             )
             self._thread.start()
         log.info("%s opened", self.name)
-
-    def _capture(self, cv2: Any) -> Any:
-        """``cv2.VideoCapture`` of the target; a stream's opening and reads are bounded by
-        ``timeout_s``: FFmpeg's own limit is about 30 s, and a camera that takes the
-        connection and never answers would hold the loop that long (no watchdog ping, a
-        SIGTERM acted on late) on every retry."""
-        if self.is_live and not self.webcam and hasattr(cv2, "CAP_PROP_OPEN_TIMEOUT_MSEC"):
-            ms = max(1, round(self.timeout_s * 1000))
-            return cv2.VideoCapture(self.target, cv2.CAP_ANY, [
-                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
-        return cv2.VideoCapture(self.target)
-
-    def _ask_capture_size(self, cap: Any, cv2: Any) -> None:
-        """Ask the webcam for ``capture_size``; say when it chose another mode."""
-        width, height = self.capture_size  # type: ignore[misc]  # open() checked it
-        cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
-        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
-        got = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-        if got != (width, height) and min(got) > 0:  # 0 or -1: the backend cannot say
-            # Not an error: a webcam has a fixed list of modes and takes the nearest one.
-            log.info("%s: asked for %dx%d (camera.width/height), the camera gives %dx%d",
-                     self.name, width, height, *got)
 
     def read(self) -> np.ndarray:
         """Return the newest frame as RGB at ``size``; raises ``CameraError``."""
@@ -220,20 +179,6 @@ class OpenCVSource(BaseSource):
             log.warning("%s: the capture is released when its read returns", self.name)
 
     # -- internals -----------------------------------------------------------------
-
-    def _where(self) -> str:
-        return f"at index {self.target}" if isinstance(self.target, int) else str(self.target)
-
-    def _open_failure(self) -> str:
-        if self.webcam:
-            return (f"no webcam {self._where()}: check it is plugged in (`ls /dev/video*`) "
-                    "and not in use by another program")
-        if self.is_live:
-            return f"stream {self.target} could not be opened: check the URL and the network"
-        return (
-            f"video file {self.target} could not be opened: check the path exists and is a "
-            "video OpenCV can decode"
-        )
 
     def _grab_loop(self, cap: Any, release: WorkerRelease) -> None:
         try:
