@@ -55,6 +55,25 @@ def test_explain_without_json_prints_one_line_per_image(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a-2.png", "a.png"]
 
 
+def test_explain_never_writes_over_the_pictures_it_explains(tmp_path, capsys):
+    """`aoc explain photos/*.png --out photos` replaced each photo by its explanation."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(photos / "a.png")
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(photos / "b.jpg")
+    (photos / "b.json").write_text("{}")  # a picture's own notes
+    before = {p.name: p.read_bytes() for p in photos.iterdir()}
+    (tmp_path / "config.toml").write_text("")
+    code = main(["explain", "--config", str(tmp_path / "config.toml"), "--bundle",
+                 str(MODELS / "int8"), "--out", str(photos), "--budget", "4", "--json",
+                 str(photos / "a.png"), str(photos / "b.jpg"), str(photos / "b.json")])
+    capsys.readouterr()
+    assert code == 1  # b.json is no picture
+    assert {p.name: p.read_bytes() for p in photos.iterdir() if p.name in before} == before
+    assert sorted(set(p.name for p in photos.iterdir()) - set(before)) == [
+        "a-2.json", "a-2.png", "b-2.json", "b-2.png"]
+
+
 def test_explain_refuses_a_budget_below_two(tmp_path, capsys):
     (tmp_path / "config.toml").write_text("")
     code = main(["explain", "--config", str(tmp_path / "config.toml"), "--bundle",

@@ -46,11 +46,14 @@ def add_parser(
     return p
 
 
-def _out_name(path: Path, taken: set[str]) -> str:
-    """``photo`` for ``photo.jpg``; ``photo-2`` if another image already had that name."""
+def _out_name(path: Path, taken: set[str], out_dir: Path, inputs: set[Path]) -> str:
+    """``photo`` for ``photo.jpg``; ``photo-2`` if another image already had that name, or
+    if ``photo.png`` / ``photo.json`` in ``out_dir`` is one of the ``inputs`` (resolved):
+    ``aoc explain photos/*.png --out photos`` must not write over the pictures."""
     stem, n = path.stem, 1
     name = stem
-    while name in taken:
+    while name in taken or any((out_dir / f"{name}{ext}").resolve() in inputs
+                               for ext in (".png", ".json")):
         n += 1
         name = f"{stem}-{n}"
     taken.add(name)
@@ -76,6 +79,7 @@ def cmd_explain(
     selection = open_classifier(config, host)
     failed = 0
     taken: set[str] = set()
+    inputs = {Path(path).resolve() for path in args.images}
     from aoc.images import load_frame
 
     with contextlib.closing(selection.opened) as clf:
@@ -89,7 +93,7 @@ def cmd_explain(
                 sys.stderr.write(f"aoc explain: {exc}; skipped\n")
                 continue
             expl = explain(clf, frame, budget=args.budget, seed=args.seed)
-            name = _out_name(path, taken)
+            name = _out_name(path, taken, args.out_dir, inputs)
             png = explanation_png(frame, expl, args.out_dir / f"{name}.png", name=path.name)
             line = f"{path}: {expl.labels[expl.top]} {expl.scores[expl.top]:.1%} -> {png}"
             if args.json:
