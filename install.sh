@@ -180,11 +180,14 @@ parse_args() {
                 ;;
             --libedgetpu-deb=*) LIBEDGETPU_DEB="${1#*=}" ;;
             --i2c-baudrate)
-                [ $# -ge 2 ] || die "--i2c-baudrate needs a value in Hz, e.g. 400000"
+                [ $# -ge 2 ] && [ -n "$2" ] || die "--i2c-baudrate needs a value in Hz, e.g. 400000"
                 I2C_BAUDRATE="$2"
                 shift
                 ;;
-            --i2c-baudrate=*) I2C_BAUDRATE="${1#*=}" ;;
+            --i2c-baudrate=*)
+                I2C_BAUDRATE="${1#*=}"
+                [ -n "$I2C_BAUDRATE" ] || die "--i2c-baudrate needs a value in Hz, e.g. 400000"
+                ;;
             --with-pycoral) WITH_PYCORAL=1 ;;
             --spi) WITH_SPI=1 ;;
             --with-train) WITH_TRAIN=1 ;;
@@ -206,7 +209,10 @@ parse_args() {
         case "$I2C_BAUDRATE" in
             *[!0-9]*) die "--i2c-baudrate must be a number of Hz (e.g. 400000), not '$I2C_BAUDRATE'" ;;
         esac
-        if [ "$I2C_BAUDRATE" -lt 10000 ] || [ "$I2C_BAUDRATE" -gt 3400000 ]; then
+        # more than 7 digits first: a number past the shell's integers makes `[` fail, and
+        # a failing test inside `if` would let it through
+        if [ "${#I2C_BAUDRATE}" -gt 7 ] || [ "$I2C_BAUDRATE" -lt 10000 ] \
+            || [ "$I2C_BAUDRATE" -gt 3400000 ]; then
             die "--i2c-baudrate $I2C_BAUDRATE is outside 10000..3400000 Hz; 400000 suits an SSD1306"
         fi
     fi
@@ -473,49 +479,51 @@ enable_spi() {
     say "reboot once for SPI to take effect, and set display.interface = \"spi\" in $CONFIG_FILE"
 }
 
-# set_i2c_baudrate FILE HZ: exactly one dtparam=i2c_arm_baudrate= line with HZ.
+# set_i2c_baudrate FILE HZ: exactly one dtparam=i2c_arm_baudrate= line with HZ, under [all].
 set_i2c_baudrate() {
-    local file="$1" hz="$2" want="dtparam=i2c_arm_baudrate=$2"
+    local file="$1" hz="$2" want="dtparam=i2c_arm_baudrate=$2" tmp
     if [ ! -f "$file" ]; then
         warn "$file not found: add '$want' to your boot config.txt yourself"
         return
     fi
-    if grep -qx "$want" "$file" && [ "$(grep -c '^dtparam=i2c_arm_baudrate=' "$file")" -eq 1 ]; then
+    tmp="$(mktemp)"
+    # One pass: the first such line under [all] (or before any section) gets the new value;
+    # every other one goes, wherever it is (one under [pi4] would win on a Pi 4 only). With
+    # none kept the line is appended, under a new [all] when the file ends in a conditional
+    # section ([pi4], [cm5], ...). awk ends every line it prints with a newline, so a last
+    # line without one is not glued to ours.
+    awk -v want="$want" '
+        /^\[/ { section = $0 }
+        /^dtparam=i2c_arm_baudrate=/ {
+            if (!kept && (section == "" || section == "[all]")) { print want; kept = 1 }
+            next
+        }
+        { print }
+        END {
+            if (!kept) {
+                if (section != "" && section != "[all]") printf "\n[all]\n"
+                print want
+            }
+        }' "$file" >"$tmp"
+    if cmp -s -- "$file" "$tmp"; then
+        rm -f -- "$tmp"
         say "$file already has $want"
         return
     fi
-    local new="$file.aoc-new"
     if grep -q '^dtparam=i2c_arm_baudrate=' "$file"; then
         printf '+ replace dtparam=i2c_arm_baudrate=... with %s in %s\n' "$want" "$file"
-        if [ "$DRY_RUN" -eq 0 ]; then
-            # The first such line gets the new value, any later duplicates go.
-            awk -v want="$want" '/^dtparam=i2c_arm_baudrate=/ { if (!done) print want; done = 1; next }
-                { print }' "$file" >"$new"
-        fi
     else
-        local section
-        section="$(grep -E '^\[' "$file" | tail -n 1 || true)"
-        if [ -n "$section" ] && [ "$section" != "[all]" ]; then
-            # The file ends in a conditional section ([pi4], [cm5], ...): open [all] first.
-            printf '+ append [all] and %s to %s\n' "$want" "$file"
-            if [ "$DRY_RUN" -eq 0 ]; then
-                { cat -- "$file"; printf '\n[all]\n%s\n' "$want"; } >"$new"
-            fi
-        else
-            printf '+ append %s to %s\n' "$want" "$file"
-            if [ "$DRY_RUN" -eq 0 ]; then
-                { cat -- "$file"; printf '%s\n' "$want"; } >"$new"
-            fi
-        fi
+        printf '+ append %s to %s\n' "$want" "$file"
     fi
     if [ "$DRY_RUN" -eq 0 ]; then
-        replace_file "$new" "$file"
+        # copied beside the file first: the rename into place stays on its file system
+        cp -- "$tmp" "$file.aoc-new"
+        replace_file "$file.aoc-new" "$file"
     fi
+    rm -f -- "$tmp"
     say "the I2C bus speed ($hz Hz) takes effect after a reboot"
 }
 
-# replace_file NEW FILE: FILE becomes NEW atomically (rename in the same folder, synced),
-# the previous FILE kept as FILE.aoc-backup. A power cut leaves the old or the new file.
 replace_file() {
     local new="$1" file="$2"
     cp -p -- "$file" "$file.aoc-backup"

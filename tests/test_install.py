@@ -440,6 +440,10 @@ def test_dev_on_a_non_pi_board_and_with_train(tmp_path: Path) -> None:
 def test_bad_options_are_refused(tmp_path: Path) -> None:
     for args, word in ((["--target", "mac"], "--target"), (["--i2c-baudrate", "fast"], "Hz"),
                        (["--i2c-baudrate", "5"], "outside"), (["--bogus"], "unknown option"),
+                       # past the shell's integers `[` failed, and the failure let it through
+                       (["--i2c-baudrate", "99999999999999999999"], "outside"),
+                       (["--i2c-baudrate", ""], "needs a value"),
+                       (["--i2c-baudrate="], "needs a value"),
                        (["--purge"], "--uninstall")):
         proc = run_install(tmp_path, "--dry-run", *args, check=False)
         assert proc.returncode != 0
@@ -481,6 +485,31 @@ def test_i2c_baudrate_after_a_conditional_section_opens_all(tmp_path: Path) -> N
     before = config_txt.read_text()
     assert "replace" in set_baudrate(config_txt, "1000000", dry_run=True)
     assert config_txt.read_text() == before
+
+
+def test_i2c_baudrate_after_a_last_line_without_newline_is_a_line_of_its_own(
+        tmp_path: Path) -> None:
+    """`dtparam=audio=on` with no newline became `dtparam=audio=ondtparam=i2c_arm_...`."""
+    config_txt = tmp_path / "config.txt"
+    for text, expected in (
+            ("dtparam=i2c_arm=on\ndtparam=audio=on",
+             "dtparam=i2c_arm=on\ndtparam=audio=on\ndtparam=i2c_arm_baudrate=400000\n"),
+            ("x=1\n[all]", "x=1\n[all]\ndtparam=i2c_arm_baudrate=400000\n")):
+        config_txt.write_text(text)
+        set_baudrate(config_txt, "400000")
+        assert config_txt.read_text() == expected
+
+
+def test_i2c_baudrate_in_a_conditional_section_moves_under_all(tmp_path: Path) -> None:
+    """A line under [pi4] was replaced where it stood: no effect on a Pi 5, and every later
+    run said "already has"."""
+    config_txt = tmp_path / "config.txt"
+    config_txt.write_text("dtparam=i2c_arm=on\n[pi4]\ndtparam=i2c_arm_baudrate=100000\n"
+                          "[all]\nfoo=1\n")
+    set_baudrate(config_txt, "400000")
+    assert config_txt.read_text() == ("dtparam=i2c_arm=on\n[pi4]\n[all]\nfoo=1\n"
+                                      "dtparam=i2c_arm_baudrate=400000\n")
+    assert "already has" in set_baudrate(config_txt, "400000")
 
 
 def test_config_txt_is_replaced_atomically_with_a_backup(tmp_path: Path) -> None:
