@@ -102,6 +102,10 @@ def test_compare_takes_the_overhead_from_the_frame_periods(monkeypatch):
     assert row["overhead_ms"] == pytest.approx(1.0) and row["ratio"] == pytest.approx(1.0)
     assert row["between_stages_ms"]["median"] == pytest.approx(0.6)
     assert row["fps"] == pytest.approx(166.7) and row["loop_over_invoke"] == pytest.approx(1.2)
+    assert row["frames"] == 12
+    with open_classifier(bundle, prefer="cpu") as clf:  # the text says "N frames per row"
+        assert loops.compare(clf, bundle.cpu_model, [np.zeros((32, 32, 3), np.uint8)],
+                             50)["frames"] == 50
 
 
 def test_memory_source_converts_yuv_like_the_naive_loop():
@@ -152,6 +156,12 @@ def test_oled_and_pipelined_figures():
     pipe = pipelined_figures(frames, invoke_ms=0.5, camera_fps=500, n=10,
                              bound_invoke_ms=0.5, bound_camera_fps=500)
     assert pipe["pipelined_fps"] > 0 and pipe["invoke_bound"]["sequential_fps"] > 0
+    # no loop classifies faster than its camera delivers: 20 frames span 19 periods, and
+    # counting 20 over them read 105 fps from a 100 fps camera
+    paced = pipelined_figures(frames, invoke_ms=0.5, camera_fps=100, n=20,
+                              bound_invoke_ms=0.5, bound_camera_fps=100)
+    for case in (paced, paced["invoke_bound"]):
+        assert case["pipelined_fps"] <= 101 and case["sequential_fps"] <= 101
 
 
 class CountingClassifier:

@@ -153,9 +153,20 @@ def _fps(source: Any, clf: Any, frames: int) -> float:
     from aoc.display.null import NullDisplay
     from aoc.display.threaded import ThreadedDisplay
 
+    class ResultTimes:  # a LoopHook: when each result came
+        def __init__(self) -> None:
+            self.at: list[float] = []
+
+        def on_result(self, stats: Any, first: bool) -> None:
+            self.at.append(time.perf_counter())
+
+    times = ResultTimes()
     with ThreadedDisplay(NullDisplay()) as display:
-        stats = run_loop(source, clf, Smoother(clf.labels), display, max_frames=frames)
-    return round(stats.fps, 1)
+        run_loop(source, clf, Smoother(clf.labels), display, max_frames=frames,
+                 hooks=[times])
+    # the rate between the first result and the last: N results span N-1 intervals (the
+    # loop's own frames / seconds counts one frame too many over N-1 camera periods)
+    return round((len(times.at) - 1) / (times.at[-1] - times.at[0]), 1)
 
 
 def pipelined_figures(frames: Sequence[np.ndarray], *, invoke_ms: float = 3.0,

@@ -198,10 +198,12 @@ def compare(clf: Any, model_path: Path, frames: Sequence[np.ndarray], n: int, *,
     if yuv is not None:
         width, height = clf.input_size
         half = 2 * width <= yuv[0] and 2 * height <= yuv[1]
-    chunk = max(2, n // rounds)  # the last frame of a chunk has no period: two at least
+    # n frames in all, the remainder spread over the first chunks; the last frame of a
+    # chunk has no period: two at least
+    chunks = [max(2, n // rounds + (i < n % rounds)) for i in range(rounds)]
     ours, naive = [], []
     waiting = None if wait_ms is None else WaitingInvoke(clf, wait_ms)  # one real invoke
-    for _ in range(rounds):
+    for chunk in chunks:
         with our_source(clf, frames, yuv=yuv, half=half, prefetch=prefetch) as source:
             ours.append(our_loop(waiting or clf, source, chunk))
         naive.append(naive_loop(model_path, frames, chunk, delegates=delegates, yuv=yuv,
