@@ -127,6 +127,16 @@ def test_extra_files_from_bytes_text_and_paths_are_listed_and_hashed(
     assert (tmp_path / "b" / "report" / "confusion.png").read_bytes() == b"\x89PNG fake"
 
 
+def test_a_report_naming_a_file_that_is_not_utf8_is_written_with_escapes(
+        tmp_path: Path, sources: dict[str, Path]) -> None:
+    """os.fsdecode of a Latin-1 name gives surrogates: the report crashed the build."""
+    import os
+
+    name = os.fsdecode(b"intel\xe9scenes")
+    make(tmp_path / "b", sources, extra_files={"report.md": f"| {name} | 12 |\n"})
+    assert (tmp_path / "b" / "report.md").read_text() == "| intel\\udce9scenes | 12 |\n"
+
+
 def test_a_rewrite_cut_short_leaves_the_old_bundle_working(bundle_dir: Path, sources: dict,
                                                            monkeypatch) -> None:
     """Files were replaced in place and the manifest written last: stopped half-way, the

@@ -250,7 +250,9 @@ def _write_extra_files(out: Path, extra_files: Mapping[str, str | bytes | os.Pat
         if isinstance(source, bytes):
             atomic_write_bytes(target, source)
         elif isinstance(source, str):
-            atomic_write_bytes(target, source.encode("utf-8"))
+            # a file or folder name that is not UTF-8 (an old zip's Latin-1) reaches a report
+            # as surrogates: written as \udcxx escapes, not a crash at the end of a build
+            atomic_write_bytes(target, source.encode("utf-8", "backslashreplace"))
         else:
             atomic_copy(Path(source), target)
         written.append(Path(rel).as_posix())
