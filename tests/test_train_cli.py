@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -220,9 +221,48 @@ def test_build_refuses_an_out_folder_it_would_destroy_before_any_work(tmp_path: 
         rc = main(["--no-progress", "build", str(data), "--out", str(out), "--work-dir",
                    str(tmp_path / "w"), "--backbone", "coral-mobilenet-v1-embedding",
                    "--backbone-dir", str(tmp_path / "no-backbone")])
-        assert rc == 1 and "bundle folder" in capsys.readouterr().err
+        assert rc == 1 and "is inside the data folder" in capsys.readouterr().err
     assert sorted(p.name for p in (data / "x").iterdir()) == ["0.png", "1.png", "2.png"]
     assert not (tmp_path / "w").exists()  # refused before the scan
+
+
+@pytest.mark.parametrize("out,work,says", [
+    # the second build trained on the first bundle's report picture as an 'anime' image
+    ("d/x/bundle", "w", "--out .* is inside the data folder"),
+    ("o", "d/cache", "--work-dir .* is inside the data folder"),
+    # the cache made inside --out, then the whole build refused at its end, every rerun too
+    ("o", "o/cache", "--work-dir .* is inside --out"),
+    ("o", "o", "--work-dir .* is inside --out"),
+    ("o", "wfile", "--work-dir .* is a file"),
+])
+def test_build_refuses_folders_that_cannot_go_together_before_any_work(
+        tmp_path: Path, capsys, out: str, work: str, says: str) -> None:
+    data = _tree(tmp_path / "d")
+    (tmp_path / "wfile").write_text("")
+    rc = main(["--no-progress", "build", str(data), "--out", str(tmp_path / out), "--work-dir",
+               str(tmp_path / work), "--backbone", "coral-mobilenet-v1-embedding",
+               "--backbone-dir", str(tmp_path / "no-backbone")])
+    err = capsys.readouterr().err
+    assert rc == 1 and re.search(says, err), err
+    assert not (tmp_path / "o").exists() and not (tmp_path / "d" / "cache").exists()
+
+
+def test_a_data_folder_that_is_a_file_and_notes_not_in_utf8_are_named(tmp_path: Path,
+                                                                      capsys) -> None:
+    notes = tmp_path / "notes.md"
+    notes.write_bytes(b"# notes\n\xe9t\xe9\n")
+    rc = main(["--no-progress", "build", str(notes), "--out", str(tmp_path / "o")])
+    assert rc == 1 and "is a file; give a folder" in capsys.readouterr().err
+    rc = main(["--no-progress", "build", str(_tree(tmp_path / "d")), "--out",
+               str(tmp_path / "o"), "--work-dir", str(tmp_path / "w"), "--notes", str(notes)])
+    assert rc == 1 and "is not UTF-8 text" in capsys.readouterr().err
+
+
+def test_one_class_or_a_class_named_twice_is_a_usage_error(tmp_path: Path, capsys) -> None:
+    for classes, says in (("anime", "is one class"), ("anime,anime", "names a class twice")):
+        with pytest.raises(SystemExit):
+            main(["build", str(tmp_path), "--out", str(tmp_path / "o"), "--classes", classes])
+        assert says in capsys.readouterr().err
 
 
 def test_bad_notes_and_counts_are_usage_errors(tmp_path: Path, capsys) -> None:

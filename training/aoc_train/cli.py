@@ -29,8 +29,14 @@ from collections.abc import Iterator, Sequence
 
 from aoc.errors import AocError
 
-from .cli_args import build_parser, config_from_args, globals_first, recorded_command
-from .errors import DegenerateModelError, MissingTrainExtraError
+from .cli_args import (
+    build_parser,
+    config_from_args,
+    globals_first,
+    path_problem,
+    recorded_command,
+)
+from .errors import DataError, DegenerateModelError, MissingTrainExtraError
 from .head_cli import run_head_build, usage_error
 
 __all__ = ["build_parser", "config_from_args", "main"]
@@ -56,11 +62,18 @@ def _run_pipeline(a: argparse.Namespace, argv: Sequence[str]) -> None:
     if getattr(a, "notes", None) and not a.notes.is_file():
         raise SystemExit(f"aoc-train: --notes {a.notes} is not a file: give a markdown file "
                          "to append to the report, or leave --notes out")
+    problem = path_problem(a)
+    if problem is not None:
+        raise DataError(problem)
     if a.command == "build":  # the bundle replaces its folder: refuse a wrong one now
         from aoc.inference.bundle_write import check_bundle_target
 
         check_bundle_target(a.out)
-    notes = a.notes.read_text(encoding="utf-8") if a.notes else ""
+    try:
+        notes = a.notes.read_text(encoding="utf-8") if a.notes else ""
+    except UnicodeDecodeError as exc:
+        raise DataError(f"--notes {a.notes} is not UTF-8 text ({exc.reason} at byte "
+                        f"{exc.start}): save it as UTF-8") from exc
     if a.backbone != "mobilenet-v2":
         run_head_build(a, argv, config_from_args(a), notes=notes)
         return

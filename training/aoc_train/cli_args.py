@@ -45,6 +45,42 @@ def _csv(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip())
 
 
+def _class_list(text: str) -> tuple[str, ...]:
+    """``--classes``: '' (the sorted folders) or two or more distinct names."""
+    names = _csv(text)
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"{text!r} names a class twice")
+    if len(names) == 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is one class; a classifier needs two or "
+                                         "more (or '' for every folder)")
+    return names
+
+
+def work_dir_of(a: argparse.Namespace) -> Path:
+    """``--work-dir``, or the default ``.cache/aoc-train/<out folder's name>``."""
+    return a.work_dir or Path(".cache") / "aoc-train" / a.out.resolve().name
+
+
+def path_problem(a: argparse.Namespace) -> str | None:
+    """Why the data folder, ``--out`` and ``--work-dir`` cannot go together, before any
+    work is done (each found at the end of a whole build before), or ``None``."""
+    data, out, work = (Path(x).expanduser().resolve()
+                       for x in (a.data_dir, a.out, work_dir_of(a)))
+    if data.exists() and not data.is_dir():
+        return f"data folder {a.data_dir} is a file; give a folder with one sub-folder per class"
+    for flag, path in (("--out", out), ("--work-dir", work)):
+        if path == data or data in path.parents:
+            # the next build would scan the bundle's pictures (or the cache) as images
+            return (f"{flag} {path} is inside the data folder {data}; give a folder outside "
+                    "it")
+    if work == out or out in work.parents:
+        return (f"--work-dir {work} is inside --out {out}, which a build replaces whole; give "
+                "a work folder of its own")
+    if work.exists() and not work.is_dir():
+        return f"--work-dir {work} is a file; give a folder for the cache"
+    return None
+
+
 def _pipeline_args(p: argparse.ArgumentParser) -> None:
     from .fit import FitConfig
 
@@ -66,7 +102,7 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
                    "../shared/reference/coral when there, else the project's models/default)")
     p.add_argument("--weights", metavar="FILE", help="no-top MobileNetV2 .weights.h5 matching "
                    "--alpha, 'imagenet' to let Keras download them, or omit for random init")
-    p.add_argument("--classes", type=_csv, default=None, metavar="A,B,C",
+    p.add_argument("--classes", type=_class_list, default=None, metavar="A,B,C",
                    help="label order ('' = sorted folders; default anime,cartoon,neither)")
     p.add_argument("--holdout-sources", type=_csv, default=DEFAULT_HOLDOUT, metavar="S,T",
                    help="sources held out whole as the test split (default: models/default's "
@@ -110,7 +146,7 @@ def config_from_args(a: argparse.Namespace) -> BuildConfig:
     fit = replace(FitConfig(seed=a.seed), head_epochs=a.head_epochs, head_l2=a.head_l2,
                   top_tune_from=a.top_tune_from, top_tune_epochs=a.top_tune_epochs,
                   top_tune_lr=a.top_tune_lr)
-    work = a.work_dir or Path(".cache") / "aoc-train" / a.out.resolve().name
+    work = work_dir_of(a)
     classes = a.classes
     if classes is None:  # not given: the default model's, unless the data has other folders
         classes = DEFAULT_CLASSES
