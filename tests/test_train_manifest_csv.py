@@ -30,3 +30,23 @@ def test_a_manifest_without_its_columns_or_not_utf8_is_refused_naming_the_fix(
     manifest.write_bytes(b"file,source\nanime/caf\xe9.png,s1\n")
     with pytest.raises(DataError, match="is not UTF-8 text.*save it as UTF-8"):
         read_manifest(manifest)
+
+
+def test_an_unbalanced_quote_is_refused_naming_the_line(tmp_path: Path) -> None:
+    """One stray quote swallowed the rest of the file: csv's "field larger than field
+    limit" traceback, naming neither the manifest nor the line."""
+    manifest = tmp_path / "manifest.csv"
+    for n in (30, 12000):  # the rest taken into one field, or past csv's field limit
+        rows = "".join(f"anime/{i}.png,s{i % 3}\n" for i in range(n))
+        manifest.write_text(f'file,source\nanime/a.png,s1\nanime/b.png,"s2\n{rows}')
+        with pytest.raises(DataError, match=r"not valid CSV near line \d+.*unbalanced double"):
+            read_manifest(manifest)
+
+
+def test_one_image_given_two_sources_is_refused_and_a_repeat_is_not(tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("file,source\nanime/a.png,s1\nanime/b.png,s2\n./anime/a.png,s1\n")
+    assert read_manifest(manifest)["anime/a.png"]["source"] == "s1"  # the same row twice
+    manifest.write_text("file,source\nanime/a.png,s1\nanime/b.png,s2\nanime/a.png,other\n")
+    with pytest.raises(DataError, match=r"gives anime/a.png twice.*'s1' and 'other' \(line 4\)"):
+        read_manifest(manifest)

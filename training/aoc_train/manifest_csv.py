@@ -37,10 +37,27 @@ def read_manifest(path: Path) -> dict[str, dict[str, str]]:
                     f"{sorted(fields)}); fix its header, or remove it to take each image's "
                     "sub-folder of its class folder as its source"
                 )
-            return {_manifest_path(row["file"]): row for row in reader}
+            rows: dict[str, dict[str, str]] = {}
+            for row in reader:
+                if any("\n" in (row.get(k) or "") for k in ("file", "source")):
+                    # a quote never closed took the following rows into this field
+                    raise csv.Error("a 'file' or 'source' value runs over several lines")
+                file = _manifest_path(row["file"])
+                earlier = rows.get(file)
+                if earlier is not None and earlier.get("source") != row.get("source"):
+                    # the last row won without a word: a one-image source held out alone
+                    raise DataError(
+                        f"manifest {path} gives {file} twice, with sources "
+                        f"{earlier.get('source')!r} and {row.get('source')!r} (line "
+                        f"{reader.line_num}); keep one row per image")
+                rows[file] = row
+            return rows
     except UnicodeDecodeError as exc:
         raise DataError(f"manifest {path} is not UTF-8 text ({exc.reason} at byte "
                         f"{exc.start}); save it as UTF-8 (CSV UTF-8)") from exc
+    except csv.Error as exc:  # a quote never closed swallows the rest: "field larger..."
+        raise DataError(f"manifest {path} is not valid CSV near line {reader.line_num} "
+                        f"({exc}); look for an unbalanced double quote there") from exc
 
 
 def _manifest_path(text: str) -> str:
