@@ -196,3 +196,24 @@ def test_without_a_manifest_a_sub_folder_of_a_class_is_a_source(tmp_path: Path) 
     assert sources["anime/ghibli/1.jpg"] == "anime/ghibli"
     assert sources["cartoon/simpsons/0.jpg"] == "cartoon/simpsons"
     assert sources["cartoon/loose.jpg"] == "cartoon/unlisted"
+
+
+def test_a_linked_folder_is_followed_once_and_a_dangling_link_is_listed(tmp_path: Path) -> None:
+    """Path.rglob left a symlinked source folder's images out, and dropped a dangling link,
+    without a word."""
+    root = tmp_path / "shows"
+    elsewhere = tmp_path / "elsewhere" / "ghibli"
+    elsewhere.mkdir(parents=True)
+    for i in range(2):
+        picture(i).save(elsewhere / f"{i}.jpg")
+    (root / "anime").mkdir(parents=True)
+    (root / "cartoon" / "simpsons").mkdir(parents=True)
+    picture(50).save(root / "cartoon" / "simpsons" / "0.jpg")
+    (root / "anime" / "ghibli").symlink_to(elsewhere)
+    (elsewhere / "loop").symlink_to(elsewhere)  # a link loop: each real folder once
+    (root / "anime" / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    ds = scan_dataset(root)
+    assert sorted(r.file for r in ds.records) == [
+        "anime/ghibli/0.jpg", "anime/ghibli/1.jpg", "cartoon/simpsons/0.jpg"]
+    assert {s.file: s.reason for s in ds.skipped} == {
+        "anime/gone.jpg": "a link to nothing, or not a regular file"}

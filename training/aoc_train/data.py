@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -120,7 +121,8 @@ def _inspect(path: Path) -> tuple[str, str, int, int]:
 def list_class_folders(root: Path, classes: Sequence[str] | None = None) -> tuple[str, ...]:
     """Class names: the given ones (checked to exist) or the sorted sub-folders of ``root``."""
     if not root.is_dir():
-        raise DataError(f"data folder {root} does not exist; "
+        what = "is a file" if root.exists() else "does not exist"
+        raise DataError(f"data folder {root} {what}; "
                         "pass a folder with one sub-folder per class")
     found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if classes:
@@ -164,7 +166,7 @@ def scan_dataset(
         except (OSError, ValueError) as exc:  # a scan cut short: rescan, it is only a cache
             log.warning("scan cache %s is unreadable (%s); scanning every file again",
                         cache_file, exc)
-    files = [p for c in names for p in sorted((root / c).rglob("*")) if p.is_file()]
+    files = [p for c in names for p in _files_under(root / c)]
     records: list[ImageRecord] = []
     skipped: list[SkippedFile] = []
     new_cache: dict[str, list] = {}
@@ -173,6 +175,9 @@ def scan_dataset(
         label = rel.split("/", 1)[0]
         if any(part.startswith(".") for part in rel.split("/")[1:]):
             continue  # hidden files and folders (.thumbnails/, ._x.jpg): the device skips them too
+        if not path.is_file():  # listed, not dropped without a word
+            skipped.append(SkippedFile(rel, "a link to nothing, or not a regular file"))
+            continue
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             skipped.append(SkippedFile(rel, f"not an image file suffix ({path.suffix or 'none'})"))
             continue
@@ -209,6 +214,22 @@ def scan_dataset(
     if not records:
         raise DataError(f"no readable images under {root}; put images in {list(names)} folders")
     return Dataset(root, names, tuple(records), tuple(skipped))
+
+
+def _files_under(folder: Path) -> list[Path]:
+    """Every non-folder entry under ``folder``, sorted by path. A linked folder is followed
+    (``Path.rglob`` of Python 3.11 left its images out without a word), each real folder
+    once, so a link loop ends."""
+    found: list[Path] = []
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        found += (Path(dirpath) / name for name in filenames)
+    return sorted(found)
 
 
 def _check_sources(records: Iterable[ImageRecord]) -> None:
