@@ -133,6 +133,33 @@ def test_held_out_scores_are_not_reused_after_the_sources_change(tmp_path) -> No
     assert len(list(tmp_path.glob("loso-*.npz"))) == 2
 
 
+def test_unreadable_caches_are_computed_again_not_a_traceback(tmp_path, caplog) -> None:
+    """Caches emptied by a full disk or a copy cut short: EOFError tracebacks before."""
+    from aoc_train.embed import _load_store, _save_pack
+    from aoc_train.head_build import _loso_cached
+    from aoc_train.head_fit import HeadConfig
+
+    store = tmp_path / "store"
+    store.mkdir()
+    _save_pack(store, ["s1", "s2"], np.ones((2, 4, 8), np.float32))
+    (store / "pack-0000000000000000.npz").write_bytes(b"")
+    with caplog.at_level("WARNING"):
+        assert sorted(_load_store(store)) == ["s1", "s2"]
+    assert "embedding its images again" in caplog.text
+    assert len(list(store.glob("pack-*.npz"))) == 1  # the broken one set aside
+
+    rng = np.random.default_rng(0)
+    emb = rng.random((12, 4, 8)).astype(np.float32)
+    labels = np.repeat([0, 1], 6)
+    sources = ["a1"] * 3 + ["a2"] * 3 + ["b1"] * 3 + ["b2"] * 3
+    args = dict(config=HeadConfig(), progress=lambda it: it)
+    first = _loso_cached(tmp_path, "k", emb, labels, sources, ("a", "b"), **args)
+    (cached,) = tmp_path.glob("loso-*.npz")
+    cached.write_bytes(b"")
+    again = _loso_cached(tmp_path, "k", emb, labels, sources, ("a", "b"), **args)
+    assert np.array_equal(again.clean, first.clean) and "estimating again" in caplog.text
+
+
 def test_a_stale_embeddings_cache_writes_no_bundle(tmp_path, coral, capsys) -> None:
     """Cached embeddings that no longer match what the device computes (here: another
     picture's rows, as after a changed backbone file) were used for the estimate and the

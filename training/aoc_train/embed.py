@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -214,8 +215,15 @@ def _load_store(folder: Path) -> dict[str, np.ndarray]:
     """sha256 -> (views, dim) embeddings of every pack in ``folder``."""
     store: dict[str, np.ndarray] = {}
     for pack in sorted(folder.glob("pack-*.npz")):
-        with np.load(pack, allow_pickle=False) as z:
-            store.update(zip(z["sha256"].tolist(), z["emb"], strict=True))
+        try:
+            with np.load(pack, allow_pickle=False) as z:
+                store.update(zip(z["sha256"].tolist(), z["emb"], strict=True))
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+            # only a cache (a disk that filled, a copy cut short): its images are embedded
+            # again, and the pack is set aside rather than read again at every build
+            log.warning("embedding cache %s is unreadable (%s); embedding its images again",
+                        pack, exc)
+            pack.replace(pack.with_name(f".{pack.stem}.unreadable"))
     return store
 
 

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import time
+import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -78,9 +79,12 @@ def _loso_cached(work: Path, key: str, emb: np.ndarray, labels: np.ndarray, sour
     tag.update(json.dumps([list(map(int, labels)), list(sources)]).encode())
     path = work / f"loso-{tag.hexdigest()[:16]}.npz"
     if path.is_file():
-        with np.load(path, allow_pickle=False) as z:
-            return HeldOut(classes, labels, tuple(sources), z["clean"], z["tv"],
-                           float(z["temperature"]))
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return HeldOut(classes, labels, tuple(sources), z["clean"], z["tv"],
+                               float(z["temperature"]))
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+            log.warning("estimate cache %s is unreadable (%s); estimating again", path, exc)
     held = run_loso(emb, labels, sources, classes, config=config, progress=progress)
     tmp = path.with_suffix(".partial.npz")
     np.savez(tmp, clean=held.clean, tv=held.tv, temperature=held.temperature)
