@@ -80,6 +80,14 @@ def test_missing_data_folder_is_a_clean_error(tmp_path: Path, capsys) -> None:
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_evaluate_before_export_says_which_stage_first(tmp_path: Path, capsys) -> None:
+    """A FileNotFoundError traceback for export/export.json before."""
+    rc = main(["--no-progress", "evaluate", str(_tree(tmp_path / "d", per_class=12)), "--out",
+               str(tmp_path / "o"), "--work-dir", str(tmp_path / "w")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "run 'aoc-train export' first" in err and "Traceback" not in err
+
+
 def test_json_summaries_one_per_stage(tmp_path: Path, capsys) -> None:
     data = _tree(tmp_path / "d")
     (data / "x" / "broken.jpg").write_bytes(b"no image")

@@ -106,7 +106,13 @@ def write(p: Pipeline, *, metrics: dict, extra_files: dict[str, Path],
     from aoc.inference.bundle_write import write_bundle
 
     c = p.config
-    export = json.loads((p.work / "export" / "export.json").read_text())
+    export_file = p.work / "export" / "export.json"
+    if not export_file.is_file():  # evaluate or bundle run before export: say which first
+        from .errors import TrainError
+
+        raise TrainError(f"no exported model at {export_file.parent}; run 'aoc-train export' "
+                         "first (or 'aoc-train build', which runs every stage)")
+    export = json.loads(export_file.read_text())
     comp_file = p.work / "edgetpu" / "compile.json"
     comp = json.loads(comp_file.read_text()) if comp_file.is_file() else {
         "compiled": False, "reason": "compile stage not run", "compiler_version": None,
