@@ -129,7 +129,7 @@ def check_pixels(image_size: tuple[int, int], *, path: object,
     if width * height > max_pixels:
         raise ImageReadError(
             f"image {path} is {width}x{height} = {width * height:,} pixels, over the "
-            f"device's limit of {max_pixels:,}: scale it down (e.g. to 4000x3000 or less)")
+            f"limit of {max_pixels:,}: scale it down (e.g. to 4000x3000 or less)")
 
 
 _EXIF_ORIENTATION = 0x0112
