@@ -52,6 +52,22 @@ def test_scan_cache_gives_same_records(tree: Path, tmp_path: Path) -> None:
     assert cache.is_file()
     second = scan_dataset(tree, cache_file=cache)
     assert first.records == second.records
+    # edited in place with its size and mtime kept (`exiftool -P`): the cache must not
+    # answer for it (here the JFIF header's pixel density, bytes 14-15, changes)
+    import hashlib
+    import os
+
+    target = tree / "a" / "a1_0.jpg"
+    before = target.stat()
+    data = bytearray(target.read_bytes())
+    assert data[6:11] == b"JFIF\0"
+    data[14:16] = (int.from_bytes(data[14:16], "big") + 1).to_bytes(2, "big")
+    target.write_bytes(data)
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert target.stat().st_size == before.st_size
+    third = scan_dataset(tree, cache_file=cache)
+    changed = next(r for r in third.records if r.file == "a/a1_0.jpg")
+    assert changed.sha256 == hashlib.sha256(data).hexdigest()
 
 
 def test_missing_folder_and_bad_manifest_raise_data_error(tmp_path: Path, tree: Path) -> None:

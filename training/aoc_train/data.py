@@ -183,8 +183,9 @@ def scan_dataset(
             continue
         stat = path.stat()
         # "d2": pictures read as the device reads them (an EXIF-rotated photo's hash and
-        # size differ from the earlier decoding's)
-        key = f"d2:{stat.st_size}:{stat.st_mtime_ns}"
+        # size differ from the earlier decoding's); the change time too, which no tool can
+        # set back: `exiftool -P` edits a file in place keeping its size and mtime
+        key = f"d2:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}"
         hit = cache.get(rel)
         try:
             if hit is not None and hit[0] == key:
