@@ -47,7 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     saved = sys.stdout
     sys.stdout = _CheckedOutput(saved if saved is not None else open(os.devnull, "w"))  # noqa: SIM115
     try:
-        return _main(argv)
+        code = _main(argv)
+        # what is still buffered goes now, where a failure is an OutputError, not in the
+        # interpreter's last flush ("Exception ignored ...", exit 120)
+        sys.stdout.flush()
+        return code
     except KeyboardInterrupt:
         print("aoc: interrupted", file=sys.stderr)
         return EX_INTERRUPTED
