@@ -221,7 +221,7 @@ def test_a_stats_file_that_cannot_be_written_loses_neither_summary_nor_old_file(
     stats = tmp_path / "stats.json"
     stats.write_text("{}\n")
 
-    def full(target, text):
+    def full(target, text, **kwargs):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(aoc.filecheck, "atomic_write_text", full)
@@ -239,6 +239,22 @@ def test_stats_json_to_standard_output_on_a_pipe():
                "--stats-json", "/dev/stdout")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.split("\nframes: ")[0])["frames"] == 2
+
+
+def test_stats_json_to_standard_output_in_a_file_and_to_a_process_substitution(tmp_path):
+    """`--stats-json /dev/stdout > out.txt` replaced out.txt (the summary then lost), and
+    bash's `--stats-json >(jq ...)` (a pipe at /dev/fd/63) was refused as a FIFO."""
+    run = f"{sys.executable} -m aoc run --source demo --display null --max-frames 2"
+    out = tmp_path / "out.txt"
+    got = tmp_path / "got.json"
+    for line in (f"{run} --stats-json /dev/stdout > {out}",
+                 f"{run} --stats-json >(cat > {got}); wait"):
+        proc = subprocess.run(["bash", "-c", line], env=ENV, cwd=ROOT, capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 0, (line, proc.stderr)
+    text = out.read_text()
+    assert json.loads(text.split("\nframes: ")[0])["frames"] == 2 and "\nframes: 2 " in text
+    assert json.loads(got.read_text())["frames"] == 2
 
 
 def test_ctrl_c_during_start_up_is_quiet_130(monkeypatch, capsys):

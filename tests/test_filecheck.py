@@ -71,3 +71,32 @@ def test_a_result_file_is_replaced_whole_or_left_as_it_was(tmp_path, monkeypatch
         write_result_file(target, '{"new": 1}\n')
     assert target.read_text() == "{}\n"  # not an empty file
     write_result_file(Path(os.devnull), "x")  # a device: written as it is, not replaced
+
+
+def test_a_result_file_keeps_its_permissions_and_a_new_one_gets_the_umasks(tmp_path):
+    """mkstemp's 0600 made every stats file unreadable to a monitoring agent."""
+    from aoc.filecheck import write_result_file
+
+    shared = tmp_path / "shared.json"
+    shared.write_text("{}")
+    shared.chmod(0o644)
+    write_result_file(shared, "{}\n")
+    assert shared.stat().st_mode & 0o777 == 0o644
+    old_umask = os.umask(0o027)
+    try:
+        write_result_file(tmp_path / "new.json", "{}\n")
+    finally:
+        os.umask(old_umask)
+    assert (tmp_path / "new.json").stat().st_mode & 0o777 == 0o640
+
+
+def test_open_fd_of_finds_this_process_own_pipe(tmp_path):
+    from aoc.filecheck import open_fd_of
+
+    read_end, write_end = os.pipe()
+    try:
+        assert open_fd_of(f"/dev/fd/{write_end}") in (read_end, write_end)
+        assert open_fd_of(tmp_path) is None and open_fd_of(tmp_path / "gone") is None
+    finally:
+        os.close(read_end)
+        os.close(write_end)

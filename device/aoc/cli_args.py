@@ -11,6 +11,7 @@ from typing import Any
 from aoc import __version__
 from aoc.config_sections import DISPLAY_KINDS
 from aoc.errors import ConfigError
+from aoc.filecheck import open_fd_of
 
 
 def positive_int(text: str) -> int:
@@ -52,32 +53,18 @@ def output_file_problem(path: Path | None, flag: str) -> str | None:
     if path is None:
         return None
     folder = path.parent
+    if open_fd_of(path) is not None:  # /dev/stdout, >(jq ...): written through, never replaced
+        return None
     if path.is_dir():
         return f"{flag} {path} is a folder; give a file name"
     if not folder.is_dir():
         return f"{flag} {path}: folder {folder} does not exist; create it first"
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         return f"{flag} {path} is not writable; pick another path"
-    if (path.is_fifo() or path.is_socket()) and not _is_own_output(path):
+    if path.is_fifo() or path.is_socket():
         # opening a FIFO nobody reads blocks for ever, after the whole run
         return f"{flag} {path} is a FIFO or socket; give a file (or /dev/stdout)"
     return None
-
-
-def _is_own_output(path: Path) -> bool:
-    """True when ``path`` is this process's stdout or stderr (``/dev/stdout`` on a pipe)."""
-    try:
-        named = os.stat(path)
-    except OSError:
-        return False
-    for fd in (1, 2):
-        try:
-            own = os.fstat(fd)
-        except OSError:
-            continue
-        if (own.st_dev, own.st_ino) == (named.st_dev, named.st_ino):
-            return True
-    return False
 
 
 def _common(p: argparse.ArgumentParser) -> None:

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import stat
+import sys
 import tempfile
 from pathlib import Path
 
@@ -60,17 +61,20 @@ def require_regular_file(path: str | os.PathLike[str], /, *, what: str,
     return path
 
 
-def atomic_write_text(target: Path, text: str) -> None:
+def atomic_write_text(target: Path, text: str, *, mode: int | None = None) -> None:
     """Write ``text`` (UTF-8) to ``target`` atomically and durably.
 
     Temp file in ``target``'s folder, flush + ``fsync``, ``os.replace``, then ``fsync`` of
-    the folder so the rename itself survives a power cut. Raises ``OSError``.
+    the folder so the rename itself survives a power cut. ``mode`` sets the file's
+    permissions (else the temp file's 0600). Raises ``OSError``.
     """
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
             handle.flush()
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException:
@@ -90,21 +94,53 @@ def atomic_write_text(target: Path, text: str) -> None:
         os.close(dir_fd)
 
 
+def open_fd_of(path: str | os.PathLike[str]) -> int | None:
+    """The file descriptor of this process that ``path`` is (``/dev/stdout``, bash's
+    ``>(...)`` as ``/dev/fd/63``), or ``None``: compared by device and inode."""
+    try:
+        named = os.stat(path)
+    except OSError:
+        return None
+    try:
+        fds = sorted(int(name) for name in os.listdir("/proc/self/fd"))
+    except OSError:  # no /proc: the three standard streams at least
+        fds = [0, 1, 2]
+    for fd in fds:
+        try:
+            own = os.fstat(fd)
+        except OSError:
+            continue
+        if (own.st_dev, own.st_ino) == (named.st_dev, named.st_ino):
+            return fd
+    return None
+
+
 def write_result_file(path: Path, text: str) -> None:
     """Write a command's result ``text`` to ``path``, or raise OutputError naming it.
 
-    A regular file (or a new one) is replaced atomically, so a full disk leaves the old file
-    whole rather than an empty one; a symlink's target is replaced, not the link. Anything
-    else (``/dev/stdout``, ``/dev/null``, the command's own output pipe) is written as it is.
+    One of this process's own outputs (``/dev/stdout``, ``/dev/stderr``, ``>(jq ...)``)
+    is written through, at its place in the stream. A regular file (or a new one) is
+    replaced atomically, keeping its permissions (a new one gets the umask's), so a full
+    disk leaves the old file whole rather than an empty one; a symlink's target is
+    replaced, not the link. Anything else (``/dev/null``) is written as it is.
     """
     try:
+        fd = open_fd_of(path)
+        if fd in (1, 2):
+            stream = sys.stdout if fd == 1 else sys.stderr
+            stream.write(text)
+            stream.flush()
+            return
         try:
-            regular = stat.S_ISREG(os.stat(path).st_mode)
+            info = os.stat(path)
+            regular, mode = stat.S_ISREG(info.st_mode), stat.S_IMODE(info.st_mode)
         except FileNotFoundError:
-            regular = True  # a new file
-        if regular:
-            atomic_write_text(Path(os.path.realpath(path)), text)
-        else:  # not through realpath: /dev/stdout -> /proc/self/fd/1 -> "pipe:[...]"
+            umask = os.umask(0)
+            os.umask(umask)
+            regular, mode = True, 0o666 & ~umask  # a new file, as open() would make it
+        if regular and fd is None:
+            atomic_write_text(Path(os.path.realpath(path)), text, mode=mode)
+        else:  # not through realpath: /dev/fd/63 -> "pipe:[...]"
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(text)
     except OSError as exc:
