@@ -255,6 +255,31 @@ def test_build_refuses_folders_that_cannot_go_together_before_any_work(
     assert not (tmp_path / "o").exists() and not (tmp_path / "d" / "cache").exists()
 
 
+def test_a_build_run_from_inside_the_data_folder_keeps_its_default_hidden_cache(
+        tmp_path: Path, capsys, monkeypatch) -> None:
+    """`cd data && aoc-train build . --out ../bundle`: the default work folder
+    .cache/aoc-train/NAME lands in the data folder, hidden, where the scan never looks."""
+    data = _tree(tmp_path / "d")
+    monkeypatch.chdir(data)
+    rc = main(["--no-progress", "build", ".", "--out", str(tmp_path / "o"), "--backbone",
+               "coral-mobilenet-v1-embedding", "--backbone-dir", str(tmp_path / "no-backbone")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "inside the data folder" not in err and "backbone" in err, err
+
+
+def test_build_refuses_an_out_folder_of_other_files_before_any_work(tmp_path: Path,
+                                                                    capsys) -> None:
+    data = _tree(tmp_path / "d")
+    out = tmp_path / "photos"
+    out.mkdir()
+    (out / "holiday.jpg").write_bytes(b"x")
+    rc = main(["--no-progress", "build", str(data), "--out", str(out), "--work-dir",
+               str(tmp_path / "w"), "--backbone", "coral-mobilenet-v1-embedding",
+               "--backbone-dir", str(tmp_path / "no-backbone")])
+    assert rc == 1 and "is not a model bundle" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists() and (out / "holiday.jpg").read_bytes() == b"x"
+
+
 def test_a_data_folder_that_is_a_file_and_notes_not_in_utf8_are_named(tmp_path: Path,
                                                                       capsys) -> None:
     notes = tmp_path / "notes.md"

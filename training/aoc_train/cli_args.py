@@ -69,10 +69,13 @@ def path_problem(a: argparse.Namespace) -> str | None:
     if data.exists() and not data.is_dir():
         return f"data folder {a.data_dir} is a file; give a folder with one sub-folder per class"
     for flag, path in (("--out", out), ("--work-dir", work)):
-        if path == data or data in path.parents:
-            # the next build would scan the bundle's pictures (or the cache) as images
+        below = path.relative_to(data).parts if path == data or data in path.parents else None
+        if below is not None and not (below and below[0].startswith(".")):
+            # the next build would scan the bundle's pictures (or the cache) as images; a
+            # hidden folder (the default .cache/aoc-train/NAME, run from the data folder)
+            # is one the scan skips
             return (f"{flag} {path} is inside the data folder {data}; give a folder outside "
-                    "it")
+                    "it (or a hidden one, which the scan skips)")
     if work == out or out in work.parents:
         return (f"--work-dir {work} is inside --out {out}, which a build replaces whole; give "
                 "a work folder of its own")

@@ -27,6 +27,7 @@ MANIFEST_NAME = "manifest.csv"
 def read_manifest(path: Path) -> dict[str, dict[str, str]]:
     """Rows of a manifest CSV keyed by their ``file`` column (relative POSIX path)."""
     # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte-order mark
+    start = 1  # the line the record being read begins on
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
@@ -38,6 +39,7 @@ def read_manifest(path: Path) -> dict[str, dict[str, str]]:
                     "sub-folder of its class folder as its source"
                 )
             rows: dict[str, dict[str, str]] = {}
+            start = reader.line_num + 1  # where the row being read begins
             for row in reader:
                 if any("\n" in (row.get(k) or "") for k in ("file", "source")):
                     # a quote never closed took the following rows into this field
@@ -49,15 +51,16 @@ def read_manifest(path: Path) -> dict[str, dict[str, str]]:
                     raise DataError(
                         f"manifest {path} gives {file} twice, with sources "
                         f"{earlier.get('source')!r} and {row.get('source')!r} (line "
-                        f"{reader.line_num}); keep one row per image")
+                        f"{start}); keep one row per image")
                 rows[file] = row
+                start = reader.line_num + 1
             return rows
     except UnicodeDecodeError as exc:
         raise DataError(f"manifest {path} is not UTF-8 text ({exc.reason} at byte "
                         f"{exc.start}); save it as UTF-8 (CSV UTF-8)") from exc
     except csv.Error as exc:  # a quote never closed swallows the rest: "field larger..."
-        raise DataError(f"manifest {path} is not valid CSV near line {reader.line_num} "
-                        f"({exc}); look for an unbalanced double quote there") from exc
+        raise DataError(f"manifest {path} is not valid CSV from line {start} ({exc}); look "
+                        "for an unbalanced double quote there") from exc
 
 
 def _manifest_path(text: str) -> str:
