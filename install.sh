@@ -510,7 +510,9 @@ set_i2c_baudrate() {
         say "$file already has $want"
         return
     fi
-    if grep -q '^dtparam=i2c_arm_baudrate=' "$file"; then
+    if [ "$(grep -cx '\[all\]' "$tmp")" -gt "$(grep -cx '\[all\]' "$file")" ]; then
+        printf '+ append [all] and %s to %s\n' "$want" "$file"
+    elif grep -q '^dtparam=i2c_arm_baudrate=' "$file"; then
         printf '+ replace dtparam=i2c_arm_baudrate=... with %s in %s\n' "$want" "$file"
     else
         printf '+ append %s to %s\n' "$want" "$file"
@@ -524,6 +526,8 @@ set_i2c_baudrate() {
     say "the I2C bus speed ($hz Hz) takes effect after a reboot"
 }
 
+# replace_file NEW FILE: FILE becomes NEW atomically (rename in the same folder, synced),
+# the previous FILE kept as FILE.aoc-backup. A power cut leaves the old or the new file.
 replace_file() {
     local new="$1" file="$2"
     cp -p -- "$file" "$file.aoc-backup"

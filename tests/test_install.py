@@ -479,6 +479,8 @@ def test_i2c_baudrate_appended_replaced_and_idempotent(tmp_path: Path) -> None:
 def test_i2c_baudrate_after_a_conditional_section_opens_all(tmp_path: Path) -> None:
     config_txt = tmp_path / "config.txt"
     config_txt.write_text("[all]\narm_64bit=1\n[cm5]\ndtoverlay=dwc2\n")
+    assert "+ append [all] and dtparam=i2c_arm_baudrate=400000" in set_baudrate(
+        config_txt, "400000", dry_run=True)
     set_baudrate(config_txt, "400000")
     assert config_txt.read_text().endswith("[cm5]\ndtoverlay=dwc2\n\n[all]\n"
                                            "dtparam=i2c_arm_baudrate=400000\n")

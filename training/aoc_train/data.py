@@ -152,8 +152,10 @@ def scan_dataset(
 ) -> Dataset:
     """Scan ``root`` (one sub-folder per class) into a :class:`Dataset`.
 
-    ``cache_file`` (JSON) remembers hashes per file by size and mtime so a rescan of an
-    unchanged folder reads no pixels. ``progress`` wraps the file iterator (e.g. tqdm).
+    ``cache_file`` (JSON) remembers hashes per file by size, mtime and change time so a
+    rescan of an unchanged folder reads no pixels (a copy with ``cp -a`` or ``rsync``, or a
+    ``chmod -R``, gives every file a new change time: each is hashed once again, and the
+    embeddings, kept by content, are reused). ``progress`` wraps the file iterator (e.g. tqdm).
     """
     root = Path(root)
     names = list_class_folders(root, classes)
