@@ -39,6 +39,7 @@ class Check(NamedTuple):
 
 
 def check_runtime(p: Probes) -> Check:
+    """The TFLite runtime the appliance would use (ai-edge-litert or tflite-runtime)."""
     try:
         return Check("runtime", OK, p.runtime())
     except Exception as exc:  # noqa: BLE001 - any import failure is the finding
@@ -53,6 +54,7 @@ _OLD_RUNTIME = re.compile(r"tflite-runtime 2\.([0-9]|1[01])\b")
 
 
 def check_libedgetpu(p: Probes) -> Check:
+    """libedgetpu loads, and its package suits the runtime (a mismatch crashes at load)."""
     try:
         lib = p.libedgetpu()
     except OSError as exc:
@@ -77,6 +79,7 @@ def check_libedgetpu(p: Probes) -> Check:
 
 
 def check_tpu(p: Probes) -> Check:
+    """A Coral on USB (either of its IDs) or PCIe, and whether this user may open it."""
     found = find_edgetpus(p.usb_root, p.dev_root)
     if not found:
         return Check("tpu", WARN, "no Edge TPU found (USB 1a6e:089a / 18d1:9302, "
@@ -110,6 +113,7 @@ def edgetpu_nodes(usb_root: Path, dev_root: Path) -> list[Path]:
 
 
 def check_camera(p: Probes) -> Check:
+    """picamera2 cameras on a Pi, else V4L2 webcams (the demo stands in without one)."""
     videos = sorted(str(v) for v in p.dev_root.glob("video*"))
     try:
         cams = p.picamera2_cameras()
@@ -129,6 +133,7 @@ def check_camera(p: Probes) -> Check:
 
 
 def check_oled(p: Probes, config: Any) -> Check:
+    """The OLED's bus and address answer (I2C), or its SPI device exists."""
     d = config.display
     status_missing = FAIL if p.on_pi and d.kind in ("auto", "oled") else WARN
     if d.interface != "i2c":
@@ -164,6 +169,7 @@ def check_oled(p: Probes, config: Any) -> Check:
 
 
 def check_gpio(p: Probes, config: Any) -> Check:
+    """A gpiozero pin factory for the buttons and LED, when they are enabled."""
     if not config.controls.enabled:
         return Check("gpio", OK, "buttons disabled in config")
     try:
@@ -175,6 +181,8 @@ def check_gpio(p: Probes, config: Any) -> Check:
 
 
 def check_model(p: Probes, config: Any, bundle: str | None = None) -> Check:
+    """The bundle the appliance would run: manifest, checksums, and its CPU model loaded by
+    the runtime."""
     from aoc.errors import AocError, BundleError
     from aoc.inference.model_select import candidates, load_candidate
 
