@@ -290,7 +290,7 @@ def test_an_output_that_cannot_be_written_is_one_line_not_a_traceback():
     # flush, which the interpreter reported as "Exception ignored" with exit 120
     env = {k: v for k, v in ENV.items() if k != "PYTHONUNBUFFERED"}
     for args in (f"classify {DEMO[0]}", "run --source demo --display null --max-frames 2",
-                 "doctor"):
+                 "doctor", "--help", "--version"):
         full = subprocess.run(["bash", "-c", f"{python} {args} > /dev/full"], env=env, cwd=ROOT,
                               capture_output=True, text=True, timeout=120)
         assert full.returncode == 1, (args, full.stderr)

@@ -79,9 +79,9 @@ def test_a_result_file_keeps_its_permissions_and_a_new_one_gets_the_umasks(tmp_p
 
     shared = tmp_path / "shared.json"
     shared.write_text("{}")
-    shared.chmod(0o644)
+    shared.chmod(0o604)
     write_result_file(shared, "{}\n")
-    assert shared.stat().st_mode & 0o777 == 0o644
+    assert shared.stat().st_mode & 0o777 == 0o604 and shared.read_text() == "{}\n"
     old_umask = os.umask(0o027)
     try:
         write_result_file(tmp_path / "new.json", "{}\n")
@@ -95,7 +95,10 @@ def test_open_fd_of_finds_this_process_own_pipe(tmp_path):
 
     read_end, write_end = os.pipe()
     try:
-        assert open_fd_of(f"/dev/fd/{write_end}") in (read_end, write_end)
+        assert open_fd_of(f"/dev/fd/{write_end}") == write_end
+        os.close(write_end)
+        write_end = os.dup(read_end)  # only read ends left: `<(...)` is no output
+        assert open_fd_of(f"/dev/fd/{read_end}") is None
         assert open_fd_of(tmp_path) is None and open_fd_of(tmp_path / "gone") is None
     finally:
         os.close(read_end)

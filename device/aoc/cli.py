@@ -47,11 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     saved = sys.stdout
     sys.stdout = _CheckedOutput(saved if saved is not None else open(os.devnull, "w"))  # noqa: SIM115
     try:
-        code = _main(argv)
-        # what is still buffered goes now, where a failure is an OutputError, not in the
-        # interpreter's last flush ("Exception ignored ...", exit 120)
-        sys.stdout.flush()
-        return code
+        try:
+            return _main(argv)
+        finally:
+            # what is still buffered (argparse's --help too) goes now, where a failure is an
+            # OutputError, not in the interpreter's last flush ("Exception ignored", 120)
+            sys.stdout.flush()
     except KeyboardInterrupt:
         print("aoc: interrupted", file=sys.stderr)
         return EX_INTERRUPTED

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import stat
@@ -61,20 +62,24 @@ def require_regular_file(path: str | os.PathLike[str], /, *, what: str,
     return path
 
 
-def atomic_write_text(target: Path, text: str, *, mode: int | None = None) -> None:
+def atomic_write_text(target: Path, text: str, *, like: os.stat_result | None = None,
+                      ) -> None:
     """Write ``text`` (UTF-8) to ``target`` atomically and durably.
 
     Temp file in ``target``'s folder, flush + ``fsync``, ``os.replace``, then ``fsync`` of
-    the folder so the rename itself survives a power cut. ``mode`` sets the file's
-    permissions (else the temp file's 0600). Raises ``OSError``.
+    the folder so the rename itself survives a power cut. The file is private (0600), or,
+    given ``like`` (the old file's stat), gets its mode and, where allowed, its group.
+    Raises ``OSError``.
     """
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
             handle.flush()
-            if mode is not None:
-                os.fchmod(handle.fileno(), mode)
+            if like is not None:
+                os.fchmod(handle.fileno(), stat.S_IMODE(like.st_mode))
+                with contextlib.suppress(PermissionError):  # not in that group: keep ours
+                    os.fchown(handle.fileno(), -1, like.st_gid)
             os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException:
@@ -95,22 +100,25 @@ def atomic_write_text(target: Path, text: str, *, mode: int | None = None) -> No
 
 
 def open_fd_of(path: str | os.PathLike[str]) -> int | None:
-    """The file descriptor of this process that ``path`` is (``/dev/stdout``, bash's
-    ``>(...)`` as ``/dev/fd/63``), or ``None``: compared by device and inode."""
+    """The file descriptor this process writes to that ``path`` is (``/dev/stdout``,
+    ``/dev/stderr``, bash's ``>(...)`` as ``/dev/fd/63``), or ``None``: compared by device
+    and inode, standard output and error first, read-only descriptors never (``<(...)`` is
+    no output, and a socket on stdin is stdout too under inetd)."""
     try:
         named = os.stat(path)
     except OSError:
         return None
     try:
-        fds = sorted(int(name) for name in os.listdir("/proc/self/fd"))
-    except OSError:  # no /proc: the three standard streams at least
-        fds = [0, 1, 2]
-    for fd in fds:
+        others = sorted(int(name) for name in os.listdir("/proc/self/fd"))
+    except OSError:  # no /proc: the standard streams at least
+        others = []
+    for fd in [1, 2, *(fd for fd in others if fd > 2)]:
         try:
             own = os.fstat(fd)
+            writable = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY
         except OSError:
             continue
-        if (own.st_dev, own.st_ino) == (named.st_dev, named.st_ino):
+        if writable and (own.st_dev, own.st_ino) == (named.st_dev, named.st_ino):
             return fd
     return None
 
@@ -119,10 +127,11 @@ def write_result_file(path: Path, text: str) -> None:
     """Write a command's result ``text`` to ``path``, or raise OutputError naming it.
 
     One of this process's own outputs (``/dev/stdout``, ``/dev/stderr``, ``>(jq ...)``)
-    is written through, at its place in the stream. A regular file (or a new one) is
-    replaced atomically, keeping its permissions (a new one gets the umask's), so a full
-    disk leaves the old file whole rather than an empty one; a symlink's target is
-    replaced, not the link. Anything else (``/dev/null``) is written as it is.
+    is written through, at its place in the stream. A regular file is replaced atomically,
+    keeping its mode and group, so a full disk leaves the old file whole rather than an
+    empty one; a symlink's target is replaced, not the link. A new file is made as
+    ``open()`` makes one, and removed if it cannot be written whole. Anything else
+    (``/dev/null``) is written as it is.
     """
     try:
         fd = open_fd_of(path)
@@ -133,13 +142,21 @@ def write_result_file(path: Path, text: str) -> None:
             return
         try:
             info = os.stat(path)
-            regular, mode = stat.S_ISREG(info.st_mode), stat.S_IMODE(info.st_mode)
         except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            regular, mode = True, 0o666 & ~umask  # a new file, as open() would make it
-        if regular and fd is None:
-            atomic_write_text(Path(os.path.realpath(path)), text, mode=mode)
+            # a new file: made as open() makes one (the umask's mode, a folder's default
+            # ACL), and removed again if it cannot be written whole
+            new = os.path.realpath(path)  # a link to a file yet to be made: make that file
+            handle = open(new, "x", encoding="utf-8")  # noqa: SIM115 - closed below
+            try:
+                with handle:
+                    handle.write(text)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(new)
+                raise
+            return
+        if fd is None and stat.S_ISREG(info.st_mode):
+            atomic_write_text(Path(os.path.realpath(path)), text, like=info)
         else:  # not through realpath: /dev/fd/63 -> "pipe:[...]"
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(text)

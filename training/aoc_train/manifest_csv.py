@@ -59,8 +59,8 @@ def read_manifest(path: Path) -> dict[str, dict[str, str]]:
         raise DataError(f"manifest {path} is not UTF-8 text ({exc.reason} at byte "
                         f"{exc.start}); save it as UTF-8 (CSV UTF-8)") from exc
     except csv.Error as exc:  # a quote never closed swallows the rest: "field larger..."
-        raise DataError(f"manifest {path} is not valid CSV from line {start} ({exc}); look "
-                        "for an unbalanced double quote there") from exc
+        raise DataError(f"manifest {path} is not valid CSV from about line {start} ({exc}); "
+                        "look for an unbalanced double quote there") from exc
 
 
 def _manifest_path(text: str) -> str:
