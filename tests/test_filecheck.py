@@ -103,3 +103,38 @@ def test_open_fd_of_finds_this_process_own_pipe(tmp_path):
     finally:
         os.close(read_end)
         os.close(write_end)
+
+
+def test_a_new_result_file_that_cannot_be_written_whole_is_removed(tmp_path):
+    from aoc.filecheck import write_result_file
+
+    with pytest.raises(UnicodeEncodeError):  # fails after the file was made
+        write_result_file(tmp_path / "new.json", "{\"name\": \"\udce9\"}\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_standard_output_is_found_before_a_socket_on_stdin_too(tmp_path):
+    """Under inetd or systemd's StandardOutput=socket, stdin and stdout are one socket:
+    fd 0 matched /dev/stdout first, and the write went past sys.stdout."""
+    import socket
+    import subprocess
+    import sys
+
+    code = ("import sys; from aoc.filecheck import open_fd_of; "
+            "sys.stderr.write(str(open_fd_of('/dev/stdout')))")
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        done = subprocess.run([sys.executable, "-c", code], stdin=theirs, stdout=theirs,
+                              stderr=subprocess.PIPE, text=True, timeout=60, check=True)
+    assert done.stderr == "1"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file another group needs root")
+def test_a_replaced_result_file_keeps_its_group(tmp_path):
+    from aoc.filecheck import write_result_file
+
+    shared = tmp_path / "shared.json"
+    shared.write_text("{}")
+    os.chown(shared, -1, 4321)
+    write_result_file(shared, "{}\n")
+    assert shared.stat().st_gid == 4321

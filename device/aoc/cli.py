@@ -16,20 +16,19 @@ import argparse
 import contextlib
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from aoc.app.process_age import mark_start
 from aoc.cli_args import build_parser, config_overrides, output_file_problem
+from aoc.cli_output import EX_FAIL, run_guarded
 from aoc.errors import AocError, BundleError, ConfigError, OutputError
 from aoc.log_setup import setup_logging
 
 log = logging.getLogger(__name__)
 
-EX_OK, EX_FAIL, EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL, EX_CONFIG = 0, 1, 2, 69, 75, 78
-EX_INTERRUPTED, EX_PIPE = 130, 141  # 128 + SIGINT, 128 + SIGPIPE, as a shell reports them
+EX_OK, EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL, EX_CONFIG = 0, 2, 69, 75, 78
 NO_MODEL_TEXT = "no usable model - see log"
 """What the OLED keeps showing when ``aoc run`` finds no model it can load (exit 69)."""
 # taken at import, before aoc runs any program: where the start-up figure may count from
@@ -42,66 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     A closed output pipe (``aoc classify ... | head -1``) and Ctrl-C end the command
     quietly with 141 and 130, as Unix tools do, instead of a traceback; standard output
     that cannot be written (a full disk, ``> /dev/full``) is one line on stderr and exit 1;
-    a closed standard output (``>&-``) is taken as ``/dev/null``.
+    a closed standard output (``>&-``) is taken as ``/dev/null`` (:mod:`aoc.cli_output`).
     """
-    saved = sys.stdout
-    sys.stdout = _CheckedOutput(saved if saved is not None else open(os.devnull, "w"))  # noqa: SIM115
-    try:
-        try:
-            return _main(argv)
-        finally:
-            # what is still buffered (argparse's --help too) goes now, where a failure is an
-            # OutputError, not in the interpreter's last flush ("Exception ignored", 120)
-            sys.stdout.flush()
-    except KeyboardInterrupt:
-        print("aoc: interrupted", file=sys.stderr)
-        return EX_INTERRUPTED
-    except BrokenPipeError:
-        _silence_stdout()
-        return EX_PIPE
-    except OutputError as exc:
-        print(f"aoc: {exc}", file=sys.stderr)
-        _silence_stdout()  # what is left in the buffer must not fail again at exit
-        return EX_FAIL
-    finally:
-        sys.stdout = saved
-
-
-class _CheckedOutput:
-    """Standard output whose write errors are an :class:`OutputError` naming it (a
-    closed pipe stays a ``BrokenPipeError``, answered with 141)."""
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    def _checked(self, call: Any, *args: Any) -> Any:
-        try:
-            return call(*args)
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            raise OutputError(f"cannot write to standard output: {exc.strerror or exc}") from exc
-
-    def write(self, text: str) -> int:
-        """Write ``text``; raises OutputError when the output cannot take it."""
-        return int(self._checked(self._stream.write, text))
-
-    def flush(self) -> None:
-        """Flush; raises OutputError when the output cannot take what is buffered."""
-        self._checked(self._stream.flush)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush cannot raise again."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError) as exc:  # stdout without a file descriptor (tests)
-        log.debug("cannot redirect stdout: %s", exc)
+    return run_guarded(lambda: _main(argv))
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
