@@ -138,3 +138,17 @@ def test_a_replaced_result_file_keeps_its_group(tmp_path):
     os.chown(shared, -1, 4321)
     write_result_file(shared, "{}\n")
     assert shared.stat().st_gid == 4321
+
+
+def test_files_under_follows_a_linked_folder_once(tmp_path):
+    from aoc.filecheck import files_under
+
+    real = tmp_path / "elsewhere"
+    real.mkdir()
+    (real / "a.png").write_bytes(b"x")
+    (real / "loop").symlink_to(real)  # a loop ends: each real folder once
+    top = tmp_path / "top"
+    top.mkdir()
+    (top / "linked").symlink_to(real)
+    (top / "b.png").write_bytes(b"y")
+    assert files_under(top) == [top / "b.png", top / "linked" / "a.png"]

@@ -196,3 +196,12 @@ def test_the_folder_is_listed_again_each_time_round(tmp_path: Path, caplog) -> N
         folder.rmdir()
         with pytest.raises(CameraError, match="no readable image files at .* any more"):
             colours(src, 4)
+
+
+def test_a_linked_sub_folder_is_listed_as_training_lists_it(tmp_path: Path) -> None:
+    shows = tmp_path / "shows"
+    shows.mkdir()
+    Image.new("RGB", (8, 8)).save(shows / "a.png")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "linked").symlink_to(shows)
+    assert list_images(tmp_path / "folder") == [tmp_path / "folder" / "linked" / "a.png"]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from aoc.errors import ImageReadError
+from aoc.filecheck import files_under
 from aoc.images import load_image
 
 from .errors import DataError
@@ -168,7 +168,7 @@ def scan_dataset(
         except (OSError, ValueError) as exc:  # a scan cut short: rescan, it is only a cache
             log.warning("scan cache %s is unreadable (%s); scanning every file again",
                         cache_file, exc)
-    files = [p for c in names for p in _files_under(root / c)]
+    files = [p for c in names for p in files_under(root / c)]
     records: list[ImageRecord] = []
     skipped: list[SkippedFile] = []
     new_cache: dict[str, list] = {}
@@ -217,22 +217,6 @@ def scan_dataset(
     if not records:
         raise DataError(f"no readable images under {root}; put images in {list(names)} folders")
     return Dataset(root, names, tuple(records), tuple(skipped))
-
-
-def _files_under(folder: Path) -> list[Path]:
-    """Every non-folder entry under ``folder``, sorted by path. A linked folder is followed
-    (``Path.rglob`` of Python 3.11 left its images out without a word), each real folder
-    once, so a link loop ends."""
-    found: list[Path] = []
-    seen: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        real = os.path.realpath(dirpath)
-        if real in seen:
-            dirnames[:] = []
-            continue
-        seen.add(real)
-        found += (Path(dirpath) / name for name in filenames)
-    return sorted(found)
 
 
 def _check_sources(records: Iterable[ImageRecord]) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from aoc.errors import CameraError, ImageReadError
+from aoc.filecheck import files_under
 from aoc.images import MAX_IMAGE_PIXELS, load_image, probe_image
 from aoc.sources.base import BaseSource, Size, check_resize_mode, check_size, fit_image, frozen
 
@@ -49,8 +50,8 @@ def list_images(pattern_or_dir: str | Path) -> list[Path]:
     or the one file named; natural order."""
     text = str(pattern_or_dir)
     path = Path(text).expanduser()
-    if path.is_dir():  # sub-folders too, as training reads a class folder
-        found = [p for p in path.rglob("*")
+    if path.is_dir():  # sub-folders too, linked ones as well, as training reads a class folder
+        found = [p for p in files_under(path)
                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
                  and not any(part.startswith(".") for part in p.relative_to(path).parts)]
     elif path.is_file():
