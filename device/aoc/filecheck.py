@@ -5,8 +5,8 @@
   endless data (``/dev/zero``); only regular files are accepted, with a clear error.
 * :func:`atomic_write_text`: temp file in the same folder, ``fsync``, ``rename``, ``fsync``
   of the folder -- after a power cut the file holds the old or the new text, never a mix.
-* :func:`files_under`: every file below a folder, linked folders followed once (the
-  image-folder source and ``aoc-train`` list pictures alike).
+* :func:`files_under`: every file below a folder, hidden ones left out, linked folders
+  followed once (the image-folder source and ``aoc-train`` list pictures alike).
 * :func:`write_result_file`: a command's result file (``--stats-json``, ``--out``): atomic
   for a file, written straight to a device (``/dev/stdout``); failures an OutputError.
 """
@@ -167,16 +167,17 @@ def write_result_file(path: Path, text: str) -> None:
 
 
 def files_under(folder: Path) -> list[Path]:
-    """Every non-folder entry under ``folder``, sorted by path. A linked folder is followed
+    """Every non-folder entry under ``folder``, sorted by path, hidden ones (``.git/``,
+    ``._x.jpg``) and hidden folders' contents left out. A linked folder is followed
     (``Path.rglob`` of Python 3.11 leaves its files out without a word), each real folder
     once, so a link loop ends."""
     found: list[Path] = []
     seen: set[str] = set()
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
         real = os.path.realpath(dirpath)
+        dirnames[:] = [] if real in seen else [d for d in dirnames if not d.startswith(".")]
         if real in seen:
-            dirnames[:] = []
             continue
         seen.add(real)
-        found += (Path(dirpath) / name for name in filenames)
+        found += (Path(dirpath) / name for name in filenames if not name.startswith("."))
     return sorted(found)

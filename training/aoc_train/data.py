@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from stat import S_ISREG
 
 import numpy as np
 from PIL import Image
@@ -27,13 +28,13 @@ from PIL import Image
 from aoc.errors import ImageReadError
 from aoc.filecheck import files_under
 from aoc.images import load_image
+from aoc.sources.folder_source import IMAGE_SUFFIXES
 
 from .errors import DataError
 from .manifest_csv import MANIFEST_NAME, check_against_manifest, read_manifest
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 DHASH_SIDE = 16  # 16x16 gradient bits = 256-bit perceptual hash
 MIN_SIDE = 8  # images smaller than this carry no usable style
 
@@ -131,8 +132,8 @@ def list_class_folders(root: Path, classes: Sequence[str] | None = None) -> tupl
             raise DataError(f"class folders {missing} missing under {root} (found {found}): "
                             "add them, or pass --classes naming the classes there")
         for extra in sorted(set(found) - set(classes)):
-            count = sum(1 for p in (root / extra).rglob("*")
-                        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            count = sum(1 for p in files_under(root / extra)
+                        if p.suffix.lower() in IMAGE_SUFFIXES)
             if count:  # a class the user meant to train, dropped without a word otherwise
                 log.warning("ignoring folder %s/ (%d images): not one of the classes %s; "
                             "pass --classes '' to train every folder", extra, count,
@@ -175,15 +176,18 @@ def scan_dataset(
     for path in progress(files):
         rel = path.relative_to(root).as_posix()
         label = rel.split("/", 1)[0]
-        if any(part.startswith(".") for part in rel.split("/")[1:]):
-            continue  # hidden files and folders (.thumbnails/, ._x.jpg): the device skips them too
-        if not path.is_file():  # listed, not dropped without a word
+        # (hidden files and folders, .thumbnails/ and ._x.jpg, are not listed: the device
+        # skips them too)
+        try:
+            stat = path.stat()
+        except OSError:  # a link to nothing, or no permission to look
+            stat = None
+        if stat is None or not S_ISREG(stat.st_mode):  # listed, not dropped without a word
             skipped.append(SkippedFile(rel, "a link to nothing, or not a regular file"))
             continue
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             skipped.append(SkippedFile(rel, f"not an image file suffix ({path.suffix or 'none'})"))
             continue
-        stat = path.stat()
         # "d2": pictures read as the device reads them (an EXIF-rotated photo's hash and
         # size differ from the earlier decoding's); the change time too, which no tool can
         # set back: `exiftool -P` edits a file in place keeping its size and mtime

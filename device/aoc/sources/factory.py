@@ -38,6 +38,29 @@ def _int_or_none(text: str) -> int | None:
     return number if number <= MAX_CAMERA_INDEX else None
 
 
+def _camera(spec: int | str) -> tuple[str, int] | None:
+    """``("webcam" | "picamera2", number)`` for a camera spec, ``None`` for any other; a
+    ValueError saying why for a camera spec whose number is malformed or past the last."""
+    if isinstance(spec, int):
+        if not 0 <= spec <= MAX_CAMERA_INDEX:
+            raise ValueError(f"is not a webcam index (0 to {MAX_CAMERA_INDEX})")
+        return "webcam", spec
+    text = spec.strip()
+    lower = text.lower()
+    if lower == "picamera2" or lower.startswith("picamera2:"):
+        kind, number = "picamera2", lower.partition(":")[2] or "0"
+        form = "picamera2 or picamera2:N"
+    elif lower.startswith("webcam:") or (text.isascii() and text.isdigit()):
+        kind, number = "webcam", text.partition(":")[2] if ":" in text else text
+        form = "webcam:N"
+    else:
+        return None
+    num = _int_or_none(number)
+    if num is None:
+        raise ValueError(f"is not {form} (N 0 to {MAX_CAMERA_INDEX})")
+    return kind, num
+
+
 def open_source(
     spec: str | int,
     *,
@@ -85,11 +108,17 @@ def open_source(
 
     if isinstance(spec, bool) or not isinstance(spec, int | str):
         raise ConfigError(f"camera.source must be a string, got {spec!r}", key="camera.source")
-    if isinstance(spec, int):
-        if not 0 <= spec <= MAX_CAMERA_INDEX:
-            raise ConfigError(f"camera.source = {spec}: a webcam index is 0 to "
-                              f"{MAX_CAMERA_INDEX}", key="camera.source")
-        return _opened(cv(spec, looping=False), f"webcam {spec}")
+    try:
+        camera = _camera(spec)
+    except ValueError as exc:
+        raise ConfigError(f"camera.source = {spec!r} {exc}", key="camera.source") from None
+    if camera is not None:
+        kind, num = camera
+        if kind == "webcam":
+            return _opened(cv(num, looping=False), f"webcam {num}")
+        source = _opened(picam(num), "")[0]
+        model = getattr(source, "model", None)
+        return source, f"picamera2 camera {num}" + (f" ({model})" if model else "")
     text = spec.strip()
     lower = text.lower()
     if lower == "auto":
@@ -98,20 +127,6 @@ def open_source(
     if lower == "demo":
         return _opened(DemoSource(size=size, frame_period_s=demo_period_s),
                        "the built-in demo source")
-    if lower == "picamera2" or lower.startswith("picamera2:"):
-        num = _int_or_none(lower.partition(":")[2] or "0")
-        if num is None:
-            raise ConfigError(f"camera.source {spec!r}: use picamera2 or picamera2:N (N 0 to "
-                              f"{MAX_CAMERA_INDEX})", key="camera.source")
-        source = _opened(picam(num), "")[0]
-        model = getattr(source, "model", None)
-        return source, f"picamera2 camera {num}" + (f" ({model})" if model else "")
-    if lower.startswith("webcam:") or (text.isascii() and text.isdigit()):
-        num = _int_or_none(text.partition(":")[2] if ":" in text else text)
-        if num is None:
-            raise ConfigError(f"camera.source {spec!r}: use webcam:N (N 0 to "
-                              f"{MAX_CAMERA_INDEX})", key="camera.source")
-        return _opened(cv(num, looping=False), f"webcam {num}")
     if is_stream_url(text):
         return _opened(cv(text, looping=False), f"stream {text}")
     forced, text = _path_spec(text)
@@ -153,10 +168,11 @@ def check_source_spec(spec: object, *, key: str = "camera.source") -> None:
 
     if isinstance(spec, bool) or not isinstance(spec, int | str):
         raise refuse("is not a string")
-    if isinstance(spec, int):
-        if not 0 <= spec <= MAX_CAMERA_INDEX:
-            raise refuse(f"is not a webcam index (0 to {MAX_CAMERA_INDEX})")
-        return
+    try:
+        if _camera(spec) is not None:
+            return
+    except ValueError as exc:
+        raise refuse(str(exc)) from None
     text = spec.strip()
     lower = text.lower()
     if not text:
@@ -164,14 +180,6 @@ def check_source_spec(spec: object, *, key: str = "camera.source") -> None:
     if "\0" in text:
         raise refuse("contains a NUL character")
     if lower in ("auto", "demo") or is_stream_url(text):
-        return
-    if lower == "picamera2" or lower.startswith("picamera2:"):
-        if _int_or_none(lower.partition(":")[2] or "0") is None:
-            raise refuse(f"is not picamera2 or picamera2:N (N 0 to {MAX_CAMERA_INDEX})")
-        return
-    if lower.startswith("webcam:") or (text.isascii() and text.isdigit()):
-        if _int_or_none(text.partition(":")[2] if ":" in text else text) is None:
-            raise refuse(f"is not webcam:N (N 0 to {MAX_CAMERA_INDEX})")
         return
     kind, text = _path_spec(text)
     path = Path(text)

@@ -52,8 +52,7 @@ def list_images(pattern_or_dir: str | Path) -> list[Path]:
     path = Path(text).expanduser()
     if path.is_dir():  # sub-folders too, linked ones as well, as training reads a class folder
         found = [p for p in files_under(path)
-                 if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                 and not any(part.startswith(".") for part in p.relative_to(path).parts)]
+                 if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
     elif path.is_file():
         found = [path]
     elif GLOB_CHARS & set(text):

@@ -53,14 +53,15 @@ def open_capture(cv2: Any, target: int | str, *, name: str, webcam: bool, is_liv
         screen = None if is_live else "video unreadable"
         raise CameraError(_open_failure(target, where, webcam=webcam, is_live=is_live),
                           brief=brief, screen=screen)
-    width, height = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
-                     int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    if not webcam and width * height > MAX_IMAGE_PIXELS:  # 8000x8000 took 791 MB
-        cap.release()
-        raise CameraError(
-            f"{name} has {width}x{height} frames, more than the {MAX_IMAGE_PIXELS:,} pixels "
-            "the appliance decodes within its memory limit: make it smaller "
-            "(`ffmpeg -i IN -vf scale=1280:-2 OUT`)", screen="video too large")
+    if not webcam:  # a webcam's mode is asked below; a file's or stream's is what it is
+        width, height = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                         int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        if width * height > MAX_IMAGE_PIXELS:  # 8000x8000 took 791 MB
+            cap.release()
+            raise CameraError(
+                f"{name} has {width}x{height} frames, more than the {MAX_IMAGE_PIXELS:,} "
+                "pixels the appliance decodes within its memory limit: make it smaller "
+                "(`ffmpeg -i IN -vf scale=1280:-2 OUT`)", screen="video too large")
     if is_live:
         # Ask the backend for a 1-frame buffer (not every backend honours it; the source's
         # grabber thread is what guarantees freshness).
