@@ -36,7 +36,7 @@ def test_cpu_backend_never_probes_the_tpu():
         assert clf.backend == "cpu"
 
 
-@pytest.mark.parametrize(("probe", "isolate"), [(False, True), (True, False)])
+@pytest.mark.parametrize(("probe", "isolate"), [([], True), (["usb:18d1:9302"], False)])
 def test_tpu_bundle_without_a_tpu_fails_over_to_cpu(probe, isolate):
     """A bundle with an Edge TPU model on a machine without TPU/libedgetpu runs on the CPU."""
     import dataclasses
@@ -76,7 +76,7 @@ def test_a_reprobe_of_the_isolated_tpu_has_a_shorter_start_limit(monkeypatch):
     tpu_bundle = dataclasses.replace(bundle, edgetpu_model=bundle.cpu_model)
     config = make_config(inference={"backend": "auto", "isolate_tpu": True,
                                     "reprobe_interval_s": 1.0})
-    with classifier_opener(config, tpu_probe=lambda: True)(tpu_bundle) as clf:
+    with classifier_opener(config, tpu_probe=lambda: ["usb:18d1:9302"])(tpu_bundle) as clf:
         assert clf.backend == "cpu"
         clf._next_probe = 0.0  # due now
         clf.classify(np.zeros((32, 32, 3), np.uint8))
@@ -109,3 +109,29 @@ def test_source_resize_is_the_manifest_name_the_sources_accept():
         bundle = SimpleNamespace(input=SimpleNamespace(resize=name))
         assert check_resize_mode(source_resize(bundle)) == name
     assert source_resize(SimpleNamespace(input=None)) == "stretch"  # bare model
+
+
+@pytest.mark.parametrize(("device", "found", "other"),
+                         [("usb", ["pci:/dev/apex_0"], "pci"),
+                          ("pci:0", ["usb:1a6e:089a"], "usb")])
+def test_a_tpu_of_the_other_kind_starts_no_child_and_names_the_setting(
+        monkeypatch, device, found, other):
+    """libedgetpu opens only the configured kind: a lone M.2 Coral with the default "usb"
+    would fail like a missing one on every re-probe; no child is started, and the reason
+    says which setting to change."""
+    import dataclasses
+
+    import aoc.inference.isolated as isolated
+    from aoc.inference.bundle import load_bundle
+
+    def no_child(bundle, **kwargs):
+        raise AssertionError("a child was started for a TPU libedgetpu cannot open")
+
+    monkeypatch.setattr(isolated, "open_isolated_classifier", no_child)
+    bundle = load_bundle(MODELS / "uint8")
+    tpu_bundle = dataclasses.replace(bundle, edgetpu_model=bundle.cpu_model)
+    config = make_config(inference={"backend": "auto", "edgetpu_device": device})
+    with classifier_opener(config, tpu_probe=lambda: found)(tpu_bundle) as clf:
+        assert clf.backend == "cpu"
+        assert found[0] in clf.reason
+        assert f'edgetpu_device = "{other}"' in clf.reason

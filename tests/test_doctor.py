@@ -79,6 +79,17 @@ def test_tpu_found_by_usb_ids_and_pcie(fake_sys):
     assert find_edgetpus(usb / "absent", dev / "absent") == []
 
 
+def test_a_tpu_of_another_kind_than_configured_is_a_warning_naming_the_setting(fake_sys):
+    """An M.2 Coral with the default edgetpu_device = "usb": libedgetpu would not open it."""
+    usb, dev = fake_sys
+    (dev / "apex_0").touch()
+    check = check_tpu(probes(fake_sys), config_from_dict({}))
+    assert check.status == WARN and "apex_0" in check.detail
+    assert 'edgetpu_device = "pci"' in check.fix
+    pci = config_from_dict({"inference": {"edgetpu_device": "pci"}})
+    assert check_tpu(probes(fake_sys), pci).status == OK
+
+
 def test_a_tpu_this_user_cannot_open_is_named_with_the_fix(fake_sys):
     """Without the udev rule or plugdev, libedgetpu reports "no Edge TPU" like a missing
     one; doctor names the device file."""

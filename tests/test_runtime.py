@@ -16,6 +16,7 @@ from aoc.inference.runtime import (
     find_runtime,
     load_edgetpu_delegate,
     make_interpreter,
+    missing_edgetpu,
 )
 
 
@@ -176,3 +177,20 @@ def test_make_interpreter_passes_delegates_and_threads() -> None:
         {"model_path": "m.tflite"},
         {"model_path": "m.tflite", "experimental_delegates": [delegate], "num_threads": 4},
     ]
+
+
+@pytest.mark.parametrize(("device", "found", "says"), [
+    ("usb", ["usb:18d1:9302"], None),
+    ("usb:0", ["usb:1a6e:089a", "pci:/dev/apex_0"], None),
+    ("pci", ["pci:/dev/apex_0"], None),
+    ("usb", [], "plug in the Coral"),
+    ("usb", ["pci:/dev/apex_0"], 'edgetpu_device = "pci"'),
+    ("pci:1", ["usb:18d1:9302"], 'edgetpu_device = "usb"'),
+])
+def test_missing_edgetpu_is_judged_by_the_configured_kind(device, found, says) -> None:
+    """libedgetpu opens only the kind it is given ("usb" never opens an M.2 Coral)."""
+    reason = missing_edgetpu(device, found)
+    if says is None:
+        assert reason is None
+    else:
+        assert says in reason

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from aoc.doctor_probes import Probes
-from aoc.inference.runtime import find_edgetpus
+from aoc.inference.runtime import find_edgetpus, missing_edgetpu
 
 __all__ = ["FAIL", "OK", "WARN", "Check", "Probes", "cmd_doctor", "run_checks"]
 
@@ -78,13 +78,20 @@ def check_libedgetpu(p: Probes) -> Check:
     return Check("libedgetpu", OK, f"{lib} loads" + (f" ({package})" if package else ""))
 
 
-def check_tpu(p: Probes) -> Check:
-    """A Coral on USB (either of its IDs) or PCIe, and whether this user may open it."""
+def check_tpu(p: Probes, config: Any = None) -> Check:
+    """A Coral on USB (either of its IDs) or PCIe, of the kind ``[inference]
+    edgetpu_device`` names, and whether this user may open it."""
     found = find_edgetpus(p.usb_root, p.dev_root)
     if not found:
         return Check("tpu", WARN, "no Edge TPU found (USB 1a6e:089a / 18d1:9302, "
                      "/dev/apex_0); inference runs on the CPU",
                      "plug the Coral USB Accelerator into a USB 3 port")
+    device = config.inference.edgetpu_device if config is not None else "usb"
+    missing = missing_edgetpu(device, found)
+    if missing:
+        other = found[0].split(":", 1)[0]
+        return Check("tpu", WARN, f"{missing}; until then inference runs on the CPU",
+                     f"set edgetpu_device = \"{other}\" under [inference] in the config file")
     note = (" (1a6e:089a = not initialised yet; normal before the first inference)"
             if any("1a6e:089a" in f for f in found) else "")
     locked = [str(n) for n in edgetpu_nodes(p.usb_root, p.dev_root) if not p.usable(n)]
@@ -268,7 +275,7 @@ def run_checks(config: Any, probes: Probes, *, config_error: str | None = None,
         conf = Check("config", FAIL, config_error, "fix the config file or key named above")
     else:
         conf = Check("config", OK, config_path or "built-in defaults")
-    return [check_runtime(probes), check_libedgetpu(probes), check_tpu(probes),
+    return [check_runtime(probes), check_libedgetpu(probes), check_tpu(probes, config),
             check_camera(probes), check_oled(probes, config), check_gpio(probes, config),
             check_model(probes, config, bundle), conf, check_state(state_dir)]
 

@@ -22,11 +22,11 @@ REPROBE_START_TIMEOUT_S = 12.0
 (``WatchdogSec=30`` in the unit), so a wedged accelerator must give up well within it."""
 
 
-def tpu_present() -> bool:
-    """An Edge TPU is attached (USB IDs or /dev/apex_0): cheap check before spawning."""
+def attached_edgetpus() -> list[str]:
+    """The Edge TPUs attached (USB IDs or /dev/apex_N): a cheap check before spawning."""
     from aoc.inference.runtime import find_edgetpus
 
-    return bool(find_edgetpus())
+    return find_edgetpus()
 
 
 def inference_threads(config: Config, host: Host | None) -> int | None:
@@ -44,7 +44,7 @@ def inference_threads(config: Config, host: Host | None) -> int | None:
 
 
 def classifier_opener(
-    config: Config, *, tpu_probe: Callable[[], bool] = tpu_present,
+    config: Config, *, tpu_probe: Callable[[], Sequence[str]] = attached_edgetpus,
     num_threads: int | None = None,
 ) -> Callable[[Any], Any]:
     """bundle -> classifier following ``[inference]``.
@@ -52,12 +52,16 @@ def classifier_opener(
     ``cpu``: the CPU model. ``auto``/``edgetpu`` with an Edge TPU model in the bundle: a
     :class:`~aoc.inference.failover.FailoverClassifier` whose primary is the TPU (in a child process
     when ``isolate_tpu``) and whose fallback is the CPU; it re-probes the TPU every
-    ``reprobe_interval_s``. Without a TPU model: the CPU, with the reason. CPU models run
+    ``reprobe_interval_s``; ``tpu_probe`` lists the attached Edge TPUs (see
+    :func:`~aoc.inference.runtime.find_edgetpus`), and without one of the configured
+    ``edgetpu_device``'s kind no child is started. Without a TPU model: the CPU, with the
+    reason. CPU models run
     on ``num_threads`` threads (see :func:`inference_threads`; ``None``: the runtime's
     default).
     """
     from aoc.errors import EdgeTpuNotFound
     from aoc.inference.classifier import open_classifier
+    from aoc.inference.runtime import missing_edgetpu
 
     inf = config.inference
 
@@ -73,11 +77,9 @@ def classifier_opener(
         from aoc.inference.failover import FailoverClassifier
 
         def primary(start_timeout_s: float = START_TIMEOUT_S) -> Any:
-            if not tpu_probe():
-                raise EdgeTpuNotFound(
-                    "no Edge TPU found (USB 1a6e:089a / 18d1:9302 or /dev/apex_0); plug in "
-                    "the Coral accelerator"
-                )
+            missing = missing_edgetpu(inf.edgetpu_device, tpu_probe())
+            if missing:
+                raise EdgeTpuNotFound(missing)
             if inf.isolate_tpu:
                 from aoc.inference.isolated import open_isolated_classifier
 

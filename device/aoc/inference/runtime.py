@@ -202,3 +202,26 @@ def find_edgetpus(usb_root: Path = Path("/sys/bus/usb/devices"),
     ``pci:/dev/apex_0``."""
     found = [f"usb:{vid}:{pid}" for _, vid, pid in usb_edgetpus(usb_root)]
     return found + [f"pci:{p}" for p in sorted(dev_root.glob("apex_*"))]
+
+
+_KIND_NAMES = {"usb": "a USB Accelerator", "pci": "an M.2 or PCIe Edge TPU"}
+
+
+def missing_edgetpu(device: str, found: Sequence[str]) -> str | None:
+    """Why libedgetpu will find no Edge TPU for ``[inference] edgetpu_device`` (``usb``,
+    ``usb:N``, ``pci``, ``pci:N``) among ``found`` (:func:`find_edgetpus`), or ``None``
+    when one of its kind is attached.
+
+    libedgetpu opens only the kind it is given, so a lone M.2 Coral with the default
+    ``usb`` fails like a missing one; the reason then names the setting to change.
+    """
+    kind = device.split(":", 1)[0]
+    if any(f.startswith(kind + ":") for f in found):
+        return None
+    others = [f for f in found if not f.startswith(kind + ":")]
+    if others:
+        other = others[0].split(":", 1)[0]
+        return (f"no {kind.upper()} Edge TPU found, but {_KIND_NAMES[other]} is attached "
+                f"({others[0]}); set [inference] edgetpu_device = \"{other}\" to use it")
+    return ("no Edge TPU found (USB 1a6e:089a / 18d1:9302 or /dev/apex_0); plug in the "
+            "Coral accelerator")
