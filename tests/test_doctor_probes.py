@@ -83,9 +83,10 @@ def test_picamera2_cameras_lists_each_camera_model(monkeypatch):
 @pytest.mark.parametrize(("error", "expected"), [
     (None, True), (errno.EREMOTEIO, False), (errno.ENXIO, False), (errno.EBUSY, "raises")])
 def test_i2c_ack_through_an_smbus2_stand_in(monkeypatch, error, expected):
-    """smbus2's SMBus as a context manager and read_byte raising OSError with the errno
+    """smbus2's SMBus as a context manager and write_quick raising OSError with the errno
     the i2c-dev driver gives: no ACK (EREMOTEIO, ENXIO) is "nothing there", an address a
-    kernel driver owns (EBUSY) is not."""
+    kernel driver owns (EBUSY) is not. The probe writes, as i2cdetect does at 0x3C: a
+    panel that acknowledges writes only must be found."""
     import types
 
     class SMBus:
@@ -98,10 +99,12 @@ def test_i2c_ack_through_an_smbus2_stand_in(monkeypatch, error, expected):
         def __exit__(self, *exc):
             return False
 
-        def read_byte(self, address):
+        def write_quick(self, address):
             if error is not None:
                 raise OSError(error, os.strerror(error))
-            return 0
+
+        def read_byte(self, address):  # a write-only panel: a read gets no ACK
+            raise OSError(errno.EREMOTEIO, os.strerror(errno.EREMOTEIO))
 
     module = types.ModuleType("smbus2")
     module.SMBus = SMBus

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 
 import pytest
@@ -218,6 +219,51 @@ def test_spi_pins_the_gpio_library_refuses_are_a_display_error(monkeypatch):
     with pytest.raises(DisplayError, match=r"GPIO pins of SPI 0.0 \(DC GPIO24, RST GPIO25\) "
                                            r"\(RuntimeError: Not running on a RPi!\)"):
         OledDisplay(interface="spi")
+
+
+def test_a_gpio_error_while_drawing_over_spi_is_a_lost_panel():
+    """luma's spi sets the DC pin before every command and data transfer; RPi.GPIO and
+    rpi-lgpio fail with the builtin RuntimeError, which was logged as a drawing bug
+    ("skipping") instead of a lost panel that is reopened."""
+    from luma.core.interface.serial import spi
+    from luma.oled.device import ssd1306
+
+    class Gpio:  # RPi.GPIO's surface as luma's bitbang uses it
+        BCM, OUT, LOW, HIGH = 11, 0, 0, 1
+        fail = False
+
+        def setmode(self, mode):
+            pass
+
+        def setup(self, pin, direction):
+            pass
+
+        def output(self, pin, value):
+            if self.fail:
+                raise RuntimeError("Please set pin numbering mode using GPIO.setmode")
+
+    class SpiDev:
+        max_speed_hz = mode = 0
+
+        def open(self, port, device):
+            pass
+
+        def writebytes(self, data):
+            pass
+
+        writebytes2 = writebytes
+
+        def close(self):
+            pass
+
+    gpio = Gpio()
+    device = ssd1306(spi(spi=SpiDev(), gpio=gpio))
+    oled = OledDisplay(device=device, interface="spi")
+    oled.show(STATE)
+    gpio.fail = True
+    with pytest.raises(DisplayError, match=r"SPI 0.0 .* stopped answering \(Please set pin"):
+        oled.show(dataclasses.replace(STATE, anime=0.3, cartoon=0.6, verdict="cartoon"))
+    oled.close()
 
 
 def test_an_rpi_gpio_that_cannot_run_here_is_named_as_the_gpio_fault(monkeypatch):

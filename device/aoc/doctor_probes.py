@@ -63,12 +63,16 @@ def _picamera2_cameras() -> list[str]:
 
 def _i2c_ack(bus: int, address: int) -> bool:
     """Whether a device answers at ``address``. An address a kernel driver has claimed
-    (EBUSY) is not "nothing there": that OSError goes to the caller."""
+    (EBUSY) is not "nothing there": that OSError goes to the caller.
+
+    A quick write, as ``i2cdetect`` probes 0x3C and 0x3D: an SSD1306 is written to, and
+    its datasheet promises no answer to a read over I2C.
+    """
     from smbus2 import SMBus
 
     with SMBus(bus) as smbus:
         try:
-            smbus.read_byte(address)
+            smbus.write_quick(address)
         except OSError as exc:
             if exc.errno == errno.EBUSY:
                 raise

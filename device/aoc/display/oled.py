@@ -92,6 +92,7 @@ class OledDisplay(BaseDisplay):
             else f"SPI {spi_port}.{spi_device} (DC GPIO{gpio_dc}, RST GPIO{gpio_rst})"
         )
         self._probe = f", then `i2cdetect -y {i2c_port}`" if interface == "i2c" else ""
+        self._interface = interface
         self._contrast = contrast
         self._dim_contrast = dim_contrast
         self.renderer = renderer
@@ -242,8 +243,10 @@ class OledDisplay(BaseDisplay):
             raise
         except Exception as exc:
             # luma's own errors, and those of the GPIO library it drives SPI's DC and RST
-            # pins with (RPi.GPIO's RuntimeError, lgpio's error): the panel is gone
-            if isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in _PANEL_LIBS:
+            # pins with on every command and data transfer (lgpio's error; RPi.GPIO and
+            # rpi-lgpio raise the builtin RuntimeError): the panel is gone
+            if (isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in _PANEL_LIBS
+                    or (self._interface == "spi" and type(exc) is RuntimeError)):
                 raise DisplayError(
                     f"OLED {self.driver} on {self.where} stopped answering ({exc}); "
                     f"check the wiring and power{self._probe}"
