@@ -13,6 +13,7 @@ class Closing:
     """``with thing:`` hands back ``thing`` and calls its ``close()`` on the way out."""
 
     def close(self) -> None:  # pragma: no cover - every subclass overrides
+        """Release what the object holds; safe to call twice."""
         raise NotImplementedError
 
     def __enter__(self) -> Self:
@@ -31,6 +32,7 @@ class Opening(Closing):
     """Like :class:`Closing`, but ``with thing:`` first calls ``thing.open()``."""
 
     def open(self) -> None:  # pragma: no cover - every subclass overrides
+        """Acquire what the object needs (a device, a thread)."""
         raise NotImplementedError
 
     def __enter__(self) -> Self:

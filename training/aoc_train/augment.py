@@ -29,7 +29,8 @@ def clip_uint8(image: Array) -> Array:
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
-def resize(image: Array, size: tuple[int, int], *, resample=Image.Resampling.BILINEAR) -> Array:
+def resize(image: Array, size: tuple[int, int], *,
+           resample: int = Image.Resampling.BILINEAR) -> Array:
     """Resize to ``size`` = (width, height)."""
     return np.asarray(_to_pil(image).resize(size, resample))
 

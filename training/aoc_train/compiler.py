@@ -105,6 +105,7 @@ class OpStatus:
 
     @property
     def mapped(self) -> bool:
+        """The op runs on the Edge TPU."""
         return self.status == MAPPED
 
 
@@ -153,6 +154,7 @@ class CompileResult:
 
     @property
     def version(self) -> str | None:
+        """The compiler's version from its log, if it said one."""
         return self.log.version
 
 

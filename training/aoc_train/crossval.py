@@ -24,7 +24,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -190,7 +190,7 @@ def fit_fold_head(p: Pipeline, split: FoldSplit, features: tuple[np.ndarray, np.
 
 def tune_fold_top(p: Pipeline, split: FoldSplit, head_w: Sequence[np.ndarray],
                   weights: np.ndarray, acts: tuple[np.ndarray, np.ndarray],
-                  labels: np.ndarray):
+                  labels: np.ndarray) -> Any:
     """The build's top-tune step on one fold, from fresh ImageNet weights and the fold's
     head ``head_w``: returns the tuned Keras model."""
     from .model import HEAD_LAYER, build_model

@@ -79,6 +79,7 @@ class FloatModel:
         self.resize = resize
 
     def classify(self, image: np.ndarray) -> np.ndarray:
+        """Class probabilities of ``image`` (any size, fitted as training fits it)."""
         from aoc.inference.resize import resize_frame
 
         x = resize_frame(image, (self.side, self.side), self.resize, resample="lanczos")
@@ -87,7 +88,7 @@ class FloatModel:
         return self.interpreter.get_tensor(self.out)[0].astype(np.float32)
 
 
-def invoke_ms(classifier, image: np.ndarray, runs: int = 50) -> float:
+def invoke_ms(classifier: Any, image: np.ndarray, runs: int = 50) -> float:
     """Median time of ``classifier.invoke()`` alone, in milliseconds, after a warm-up."""
     classifier.preprocess(image)
     for _ in range(5):

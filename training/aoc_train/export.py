@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ def tensor_details(model_path: Path) -> tuple[TensorQuant, TensorQuant]:
     return result[0], result[1]
 
 
-def make_interpreter(model_path: Path, num_threads: int | None = None):
+def make_interpreter(model_path: Path, num_threads: int | None = None) -> Any:
     """A CPU TFLite interpreter (ai-edge-litert preferred, TensorFlow's as fallback)."""
     try:
         from ai_edge_litert.interpreter import Interpreter
@@ -69,7 +70,7 @@ def make_interpreter(model_path: Path, num_threads: int | None = None):
     return interpreter
 
 
-def export_tflite(model, out_dir: Path, calibration: np.ndarray) -> ExportResult:
+def export_tflite(model: Any, out_dir: Path, calibration: np.ndarray) -> ExportResult:
     """Write ``model_float.tflite`` and ``model.tflite`` (int8, uint8 I/O) into ``out_dir``.
 
     ``calibration``: ``(n, side, side, 3)`` uint8 images prepared like device frames.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,7 @@ class FitConfig:
     seed: int = 1234
 
 
-def compute_features(feat_model, images: np.ndarray, *, batch: int = 64,
+def compute_features(feat_model: Any, images: np.ndarray, *, batch: int = 64,
                      progress: Callable[[int], object] | None = None) -> np.ndarray:
     """Backbone features of ``images`` ((n, s, s, 3) or (n, k, s, s, 3) uint8) as float32."""
     lead = images.shape[:-3]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import TrainError
 
@@ -39,7 +40,7 @@ def set_seeds(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
-def distribution_strategy():
+def distribution_strategy() -> Any:
     """MirroredStrategy over all GPUs when there are several, else the default strategy."""
     import tensorflow as tf
 
@@ -52,14 +53,14 @@ def distribution_strategy():
     return tf.distribute.get_strategy()
 
 
-def unit_range(inputs):
+def unit_range(inputs: Any) -> Any:
     """Pixels 0..255 to MobileNet's [-1, 1], as the model's first layer (``to_unit_range``)."""
     import keras
 
     return keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name=RESCALING_LAYER)(inputs)
 
 
-def mobilenet_backbone(spec: ModelSpec):
+def mobilenet_backbone(spec: ModelSpec) -> Any:
     """The no-top Keras MobileNetV2 of ``spec``, with its weights loaded (or random)."""
     import keras
 
@@ -79,7 +80,7 @@ def mobilenet_backbone(spec: ModelSpec):
     return backbone
 
 
-def build_model(spec: ModelSpec):
+def build_model(spec: ModelSpec) -> Any:
     """A Keras model: uint8-range RGB in, class probabilities out.
 
     Layers named ``backbone`` (the MobileNetV2 functional model), ``features`` (global
@@ -99,14 +100,15 @@ def build_model(spec: ModelSpec):
     return keras.Model(inputs, outputs, name="aoc_mobilenet_v2")
 
 
-def feature_model(model):
+def feature_model(model: Any) -> Any:
     """The part of ``model`` up to the pooled features (shares its layers)."""
     import keras
 
     return keras.Model(model.input, model.get_layer(FEATURES_LAYER).output)
 
 
-def head_model(num_features: int, num_classes: int, dropout: float, l2: float = 1e-4):
+def head_model(num_features: int, num_classes: int, dropout: float,
+               l2: float = 1e-4) -> Any:
     """A stand-alone head for training on cached features; weights copy into ``head``."""
     import keras
 

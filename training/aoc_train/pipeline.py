@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from .config import BuildConfig
 from .data import Dataset, ImageRecord, scan_dataset
 from .quality import QualityCheck
 from .split import Split, balanced_weights, make_split
+
+if TYPE_CHECKING:  # the Keras side is imported only when training runs
+    from .model import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +107,7 @@ class Pipeline:
     # -- data ---------------------------------------------------------------------------
     @property
     def dataset(self) -> Dataset:
+        """The scanned data folder (scanned on first use)."""
         if self._dataset is None:
             self.scan()
         assert self._dataset is not None  # noqa: S101 - set by scan()
@@ -132,6 +136,7 @@ class Pipeline:
 
     @property
     def split(self) -> Split:
+        """The train/validation/test split (made on first use)."""
         if self._split is None:
             self.make_split()
         assert self._split is not None  # noqa: S101 - set by make_split()
@@ -180,7 +185,8 @@ class Pipeline:
                            progress=lambda _it, n: bar(n, f"{mode} views {name}"))
 
     # -- training -----------------------------------------------------------------------
-    def model_spec(self):
+    def model_spec(self) -> ModelSpec:
+        """The Keras model's shape from the build's config and the data's classes."""
         from .model import ModelSpec
 
         c = self.config
@@ -188,6 +194,7 @@ class Pipeline:
                          dropout=c.dropout, weights=c.weights)
 
     def data_key(self) -> str:
+        """Cache key of the data and of the settings that decide the split."""
         return self.dataset.fingerprint() + self.config.key(
             "holdout_sources", "val_fraction", "class_test_fraction", "seed", "max_images")
 
@@ -208,7 +215,7 @@ class Pipeline:
 
         return self.run("fit", key, [out], body)
 
-    def load_model(self):
+    def load_model(self) -> Any:
         """The trained Keras model from the work folder."""
         if self._model is None:
             from dataclasses import replace

@@ -236,12 +236,14 @@ def report_md(facts: Mapping[str, Any]) -> str:
 
 
 def training_words(fit: Mapping[str, Any]) -> str:
+    """How the backbone was trained, in the report's words."""
     if fit.get("top_tune_from"):
         return f"frozen below `{fit['top_tune_from']}`, which was fine-tuned with the head"
     return "frozen, with a trained softmax head"
 
 
 def backbone_words(cfg: Mapping[str, Any]) -> str:
+    """Where the backbone's weights came from, in the report's words."""
     if _pretrained(cfg):
         if "from_coral" in str(cfg.get("weights")):  # ../shared's width 1.0 file
             return ("ImageNet-pretrained backbone (Coral's quantization-aware MobileNetV2, "
@@ -251,6 +253,7 @@ def backbone_words(cfg: Mapping[str, Any]) -> str:
 
 
 def weights_licence(cfg: Mapping[str, Any]) -> str:
+    """The licence sentence of the model's weights."""
     if _pretrained(cfg):
         return "Model weights derived from the Keras MobileNetV2 ImageNet weights (Apache-2.0)."
     return ("The model weights come from random initialisation and this training alone; no "

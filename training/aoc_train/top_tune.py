@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def split_backbone(model, first: str):
+def split_backbone(model: Any, first: str) -> tuple[Any, Any]:
     """``(lower, upper)`` Keras models around backbone layer ``first``: ``lower`` maps
     [-1, 1] images to that layer's input, ``upper`` maps it to the backbone's output and
     shares its layers (and weights) with ``model``."""
@@ -47,7 +47,7 @@ def split_backbone(model, first: str):
     return keras.Model(backbone.input, cut), keras.Model(cut, backbone.output)
 
 
-def activations(model, lower, images: np.ndarray, *, batch: int = 128,
+def activations(model: Any, lower: Any, images: np.ndarray, *, batch: int = 128,
                 progress: Callable[[int], object] | None = None,
                 dtype: type = np.float16) -> np.ndarray:
     """``lower``'s output for uint8 ``images`` ((n, s, s, 3) or (n, k, s, s, 3)). float16
@@ -80,7 +80,7 @@ def _top_model(upper, num_classes: int, dropout: float, l2: float):
     return keras.Model(inputs, head(x)), head
 
 
-def tune_top(model, train_acts: np.ndarray, y: np.ndarray, w: np.ndarray,
+def tune_top(model: Any, train_acts: np.ndarray, y: np.ndarray, w: np.ndarray,
              val_acts: np.ndarray, val_y: np.ndarray, *, num_classes: int, dropout: float,
              config: FitConfig, batch: int = 64, verbose: int = 0) -> dict[str, list[float]]:
     """Train ``model``'s backbone from layer ``config.top_tune_from`` on, and its head, in
@@ -131,7 +131,7 @@ def tune_top(model, train_acts: np.ndarray, y: np.ndarray, w: np.ndarray,
     return history
 
 
-def top_probs(model, first: str, acts: np.ndarray, *, batch: int = 256) -> np.ndarray:
+def top_probs(model: Any, first: str, acts: np.ndarray, *, batch: int = 256) -> np.ndarray:
     """Class probabilities of (n, ...) activations through ``model``'s top and head
     (inference: no dropout)."""
     _, upper = split_backbone(model, first)

@@ -6,7 +6,7 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -118,7 +118,7 @@ def calibration_images(records: Sequence[ImageRecord], clean: np.ndarray, *, see
     return np.asarray(clean[sorted(picked)])
 
 
-def run_export(model, out: Path, calibration: np.ndarray) -> dict:
+def run_export(model: Any, out: Path, calibration: np.ndarray) -> dict:
     """Export the trained ``model`` to ``out`` (see export.export_tflite)."""
     from .export import export_tflite
 

@@ -23,13 +23,17 @@ class LoopHook(Protocol):
     allowed to stop the loop.
     """
 
-    def on_start(self, info: LoopInfo) -> None: ...
+    def on_start(self, info: LoopInfo) -> None:
+        """Once, before the first frame: what runs (model, source, display)."""
 
-    def on_result(self, stats: LoopStats, first: bool) -> None: ...
+    def on_result(self, stats: LoopStats, first: bool) -> None:
+        """After each classified frame; ``first`` is True once."""
 
-    def on_tick(self, stats: LoopStats) -> None: ...
+    def on_tick(self, stats: LoopStats) -> None:
+        """On every iteration of the loop, classified or not."""
 
-    def on_stop(self, stats: LoopStats) -> None: ...
+    def on_stop(self, stats: LoopStats) -> None:
+        """Once, when the loop ends, with its final figures."""
 
 
 class HookCaller:
@@ -47,6 +51,7 @@ class HookCaller:
         self._failed: set[tuple[int, str]] = set()
 
     def call(self, method: str, *args: Any) -> None:
+        """Call ``method`` (``"on_start"`` ...) of every hook that has it, in order."""
         for i, hook, fn in self._fns[method]:
             try:
                 fn(*args)

@@ -39,6 +39,8 @@ class RepeatFilter(logging.Filter):
         self._seen: dict[tuple[str, int, str], list[float | int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Whether ``record`` is logged: not when the same message was logged too often
+        within the window (the count suppressed is said when it next passes)."""
         key = (record.name, record.levelno, str(record.msg))
         now = self._clock()
         entry = self._seen.get(key)

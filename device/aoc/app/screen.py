@@ -124,16 +124,20 @@ class LedHook:
             self.controls.set_status(status)
 
     def on_start(self, info: Any) -> None:
+        """The LED shows "starting"."""
         self._set("starting")
 
     def on_result(self, stats: LoopStats, first: bool) -> None:
+        """The LED shows "fault" while the model or display is faulty, else "running"."""
         self._set("fault" if stats.classifier_fault or stats.display_fault else "running")
 
     def on_tick(self, stats: LoopStats) -> None:
+        """The LED shows "fault" while the camera is down."""
         if stats.source_fault:
             self._set("fault")
 
     def on_stop(self, stats: LoopStats) -> None:
+        """The LED goes off."""
         self._set("off")
 
 

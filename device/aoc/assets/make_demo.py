@@ -39,6 +39,7 @@ def s(*values: float) -> list[float]:
 
 
 def vertical_gradient(size: tuple[int, int], top: RGB, bottom: RGB) -> Image.Image:
+    """An RGB picture of ``size`` fading from ``top`` to ``bottom``."""
     width, height = size
     t = np.linspace(0.0, 1.0, height)[:, None, None]
     rows = (1 - t) * np.array(top, float) + t * np.array(bottom, float)
@@ -56,6 +57,7 @@ def value_noise(size: tuple[int, int], cells: int, rng: np.random.Generator) -> 
 
 
 def fractal_noise(size: tuple[int, int], rng: np.random.Generator, octaves: int = 5) -> np.ndarray:
+    """Value noise summed over ``octaves``, each twice as fine at half the weight, in [0, 1]."""
     total = np.zeros((size[1], size[0]), np.float32)
     amp, norm = 1.0, 0.0
     for octave in range(octaves):
@@ -66,6 +68,7 @@ def fractal_noise(size: tuple[int, int], rng: np.random.Generator, octaves: int 
 
 
 def finish(image: Image.Image) -> Image.Image:
+    """A drawn scene, drawn at a larger scale, down to the demo's size (smooth edges)."""
     return image.resize(SIZE, Image.Resampling.LANCZOS)
 
 
@@ -284,6 +287,7 @@ def make_all(out_dir: Path = OUT_DIR) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Write the demo's pictures into ``--out``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="output folder")
     args = parser.parse_args(argv)

@@ -20,11 +20,14 @@ class Display(Protocol):
 
     size: tuple[int, int]
 
-    def show(self, state: DisplayState) -> None: ...
+    def show(self, state: DisplayState) -> None:
+        """Draw ``state``; may block for the time a frame takes to send."""
 
-    def clear(self) -> None: ...
+    def clear(self) -> None:
+        """Blank the screen."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the screen (safe twice)."""
 
 
 class BaseDisplay(Closing):
@@ -33,7 +36,9 @@ class BaseDisplay(Closing):
     size: tuple[int, int] = (128, 64)
 
     def show(self, state: DisplayState) -> None:  # pragma: no cover - overridden
+        """Draw ``state`` (every display overrides this)."""
         raise NotImplementedError
 
     def clear(self) -> None:  # pragma: no cover - overridden
+        """Blank the screen (every display overrides this)."""
         raise NotImplementedError

@@ -36,11 +36,20 @@ class ClassifierLike(Protocol):
     labels: tuple[str, ...]
     input_size: tuple[int, int]
 
-    def preprocess(self, frame: np.ndarray) -> None: ...
-    def invoke(self) -> None: ...
-    def postprocess(self) -> np.ndarray: ...
-    def classify(self, frame: np.ndarray) -> np.ndarray: ...
-    def close(self) -> None: ...
+    def preprocess(self, frame: np.ndarray) -> None:
+        """Fit ``frame`` into the model's input."""
+
+    def invoke(self) -> None:
+        """Run the model on the input set by :meth:`preprocess`."""
+
+    def postprocess(self) -> np.ndarray:
+        """The class probabilities of the last invoke."""
+
+    def classify(self, frame: np.ndarray) -> np.ndarray:
+        """:meth:`preprocess`, :meth:`invoke` and :meth:`postprocess` in one call."""
+
+    def close(self) -> None:
+        """Release the interpreter (and its child process or delegate); safe twice."""
 
 
 def _close_quietly(clf: ClassifierLike | None) -> None:

@@ -64,7 +64,8 @@ class RecordingDisplay:
         self.changed = threading.Condition()
 
     def frame_key(self, state: Any) -> Any:
-        # Every distinct state counts (and ThreadedDisplay need not render to compare).
+        """The state itself: every distinct state counts (and ThreadedDisplay need not
+        render to compare)."""
         return state
 
     def show(self, state: Any) -> None:

@@ -54,9 +54,11 @@ class SoakMonitor:
         self.listeners: list[str] | None = None
 
     def on_start(self, info: Any) -> None:
+        """Start timing the gaps between ticks."""
         self._last = self._clock()
 
     def on_result(self, stats: Any, first: bool) -> None:
+        """Sample the listening sockets once and the RSS after warm-up and at intervals."""
         if first:
             self.listeners = listening_sockets()
         if stats.frames == self.warmup:
@@ -71,12 +73,14 @@ class SoakMonitor:
             self.rss_end = self.rss_samples[-1][1] if self.rss_samples else rss_bytes()
 
     def on_tick(self, stats: Any) -> None:
+        """Track the longest gap between two ticks (a stalled loop)."""
         now = self._clock()
         if self._last is not None:
             self.max_gap_s = max(self.max_gap_s, now - self._last)
         self._last = now
 
     def on_stop(self, stats: Any) -> None:
+        """Take the RSS once more after the loop's end."""
         # After the loop's end-of-run summary (numpy temporaries); reported, not judged.
         self.rss_stop = rss_bytes()
         if self.rss_end is None:
