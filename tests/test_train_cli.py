@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from aoc_train.cli import main
-from aoc_train.pipeline import StageResult
+from aoc_train.stamps import StageResult
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,12 +100,6 @@ def test_json_summaries_one_per_stage(tmp_path: Path, capsys) -> None:
     assert rc == 1 and "validation" in err  # no val images: fit refuses with advice
     skipped = json.loads((tmp_path / "w" / "skipped.json").read_text())
     assert skipped[0]["file"] == "x/broken.jpg"
-
-
-def test_stage_line_is_one_line() -> None:
-    r = StageResult("fit", False, 12.34, {"val_acc": 0.98765, "views": 4, "hist": {"a": 1}})
-    assert r.line() == "[fit] 12.3s: val_acc=0.9877, views=4"
-    assert StageResult("export", True, 0.0, {}).line() == "[export] cached: "
 
 
 @pytest.mark.training

@@ -1,10 +1,5 @@
-"""The build pipeline as resumable stages over a work folder.
-
-Each stage writes its outputs under ``work_dir`` and a stamp ``stamps/<stage>.json`` holding
-a key (hash of the settings and inputs it depends on) and its one-line summary. A stage whose
-stamp key matches and whose outputs exist is skipped, so ``aoc-train build`` re-run after an
-interruption continues where it stopped.
-"""
+"""The build pipeline as resumable stages over a work folder (see :mod:`aoc_train.stamps`):
+scan, split and views of the data, then fit, export, check, compile and evaluate."""
 
 from __future__ import annotations
 
@@ -13,7 +8,6 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +17,7 @@ from .config import BuildConfig
 from .data import Dataset, ImageRecord, scan_dataset
 from .quality import QualityCheck
 from .split import Split, balanced_weights, make_split
+from .stamps import StageResult, run_stage, stamp_path
 
 if TYPE_CHECKING:  # the Keras side is imported only when training runs
     from .model import ModelSpec
@@ -30,27 +25,6 @@ if TYPE_CHECKING:  # the Keras side is imported only when training runs
 log = logging.getLogger(__name__)
 
 EVAL_PROBS = "eval_probs.npz"  # held-out probabilities of every model, for the quality gate
-
-
-@dataclass
-class StageResult:
-    """What one stage did: its name, whether it was cached, seconds and summary fields."""
-
-    stage: str
-    skipped: bool
-    seconds: float
-    summary: dict[str, Any] = field(default_factory=dict)
-
-    def line(self) -> str:
-        """The one-line human summary."""
-        fields = ", ".join(f"{k}={_fmt(v)}" for k, v in self.summary.items()
-                           if not isinstance(v, dict | list))
-        state = "cached" if self.skipped else f"{self.seconds:.1f}s"
-        return f"[{self.stage}] {state}: {fields}"
-
-
-def _fmt(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def _progress_factory(enabled: bool) -> Callable[..., Any]:
@@ -79,24 +53,9 @@ class Pipeline:
         self._model = None
 
     # -- stamps -------------------------------------------------------------------------
-    def _stamp(self, stage: str) -> Path:
-        return self.work / "stamps" / f"{stage}.json"
-
     def run(self, stage: str, key: str, outputs: list[Path], fn: Callable[[], dict]) -> StageResult:
         """Run ``fn`` unless the stamp for ``stage`` has ``key`` and ``outputs`` exist."""
-        stamp = self._stamp(stage)
-        if stamp.is_file() and all(p.exists() for p in outputs):
-            saved = json.loads(stamp.read_text())
-            if saved.get("key") == key:
-                result = StageResult(stage, True, 0.0, saved.get("summary", {}))
-                self._emit(result)
-                return result
-        t0 = time.monotonic()
-        summary = fn()
-        result = StageResult(stage, False, time.monotonic() - t0, summary)
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(json.dumps({"key": key, "summary": summary,
-                                     "seconds": result.seconds}, indent=1, default=str))
+        result = run_stage(self.work, stage, key, outputs, fn)
         self._emit(result)
         return result
 
@@ -302,7 +261,7 @@ class Pipeline:
 
     def stamp_key(self, stage: str) -> str:
         """The key a stage's stamp holds ("" before it ran): later stages key on it."""
-        stamp = self._stamp(stage)
+        stamp = stamp_path(self.work, stage)
         return json.loads(stamp.read_text()).get("key", "") if stamp.is_file() else ""
 
     def class_weights(self, name: str) -> np.ndarray:
