@@ -231,8 +231,8 @@ def main() -> None:
                                SHAKE)).encode()).hexdigest()[:16]
     cache = a.work_dir / f"tv-session-{tag}.npz"
     if cache.is_file():
-        z = np.load(cache)
-        session = Session(pre.classes, z["scores"], z["truth"], z["scene"], a.fps)
+        with np.load(cache) as z:
+            session = Session(pre.classes, z["scores"], z["truth"], z["scene"], a.fps)
     else:
         session = record_session(pre, scenes=a.scenes, scene_s=a.scene_s, hold_s=a.hold_s,
                                  fps=a.fps, seed=a.seed)
