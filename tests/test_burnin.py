@@ -139,3 +139,16 @@ def test_numbers_in_a_line_are_no_change_but_its_words_are(clock):
     clock.now += 30
     assert guard.update(STATE.replace(message="comic book 71%")).blank
     assert not guard.update(STATE.replace(message="tabby 71%")).blank
+
+
+def test_a_backend_change_wakes_the_panel(clock):
+    """A failover to the CPU (or back to the TPU) changes the screen's backend line: on a
+    dimmed or blank panel nobody would see that the appliance has slowed down."""
+    guard = BurnInGuard(dim_after_s=10, blank_after_s=20, clock=clock)
+    guard.update(STATE)
+    clock.now += 30
+    assert guard.update(STATE).blank
+    assert guard.update(STATE.replace(backend="cpu")) == BurnInAction((0, 0), False, False)
+    clock.now += 30
+    assert guard.update(STATE.replace(backend="cpu")).blank  # the new backend is the norm
+    assert not guard.update(STATE).blank  # and going back to the TPU is a change again

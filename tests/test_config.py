@@ -177,3 +177,28 @@ def test_a_key_above_every_section_is_named_with_its_section():
     assert info.value.key == "source"
     with pytest.raises(ConfigError, match=r"unknown section \[camra\]"):
         config_from_dict({"camra": {"source": "demo"}})
+
+
+@pytest.mark.parametrize(("section", "key"), [("display", "max_shift"), ("display", "rotate")])
+def test_true_is_not_an_integer(tmp_path, section, key):
+    """Python counts True as 1: `max_shift = true` (meant as "shift on") or `rotate = true`
+    passed the range and choice checks and silently became 1."""
+    path = tmp_path / "config.toml"
+    path.write_text(f"[{section}]\n{key} = true\n")
+    with pytest.raises(ConfigError, match="has the wrong type; it must be an integer") as err:
+        load_config(path)
+    assert err.value.key == f"{section}.{key}" and f"{section}.{key}" in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-nan"])
+@pytest.mark.parametrize(("section", "key"),
+                         [("smoothing", "tau_s"), ("display", "change_threshold")])
+def test_nan_and_inf_are_refused_for_a_number(tmp_path, section, key, value):
+    """TOML has `nan` and `inf`; a NaN passes every `lo <= value <= hi` check (each
+    comparison is False), and a NaN time constant or threshold turns every score and
+    verdict into NaN or never-changing."""
+    path = tmp_path / "config.toml"
+    path.write_text(f"[{section}]\n{key} = {value}\n")
+    with pytest.raises(ConfigError, match="must be a finite number") as err:
+        load_config(path)
+    assert err.value.key == f"{section}.{key}" and f"{section}.{key}" in str(err.value)

@@ -139,3 +139,12 @@ def test_thresholds_that_let_the_lower_class_stay_are_warned_about(caplog):
         config_from_dict({"smoothing": {"both_min": 0.45, "hysteresis": 0.025}})
         config_from_dict({})
     assert "both_min" not in caplog.text
+
+
+def test_two_controls_on_gpio0_are_caught_too():
+    """GPIO0 is a real pin (-1 means not fitted): two buttons wired to it would both
+    fire on one press, and the config must say so like for any other pin."""
+    controls = dataclasses.replace(ControlsConfig(), freeze_pin=0, view_pin=0)
+    with pytest.raises(ConfigError, match="own GPIO pin") as info:
+        check_rules(dataclasses.replace(Config(), controls=controls))
+    assert info.value.key == "controls.view_pin"

@@ -179,6 +179,26 @@ def test_a_long_watchdog_period_is_fed_every_second(systemd_socket) -> None:
     notifier.close()
 
 
+def test_a_short_watchdog_period_is_fed_every_half_period(systemd_socket) -> None:
+    """WatchdogSec=1: a ping once a second (the cap) would arrive just as the period runs
+    out, and any jitter gets a healthy loop killed; every half period leaves slack."""
+    sock, path = systemd_socket
+    clock = FakeClock()
+    notifier = SystemdNotifier(path, watchdog_usec=1_000_000, clock=clock, ready_grace_s=None)
+    notifier.on_start(None)
+    drain(sock)
+    clock.t += 0.4
+    notifier.on_tick(stats())
+    assert drain(sock) == []  # not yet
+    clock.t += 0.1
+    notifier.on_tick(stats())
+    assert drain(sock) == [{"WATCHDOG": "1"}]  # half a period after the last
+    clock.t += 0.5
+    notifier.on_tick(stats())
+    assert drain(sock) == [{"WATCHDOG": "1"}]
+    notifier.close()
+
+
 def test_ready_after_grace_when_no_frame_arrives(systemd_socket) -> None:
     sock, path = systemd_socket
     clock = FakeClock()

@@ -322,6 +322,24 @@ def test_panel_vanishing_mid_run_is_a_display_error():
     oled.close()
 
 
+def test_a_picture_is_sent_again_after_a_failed_transfer_of_another():
+    """A frame that failed half-way leaves the panel showing neither picture: when the bus
+    recovers and the loop shows the earlier picture again, it must be sent, or the
+    garbled panel stays until the scene changes (hours on a paused film)."""
+    bus = FakeBus()
+    with OledDisplay(i2c_bus=bus) as oled:
+        oled.show(STATE)
+        bus.ack = False  # a glitch on the bus
+        with pytest.raises(DisplayError, match="stopped answering"):
+            oled.show(STATE.replace(anime=0.3, cartoon=0.6, verdict="cartoon"))
+        bus.ack = True
+        bus.writes.clear()
+        oled.show(STATE)  # the picture from before the failed one
+        data = sum(n for _, mode, n in bus.writes if mode == 0x40)
+        assert data == 128 * 64 // 8  # sent, whole: the panel memory is unknown
+        assert oled.frames_sent == 2
+
+
 def test_bad_settings_are_config_errors():
     with pytest.raises(ConfigError, match="ssd9999"):
         OledDisplay("ssd9999", device=dummy(mode="1"))

@@ -101,6 +101,24 @@ def test_a_frame_that_cannot_be_fitted_is_a_camera_fault_logged_once(caplog):
     assert len(logged) == 1 and logged[0].exc_info is not None
 
 
+def test_the_frame_the_loop_holds_is_not_overwritten_while_the_worker_runs_ahead():
+    """read() promises the frame stays valid until the next read(): a worker that fitted
+    newer frames into the buffer the loop was still preprocessing would hand the TPU half
+    of one frame and half of the next (a verdict on a picture that never was)."""
+    camera = HandFedCamera()
+    with PrefetchSource(camera, size=(16, 16), read_timeout_s=0.2) as source:
+        camera.frames.put(numbered(1))
+        held = source.read()  # the loop now has frame 1 "in use"
+        assert held[0, 0, 0] == 1
+        for i, value in enumerate((2, 3, 4), start=3):
+            camera.frames.put(numbered(value))
+            camera.wait_calls(i)  # frame `value` fitted and published, worker reading on
+            assert (held == 1).all(), f"held frame overwritten by frame {value}"
+        newest = source.read()  # released: the newest frame, in a buffer of its own
+        assert newest[0, 0, 0] == 4
+        camera.frames.put(None)  # let the worker out of read() for close()
+
+
 class CountingFolder:
     """A non-live source (files, demo) counting its reads."""
 

@@ -186,3 +186,43 @@ def test_bad_parameters_name_the_key():
     assert err.value.key == "smoothing.enter"
     with pytest.raises(ConfigError, match="smoothing.tau_s"):
         Smoother(LABELS, tau_s=-1.0)
+
+
+def test_a_bare_model_keeps_its_top1_verdict_within_the_hysteresis():
+    """A bare model's label hovering at top1_enter (0.4) would flicker between the label
+    and "uncertain" on every frame without the hysteresis a held verdict gets."""
+    labels = ("background", "tabby cat", "person", "comic book")
+
+    def top1(top: float) -> np.ndarray:
+        rest = (1.0 - top) / 3
+        return np.array([rest, rest, rest, top], np.float32)
+
+    smoother = Smoother(labels, tau_s=0.0)  # no averaging: only hysteresis
+    verdicts = [smoother.update(top1(top), i * 0.1)[1]
+                for i, top in enumerate([0.45, 0.35, 0.38, 0.32, 0.28])]
+    # held down to top1_enter - hysteresis (0.3), then uncertain
+    assert [v.state for v in verdicts] == [NEITHER] * 4 + [UNCERTAIN]
+    assert {v.label for v in verdicts} == {"comic book"}
+    _, v = Smoother(labels, tau_s=0.0).update(top1(0.35), 0.0)
+    assert v.state == UNCERTAIN  # from scratch the same 35 % is not enough to enter
+
+
+def test_reset_forgets_the_verdict_too():
+    """reset() promises that the next update starts afresh: the verdict from before it,
+    held by its hysteresis, would show a 45 % anime (not enough to enter) as anime."""
+    smoother = Smoother(LABELS, tau_s=0.0)
+    _, v = smoother.update(scores(0.6, 0.1, 0.3), 0.0)
+    assert v.state == ANIME
+    smoother.reset()
+    _, v = smoother.update(scores(0.45, 0.2, 0.35), 1.0)
+    assert v.state == UNCERTAIN  # the same scores from scratch; never a held anime
+
+
+def test_both_confidence_is_the_weaker_of_the_two():
+    """A "both" at 45 % anime and 35 % cartoon is only as sure as its weaker half: the
+    screen would claim 45 % for a verdict that needs both classes."""
+    v = decide(smoothed(0.45, 0.35, 0.2), UNCERTAIN, RULES)
+    assert v.state == BOTH
+    assert v.confidence == pytest.approx(0.35)
+    v = decide(smoothed(0.32, 0.5, 0.18), BOTH, RULES)  # anime above both_min: both holds
+    assert v.state == BOTH and v.confidence == pytest.approx(0.32)
