@@ -197,6 +197,18 @@ def test_labels_file_not_matching_manifest(bundle_dir: Path) -> None:
     assert error.path == bundle_dir.resolve() / "labels.txt"
 
 
+def test_labels_file_in_another_order_is_refused(bundle_dir: Path) -> None:
+    """Scores are shown by index: a labels.txt with the manifest's labels swapped (a
+    hand-edited or mixed-up copy, with its sha256 updated to match) would put "cartoon"
+    on the screen for every anime frame, so the labels must match in order, not in number."""
+    (bundle_dir / "labels.txt").write_text("cartoon\nanime\nneither\n")
+    edit_manifest(bundle_dir, lambda m: m["files"].update(
+        {"labels.txt": sha256_file(bundle_dir / "labels.txt")}))
+    assert json.loads((bundle_dir / "manifest.json").read_text())["labels"] == list(LABELS)
+    error = refused(bundle_dir, "does not match the labels in")
+    assert error.path == bundle_dir.resolve() / "labels.txt"
+
+
 def test_not_a_bundle(tmp_path: Path) -> None:
     error = refused(tmp_path, "holds no manifest.json")
     assert error.path == tmp_path / "manifest.json"

@@ -80,6 +80,33 @@ class FakeTpu:
         self._cpu.close()
 
 
+class FakeCpu(FakeTpu):
+    """The CPU fallback, real inference underneath: counts its closes, fails on command."""
+
+    def __init__(self, cpu: Classifier) -> None:
+        super().__init__(cpu)
+        self.backend = "cpu"
+        self.reason = cpu.reason
+
+    def _maybe_fail(self, stage: str) -> None:
+        self.calls.append(stage)
+        if self.fail_at == stage:
+            raise InferenceError("CPU interpreter failed: out of memory")
+
+
+class CpuFactory:
+    """Fallback factory making FakeCpus."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.made: list[FakeCpu] = []
+
+    def __call__(self) -> FakeCpu:
+        cpu = FakeCpu(open_classifier(self.bundle, prefer="cpu"))
+        self.made.append(cpu)
+        return cpu
+
+
 class TpuFactory:
     """Primary factory: raises for each True in ``unavailable``, then makes FakeTpus."""
 
@@ -338,3 +365,39 @@ def test_the_same_reprobe_failure_is_logged_once(bundle: Bundle, cpu_factory, ca
     failed = [r for r in caplog.records if "re-probe" in r.getMessage()]
     assert clf.reprobes == 4 and len(failed) == 4
     assert [r.levelno for r in failed] == [logging.INFO] + [logging.DEBUG] * 3
+
+
+def test_close_closes_the_fallback_too(bundle: Bundle) -> None:
+    """The CPU model stays open after the TPU comes back (for the next failover); closing
+    the classifier must close it too, or its interpreter and memory outlive the classifier
+    that owned them."""
+    clock = FakeClock()
+    primary, fallback = TpuFactory(bundle, [True, False]), CpuFactory(bundle)
+    clf = FailoverClassifier(primary, fallback, reprobe_interval_s=30.0, clock=clock)
+    assert clf.backend == "cpu"
+    clock.now += 30
+    assert best(clf.classify(solid(RED))) == 0
+    assert clf.backend == "edgetpu" and len(fallback.made) == 1
+    clf.close()
+    clf.close()
+    assert primary.made[0].closed == 1 and fallback.made[0].closed == 1
+
+
+def test_a_failing_fallback_is_not_a_lost_tpu(bundle: Bundle) -> None:
+    """With no TPU plugged in, the CPU model failing is its own error, passed on as is: it
+    must not be counted as a failover nor shown as "TPU lost" (sending the user to check a
+    Coral that was never there), and the next frame still runs on the CPU."""
+    fallback = CpuFactory(bundle)
+    with FailoverClassifier(TpuFactory(bundle, [True]), fallback, reprobe_interval_s=None,
+                            clock=FakeClock()) as clf:
+        assert clf.backend == "cpu" and clf.fault == FAULT_NO_TPU
+        reason = clf.reason
+        cpu = fallback.made[0]
+        cpu.fail_at = "invoke"
+        with pytest.raises(InferenceError, match="CPU interpreter failed"):
+            clf.classify(solid(RED))
+        assert clf.fault == FAULT_NO_TPU and clf.failovers == 0 and clf.reason == reason
+        assert cpu.calls == ["preprocess", "invoke"]  # not re-run as if the TPU had failed
+        cpu.fail_at = None
+        assert best(clf.classify(solid(GREEN))) == 1
+        assert clf.backend == "cpu" and len(fallback.made) == 1

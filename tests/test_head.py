@@ -111,3 +111,26 @@ def test_quantized_head_equals_dequantize_then_head(dtype, zero_point, power, hi
         raw = rng.integers(info.min, info.max + 1, (1, 1, 1, 16)).astype(dtype)
         slow = head(dequantize(raw.reshape(-1), scale=0.05, zero_point=zero_point))
         np.testing.assert_allclose(fast(raw), slow, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype, zero_point", [("uint8", 0), ("uint8", 131), ("int8", 0),
+                                               ("int8", -3)])
+@pytest.mark.parametrize("power", [1.0, 0.5])
+def test_quantized_head_decodes_every_byte_code(dtype, zero_point, power) -> None:
+    """The device reads the backbone's embedding through a 256-entry table: one byte code
+    decoded wrong (127 read as -129 in an int8 model, say) turns the strongest activation
+    into nothing, and the scores shown are not the head's."""
+    from aoc.inference.head import QuantizedHead
+
+    scale = 0.01
+    # one input, two classes: the logits are (z, -z), so any change of z shows in the scores
+    head = make_head([0.0], [1.0], [np.array([[1.0, -1.0]])], [np.zeros(2)], power=power)
+    fast = QuantizedHead(head, scale=scale, zero_point=zero_point, dtype=dtype)
+    codes = np.arange(256, dtype=np.uint8).view(dtype)  # every byte pattern of the dtype
+    assert codes.view(np.uint8).tolist() == list(range(256))
+    for code in codes:
+        # dequantized by hand; the int8 view is already signed (0x7f is 127, 0x80 is -128)
+        value = (int(code) - zero_point) * scale
+        want = head(np.array([value], np.float32))
+        got = fast(np.array([code], dtype))
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7, err_msg=f"code {code}")

@@ -91,12 +91,18 @@ def test_child_ignores_ctrl_c_and_hangup_of_the_terminal(isolated: IsolatedClass
 
 
 def test_hung_child_times_out_and_is_killed(bundle: Bundle) -> None:
+    """A child hung in libedgetpu must be killed, not just marked dead: left running, it
+    keeps holding the Edge TPU and its memory, and every re-probe adds another one."""
     opener = functools.partial(open_classifier, bundle, prefer="cpu")
     with IsolatedClassifier(opener, call_timeout_s=0.5) as clf:
         clf.inject_fault("hang")
         with pytest.raises(InferenceError, match=r"did not answer within 0.5 s .*killed it"):
             clf.classify(solid(RED))
         assert not clf.alive
+        # Really gone (before close() would kill it): the timeout has joined it already,
+        # this join only bounds the wait if it did not.
+        clf._process.join(5.0)
+        assert clf._process.exitcode == -signal.SIGKILL
 
 
 def test_error_in_child_keeps_it_serving(isolated: IsolatedClassifier) -> None:

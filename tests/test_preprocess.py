@@ -46,6 +46,26 @@ def test_quantize_formula_uint8_and_int8() -> None:
     assert q8b.tolist() == [-128, -127, -1, 0, 127]
 
 
+def test_quantize_rounds_to_nearest_not_down() -> None:
+    """A model quantized with round-to-nearest sees inputs half a step low everywhere if the
+    device truncated instead: every pixel darker than in training, scores off."""
+    # x = pixel; x / 2 = 1.5, 3.5, 4, 5.5 (odd + 0.5: rounds up both half-up and half-even)
+    q = quantize(np.array([3, 7, 8, 11], np.uint8), dtype="uint8", scale=2.0, zero_point=0,
+                 value_range=(0, 255))
+    assert q.tolist() == [2, 4, 4, 6]
+    pixels = np.array([3, 7, 8, 13, 17], np.uint8)
+    # x / 5 = 0.6, 1.4, 1.6, 2.6, 3.4
+    q5 = quantize(pixels, dtype="uint8", scale=5.0, zero_point=0, value_range=(0, 255))
+    assert q5.tolist() == [1, 1, 2, 3, 3]
+    # negative values round to nearest too: x = pixel - 255, x / 5 + 1
+    # = -49.4, -48.6, -48.4, -47.4, -46.6
+    q8 = quantize(pixels, dtype="int8", scale=5.0, zero_point=1, value_range=(-255, 0))
+    assert q8.tolist() == [-49, -49, -48, -47, -47]
+    # the table the Preprocessor applies per pixel is the same rounding
+    table = lookup_table(dtype="uint8", scale=5.0, zero_point=0, value_range=(0, 255))
+    assert table[[3, 7, 8, 13, 17]].tolist() == [1, 1, 2, 3, 3]
+
+
 def test_quantize_clips_to_dtype() -> None:
     pixels = np.array([0, 255], np.uint8)
     q = quantize(pixels, dtype="uint8", scale=0.5, zero_point=10, value_range=(0, 255))

@@ -147,3 +147,24 @@ def test_area_linear_reduces_exact_blocks() -> None:
     for use_cv2 in (True, False):
         out = area_linear_resize(frame, (224, 224), use_cv2=use_cv2)
         assert (out == 100).all()
+
+
+@pytest.mark.parametrize("use_cv2", [True, False])
+@pytest.mark.parametrize("policy", ["stretch", "center_crop", "letterbox"])
+def test_frame_fitter_replans_when_the_frame_size_changes(policy: str, use_cv2: bool) -> None:
+    """A camera reconfigured mid-run (landscape to portrait, another resolution, a folder
+    of photos of mixed sizes) feeds one fitter frames of another shape: fitted with the
+    first frame's crop window and scratch, the model would see a corner of the new frame,
+    or the old frame's geometry, and classify the wrong picture."""
+    if use_cv2:
+        pytest.importorskip("cv2")
+    rng = np.random.default_rng(7)
+    shapes = [(64, 128), (128, 64), (96, 96), (50, 70), (64, 128)]  # (height, width)
+    frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in shapes]
+    for size in ((32, 32), (24, 16)):
+        fitter = FrameFitter(size, policy, fill=9, use_cv2=use_cv2)
+        for frame in frames:
+            got = fitter(frame, np.empty((size[1], size[0], 3), np.uint8))
+            fresh = FrameFitter(size, policy, fill=9, use_cv2=use_cv2)
+            want = fresh(frame, np.empty((size[1], size[0], 3), np.uint8))
+            np.testing.assert_array_equal(got, want, err_msg=f"{frame.shape} into {size}")
