@@ -22,8 +22,8 @@ def startup_checks(config: Config, kind: str, *, host: Host | None = None) -> No
     (it would otherwise fail on every frame). Raises :class:`~aoc.errors.ConfigError`.
     Under systemd a stream-URL source gets a warning: the unit forbids IP sockets.
     """
-    from aoc.sources.factory import check_source_spec
     from aoc.sources.opencv_source import is_stream_url
+    from aoc.sources.source_spec import check_source_spec
 
     check_source_spec(config.camera.source)
     if host is not None and host.under_systemd and is_stream_url(config.camera.source.strip()):

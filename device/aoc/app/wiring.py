@@ -208,16 +208,20 @@ def run(config: Config, host: Host, *, max_frames: int | None = None,
         all_hooks = [*_loop_hooks(config, host, stack, buttons, hooks, process_age, startup,
                                   shutdown), fd_guard]
         smoother = _make_smoother(config, classifier.labels)
+        def source_words() -> str:
+            # the camera's own description once it opened; until then the spec
+            return (described[0].description if described
+                    else f"{config.camera.source} (not open yet)")
+
         log.info("running: model %s (%s), source %s, display %s", bundle.name,
-                 classifier.reason, described[0].description if described else source.name,
-                 kind)
+                 classifier.reason, source_words(), kind)
         stats = run_loop(source, classifier, smoother, screen, max_frames=max_frames,
                          duration_s=duration_s, stop=stop, hooks=all_hooks, health=health,
                          controls=controls_state, max_fps=config.camera.max_fps,
                          frozen_view=frozen_map(config))
         stats.reason = classifier.reason
         result = RunResult(stats=stats, model=f"{bundle.name} ({bundle.root})",
-                           source=described[0].description if described else str(source.name),
+                           source=source_words(),
                            display=kind, startup_s=startup[0] if startup else None,
                            peak_rss_mb=peak_rss_mb(), warnings=warnings,
                            shutdown_requested=shutdown.is_set(),

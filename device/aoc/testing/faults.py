@@ -270,7 +270,7 @@ def start_up_faults(folder: Any, bundle_dir: Any) -> dict[str, Any]:
     from aoc.config import load_config
     from aoc.config_sections import Config, ModelConfig
     from aoc.inference.model_select import CONFIGURED, read_last_good
-    from aoc.sources.factory import check_source_spec
+    from aoc.sources.source_spec import check_source_spec
 
     folder, bundle_dir = Path(folder), Path(bundle_dir)
     state_dir = folder / "state"
