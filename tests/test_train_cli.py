@@ -154,6 +154,63 @@ def test_build_of_a_degenerate_model_exits_65_and_writes_no_bundle(tmp_path: Pat
     assert not out.exists()
 
 
+def _degenerate_build(tmp_path: Path, monkeypatch) -> tuple[Path, list[str]]:
+    """Training stages stubbed, the evaluate stage "cached" with held-out outputs of 1/3
+    each (as in the test above); returns ``--out`` and the build's arguments."""
+    from aoc_train.pipeline import EVAL_PROBS, Pipeline
+
+    data = _tree(tmp_path / "d", classes=("x", "y", "z"), per_class=4)
+    out, work = tmp_path / "m" / "toy", tmp_path / "w"
+    for stage in ("fit", "export", "check", "compile"):
+        monkeypatch.setattr(Pipeline, stage, lambda self: None)
+
+    def cached(self, stage, key, outputs, fn):
+        n = len(self.split.test)
+        np.savez(self.work / EVAL_PROBS, true=self.labels("test"),
+                 int8=np.full((n, 3), 1 / 3, np.float32))
+        return StageResult(stage, True, 0.0, {})
+
+    monkeypatch.setattr(Pipeline, "run", cached)
+    return out, ["--no-progress", "build", str(data), "--out", str(out), "--work-dir",
+                 str(work), "--class-test-fraction", "0.5"]
+
+
+def test_the_evaluate_stage_gates_a_degenerate_model_itself(tmp_path: Path, capsys,
+                                                             monkeypatch) -> None:
+    """The evaluate stage (also when cached) stops a degenerate model on its own: without
+    its gate, only the report stage's stood between a constant model and a bundle, and
+    anything run between the two stages ran on a model already known to be useless."""
+    from aoc_train.cli import EX_DEGENERATE
+    from aoc_train.pipeline import Pipeline
+
+    out, argv = _degenerate_build(tmp_path, monkeypatch)
+    reported: list[bool] = []
+    monkeypatch.setattr(Pipeline, "report", lambda self, **kw: reported.append(True))
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == EX_DEGENERATE, err
+    assert "constant" in err and not reported and not out.exists()
+
+
+def test_the_report_stage_gates_a_degenerate_model_itself(tmp_path: Path, capsys,
+                                                          monkeypatch) -> None:
+    """The report stage writes the bundle, so it checks the saved held-out outputs itself:
+    an evaluate stage that did not gate (an older work folder, a stage run on its own)
+    must not let a constant model into --out."""
+    from aoc_train.cli import EX_DEGENERATE
+    from aoc_train.pipeline import Pipeline
+
+    out, argv = _degenerate_build(tmp_path, monkeypatch)
+    # the evaluate stage's work (held-out outputs saved) without its gate
+    monkeypatch.setattr(Pipeline, "evaluate",
+                        lambda self: self.run("evaluate", "", [], lambda: {}))
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == EX_DEGENERATE, err
+    assert f"(no bundle written to {out})" in err and "constant" in err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("command", ["build", "crossval"])
 def test_the_keras_recipe_without_the_train_extra_is_a_clear_refusal(
         tmp_path: Path, capsys, monkeypatch, command) -> None:

@@ -167,3 +167,44 @@ def test_run_crossval_top_tunes_each_fold_from_fresh_weights(tree: Path, tmp_pat
             assert z[f"{i}_top"].shape == z[f"{i}_head"].shape == (8, 3)
             pred = predictions(z[f"{i}_top"])
             assert fold.predicted == {c: int((pred == k).sum()) for k, c in enumerate(CLASSES)}
+
+
+def _add_to_manifest(tree: Path, file: str, label: str, source: str) -> None:
+    with (tree / "manifest.csv").open("a") as fh:
+        fh.write(f"{file},{label},{source}\n")
+
+
+def test_fold_split_drops_held_out_copies_of_validation_images(tree: Path) -> None:
+    """A held-out picture whose copy stopped training early (validation) was seen by the
+    run that it scores: the fold's accuracy for "unseen" shows would be inflated."""
+    ds = scan_dataset(tree)
+    split = fold_split(ds.records, ["a2"], CLASSES, seed=3, val_fraction=0.25)
+    val_file = next(ds.records[i].file for i in split.val if ds.records[i].label == "a")
+    shutil.copy(tree / val_file, tree / "a" / "a2_valcopy.jpg")
+    _add_to_manifest(tree, "a/a2_valcopy.jpg", "a", "a2")
+    ds = scan_dataset(tree)
+    split = fold_split(ds.records, ["a2"], CLASSES, seed=3, val_fraction=0.25)
+    assert val_file in {ds.records[i].file for i in split.val}  # the original stays in val
+    assert split.dropped_duplicates == 1
+    assert "a/a2_valcopy.jpg" not in {ds.records[i].file for i in split.test}
+
+
+def test_fold_split_drops_held_out_re_encodes_of_training_images(tree: Path) -> None:
+    """A re-encoded copy (other bytes, a few bits of perceptual hash apart) of a training
+    picture in the held-out fold is not unseen either."""
+    from PIL import Image
+
+    from aoc_train.split import hamming_distances
+
+    with Image.open(tree / "a" / "a1_0.jpg") as im:
+        im.convert("RGB").save(tree / "a" / "a2_reencoded.jpg", quality=30)
+    _add_to_manifest(tree, "a/a2_reencoded.jpg", "a", "a2")
+    ds = scan_dataset(tree)
+    by_file = {r.file: r for r in ds.records}
+    orig, copy = by_file["a/a1_0.jpg"], by_file["a/a2_reencoded.jpg"]
+    hashes = [np.frombuffer(bytes.fromhex(r.dhash), np.uint64)[None] for r in (orig, copy)]
+    assert 0 < hamming_distances(*hashes)[0, 0] <= 12  # a near copy, not an exact one
+    split = fold_split(ds.records, ["a2"], CLASSES, seed=3, val_fraction=0.0)
+    assert "a/a1_0.jpg" in {ds.records[i].file for i in split.train}
+    assert split.dropped_duplicates == 1
+    assert "a/a2_reencoded.jpg" not in {ds.records[i].file for i in split.test}

@@ -130,3 +130,29 @@ def test_pictures_the_earlier_decoding_read_otherwise_are_not_taken_over(tmp_pat
     assert not _read_differently_now(plain)
     assert _read_differently_now(rotated_jpeg(tmp_path / "phone.jpg"))
     assert _read_differently_now(deep)
+
+
+def test_each_picture_gets_its_own_views_and_always_the_same_ones() -> None:
+    """The augmentation and camera-at-TV parameters come from the build seed and the
+    picture's hash: with the seed alone, every picture would be shot with the same TV, room
+    and angle (the head learns one screen, not screens), and with a random seed the cached
+    embeddings would not match a rebuild."""
+    import numpy as np
+    from fakes.labelled_images import picture
+
+    from aoc_train.data import ImageRecord
+    from aoc_train.embed import image_seed, make_views
+
+    image = np.asarray(picture(1, size=64))
+    one = ImageRecord("a/one.jpg", "a", "s", "1" * 64, "0" * 64, 64, 64)
+    two = ImageRecord("a/two.jpg", "a", "s", "2" * 64, "0" * 64, 64, 64)
+
+    def views(record: ImageRecord) -> list[np.ndarray]:
+        return make_views(image, np.random.default_rng(image_seed(7, record)), side=64)
+
+    first, again, other = views(one), views(one), views(two)
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # the same pixels under another hash: other augmentation and other TV shots
+    for v in (1, 2, 3):
+        assert first[v].shape != other[v].shape or not np.array_equal(first[v], other[v])

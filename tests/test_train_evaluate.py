@@ -42,3 +42,56 @@ def test_score_counts_a_tied_top_score_as_a_miss() -> None:
     constant = score(predictions(np.full((6, 3), 1 / 3)), np.array([0, 0, 0, 0, 1, 2]),
                      ["s"] * 6, classes)
     assert constant.accuracy == 0.0 and constant.ties == 6
+
+
+class _TiedClassifier:
+    """A stand-in for the device classifier (and the float model) whose top score is
+    always tied between the first two classes."""
+
+    runtime_name = "fake"
+
+    def __init__(self, *args, **kwargs) -> None:
+        pass
+
+    def __enter__(self) -> _TiedClassifier:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def classify(self, image: np.ndarray) -> np.ndarray:
+        return np.array([0.4, 0.4, 0.2], np.float32)
+
+    def preprocess(self, image: np.ndarray) -> None:
+        pass
+
+    def invoke(self) -> None:
+        pass
+
+
+def test_evaluate_counts_tied_outputs_as_misses(tmp_path, monkeypatch) -> None:
+    """A model that cannot decide between the first two classes must not be reported (in
+    eval.json, the report and the model card) as right on every image of the first class."""
+    import types
+
+    from fakes.labelled_images import make_tree
+
+    import aoc.inference.bundle
+    import aoc.inference.classifier
+    from aoc_train import evaluate as ev
+    from aoc_train.data import scan_dataset
+
+    root = make_tree(tmp_path / "data", per_source=2)
+    records = list(scan_dataset(root).records)
+    monkeypatch.setattr(aoc.inference.bundle, "load_bundle",
+                        lambda path: types.SimpleNamespace(input=None))
+    monkeypatch.setattr(aoc.inference.classifier, "open_classifier", _TiedClassifier)
+    monkeypatch.setattr(ev, "FloatModel", _TiedClassifier)
+    result = ev.evaluate(tmp_path / "bundle", tmp_path / "model_float.tflite", root, records,
+                         ("a", "b", "c"), screen_strength=0)
+    for name in ("int8", "float", "int8_screen", "float_screen"):
+        assert result[name]["accuracy"] == 0.0
+        assert result[name]["per_class"]["a"] == 0.0
+        assert result[name]["ties"] == len(records)
+        assert result[name]["confusion"] == [[0, 0, 0]] * 3
+    assert result["agreement_int8_float"] == 1.0  # a tie agrees with a tie

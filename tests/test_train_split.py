@@ -176,3 +176,67 @@ def test_pictures_shared_with_another_source_are_found() -> None:
     # pessimistic score), not an optimistic one
     other = [records[0], record("p1_as_b", "b1", picture(1), "1" * 64, label="b")]
     assert not shared_with_other_sources(other, ["s1", "b1"]).any()
+
+
+def test_a_class_with_a_held_out_source_keeps_its_other_sources_out_of_test(
+        tree: Path) -> None:
+    """The class test share is for classes with no held-out source: taking it from a class
+    that has one would mix seen shows into the unseen-shows test set (and shrink training)."""
+    ds = scan_dataset(tree)
+    sp = make_split(ds, holdout_sources=["a2"], val_fraction=0.0, class_test_fraction=0.5,
+                    seed=1)
+    test_sources = {ds.records[i].source for i in sp.test}
+    assert "a1" not in test_sources
+    assert {"a2", "b1", "b2", "c1"} <= test_sources  # b and c: their share is held out
+    assert {ds.records[i].file for i in sp.train} >= {
+        r.file for r in ds.records if r.source == "a1"}
+
+
+def test_held_out_copies_of_validation_images_are_dropped(tree: Path) -> None:
+    """A test picture whose copy stopped training early (validation) has been seen by the
+    run it scores: the held-out figures would be inflated."""
+    ds = scan_dataset(tree)
+    first = make_split(ds, holdout_sources=["a2"], val_fraction=0.5, seed=1)
+    val_file = next(ds.records[i].file for i in first.val if ds.records[i].source == "a1")
+    (tree / "a" / "a2_valcopy.jpg").write_bytes((tree / val_file).read_bytes())
+    with (tree / "manifest.csv").open("a") as fh:
+        fh.write("a/a2_valcopy.jpg,a,a2\n")
+    ds = scan_dataset(tree)
+    sp = make_split(ds, holdout_sources=["a2"], val_fraction=0.5, seed=1)
+    assert val_file in {ds.records[i].file for i in sp.val}
+    dups = {d.dropped: d for d in sp.duplicates}
+    assert dups["a/a2_valcopy.jpg"].kept == val_file
+    assert "a/a2_valcopy.jpg" not in {ds.records[i].file for i in sp.test}
+
+
+def test_a_nearly_flat_kept_picture_is_matched_by_its_bytes_only() -> None:
+    """A nearly flat training picture (a few hash bits set) is a few bits from any other
+    faint picture: without skipping it on the kept side, a held-out picture that merely
+    resembles a plain card is dropped as its "copy"."""
+    from aoc_train.data import ImageRecord
+
+    def record(name: str, bits: int, sha: str) -> ImageRecord:
+        return ImageRecord(f"a/{name}.png", "a", "s", sha, format(bits, "064x"), 32, 32)
+
+    faint = record("faint", (1 << 10) - 1, "1" * 64)  # 10 bits set: under MIN_HASH_BITS
+    textured = record("textured", (1 << 18) - 1, "2" * 64)  # 18 bits: 8 bits from faint
+    assert find_cross_duplicates([faint, textured], [0], [1]) == []
+    assert find_cross_duplicates([textured, faint], [0], [1]) == []  # nor the other way
+    again = record("textured_again", ((1 << 18) - 1) ^ 0b1000, "3" * 64)  # 1 bit off
+    assert [d.kind for d in find_cross_duplicates([textured, again], [0], [1])] == ["near"]
+
+
+def test_a_copy_exactly_max_distance_bits_away_is_still_a_duplicate() -> None:
+    """``max_distance`` is the largest distance that counts as a copy (12 catches
+    re-encodes): a re-encode exactly that far from its original must be dropped too."""
+    from aoc_train.data import ImageRecord
+
+    def record(name: str, bits: int, sha: str) -> ImageRecord:
+        return ImageRecord(f"a/{name}.png", "a", "s", sha, format(bits, "064x"), 32, 32)
+
+    original = (1 << 40) - 1  # 40 bits set: an informative hash
+    records = [record("original", original, "1" * 64),
+               record("twelve_off", original ^ ((1 << 52) - (1 << 40)), "2" * 64),
+               record("thirteen_off", original ^ ((1 << 53) - (1 << 40)), "3" * 64)]
+    found = find_cross_duplicates(records, [0], [1, 2], max_distance=12)
+    assert [(d.dropped, d.distance) for d in found] == [("a/twelve_off.png", 12)]

@@ -73,3 +73,37 @@ def test_overlays_and_bars_all_occur() -> None:
 def test_grid_has_one_cell_per_picture() -> None:
     sheet = tvsim.tv_grid([_picture(seed=i) for i in range(5)], seed=1, cols=4, cell=(80, 60))
     assert sheet.size == (320, 120)
+
+
+def test_the_room_shows_around_the_tv() -> None:
+    """The TV is pasted through its outline: pasted as a whole rectangle, the black corners
+    of the warped image cover the room, and every simulated shot becomes a screen floating
+    in black, which a camera in a living room never sees."""
+    white = np.full((90, 160, 3), 255, np.uint8)
+    for seed in range(8):
+        shot = tvsim.tv_view(white, np.random.default_rng(seed))
+        h, w = shot.frame.shape[:2]
+        xs = [p[0] for p in shot.screen]
+        ys = [p[1] for p in shot.screen]
+        yy, xx = np.mgrid[0:h, 0:w]
+        m = 25  # well clear of the bezel and the blur
+        outside = ((xx < min(xs) - m) | (xx > max(xs) + m)
+                   | (yy < min(ys) - m) | (yy > max(ys) + m))
+        assert outside.sum() > 10_000
+        assert shot.frame[outside].mean() > 12  # a dim room, not a black void (~3)
+
+
+def test_the_contact_sheet_is_the_same_for_the_same_seed() -> None:
+    """The report's contact sheet of TV shots comes from the build seed: a rebuild of the
+    same data with the same seed must give the same sheet (and the same report)."""
+    from PIL import Image
+
+    pics = [_picture(seed=i) for i in range(3)]
+    a = tvsim.tv_grid(pics, seed=5, cols=3, cell=(80, 60))
+    b = tvsim.tv_grid(pics, seed=5, cols=3, cell=(80, 60))
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # each cell is the seeded shot of its picture
+    cell = np.asarray(a)[:60, 80:160]
+    shot = tvsim.tv_view(pics[1], np.random.default_rng([5, 1])).frame
+    thumb = np.asarray(Image.fromarray(shot).resize((80, 60), Image.Resampling.BILINEAR))
+    np.testing.assert_array_equal(cell, thumb)
