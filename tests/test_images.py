@@ -60,6 +60,21 @@ def test_a_photo_with_an_exif_orientation_is_read_upright(tmp_path):
     assert probe_image(path) == (60, 20)
 
 
+def test_a_header_check_of_a_png_does_not_decode_it(tmp_path, monkeypatch):
+    """Pillow reads a PNG's EXIF orientation by decoding the whole picture: the folder
+    source's header checks at open took 0.2 s per 12 MP PNG (76 s for 450 of them)."""
+    from PIL import PngImagePlugin
+
+    path = tmp_path / "big.png"
+    Image.new("RGB", (300, 200), (10, 20, 30)).save(path)
+
+    def no_decode(self):
+        raise AssertionError("the header check decoded the picture")
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", no_decode)
+    assert probe_image(path) == (300, 200)
+
+
 @pytest.mark.parametrize("mode", ["1", "L", "P", "RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV",
                                   "I", "F", "LA", "PA", "RGBX", "RGBa", "La", "I;16",
                                   "I;16B", "I;16L"])

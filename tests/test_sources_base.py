@@ -113,3 +113,22 @@ def test_fit_image_fits_as_the_classifier_and_training_do(mode):
     got = fit_image(Image.fromarray(picture), (64, 48), mode)
     assert got.shape == (48, 64, 3) and got.flags.c_contiguous
     np.testing.assert_array_equal(got, want)
+
+
+def test_an_rgb_picture_becomes_a_frame_without_a_converted_copy(monkeypatch):
+    """convert("RGB") of an RGB picture is a full copy: 72 MB more for a 24 MP PNG, which
+    with the other copies took an image folder's run past the unit's memory limit."""
+    from PIL import Image
+
+    from aoc.sources.base import fit_frame, fit_image, image_frame
+
+    picture = Image.new("RGB", (40, 30), (200, 100, 50))
+    expected = fit_image(picture, (8, 8), "center_crop")
+
+    def no_copy(self, *args, **kwargs):
+        raise AssertionError("an RGB picture was converted")
+
+    monkeypatch.setattr(Image.Image, "convert", no_copy)
+    frame = image_frame(picture)
+    assert frame.shape == (30, 40, 3) and tuple(frame[0, 0]) == (200, 100, 50)
+    assert np.array_equal(fit_frame(frame, (8, 8), "center_crop"), expected)

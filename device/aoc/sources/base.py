@@ -111,9 +111,21 @@ def fit_image(image: Image.Image, size: Size | None, mode: str = "stretch") -> n
     filter is the device's own (:data:`aoc.inference.resize.DEVICE_RESAMPLE`), so a picture
     from a folder reaches the model as ``aoc classify`` and training fit it.
     """
+    return fit_frame(image_frame(image), size, mode)
+
+
+def image_frame(image: Image.Image) -> np.ndarray:
+    """A PIL image's pixels as a C-contiguous ``uint8`` (H, W, 3) RGB frame (one copy; an RGB
+    image is not converted first, which for 24 MP cost another 72 MB)."""
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+
+
+def fit_frame(frame: np.ndarray, size: Size | None, mode: str = "stretch") -> np.ndarray:
+    """``frame`` scaled to ``size`` by the ``mode`` policy with the device's filter, as
+    :func:`fit_image` does (``size`` None: ``frame`` itself)."""
     from aoc.inference.resize import DEVICE_RESAMPLE, resize_frame
 
-    frame = np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
     if size is None:
         return frame
     fitted = resize_frame(frame, tuple(size), check_resize_mode(mode), resample=DEVICE_RESAMPLE)

@@ -5,9 +5,12 @@ mode to RGB) and scaled to ``size``. The scaled frames are kept read-only in an 
 of at most ``cache_bytes`` (64 MiB by default): a folder that fits is decoded once, so a
 loop over it costs almost nothing per frame (the benchmark measures the classifier, not
 JPEG decoding); a bigger folder is decoded on demand and memory stays bounded whatever
-its size. :meth:`ImageFolderSource.open` decodes what fits in the cache and checks the
-header of the rest; unreadable or oversize files are skipped with a warning naming them,
-also when met later. Files are taken in natural order (``img2`` before ``img10``). Each
+its size. :meth:`ImageFolderSource.open` decodes the first picture and checks the header of
+the rest; every other picture is decoded when it is first shown. Decoding a whole folder at
+open took 112 s for 445 pictures of 12 MP here, before the service's first frame and out of
+reach of its watchdog and stop request. Unreadable or oversize files are skipped with a
+warning naming them, at open or when met later. Files are taken in natural order (``img2``
+before ``img10``). Each
 time the loop comes round, the folder is listed again: pictures added, replaced (a new
 modification time or size) or repaired are shown, removed ones dropped, and an emptied or
 deleted folder is a :class:`~aoc.errors.CameraError` (the camera-lost path, retried).
@@ -29,7 +32,15 @@ import numpy as np
 from aoc.errors import CameraError, ImageReadError
 from aoc.filecheck import files_under
 from aoc.images import MAX_IMAGE_PIXELS, load_image, probe_image
-from aoc.sources.base import BaseSource, Size, check_resize_mode, check_size, fit_image, frozen
+from aoc.sources.base import (
+    BaseSource,
+    Size,
+    check_resize_mode,
+    check_size,
+    fit_frame,
+    frozen,
+    image_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +119,7 @@ class ImageFolderSource(BaseSource):
         self._t0 = 0.0
 
     def open(self) -> None:
-        """List the images, decode what fits in the cache, check the rest's headers.
+        """List the images, decode the first that decodes, check the rest's headers.
 
         ``CameraError`` if no image is usable.
         """
@@ -127,15 +138,16 @@ class ImageFolderSource(BaseSource):
         self._cycle = 0
         paths, skipped = [], []
         for path in candidates:
+            stamp = _stamp(path)  # before reading: a file rewritten meanwhile is read again
             try:
-                if self._cached_bytes < self.cache_bytes:
-                    self._remember(path, self._decode(path))
-                else:
+                if paths:
                     self._probe(path)
+                else:  # one real decode, so that a folder of broken pictures fails here
+                    self._remember(path, self._decode(path), stamp)
             except ImageReadError as exc:
                 log.warning("skipping image: %s", exc)
                 skipped.append(path)
-                self._bad[path] = _stamp(path)
+                self._bad[path] = stamp
                 continue
             paths.append(path)
         if not paths:
@@ -155,16 +167,18 @@ class ImageFolderSource(BaseSource):
     def _decode(self, path: Path) -> np.ndarray:
         image = load_image(path, size=self.size, max_pixels=self.max_pixels)
         try:
-            return frozen(fit_image(image, self.size, self.resize))
+            frame = image_frame(image)
         finally:
-            image.close()
+            image.close()  # freed before scaling: a 24 MP PNG held twice passed MemoryHigh
+        return frozen(fit_frame(frame, self.size, self.resize))
 
     def _probe(self, path: Path) -> None:
         probe_image(path, size=self.size, max_pixels=self.max_pixels)
 
-    def _remember(self, path: Path, frame: np.ndarray) -> None:
+    def _remember(self, path: Path, frame: np.ndarray,
+                  stamp: tuple[int, int] | None) -> None:
         self._cache[path] = frame
-        self._stamps[path] = _stamp(path)
+        self._stamps[path] = stamp
         self._cached_bytes += frame.nbytes
         while self._cached_bytes > self.cache_bytes and self._cache:
             evicted, old = self._cache.popitem(last=False)
@@ -181,15 +195,16 @@ class ImageFolderSource(BaseSource):
             if cached is not None:
                 self._cache.move_to_end(path)
                 return cached
+            stamp = _stamp(path)  # before decoding: see open()
             try:
                 frame = self._decode(path)
             except ImageReadError as exc:
                 log.warning("skipping image: %s", exc)
                 self.paths.pop(index)
                 self.skipped.append(path)
-                self._bad[path] = _stamp(path)
+                self._bad[path] = stamp
                 continue
-            self._remember(path, frame)
+            self._remember(path, frame, stamp)
             return frame
         raise CameraError(f"{self.name}: no readable image is left (all {len(self.skipped)} "
                           "failed to decode): check the files", screen="no image decodes")
