@@ -205,6 +205,33 @@ def test_run_refuses_at_start_up_with_78(tmp_path, args, key, capsys):
         assert "auto, demo, picamera2" in err  # the list of valid sources
 
 
+@pytest.mark.parametrize(("failure", "temporary"), [("EIO", True), ("EACCES", False)])
+def test_a_config_that_cannot_be_read_for_now_exits_75_which_the_unit_restarts(
+        tmp_path, capsys, monkeypatch, failure, temporary):
+    """An I/O error reading the config (a failing card, a drive not answering yet) exited
+    78, which the unit never restarts: the exhibit stayed dark for a fault that may pass.
+    A config this user may not read is still 78 (a restart cannot fix it)."""
+    import errno
+
+    from aoc.cli import EX_TEMPFAIL
+
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    real_open, code = open, getattr(errno, failure)
+
+    def failing_open(path, *args, **kwargs):
+        if str(path) == str(config):
+            raise OSError(code, os.strerror(code), str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", failing_open)
+    assert main(["run", "--config", str(config), "--display", "null",
+                 "--max-frames", "1"]) == (EX_TEMPFAIL if temporary else EX_CONFIG)
+    err = capsys.readouterr().err
+    assert f"cannot read config file {config}" in err
+    assert ("tries again" in err) == temporary
+
+
 def test_output_file_in_a_missing_folder_is_refused_before_the_run(tmp_path, capsys):
     missing = tmp_path / "no" / "stats.json"
     code = main(["run", "--source", "demo", "--display", "null", "--max-frames", "1",

@@ -66,7 +66,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
         print(f"aoc: configuration error: {exc}", file=sys.stderr)
         if args.command == "run":
             show_config_error(exc, host)
-        return EX_CONFIG
+        # a read error that may pass is restarted by the unit; 78 is not
+        return EX_TEMPFAIL if exc.temporary else EX_CONFIG
     logging.getLogger().setLevel(config.logging.level)
     for attr, flag in (("stats_json", "--stats-json"), ("out", "--out")):
         problem = output_file_problem(getattr(args, attr, None), flag)

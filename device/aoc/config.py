@@ -13,6 +13,7 @@ import them from there.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import math
 import tomllib
@@ -181,6 +182,12 @@ MAX_CONFIG_BYTES = 1024 * 1024
 """A config file is a few KB; anything over 1 MiB is refused rather than parsed."""
 
 
+_LASTING_READ_ERRORS = frozenset({errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR,
+                                  errno.EISDIR, errno.ELOOP, errno.ENAMETOOLONG})
+"""Read errors a restart cannot fix (the file's name or permissions): exit 78. Any other
+(EIO, ETIMEDOUT, ESTALE, ...) may pass: exit 75, restarted."""
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """Parse a TOML file; errors name the file and the line (or byte offset).
 
@@ -194,9 +201,15 @@ def read_toml(path: Path) -> dict[str, Any]:
         with open(path, "rb") as f:
             raw = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
+        if exc.errno in _LASTING_READ_ERRORS:
+            raise ConfigError(
+                f"cannot read config file {path}: {exc.strerror or exc}; check the path and "
+                "permissions"
+            ) from exc
         raise ConfigError(
-            f"cannot read config file {path}: {exc.strerror or exc}; check the path and "
-            "permissions"
+            f"cannot read config file {path}: {exc.strerror or exc}; the storage may be "
+            "failing or not ready: check it (`dmesg`); the service tries again",
+            temporary=True,
         ) from exc
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(f"config file {path} is over {MAX_CONFIG_BYTES // 1024} KiB; it is "

@@ -15,12 +15,17 @@ class AocError(Exception):
 class ConfigError(AocError, ValueError):
     """A configuration value is missing, of the wrong type or out of range.
 
-    ``key`` is the dotted config key (``display.driver``), when there is one.
+    ``key`` is the dotted config key (``display.driver``), when there is one. ``temporary``
+    marks a config file that could not be read for a reason that may pass (an I/O error of a
+    failing card, a drive not answering): ``aoc run`` then exits 75, which the service
+    restarts, not 78, which it does not.
     """
 
-    def __init__(self, message: str, *, key: str | None = None) -> None:
+    def __init__(self, message: str, *, key: str | None = None,
+                 temporary: bool = False) -> None:
         super().__init__(message)
         self.key = key
+        self.temporary = temporary
 
 
 class BundleError(AocError, ValueError):
