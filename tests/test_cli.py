@@ -165,6 +165,22 @@ def test_a_run_that_leaks_file_descriptors_exits_75_to_be_restarted(monkeypatch,
     assert "stopped to be restarted: 950 file descriptors open of a limit of 1000" in err
 
 
+def test_a_configured_bundle_that_appears_after_start_up_exits_75_to_be_loaded(
+        tmp_path, monkeypatch, capsys):
+    """A bundle on a drive that mounts a little late was replaced by the packaged default
+    for the whole uptime: months on the wrong model after one slow boot."""
+    import aoc.app.bundle_watch as bundle_watch
+
+    answers = iter([False] + [True] * 10_000)  # missing at start-up, then there
+    monkeypatch.setattr(bundle_watch, "is_there", lambda path: next(answers))
+    monkeypatch.setattr(bundle_watch, "CHECK_EVERY_S", 0.0)
+    late = tmp_path / "late-bundle"
+    assert main(["run", "--source", "demo", "--display", "null", "--max-frames", "500",
+                 "--bundle", str(late)]) == 75
+    err = capsys.readouterr().err
+    assert f"stopped to be restarted: the configured model appeared ({late}" in err
+
+
 def test_config_that_is_not_utf8_exits_78_naming_file_and_offset(tmp_path, capsys):
     config = tmp_path / "config.toml"
     config.write_bytes(b'[camera]\nsource = "demo" # caf\xe9\n')

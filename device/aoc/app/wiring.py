@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aoc.app.bundle_watch import watch_configured_model
 from aoc.app.fd_guard import FdGuard
 from aoc.app.host import Host, resolve_display_kind
 from aoc.app.loop import LoopHook, run_loop
@@ -205,8 +206,10 @@ def run(config: Config, host: Host, *, max_frames: int | None = None,
             return note
 
         fd_guard = FdGuard(stop)
+        restarts = [fd_guard, *filter(None, [watch_configured_model(stop, config.model,
+                                                                    selection)])]
         all_hooks = [*_loop_hooks(config, host, stack, buttons, hooks, process_age, startup,
-                                  shutdown), fd_guard]
+                                  shutdown), *restarts]
         smoother = _make_smoother(config, classifier.labels)
         def source_words() -> str:
             # the camera's own description once it opened; until then the spec
@@ -225,7 +228,8 @@ def run(config: Config, host: Host, *, max_frames: int | None = None,
                            display=kind, startup_s=startup[0] if startup else None,
                            peak_rss_mb=peak_rss_mb(), warnings=warnings,
                            shutdown_requested=shutdown.is_set(),
-                           restart_because=fd_guard.tripped)
+                           restart_because=next((r.tripped for r in restarts if r.tripped),
+                                                None))
     if result.shutdown_requested and config.service.shutdown_command:
         error = run_shutdown_command(config.service.shutdown_command)
         if error is not None:
