@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,23 @@ def test_atomic_write_replaces_and_leaves_no_temp(tmp_path, monkeypatch):
     assert target.read_text() == "two\n"
     assert len(synced) == 2  # the file, then its folder
     assert [p.name for p in tmp_path.iterdir()] == ["state"]
+
+
+def test_temps_left_by_a_killed_write_are_removed_by_the_next(tmp_path):
+    """A SIGKILL or power cut between creating the temp file and renaming it left it
+    behind: one a kill, for months, in the state folder. A young temp may be another
+    writer's, and other files are not ours."""
+    target = tmp_path / "last-good-bundle"
+    old, young, other = (tmp_path / ".last-good-bundle-dead.tmp",
+                         tmp_path / ".last-good-bundle-busy.tmp", tmp_path / ".other-x.tmp")
+    for path in (old, young, other):
+        path.write_text("half")
+    long_ago = time.time() - 3600
+    os.utime(old, (long_ago, long_ago))
+    os.utime(other, (long_ago, long_ago))
+    atomic_write_text(target, "/b\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".last-good-bundle-busy.tmp", ".other-x.tmp", "last-good-bundle"]
 
 
 def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):

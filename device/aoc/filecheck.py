@@ -20,6 +20,7 @@ import os
 import stat
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from aoc.errors import AocError, OutputError
@@ -88,6 +89,7 @@ def atomic_write_text(target: Path, text: str, *, like: os.stat_result | None = 
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    _remove_stale_temps(target)
     try:
         dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:  # some file systems do not open folders; the data is synced
@@ -99,6 +101,28 @@ def atomic_write_text(target: Path, text: str, *, like: os.stat_result | None = 
         log.debug("fsync of folder %s failed: %s", target.parent, exc)
     finally:
         os.close(dir_fd)
+
+
+STALE_TEMP_S = 600.0
+"""A temp file of :func:`atomic_write_text` this old was left by a killed writer."""
+
+
+def _remove_stale_temps(target: Path, *, older_than_s: float = STALE_TEMP_S) -> None:
+    """Remove the temp files an earlier write of ``target`` left when it was killed
+    (SIGKILL, a power cut) between creating and renaming them: one a kill, over months of
+    restarts, in the state folder. A temp younger than ``older_than_s`` may be another
+    writer's, and is left."""
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(target.parent):
+            name = entry.name
+            if not (name.startswith(f".{target.name}-") and name.endswith(".tmp")):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.is_file(follow_symlinks=False) and (
+                        now - entry.stat(follow_symlinks=False).st_mtime > older_than_s):
+                    os.unlink(entry.path)
+                    log.info("removed %s, left by a write that was cut short", entry.path)
 
 
 def open_fd_of(path: str | os.PathLike[str]) -> int | None:
