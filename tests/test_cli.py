@@ -221,30 +221,42 @@ def test_run_refuses_at_start_up_with_78(tmp_path, args, key, capsys):
         assert "auto, demo, picamera2" in err  # the list of valid sources
 
 
-@pytest.mark.parametrize(("failure", "temporary"), [("EIO", True), ("EACCES", False)])
+@pytest.mark.parametrize(("failure", "temporary", "where"), [
+    ("EIO", True, "open"), ("EACCES", False, "open"),
+    ("EIO", True, "stat"), ("ESTALE", True, "second stat"), ("EACCES", False, "stat")])
 def test_a_config_that_cannot_be_read_for_now_exits_75_which_the_unit_restarts(
-        tmp_path, capsys, monkeypatch, failure, temporary):
-    """An I/O error reading the config (a failing card, a drive not answering yet) exited
-    78, which the unit never restarts: the exhibit stayed dark for a fault that may pass.
-    A config this user may not read is still 78 (a restart cannot fix it)."""
+        tmp_path, capsys, monkeypatch, failure, temporary, where):
+    """An I/O error reading the config (a failing card, a share not answering) exited 78,
+    which the unit never restarts, or with a traceback when the stat failed: the exhibit
+    stayed dark for a fault that may pass. A config this user may not read is still 78 (a
+    restart cannot fix it)."""
     import errno
 
     from aoc.cli import EX_TEMPFAIL
 
     config = tmp_path / "config.toml"
     config.write_text("")
-    real_open, code = open, getattr(errno, failure)
+    code, stats = getattr(errno, failure), []
+    real_open, real_stat = open, os.stat
 
     def failing_open(path, *args, **kwargs):
-        if str(path) == str(config):
+        if where == "open" and str(path) == str(config):
             raise OSError(code, os.strerror(code), str(path))
         return real_open(path, *args, **kwargs)
 
+    def failing_stat(path, *args, **kwargs):
+        if str(path) == str(config):
+            stats.append(path)
+            if where == "stat" or (where == "second stat" and len(stats) > 1):
+                raise OSError(code, os.strerror(code), str(path))
+        return real_stat(path, *args, **kwargs)
+
     monkeypatch.setattr("builtins.open", failing_open)
+    monkeypatch.setattr(os, "stat", failing_stat)
     assert main(["run", "--config", str(config), "--display", "null",
                  "--max-frames", "1"]) == (EX_TEMPFAIL if temporary else EX_CONFIG)
     err = capsys.readouterr().err
-    assert f"cannot read config file {config}" in err
+    assert f"cannot read config file {config}" in err and "Traceback" not in err
     assert ("tries again" in err) == temporary
 
 

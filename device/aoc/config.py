@@ -16,6 +16,7 @@ import dataclasses
 import errno
 import logging
 import math
+import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -188,6 +189,31 @@ _LASTING_READ_ERRORS = frozenset({errno.EACCES, errno.EPERM, errno.ENOENT, errno
 (EIO, ETIMEDOUT, ESTALE, ...) may pass: exit 75, restarted."""
 
 
+def _read_error(path: Path, exc: OSError) -> ConfigError:
+    """The ConfigError for a config file that could not be stat'ed or read: temporary
+    unless a restart cannot fix it (:data:`_LASTING_READ_ERRORS`)."""
+    if exc.errno in _LASTING_READ_ERRORS:
+        return ConfigError(f"cannot read config file {path}: {exc.strerror or exc}; check "
+                           "the path and permissions")
+    return ConfigError(
+        f"cannot read config file {path}: {exc.strerror or exc}; the storage may be "
+        "failing or not ready: check it (`dmesg`); the service tries again",
+        temporary=True,
+    )
+
+
+def _config_exists(path: Path) -> bool:
+    """Whether ``path`` exists; a stat that fails for another reason than its absence
+    (EIO of a failing card) is a :func:`_read_error`, not a traceback."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise _read_error(path, exc) from exc
+    return True
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """Parse a TOML file; errors name the file and the line (or byte offset).
 
@@ -195,22 +221,19 @@ def read_toml(path: Path) -> dict[str, Any]:
     UTF-8, as TOML requires; a UTF-8 byte-order mark (written by some Windows editors) is
     accepted and skipped.
     """
-    require_regular_file(path, what="config file", error=ConfigError,
-                         fix="pass a TOML file to --config")
+    try:
+        require_regular_file(path, what="config file", error=ConfigError,
+                             fix="pass a TOML file to --config")
+    except ConfigError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, OSError) and cause.errno not in _LASTING_READ_ERRORS:
+            raise _read_error(path, cause) from cause
+        raise
     try:
         with open(path, "rb") as f:
             raw = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
-        if exc.errno in _LASTING_READ_ERRORS:
-            raise ConfigError(
-                f"cannot read config file {path}: {exc.strerror or exc}; check the path and "
-                "permissions"
-            ) from exc
-        raise ConfigError(
-            f"cannot read config file {path}: {exc.strerror or exc}; the storage may be "
-            "failing or not ready: check it (`dmesg`); the service tries again",
-            temporary=True,
-        ) from exc
+        raise _read_error(path, exc) from exc
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(f"config file {path} is over {MAX_CONFIG_BYTES // 1024} KiB; it is "
                           "not a config file: pass the right file")
@@ -241,7 +264,7 @@ def load_config(
     (logged at INFO); an explicit ``path`` that does not exist is a :class:`ConfigError`.
     """
     if path is None:
-        if default_path.exists():
+        if _config_exists(default_path):
             data = read_toml(default_path)
             log.info("config: %s", default_path)
         else:
@@ -249,7 +272,7 @@ def load_config(
             log.info("config: %s not found, using the built-in defaults", default_path)
     else:
         path = Path(path)
-        if not path.exists():
+        if not _config_exists(path):
             raise ConfigError(
                 f"config file {path} does not exist; pass an existing file to --config or "
                 f"copy {EXAMPLE_CONFIG_PATH.name} there"
