@@ -72,6 +72,16 @@ def test_corrupt_bundle_falls_back_to_default_with_error(corrupt, tmp_path):
     assert not state.exists()  # a default is never recorded as "last good"
 
 
+def test_a_missing_configured_bundle_is_told_from_a_broken_one(corrupt, tmp_path):
+    """Only a bundle that was missing is worth waiting for (a drive that mounts late); one
+    that is there but broken would restart the appliance for ever once it "appeared"."""
+    missing = select(candidates(bundle=str(tmp_path / "late"), default_dirs=[INT8]), identity)
+    assert missing.candidate.kind == DEFAULT
+    assert [c.kind for c in missing.missing] == [CONFIGURED]
+    broken = select(candidates(bundle=str(corrupt), default_dirs=[INT8]), identity)
+    assert broken.candidate.kind == DEFAULT and broken.errors and broken.missing == ()
+
+
 def test_last_good_is_written_only_when_it_changes(tmp_path):
     state = tmp_path / "last-good-bundle"
     remember_good(state, Candidate(CONFIGURED, UINT8))

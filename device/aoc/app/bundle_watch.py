@@ -3,9 +3,11 @@
 With ``[model] fallback`` on, a configured bundle that is not there when the appliance
 starts (a USB drive or a network share that mounts a little later) is replaced by the last
 good or the packaged default, and was never looked at again: months on the wrong model
-after one slow boot. :class:`ConfiguredModelWatch` looks for it once a minute; once it is
-there, it ends the run and ``aoc run`` exits with 75 (``EX_TEMPFAIL``), so that systemd
-starts the appliance afresh (``Restart=always``) and it loads the configured model.
+after one slow boot. :class:`ConfiguredModelWatch` looks for it at the first frame and
+then once a minute (on the loop's thread: a share whose ``stat`` hangs would hold the loop,
+as it would hold any reader of it); once it is there on two checks in a row, it ends the
+run and ``aoc run`` exits with 75 (``EX_TEMPFAIL``), so that systemd starts the appliance
+afresh (``Restart=always``) and it loads the configured model.
 """
 
 from __future__ import annotations
@@ -37,9 +39,11 @@ def is_there(path: Path) -> bool:
 
 
 class ConfiguredModelWatch:
-    """LoopHook: ends the run (sets ``stop``) when ``watched``, missing at start-up, appears;
-    ``tripped`` then says why. Checks at most every ``every_s`` seconds of ``clock``, on
-    any tick."""
+    """LoopHook: ends the run (sets ``stop``) once ``watched``, missing at start-up, is
+    there on two checks in a row; ``tripped`` then says why. The first check is on the
+    first tick (it may have appeared while the rest started), then at most every
+    ``every_s`` seconds of ``clock``; two checks, so that a bundle still being copied (its
+    manifest first) is not loaded half-way and then never looked at again."""
 
     def __init__(self, stop: threading.Event, watched: Path, *,
                  every_s: float = CHECK_EVERY_S,
@@ -50,7 +54,8 @@ class ConfiguredModelWatch:
         self._every_s = every_s
         self._exists = exists
         self._clock = clock
-        self._next = clock() + every_s
+        self._next = float("-inf")
+        self._seen = False
         self.tripped: str | None = None
 
     def on_tick(self, stats: Any) -> None:
@@ -59,7 +64,8 @@ class ConfiguredModelWatch:
         if now < self._next or self.tripped is not None:
             return
         self._next = now + self._every_s
-        if not self._exists(self.watched):
+        seen_before, self._seen = self._seen, self._exists(self.watched)
+        if not (seen_before and self._seen):
             return
         self.tripped = (f"the configured model appeared ({self.watched}); restarting the "
                         "appliance to load it")
@@ -70,16 +76,14 @@ class ConfiguredModelWatch:
 def watch_configured_model(stop: threading.Event, model: Any, selection: Any
                            ) -> ConfiguredModelWatch | None:
     """The watch for ``[model]``'s configured bundle or model when ``selection`` runs
-    another one because the configured one was missing; ``None`` otherwise (nothing
-    configured, the configured one runs, or it is there but broken: a restart would not
-    mend it)."""
+    another one because the configured one was missing (``selection.missing``); ``None``
+    otherwise (nothing configured, the configured one runs, or it was there but broken: a
+    restart would not mend it)."""
     from aoc.inference.model_select import CONFIGURED
 
     configured = model.model or model.bundle
-    if not configured or selection.candidate.kind == CONFIGURED:
+    if not configured or not any(c.kind == CONFIGURED for c in selection.missing):
         return None
     watched = model_file_of(Path(configured).expanduser(), bare=bool(model.model))
-    if is_there(watched):
-        return None
     log.info("watching for the configured model %s (missing at start-up)", watched)
     return ConfiguredModelWatch(stop, watched, every_s=CHECK_EVERY_S, exists=is_there)

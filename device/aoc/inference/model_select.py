@@ -55,6 +55,8 @@ class Selection(Generic[T]):
     bundle: Bundle
     opened: T
     errors: list[str] = field(default_factory=list)
+    missing: tuple[Candidate, ...] = ()
+    """The candidates tried before it whose path did not exist (not merely broken)."""
 
     def warning(self) -> str | None:
         """A short line for the screen when a fallback happened, else ``None``."""
@@ -208,6 +210,13 @@ def load_candidate(candidate: Candidate) -> Bundle:
     return load_bundle(candidate.path)
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a share that does not answer: not there for now
+        return False
+
+
 def select(
     cands: Sequence[Candidate],
     opener: Callable[[Bundle], T],
@@ -228,6 +237,7 @@ def select(
             "pass --bundle DIR or reinstall the appliance"
         )
     errors: list[str] = []
+    missing: list[Candidate] = []
     first: BundleError | None = None
     for cand in cands if fallback else cands[:1]:
         try:
@@ -237,11 +247,13 @@ def select(
             first = first or exc
             errors.append(f"{cand.describe()}: {exc}")
             log.error("%s is unusable: %s", cand.describe(), exc)
+            if not _exists(cand.path):
+                missing.append(cand)
             continue
         if errors:
             log.warning("running the %s instead", cand.describe())
         remember_good(state_file, cand)
-        return Selection(cand, bundle, opened, errors)
+        return Selection(cand, bundle, opened, errors, tuple(missing))
     if first is None:  # pragma: no cover - the loop ran at least once
         raise BundleError("no model could be opened")
     if len(errors) == 1:
