@@ -45,16 +45,19 @@ def test_temps_left_by_a_killed_write_are_removed_by_the_next(tmp_path):
     behind: one a kill, for months, in the state folder. A young temp may be another
     writer's, and other files are not ours."""
     target = tmp_path / "last-good-bundle"
-    old, young, other = (tmp_path / ".last-good-bundle-dead.tmp",
-                         tmp_path / ".last-good-bundle-busy.tmp", tmp_path / ".other-x.tmp")
-    for path in (old, young, other):
+    old, young = (tmp_path / ".last-good-bundle-k3j_9x2a.tmp",
+                  tmp_path / ".last-good-bundle-busy0001.tmp")
+    # a user's own files that look alike (result files land in the user's folders)
+    users = [tmp_path / ".last-good-bundle-draft.tmp", tmp_path / ".other-k3j_9x2a.tmp",
+             tmp_path / ".last-good-bundle-2025-ab12cd34.tmp"]
+    for path in (old, young, *users):
         path.write_text("half")
     long_ago = time.time() - 3600
-    os.utime(old, (long_ago, long_ago))
-    os.utime(other, (long_ago, long_ago))
+    for path in (old, *users):
+        os.utime(path, (long_ago, long_ago))
     atomic_write_text(target, "/b\n")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        ".last-good-bundle-busy.tmp", ".other-x.tmp", "last-good-bundle"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [young.name, "last-good-bundle", *(p.name for p in users)])
 
 
 def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):

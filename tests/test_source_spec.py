@@ -93,6 +93,27 @@ def test_a_missing_camera_node_or_drive_is_retried_with_what_is_missing():
     assert not may_appear_later("/devices/x")  # a folder merely named like /dev
 
 
+def test_a_link_to_a_drive_not_mounted_yet_is_left_to_the_retry(tmp_path: Path):
+    """/srv/slides -> /media/usb/slides is a common way to point the service at a stick;
+    while the stick is out the link dangles, and it was refused with exit 78."""
+    link = tmp_path / "slides"
+    link.symlink_to("/media/aoc-test-no-such-stick/slides")
+    check_source_spec(str(link))
+    with pytest.raises(CameraError, match="drive"):
+        guess_kind(str(link))
+    (tmp_path / "nowhere").symlink_to(tmp_path / "gone")  # a link to nothing in particular
+    with pytest.raises(ConfigError):
+        check_source_spec(str(tmp_path / "nowhere"))
+
+
+def test_a_relative_path_is_judged_where_it_points(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir("/")
+    check_source_spec("dev/video9")  # /dev/video9 from /
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError):
+        check_source_spec("dev/video9")
+
+
 def test_a_missing_path_under_home_names_the_services_blind_spot():
     """The unit has ProtectHome=yes: a source under /home does not exist for the service."""
     with pytest.raises(ConfigError, match=r"ProtectHome=yes; keep sources under /srv"):

@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -113,10 +114,11 @@ def _remove_stale_temps(target: Path, *, older_than_s: float = STALE_TEMP_S) -> 
     restarts, in the state folder. A temp younger than ``older_than_s`` may be another
     writer's, and is left."""
     now = time.time()
+    # exactly the names mkstemp gives ours (eight of [a-z0-9_]): never a user's own file
+    ours = re.compile(rf"\.{re.escape(target.name)}-[a-z0-9_]{{8}}\.tmp")
     with contextlib.suppress(OSError):
         for entry in os.scandir(target.parent):
-            name = entry.name
-            if not (name.startswith(f".{target.name}-") and name.endswith(".tmp")):
+            if not ours.fullmatch(entry.name):
                 continue
             with contextlib.suppress(OSError):
                 if entry.is_file(follow_symlinks=False) and (

@@ -106,7 +106,10 @@ def _refusal(path: object, exc: BaseException, max_pixels: int) -> ImageReadErro
 def probe_image(path: str | os.PathLike[str], *, size: tuple[int, int] | None = None,
                 max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:
     """Check ``path`` as :func:`load_image` would, reading the header only; its decoded
-    (width, height). Cheap: for files decoded later, on demand."""
+    (width, height). Cheap: for files decoded later, on demand. A PNG whose EXIF block
+    comes after its pixels counts as upright here (finding it means decoding), so its
+    width and height may come out swapped; the pixel count, which is what is checked, is
+    the same either way."""
     def size_of(image: Image.Image) -> tuple[int, int]:
         width, height = image.size
         turned = _orientation(image, decode=False) in _QUARTER_TURNS

@@ -72,8 +72,10 @@ LATE_ROOTS = ("/dev/", "/media/", "/mnt/", "/run/media/")
 
 def may_appear_later(path: str) -> bool:
     """Whether a missing ``path`` is a camera node or lies on a drive not mounted yet
-    (:data:`LATE_ROOTS`), so that a retry, not a refusal, is the answer."""
-    return os.path.abspath(path).startswith(LATE_ROOTS)
+    (:data:`LATE_ROOTS`), itself or through a link (``/srv/slides -> /media/usb/slides``),
+    so that a retry, not a refusal, is the answer."""
+    return any(p.startswith(LATE_ROOTS)
+               for p in (os.path.abspath(path), os.path.realpath(path)))
 
 
 def check_source_spec(spec: object, *, key: str = "camera.source") -> None:
