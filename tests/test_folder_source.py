@@ -45,17 +45,7 @@ def test_reads_in_natural_order_at_size_and_loops(folder: Path):
     assert frames[3] is frames[0]  # looped, served from the cache
 
 
-def test_frames_are_decoded_once_and_read_only(folder: Path, monkeypatch: pytest.MonkeyPatch):
-    import aoc.sources.folder_source as folder_source
-
-    decoded = []
-    real_load = folder_source.load_image
-
-    def counting_load(path, **kwargs):
-        decoded.append(Path(path).name)
-        return real_load(path, **kwargs)
-
-    monkeypatch.setattr(folder_source, "load_image", counting_load)
+def test_frames_are_decoded_once_and_read_only(folder: Path, decoded):
     with ImageFolderSource(folder, size=(8, 8)) as src:
         for _ in range(30):
             frame = src.read()
@@ -64,56 +54,86 @@ def test_frames_are_decoded_once_and_read_only(folder: Path, monkeypatch: pytest
             frame[0, 0, 0] = 1
 
 
-def test_open_decodes_one_picture_and_the_rest_when_shown(tmp_path: Path, monkeypatch):
+@pytest.fixture
+def decoded(monkeypatch) -> list[str]:
+    """The names of the pictures the folder source decodes, in order."""
+    import aoc.sources.folder_source as folder_source
+
+    names: list[str] = []
+    real_load = folder_source.load_image
+
+    def counting_load(path, **kwargs):
+        names.append(Path(path).name)
+        return real_load(path, **kwargs)
+
+    monkeypatch.setattr(folder_source, "load_image", counting_load)
+    return names
+
+
+def test_open_decodes_one_picture_and_the_rest_when_shown(tmp_path: Path, decoded):
     """Opening decoded every picture that fitted the cache: 445 pictures of 12 MP took
     112 s before the first frame, beyond the unit's start limit and its watchdog, and a
     stop request waited for it; a folder reopened mid-run (a USB stick reseated) did the
     same on the loop's thread."""
-    import aoc.sources.folder_source as folder_source
-
     write_images(tmp_path / "d", {f"img{i}.png": (i, 0, 0) for i in range(6)})
-    decoded = []
-    real_load = folder_source.load_image
-
-    def counting_load(path, **kwargs):
-        decoded.append(Path(path).name)
-        return real_load(path, **kwargs)
-
-    monkeypatch.setattr(folder_source, "load_image", counting_load)
     with ImageFolderSource(tmp_path / "d", size=(4, 4)) as src:
         assert decoded == ["img0.png"] and len(src.paths) == 6
         assert [int(src.read()[0, 0, 0]) for _ in range(3)] == [0, 1, 2]
         assert decoded == ["img0.png", "img1.png", "img2.png"]
 
 
-def test_a_picture_rewritten_while_it_failed_to_decode_is_tried_again(tmp_path: Path,
-                                                                       monkeypatch):
-    """A picture still being copied fails to decode; if the copy ends while it is being
-    decoded, a stamp taken after the failure already matches the finished file, and the
-    picture was skipped until it changed again (for good, on an exhibit)."""
+def finish_copy_while_read(monkeypatch, path: Path, content: bytes,
+                           during: tuple[str, ...] = ("probe_image", "load_image")) -> None:
+    """Let the folder source's reads of ``path`` (``during``: its header check, its decode)
+    end with the file rewritten to ``content``, as a copy that finishes meanwhile would."""
     import aoc.sources.folder_source as folder_source
 
-    write_images(tmp_path / "d", {"a.png": (10, 0, 0), "b.png": (20, 0, 0)})
-    good = (tmp_path / "d" / "b.png").read_bytes()
-    (tmp_path / "d" / "b.png").write_bytes(good[:40])  # the copy is not done
-    real_probe, real_load = folder_source.probe_image, folder_source.load_image
-
-    def copy_ends_while_read(real):
-        def read(path, **kwargs):
+    def finishing(real):
+        def read(name, **kwargs):
             try:
-                return real(path, **kwargs)
+                return real(name, **kwargs)
             finally:
-                if Path(path).name == "b.png" and Path(path).stat().st_size != len(good):
-                    Path(path).write_bytes(good)  # the copy is done
+                if Path(name) == path and path.read_bytes() != content:
+                    path.write_bytes(content)
                     os.utime(path, ns=(1, 1))
         return read
 
-    monkeypatch.setattr(folder_source, "probe_image", copy_ends_while_read(real_probe))
-    monkeypatch.setattr(folder_source, "load_image", copy_ends_while_read(real_load))
+    for name in during:
+        monkeypatch.setattr(folder_source, name, finishing(getattr(folder_source, name)))
+
+
+@pytest.mark.parametrize("cut", ["header", "pixels"])
+def test_a_picture_rewritten_while_it_failed_to_decode_is_tried_again(tmp_path: Path,
+                                                                       monkeypatch, cut):
+    """A picture still being copied fails (its header at open, or its pixels when it is
+    first shown); if the copy ends while it is being read, a stamp taken after the failure
+    already matches the finished file, and the picture was skipped until it changed again
+    (for good, on an exhibit)."""
+    write_images(tmp_path / "d", {"a.png": (10, 0, 0), "b.png": (20, 0, 0)})
+    b = tmp_path / "d" / "b.png"
+    good = b.read_bytes()
+    idat = good.index(b"IDAT")  # the pixels: cut half-way through their data
+    half = idat + 4 + int.from_bytes(good[idat - 4:idat], "big") // 2
+    b.write_bytes(good[:40] if cut == "header" else good[:half])  # the copy is not done
+    finish_copy_while_read(monkeypatch, b, good,
+                           during=("probe_image",) if cut == "header" else ("load_image",))
     with ImageFolderSource(tmp_path / "d", size=(4, 4), cache_bytes=0) as src:
-        assert [p.name for p in src.skipped] == ["b.png"]  # failed while being copied
-        values = [int(src.read()[0, 0, 0]) for _ in range(4)]
+        assert [p.name for p in src.skipped] == (["b.png"] if cut == "header" else [])
+        values = [int(src.read()[0, 0, 0]) for _ in range(5)]
     assert values[0] == 10 and 20 in values  # round again: the finished b.png is shown
+
+
+def test_a_picture_replaced_while_it_was_decoded_is_decoded_again(tmp_path: Path,
+                                                                  monkeypatch):
+    """A stamp taken after a successful decode would label the old pixels with the new
+    file's stamp: the replaced picture would never be shown."""
+    write_images(tmp_path / "d", {"a.png": (10, 0, 0), "b.png": (20, 0, 0)})
+    write_images(tmp_path / "new", {"b.png": (30, 0, 0)})
+    finish_copy_while_read(monkeypatch, tmp_path / "d" / "b.png",
+                           (tmp_path / "new" / "b.png").read_bytes(), during=("load_image",))
+    with ImageFolderSource(tmp_path / "d", size=(4, 4)) as src:
+        values = [int(src.read()[0, 0, 0]) for _ in range(4)]
+    assert values[:2] == [10, 20] and values[3] == 30
 
 
 def test_glob_and_single_file(folder: Path):
