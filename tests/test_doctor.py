@@ -79,7 +79,8 @@ def test_tpu_found_by_usb_ids_and_pcie(fake_sys):
     assert find_edgetpus(usb / "absent", dev / "absent") == []
 
 
-def test_a_tpu_of_another_kind_than_configured_is_a_warning_naming_the_setting(fake_sys):
+def test_a_tpu_of_another_kind_than_configured_is_a_warning_naming_the_setting(fake_sys,
+                                                                               capsys):
     """An M.2 Coral with the default edgetpu_device = "usb": libedgetpu would not open it."""
     usb, dev = fake_sys
     (dev / "apex_0").touch()
@@ -88,6 +89,14 @@ def test_a_tpu_of_another_kind_than_configured_is_a_warning_naming_the_setting(f
     assert 'edgetpu_device = "pci"' in check.fix
     pci = config_from_dict({"inference": {"edgetpu_device": "pci"}})
     assert check_tpu(probes(fake_sys), pci).status == OK
+    # and through `aoc doctor` itself, which must pass the config in: a USB Coral with
+    # edgetpu_device = "pci" (the built-in "usb" would say OK)
+    (dev / "apex_0").unlink()
+    usb_device(usb, "2-1", "18d1", "9302")
+    args = argparse.Namespace(config=None, bundle=None)
+    cmd_doctor(args, pci, None, probes=probes(fake_sys))
+    tpu_line = next(line for line in capsys.readouterr().out.splitlines() if " tpu " in line)
+    assert tpu_line.startswith("WARN") and "18d1:9302" in tpu_line
 
 
 def test_a_tpu_this_user_cannot_open_is_named_with_the_fix(fake_sys):

@@ -266,6 +266,20 @@ def test_a_gpio_error_while_drawing_over_spi_is_a_lost_panel():
     oled.close()
 
 
+def test_a_runtime_error_over_i2c_is_not_taken_for_a_lost_panel():
+    """Over I2C no GPIO library is involved: a RuntimeError there is a bug to see in the
+    log, not a panel to reopen for ever."""
+    oled = OledDisplay(device=dummy(width=128, height=64, mode="1"), interface="i2c")
+
+    def broken():
+        raise RuntimeError("a bug in the drawing code")
+
+    with pytest.raises(RuntimeError, match="a bug") as info:
+        oled._guard(broken)
+    assert not isinstance(info.value, DisplayError)
+    oled.close()
+
+
 def test_an_rpi_gpio_that_cannot_run_here_is_named_as_the_gpio_fault(monkeypatch):
     """Through luma's own spi: RPi.GPIO raising RuntimeError at import (a Pi 5, no
     /dev/gpiomem) reaches us as luma's UnsupportedPlatform, which was answered with

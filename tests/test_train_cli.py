@@ -124,39 +124,9 @@ def test_crossval_command_prints_a_line_per_fold_and_a_summary(tmp_path: Path, c
     assert "['zz']" in capsys.readouterr().err
 
 
-def test_build_of_a_degenerate_model_exits_65_and_writes_no_bundle(tmp_path: Path, capsys,
-                                                                   monkeypatch) -> None:
-    """The quality gate without TensorFlow: the training stages are stubbed, the evaluate
-    stage is "cached" with held-out outputs of 1/3 each, and the gate refuses them."""
-    from aoc_train.cli import EX_DEGENERATE
-    from aoc_train.pipeline import EVAL_PROBS, Pipeline
-
-    data = _tree(tmp_path / "d", classes=("x", "y", "z"), per_class=4)
-    out, work = tmp_path / "m" / "toy", tmp_path / "w"
-    for stage in ("fit", "export", "check", "compile"):
-        monkeypatch.setattr(Pipeline, stage, lambda self: None)
-
-    def cached(self, stage, key, outputs, fn):
-        n = len(self.split.test)
-        np.savez(self.work / EVAL_PROBS, true=self.labels("test"),
-                 int8=np.full((n, 3), 1 / 3, np.float32))
-        return StageResult(stage, True, 0.0, {})
-
-    monkeypatch.setattr(Pipeline, "run", cached)
-    rc = main(["--no-progress", "build", str(data), "--out", str(out), "--work-dir", str(work),
-               "--class-test-fraction", "0.5"])
-    err = capsys.readouterr().err
-    assert rc == EX_DEGENERATE == 65, err
-    note, err = err.split("\n", 1)
-    assert note.startswith("aoc-train: note: no --weights") and "coral-mobilenet" in note
-    assert err.startswith("aoc-train: int8 model on the ")
-    assert f"(no bundle written to {out})" in err and "constant" in err
-    assert not out.exists()
-
-
 def _degenerate_build(tmp_path: Path, monkeypatch) -> tuple[Path, list[str]]:
     """Training stages stubbed, the evaluate stage "cached" with held-out outputs of 1/3
-    each (as in the test above); returns ``--out`` and the build's arguments."""
+    each; returns ``--out`` and the build's arguments."""
     from aoc_train.pipeline import EVAL_PROBS, Pipeline
 
     data = _tree(tmp_path / "d", classes=("x", "y", "z"), per_class=4)
@@ -173,6 +143,23 @@ def _degenerate_build(tmp_path: Path, monkeypatch) -> tuple[Path, list[str]]:
     monkeypatch.setattr(Pipeline, "run", cached)
     return out, ["--no-progress", "build", str(data), "--out", str(out), "--work-dir",
                  str(work), "--class-test-fraction", "0.5"]
+
+
+def test_build_of_a_degenerate_model_exits_65_and_writes_no_bundle(tmp_path: Path, capsys,
+                                                                   monkeypatch) -> None:
+    """The quality gate without TensorFlow: the training stages are stubbed, the evaluate
+    stage is "cached" with held-out outputs of 1/3 each, and the gate refuses them."""
+    from aoc_train.cli import EX_DEGENERATE
+
+    out, argv = _degenerate_build(tmp_path, monkeypatch)
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == EX_DEGENERATE == 65, err
+    note, err = err.split("\n", 1)
+    assert note.startswith("aoc-train: note: no --weights") and "coral-mobilenet" in note
+    assert err.startswith("aoc-train: int8 model on the ")
+    assert f"(no bundle written to {out})" in err and "constant" in err
+    assert not out.exists()
 
 
 def test_the_evaluate_stage_gates_a_degenerate_model_itself(tmp_path: Path, capsys,
