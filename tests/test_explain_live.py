@@ -11,8 +11,8 @@ from fakes.explain_models import FakeClassifier, top_left_brightness
 
 from aoc.app.loop import run_loop
 from aoc.app.loop_options import LoopControls
+from aoc.app.screen import frozen_map
 from aoc.app.smoothing import Smoother
-from aoc.app.wiring import frozen_map
 from aoc.config import load_config
 from aoc.config_sections import Config
 from aoc.display.state import DisplayState

@@ -203,3 +203,12 @@ def show_config_error(error: ConfigError, host: Host) -> None:
     """Best effort: put the bad key on the OLED (default settings) and leave it there."""
     show_startup_error(f"config error: {error.key}" if error.key else "config error - see log",
                        host)
+
+
+def frozen_map(config: Config) -> Any:
+    """The frozen frame's map maker when ``display.freeze_map`` is on, else ``None``."""
+    if not config.display.freeze_map:
+        return None
+    from aoc.explain.live import FrozenMap
+
+    return FrozenMap(budget=config.display.freeze_map_budget)

@@ -32,11 +32,7 @@ from aoc.app.loop import LoopHook, run_loop
 from aoc.app.loop_options import LoopControls
 from aoc.app.loop_stats import LoopStats
 from aoc.app.model import open_model, source_resize
-from aoc.app.screen import (
-    LedHook,
-    open_buttons,
-    open_screen,
-)
+from aoc.app.screen import LedHook, frozen_map, open_buttons, open_screen
 from aoc.app.signals import stop_on_signals
 from aoc.app.smoothing import Smoother, VerdictRules
 from aoc.app.startup import startup_checks
@@ -149,15 +145,6 @@ def peak_rss_mb() -> float:
 
 
 
-def frozen_map(config: Config) -> Any:
-    """The frozen frame's map maker when ``display.freeze_map`` is on, else ``None``."""
-    if not config.display.freeze_map:
-        return None
-    from aoc.explain.live import FrozenMap
-
-    return FrozenMap(budget=config.display.freeze_map_budget)
-
-
 def run(config: Config, host: Host, *, max_frames: int | None = None,
         duration_s: float | None = None, stop: threading.Event | None = None,
         hooks: Sequence[LoopHook] = (), display_kind: str | None = None,
@@ -205,14 +192,14 @@ def run(config: Config, host: Host, *, max_frames: int | None = None,
                 note = "no camera - demo"
             return note
 
-        fd_guard = FdGuard(stop)
-        restarts = [fd_guard, *filter(None, [watch_configured_model(stop, config.model,
-                                                                    selection)])]
+        # hooks that end the run for a fresh start (exit 75)
+        restarts = [FdGuard(stop), *filter(None, [watch_configured_model(stop, config.model,
+                                                                         selection)])]
         all_hooks = [*_loop_hooks(config, host, stack, buttons, hooks, process_age, startup,
                                   shutdown), *restarts]
         smoother = _make_smoother(config, classifier.labels)
-        def source_words() -> str:
-            # the camera's own description once it opened; until then the spec
+
+        def source_words() -> str:  # the camera's own words once it opened, else the spec
             return (described[0].description if described
                     else f"{config.camera.source} (not open yet)")
 
