@@ -186,6 +186,8 @@ def test_make_interpreter_passes_delegates_and_threads() -> None:
     ("usb", [], "plug in the Coral"),
     ("usb", ["pci:/dev/apex_0"], 'edgetpu_device = "pci"'),
     ("pci:1", ["usb:18d1:9302"], 'edgetpu_device = "usb"'),
+    ("usb:1", ["usb:18d1:9302"], 'edgetpu_device = "usb" or "usb:0"'),
+    ("usb:1", ["usb:18d1:9302", "usb:1a6e:089a"], None),
 ])
 def test_missing_edgetpu_is_judged_by_the_configured_kind(device, found, says) -> None:
     """libedgetpu opens only the kind it is given ("usb" never opens an M.2 Coral)."""

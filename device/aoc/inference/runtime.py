@@ -215,9 +215,14 @@ def missing_edgetpu(device: str, found: Sequence[str]) -> str | None:
     libedgetpu opens only the kind it is given, so a lone M.2 Coral with the default
     ``usb`` fails like a missing one; the reason then names the setting to change.
     """
-    kind = device.split(":", 1)[0]
-    if any(f.startswith(kind + ":") for f in found):
+    kind, _, index = device.partition(":")
+    mine = [f for f in found if f.startswith(kind + ":")]
+    if mine and (not index or int(index) < len(mine)):
         return None
+    if mine:
+        return (f"no Edge TPU {device} found: {len(mine)} {kind.upper()} Edge TPU(s) "
+                f"attached ({', '.join(mine)}), numbered from 0; set [inference] "
+                f"edgetpu_device = \"{kind}\" or \"{kind}:{len(mine) - 1}\"")
     others = [f for f in found if not f.startswith(kind + ":")]
     if others:
         other = others[0].split(":", 1)[0]
