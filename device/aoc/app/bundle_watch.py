@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from aoc.app.restart_check import RestartCheck
+
 log = logging.getLogger(__name__)
 
 CHECK_EVERY_S = 60.0
@@ -38,39 +40,31 @@ def is_there(path: Path) -> bool:
         return False
 
 
-class ConfiguredModelWatch:
+class ConfiguredModelWatch(RestartCheck):
     """LoopHook: ends the run (sets ``stop``) once ``watched``, missing at start-up, is
     there on two checks in a row; ``tripped`` then says why. The first check is on the
     first tick (it may have appeared while the rest started), then at most every
     ``every_s`` seconds of ``clock``; two checks, so that a bundle still being copied (its
     manifest first) is not loaded half-way and then never looked at again."""
 
+    level = logging.WARNING  # good news, not a fault
+
     def __init__(self, stop: threading.Event, watched: Path, *,
                  every_s: float = CHECK_EVERY_S,
                  exists: Callable[[Path], bool] = is_there,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._stop = stop
+        super().__init__(stop, every_s=every_s, clock=clock)
         self.watched = watched
-        self._every_s = every_s
         self._exists = exists
-        self._clock = clock
-        self._next = float("-inf")
         self._seen = False
-        self.tripped: str | None = None
 
-    def on_tick(self, stats: Any) -> None:
-        """Look for the configured model when a check is due."""
-        now = self._clock()
-        if now < self._next or self.tripped is not None:
-            return
-        self._next = now + self._every_s
+    def check(self) -> str | None:
+        """Look for the configured model: a reason once it is there a second time."""
         seen_before, self._seen = self._seen, self._exists(self.watched)
         if not (seen_before and self._seen):
-            return
-        self.tripped = (f"the configured model appeared ({self.watched}); restarting the "
-                        "appliance to load it")
-        log.warning("%s", self.tripped)
-        self._stop.set()
+            return None
+        return (f"the configured model appeared ({self.watched}); restarting the appliance "
+                "to load it")
 
 
 def watch_configured_model(stop: threading.Event, model: Any, selection: Any

@@ -17,7 +17,8 @@ import resource
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+
+from aoc.app.restart_check import RestartCheck
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def fd_limit() -> int | None:
     return None if soft == resource.RLIM_INFINITY or soft <= 0 else int(soft)
 
 
-class FdGuard:
+class FdGuard(RestartCheck):
     """LoopHook: ends the run (sets ``stop``) once open descriptors pass ``share`` of the
     limit; ``tripped`` then says why. Checks at most every ``every_s`` seconds of
     ``clock``, on any tick (also while the camera is down, when leaks happen)."""
@@ -52,26 +53,15 @@ class FdGuard:
                  count: Callable[[], int | None] = open_fds,
                  limit: Callable[[], int | None] = fd_limit,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._stop = stop
+        super().__init__(stop, every_s=every_s, clock=clock)
         self._share = share
-        self._every_s = every_s
         self._count = count
         self._limit = limit
-        self._clock = clock
-        self._next = float("-inf")
-        self.tripped: str | None = None
 
-    # only on_tick: the loop calls no hook method a hook does not have
-    def on_tick(self, stats: Any) -> None:
-        """Count the descriptors when a check is due."""
-        now = self._clock()
-        if now < self._next or self.tripped is not None:
-            return
-        self._next = now + self._every_s
+    def check(self) -> str | None:
+        """Count the descriptors: a reason when they pass ``share`` of the limit."""
         count, limit = self._count(), self._limit()
         if count is None or limit is None or count < self._share * limit:
-            return
-        self.tripped = (f"{count} file descriptors open of a limit of {limit}: something "
-                        "leaks them; restarting the appliance before every open fails")
-        log.error("%s", self.tripped)
-        self._stop.set()
+            return None
+        return (f"{count} file descriptors open of a limit of {limit}: something leaks "
+                "them; restarting the appliance before every open fails")
