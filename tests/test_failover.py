@@ -242,6 +242,47 @@ def test_a_tpu_that_keeps_failing_to_open_is_tried_less_and_less_often(
     clf.close()
 
 
+def test_a_tpu_that_came_back_starts_its_back_off_over(bundle: Bundle, cpu_factory) -> None:
+    """Once the TPU runs again, its earlier streak of failed opens is over: kept, the next
+    time it is lost and fails to reopen, the first wait was eight intervals instead of two,
+    the device on the slow CPU model all the while."""
+    clock = FakeClock()
+    calls: list[float] = []
+    outcome = ["crash", "crash", "ok", "crash", "ok"]
+    made: list[FakeTpu] = []
+
+    def primary() -> FakeTpu:
+        calls.append(clock.now)
+        what = outcome.pop(0) if calls[1:] else "absent"
+        if what == "crash":
+            raise EdgeTpuUnavailable("the Edge TPU child was killed by SIGSEGV")
+        if what == "absent":
+            raise EdgeTpuNotFound("no Edge TPU found: plug in the Coral")
+        made.append(FakeTpu(open_classifier(bundle, prefer="cpu")))
+        return made[-1]
+
+    clf = FailoverClassifier(primary, cpu_factory, reprobe_interval_s=60.0, reprobe_max_s=600.0,
+                             clock=clock)
+
+    def run_until_on_the_tpu() -> None:
+        for _ in range(3000):
+            clock.now += 1.0
+            clf.classify(solid(RED))
+            if clf.backend == "edgetpu":
+                return
+        pytest.fail("the TPU was never re-probed back")
+
+    run_until_on_the_tpu()  # absent, then two crashes in a row: waits of 60, 120, 240 s
+    made[-1].fail_at = "invoke"
+    lost = clock.now
+    assert best(clf.classify(solid(BLUE))) == 2 and clf.fault == FAULT_TPU_LOST
+    run_until_on_the_tpu()  # lost: one interval, then a crash: the first step again
+    waits = [round(b - a) for a, b in zip(calls, calls[1:], strict=False)]
+    assert waits[:3] == [60, 120, 240]
+    assert round(calls[4] - lost) == 60 and waits[4] == 120
+    clf.close()
+
+
 def test_reprobes_use_their_own_factory(bundle: Bundle, cpu_factory) -> None:
     """The first open may take its time; a re-probe mid-run opens through the factory
     meant for it (the app's has a shorter start time limit)."""

@@ -56,6 +56,18 @@ def test_classifies_for_real_in_a_child(isolated: IsolatedClassifier, bundle: Bu
     assert int(np.argmax(isolated.postprocess())) == 1
 
 
+def test_scores_returned_stay_those_of_their_frame(isolated: IsolatedClassifier) -> None:
+    """The child writes every frame's scores into the same shared memory: handed out as a
+    view, scores kept for frame N (by whatever holds on to them: a history, a result to
+    write) turned into frame N+1's when the next frame was classified."""
+    red = isolated.classify(solid(RED))
+    kept = red.copy()
+    green = isolated.classify(solid(GREEN))
+    assert not np.array_equal(green, kept)  # the two frames do score differently
+    np.testing.assert_array_equal(red, kept)
+    assert int(np.argmax(red)) == 0 and int(np.argmax(green)) == 1
+
+
 @pytest.mark.parametrize(
     ("fault", "how"),
     [("abort", "killed by SIGABRT"), ("kill", "killed by SIGKILL"), ("exit", "exit code 3")],

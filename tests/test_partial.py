@@ -95,6 +95,17 @@ def test_column_runs_join_short_gaps():
     assert column_runs(np.zeros(8, bool)) == []
 
 
+def test_column_runs_join_gaps_shorter_than_gap_only():
+    """The documented boundary: a gap shorter than ``gap`` unchanged columns is cheaper to
+    resend than a new window's overhead and is joined; from ``gap`` columns on, resending
+    the unchanged bytes costs at least a window, so a new window starts."""
+    nine, ten = np.zeros(32, bool), np.zeros(32, bool)
+    nine[[0, 10]] = True  # 9 unchanged columns between: shorter than the gap
+    ten[[0, 11]] = True  # 10 unchanged columns between: not shorter
+    assert column_runs(nine, gap=10) == [(0, 11)]
+    assert column_runs(ten, gap=10) == [(0, 1), (11, 12)]
+
+
 def test_changed_windows_cover_every_difference_and_merge_stacked_runs():
     old = np.zeros((8, 128), np.uint8)
     new = old.copy()
@@ -185,6 +196,21 @@ def test_full_refresh_on_schedule_on_request_and_after_a_failure(panel):
     del serial.command
     assert updater.display(b).full  # panel memory unknown after a failed transfer
     assert updater.full_updates == 4 and updater.partial_updates == 1
+
+
+def test_a_picture_of_another_size_than_the_panel_memory_is_sent_whole(panel):
+    """Diffing a picture against panel memory of another shape cannot work: display()
+    raised a numpy broadcasting ValueError (no picture sent) instead of sending it whole."""
+    device, serial, _ = panel
+    updater = PartialUpdater(device, full_refresh_s=0)
+    assert updater.display(screen(state(0.5, 0.2))).full
+    serial.take()
+    half = screen(state(0.5, 0.2), (128, 32))
+    report = updater.display(half)
+    assert report.full and report.windows == 1 and report.data_bytes == 4 * 128
+    sent = serial.take()
+    assert sent[-1] == ("data", pack_pages(half).tobytes())
+    assert updater.full_updates == 2 and updater.partial_updates == 0
 
 
 def test_refresh_in_says_when_the_next_full_frame_is_due(panel):

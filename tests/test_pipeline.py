@@ -86,6 +86,23 @@ def test_none_and_camera_errors_reach_the_loop():
         camera.frames.put(None)  # let the worker out of read() for close()
 
 
+def test_only_fitted_frames_count_as_dropped():
+    """``dropped`` counts frames fitted and then replaced before the loop took them: a
+    camera that is down (no frame, again and again) replaces no frame, and counting its
+    gaps reported a pipeline losing frames when there were none to lose."""
+    camera = HandFedCamera()
+    with PrefetchSource(camera, size=(16, 16), idle_wait_s=0) as source:
+        for _ in range(3):
+            camera.frames.put(None)
+        camera.wait_calls(4)  # three "no frame" published, each replacing the one before
+        assert source.dropped == 0
+        camera.frames.put(numbered(5))
+        camera.frames.put(numbered(6))
+        camera.wait_calls(6)  # 5 replaced the last "no frame", then 6 replaced 5
+        assert source.dropped == 1 and source.read()[0, 0, 0] == 6
+        camera.frames.put(None)  # let the worker out of read() for close()
+
+
 def test_a_frame_that_cannot_be_fitted_is_a_camera_fault_logged_once(caplog):
     camera = HandFedCamera()
     grey = np.zeros((8, 8), np.uint8)  # a source bug: no colour axis

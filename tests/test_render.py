@@ -122,6 +122,13 @@ def test_helpers():
     assert text_width("") == 0 and text_width("AB") == 13 and text_width("AB", 2) == 26
 
 
+def test_percentages_round_to_the_nearest_whole_percent():
+    """Cut off instead of rounded, 99.9 % anime showed as "99%", and 0.29 (28.999... in
+    binary floating point) as "28%": the screen read a point lower than the model said."""
+    assert percent(0.999) == "100%" and percent(0.876) == "88%"
+    assert percent(0.29) == "29%" and percent(0.004) == "0%"
+
+
 def test_display_package_imports_no_hardware_library():
     import subprocess
     import sys

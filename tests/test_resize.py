@@ -96,6 +96,7 @@ def test_device_filter_is_named_and_the_default() -> None:
     ((1920, 1080), (224, 224), (8, 4)),
     ((1080, 1080), (224, 224), (4, 4)),
     ((1002, 1002), (224, 224), (2, 2)),  # 1002 / 4 is not whole
+    ((448, 448), (224, 224), (2, 2)),  # exactly twice the model size: all area, no bilinear
     ((225, 224), (224, 224), (1, 1)),
     ((100, 100), (224, 224), (1, 1)),  # upscaling: bilinear only
 ])
@@ -147,6 +148,34 @@ def test_area_linear_reduces_exact_blocks() -> None:
     for use_cv2 in (True, False):
         out = area_linear_resize(frame, (224, 224), use_cv2=use_cv2)
         assert (out == 100).all()
+
+
+@pytest.mark.parametrize("use_cv2", [True, False])
+def test_a_frame_twice_the_model_size_is_the_exact_2x2_block_mean(use_cv2: bool) -> None:
+    """448x448 into 224x224 is one exact area step: every pixel the rounded mean of its 2x2
+    block. Sent through the bilinear step instead, Pillow's (a device without OpenCV) came
+    out a grey level off on about half the values: not the documented filter, nor what the
+    OpenCV path gives."""
+    if use_cv2:
+        pytest.importorskip("cv2")
+    frame = np.random.default_rng(11).integers(0, 256, (448, 448, 3), dtype=np.uint8)
+    sums = frame.reshape(224, 2, 224, 2, 3).astype(int).sum(axis=(1, 3))
+    out = area_linear_resize(frame, (224, 224), use_cv2=use_cv2)
+    np.testing.assert_array_equal(out, (sums + 2) // 4)
+
+
+def test_out_receives_the_picture_when_opencv_allocates_its_own() -> None:
+    """OpenCV writes into ``dst`` only when it suits it (here, another element type); else
+    it returns a new array and leaves ``dst`` as it was. The caller reads ``out``: without
+    the copy it held the previous frame (or garbage) while the new one was thrown away."""
+    cv2 = pytest.importorskip("cv2")
+    frame = np.random.default_rng(12).integers(0, 256, (100, 150, 3), dtype=np.uint8)
+    want = area_linear_resize(frame, (80, 60))  # a bilinear step straight into out
+    out = np.full((60, 80, 3), -1.0, np.float32)
+    assert cv2.resize(frame, (80, 60), dst=out, interpolation=cv2.INTER_LINEAR) is not out
+    out.fill(-1.0)
+    assert area_linear_resize(frame, (80, 60), out=out) is out
+    np.testing.assert_array_equal(out, want)
 
 
 @pytest.mark.parametrize("use_cv2", [True, False])

@@ -71,6 +71,22 @@ def test_nearly_constant_outputs_are_degenerate_even_without_ties() -> None:
     assert check_quality(probs, y, CLASSES, min_spread=1e-6).output_spread > 1e-6
 
 
+@pytest.mark.parametrize(("spread", "constant"), [(0.9e-3, True), (1.1e-3, False)])
+def test_constant_outputs_are_judged_at_the_minimum_spread(spread: float,
+                                                            constant: bool) -> None:
+    """A spread just under the 1e-3 minimum is a model that answers the same whatever it
+    sees; a threshold ten times too low let such a model through to the device, and one too
+    high would refuse a usable model whose outputs do move."""
+    y = np.array([0, 1, 2, 0, 1, 2])
+    probs = np.tile([0.34, 0.33, 0.33], (6, 1))
+    wobble = spread * np.array([1, -1, 1, -1, 1, -1])  # std exactly ``spread``
+    probs[:, 0] += wobble
+    probs[:, 1] -= wobble
+    q = check_quality(probs, y, CLASSES)
+    assert q.output_spread == pytest.approx(spread)
+    assert any("constant" in s for s in q.problems) is constant
+
+
 def test_a_class_below_chance_is_a_problem_even_when_accuracy_looks_fine() -> None:
     probs, y = _good()
     q = check_quality(probs, y, CLASSES)
