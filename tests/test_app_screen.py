@@ -225,3 +225,49 @@ def test_a_start_up_error_uses_the_configured_panel_and_no_other_display(monkeyp
     show_startup_error("x", Host(is_pi=True),
                        config=config_from_dict({"display": {"i2c_address": 0x3D}}))
     assert opened[0]["i2c_address"] == 0x3D and opened[0]["persist"] is True
+
+
+class RecordingLed:
+    """The controls' set_status, recorded."""
+
+    def __init__(self) -> None:
+        self.statuses: list[str] = []
+
+    def set_status(self, status: str) -> None:
+        self.statuses.append(status)
+
+
+def test_the_led_blinks_fault_while_frames_fail_to_classify():
+    """A dead TPU with no CPU model to stand in: no result ever comes, so the LED stayed on
+    "running" (or "starting") while the screen's fault text dimmed and blanked; the box
+    looked like a healthy one resting."""
+    from aoc.app.loop_stats import LoopStats
+    from aoc.app.screen import LedHook
+
+    led, stats = RecordingLed(), LoopStats()
+    hook = LedHook(led)
+    hook.on_start(None)
+    stats.classifier_fault = stats.inference_error = "Edge TPU inference failed - retrying"
+    hook.on_tick(stats)
+    assert led.statuses == ["starting", "fault"]
+    stats.classifier_fault, stats.inference_error = None, None  # classifying again
+    hook.on_result(stats, True)
+    assert led.statuses[-1] == "running"
+
+
+def test_a_stand_in_model_is_a_notice_not_an_led_fault():
+    """On a Pi without a Coral, "no TPU - on CPU" is the normal state: a LED blinking
+    "fault" for good would hide every real fault."""
+    from aoc.app.loop_stats import LoopStats
+    from aoc.app.screen import LedHook
+    from aoc.inference.failover import FAULT_NO_TPU
+
+    led, stats = RecordingLed(), LoopStats()
+    hook = LedHook(led)
+    stats.classifier_fault = FAULT_NO_TPU
+    hook.on_result(stats, True)
+    hook.on_tick(stats)
+    assert led.statuses == ["running"]
+    stats.source_fault = "camera unavailable - retrying"
+    hook.on_tick(stats)
+    assert led.statuses == ["running", "fault"]

@@ -206,12 +206,23 @@ def test_inference_error_is_counted_and_loop_continues(classifier):
         def postprocess(self):
             return classifier.postprocess()
 
-    display = RecordingDisplay()
+    class ErrorSeen:
+        """What the hooks are told of the failing frame (the status LED reads this)."""
+
+        def __init__(self):
+            self.errors = []
+
+        def on_tick(self, stats):
+            self.errors.append(stats.inference_error)
+
+    display, seen = RecordingDisplay(), ErrorSeen()
     stats = run_loop(ListSource(), Flaky(), make_smoother(classifier), display,
-                     max_frames=3, idle_wait_s=0.0)
+                     max_frames=3, idle_wait_s=0.0, hooks=[seen])
     assert stats.frames == 3 and stats.faults["inference"] == 1
     assert any(s.message and "invoke failed" in s.message for s in display.states)
     assert stats.timings.count == 3
+    assert any(e and "invoke failed" in e for e in seen.errors)
+    assert stats.inference_error is None  # classified again since
 
 
 def test_failing_hook_never_stops_the_loop(classifier, caplog):

@@ -173,7 +173,7 @@ class _Loop:
         except InferenceError as exc:
             stats.timings.discard()
             stats.faults["inference"] += 1
-            stats.classifier_fault = str(exc)
+            stats.classifier_fault = stats.inference_error = str(exc)
             log.warning("frame not classified: %s", exc)
             self.idle(frozen=False, message=str(exc))
             return
@@ -239,6 +239,7 @@ class _Loop:
             stats.backend = clf.backend
             stats.reason = getattr(clf, "reason", stats.reason)
         stats.classifier_fault = getattr(clf, "fault", None)
+        stats.inference_error = None
         # half a frame of slack: a loop running at the display's own rate, with jitter,
         # still submits every frame; a new verdict, or the first reading after a frozen or
         # fault screen, goes at once

@@ -106,6 +106,7 @@ class LoopStats:
     first_result_s: float | None = None
     source_fault: str | None = None
     classifier_fault: str | None = None
+    inference_error: str | None = None  # frames not classified now (not a failover notice)
     display_fault: str | None = None
     faults: dict[str, int] = field(
         default_factory=lambda: {"camera": 0, "inference": 0, "hook": 0}
@@ -132,6 +133,7 @@ class LoopStats:
             "faults": dict(self.faults),
             "source_fault": self.source_fault,
             "classifier_fault": self.classifier_fault,
+            "inference_error": self.inference_error,
             "display_fault": self.display_fault,
             "stages_ms": {
                 s: {"median": round(v.median_ms, 4), "p95": round(v.p95_ms, 4)}

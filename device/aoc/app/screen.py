@@ -112,7 +112,13 @@ def open_screen(config: Config, kind: str, *,
 
 
 class LedHook:
-    """LoopHook: status LED starting / running / fault, set only on change."""
+    """LoopHook: status LED starting / running / fault, set only on change.
+
+    "fault" while frames cannot be read, classified or shown; a model that runs on a
+    stand-in (no TPU - on CPU, a fallback model, the demo for a missing camera) is a notice
+    on the screen and leaves the LED steady, so that a CPU-only box's LED still tells a
+    real fault from a working appliance.
+    """
 
     def __init__(self, controls: Any) -> None:
         self.controls = controls
@@ -128,18 +134,23 @@ class LedHook:
         self._set("starting")
 
     def on_result(self, stats: LoopStats, first: bool) -> None:
-        """The LED shows "fault" while the model or display is faulty, else "running"."""
-        self._set("fault" if stats.classifier_fault or stats.display_fault else "running")
+        """The LED shows "fault" while the display is faulty, else "running"."""
+        self._set("fault" if _faulty(stats) else "running")
 
     def on_tick(self, stats: LoopStats) -> None:
-        """The LED shows "fault" while the camera is down."""
-        if stats.source_fault:
+        """The LED shows "fault" while the camera is down or frames fail to classify (no
+        result comes then to say so)."""
+        if _faulty(stats):
             self._set("fault")
 
     def on_stop(self, stats: LoopStats) -> None:
         """The LED goes off."""
         self._set("off")
 
+
+
+def _faulty(stats: LoopStats) -> bool:
+    return bool(stats.source_fault or stats.inference_error or stats.display_fault)
 
 
 def open_buttons(config: Config, host: Host, *, kind: str, controls: LoopControls,
