@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +106,26 @@ class CpuFactory:
         cpu = FakeCpu(open_classifier(self.bundle, prefer="cpu"))
         self.made.append(cpu)
         return cpu
+
+
+def scripted_primary(bundle: Bundle, clock: FakeClock, calls: list[float], outcome: list[str],
+                     made: list[FakeTpu] | None = None) -> Callable[[], FakeTpu]:
+    """A TPU factory absent at start, then as ``outcome`` says ("crash", "absent", "ok"),
+    recording when it is called in ``calls`` and what it made in ``made``."""
+
+    def primary() -> FakeTpu:
+        calls.append(clock.now)
+        what = outcome.pop(0) if calls[1:] else "absent"
+        if what == "crash":
+            raise EdgeTpuUnavailable("the Edge TPU child was killed by SIGSEGV")
+        if what == "absent":
+            raise EdgeTpuNotFound("no Edge TPU found: plug in the Coral")
+        tpu = FakeTpu(open_classifier(bundle, prefer="cpu"))
+        if made is not None:
+            made.append(tpu)
+        return tpu
+
+    return primary
 
 
 class TpuFactory:
@@ -217,14 +238,7 @@ def test_a_tpu_that_keeps_failing_to_open_is_tried_less_and_less_often(
     calls: list[float] = []
     outcome = ["crash"] * 5 + ["absent", "crash", "ok"]
 
-    def primary() -> FakeTpu:
-        calls.append(clock.now)
-        what = outcome.pop(0) if calls[1:] else "absent"
-        if what == "crash":
-            raise EdgeTpuUnavailable("the Edge TPU child was killed by SIGSEGV")
-        if what == "absent":
-            raise EdgeTpuNotFound("no Edge TPU found: plug in the Coral")
-        return FakeTpu(open_classifier(bundle, prefer="cpu"))
+    primary = scripted_primary(bundle, clock, calls, outcome)
 
     clf = FailoverClassifier(primary, cpu_factory, reprobe_interval_s=60.0, reprobe_max_s=600.0,
                              clock=clock)
@@ -251,15 +265,7 @@ def test_a_tpu_that_came_back_starts_its_back_off_over(bundle: Bundle, cpu_facto
     outcome = ["crash", "crash", "ok", "crash", "ok"]
     made: list[FakeTpu] = []
 
-    def primary() -> FakeTpu:
-        calls.append(clock.now)
-        what = outcome.pop(0) if calls[1:] else "absent"
-        if what == "crash":
-            raise EdgeTpuUnavailable("the Edge TPU child was killed by SIGSEGV")
-        if what == "absent":
-            raise EdgeTpuNotFound("no Edge TPU found: plug in the Coral")
-        made.append(FakeTpu(open_classifier(bundle, prefer="cpu")))
-        return made[-1]
+    primary = scripted_primary(bundle, clock, calls, outcome, made)
 
     clf = FailoverClassifier(primary, cpu_factory, reprobe_interval_s=60.0, reprobe_max_s=600.0,
                              clock=clock)
