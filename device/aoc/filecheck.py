@@ -201,9 +201,10 @@ def files_under(folder: Path) -> list[Path]:
     seen: set[str] = set()
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
         real = os.path.realpath(dirpath)
-        dirnames[:] = [] if real in seen else [d for d in dirnames if not d.startswith(".")]
-        if real in seen:
+        if real in seen:  # reached again through a link: not again, nor below it
+            dirnames.clear()
             continue
         seen.add(real)
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         found += (Path(dirpath) / name for name in filenames if not name.startswith("."))
     return sorted(found)

@@ -153,12 +153,16 @@ def _fps(source: Any, clf: Any, frames: int) -> float:
     from aoc.display.null import NullDisplay
     from aoc.display.threaded import ThreadedDisplay
 
-    class ResultTimes:  # a LoopHook: when each result came
+    class ResultTimes:  # a LoopHook: when the first and the last result came, and how many
         def __init__(self) -> None:
-            self.at: list[float] = []
+            self.first = self.last = 0.0
+            self.count = 0
 
         def on_result(self, stats: Any, first: bool) -> None:
-            self.at.append(time.perf_counter())
+            self.last = time.perf_counter()
+            if self.count == 0:
+                self.first = self.last
+            self.count += 1
 
     times = ResultTimes()
     with ThreadedDisplay(NullDisplay()) as display:
@@ -166,7 +170,7 @@ def _fps(source: Any, clf: Any, frames: int) -> float:
                  hooks=[times])
     # the rate between the first result and the last: N results span N-1 intervals (the
     # loop's own frames / seconds counts one frame too many over N-1 camera periods)
-    return round((len(times.at) - 1) / (times.at[-1] - times.at[0]), 1)
+    return round((times.count - 1) / (times.last - times.first), 1)
 
 
 def pipelined_figures(frames: Sequence[np.ndarray], *, invoke_ms: float = 3.0,
